@@ -1,0 +1,50 @@
+# The two commands a new machine needs: `make run` and `make test`.
+GO ?= go
+INFLUXD_VERSION := v1.8.10
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short bench influxdb-start influxdb-stop fmt vet clean
+
+all: build bin/influxd
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/proactive ./cmd/proactive
+
+# InfluxDB OSS 1.8 built from the Go module proxy: no download of release
+# archives, so it works wherever Go modules do.
+bin/influxd:
+	GOBIN=$(CURDIR)/bin GOFLAGS=-mod=mod $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+influxdb-start: bin/influxd
+	scripts/influxdb.sh start
+
+influxdb-stop:
+	scripts/influxdb.sh stop
+
+# The platform with the embedded broker and a local InfluxDB.
+run: build bin/influxd
+	scripts/run.sh
+
+# Every test. Integration tests start their own influxd and brokers; they
+# need bin/influxd, and Mosquitto on 127.0.0.1:1883 (skipped without it,
+# failed under CI=true).
+test: bin/influxd
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -count=1 -short ./...
+
+# End-to-end throughput figures; see README "Benchmarks".
+bench: bin/influxd
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./ingest/
+
+fmt:
+	gofmt -l -w .
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin/proactive

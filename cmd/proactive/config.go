@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Every leaf is settable in the YAML file
+// (by its yaml path) and by the environment variable PROACTIVE_<PATH> (dots
+// become underscores, upper case) or the name in its env tag.
+type Config struct {
+	Log struct {
+		Level  string `yaml:"level"`  // debug | info | warn | error
+		Format string `yaml:"format"` // text | json | auto (text on a terminal)
+	} `yaml:"log"`
+	MQTT struct {
+		URL          string `yaml:"url"`
+		Listen       string `yaml:"listen"`
+		ClientID     string `yaml:"client_id"`
+		Username     string `yaml:"username"`
+		Password     Secret `yaml:"password"`
+		TopicPrefix  string `yaml:"topic_prefix"`
+		TLSCAFile    string `yaml:"tls_ca_file"`
+		DeviceTopics bool   `yaml:"device_topics"`
+	} `yaml:"mqtt"`
+	Influx struct {
+		URL           string   `yaml:"url"`
+		Token         Secret   `yaml:"token"`
+		Org           string   `yaml:"org"`
+		Bucket        string   `yaml:"bucket"`
+		BatchSize     int      `yaml:"batch_size"`
+		FlushInterval Duration `yaml:"flush_interval"`
+		QueueSize     int      `yaml:"queue_size"`
+	} `yaml:"influx"`
+	Ingest struct {
+		RequireRegistration bool `yaml:"require_registration"`
+	} `yaml:"ingest"`
+	DB   Secret `yaml:"db"`
+	HTTP struct {
+		Addr string `yaml:"addr"`
+	} `yaml:"http"`
+	PublicURL string `yaml:"public_url"`
+	Rules     struct {
+		Paths []string `yaml:"paths" env:"PROACTIVE_RULES"`
+	} `yaml:"rules"`
+	Twilio struct {
+		AccountSID          string `yaml:"account_sid"`
+		AuthToken           Secret `yaml:"auth_token"`
+		From                string `yaml:"from"`
+		MessagingServiceSID string `yaml:"messaging_service_sid"`
+		APIURL              string `yaml:"api_url"`
+	} `yaml:"twilio"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// defaultConfig is what a fresh machine runs with: embedded broker, local
+// InfluxDB 1.8 through its v2-compatible API, SQLite.
+func defaultConfig() Config {
+	var c Config
+	c.Log.Level = "info"
+	c.Log.Format = "auto"
+	c.MQTT.Listen = ":1883"
+	c.MQTT.ClientID = "proactive-ingest"
+	c.MQTT.TopicPrefix = "devices"
+	c.Influx.URL = "http://127.0.0.1:8086"
+	c.Influx.Bucket = "telemetry/autogen"
+	c.Influx.BatchSize = 5000
+	c.Influx.FlushInterval = Duration(time.Second)
+	c.Influx.QueueSize = 10000
+	c.DB = "data/proactive.db"
+	c.HTTP.Addr = ":8080"
+	c.Rules.Paths = []string{"rules/*.yaml"}
+	c.ShutdownTimeout = Duration(15 * time.Second)
+	return c
+}
+
+// Secret is a string that never prints: logs, errors and printed
+// configuration show [redacted] in its place.
+type Secret string
+
+// String implements fmt.Stringer.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// Reveal returns the secret itself, for the one place that uses it.
+func (s Secret) Reveal() string { return string(s) }
+
+// MarshalYAML implements yaml.Marshaler.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Duration is a time.Duration written like "1s" or "500ms".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (like 500ms, 1s, 2m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// loadConfig reads the file (when path is not empty), applies the
+// environment and validates. It reports every problem at once.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var errs []error
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, v reflect.Value) {
+		s := getenv(env)
+		if s == "" {
+			return
+		}
+		if err := setFromString(v, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", key, env, err))
+		}
+	})
+	errs = append(errs, cfg.validate()...)
+	return cfg, errors.Join(errs...)
+}
+
+// walkLeaves calls fn for every settable leaf with its yaml key and env name.
+func walkLeaves(v reflect.Value, prefix string, fn func(key, env string, v reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			walkLeaves(fv, key, fn)
+			continue
+		}
+		env := f.Tag.Get("env")
+		if env == "" {
+			env = "PROACTIVE_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		}
+		fn(key, env, fv)
+	}
+}
+
+func setFromString(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 500ms, 1s, 2m)", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	case []string:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		v.SetInt(int64(n))
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported type %s", v.Type())
+	}
+	return nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json", "auto":
+	default:
+		bad("log.format", "%q is not one of text, json, auto", c.Log.Format)
+	}
+	if c.MQTT.URL == "" {
+		if c.MQTT.Listen == "" {
+			bad("mqtt.listen", "required when mqtt.url is empty (the embedded broker's address)")
+		}
+	} else if u, err := url.Parse(c.MQTT.URL); err != nil {
+		bad("mqtt.url", "not a URL: %v", redactErr(err))
+	} else {
+		switch u.Scheme {
+		case "mqtt", "tcp", "mqtts":
+		default:
+			bad("mqtt.url", "scheme %q is not mqtt://, tcp:// or mqtts://", u.Scheme)
+		}
+		if u.Host == "" {
+			bad("mqtt.url", "has no host:port")
+		}
+	}
+	if c.MQTT.TLSCAFile != "" {
+		if _, err := os.Stat(c.MQTT.TLSCAFile); err != nil {
+			bad("mqtt.tls_ca_file", "%v", err)
+		}
+	}
+	if c.MQTT.ClientID == "" {
+		bad("mqtt.client_id", "required: the broker keeps the ingester's session under it")
+	}
+	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
+		bad("mqtt.topic_prefix", "must be a non-empty topic without wildcards")
+	}
+	if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("influx.url", "must be an http:// or https:// URL, got %q", c.Influx.URL)
+	}
+	if c.Influx.Bucket == "" {
+		bad("influx.bucket", "required (for InfluxDB 1.8: database/retention_policy)")
+	}
+	if c.Influx.BatchSize <= 0 {
+		bad("influx.batch_size", "must be positive, got %d", c.Influx.BatchSize)
+	}
+	if c.Influx.FlushInterval <= 0 {
+		bad("influx.flush_interval", "must be positive")
+	}
+	if c.Influx.QueueSize <= 0 {
+		bad("influx.queue_size", "must be positive, got %d", c.Influx.QueueSize)
+	}
+	if c.DB == "" {
+		bad("db", "required: a SQLite path or a postgres:// URL")
+	}
+	if c.HTTP.Addr == "" {
+		bad("http.addr", "required")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" {
+			bad("public_url", "must be an absolute URL, got %q", c.PublicURL)
+		}
+	}
+	if c.Twilio.AccountSID != "" {
+		if c.Twilio.AuthToken == "" {
+			bad("twilio.auth_token", "required with twilio.account_sid")
+		}
+		if c.Twilio.From == "" && c.Twilio.MessagingServiceSID == "" {
+			bad("twilio.from", "twilio.from or twilio.messaging_service_sid is required with twilio.account_sid")
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive")
+	}
+	return errs
+}
+
+// redactErr keeps a URL parse error from echoing a password back.
+func redactErr(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// printable returns the configuration as YAML with every secret redacted.
+func (c Config) printable() string {
+	b, _ := yaml.Marshal(c)
+	return string(b)
+}

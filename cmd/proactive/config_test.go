@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	cfg, err := loadConfig("../../proactive.example.yaml", envMap(nil))
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("proactive.example.yaml differs from defaultConfig():\nexample:\n%s\ndefaults:\n%s", cfg.printable(), want.printable())
+	}
+}
+
+// Every leaf of Config must be settable from the environment, so that the
+// contract's PROACTIVE_* names (and all others) work.
+func TestEveryKeyFromEnvironment(t *testing.T) {
+	contract := []string{
+		"PROACTIVE_MQTT_URL", "PROACTIVE_MQTT_LISTEN", "PROACTIVE_INFLUX_URL", "PROACTIVE_INFLUX_TOKEN",
+		"PROACTIVE_INFLUX_ORG", "PROACTIVE_INFLUX_BUCKET", "PROACTIVE_DB", "PROACTIVE_HTTP_ADDR",
+		"PROACTIVE_PUBLIC_URL", "PROACTIVE_RULES", "PROACTIVE_TWILIO_ACCOUNT_SID", "PROACTIVE_TWILIO_AUTH_TOKEN",
+		"PROACTIVE_TWILIO_FROM", "PROACTIVE_TWILIO_MESSAGING_SERVICE_SID", "PROACTIVE_TWILIO_API_URL",
+	}
+	var names []string
+	cfg := defaultConfig()
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(_, env string, _ reflect.Value) { names = append(names, env) })
+	for _, c := range contract {
+		found := false
+		for _, n := range names {
+			found = found || n == c
+		}
+		if !found {
+			t.Errorf("contract variable %s is not a configuration key", c)
+		}
+	}
+
+	env := map[string]string{
+		"PROACTIVE_MQTT_URL":                     "mqtts://broker.example:8883",
+		"PROACTIVE_INFLUX_URL":                   "https://influx.example",
+		"PROACTIVE_INFLUX_TOKEN":                 "tok",
+		"PROACTIVE_INFLUX_BATCH_SIZE":            "123",
+		"PROACTIVE_INFLUX_FLUSH_INTERVAL":        "250ms",
+		"PROACTIVE_INGEST_REQUIRE_REGISTRATION":  "true",
+		"PROACTIVE_RULES":                        "a/*.yaml, b.yaml",
+		"PROACTIVE_DB":                           "postgres://u:p@db/proactive",
+		"PROACTIVE_TWILIO_ACCOUNT_SID":           "AC1",
+		"PROACTIVE_TWILIO_AUTH_TOKEN":            "secret",
+		"PROACTIVE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
+	}
+	got, err := loadConfig("", envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case got.MQTT.URL != "mqtts://broker.example:8883",
+		got.Influx.URL != "https://influx.example",
+		got.Influx.Token.Reveal() != "tok",
+		got.Influx.BatchSize != 123,
+		time.Duration(got.Influx.FlushInterval) != 250*time.Millisecond,
+		!got.Ingest.RequireRegistration,
+		!reflect.DeepEqual(got.Rules.Paths, []string{"a/*.yaml", "b.yaml"}),
+		got.DB.Reveal() != "postgres://u:p@db/proactive":
+		t.Errorf("environment not applied: %+v", got)
+	}
+}
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("influx:\n  batch_size: 0\n  flush_interval: 1s\nmqtt:\n  url: ftp://x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many"}))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, key := range []string{"influx.batch_size", "mqtt.url", "log.level", "influx.queue_size (PROACTIVE_INFLUX_QUEUE_SIZE)"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+
+	if err := os.WriteFile(path, []byte("influx:\n  batchsize: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(path, envMap(nil)); err == nil || !strings.Contains(err.Error(), "batchsize") {
+		t.Errorf("unknown key not reported: %v", err)
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	env := map[string]string{
+		"PROACTIVE_INFLUX_TOKEN":       "influx-secret-1",
+		"PROACTIVE_MQTT_PASSWORD":      "mqtt-secret-2",
+		"PROACTIVE_DB":                 "postgres://u:db-secret-3@h/x",
+		"PROACTIVE_TWILIO_ACCOUNT_SID": "AC1",
+		"PROACTIVE_TWILIO_AUTH_TOKEN":  "twilio-secret-4",
+		"PROACTIVE_TWILIO_FROM":        "+15550001111",
+	}
+	cfg, err := loadConfig("", envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{cfg.printable(), fmt.Sprintf("%v %+v", cfg, cfg)} {
+		for _, s := range []string{"influx-secret-1", "mqtt-secret-2", "db-secret-3", "twilio-secret-4"} {
+			if strings.Contains(out, s) {
+				t.Errorf("secret %q printed:\n%s", s, out)
+			}
+		}
+	}
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/proactivehq/proactive/ingest"
+)
+
+// source is where messages come from: the embedded broker or a subscription
+// to an external one.
+type source interface {
+	Run(ctx context.Context) error
+	Ready() error
+}
+
+func serve(ctx context.Context, e env) error {
+	fs, load := configFlags("serve", e)
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg.Log.Level, cfg.Log.Format, e.stderr)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	influx := ingest.NewInflux(ingest.InfluxOptions{
+		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
+	})
+	defer influx.Close()
+	in := ingest.New(ingest.Options{
+		Writer:              influx,
+		RequireRegistration: cfg.Ingest.RequireRegistration,
+		TopicPrefix:         cfg.MQTT.TopicPrefix,
+		BatchSize:           cfg.Influx.BatchSize,
+		FlushInterval:       time.Duration(cfg.Influx.FlushInterval),
+		QueueSize:           cfg.Influx.QueueSize,
+		ShutdownTimeout:     time.Duration(cfg.ShutdownTimeout),
+		Metrics:             ingest.NewMetrics(reg),
+		Logger:              log,
+	})
+
+	var src source
+	var mqttWhere string
+	if cfg.MQTT.URL == "" {
+		b, err := ingest.NewBroker(in, ingest.BrokerOptions{Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log})
+		if err != nil {
+			return err
+		}
+		src, mqttWhere = b, "embedded broker on "+b.Addr().String()
+	} else {
+		tlsCfg, err := mqttTLS(cfg.MQTT.URL, cfg.MQTT.TLSCAFile)
+		if err != nil {
+			return err
+		}
+		s, err := ingest.NewSubscriber(in, ingest.SubscriberOptions{
+			URL: cfg.MQTT.URL, ClientID: cfg.MQTT.ClientID,
+			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal(),
+			TLS: tlsCfg, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		src, mqttWhere = s, "external broker "+redactURL(cfg.MQTT.URL)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{
+		Handler: newRouter(routerOptions{
+			Registry: reg,
+			Checks: []check{
+				{"mqtt", func(context.Context) error { return src.Ready() }},
+				{"influxdb", func(ctx context.Context) error {
+					if err := in.WriteError(); err != nil {
+						return err
+					}
+					return influx.Ping(ctx)
+				}},
+			},
+			Logger: log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if err := influx.Ping(ctx); err != nil {
+		// Not fatal: telemetry waits unacknowledged until InfluxDB answers.
+		log.Warn("influxdb not reachable yet; ingest will wait for it", "url", redactURL(cfg.Influx.URL), "err", err)
+	}
+	log.Info("proactive serving", "version", version, "http", ln.Addr().String(), "mqtt", mqttWhere,
+		"influxdb", redactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
+
+	// The ingester gets a context of its own: it is stopped before the
+	// source, so that its final flush is acknowledged over a connection that
+	// is still open. Unacknowledged messages stay with the broker or device.
+	ingCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIngest()
+	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSource()
+	ingDone := make(chan error, 1)
+	srcDone := make(chan error, 1)
+	httpDone := make(chan error, 1)
+	go func() { ingDone <- in.Run(ingCtx) }()
+	go func() { srcDone <- src.Run(srcCtx) }()
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srcDone:
+		runErr = fmt.Errorf("mqtt stopped: %w", err)
+		srcDone <- nil
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server stopped: %w", err)
+		httpDone <- nil
+	}
+
+	deadline := time.Duration(cfg.ShutdownTimeout)
+	stopIngest()
+	if err := waitFor(ingDone, deadline+time.Second); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("ingest: %w", err))
+	}
+	stopSource()
+	if err := waitFor(srcDone, deadline); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("mqtt: %w", err))
+	}
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	log.Info("stopped", "points_written", in.PointsWritten())
+	return runErr
+}
+
+// waitFor waits for a component's Run to return, at most d.
+func waitFor(done <-chan error, d time.Duration) error {
+	select {
+	case err := <-done:
+		if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("did not stop within %s", d)
+	}
+}
+
+// mqttTLS returns the TLS settings for an mqtts:// URL, nil for plain TCP.
+func mqttTLS(rawURL, caFile string) (*tls.Config, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "mqtts" && u.Scheme != "ssl" && u.Scheme != "tls") {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.tls_ca_file %s: no PEM certificates in it", caFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
+
+// redactURL hides the password of a URL for logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparseable url]"
+	}
+	return u.Redacted()
+}
+
+// newLogger returns the process logger: text on a terminal, JSON otherwise,
+// unless format says which.
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

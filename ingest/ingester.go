@@ -1,0 +1,470 @@
+// Package ingest receives device telemetry over MQTT (an embedded broker or an
+// external one), decodes and validates it, stores it in InfluxDB in batches and
+// hands every stored sample to a consumer. A message is acknowledged to the
+// broker only after its points are stored, so a crash loses nothing.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proactivehq/proactive"
+)
+
+// ErrClosed is returned by Handle once the ingester has begun shutting down.
+var ErrClosed = errors.New("ingester is shutting down")
+
+// ErrRejected marks a write error that a retry of the same batch cannot fix
+// (InfluxDB answered 400, 413 or 422). Writers wrap it.
+var ErrRejected = errors.New("rejected by the store")
+
+// Writer stores batches durably.
+type Writer interface {
+	// Write stores every sample and status or returns an error; it must be
+	// safe to call again with the same batch (InfluxDB overwrites identical
+	// points). An error wrapping ErrRejected means a retry cannot help; any
+	// other error is retried with backoff.
+	Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error
+}
+
+// SinkFunc receives the samples and statuses of each stored batch, in the
+// order they were received per device. It is called from the writer loop, so
+// it must hand work off rather than block for long.
+type SinkFunc func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus)
+
+// LookupFunc returns the registered model of a device and whether the device
+// is registered.
+type LookupFunc func(id proactive.DeviceID) (model string, ok bool)
+
+// Message is one MQTT publish handed to the ingester by a broker adapter.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Received time.Time
+	// Ack is called once the message is durable or needs no storing (all of it
+	// was dead-lettered); Nack when it was not stored and must be delivered
+	// again. Exactly one of them is called, once. Either may be nil.
+	Ack  func()
+	Nack func()
+}
+
+func (m Message) ack() {
+	if m.Ack != nil {
+		m.Ack()
+	}
+}
+
+func (m Message) nack() {
+	if m.Nack != nil {
+		m.Nack()
+	}
+}
+
+// Options configure an Ingester. Zero fields get the defaults noted.
+type Options struct {
+	Writer Writer
+	Sink   SinkFunc
+	// Lookup gives a device's model; with RequireRegistration, telemetry from
+	// devices it does not know is dead-lettered.
+	Lookup              LookupFunc
+	RequireRegistration bool
+	// TopicPrefix is the first topic level, default "devices".
+	TopicPrefix string
+	// BatchSize is the most points in one write, default 5000.
+	BatchSize int
+	// FlushInterval is the longest a point waits in a filling batch, default 1s.
+	FlushInterval time.Duration
+	// Linger is how long the writer waits for more messages when the queue
+	// runs dry before it writes a partial batch, default 2ms. Brokers limit
+	// unacknowledged messages in flight, so waiting long only adds latency.
+	Linger time.Duration
+	// QueueSize bounds the messages held between receipt and write, default
+	// 10000. When it is full, Handle blocks: the broker stops getting acks.
+	QueueSize int
+	// RetryMin and RetryMax bound the backoff between write attempts,
+	// defaults 100ms and 5s.
+	RetryMin, RetryMax time.Duration
+	// ShutdownTimeout bounds the final flush, default 10s.
+	ShutdownTimeout time.Duration
+	// DeadLetterLog is how many recent dead letters are kept, default 1000.
+	DeadLetterLog int
+	Metrics       *Metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// item is one message's worth of valid data waiting to be written.
+type item struct {
+	msg      Message
+	device   proactive.DeviceID
+	samples  []proactive.Sample
+	statuses []proactive.DeviceStatus
+}
+
+// Ingester validates messages and writes them in batches. Handle may be
+// called from many goroutines; Run owns the writer loop.
+type Ingester struct {
+	opts   Options
+	log    *slog.Logger
+	m      *Metrics
+	queue  chan *item
+	dead   *DeadLetters
+	points atomic.Int64
+
+	mu       sync.Mutex
+	stopping bool
+	stopCh   chan struct{}
+	handlers sync.WaitGroup
+
+	errMu     sync.Mutex
+	lastErr   error
+	lastErrAt time.Time
+}
+
+// New returns an Ingester; call Run to start writing.
+func New(opts Options) *Ingester {
+	if opts.TopicPrefix == "" {
+		opts.TopicPrefix = "devices"
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 5000
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = time.Second
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 10000
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 100 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 5 * time.Second
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Ingester{
+		opts:   opts,
+		log:    opts.Logger.With("component", "ingest"),
+		m:      opts.Metrics,
+		queue:  make(chan *item, opts.QueueSize),
+		dead:   NewDeadLetters(opts.DeadLetterLog),
+		stopCh: make(chan struct{}),
+	}
+}
+
+// TopicPrefix returns the first topic level the ingester listens under.
+func (in *Ingester) TopicPrefix() string { return in.opts.TopicPrefix }
+
+// DeadLetters returns the log of recent dead letters.
+func (in *Ingester) DeadLetters() *DeadLetters { return in.dead }
+
+// PointsWritten returns how many points InfluxDB has acknowledged.
+func (in *Ingester) PointsWritten() int64 { return in.points.Load() }
+
+// WriteError returns the error of the last write attempt when it failed, nil
+// once a write succeeds again.
+func (in *Ingester) WriteError() error {
+	in.errMu.Lock()
+	defer in.errMu.Unlock()
+	return in.lastErr
+}
+
+// Handle decodes and validates one message and queues its valid part for
+// writing. It blocks while the queue is full (backpressure) and returns
+// ErrClosed once shutdown began, or ctx's error. Whatever it returns, exactly
+// one of m.Ack and m.Nack is called, now or after the write.
+func (in *Ingester) Handle(ctx context.Context, m Message) error {
+	in.mu.Lock()
+	if in.stopping {
+		in.mu.Unlock()
+		m.nack()
+		return ErrClosed
+	}
+	in.handlers.Add(1)
+	in.mu.Unlock()
+	defer in.handlers.Done()
+
+	if m.Received.IsZero() {
+		m.Received = in.opts.Now()
+	}
+	it := in.decode(m)
+	if it == nil {
+		m.ack() // nothing worth keeping: it is in the dead letters
+		return nil
+	}
+	in.m.Pending.Inc()
+	select {
+	case in.queue <- it:
+		return nil
+	case <-in.stopCh:
+		in.m.Pending.Dec()
+		m.nack()
+		return ErrClosed
+	case <-ctx.Done():
+		in.m.Pending.Dec()
+		m.nack()
+		return ctx.Err()
+	}
+}
+
+// decode turns a message into an item, dead-lettering what is invalid. It
+// returns nil when nothing of the message is to be stored.
+func (in *Ingester) decode(m Message) *item {
+	id, kind, err := ParseTopic(in.opts.TopicPrefix, m.Topic)
+	if kind == TopicUnknown && err == nil {
+		return nil // not ours: some other application's topic on a shared broker
+	}
+	in.m.Messages.WithLabelValues(kindLabel(kind)).Inc()
+	if err != nil {
+		in.deadLetter(m, "", EntryError{-1, ReasonBadTopic, err.Error()})
+		return nil
+	}
+	model, known := "", false
+	if in.opts.Lookup != nil {
+		model, known = in.opts.Lookup(id)
+	}
+	if in.opts.RequireRegistration && !known {
+		in.deadLetter(m, id, EntryError{-1, ReasonUnknownDevice, fmt.Sprintf("device %q is not registered", id)})
+		return nil
+	}
+	it := &item{msg: m, device: id}
+	if kind == TopicStatus {
+		online, eerr := DecodeStatus(m.Payload)
+		if eerr != nil {
+			in.deadLetter(m, id, *eerr)
+			return nil
+		}
+		it.statuses = []proactive.DeviceStatus{{Device: id, Model: model, Time: m.Received, Online: online}}
+		return it
+	}
+	readings, errs := DecodeTelemetry(m.Payload, m.Received)
+	for _, e := range errs {
+		in.deadLetter(m, id, e)
+	}
+	if len(readings) == 0 {
+		return nil
+	}
+	it.samples = make([]proactive.Sample, len(readings))
+	for i, r := range readings {
+		it.samples[i] = proactive.Sample{Device: id, Model: model, Time: r.Time, Metrics: r.Metrics}
+	}
+	return it
+}
+
+func kindLabel(k TopicKind) string {
+	if k == TopicStatus {
+		return "status"
+	}
+	return "telemetry"
+}
+
+func (in *Ingester) deadLetter(m Message, id proactive.DeviceID, e EntryError) {
+	in.m.DeadLetters.WithLabelValues(string(e.Reason)).Inc()
+	excerpt := m.Payload
+	if len(excerpt) > excerptLen {
+		excerpt = excerpt[:excerptLen]
+	}
+	in.dead.add(DeadLetter{
+		Time: m.Received, Topic: truncate(m.Topic, 200), Device: string(id),
+		Entry: e.Entry, Reason: e.Reason, Detail: e.Detail, Payload: string(excerpt),
+	})
+	in.log.Warn("dead letter", "topic", truncate(m.Topic, 200), "entry", e.Entry, "reason", e.Reason, "detail", e.Detail)
+}
+
+// Run writes queued messages in batches until ctx is cancelled, then stops
+// taking messages, writes what it holds (bounded by ShutdownTimeout) and
+// returns. Messages it could not write are nacked, never acked.
+func (in *Ingester) Run(ctx context.Context) error {
+	batch := make([]*item, 0, 256)
+	for {
+		batch = batch[:0]
+		select {
+		case it := <-in.queue:
+			batch = append(batch, it)
+		case <-ctx.Done():
+			return in.drain(ctx)
+		}
+		batch = in.fill(ctx, batch)
+		in.flush(ctx, batch)
+	}
+}
+
+// fill adds queued items to batch until it holds BatchSize points, the batch
+// is FlushInterval old, or the queue stayed empty for Linger.
+func (in *Ingester) fill(ctx context.Context, batch []*item) []*item {
+	points := batch[0].points()
+	deadline := time.NewTimer(in.opts.FlushInterval)
+	defer deadline.Stop()
+	linger := time.NewTimer(in.opts.Linger)
+	defer linger.Stop()
+	for points < in.opts.BatchSize {
+		select {
+		case it := <-in.queue:
+			batch = append(batch, it)
+			points += it.points()
+			continue
+		default:
+		}
+		linger.Reset(in.opts.Linger)
+		select {
+		case it := <-in.queue:
+			batch = append(batch, it)
+			points += it.points()
+		case <-linger.C:
+			return batch
+		case <-deadline.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+func (it *item) points() int { return len(it.samples) + len(it.statuses) }
+
+// flush writes a batch with retries, then acknowledges it and hands it to the
+// sink. On shutdown the retries are bounded by ShutdownTimeout.
+func (in *Ingester) flush(ctx context.Context, batch []*item) {
+	if len(batch) == 0 {
+		return
+	}
+	wctx := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), in.opts.ShutdownTimeout)
+		defer cancel()
+	}
+	var samples []proactive.Sample
+	var statuses []proactive.DeviceStatus
+	for _, it := range batch {
+		samples = append(samples, it.samples...)
+		statuses = append(statuses, it.statuses...)
+	}
+	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses)))
+	err := in.writeWithRetry(wctx, samples, statuses)
+	switch {
+	case err == nil:
+		in.points.Add(int64(len(samples) + len(statuses)))
+		in.m.PointsWritten.Add(float64(len(samples) + len(statuses)))
+		for _, it := range batch {
+			it.msg.ack()
+		}
+		in.m.Pending.Sub(float64(len(batch)))
+		if in.opts.Sink != nil {
+			start := time.Now()
+			in.opts.Sink(ctx, samples, statuses)
+			in.m.SinkSeconds.Observe(time.Since(start).Seconds())
+		}
+	case errors.Is(err, ErrRejected):
+		// InfluxDB refused the batch for its content; keeping it would block
+		// every device behind it, so it goes to the dead letters.
+		for _, it := range batch {
+			in.deadLetter(it.msg, it.device, EntryError{-1, ReasonWriteRejected, err.Error()})
+			it.msg.ack()
+		}
+		in.m.Pending.Sub(float64(len(batch)))
+	default:
+		in.log.Error("batch not written before shutdown; its messages are not acknowledged and will be delivered again",
+			"messages", len(batch), "err", err)
+		for _, it := range batch {
+			it.msg.nack()
+		}
+		in.m.Pending.Sub(float64(len(batch)))
+	}
+}
+
+func (in *Ingester) writeWithRetry(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+	backoff := in.opts.RetryMin
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := in.opts.Writer.Write(ctx, samples, statuses)
+		in.m.WriteSeconds.Observe(time.Since(start).Seconds())
+		if err == nil {
+			if in.setWriteError(nil) {
+				in.log.Info("writes to the store recovered", "attempts", attempt)
+			}
+			return nil
+		}
+		retryable := !errors.Is(err, ErrRejected)
+		in.m.WriteErrors.WithLabelValues(fmt.Sprint(retryable)).Inc()
+		if !retryable {
+			return err
+		}
+		if !in.setWriteError(err) {
+			in.log.Warn("write to the store failed; retrying with backoff", "err", err, "points", len(samples)+len(statuses))
+		}
+		// Full jitter keeps many instances from retrying in lockstep.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("write after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
+		}
+		backoff = min(2*backoff, in.opts.RetryMax)
+	}
+}
+
+// setWriteError records the latest write outcome and reports whether the
+// previous attempt had failed.
+func (in *Ingester) setWriteError(err error) bool {
+	in.errMu.Lock()
+	defer in.errMu.Unlock()
+	wasFailing := in.lastErr != nil
+	in.lastErr = err
+	if err != nil && !wasFailing {
+		in.lastErrAt = time.Now()
+	}
+	return wasFailing
+}
+
+// drain stops intake, waits for Handle calls under way, and writes whatever
+// is queued.
+func (in *Ingester) drain(ctx context.Context) error {
+	in.mu.Lock()
+	if !in.stopping {
+		in.stopping = true
+		close(in.stopCh)
+	}
+	in.mu.Unlock()
+	in.handlers.Wait()
+	var batch []*item
+	points := 0
+	for {
+		select {
+		case it := <-in.queue:
+			batch = append(batch, it)
+			points += it.points()
+			if points >= in.opts.BatchSize {
+				in.flush(ctx, batch)
+				batch, points = nil, 0
+			}
+			continue
+		default:
+		}
+		break
+	}
+	in.flush(ctx, batch)
+	return nil
+}

@@ -1,0 +1,69 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the ingester's Prometheus instruments.
+type Metrics struct {
+	Messages      *prometheus.CounterVec
+	PointsWritten prometheus.Counter
+	DeadLetters   *prometheus.CounterVec
+	WriteSeconds  prometheus.Histogram
+	BatchPoints   prometheus.Histogram
+	WriteErrors   *prometheus.CounterVec
+	Pending       prometheus.Gauge
+	SinkSeconds   prometheus.Histogram
+}
+
+// NewMetrics creates the instruments and registers them with reg when reg is
+// not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proactive_ingest_messages_total",
+			Help: "MQTT messages received, by kind (telemetry, status).",
+		}, []string{"kind"}),
+		PointsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proactive_ingest_points_written_total",
+			Help: "Points InfluxDB acknowledged.",
+		}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proactive_ingest_dead_letters_total",
+			Help: "Rejected messages or entries, by reason.",
+		}, []string{"reason"}),
+		WriteSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "proactive_ingest_write_seconds",
+			Help:    "Latency of one InfluxDB batch write attempt.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		BatchPoints: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "proactive_ingest_batch_points",
+			Help:    "Points per InfluxDB batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 15),
+		}),
+		WriteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proactive_ingest_write_errors_total",
+			Help: "Failed InfluxDB write attempts, by whether a retry can help.",
+		}, []string{"retryable"}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proactive_ingest_pending_messages",
+			Help: "Messages received but not yet written and acknowledged (the backlog).",
+		}),
+		SinkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "proactive_ingest_sink_seconds",
+			Help:    "Time the sample consumer (rules) took per batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+	}
+	for _, r := range Reasons {
+		m.DeadLetters.WithLabelValues(string(r))
+	}
+	for _, k := range []string{"telemetry", "status"} {
+		m.Messages.WithLabelValues(k)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Messages, m.PointsWritten, m.DeadLetters, m.WriteSeconds, m.BatchPoints, m.WriteErrors, m.Pending, m.SinkSeconds)
+	}
+	return m
+}
