@@ -71,10 +71,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	// The broker's own chatter is only interesting when it goes wrong.
 	quiet := slog.New(levelFilter{b.log.Handler(), slog.LevelWarn})
 	caps := mqtt.NewDefaultServerCapabilities()
-	// A device's QoS 1 publishes wait for a batch write; let it keep a few
-	// in flight so one slow write does not serialise it completely.
-	caps.ReceiveMaximum = 1024
-	server := mqtt.New(&mqtt.Options{Logger: quiet, Capabilities: caps})
+	// A device's QoS 1 publishes wait for a batch write: let MQTT 5 clients
+	// keep many in flight.
+	caps.ReceiveMaximum = 4096
+	server := mqtt.New(&mqtt.Options{Logger: quiet, Capabilities: caps, InlineClient: true})
 	h := &ingestHook{b: b, ctx: ctx}
 	if err := server.AddHook(h, nil); err != nil {
 		return fmt.Errorf("embedded mqtt broker: %w", err)
@@ -128,27 +128,64 @@ func (h *ingestHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	return id != "" && string(id) == who
 }
 
+// OnPublish hands device publishes to the ingester. A QoS 1 publish is
+// acknowledged only once stored, but without holding the client's read loop:
+// mochi is told not to answer (ErrRejectPacket) and the PUBACK is written
+// when the batch is in InfluxDB. A gateway multiplexing many devices over one
+// connection therefore keeps many publishes in flight. Acks leave in the
+// order the publishes came, as MQTT requires, because batches are written in
+// queue order.
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
-	if !strings.HasPrefix(pk.TopicName, h.b.in.TopicPrefix()+"/") {
+	if cl.Net.Inline || !strings.HasPrefix(pk.TopicName, h.b.in.TopicPrefix()+"/") {
 		return pk, nil
 	}
-	if pk.FixedHeader.Qos == 0 {
-		// At most once: the device asked for no guarantee, so do not hold it.
-		_ = h.b.in.Handle(h.ctx, Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now()})
+	m := Message{Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now()}
+	switch pk.FixedHeader.Qos {
+	case 0:
+		// At most once: the device asked for no guarantee.
+		_ = h.b.in.Handle(h.ctx, m)
 		return pk, nil
+	case 1:
+		h.forward(pk)
+		m.Ack = func() { _ = cl.WritePacket(puback(cl, pk)) }
+		// Handle blocks while the ingester's queue is full, which stops
+		// reading from this client: backpressure down to the device's TCP.
+		_ = h.b.in.Handle(h.ctx, m)
+		return pk, packets.ErrRejectPacket
 	}
+	// QoS 2 keeps mochi's PUBREC/PUBREL flow, so wait for the write here.
 	stored := make(chan bool, 1)
-	_ = h.b.in.Handle(h.ctx, Message{
-		Topic: pk.TopicName, Payload: pk.Payload, Received: time.Now(),
-		Ack:  func() { stored <- true },
-		Nack: func() { stored <- false },
-	})
+	m.Ack = func() { stored <- true }
+	m.Nack = func() { stored <- false }
+	_ = h.b.in.Handle(h.ctx, m)
 	if <-stored {
 		return pk, nil
 	}
-	// Not stored: send no PUBACK, so the device keeps the message and
-	// sends it again when it reconnects.
 	return pk, packets.ErrRejectPacket
+}
+
+// forward delivers a QoS 1 publish to the broker's other subscribers (a
+// dashboard, mosquitto_sub), since rejecting it for the deferred ack keeps
+// mochi from doing so. It costs nothing when nobody listens.
+func (h *ingestHook) forward(pk packets.Packet) {
+	subs := h.b.server.Topics.Subscribers(pk.TopicName)
+	if len(subs.Subscriptions) == 0 && len(subs.Shared) == 0 && len(subs.InlineSubscriptions) == 0 && !pk.FixedHeader.Retain {
+		return
+	}
+	if err := h.b.server.Publish(pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos); err != nil {
+		h.b.log.Warn("forward to subscribers failed", "topic", pk.TopicName, "err", err)
+	}
+}
+
+// puback is the acknowledgement of a stored QoS 1 publish. A client that has
+// gone meanwhile makes the write fail, which is fine: its session resends.
+func puback(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	return packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Puback},
+		PacketID:        pk.PacketID,
+		ReasonCode:      packets.CodeSuccess.Code,
+		ProtocolVersion: cl.Properties.ProtocolVersion,
+	}
 }
 
 // OnWillSent records a device's will (its offline status), which mochi

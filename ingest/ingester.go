@@ -350,12 +350,11 @@ func (in *Ingester) flush(ctx context.Context, batch []*item) {
 	if len(batch) == 0 {
 		return
 	}
-	wctx := ctx
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), in.opts.ShutdownTimeout)
-		defer cancel()
-	}
+	// A write under way is never cut short by shutdown: cancelling it would
+	// leave InfluxDB holding points we then report as unwritten. Retries go
+	// on for ShutdownTimeout after ctx ends.
+	wctx, cancel := graceContext(ctx, in.opts.ShutdownTimeout)
+	defer cancel()
 	var samples []proactive.Sample
 	var statuses []proactive.DeviceStatus
 	for _, it := range batch {
@@ -437,6 +436,20 @@ func (in *Ingester) setWriteError(err error) bool {
 		in.lastErrAt = time.Now()
 	}
 	return wasFailing
+}
+
+// graceContext returns a context that is not cancelled with ctx but grace
+// after it.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 // drain stops intake, waits for Handle calls under way, and writes whatever
