@@ -13,6 +13,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/proactivehq/proactive"
 )
 
 // BrokerOptions configure the embedded broker.
@@ -112,20 +114,20 @@ func (h *ingestHook) Provides(b byte) bool {
 // the device registry.
 func (h *ingestHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool { return true }
 
-// OnACLCheck holds devices to their own topics when DeviceTopics is set.
+// OnACLCheck holds each client to its own device's topics when
+// DeviceTopics is set: it may publish and subscribe only under
+// {prefix}/{its id}/, so it can neither forge another device's telemetry nor
+// read it (wildcard filters such as "#" or "devices/+/telemetry" are refused).
+// Its id is its username, or its client id when it gives none.
 func (h *ingestHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if !write || !h.b.opts.DeviceTopics {
-		return true
-	}
-	id, kind, _ := ParseTopic(h.b.in.TopicPrefix(), topic)
-	if kind == TopicUnknown && !strings.HasPrefix(topic, h.b.in.TopicPrefix()+"/") {
+	if !h.b.opts.DeviceTopics {
 		return true
 	}
 	who := string(cl.Properties.Username)
 	if who == "" {
 		who = cl.ID
 	}
-	return id != "" && string(id) == who
+	return proactive.ValidDeviceID(who) && strings.HasPrefix(topic, h.b.in.TopicPrefix()+"/"+who+"/")
 }
 
 // OnPublish hands device publishes to the ingester. A QoS 1 publish is

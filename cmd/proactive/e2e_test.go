@@ -66,7 +66,7 @@ type platform struct {
 	cmd *exec.Cmd
 }
 
-func baseEnv(t *testing.T, influx *testenv.InfluxServer) map[string]string {
+func baseEnv(t testing.TB, influx *testenv.InfluxServer) map[string]string {
 	return map[string]string{
 		"PROACTIVE_INFLUX_URL":    influx.URL(),
 		"PROACTIVE_INFLUX_BUCKET": influx.Bucket(),
@@ -108,7 +108,7 @@ func (p *platform) stop(t *testing.T) error {
 }
 
 // startChild runs `proactive serve` as a child process.
-func startChild(t *testing.T, env map[string]string) *platform {
+func startChild(t testing.TB, env map[string]string) *platform {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PROACTIVE_TEST_SUBPROCESS=serve")
@@ -130,7 +130,7 @@ func startChild(t *testing.T, env map[string]string) *platform {
 	return p
 }
 
-func (p *platform) waitHealthy(t *testing.T) {
+func (p *platform) waitHealthy(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -142,7 +142,7 @@ func (p *platform) waitHealthy(t *testing.T) {
 	t.Fatalf("/healthz did not answer 200 within 20s; logs:\n%s", p.logs.String())
 }
 
-func (p *platform) waitReady(t *testing.T) {
+func (p *platform) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var body string
@@ -169,7 +169,7 @@ func get(addr, path string) (int, string) {
 
 // metric reads one sample from /metrics, such as
 // `proactive_ingest_dead_letters_total{reason="not_json"}`.
-func metric(t *testing.T, addr, series string) float64 {
+func metric(t testing.TB, addr, series string) float64 {
 	t.Helper()
 	code, body := get(addr, "/metrics")
 	if code != http.StatusOK {
@@ -642,4 +642,43 @@ func TestGracefulShutdownFlushes(t *testing.T) {
 		t.Errorf("a batch was left unwritten at shutdown:\n%s", tail(p.logs.String(), 2000))
 	}
 	t.Logf("SIGTERM after %d acknowledged publishes, %d points stored", acked, stored)
+}
+
+// With mqtt.device_topics, the embedded broker holds each device to its own
+// topics: it cannot forge another device's telemetry nor read the fleet's.
+func TestEmbeddedBrokerHoldsDevicesToTheirTopics(t *testing.T) {
+	t.Parallel()
+	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	env := baseEnv(t, influx)
+	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_MQTT_DEVICE_TOPICS"] = "true"
+	p := startServe(t, env)
+	p.waitReady(t)
+	broker := "tcp://" + env["PROACTIVE_MQTT_LISTEN"]
+
+	own := device(t, broker, "pump-1", false)
+	publish(t, own, "devices/pump-1/telemetry", `{"ts": 1763791200000, "metrics": {"pressure": 2.5}}`)
+
+	tok := own.Subscribe("devices/#", 1, func(paho.Client, paho.Message) {})
+	if !tok.WaitTimeout(5 * time.Second) {
+		t.Fatal("subscribe not answered")
+	}
+	if res := tok.(*paho.SubscribeToken).Result()["devices/#"]; res != 0x80 {
+		t.Errorf("subscription to devices/# granted with QoS %d, want refused (0x80)", res)
+	}
+
+	forger := device(t, broker, "pump-2", false)
+	ftok := forger.Publish("devices/pump-1/telemetry", 1, false, `{"ts": 1763791260000, "metrics": {"pressure": 99}}`)
+	ftok.WaitTimeout(2 * time.Second) // the broker disconnects the forger instead of acknowledging
+
+	publish(t, own, "devices/pump-1/telemetry", `{"ts": 1763791320000, "metrics": {"pressure": 2.6}}`)
+	pts := influx.Points(t, "telemetry")
+	if len(pts) != 2 {
+		t.Fatalf("stored %d points, want the device's own 2: %+v", len(pts), pts)
+	}
+	for _, pt := range pts {
+		if pt.Fields["pressure"] == 99 {
+			t.Errorf("forged point stored: %+v", pt)
+		}
+	}
 }
