@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +145,10 @@ func decodeEntry(raw json.RawMessage, received time.Time) (Reading, Reason, stri
 		return Reading{}, ReasonNoMetrics, `"metrics" is missing or empty`
 	}
 	metrics := make(map[string]float64, len(e.Metrics))
-	for name, v := range e.Metrics {
+	// Judged in name order, so an entry with several faults always gets the
+	// same reason.
+	for _, name := range slices.Sorted(maps.Keys(e.Metrics)) {
+		v := e.Metrics[name]
 		if !proactive.ValidMetricName(name) {
 			return Reading{}, ReasonBadMetricName, fmt.Sprintf("metric name %q does not match [a-z][a-z0-9_]{0,63}", truncate(name, 80))
 		}
@@ -292,8 +297,9 @@ const (
 )
 
 // ParseTopic splits "{prefix}/{device_id}/telemetry" or ".../status". It
-// returns TopicUnknown for topics outside the prefix, and an error for topics
-// inside it whose device id or suffix is invalid.
+// returns TopicUnknown and no error for topics that are not ours: outside the
+// prefix, or with another suffix (devices/x/commands). A topic of ours with an
+// invalid device id, or a topic with no suffix at all, is an error.
 func ParseTopic(prefix, topic string) (proactive.DeviceID, TopicKind, error) {
 	rest, ok := strings.CutPrefix(topic, prefix+"/")
 	if !ok {

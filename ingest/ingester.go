@@ -296,6 +296,12 @@ func (in *Ingester) deadLetter(m Message, id proactive.DeviceID, e EntryError) {
 // taking messages, writes what it holds (bounded by ShutdownTimeout) and
 // returns. Messages it could not write are nacked, never acked.
 func (in *Ingester) Run(ctx context.Context) error {
+	// Writes under way are never cut short by shutdown: cancelling one would
+	// leave InfluxDB holding points we then report as unwritten. Writes and
+	// retries, the final flush included, go on for ShutdownTimeout in all
+	// after ctx ends.
+	wctx, cancel := graceContext(ctx, in.opts.ShutdownTimeout)
+	defer cancel()
 	batch := make([]*item, 0, 256)
 	for {
 		batch = batch[:0]
@@ -303,10 +309,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 		case it := <-in.queue:
 			batch = append(batch, it)
 		case <-ctx.Done():
-			return in.drain(ctx)
+			return in.drain(ctx, wctx)
 		}
 		batch = in.fill(ctx, batch)
-		in.flush(ctx, batch)
+		in.flush(ctx, wctx, batch)
 	}
 }
 
@@ -346,15 +352,10 @@ func (it *item) points() int { return len(it.samples) + len(it.statuses) }
 
 // flush writes a batch with retries, then acknowledges it and hands it to the
 // sink. On shutdown the retries are bounded by ShutdownTimeout.
-func (in *Ingester) flush(ctx context.Context, batch []*item) {
+func (in *Ingester) flush(ctx, wctx context.Context, batch []*item) {
 	if len(batch) == 0 {
 		return
 	}
-	// A write under way is never cut short by shutdown: cancelling it would
-	// leave InfluxDB holding points we then report as unwritten. Retries go
-	// on for ShutdownTimeout after ctx ends.
-	wctx, cancel := graceContext(ctx, in.opts.ShutdownTimeout)
-	defer cancel()
 	var samples []proactive.Sample
 	var statuses []proactive.DeviceStatus
 	for _, it := range batch {
@@ -376,9 +377,16 @@ func (in *Ingester) flush(ctx context.Context, batch []*item) {
 			in.opts.Sink(ctx, samples, statuses)
 			in.m.SinkSeconds.Observe(time.Since(start).Seconds())
 		}
+	case errors.Is(err, ErrRejected) && len(batch) > 1:
+		// One message's content (a field type clash, say) fails the whole
+		// batch: halve it until the culprit stands alone, so the others are
+		// stored. Rewriting points InfluxDB already took is harmless.
+		mid := len(batch) / 2
+		in.flush(ctx, wctx, batch[:mid])
+		in.flush(ctx, wctx, batch[mid:])
 	case errors.Is(err, ErrRejected):
-		// InfluxDB refused the batch for its content; keeping it would block
-		// every device behind it, so it goes to the dead letters.
+		// InfluxDB refused the message for its content; keeping it would
+		// block every device behind it, so it goes to the dead letters.
 		for _, it := range batch {
 			in.deadLetter(it.msg, it.device, EntryError{-1, ReasonWriteRejected, err.Error()})
 			it.msg.ack()
@@ -454,7 +462,7 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 
 // drain stops intake, waits for Handle calls under way, and writes whatever
 // is queued.
-func (in *Ingester) drain(ctx context.Context) error {
+func (in *Ingester) drain(ctx, wctx context.Context) error {
 	in.mu.Lock()
 	if !in.stopping {
 		in.stopping = true
@@ -470,7 +478,7 @@ func (in *Ingester) drain(ctx context.Context) error {
 			batch = append(batch, it)
 			points += it.points()
 			if points >= in.opts.BatchSize {
-				in.flush(ctx, batch)
+				in.flush(ctx, wctx, batch)
 				batch, points = nil, 0
 			}
 			continue
@@ -478,6 +486,6 @@ func (in *Ingester) drain(ctx context.Context) error {
 		}
 		break
 	}
-	in.flush(ctx, batch)
+	in.flush(ctx, wctx, batch)
 	return nil
 }

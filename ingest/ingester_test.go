@@ -339,9 +339,9 @@ func TestIngesterCountsBadInputAndKeepsWorking(t *testing.T) {
 	}
 	// Every message under the prefix is counted as received, bad or good
 	// (len(bad) and the good one); the foreign one is not.
-	received := value(t, m.Messages.WithLabelValues("telemetry")) + value(t, m.Messages.WithLabelValues("status"))
-	if want := float64(len(bad) + 1); received != want {
-		t.Errorf("messages counted = %v, want %v", received, want)
+	counted := value(t, m.Messages.WithLabelValues("telemetry")) + value(t, m.Messages.WithLabelValues("status"))
+	if want := float64(len(bad) + 1); counted != want {
+		t.Errorf("messages counted = %v, want %v", counted, want)
 	}
 	if got := value(t, m.Messages.WithLabelValues("status")); got != 2 {
 		t.Errorf("status messages = %v, want 2", got)
@@ -449,88 +449,146 @@ func TestIngesterRetriesUntilWritten(t *testing.T) {
 	}
 }
 
-func TestIngesterDeadLettersRejectedBatch(t *testing.T) {
-	var (
-		mu     sync.Mutex
-		calls  int
-		reject = true
-	)
-	st := &store{}
-	w := writerFunc(func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
-		mu.Lock()
-		defer mu.Unlock()
-		calls++
-		if reject {
-			return fmt.Errorf("write to influxdb: %w: 400 partial write: field type conflict", ingest.ErrRejected)
-		}
-		return st.Write(ctx, samples, statuses)
-	})
-	sinkCalls := 0
-	in, m := newIngester(t, ingest.Options{
-		Writer: w,
-		Sink:   func(context.Context, []proactive.Sample, []proactive.DeviceStatus) { sinkCalls++ },
-	})
+// rejectPoison is a store that rejects, as InfluxDB does with a 400, every
+// batch holding a sample with the metric "poison".
+type rejectPoison struct {
+	store
+	callsMu  sync.Mutex
+	calls    int
+	rejected int
+}
 
-	// Both messages are queued before Run starts, so they share one batch.
-	m1, d1 := message("devices/f1/telemetry", `{"metrics": {"a": 1}}`, received)
-	m2, d2 := message("devices/f2/status", `{"online": true}`, received)
-	for _, msg := range []ingest.Message{m1, m2} {
+func (r *rejectPoison) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+	r.callsMu.Lock()
+	r.calls++
+	poisoned := slices.ContainsFunc(samples, func(s proactive.Sample) bool { _, ok := s.Metrics["poison"]; return ok })
+	if poisoned {
+		r.rejected++
+	}
+	r.callsMu.Unlock()
+	if poisoned {
+		return fmt.Errorf("write to influxdb: %w: 400 partial write: field type conflict", ingest.ErrRejected)
+	}
+	return r.store.Write(ctx, samples, statuses)
+}
+
+func (r *rejectPoison) counts() (calls, rejected int) {
+	r.callsMu.Lock()
+	defer r.callsMu.Unlock()
+	return r.calls, r.rejected
+}
+
+func TestIngesterDeadLettersRejectedMessage(t *testing.T) {
+	t.Run("alone", func(t *testing.T) {
+		w := &rejectPoison{}
+		in, m := newIngester(t, ingest.Options{Writer: w})
+		mustRun(t, in)
+
+		msg, d := message("devices/f1/telemetry", `{"metrics": {"poison": 1}}`, received)
 		if err := in.Handle(t.Context(), msg); err != nil {
 			t.Fatalf("Handle: %v", err)
 		}
-	}
-	run := mustRun(t, in)
-	d1.wait(t)
-	d2.wait(t)
-	d1.assertAcked(t)
-	d2.assertAcked(t)
-
-	mu.Lock()
-	if calls != 1 {
-		t.Errorf("writer called %d times, want 1: a rejected batch must not be retried", calls)
-	}
-	reject = false
-	mu.Unlock()
-	if got := deadLetterCount(t, m, ingest.ReasonWriteRejected); got != 2 {
-		t.Errorf("dead letters write_rejected = %v, want 2", got)
-	}
-	if got := value(t, m.WriteErrors.WithLabelValues("false")); got != 1 {
-		t.Errorf("non-retryable write errors = %v, want 1", got)
-	}
-	if got := value(t, m.WriteErrors.WithLabelValues("true")); got != 0 {
-		t.Errorf("retryable write errors = %v, want 0", got)
-	}
-	dl := in.DeadLetters().Recent(0)
-	devices := []string{}
-	for _, l := range dl {
-		if l.Reason != ingest.ReasonWriteRejected || l.Entry != -1 {
-			t.Errorf("dead letter %+v, want write_rejected for the whole message", l)
+		d.wait(t)
+		d.assertAcked(t) // dead-lettered: redelivering it cannot help
+		if calls, _ := w.counts(); calls != 1 {
+			t.Errorf("writer called %d times, want 1: a rejected write must not be retried", calls)
 		}
-		devices = append(devices, l.Device)
-	}
-	slices.Sort(devices)
-	if !slices.Equal(devices, []string{"f1", "f2"}) {
-		t.Errorf("dead-lettered devices = %v, want [f1 f2]", devices)
-	}
-	if got := in.PointsWritten(); got != 0 {
-		t.Errorf("PointsWritten = %d, want 0", got)
-	}
+		if got := deadLetterCount(t, m, ingest.ReasonWriteRejected); got != 1 {
+			t.Errorf("dead letters write_rejected = %v, want 1", got)
+		}
+		if got := value(t, m.WriteErrors.WithLabelValues("false")); got != 1 {
+			t.Errorf("non-retryable write errors = %v, want 1", got)
+		}
+		if got := value(t, m.WriteErrors.WithLabelValues("true")); got != 0 {
+			t.Errorf("retryable write errors = %v, want 0", got)
+		}
+		if got := in.PointsWritten(); got != 0 {
+			t.Errorf("PointsWritten = %d, want 0", got)
+		}
+		dl := in.DeadLetters().Recent(0)
+		if len(dl) != 1 || dl[0].Reason != ingest.ReasonWriteRejected || dl[0].Entry != -1 || dl[0].Device != "f1" || dl[0].Detail == "" {
+			t.Errorf("dead letters = %+v, want one write_rejected for f1", dl)
+		}
+	})
 
-	// The ingester keeps going once the store accepts again.
-	m3, d3 := message("devices/f1/telemetry", `{"ts": 1763791200000, "metrics": {"a": 2}}`, received)
-	if err := in.Handle(t.Context(), m3); err != nil {
-		t.Fatalf("Handle: %v", err)
-	}
-	d3.wait(t)
-	d3.assertAcked(t)
-	if err := run.stop(); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	samples, _ := st.stored()
-	assertSamples(t, samples, []proactive.Sample{{Device: "f1", Time: time.UnixMilli(tsMillis), Metrics: map[string]float64{"a": 2}}})
-	if sinkCalls != 1 {
-		t.Errorf("sink called %d times, want 1: rejected batches do not reach it", sinkCalls)
-	}
+	t.Run("in a batch", func(t *testing.T) {
+		w := &rejectPoison{}
+		var (
+			mu   sync.Mutex
+			sunk []proactive.Sample
+		)
+		in, m := newIngester(t, ingest.Options{
+			Writer: w,
+			Sink: func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {
+				mu.Lock()
+				sunk = append(sunk, samples...)
+				mu.Unlock()
+			},
+		})
+		// The messages are queued before Run starts, so they share a batch.
+		inputs := []struct{ topic, payload string }{
+			{"devices/f1/telemetry", `{"ts": 1763791200000, "metrics": {"a": 1}}`},
+			{"devices/f2/telemetry", `{"ts": 1763791200000, "metrics": {"poison": 1}}`},
+			{"devices/f3/status", `{"online": true}`},
+			{"devices/f1/telemetry", `{"ts": 1763791201000, "metrics": {"a": 2}}`},
+			{"devices/f4/telemetry", `{"ts": 1763791200000, "metrics": {"a": 4}}`},
+		}
+		var ds []*delivery
+		for _, mm := range inputs {
+			msg, d := message(mm.topic, mm.payload, received)
+			if err := in.Handle(t.Context(), msg); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			ds = append(ds, d)
+		}
+		run := mustRun(t, in)
+		for _, d := range ds {
+			d.wait(t)
+			d.assertAcked(t)
+		}
+		if _, rejected := w.counts(); rejected == 0 {
+			t.Fatal("the writer never saw the poisoned message")
+		}
+
+		// The store accepts again: the ingester keeps going.
+		msg, d := message("devices/f1/telemetry", `{"ts": 1763791202000, "metrics": {"a": 3}}`, received)
+		if err := in.Handle(t.Context(), msg); err != nil {
+			t.Fatalf("Handle: %v", err)
+		}
+		d.wait(t)
+		d.assertAcked(t)
+		if err := run.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+
+		at := time.UnixMilli(tsMillis)
+		want := []proactive.Sample{
+			{Device: "f1", Time: at, Metrics: map[string]float64{"a": 1}},
+			{Device: "f1", Time: at.Add(time.Second), Metrics: map[string]float64{"a": 2}},
+			{Device: "f4", Time: at, Metrics: map[string]float64{"a": 4}},
+			{Device: "f1", Time: at.Add(2 * time.Second), Metrics: map[string]float64{"a": 3}},
+		}
+		samples, statuses := w.stored()
+		assertSamples(t, samples, want)
+		if len(statuses) != 1 || statuses[0].Device != "f3" || !statuses[0].Online {
+			t.Errorf("stored statuses %+v, want f3 online", statuses)
+		}
+		mu.Lock()
+		assertSamples(t, sunk, want)
+		mu.Unlock()
+		if got := deadLetterCount(t, m, ingest.ReasonWriteRejected); got != 1 {
+			t.Errorf("dead letters write_rejected = %v, want 1: only the poisoned message", got)
+		}
+		if dl := in.DeadLetters().Recent(0); len(dl) != 1 || dl[0].Device != "f2" || dl[0].Reason != ingest.ReasonWriteRejected {
+			t.Errorf("dead letters = %+v, want one write_rejected for f2", dl)
+		}
+		if got := value(t, m.WriteErrors.WithLabelValues("true")); got != 0 {
+			t.Errorf("retryable write errors = %v, want 0", got)
+		}
+		if got := in.PointsWritten(); got != 5 {
+			t.Errorf("PointsWritten = %d, want 5", got)
+		}
+	})
 }
 
 func TestIngesterBackpressure(t *testing.T) {
@@ -546,7 +604,7 @@ func TestIngesterBackpressure(t *testing.T) {
 		return st.Write(ctx, samples, statuses)
 	})
 	in, m := newIngester(t, ingest.Options{Writer: w, QueueSize: 1})
-	mustRun(t, in)
+	run := mustRun(t, in)
 
 	m1, d1 := message("devices/f1/telemetry", `{"metrics": {"seq": 1}}`, received)
 	if err := in.Handle(t.Context(), m1); err != nil {
@@ -586,6 +644,10 @@ func TestIngesterBackpressure(t *testing.T) {
 	}
 	if !slices.Equal(seqs, []float64{1, 2}) {
 		t.Errorf("stored seq %v, want [1 2]: the nacked message must not be stored", seqs)
+	}
+	// The gauge drops after the acks; once Run returned, the batch is done.
+	if err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if got := value(t, m.Pending); got != 0 {
 		t.Errorf("pending after the writes = %v, want 0", got)
@@ -656,21 +718,21 @@ func TestIngesterShutdownDrainsQueue(t *testing.T) {
 
 // TestIngesterShutdownFinishesWriteInFlight cancels Run while a writer that
 // honours its context (as the InfluxDB client does) is writing. Run's
-// contract is to write what it holds within ShutdownTimeout, so the batch in
-// flight must be written rather than sent back.
+// contract is to write what it holds within ShutdownTimeout, so the write in
+// flight must not be cut short and its message must be acked, not nacked.
 func TestIngesterShutdownFinishesWriteInFlight(t *testing.T) {
-	t.Skip("BUG: Ingester.flush/writeWithRetry (ingest/ingester.go) write the batch in flight with Run's ctx; when it is cancelled the write is abandoned and the batch nacked instead of being finished within ShutdownTimeout")
 	entered := make(chan struct{})
+	release := make(chan struct{})
 	st := &store{}
 	calls := 0 // writes are made one at a time, from Run
 	w := writerFunc(func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
 		if calls++; calls == 1 {
 			close(entered)
-			<-ctx.Done() // the first write is cut off by the cancellation
-			return fmt.Errorf("write to influxdb: %w", ctx.Err())
+			<-release
 		}
+		// Like an HTTP request, the write fails if its context ended meanwhile.
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("write to influxdb: %w", err)
 		}
 		return st.Write(ctx, samples, statuses)
 	})
@@ -682,6 +744,8 @@ func TestIngesterShutdownFinishesWriteInFlight(t *testing.T) {
 		t.Fatalf("Handle: %v", err)
 	}
 	<-entered
+	run.cancel()
+	close(release)
 	if err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -690,6 +754,51 @@ func TestIngesterShutdownFinishesWriteInFlight(t *testing.T) {
 	}
 	if samples, _ := st.stored(); len(samples) != 1 {
 		t.Errorf("stored %d samples, want 1", len(samples))
+	}
+}
+
+// TestIngesterShutdownIsBounded stops an ingester whose store never answers
+// while several batches are queued: Run must give up after about
+// ShutdownTimeout, not ShutdownTimeout per batch, and nack everything.
+func TestIngesterShutdownIsBounded(t *testing.T) {
+	const (
+		grace   = 100 * time.Millisecond
+		batches = 10
+	)
+	entered := make(chan struct{})
+	var once sync.Once
+	w := writerFunc(func(ctx context.Context, _ []proactive.Sample, _ []proactive.DeviceStatus) error {
+		once.Do(func() { close(entered) })
+		<-ctx.Done() // a store that hangs until the write is abandoned
+		return fmt.Errorf("write to influxdb: %w", ctx.Err())
+	})
+	in, _ := newIngester(t, ingest.Options{Writer: w, BatchSize: 1, ShutdownTimeout: grace})
+	run := mustRun(t, in)
+
+	var ds []*delivery
+	for i := range batches {
+		msg, d := message("devices/f1/telemetry", fmt.Sprintf(`{"metrics": {"seq": %d}}`, i), received)
+		if err := in.Handle(t.Context(), msg); err != nil {
+			t.Fatalf("Handle %d: %v", i, err)
+		}
+		ds = append(ds, d)
+		if i == 0 {
+			<-entered
+		}
+	}
+	start := time.Now()
+	if err := run.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Each batch alone may use the whole grace period, so a per-batch bound
+	// would take batches*grace = 1s; allow half of that.
+	if took := time.Since(start); took > batches*grace/2 {
+		t.Errorf("Run took %v to return after cancellation with ShutdownTimeout %v", took, grace)
+	}
+	for i, d := range ds {
+		if acks, nacks := d.counts(); acks != 0 || nacks != 1 {
+			t.Errorf("message %d: acks = %d, nacks = %d; want 1 nack", i, acks, nacks)
+		}
 	}
 }
 
