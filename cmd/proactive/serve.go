@@ -12,12 +12,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/rules"
 )
 
 // source is where messages come from: the embedded broker or a subscription
@@ -48,8 +51,16 @@ func serve(ctx context.Context, e env) error {
 		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
 	})
 	defer influx.Close()
+	engine := rules.New(rules.Options{Registerer: reg, Logger: log})
+	n, probs := engine.LoadFiles(cfg.Rules.Paths)
+	if len(probs) > 0 {
+		return fmt.Errorf("rules:\n%w", probs)
+	}
+	log.Info("rules loaded", "rules", n, "paths", cfg.Rules.Paths)
+
 	in := ingest.New(ingest.Options{
 		Writer:              influx,
+		Sink:                engine.Consume,
 		RequireRegistration: cfg.Ingest.RequireRegistration,
 		TopicPrefix:         cfg.MQTT.TopicPrefix,
 		BatchSize:           cfg.Influx.BatchSize,
@@ -117,6 +128,22 @@ func serve(ctx context.Context, e env) error {
 	// is still open. Unacknowledged messages stay with the broker or device.
 	ingCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIngest()
+	rulesCtx, stopRules := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRules()
+	rulesDone := make(chan error, 1)
+	go func() { rulesDone <- engine.Run(rulesCtx) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if n, probs := engine.LoadFiles(cfg.Rules.Paths); len(probs) > 0 {
+				log.Error("rules not reloaded; the loaded rules keep running", "problems", probs.Error())
+			} else {
+				log.Info("rules reloaded", "rules", n)
+			}
+		}
+	}()
 	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSource()
 	ingDone := make(chan error, 1)
@@ -146,6 +173,10 @@ func serve(ctx context.Context, e env) error {
 	stopSource()
 	if err := waitFor(srcDone, deadline); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("mqtt: %w", err))
+	}
+	stopRules() // after ingest, whose final batches it still evaluates
+	if err := waitFor(rulesDone, deadline); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("rules: %w", err))
 	}
 	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/proactivehq/proactive/rules"
+)
+
+// rulesCmd is `proactive rules check|test|backtest`.
+func rulesCmd(ctx context.Context, e env) error {
+	if len(e.args) == 0 {
+		return errors.New("usage: proactive rules check FILE...")
+	}
+	sub, rest := e.args[0], e.args[1:]
+	switch sub {
+	case "check":
+		return rulesCheck(rest, e)
+	}
+	return fmt.Errorf("unknown rules command %q (check)", sub)
+}
+
+// rulesCheck loads and compiles rule files without running them, and prints
+// every problem with its file and line.
+func rulesCheck(args []string, e env) error {
+	fs := flag.NewFlagSet("proactive rules check", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("usage: proactive rules check FILE...")
+	}
+	specs, probs := rules.LoadFiles(fs.Args())
+	if len(probs) == 0 {
+		_, probs = rules.Compile(specs)
+	}
+	if len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(e.stderr, p.Error())
+		}
+		return fmt.Errorf("%d problem(s) in the rules", len(probs))
+	}
+	fmt.Fprintf(e.stdout, "%d rule(s) OK\n", len(specs))
+	return nil
+}

@@ -1,0 +1,61 @@
+package rules
+
+// The rule language
+//
+// A rule's `when` is an expr (github.com/expr-lang/expr) boolean evaluated
+// for one device at a time, at the time of the device's newest sample (event
+// time), and for rules that read since_seen() also every tick of the clock.
+//
+// Names:
+//
+//	compressor_current        the device's latest value of the metric; NaN if it never sent one
+//	device.model              the registered model, or the model tag of its samples
+//	device.age_days           days since installation; NaN when unknown
+//
+// Window functions take (metric, window). The window is a quoted duration
+// with the units s, m, h, d and w ("90s", "1h", "7d", "2w"), fixed when the
+// rule loads. Each (metric, window) pair is one Window per device: 60
+// buckets of window/60, aligned to multiples of the bucket width since the
+// Unix epoch, so the window at time now covers whole buckets and can reach
+// up to one bucket width (1/60 of the window) further back than now-window.
+//
+//	avg(m, w)                 mean of the samples in the window; NaN if none
+//	min(m, w), max(m, w)      exact extremes; NaN if none
+//	sum(m, w)                 sum; 0 if none
+//	count(m, w)               number of samples; 0 if none
+//	last(m, w)                newest sample's value in the window; NaN if none
+//	delta(m, w)               newest minus oldest sample in the window; NaN if none, 0 with one
+//	rate(m, w)                delta per second between the oldest and newest sample; NaN with fewer than 2
+//	slope(m, w)               least-squares slope of value over time, per second; NaN with fewer than 2
+//	stddev(m, w)              population standard deviation; NaN if none
+//	percentile(m, w, p)       p-th percentile (p a number 0..100), interpolated from the
+//	                          buckets: exact with one sample per bucket, otherwise an estimate
+//	forecast(m, threshold)    time until the least-squares trend of the last 24h reaches
+//	                          threshold; forecast(m, threshold, "7d") picks the trend window.
+//	                          0 when already there; Never (longer than any duration) when the
+//	                          trend is flat, moves away, or has fewer than 2 samples
+//	since_seen()              time since the device's newest sample
+//
+// count, sum, min, max and last here are these window functions, not expr's
+// builtins of the same names; abs, ceil, floor, round, duration("3d"),
+// let-bindings, the ternary operator and the usual arithmetic and logic are
+// expr's. All sums are exact float64 sums of what the buckets hold: avg,
+// sum, count, min, max, last, delta, stddev and slope are exact over the
+// bucket-aligned window described above; percentile is the one estimate.
+//
+// No data: functions over an empty window return NaN (count and sum 0), and
+// every comparison with NaN is false, so a rule does not fire on missing
+// data. A rule that wants to say "no data" says it: `count(m, "1h") == 0`,
+// or `since_seen() > duration("2h")` for a silent device.
+//
+// Limits, for rules from people other than the operator: an expression
+// of at most 4,096 bytes and MaxExprNodes nodes, and MemoryBudget per
+// evaluation; an evaluation over budget is an error, counted for the rule,
+// and leaves its alerts as they were.
+//
+// Lifecycle: when the condition holds, the alert is pending; once it has held
+// for `for`, it fires (unless the device's component is in its cooldown, or
+// already has a firing alert from another rule, in which case it waits
+// pending); once the condition has been false for `clear_for` (default
+// `for`) it resolves. `predict` is evaluated when the alert fires and on
+// every evaluation while it fires; the alert carries it as TimeToFailure.

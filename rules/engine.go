@@ -1,0 +1,341 @@
+// Package rules watches every device with rules written in expr over
+// per-device windows, and turns conditions that hold into alerts: pending,
+// firing after `for`, resolved after `clear_for`. See doc.go for the rule
+// language and how exact each function is.
+package rules
+
+import (
+	"context"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/proactivehq/proactive"
+)
+
+// NotifyFunc receives alerts as they fire and resolve. It is called from
+// the engine's workers, so it should hand work off rather than block long.
+type NotifyFunc func(ctx context.Context, alerts []proactive.Alert)
+
+// Options configure an Engine. Zero fields get the defaults noted.
+type Options struct {
+	Notify NotifyFunc
+	Device DeviceFunc
+	// LateTolerance is how late a sample may arrive (behind the device's
+	// newest) and still count in its windows, default 5m.
+	LateTolerance time.Duration
+	// Shards is how many workers own devices, default GOMAXPROCS.
+	Shards int
+	// QueueSize bounds the batches waiting per shard, default 64; when full,
+	// Consume blocks, which holds back ingest's acknowledgements.
+	QueueSize int
+	// TickInterval is how often since_seen() rules are evaluated without new
+	// data, default 1m.
+	TickInterval time.Duration
+	Registerer   prometheus.Registerer
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Engine evaluates the loaded rules for every device as samples arrive,
+// sharded by device over worker goroutines.
+type Engine struct {
+	opts   Options
+	log    *slog.Logger
+	m      *engineMetrics
+	seed   maphash.Seed
+	shards []*shard
+
+	mu  sync.Mutex // guards set
+	set *RuleSet
+}
+
+type shard struct {
+	mu sync.Mutex // guards ev against status readers
+	ev *Evaluator
+	in chan []proactive.Sample
+}
+
+// New returns an engine with no rules; Load gives it some, Run starts it.
+func New(opts Options) *Engine {
+	if opts.LateTolerance <= 0 {
+		opts.LateTolerance = 5 * time.Minute
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = runtime.GOMAXPROCS(0)
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 64
+	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{opts: opts, log: opts.Logger.With("component", "rules"), seed: maphash.MakeSeed()}
+	e.m = newEngineMetrics(opts.Registerer, e)
+	e.set = &RuleSet{layout: newLayout()}
+	for range opts.Shards {
+		e.shards = append(e.shards, &shard{
+			ev: newEvaluator(e.set, opts.Device, opts.LateTolerance),
+			in: make(chan []proactive.Sample, opts.QueueSize),
+		})
+	}
+	return e
+}
+
+// Load compiles specs and, only if every one compiles, replaces the running
+// rules with them; otherwise the running rules stay and the problems are
+// returned. Windows and alert states survive for rules that keep their names.
+func (e *Engine) Load(specs []Spec) Problems {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set, probs := compileRules(e.set.layout, specs)
+	if len(probs) > 0 {
+		e.m.loadErrors.Inc()
+		return probs
+	}
+	e.set = set
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		sh.ev.setRules(set)
+		sh.mu.Unlock()
+	}
+	e.m.loads.Inc()
+	return nil
+}
+
+// LoadFiles reads the rule files matching patterns and loads them (see Load).
+func (e *Engine) LoadFiles(patterns []string) (int, Problems) {
+	specs, probs := LoadFiles(patterns)
+	if len(probs) > 0 {
+		e.m.loadErrors.Inc()
+		return 0, probs
+	}
+	return len(specs), e.Load(specs)
+}
+
+// Consume hands accepted samples to the shards, in order per device. It has
+// the shape of ingest's sink; it blocks while a shard's queue is full.
+func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {
+	if len(samples) == 0 {
+		return
+	}
+	parts := make([][]proactive.Sample, len(e.shards))
+	for _, s := range samples {
+		i := e.shardOf(s.Device)
+		parts[i] = append(parts[i], s)
+	}
+	for i, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		select {
+		case e.shards[i].in <- p:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *Engine) shardOf(id proactive.DeviceID) int {
+	if len(e.shards) == 1 {
+		return 0
+	}
+	return int(maphash.String(e.seed, string(id)) % uint64(len(e.shards)))
+}
+
+// Run evaluates until ctx ends, then finishes the batches already queued.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, sh := range e.shards {
+		wg.Go(func() { e.work(ctx, sh) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (e *Engine) work(ctx context.Context, sh *shard) {
+	tick := time.NewTicker(e.opts.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case batch := <-sh.in:
+			e.process(ctx, sh, batch)
+		case <-tick.C:
+			sh.mu.Lock()
+			alerts := append([]proactive.Alert(nil), sh.ev.Tick(e.opts.Now())...)
+			sh.mu.Unlock()
+			e.notify(ctx, alerts)
+		case <-ctx.Done():
+			for {
+				select {
+				case batch := <-sh.in:
+					e.process(context.WithoutCancel(ctx), sh, batch)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (e *Engine) process(ctx context.Context, sh *shard, batch []proactive.Sample) {
+	var alerts []proactive.Alert
+	sh.mu.Lock()
+	for _, s := range batch {
+		alerts = append(alerts, sh.ev.Observe(s)...)
+	}
+	sh.mu.Unlock()
+	e.m.samples.Add(float64(len(batch)))
+	e.notify(ctx, alerts)
+}
+
+func (e *Engine) notify(ctx context.Context, alerts []proactive.Alert) {
+	if len(alerts) == 0 {
+		return
+	}
+	for _, a := range alerts {
+		e.m.transitions.WithLabelValues(a.Rule, string(a.State)).Inc()
+		e.log.Info("alert "+string(a.State), "rule", a.Rule, "device_id", a.Device, "component", a.Component,
+			"severity", a.Severity, "time_to_failure", a.TimeToFailure, "summary", a.Summary)
+	}
+	if e.opts.Notify != nil {
+		e.opts.Notify(ctx, alerts)
+	}
+}
+
+// RuleStatus is the health of one loaded rule across all devices.
+type RuleStatus struct {
+	Name        string             `json:"name"`
+	Component   string             `json:"component"`
+	Severity    proactive.Severity `json:"severity"`
+	File        string             `json:"file"`
+	Line        int                `json:"line"`
+	Health      string             `json:"health"` // ok | error
+	LastError   string             `json:"last_error,omitempty"`
+	LastErrorAt time.Time          `json:"last_error_at,omitzero"`
+	Evaluations int64              `json:"evaluations"`
+	Errors      int64              `json:"errors"`
+	Pending     int                `json:"pending"`
+	Firing      int                `json:"firing"`
+}
+
+// Rules returns the status of every loaded rule, in load order.
+func (e *Engine) Rules() []RuleStatus {
+	e.mu.Lock()
+	set := e.set
+	e.mu.Unlock()
+	out := make([]RuleStatus, len(set.rules))
+	idx := map[string]int{}
+	for i, r := range set.rules {
+		out[i] = RuleStatus{Name: r.Name, Component: r.Component, Severity: r.Severity, File: r.File, Line: r.Line, Health: "ok"}
+		idx[r.Name] = i
+	}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for name, st := range sh.ev.stats {
+			i, ok := idx[name]
+			if !ok {
+				continue
+			}
+			rs := &out[i]
+			rs.Evaluations += st.evaluations
+			rs.Errors += st.errors
+			if st.lastErr != nil && st.lastErrAt.After(rs.LastErrorAt) {
+				rs.Health, rs.LastError, rs.LastErrorAt = "error", st.lastErr.Error(), st.lastErrAt
+			}
+		}
+		for _, d := range sh.ev.devices {
+			for name, a := range d.alerts {
+				if i, ok := idx[name]; ok {
+					switch a.state {
+					case proactive.AlertPending:
+						out[i].Pending++
+					case proactive.AlertFiring:
+						out[i].Firing++
+					}
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+// Alerts lists every pending and firing alert.
+func (e *Engine) Alerts() []AlertStatus {
+	var out []AlertStatus
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		out = append(out, sh.ev.Alerts()...)
+		sh.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Rule < out[j].Rule
+	})
+	return out
+}
+
+type engineMetrics struct {
+	samples     prometheus.Counter
+	transitions *prometheus.CounterVec
+	loads       prometheus.Counter
+	loadErrors  prometheus.Counter
+}
+
+// newEngineMetrics registers the engine's instruments. Evaluation counts and
+// alert states are read from the shards at scrape time, so the hot path
+// touches no shared counter.
+func newEngineMetrics(reg prometheus.Registerer, e *Engine) *engineMetrics {
+	m := &engineMetrics{
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proactive_rules_samples_total", Help: "Samples the rule engine took in."}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proactive_rules_alert_transitions_total", Help: "Alerts that fired or resolved, by rule and state."}, []string{"rule", "state"}),
+		loads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proactive_rules_loads_total", Help: "Successful rule loads."}),
+		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proactive_rules_load_errors_total", Help: "Rule loads refused for problems in the files."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.samples, m.transitions, m.loads, m.loadErrors, &statusCollector{e})
+	}
+	return m
+}
+
+var (
+	descEvals  = prometheus.NewDesc("proactive_rules_evaluations_total", "Rule evaluations, by rule.", []string{"rule"}, nil)
+	descErrors = prometheus.NewDesc("proactive_rules_evaluation_errors_total", "Rule evaluations that failed, by rule.", []string{"rule"}, nil)
+	descAlerts = prometheus.NewDesc("proactive_rules_alerts", "Alerts now pending or firing, by rule and state.", []string{"rule", "state"}, nil)
+)
+
+type statusCollector struct{ e *Engine }
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descEvals
+	ch <- descErrors
+	ch <- descAlerts
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range c.e.Rules() {
+		ch <- prometheus.MustNewConstMetric(descEvals, prometheus.CounterValue, float64(r.Evaluations), r.Name)
+		ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(r.Errors), r.Name)
+		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.GaugeValue, float64(r.Pending), r.Name, "pending")
+		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.GaugeValue, float64(r.Firing), r.Name, "firing")
+	}
+}

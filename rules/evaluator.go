@@ -1,0 +1,329 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/proactivehq/proactive"
+)
+
+// DeviceFunc returns what rules may read of a device; ok is false for a
+// device the registry does not know, whose model then comes from its samples.
+type DeviceFunc func(id proactive.DeviceID) (info DeviceInfo, ok bool)
+
+// device is the state the engine keeps for one device.
+type device struct {
+	id      proactive.DeviceID
+	info    DeviceInfo
+	latest  []float64 // by metric slot; NaN until seen
+	windows []*Window // by window slot; nil until the metric is seen
+	// lastSeen is the newest sample time; lastEval the newest evaluation.
+	lastSeen, lastEval time.Time
+	alerts             map[string]*alertState // by rule name
+	// holder is the rule whose alert is firing, per component: one firing
+	// alert per device and component.
+	holder map[string]string
+	// firedAt is when an alert last fired, per component, for cooldowns.
+	firedAt map[string]time.Time
+}
+
+// alertState is where one rule stands for one device.
+type alertState struct {
+	state      proactive.AlertState // "" when inactive
+	activeAt   time.Time
+	firedAt    time.Time
+	falseSince time.Time
+	ttf        time.Duration
+}
+
+// Evaluator is the rule engine for a set of devices, without goroutines: it
+// takes samples and clock ticks and returns the alerts they cause. The
+// Engine runs several, one per shard of devices; backtests and rule tests
+// run one directly. It is not safe for concurrent use.
+type Evaluator struct {
+	set       *RuleSet
+	devices   map[proactive.DeviceID]*device
+	lookup    DeviceFunc
+	tolerance time.Duration
+	byModel   map[string][]*Rule
+	vm        vm.VM
+	env       evalEnv
+	stats     map[string]*ruleStats
+	late      int64
+	out       []proactive.Alert
+}
+
+// ruleStats are an evaluator's counts for one rule.
+type ruleStats struct {
+	evaluations, errors int64
+	lastErr             error
+	lastErrAt           time.Time
+}
+
+func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Evaluator {
+	ev := &Evaluator{
+		devices: map[proactive.DeviceID]*device{}, lookup: lookup, tolerance: tolerance,
+		stats: map[string]*ruleStats{},
+	}
+	ev.vm.MemoryBudget = MemoryBudget
+	ev.setRules(set)
+	return ev
+}
+
+// setRules swaps in a new generation of rules. Windows and alert states of
+// rules that keep their names carry over.
+func (ev *Evaluator) setRules(set *RuleSet) {
+	ev.set = set
+	ev.byModel = map[string][]*Rule{}
+	for _, r := range set.rules {
+		if ev.stats[r.Name] == nil {
+			ev.stats[r.Name] = &ruleStats{}
+		}
+	}
+}
+
+func (ev *Evaluator) rulesFor(model string) []*Rule {
+	rs, ok := ev.byModel[model]
+	if !ok {
+		for _, r := range ev.set.rules {
+			if r.Matches(model) {
+				rs = append(rs, r)
+			}
+		}
+		ev.byModel[model] = rs
+	}
+	return rs
+}
+
+func (ev *Evaluator) device(s *proactive.Sample) *device {
+	d := ev.devices[s.Device]
+	if d == nil {
+		d = &device{id: s.Device, alerts: map[string]*alertState{}, holder: map[string]string{}, firedAt: map[string]time.Time{}}
+		d.info.AgeDays = math.NaN()
+		if ev.lookup != nil {
+			if info, ok := ev.lookup(s.Device); ok {
+				d.info = info
+			}
+		}
+		ev.devices[s.Device] = d
+	}
+	if d.info.Model == "" && s.Model != "" {
+		d.info.Model = s.Model
+	}
+	// A reload may have added metrics and windows since the device was made.
+	for len(d.latest) < len(ev.set.layout.metricNames) {
+		d.latest = append(d.latest, math.NaN())
+	}
+	for len(d.windows) < len(ev.set.layout.windowKeys) {
+		d.windows = append(d.windows, nil)
+	}
+	return d
+}
+
+// Observe feeds one sample and evaluates the device's rules at the sample's
+// time (event time, so replays and backtests decide as live evaluation did).
+// It returns the alerts that fired or resolved; the slice is reused by the
+// next call.
+func (ev *Evaluator) Observe(s proactive.Sample) []proactive.Alert {
+	ev.out = ev.out[:0]
+	d := ev.device(&s)
+	l := ev.set.layout
+	for name, v := range s.Metrics {
+		slot, ok := l.metrics[name]
+		if !ok {
+			continue // no rule reads it
+		}
+		if !s.Time.Before(d.lastSeen) || math.IsNaN(d.latest[slot]) {
+			d.latest[slot] = v
+		}
+		for _, ws := range l.byMetric[slot] {
+			w := d.windows[ws]
+			if w == nil {
+				w = NewWindow(l.windowKeys[ws].length, ev.tolerance)
+				d.windows[ws] = w
+			}
+			if !w.Add(s.Time, v) {
+				ev.late++
+			}
+		}
+	}
+	if s.Time.After(d.lastSeen) {
+		d.lastSeen = s.Time
+	}
+	ev.evaluate(d, d.lastSeen, false)
+	return ev.out
+}
+
+// Tick evaluates, at now, the rules that read since_seen(), for every
+// device, so that a silent device is caught without new data.
+func (ev *Evaluator) Tick(now time.Time) []proactive.Alert {
+	ev.out = ev.out[:0]
+	for _, d := range ev.devices {
+		ev.evaluate(d, now, true)
+	}
+	return ev.out
+}
+
+func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
+	if now.Before(d.lastEval) {
+		return // the clock of a device never goes back
+	}
+	d.lastEval = now
+	ev.env.Device = d.info
+	ev.env.dev = d
+	ev.env.now = now
+	for _, r := range ev.rulesFor(d.info.Model) {
+		if onlySinceSeen && !r.SinceSeen() {
+			continue
+		}
+		st := ev.stats[r.Name]
+		st.evaluations++
+		out, err := ev.vm.Run(r.when.prog, &ev.env)
+		if err != nil {
+			st.errors++
+			st.lastErr, st.lastErrAt = err, now
+			continue // a broken evaluation leaves the alert as it was
+		}
+		ev.step(d, r, out.(bool), now)
+	}
+}
+
+// step advances one rule's alert for one device: pending once the condition
+// holds, firing once it has held for `for` (unless the component is in
+// cooldown or already has a firing alert from another rule), resolved once
+// it has been false for `clear_for`.
+func (ev *Evaluator) step(d *device, r *Rule, cond bool, now time.Time) {
+	a := d.alerts[r.Name]
+	if a == nil {
+		if !cond {
+			return
+		}
+		a = &alertState{}
+		d.alerts[r.Name] = a
+	}
+	switch {
+	case cond && a.state == "":
+		a.state, a.activeAt = proactive.AlertPending, now
+		fallthrough
+	case cond && a.state == proactive.AlertPending:
+		if now.Sub(a.activeAt) < r.For {
+			return
+		}
+		if h, held := d.holder[r.Component]; held && h != r.Name {
+			return
+		}
+		if last, ok := d.firedAt[r.Component]; ok && r.Cooldown > 0 && now.Sub(last) < r.Cooldown {
+			return
+		}
+		a.state, a.firedAt, a.falseSince = proactive.AlertFiring, now, time.Time{}
+		d.holder[r.Component] = r.Name
+		d.firedAt[r.Component] = now
+		a.ttf = ev.predict(d, r)
+		ev.emit(d, r, a)
+	case cond && a.state == proactive.AlertFiring:
+		a.falseSince = time.Time{}
+		a.ttf = ev.predict(d, r)
+	case !cond && a.state == proactive.AlertPending:
+		delete(d.alerts, r.Name)
+	case !cond && a.state == proactive.AlertFiring:
+		if a.falseSince.IsZero() {
+			a.falseSince = now
+		}
+		if now.Sub(a.falseSince) < r.ClearFor {
+			return
+		}
+		a.state = proactive.AlertResolved
+		ev.emit(d, r, a)
+		delete(d.alerts, r.Name)
+		delete(d.holder, r.Component)
+	}
+}
+
+// predict evaluates the rule's predict expression; 0 means no prediction.
+func (ev *Evaluator) predict(d *device, r *Rule) time.Duration {
+	if r.predict == nil {
+		return 0
+	}
+	out, err := ev.vm.Run(r.predict.prog, &ev.env)
+	if err != nil {
+		st := ev.stats[r.Name]
+		st.errors++
+		st.lastErr, st.lastErrAt = fmt.Errorf("predict: %w", err), ev.env.now
+		return 0
+	}
+	ttf := out.(time.Duration)
+	if ttf >= Never || ttf < 0 {
+		return 0
+	}
+	return max(ttf, time.Nanosecond) // already crossed: due now, but still a prediction
+}
+
+func (ev *Evaluator) emit(d *device, r *Rule, a *alertState) {
+	metrics := make(map[string]float64)
+	for slot, name := range ev.set.layout.metricNames {
+		if slot < len(d.latest) && !math.IsNaN(d.latest[slot]) {
+			metrics[name] = d.latest[slot]
+		}
+	}
+	data := summaryData{
+		Rule: r.Name, Component: r.Component, Severity: r.Severity,
+		Device:  summaryDevice{ID: string(d.id), Model: d.info.Model, AgeDays: d.info.AgeDays},
+		Metrics: metrics, Prediction: a.ttf,
+	}
+	if a.ttf > 0 {
+		data.TimeToFailure = humanDuration(a.ttf)
+	}
+	ev.out = append(ev.out, proactive.Alert{
+		Rule: r.Name, Device: d.id, Model: d.info.Model, Component: r.Component,
+		Severity: r.Severity, State: a.state, Summary: r.renderSummary(data),
+		ActiveAt: a.activeAt, FiredAt: a.firedAt, TimeToFailure: a.ttf, Metrics: metrics,
+	})
+}
+
+// AlertStatus is one rule's current alert for one device.
+type AlertStatus struct {
+	Rule          string               `json:"rule"`
+	Device        proactive.DeviceID   `json:"device_id"`
+	Component     string               `json:"component"`
+	State         proactive.AlertState `json:"state"`
+	ActiveAt      time.Time            `json:"active_at"`
+	FiredAt       time.Time            `json:"fired_at,omitzero"`
+	TimeToFailure time.Duration        `json:"time_to_failure_ns,omitempty"`
+}
+
+// Alerts lists the pending and firing alerts, by device then rule.
+func (ev *Evaluator) Alerts() []AlertStatus {
+	var out []AlertStatus
+	for _, d := range ev.devices {
+		for name, a := range d.alerts {
+			comp := ""
+			for _, r := range ev.set.rules {
+				if r.Name == name {
+					comp = r.Component
+				}
+			}
+			out = append(out, AlertStatus{Rule: name, Device: d.id, Component: comp, State: a.state,
+				ActiveAt: a.activeAt, FiredAt: a.firedAt, TimeToFailure: a.ttf})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Rule < out[j].Rule
+	})
+	return out
+}
+
+// LateSamples returns how many samples arrived too late for their windows.
+func (ev *Evaluator) LateSamples() int64 { return ev.late }
+
+// NewEvaluator returns an evaluator of set. Samples may arrive up to
+// tolerance behind a device's newest and still count.
+func NewEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Evaluator {
+	return newEvaluator(set, lookup, tolerance)
+}

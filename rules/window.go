@@ -1,0 +1,694 @@
+package rules
+
+import (
+	"math"
+	"math/bits"
+	"time"
+	"unsafe"
+)
+
+// Buckets is how many buckets a window has; bucket width = length / Buckets.
+const Buckets = 60
+
+// ringSize is the number of buckets a Window holds: the bucket of the newest
+// sample, which may be partial, and the Buckets before it.
+const ringSize = Buckets + 1
+
+// maxForecast is the longest time Forecast reports; a crossing further away
+// counts as never.
+const maxForecast = 100 * 365.25 * 24 * time.Hour
+
+// Window holds time-bucketed aggregates of one metric of one device over a
+// sliding time window of fixed length. Its memory is fixed (SizeBytes, under
+// 4 KiB) whatever the sample rate, because it keeps per-bucket aggregates and
+// never the samples.
+//
+// # Buckets
+//
+// The bucket width is length/Buckets, rounded up to a whole nanosecond.
+// Bucket k covers the Unix times [k*width, (k+1)*width): buckets are aligned
+// to the Unix epoch, not to the first sample or to the window's creation, so
+// two windows of the same length fed the same samples hold identical buckets,
+// whether they were built live or rebuilt later from stored history. The ring
+// holds Buckets+1 buckets: the bucket of the newest sample and the Buckets
+// before it.
+//
+// # Which samples a query at now sees
+//
+// Every function taking now reads the buckets that overlap (now-length, now],
+// that is the buckets k with k*width <= now and (k+1)*width > now-length:
+// at most Buckets+1 of them, exactly that many when length is a multiple of
+// Buckets nanoseconds. So the window is (now-length, now] rounded out to
+// whole buckets. It sees every
+// sample in (now-length, now], and also
+//   - the older samples of the bucket that contains now-length: up to one
+//     bucket width (length/Buckets) of data older than the window; a sample
+//     therefore leaves the window when now passes the end of its bucket plus
+//     length, at most one bucket width after it is older than now-length;
+//   - the samples of now's own bucket that are later than now (a query at a
+//     now before the newest sample). Samples in later buckets are not seen.
+//
+// A query for a now so far before the newest sample that the buckets it needs
+// have left the ring sees only the buckets the ring still holds.
+//
+// # How exact each function is
+//
+// Sample times are kept in ticks of 2^s nanoseconds, the smallest power of
+// two that counts a bucket width in 32 bits: to the nanosecond for windows up
+// to 4m17s, to 16 ns for 1h and to 4.096 µs for 7d (times are rounded down to
+// a tick). Samples within one tick are ordered by arrival.
+//
+//   - Count, Min, Max, Last, Delta and Rate are exact over the buckets seen.
+//   - Sum, Avg and Stddev combine per-bucket sums of the deviations from each
+//     bucket's first sample. Those sums are float32 (to fit 4 KiB), so these
+//     functions are exact to float64 rounding when every bucket holds one
+//     sample or identical values; otherwise the error is about 1e-7 relative
+//     to the spread of values inside a bucket, not to the values themselves
+//     (values of 1e6 plus noise lose nothing to cancellation). Buckets are
+//     combined in float64 with the pairwise (Chan et al.) formulas.
+//   - Slope and Forecast are least squares over every sample seen, not over
+//     bucket means: each bucket keeps its time and value moments about its
+//     first sample (float32, as above) and the buckets are combined with the
+//     shift identities. Exact to float64 rounding with one sample per bucket.
+//   - Percentile is an approximation: each bucket stands for its count of
+//     samples spread evenly from its minimum to its maximum (at the value
+//     itself for one sample, at min and max for two), and the percentile of
+//     those points is interpolated linearly between closest ranks, like
+//     Percentile of a sorted slice would be (NumPy's default "linear"). It is
+//     exact when each bucket holds at most two samples.
+//
+// Add is O(1) amortised and queries are O(Buckets); none of them allocates.
+// A Window is not safe for concurrent use: its owner (one engine shard)
+// serialises Add and queries.
+type Window struct {
+	length    time.Duration
+	tolerance time.Duration
+	width     int64   // bucket width, ns
+	widthSec  float64 // bucket width, s
+	newest    int64   // Unix ns of the newest sample
+	head      int64   // bucket index of the newest sample
+	shift     uint8   // a tick is 1<<shift ns
+	hasData   bool
+	ring      [ringSize]bucket
+}
+
+// bucket aggregates the samples of one bucket width. To fit 64 bytes, the
+// sums are float32 and taken about the bucket's first sample (by time),
+// whose time and value are exact: with one sample they are all zero, so
+// exact, and otherwise they measure only the spread inside the bucket.
+type bucket struct {
+	first, last float64 // values of the earliest and the latest sample
+	min, max    float64
+	n           uint32  // number of samples; 0 = empty
+	firstTick   uint32  // time of the earliest sample, ticks since the bucket start
+	lastTick    uint32  // time of the latest sample, ticks since the bucket start
+	s1          float32 // Σ dv, dv = v - first
+	s2          float32 // Σ dv²
+	t1          float32 // Σ dt, dt = seconds since the earliest sample
+	t2          float32 // Σ dt²
+	tv          float32 // Σ dt·dv
+}
+
+// NewWindow returns an empty window of the given length (> 0). Late samples up to
+// tolerance older than the newest sample seen land in their bucket; older ones are
+// refused (Add returns false) and counted by the caller.
+// NewWindow panics if length is not positive; a negative tolerance counts as 0.
+func NewWindow(length, tolerance time.Duration) *Window {
+	if length <= 0 {
+		panic("rules: NewWindow: length must be positive")
+	}
+	if tolerance < 0 {
+		tolerance = 0
+	}
+	width := int64(length) / Buckets
+	if int64(length)%Buckets != 0 {
+		width++
+	}
+	var shift uint8
+	if n := bits.Len64(uint64(width - 1)); n > 32 {
+		shift = uint8(n - 32)
+	}
+	return &Window{
+		length:    length,
+		tolerance: tolerance,
+		width:     width,
+		widthSec:  float64(width) / 1e9,
+		shift:     shift,
+	}
+}
+
+// Length returns the length the window was created with.
+func (w *Window) Length() time.Duration { return w.length }
+
+// LastTime returns the time of the newest sample ever added (zero if none),
+// to the nanosecond, in UTC.
+func (w *Window) LastTime() time.Time {
+	if !w.hasData {
+		return time.Time{}
+	}
+	return time.Unix(0, w.newest).UTC()
+}
+
+// SizeBytes estimates the memory the window holds (struct + buckets), for the benchmark.
+// The buckets are part of the struct, so this is one allocation of this size.
+func (w *Window) SizeBytes() int { return int(unsafe.Sizeof(*w)) }
+
+// Add records value v at time t. Returns false if t is older than newest-tolerance
+// or older than the window start (i.e. it cannot be placed). Values are finite.
+//
+// The window start is the start of the oldest bucket the ring holds, Buckets
+// bucket widths before the newest sample's bucket. A sample newer than the
+// newest bucket advances the ring and clears the buckets it passes, however
+// far ahead it is (a clock running fast included). Add also refuses a sample
+// when its bucket already holds 2^32-1 samples.
+func (w *Window) Add(t time.Time, v float64) bool {
+	ns := t.UnixNano()
+	k := floorDiv(ns, w.width)
+	if !w.hasData {
+		w.hasData, w.head, w.newest = true, k, ns
+	} else {
+		if ns < w.newest && uint64(w.newest)-uint64(ns) > uint64(w.tolerance) {
+			return false
+		}
+		if k < w.head-Buckets {
+			return false
+		}
+		if k > w.head {
+			w.advance(k)
+		}
+		if ns > w.newest {
+			w.newest = ns
+		}
+	}
+	b := w.at(k)
+	if b.n == math.MaxUint32 {
+		return false
+	}
+	b.add(uint32((ns-k*w.width)>>w.shift), w.shift, v)
+	return true
+}
+
+// advance makes bucket k the newest, clearing the buckets after the old
+// newest up to k.
+func (w *Window) advance(k int64) {
+	if k-w.head >= ringSize {
+		w.ring = [ringSize]bucket{}
+	} else {
+		for j := w.head + 1; j <= k; j++ {
+			*w.at(j) = bucket{}
+		}
+	}
+	w.head = k
+}
+
+func (w *Window) at(k int64) *bucket {
+	s := k % ringSize
+	if s < 0 {
+		s += ringSize
+	}
+	return &w.ring[s]
+}
+
+// tickSec converts a number of ticks to seconds.
+func tickSec(ticks uint32, shift uint8) float64 {
+	return float64(uint64(ticks)<<shift) / 1e9
+}
+
+func (b *bucket) add(tick uint32, shift uint8, v float64) {
+	if b.n == 0 {
+		*b = bucket{first: v, last: v, min: v, max: v, n: 1, firstTick: tick, lastTick: tick}
+		return
+	}
+	if tick < b.firstTick {
+		// A late sample is the new earliest: move the moments' origin to it
+		// (x' = x + dt, y' = y + dv) with the shift identities.
+		dt := tickSec(b.firstTick-tick, shift)
+		dv := b.first - v
+		n := float64(b.n)
+		s1, s2 := float64(b.s1), float64(b.s2)
+		t1, t2, tv := float64(b.t1), float64(b.t2), float64(b.tv)
+		b.tv = float32(tv + dt*s1 + dv*t1 + n*dt*dv)
+		b.t2 = float32(t2 + 2*dt*t1 + n*dt*dt)
+		b.s2 = float32(s2 + 2*dv*s1 + n*dv*dv)
+		b.t1 = float32(t1 + n*dt)
+		b.s1 = float32(s1 + n*dv)
+		b.first, b.firstTick = v, tick
+	}
+	if tick >= b.lastTick {
+		b.last, b.lastTick = v, tick
+	}
+	b.min = min(b.min, v)
+	b.max = max(b.max, v)
+	dt := tickSec(tick-b.firstTick, shift)
+	dv := v - b.first
+	b.n++
+	b.s1 = float32(float64(b.s1) + dv)
+	b.s2 = float32(float64(b.s2) + dv*dv)
+	b.t1 = float32(float64(b.t1) + dt)
+	b.t2 = float32(float64(b.t2) + dt*dt)
+	b.tv = float32(float64(b.tv) + dt*dv)
+}
+
+// sum returns the sum of the bucket's values.
+func (b *bucket) sum() float64 { return float64(b.n)*b.first + float64(b.s1) }
+
+// mean returns the mean of the bucket's values.
+func (b *bucket) mean() float64 { return b.first + float64(b.s1)/float64(b.n) }
+
+// m2 returns the sum of squared deviations of the bucket's values from
+// their mean.
+func (b *bucket) m2() float64 {
+	s1 := float64(b.s1)
+	return max(float64(b.s2)-s1*s1/float64(b.n), 0)
+}
+
+// bounds returns the indexes [lo, hi] of the buckets a query at now reads
+// (those overlapping (now-length, now] that the ring still holds), and nowK,
+// the index of the bucket containing now. ok is false when there are none.
+func (w *Window) bounds(now time.Time) (lo, hi, nowK int64, ok bool) {
+	if !w.hasData {
+		return 0, 0, 0, false
+	}
+	ns := now.UnixNano()
+	nowK = floorDiv(ns, w.width)
+	lo = max(floorDiv(ns-int64(w.length), w.width), w.head-Buckets)
+	hi = min(nowK, w.head)
+	return lo, hi, nowK, lo <= hi
+}
+
+// ends returns the oldest and the newest non-empty bucket a query at now
+// reads, with their indexes.
+func (w *Window) ends(now time.Time) (oldest, newest *bucket, ko, kn int64) {
+	lo, hi, _, ok := w.bounds(now)
+	if !ok {
+		return nil, nil, 0, 0
+	}
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 {
+			oldest, ko = b, k
+			break
+		}
+	}
+	if oldest == nil {
+		return nil, nil, 0, 0
+	}
+	for k := hi; k >= ko; k-- {
+		if b := w.at(k); b.n > 0 {
+			return oldest, b, ko, k
+		}
+	}
+	return nil, nil, 0, 0 // unreachable: oldest is non-empty
+}
+
+// totals returns the number and the sum of the values a query at now reads.
+func (w *Window) totals(now time.Time) (n uint64, sum float64) {
+	lo, hi, _, ok := w.bounds(now)
+	if !ok {
+		return 0, 0
+	}
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 {
+			n += uint64(b.n)
+			sum += b.sum()
+		}
+	}
+	return n, sum
+}
+
+// Count returns the number of samples in the window at now; 0 if empty.
+// See Window for which samples a query at now sees.
+func (w *Window) Count(now time.Time) float64 {
+	n, _ := w.totals(now)
+	return float64(n)
+}
+
+// Sum returns the sum of the samples in the window at now; 0 if empty.
+func (w *Window) Sum(now time.Time) float64 {
+	_, s := w.totals(now)
+	return s
+}
+
+// Avg returns the mean of the samples in the window at now; NaN if empty.
+func (w *Window) Avg(now time.Time) float64 {
+	n, s := w.totals(now)
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / float64(n)
+}
+
+// Min returns the smallest sample in the window at now; NaN if empty.
+func (w *Window) Min(now time.Time) float64 {
+	lo, hi, _, ok := w.bounds(now)
+	m := math.NaN()
+	if !ok {
+		return m
+	}
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 && !(b.min >= m) {
+			m = b.min
+		}
+	}
+	return m
+}
+
+// Max returns the largest sample in the window at now; NaN if empty.
+func (w *Window) Max(now time.Time) float64 {
+	lo, hi, _, ok := w.bounds(now)
+	m := math.NaN()
+	if !ok {
+		return m
+	}
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 && !(b.max <= m) {
+			m = b.max
+		}
+	}
+	return m
+}
+
+// Last returns the value of the newest sample in the window at now (by
+// sample time); NaN if empty.
+func (w *Window) Last(now time.Time) float64 {
+	_, n, _, _ := w.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	return n.last
+}
+
+// Delta returns the newest minus the oldest sample in the window at now (by
+// sample time): NaN if empty, 0 with one sample.
+func (w *Window) Delta(now time.Time) float64 {
+	o, n, _, _ := w.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	return n.last - o.first
+}
+
+// Rate returns Delta per second between the times of the oldest and the
+// newest sample in the window at now: NaN with fewer than two samples or
+// when they all share one time.
+func (w *Window) Rate(now time.Time) float64 {
+	o, n, ko, kn := w.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	span := (kn-ko)*w.width + int64(uint64(n.lastTick)<<w.shift) - int64(uint64(o.firstTick)<<w.shift)
+	if span <= 0 {
+		return math.NaN()
+	}
+	return (n.last - o.first) / (float64(span) / 1e9)
+}
+
+// Stddev returns the population standard deviation of the samples in the
+// window at now; NaN if empty, 0 with one sample.
+func (w *Window) Stddev(now time.Time) float64 {
+	lo, hi, _, ok := w.bounds(now)
+	if !ok {
+		return math.NaN()
+	}
+	n, sum := w.totals(now)
+	if n == 0 {
+		return math.NaN()
+	}
+	mean := sum / float64(n)
+	var m2 float64
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 {
+			d := b.mean() - mean
+			m2 += b.m2() + float64(b.n)*d*d
+		}
+	}
+	return math.Sqrt(m2 / float64(n))
+}
+
+// trend is a least-squares line through the samples a query reads. Times are
+// in seconds since the start of the bucket containing now.
+type trend struct {
+	slope        float64 // value per second
+	tMean, vMean float64 // the line passes through (tMean, vMean)
+	tOldest      float64 // time of the oldest sample
+	now          float64
+}
+
+// fit returns the least-squares line of value over time of the samples in
+// the window at now. ok is false with fewer than two samples or when they
+// share one time.
+func (w *Window) fit(now time.Time) (tr trend, ok bool) {
+	lo, hi, nowK, ok := w.bounds(now)
+	if !ok {
+		return trend{}, false
+	}
+	// Pass 1: means. A bucket's mean time is its start + first sample + t1/n.
+	var n uint64
+	var st, sv float64
+	first := true
+	for k := lo; k <= hi; k++ {
+		b := w.at(k)
+		if b.n == 0 {
+			continue
+		}
+		t0 := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift)
+		if first {
+			tr.tOldest, first = t0, false
+		}
+		n += uint64(b.n)
+		st += float64(b.n)*t0 + float64(b.t1)
+		sv += b.sum()
+	}
+	if n < 2 {
+		return trend{}, false
+	}
+	tr.tMean, tr.vMean = st/float64(n), sv/float64(n)
+	// Pass 2: Sxx and Sxy about the means, each bucket's within-bucket part
+	// plus its count times the product of its mean's deviations.
+	var sxx, sxy float64
+	for k := lo; k <= hi; k++ {
+		b := w.at(k)
+		if b.n == 0 {
+			continue
+		}
+		bn := float64(b.n)
+		t1, s1 := float64(b.t1), float64(b.s1)
+		dt := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift) + t1/bn - tr.tMean
+		dv := b.mean() - tr.vMean
+		sxx += max(float64(b.t2)-t1*t1/bn, 0) + bn*dt*dt
+		sxy += float64(b.tv) - t1*s1/bn + bn*dt*dv
+	}
+	if !(sxx > 0) {
+		return trend{}, false
+	}
+	tr.slope = sxy / sxx
+	tr.now = float64(now.UnixNano()-nowK*w.width) / 1e9
+	return tr, true
+}
+
+// Slope returns the least-squares slope of value over time, per second, of
+// the samples in the window at now: NaN with fewer than two samples or when
+// they all share one time.
+func (w *Window) Slope(now time.Time) float64 {
+	tr, ok := w.fit(now)
+	if !ok {
+		return math.NaN()
+	}
+	return tr.slope
+}
+
+// Forecast returns how long until the least-squares trend line of the window crosses
+// threshold, measured from now: 0 if the trend line at now is already at or beyond the
+// threshold in the direction of travel, and ok=false when it never will (flat trend,
+// trend moving away, fewer than 2 samples, or the crossing is beyond 100 years).
+//
+// Precisely, with tc the time the trend line (the one Slope fits) meets
+// threshold: if tc is after now, the result is tc-now; if tc lies between the
+// oldest sample in the window and now, the line crossed the threshold during
+// the window and the result is 0; if tc is before the oldest sample, the
+// line was already past the threshold over the whole window and moves away
+// from it, so ok is false. For a line, "beyond in the direction of travel"
+// and "moving away" both mean the crossing is in the past; the window's
+// extent is what tells them apart.
+func (w *Window) Forecast(now time.Time, threshold float64) (d time.Duration, ok bool) {
+	tr, ok := w.fit(now)
+	if !ok || tr.slope == 0 || math.IsNaN(tr.slope) || math.IsInf(tr.slope, 0) {
+		return 0, false
+	}
+	vNow := tr.vMean + tr.slope*(tr.now-tr.tMean)
+	ahead := (threshold - vNow) / tr.slope // seconds from now to the crossing
+	switch {
+	case ahead > 0:
+		if ahead > maxForecast.Seconds() {
+			return 0, false
+		}
+		return time.Duration(math.Round(ahead * 1e9)), true
+	case tr.now+ahead >= min(tr.tOldest, tr.now):
+		return 0, true
+	default:
+		return 0, false
+	}
+}
+
+// Percentile returns the p-th percentile (p in [0,100]) of the samples in
+// the window at now, approximated as the Window documentation describes:
+// exact when each bucket holds one or two samples. NaN if empty or p is out
+// of range.
+func (w *Window) Percentile(now time.Time, p float64) float64 {
+	if !(p >= 0 && p <= 100) {
+		return math.NaN()
+	}
+	lo, hi, _, ok := w.bounds(now)
+	if !ok {
+		return math.NaN()
+	}
+	var n uint64
+	vmin, vmax := math.Inf(1), math.Inf(-1)
+	for k := lo; k <= hi; k++ {
+		if b := w.at(k); b.n > 0 {
+			n += uint64(b.n)
+			vmin, vmax = min(vmin, b.min), max(vmax, b.max)
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	rank := p / 100 * float64(n-1)
+	r := math.Floor(rank)
+	frac := rank - r
+	i := uint64(r)
+	if i >= n-1 {
+		i, frac = n-1, 0
+	}
+	x := w.nth(lo, hi, i, n, vmin, vmax)
+	if frac == 0 {
+		return x
+	}
+	return x + frac*(w.nth(lo, hi, i+1, n, vmin, vmax)-x)
+}
+
+// nth returns the i-th smallest (from 0) of the points that stand for the
+// samples of buckets lo..hi (see bucket.point); n is their number, vmin and
+// vmax the smallest and largest. It bisects on the float64 ordering, so it
+// takes at most 64 rounds of O(Buckets), and usually far fewer: it stops as
+// soon as exactly i points lie at or below the lower end (the answer is the
+// next point up) or i+1 at or below the upper end (the answer is the highest
+// point there).
+func (w *Window) nth(lo, hi int64, i, n uint64, vmin, vmax float64) float64 {
+	a, b := vmin, vmax
+	ca, cb := w.countLE(lo, hi, a), n
+	if ca > i {
+		return a
+	}
+	for {
+		switch {
+		case ca == i:
+			return w.nextAbove(lo, hi, a)
+		case cb == i+1:
+			return w.highestAtOrBelow(lo, hi, b)
+		}
+		ka, kb := orderedKey(a), orderedKey(b)
+		if kb-ka <= 1 {
+			return b
+		}
+		mid := fromOrderedKey(ka + (kb-ka)/2)
+		if c := w.countLE(lo, hi, mid); c > i {
+			b, cb = mid, c
+		} else {
+			a, ca = mid, c
+		}
+	}
+}
+
+func (w *Window) countLE(lo, hi int64, v float64) uint64 {
+	var c uint64
+	for k := lo; k <= hi; k++ {
+		c += uint64(w.at(k).countLE(v))
+	}
+	return c
+}
+
+func (w *Window) nextAbove(lo, hi int64, v float64) float64 {
+	x := math.Inf(1)
+	for k := lo; k <= hi; k++ {
+		b := w.at(k)
+		if j := b.countLE(v); j < b.n {
+			x = min(x, b.point(j))
+		}
+	}
+	return x
+}
+
+func (w *Window) highestAtOrBelow(lo, hi int64, v float64) float64 {
+	x := math.Inf(-1)
+	for k := lo; k <= hi; k++ {
+		b := w.at(k)
+		if j := b.countLE(v); j > 0 {
+			x = max(x, b.point(j-1))
+		}
+	}
+	return x
+}
+
+// point returns the i-th of the n points, spread evenly from min to max,
+// that stand for the bucket's samples in Percentile. It is non-decreasing
+// in i, point(0) is min and point(n-1) is max.
+func (b *bucket) point(i uint32) float64 {
+	switch {
+	case i == 0:
+		return b.min
+	case i >= b.n-1:
+		return b.max
+	}
+	// Halves, so that max-min cannot overflow.
+	p := b.min + 2*((b.max/2-b.min/2)*(float64(i)/float64(b.n-1)))
+	return min(max(p, b.min), b.max)
+}
+
+// countLE returns how many of the bucket's points are at most v.
+func (b *bucket) countLE(v float64) uint32 {
+	switch {
+	case b.n == 0 || v < b.min:
+		return 0
+	case v >= b.max:
+		return b.n
+	}
+	// min <= v < max, so n >= 2. Estimate, then correct for rounding.
+	r := (v/2 - b.min/2) / (b.max/2 - b.min/2)
+	if !(r >= 0) {
+		r = 0
+	}
+	i := uint32(min(r, 1) * float64(b.n-1))
+	i = min(i, b.n-2)
+	for i+1 < b.n-1 && b.point(i+1) <= v {
+		i++
+	}
+	for i > 0 && b.point(i) > v {
+		i--
+	}
+	return i + 1
+}
+
+// orderedKey maps a float64 to a uint64 with the same order.
+func orderedKey(f float64) uint64 {
+	u := math.Float64bits(f)
+	if u>>63 != 0 {
+		return ^u
+	}
+	return u | 1<<63
+}
+
+func fromOrderedKey(u uint64) float64 {
+	if u>>63 != 0 {
+		return math.Float64frombits(u &^ (1 << 63))
+	}
+	return math.Float64frombits(^u)
+}
+
+// floorDiv returns a/b rounded towards minus infinity, for b > 0.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
