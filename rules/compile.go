@@ -132,7 +132,7 @@ func (l *layout) compileExpr(src, want string) (*compiled, error) {
 	for name := range windowMethods {
 		opts = append(opts, expr.Function(name, unreachable))
 	}
-	for _, name := range []string{"percentile", "forecast", "since_seen"} {
+	for _, name := range []string{"percentile", "forecast", "since_seen", "duration"} {
 		opts = append(opts, expr.Function(name, unreachable))
 	}
 	switch want {
@@ -352,6 +352,20 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			threshold = n.Arguments[1]
 		}
 		ast.Patch(node, r.method("Forecast", &ast.IntegerNode{Value: slot}, threshold))
+	case name == "duration":
+		// Ours, not expr's: it takes the rule units d and w as well, and a
+		// bad literal is refused at load instead of failing every evaluation.
+		lit, ok := firstString(args)
+		if !ok {
+			r.fail(n, `duration takes one duration in quotes, like duration("3d")`)
+			return
+		}
+		d, err := ParseDuration(lit.Value)
+		if err != nil {
+			r.fail(lit, "duration(%q): %v", lit.Value, err)
+			return
+		}
+		ast.Patch(node, &ast.ConstantNode{Value: d})
 	case name == "since_seen":
 		if len(args) != 0 {
 			r.fail(n, "since_seen takes no arguments")
@@ -395,6 +409,14 @@ func (r *rewriter) windowArgs(fn string, metric, window ast.Node) (int, bool) {
 	}
 	r.c.metrics = append(r.c.metrics, name)
 	return r.l.window(name, d), true
+}
+
+func firstString(args []ast.Node) (*ast.StringNode, bool) {
+	if len(args) != 1 {
+		return nil, false
+	}
+	s, ok := args[0].(*ast.StringNode)
+	return s, ok
 }
 
 func number(n ast.Node) (float64, bool) {

@@ -79,9 +79,30 @@ func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Eva
 func (ev *Evaluator) setRules(set *RuleSet) {
 	ev.set = set
 	ev.byModel = map[string][]*Rule{}
+	names := make(map[string]bool, len(set.rules))
 	for _, r := range set.rules {
+		names[r.Name] = true
 		if ev.stats[r.Name] == nil {
 			ev.stats[r.Name] = &ruleStats{}
+		}
+	}
+	// The alerts of rules that are gone go with them, and free their
+	// components for the rules that remain.
+	for _, d := range ev.devices {
+		for name := range d.alerts {
+			if !names[name] {
+				delete(d.alerts, name)
+			}
+		}
+		for comp, holder := range d.holder {
+			if !names[holder] {
+				delete(d.holder, comp)
+			}
+		}
+	}
+	for name := range ev.stats {
+		if !names[name] {
+			delete(ev.stats, name)
 		}
 	}
 }

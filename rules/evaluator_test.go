@@ -63,14 +63,14 @@ func TestLifecycleForAndClearFor(t *testing.T) {
 	m := time.Minute
 	run(t, ev, "f1", "temp", []step{
 		{0, 5, ""},
-		{5 * m, 11, ""},   // pending from 5m
-		{20 * m, 12, ""},  // held 15m
-		{34 * m, 12, ""},  // held 29m
+		{5 * m, 11, ""},  // pending from 5m
+		{20 * m, 12, ""}, // held 15m
+		{34 * m, 12, ""}, // held 29m
 		{35 * m, 12, "hot:firing"},
-		{40 * m, 9, ""},   // false since 40m
-		{45 * m, 11, ""},  // true again: the clearing restarts
-		{50 * m, 9, ""},   // false since 50m
-		{59 * m, 9, ""},   // 9m false
+		{40 * m, 9, ""},  // false since 40m
+		{45 * m, 11, ""}, // true again: the clearing restarts
+		{50 * m, 9, ""},  // false since 50m
+		{59 * m, 9, ""},  // 9m false
 		{60 * m, 9, "hot:resolved"},
 		{61 * m, 9, ""},
 	})
@@ -291,3 +291,14 @@ func TestDeviceAttributes(t *testing.T) {
 	}
 }
 
+func TestDurationTakesRuleUnits(t *testing.T) {
+	set := mustCompile(t, rules.Spec{Name: "silent", When: `since_seen() > duration("1d") && since_seen() < duration("1w")`})
+	ev := rules.NewEvaluator(set, nil, time.Minute)
+	ev.Observe(proactive.Sample{Device: "f1", Time: t0, Metrics: map[string]float64{"temp": 4}})
+	if got := describe(ev.Tick(t0.Add(25 * time.Hour))); got != "silent:firing" {
+		t.Errorf("after 25h: %q, want silent:firing", got)
+	}
+	if _, probs := rules.Compile([]rules.Spec{{Name: "r", Component: "c", Severity: "info", When: `since_seen() > duration("3x")`, File: "f", Line: 1, WhenLine: 1}}); len(probs) != 1 || !strings.Contains(probs[0].Msg, `duration("3x")`) {
+		t.Errorf("bad duration literal: %v", probs)
+	}
+}

@@ -637,8 +637,8 @@ func keyEditDistance(a, b string) int {
 //
 // A pattern matching nothing is not an error, but a literal path (one
 // without glob characters) that cannot be read is. A file matched by
-// several patterns is read once; directories matched by a glob are
-// skipped. When a name is used twice, the first rule keeps it and the
+// several patterns is read once; directories and rule test files
+// (IsTestFile) matched by a glob are skipped. When a name is used twice, the first rule keeps it and the
 // later one is left out with a problem naming both places.
 func LoadFiles(patterns []string) ([]Spec, Problems) {
 	var probs Problems
@@ -663,6 +663,9 @@ func LoadFiles(patterns []string) ([]Spec, Problems) {
 		for _, m := range matches {
 			if fi, err := os.Stat(m); err == nil && fi.IsDir() {
 				continue
+			}
+			if IsTestFile(m) {
+				continue // a rule test file beside its rules
 			}
 			addFile(m)
 		}

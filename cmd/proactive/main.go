@@ -50,7 +50,7 @@ func commands() map[string]command {
 		"serve":   {"run the platform: MQTT ingest into InfluxDB, HTTP API", serve},
 		"version": {"print the version", printVersion},
 		"config":  {"print the effective configuration, secrets redacted", printConfig},
-		"rules":   {"check rule files (rules check FILE...)", rulesCmd},
+		"rules":   {"check and test rule files (rules check|test FILE...)", rulesCmd},
 	}
 }
 

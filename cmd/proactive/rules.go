@@ -12,14 +12,18 @@ import (
 // rulesCmd is `proactive rules check|test|backtest`.
 func rulesCmd(ctx context.Context, e env) error {
 	if len(e.args) == 0 {
-		return errors.New("usage: proactive rules check FILE...")
+		return errors.New("usage: proactive rules check|test FILE...")
 	}
 	sub, rest := e.args[0], e.args[1:]
 	switch sub {
 	case "check":
 		return rulesCheck(rest, e)
+	case "test":
+		return rulesTest(rest, e)
+	case "backtest":
+		return rulesBacktest(ctx, rest, e)
 	}
-	return fmt.Errorf("unknown rules command %q (check)", sub)
+	return fmt.Errorf("unknown rules command %q (check, test)", sub)
 }
 
 // rulesCheck loads and compiles rule files without running them, and prints
@@ -33,10 +37,12 @@ func rulesCheck(args []string, e env) error {
 	if fs.NArg() == 0 {
 		return errors.New("usage: proactive rules check FILE...")
 	}
-	specs, probs := rules.LoadFiles(fs.Args())
+	files, tests, testProbs := checkRuleTestFiles(fs.Args())
+	specs, probs := rules.LoadFiles(files)
 	if len(probs) == 0 {
 		_, probs = rules.Compile(specs)
 	}
+	probs = mergeProblems(probs, testProbs)
 	if len(probs) > 0 {
 		for _, p := range probs {
 			fmt.Fprintln(e.stderr, p.Error())
@@ -44,5 +50,8 @@ func rulesCheck(args []string, e env) error {
 		return fmt.Errorf("%d problem(s) in the rules", len(probs))
 	}
 	fmt.Fprintf(e.stdout, "%d rule(s) OK\n", len(specs))
+	if tests > 0 {
+		fmt.Fprintf(e.stdout, "%d rule test file(s) OK\n", tests)
+	}
 	return nil
 }

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/rules"
+)
+
+const backtestRules = `rules:
+  - name: compressor_wear
+    component: compressor
+    models: ["fridge-*"]
+    when: avg(compressor_current, "1h") > 1.25 * avg(compressor_current, "1d")
+    for: 30m
+    severity: warning
+    predict: forecast(compressor_current, 9.0)
+    cooldown: 1w
+  - name: silent_device
+    component: connectivity
+    when: since_seen() > duration("2h")
+    severity: info
+`
+
+// backtestFleet is three days from start at 5-minute steps of fridge-0 to
+// fridge-3: compressor current 4 A with a deterministic wobble; fridge-2's
+// climbs from 36h on, and fridge-3 stops sending at 50h.
+func backtestFleet(start time.Time) []proactive.Sample {
+	var out []proactive.Sample
+	for i := 0; i < 3*24*12; i++ {
+		at := time.Duration(i) * 5 * time.Minute
+		for d := range 4 {
+			if d == 3 && at >= 50*time.Hour {
+				continue
+			}
+			v := 4 + 0.1*float64((i*7+d*3)%5-2)
+			if d == 2 && at > 36*time.Hour {
+				v += (at - 36*time.Hour).Hours() * 0.12
+			}
+			out = append(out, proactive.Sample{Device: proactive.DeviceID(fmt.Sprintf("fridge-%d", d)), Model: "fridge-a1",
+				Time: start.Add(at), Metrics: map[string]float64{"compressor_current": v}})
+		}
+	}
+	return out
+}
+
+func writeBacktestSamples(t *testing.T, influx *testenv.InfluxServer, samples []proactive.Sample) {
+	t.Helper()
+	var b strings.Builder
+	for _, s := range samples {
+		fmt.Fprintf(&b, "telemetry,device_id=%s", s.Device)
+		if s.Model != "" {
+			fmt.Fprintf(&b, ",model=%s", s.Model)
+		}
+		sep := " "
+		for k, v := range s.Metrics {
+			fmt.Fprintf(&b, "%s%s=%v", sep, k, v)
+			sep = ","
+		}
+		fmt.Fprintf(&b, " %d\n", s.Time.UnixMilli())
+	}
+	influx.Write(t, b.String())
+}
+
+func writeBacktestFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRulesBacktestCommand(t *testing.T) {
+	t.Parallel()
+	influx := testenv.Influx(t)
+	start := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(72 * time.Hour)
+	samples := backtestFleet(start)
+	writeBacktestSamples(t, influx, samples)
+	// Recent data, for a period relative to now: one device, the last day.
+	now := time.Now().UTC().Truncate(5 * time.Minute)
+	var recent []proactive.Sample
+	for at := 24 * time.Hour; at > 0; at -= 5 * time.Minute {
+		recent = append(recent, proactive.Sample{Device: "recent-1", Time: now.Add(-at), Metrics: map[string]float64{"compressor_current": 4}})
+	}
+	writeBacktestSamples(t, influx, recent)
+
+	ruleFile := writeBacktestFile(t, "fleet.yaml", backtestRules)
+	failures := writeBacktestFile(t, "failures.csv", fmt.Sprintf("device,time,component\n"+
+		"fridge-2,%s,compressor\n"+ // caught by compressor_wear
+		"fridge-0,%d,compressor\n"+ // missed (Unix ms)
+		"fridge-3,%s,connectivity\n", // caught by silent_device
+		start.Add(70*time.Hour).Format(time.RFC3339), start.Add(60*time.Hour).UnixMilli(), start.Add(60*time.Hour).Format(time.RFC3339)))
+	getenv := envMap(map[string]string{
+		"PROACTIVE_INFLUX_URL":    influx.URL(),
+		"PROACTIVE_INFLUX_BUCKET": influx.Bucket(),
+	})
+	backtest := func(t *testing.T, args ...string) (stdout, stderr string, err error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err = run(t.Context(), append([]string{"proactive", "rules", "backtest"}, args...), getenv, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	// What the same samples give in process, to compare the printed figures with.
+	specs, probs := rules.LoadFiles([]string{ruleFile})
+	set, probs2 := rules.Compile(specs)
+	if len(probs)+len(probs2) > 0 {
+		t.Fatalf("rules: %v %v", probs, probs2)
+	}
+	fails, err := readFailures(failures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := rules.Backtest(t.Context(), set, rules.SliceSource(samples), rules.BacktestOptions{From: start, To: end, Failures: fails})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := want.Rules[0]; w.Fires != 1 || len(w.FirstFires) != 1 || w.FirstFires[0].Device != "fridge-2" {
+		t.Fatalf("fixture: compressor_wear %+v, want one fire on fridge-2", w)
+	}
+	if w := want.Rules[1]; w.Fires != 1 || len(w.FirstFires) != 1 || w.FirstFires[0].Device != "fridge-3" {
+		t.Fatalf("fixture: silent_device %+v, want one fire on fridge-3", w)
+	}
+
+	t.Run("table", func(t *testing.T) {
+		stdout, stderr, err := backtest(t, "--rules", ruleFile, "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339),
+			"--failures", failures)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		wear, silent := want.Rules[0], want.Rules[1]
+		for _, re := range []string{
+			`(?m)^Backtest 2026-10-01T00:00:00Z to 2026-10-04T00:00:00Z \(3\.0 days\): ` + fmt.Sprint(len(samples)) + ` samples from 4 devices$`,
+			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+				`  detected +1 of 2 failures\n  missed +1\n  median lead +` + regexp.QuoteMeta(humanDur(wear.MedianLead)) + `\n  false alarms +0\n`,
+			`(?m)^    DEVICE +FIRED AT +PREDICTED FAILURE IN\n    fridge-2 +` + regexp.QuoteMeta(wear.FirstFires[0].At.Format(time.RFC3339)) +
+				` +` + regexp.QuoteMeta(humanDur(wear.FirstFires[0].TimeToFailure)) + `$`,
+			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+				`  detected +1 of 1 failures\n  missed +0\n  median lead +8h4m\n  false alarms +0\n`,
+			// fridge-3's last sample is at 49:55; silent after 2h, at the 51:56 tick.
+			`(?m)^    fridge-3 +2026-10-03T03:56:00Z +-$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(stdout) {
+				t.Errorf("output does not match %s", re)
+			}
+		}
+		if silent.MedianLead != 8*time.Hour+4*time.Minute {
+			t.Errorf("silent_device median lead in process %v, want 8h4m", silent.MedianLead)
+		}
+		if !strings.Contains(stderr, fmt.Sprintf("%d samples from 4 devices replayed", len(samples))) {
+			t.Errorf("stderr does not report the replay:\n%s", stderr)
+		}
+	})
+
+	t.Run("json", func(t *testing.T) {
+		stdout, stderr, err := backtest(t, "--rules", ruleFile, "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339),
+			"--failures", failures, "--device", "fridge-2", "--json")
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		var got struct {
+			Samples int64 `json:"samples"`
+			Devices int   `json:"devices"`
+			Scored  bool  `json:"scored"`
+			Rules   []struct {
+				Rule       string `json:"rule"`
+				Fires      int    `json:"fires"`
+				Detected   int    `json:"detected"`
+				Missed     int    `json:"missed"`
+				MedianLead int64  `json:"median_lead_ns"`
+			} `json:"rules"`
+			Alerts []struct {
+				Rule    string    `json:"rule"`
+				Device  string    `json:"device_id"`
+				State   string    `json:"state"`
+				FiredAt time.Time `json:"fired_at"`
+			} `json:"alerts"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+		}
+		if got.Samples != 3*24*12 || got.Devices != 1 || !got.Scored || len(got.Rules) != 2 {
+			t.Fatalf("report %+v, want fridge-2's %d samples and two rules", got, 3*24*12)
+		}
+		if r := got.Rules[0]; r.Rule != "compressor_wear" || r.Fires != 1 || r.Detected != 1 || r.Missed != 1 || r.MedianLead != int64(want.Rules[0].MedianLead) {
+			t.Errorf("compressor_wear %+v", r)
+		}
+		if len(got.Alerts) == 0 || got.Alerts[0].Device != "fridge-2" || got.Alerts[0].State != "firing" || !got.Alerts[0].FiredAt.Equal(want.Rules[0].FirstFires[0].At) {
+			t.Errorf("alerts %+v, want fridge-2's firing first", got.Alerts)
+		}
+		for _, a := range got.Alerts {
+			if a.Device != "fridge-2" {
+				t.Errorf("alert of %s with --device fridge-2", a.Device)
+			}
+		}
+	})
+
+	t.Run("relative period and rules from the config", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(backtestRules), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		env := envMap(map[string]string{
+			"PROACTIVE_INFLUX_URL": influx.URL(), "PROACTIVE_INFLUX_BUCKET": influx.Bucket(),
+			"PROACTIVE_RULES": filepath.Join(dir, "*.yaml"),
+		})
+		if err := run(t.Context(), []string{"proactive", "rules", "backtest", "--from", "-2d"}, env, &out, &errOut); err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, errOut.String())
+		}
+		if !regexp.MustCompile(`(?m)^Backtest \S+ to \S+ \(2\.0 days\): 288 samples from 1 devices$`).MatchString(out.String()) {
+			t.Errorf("output:\n%s", out.String())
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		bad := writeBacktestFile(t, "bad.csv", "device,time,component\nfridge 1,yesterday,\n")
+		badRules := writeBacktestFile(t, "bad.yaml", "rules:\n  - name: x\n    component: c\n    severity: info\n    when: nope(\n")
+		for _, c := range []struct {
+			args []string
+			want []string
+		}{
+			{[]string{"--rules", ruleFile, "--from", "last week", "--to", "-1x"}, []string{`--from: "last week": want now`, `--to: "-1x"`}},
+			{[]string{"--rules", ruleFile, "--from", "-1d", "--to", "-2d"}, []string{"is not before --to"}},
+			{[]string{"--rules", ruleFile, "--failures", bad}, []string{`bad.csv:2: device "fridge 1"`, "bad.csv:2: component is empty", `bad.csv:2: time "yesterday"`}},
+			{[]string{"--rules", badRules}, []string{"bad.yaml:5"}},
+			{[]string{"--rules", filepath.Join(t.TempDir(), "*.yaml")}, []string{"no rules in"}},
+			{[]string{"--rules", ruleFile, "--device", "a b"}, []string{`--device "a b"`}},
+		} {
+			_, _, err := backtest(t, c.args...)
+			if err == nil {
+				t.Errorf("%q: no error", c.args)
+				continue
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q: error %q does not say %q", c.args, err, w)
+				}
+			}
+		}
+	})
+}
+
+func TestParseFailures(t *testing.T) {
+	got, err := parseFailures("f.csv", strings.NewReader("\ufeffComponent, Device_ID ,time\n# a comment\ncompressor,fridge-1,2026-11-01T10:00:00+01:00\ndoor,fridge-2,1761991200000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rules.Failure{
+		{Device: "fridge-1", Time: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), Component: "compressor"},
+		{Device: "fridge-2", Time: time.UnixMilli(1761991200000).UTC(), Component: "door"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := parseFailures("f.csv", strings.NewReader("device,when\n")); err == nil || !strings.Contains(err.Error(), "no time column") {
+		t.Errorf("header without time: %v", err)
+	}
+}
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"now":                  now,
+		"-30d":                 now.Add(-30 * 24 * time.Hour),
+		"-1w12h":               now.Add(-7*24*time.Hour - 12*time.Hour),
+		"2026-11-01T00:00:00Z": time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseWhen(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "30d", "-1.5h", "yesterday", "-"} {
+		if _, err := parseWhen(in, now); err == nil {
+			t.Errorf("parseWhen(%q): no error", in)
+		}
+	}
+}
