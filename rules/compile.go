@@ -29,11 +29,11 @@ const (
 	DefaultForecastWindow = 24 * time.Hour
 )
 
-// windowMethods maps the window functions of the rule language, each taking
-// (metric, window), to the evaluation method that answers them.
-var windowMethods = map[string]string{
-	"avg": "Avg", "min": "Min", "max": "Max", "sum": "Sum", "count": "Count", "last": "Last",
-	"delta": "Delta", "rate": "Rate", "slope": "Slope", "stddev": "Stddev",
+// windowFuncs are the window functions of the rule language, each taking
+// (metric, window).
+var windowFuncs = map[string]bool{
+	"avg": true, "min": true, "max": true, "sum": true, "count": true, "last": true,
+	"delta": true, "rate": true, "slope": true, "stddev": true,
 }
 
 // Never is what forecast returns when the trend will not cross the
@@ -122,21 +122,15 @@ type exprError struct {
 
 func (e *exprError) Error() string { return e.msg }
 
-// compileExpr compiles src against the evaluation environment. want is the
-// result type: "bool" for when, "duration" for predict.
-func (l *layout) compileExpr(src, want string) (*compiled, error) {
+// compileExpr compiles src with the rule functions bound to env: each call
+// is a direct Go call on env, with no reflection per evaluation. Compiling
+// the same source against the same layout gives the same slots, so the
+// programs of different evaluators agree. want is the result type: "bool"
+// for when, "duration" for predict.
+func (l *layout) compileExpr(src, want string, env *evalEnv) (*compiled, error) {
 	cfg := conf.CreateNew()
-	opts := []expr.Option{expr.Env(&evalEnv{}), expr.MaxNodes(MaxExprNodes)}
-	// Declaring the rule functions keeps expr's builtins of the same names
-	// (min, max, sum, count, last) from claiming them at parse time.
-	for name := range windowMethods {
-		opts = append(opts, expr.Function(name, unreachable))
-	}
-	for _, name := range []string{"percentile", "forecast", "since_seen", "duration"} {
-		opts = append(opts, expr.Function(name, unreachable))
-	}
-	switch want {
-	case "bool":
+	opts := append(env.functions(), expr.Env(map[string]any{}), expr.MaxNodes(MaxExprNodes))
+	if want == "bool" {
 		opts = append(opts, expr.AsBool())
 	}
 	for _, o := range opts {
@@ -172,10 +166,6 @@ func (l *layout) compileExpr(src, want string) (*compiled, error) {
 
 var durationType = typeOf[time.Duration]()
 
-func unreachable(...any) (any, error) {
-	return nil, fmt.Errorf("rule function called without rewriting")
-}
-
 func fromExprError(err error) error {
 	if fe, ok := err.(*file.Error); ok {
 		return &exprError{fe.Line, fe.Column + 1, fe.Message}
@@ -183,9 +173,10 @@ func fromExprError(err error) error {
 	return &exprError{1, 1, err.Error()}
 }
 
-// rewriter turns the rule language into calls on evalEnv: a metric name
-// becomes Metric(slot), avg(metric, "1h") becomes Avg(slot), and so on, so
-// that windows are resolved once at load and not per evaluation.
+// rewriter turns the rule language into calls of the evaluator's functions
+// by slot: a metric name becomes metric(slot), avg(metric, "1h") becomes
+// avg(slot), and so on, so that windows are resolved once at load and not
+// per evaluation.
 type rewriter struct {
 	src string
 	l   *layout
@@ -221,8 +212,14 @@ func (r *rewriter) rewrite(node *ast.Node) {
 		r.call(node, n)
 	case *ast.MemberNode:
 		if id, ok := n.Node.(*ast.IdentifierNode); ok && id.Value == "device" {
-			if _, ok := n.Property.(*ast.StringNode); !ok {
-				r.fail(n, "device attributes are read as device.model or device.age_days")
+			prop, _ := n.Property.(*ast.StringNode)
+			switch {
+			case prop != nil && prop.Value == "model":
+				ast.Patch(node, r.method("device_model"))
+			case prop != nil && prop.Value == "age_days":
+				ast.Patch(node, r.method("device_age_days"))
+			default:
+				r.fail(n, "device attributes are device.model and device.age_days")
 			}
 			return
 		}
@@ -291,7 +288,7 @@ func (r *rewriter) identifier(node *ast.Node, n *ast.IdentifierNode) {
 	}
 	slot := r.l.metric(n.Value)
 	r.c.metrics = append(r.c.metrics, n.Value)
-	ast.Patch(node, r.method("Metric", &ast.IntegerNode{Value: slot}))
+	ast.Patch(node, r.method("metric", &ast.IntegerNode{Value: slot}))
 }
 
 func (r *rewriter) method(name string, args ...ast.Node) *ast.CallNode {
@@ -307,14 +304,14 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 	name := callee.Value
 	args := n.Arguments
 	switch {
-	case windowMethods[name] != "":
+	case windowFuncs[name]:
 		if len(args) != 2 {
 			r.fail(n, "%s takes (metric, window), like %s(compressor_current, \"1h\"); got %d arguments", name, name, len(args))
 			return
 		}
 		slot, ok := r.windowArgs(name, args[0], args[1])
 		if ok {
-			ast.Patch(node, r.method(windowMethods[name], &ast.IntegerNode{Value: slot}))
+			ast.Patch(node, r.method(name, &ast.IntegerNode{Value: slot}))
 		}
 	case name == "percentile":
 		if len(args) != 3 {
@@ -330,7 +327,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			r.fail(args[2], "percentile: p must be a number from 0 to 100")
 			return
 		}
-		ast.Patch(node, r.method("Percentile", &ast.IntegerNode{Value: slot}, &ast.FloatNode{Value: p}))
+		ast.Patch(node, r.method("percentile", &ast.IntegerNode{Value: slot}, &ast.FloatNode{Value: p}))
 	case name == "forecast":
 		if len(args) != 2 && len(args) != 3 {
 			r.fail(n, "forecast takes (metric, threshold) or (metric, threshold, window), like forecast(compressor_current, 9.0); got %d arguments", len(args))
@@ -351,7 +348,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			r.rewrite(&n.Arguments[1])
 			threshold = n.Arguments[1]
 		}
-		ast.Patch(node, r.method("Forecast", &ast.IntegerNode{Value: slot}, threshold))
+		ast.Patch(node, r.method("forecast", &ast.IntegerNode{Value: slot}, threshold))
 	case name == "duration":
 		// Ours, not expr's: it takes the rule units d and w as well, and a
 		// bad literal is refused at load instead of failing every evaluation.
@@ -372,7 +369,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			return
 		}
 		r.c.sinceSeen = true
-		ast.Patch(node, r.method("SinceSeen"))
+		ast.Patch(node, r.method("since_seen"))
 	default:
 		r.fail(n, "unknown function %q (the rule functions are avg, min, max, sum, count, last, delta, rate, slope, stddev, percentile, forecast and since_seen, with expr's builtins such as abs and duration)", name)
 	}

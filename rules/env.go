@@ -1,9 +1,12 @@
 package rules
 
 import (
+	"errors"
 	"math"
 	"reflect"
 	"time"
+
+	"github.com/expr-lang/expr"
 )
 
 // DeviceInfo is what a rule can read of the device it is evaluated for, as
@@ -14,13 +17,35 @@ type DeviceInfo struct {
 	AgeDays float64 `expr:"age_days"`
 }
 
-// evalEnv is the environment one evaluation runs in. The compiler rewrites
-// the rule language into calls of its methods; the methods are exported only
-// because expr calls them by reflection.
+// evalEnv is what one evaluation reads: the device and the time. Each
+// evaluator owns one, and compiles its rules with the rule functions bound to
+// it (functions), so that a call is a plain Go call.
 type evalEnv struct {
-	Device DeviceInfo `expr:"device"`
-	dev    *device
-	now    time.Time
+	dev *device
+	now time.Time
+}
+
+// functions returns the rule functions, as the compiler rewrites them (by
+// slot), bound to e.
+func (e *evalEnv) functions() []expr.Option {
+	win := func(name string, f func(slot int) float64) expr.Option {
+		return expr.Function(name, func(p ...any) (any, error) { return f(p[0].(int)), nil }, new(func(int) float64))
+	}
+	return []expr.Option{
+		win("metric", e.metric),
+		win("avg", e.avg), win("min", e.min), win("max", e.max), win("sum", e.sum), win("count", e.count),
+		win("last", e.last), win("delta", e.delta), win("rate", e.rate), win("slope", e.slope), win("stddev", e.stddev),
+		expr.Function("percentile", func(p ...any) (any, error) { return e.percentile(p[0].(int), p[1].(float64)), nil },
+			new(func(int, float64) float64)),
+		expr.Function("forecast", func(p ...any) (any, error) { return e.forecast(p[0].(int), p[1].(float64)), nil },
+			new(func(int, float64) time.Duration)),
+		expr.Function("since_seen", func(...any) (any, error) { return e.sinceSeen(), nil }, new(func() time.Duration)),
+		expr.Function("device_model", func(...any) (any, error) { return e.dev.info.Model, nil }, new(func() string)),
+		expr.Function("device_age_days", func(...any) (any, error) { return e.dev.info.AgeDays, nil }, new(func() float64)),
+		// Declared so that the parser leaves duration("3d") to the rewriter,
+		// which makes it a constant.
+		expr.Function("duration", func(...any) (any, error) { return nil, errors.New("duration not rewritten") }),
+	}
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -32,105 +57,105 @@ func (e *evalEnv) win(slot int) *Window {
 	return nil
 }
 
-// Metric is the latest value of a metric, NaN if the device never sent it.
-func (e *evalEnv) Metric(slot int) float64 {
+// metric is the latest value of a metric, NaN if the device never sent it.
+func (e *evalEnv) metric(slot int) float64 {
 	if slot < len(e.dev.latest) {
 		return e.dev.latest[slot]
 	}
 	return math.NaN()
 }
 
-// Avg is avg(metric, window).
-func (e *evalEnv) Avg(slot int) float64 {
+// avg is avg(metric, window).
+func (e *evalEnv) avg(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Avg(e.now)
 	}
 	return math.NaN()
 }
 
-// Min is min(metric, window).
-func (e *evalEnv) Min(slot int) float64 {
+// min is min(metric, window).
+func (e *evalEnv) min(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Min(e.now)
 	}
 	return math.NaN()
 }
 
-// Max is max(metric, window).
-func (e *evalEnv) Max(slot int) float64 {
+// max is max(metric, window).
+func (e *evalEnv) max(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Max(e.now)
 	}
 	return math.NaN()
 }
 
-// Sum is sum(metric, window).
-func (e *evalEnv) Sum(slot int) float64 {
+// sum is sum(metric, window).
+func (e *evalEnv) sum(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Sum(e.now)
 	}
 	return 0
 }
 
-// Count is count(metric, window).
-func (e *evalEnv) Count(slot int) float64 {
+// count is count(metric, window).
+func (e *evalEnv) count(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Count(e.now)
 	}
 	return 0
 }
 
-// Last is last(metric, window).
-func (e *evalEnv) Last(slot int) float64 {
+// last is last(metric, window).
+func (e *evalEnv) last(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Last(e.now)
 	}
 	return math.NaN()
 }
 
-// Delta is delta(metric, window).
-func (e *evalEnv) Delta(slot int) float64 {
+// delta is delta(metric, window).
+func (e *evalEnv) delta(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Delta(e.now)
 	}
 	return math.NaN()
 }
 
-// Rate is rate(metric, window).
-func (e *evalEnv) Rate(slot int) float64 {
+// rate is rate(metric, window).
+func (e *evalEnv) rate(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Rate(e.now)
 	}
 	return math.NaN()
 }
 
-// Slope is slope(metric, window).
-func (e *evalEnv) Slope(slot int) float64 {
+// slope is slope(metric, window).
+func (e *evalEnv) slope(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Slope(e.now)
 	}
 	return math.NaN()
 }
 
-// Stddev is stddev(metric, window).
-func (e *evalEnv) Stddev(slot int) float64 {
+// stddev is stddev(metric, window).
+func (e *evalEnv) stddev(slot int) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Stddev(e.now)
 	}
 	return math.NaN()
 }
 
-// Percentile is percentile(metric, window, p).
-func (e *evalEnv) Percentile(slot int, p float64) float64 {
+// percentile is percentile(metric, window, p).
+func (e *evalEnv) percentile(slot int, p float64) float64 {
 	if w := e.win(slot); w != nil {
 		return w.Percentile(e.now, p)
 	}
 	return math.NaN()
 }
 
-// Forecast is forecast(metric, threshold[, window]): Never when the trend
+// forecast is forecast(metric, threshold[, window]): Never when the trend
 // does not reach the threshold.
-func (e *evalEnv) Forecast(slot int, threshold float64) time.Duration {
+func (e *evalEnv) forecast(slot int, threshold float64) time.Duration {
 	if w := e.win(slot); w != nil {
 		if d, ok := w.Forecast(e.now, threshold); ok {
 			return d
@@ -139,8 +164,8 @@ func (e *evalEnv) Forecast(slot int, threshold float64) time.Duration {
 	return Never
 }
 
-// SinceSeen is since_seen(): the time since the device's newest sample.
-func (e *evalEnv) SinceSeen() time.Duration {
+// sinceSeen is since_seen(): the time since the device's newest sample.
+func (e *evalEnv) sinceSeen() time.Duration {
 	if e.dev.lastSeen.IsZero() {
 		return Never
 	}

@@ -49,12 +49,20 @@ type Evaluator struct {
 	devices   map[proactive.DeviceID]*device
 	lookup    DeviceFunc
 	tolerance time.Duration
-	byModel   map[string][]*Rule
+	bound     []*boundRule // set.rules compiled against env
+	byModel   map[string][]*boundRule
 	vm        vm.VM
 	env       evalEnv
 	stats     map[string]*ruleStats
 	late      int64
 	out       []proactive.Alert
+}
+
+// boundRule is a rule with its programs compiled against one evaluator's
+// environment.
+type boundRule struct {
+	*Rule
+	when, predict *vm.Program
 }
 
 // ruleStats are an evaluator's counts for one rule.
@@ -78,9 +86,22 @@ func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Eva
 // rules that keep their names carry over.
 func (ev *Evaluator) setRules(set *RuleSet) {
 	ev.set = set
-	ev.byModel = map[string][]*Rule{}
+	ev.byModel = map[string][]*boundRule{}
+	ev.bound = ev.bound[:0]
 	names := make(map[string]bool, len(set.rules))
 	for _, r := range set.rules {
+		b := &boundRule{Rule: r}
+		// The set compiled already, against the same layout: this cannot
+		// fail, and gives the same slots.
+		if c, err := set.layout.compileExpr(r.When, "bool", &ev.env); err == nil {
+			b.when = c.prog
+		}
+		if r.predict != nil {
+			if c, err := set.layout.compileExpr(r.Predict, "duration", &ev.env); err == nil {
+				b.predict = c.prog
+			}
+		}
+		ev.bound = append(ev.bound, b)
 		names[r.Name] = true
 		if ev.stats[r.Name] == nil {
 			ev.stats[r.Name] = &ruleStats{}
@@ -107,10 +128,10 @@ func (ev *Evaluator) setRules(set *RuleSet) {
 	}
 }
 
-func (ev *Evaluator) rulesFor(model string) []*Rule {
+func (ev *Evaluator) rulesFor(model string) []*boundRule {
 	rs, ok := ev.byModel[model]
 	if !ok {
-		for _, r := range ev.set.rules {
+		for _, r := range ev.bound {
 			if r.Matches(model) {
 				rs = append(rs, r)
 			}
@@ -194,7 +215,6 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 		return // the clock of a device never goes back
 	}
 	d.lastEval = now
-	ev.env.Device = d.info
 	ev.env.dev = d
 	ev.env.now = now
 	for _, r := range ev.rulesFor(d.info.Model) {
@@ -203,7 +223,7 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 		}
 		st := ev.stats[r.Name]
 		st.evaluations++
-		out, err := ev.vm.Run(r.when.prog, &ev.env)
+		out, err := ev.vm.Run(r.when, nil)
 		if err != nil {
 			st.errors++
 			st.lastErr, st.lastErrAt = err, now
@@ -217,7 +237,7 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 // holds, firing once it has held for `for` (unless the component is in
 // cooldown or already has a firing alert from another rule), resolved once
 // it has been false for `clear_for`.
-func (ev *Evaluator) step(d *device, r *Rule, cond bool, now time.Time) {
+func (ev *Evaluator) step(d *device, r *boundRule, cond bool, now time.Time) {
 	a := d.alerts[r.Name]
 	if a == nil {
 		if !cond {
@@ -265,11 +285,11 @@ func (ev *Evaluator) step(d *device, r *Rule, cond bool, now time.Time) {
 }
 
 // predict evaluates the rule's predict expression; 0 means no prediction.
-func (ev *Evaluator) predict(d *device, r *Rule) time.Duration {
+func (ev *Evaluator) predict(d *device, r *boundRule) time.Duration {
 	if r.predict == nil {
 		return 0
 	}
-	out, err := ev.vm.Run(r.predict.prog, &ev.env)
+	out, err := ev.vm.Run(r.predict, nil)
 	if err != nil {
 		st := ev.stats[r.Name]
 		st.errors++
@@ -283,7 +303,7 @@ func (ev *Evaluator) predict(d *device, r *Rule) time.Duration {
 	return max(ttf, time.Nanosecond) // already crossed: due now, but still a prediction
 }
 
-func (ev *Evaluator) emit(d *device, r *Rule, a *alertState) {
+func (ev *Evaluator) emit(d *device, r *boundRule, a *alertState) {
 	metrics := make(map[string]float64)
 	for slot, name := range ev.set.layout.metricNames {
 		if slot < len(d.latest) && !math.IsNaN(d.latest[slot]) {

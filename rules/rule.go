@@ -62,11 +62,12 @@ func compileRules(base *layout, specs []Spec) (*RuleSet, Problems) {
 			r.ClearFor = s.For
 		}
 		var err error
-		if r.when, err = set.layout.compileExpr(s.When, "bool"); err != nil {
+		env := &evalEnv{} // for checking only: each evaluator binds its own
+		if r.when, err = set.layout.compileExpr(s.When, "bool", env); err != nil {
 			probs = append(probs, exprProblem(s, "when", s.WhenLine, err))
 		}
 		if s.Predict != "" {
-			if r.predict, err = set.layout.compileExpr(s.Predict, "duration"); err != nil {
+			if r.predict, err = set.layout.compileExpr(s.Predict, "duration", env); err != nil {
 				probs = append(probs, exprProblem(s, "predict", s.PredictLine, err))
 			}
 		}
