@@ -339,3 +339,39 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.GaugeValue, float64(r.Firing), r.Name, "firing")
 	}
 }
+
+// Lookback is how much history Rebuild replays for the loaded rules: twice
+// the longest window plus the longest `for` or `clear_for`. Conditions over
+// the last window-plus-hold are then computed from full windows, so every
+// alert that changed state in that span is derived exactly as it was live.
+// An alert firing since before it comes back firing, with ActiveAt and
+// FiredAt no earlier than the history replayed.
+func (e *Engine) Lookback() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var longest, hold time.Duration
+	for _, k := range e.set.layout.windowKeys {
+		longest = max(longest, k.length+k.length/Buckets)
+	}
+	for _, r := range e.set.rules {
+		hold = max(hold, r.For, r.ClearFor)
+	}
+	return 2*longest + hold
+}
+
+// Rebuild replays history from src through the shards before Run, so that a
+// restart neither forgets windows nor double-fires: alert states are derived
+// again from the same samples, and nothing is notified. It returns how many
+// samples it replayed.
+func (e *Engine) Rebuild(ctx context.Context, src SampleSource) (int64, error) {
+	var n int64
+	err := src(ctx, func(s proactive.Sample) error {
+		sh := e.shards[e.shardOf(s.Device)]
+		sh.mu.Lock()
+		sh.ev.Observe(s)
+		sh.mu.Unlock()
+		n++
+		return nil
+	})
+	return n, err
+}

@@ -51,7 +51,8 @@ type Config struct {
 	} `yaml:"http"`
 	PublicURL string `yaml:"public_url"`
 	Rules     struct {
-		Paths []string `yaml:"paths" env:"PROACTIVE_RULES"`
+		Paths          []string `yaml:"paths" env:"PROACTIVE_RULES"`
+		RebuildTimeout Duration `yaml:"rebuild_timeout"`
 	} `yaml:"rules"`
 	Twilio struct {
 		AccountSID          string `yaml:"account_sid"`
@@ -80,6 +81,7 @@ func defaultConfig() Config {
 	c.DB = "data/proactive.db"
 	c.HTTP.Addr = ":8080"
 	c.Rules.Paths = []string{"rules/*.yaml"}
+	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
 	c.ShutdownTimeout = Duration(15 * time.Second)
 	return c
 }

@@ -123,6 +123,8 @@ func serve(ctx context.Context, e env) error {
 	log.Info("proactive serving", "version", version, "http", ln.Addr().String(), "mqtt", mqttWhere,
 		"influxdb", redactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
+	rebuildRules(ctx, engine, influx, cfg, log)
+
 	// The ingester gets a context of its own: it is stopped before the
 	// source, so that its final flush is acknowledged over a connection that
 	// is still open. Unacknowledged messages stay with the broker or device.
@@ -248,4 +250,25 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// rebuildRules replays the history the rules need from InfluxDB before ingest
+// starts, so that a restart forgets no window and fires nothing twice. A
+// failure (InfluxDB down, Flux disabled) is not fatal: the rules then start
+// from what they have, which the log says.
+func rebuildRules(ctx context.Context, engine *rules.Engine, influx *ingest.Influx, cfg Config, log *slog.Logger) {
+	lookback := engine.Lookback()
+	if lookback <= 0 {
+		return
+	}
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Rules.RebuildTimeout))
+	defer cancel()
+	src := rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, start.Add(-lookback), start, "")
+	n, err := engine.Rebuild(rctx, src)
+	if err != nil {
+		log.Warn("rule windows not fully rebuilt from influxdb; alerts restart from the data replayed", "samples", n, "lookback", lookback, "err", err)
+		return
+	}
+	log.Info("rule windows rebuilt from influxdb", "samples", n, "lookback", lookback, "took", time.Since(start).Round(time.Millisecond))
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive/internal/testenv"
+)
+
+func waitLog(t *testing.T, p *platform, text string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.logs.String(), text) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("logs never said %q:\n%s", text, tail(p.logs.String(), 3000))
+}
+
+// Telemetry published over MQTT reaches the rules, which raise an alert; a
+// SIGHUP reloads the rule files, and a broken file leaves the running rules
+// in place.
+func TestServeRulesAlertAndReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ruleFile := filepath.Join(dir, "hot.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(ruleFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  - name: cabinet_hot\n    component: cabinet\n    severity: warning\n    when: cabinet_temp > 10\n")
+
+	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	env := baseEnv(t, influx)
+	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
+	p := startChild(t, env)
+	p.waitReady(t)
+	waitLog(t, p, `"msg":"rules loaded","rules":1`)
+
+	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "fridge-9", false)
+	publish(t, c, "devices/fridge-9/telemetry", `{"metrics": {"cabinet_temp": 12.5}}`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"cabinet_hot","device_id":"fridge-9"`)
+	if v := metric(t, p.http, `proactive_rules_alerts{rule="cabinet_hot",state="firing"}`); v != 1 {
+		t.Errorf("firing alerts metric = %v, want 1", v)
+	}
+
+	write("rules:\n  - name: cabinet_hot\n    component: cabinet\n    severity: warning\n    when: cabinet_temp > 10\n  - name: door\n    component: door\n    severity: info\n    when: door_open > 0\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, `"msg":"rules reloaded","rules":2`)
+
+	write("rules:\n  - name: cabinet_hot\n    component: cabinet\n    severity: warning\n    when: nonsense(cabinet_temp)\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, p, `rules not reloaded; the loaded rules keep running`)
+	if !strings.Contains(p.logs.String(), `hot.yaml:5: rule cabinet_hot: when: unknown function`) {
+		t.Errorf("the reload error does not name file, line and problem:\n%s", tail(p.logs.String(), 2000))
+	}
+	publish(t, c, "devices/fridge-9/telemetry", `{"metrics": {"door_open": 1}}`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"door"`)
+	p.terminate(t)
+}
+
+// A broken rule file stops serve at start with the file and line.
+func TestServeRefusesBrokenRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("rules:\n  - name: x\n    component: y\n    severity: loud\n    when: a > 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	err := run(t.Context(), []string{"proactive", "serve"}, func(k string) string {
+		return map[string]string{"PROACTIVE_RULES": filepath.Join(dir, "*.yaml"), "PROACTIVE_HTTP_ADDR": testenv.FreeAddr(t),
+			"PROACTIVE_MQTT_LISTEN": testenv.FreeAddr(t)}[k]
+	}, &stderr, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4") || !strings.Contains(err.Error(), "severity") {
+		t.Errorf("serve with a broken rule: %v", err)
+	}
+}
