@@ -26,6 +26,7 @@ if [ -z "${PROACTIVE_MQTT_URL:-}" ] && [ -z "${PROACTIVE_MQTT_LISTEN:-}" ]; then
     export PROACTIVE_MQTT_LISTEN=:1883
   fi
 fi
+export PROACTIVE_RULES=${PROACTIVE_RULES:-rules/examples/*.yaml}
 export PROACTIVE_LOG_FORMAT=${PROACTIVE_LOG_FORMAT:-text}
 mkdir -p data
 echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${PROACTIVE_MQTT_LISTEN##*:}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
