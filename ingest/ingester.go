@@ -374,7 +374,7 @@ func (in *Ingester) flush(ctx, wctx context.Context, batch []*item) {
 		in.m.Pending.Sub(float64(len(batch)))
 		if in.opts.Sink != nil {
 			start := time.Now()
-			in.opts.Sink(ctx, samples, statuses)
+			in.opts.Sink(wctx, samples, statuses) // wctx: the final batches still reach the rules
 			in.m.SinkSeconds.Observe(time.Since(start).Seconds())
 		}
 	case errors.Is(err, ErrRejected) && len(batch) > 1:

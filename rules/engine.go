@@ -142,7 +142,13 @@ func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []pr
 		}
 		select {
 		case e.shards[i].in <- p:
+			continue
+		default:
+		}
+		select {
+		case e.shards[i].in <- p:
 		case <-ctx.Done():
+			e.m.dropped.Add(float64(len(p)))
 			return
 		}
 	}
@@ -292,6 +298,7 @@ func (e *Engine) Alerts() []AlertStatus {
 
 type engineMetrics struct {
 	samples     prometheus.Counter
+	dropped     prometheus.Counter
 	transitions *prometheus.CounterVec
 	loads       prometheus.Counter
 	loadErrors  prometheus.Counter
@@ -304,6 +311,8 @@ func newEngineMetrics(reg prometheus.Registerer, e *Engine) *engineMetrics {
 	m := &engineMetrics{
 		samples: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "proactive_rules_samples_total", Help: "Samples the rule engine took in."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proactive_rules_samples_dropped_total", Help: "Samples not evaluated because shutdown came while the rule queues were full."}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proactive_rules_alert_transitions_total", Help: "Alerts that fired or resolved, by rule and state."}, []string{"rule", "state"}),
 		loads: prometheus.NewCounter(prometheus.CounterOpts{
@@ -312,7 +321,7 @@ func newEngineMetrics(reg prometheus.Registerer, e *Engine) *engineMetrics {
 			Name: "proactive_rules_load_errors_total", Help: "Rule loads refused for problems in the files."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.samples, m.transitions, m.loads, m.loadErrors, &statusCollector{e})
+		reg.MustRegister(m.samples, m.dropped, m.transitions, m.loads, m.loadErrors, &statusCollector{e})
 	}
 	return m
 }
