@@ -1,0 +1,402 @@
+package devices
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/proactivehq/proactive"
+)
+
+// Customer owns devices and receives the SMS offers about them.
+type Customer struct {
+	// ID matches [A-Za-z0-9_.-]{1,64}, like a device id.
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Phone is the mobile number in E.164 form (+14155550123). It is unique:
+	// an inbound SMS finds its customer by it. Spaces, dots, dashes and
+	// parentheses are removed on write.
+	Phone string `json:"phone"`
+	// Language is the language of the customer's messages, a BCP 47 tag
+	// such as en, fr or de-CH (see NormalizeLanguage); default en.
+	Language string `json:"language"`
+	// QuietHours is when no message is sent, in the local time of the
+	// device concerned. Nil on write means the default, 21:00–08:00; it is
+	// never nil on read.
+	QuietHours *QuietHours `json:"quiet_hours"`
+	// SMSConsent is whether the customer agrees to be texted, as the latest
+	// consent event says, and ConsentAt when that event happened (zero if
+	// none ever did). Both are read-only here: RecordConsent changes them
+	// and keeps the audit trail.
+	SMSConsent bool      `json:"sms_consent"`
+	ConsentAt  time.Time `json:"consent_at,omitzero"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// QuietHours is a daily span of local time, [Start, End), that wraps past
+// midnight when End is before Start. Start == End means no quiet hours.
+type QuietHours struct {
+	Start Clock `json:"start"`
+	End   Clock `json:"end"`
+}
+
+// DefaultQuietHours is 21:00–08:00.
+var DefaultQuietHours = QuietHours{Start: 21 * 60, End: 8 * 60}
+
+// Contains reports whether the local time of day t is quiet.
+func (q QuietHours) Contains(t Clock) bool { return spanContains(q.Start, q.End, t) }
+
+// ConsentMethod says how a customer gave or withdrew consent.
+type ConsentMethod string
+
+// The ways consent is recorded.
+const (
+	ConsentWebForm   ConsentMethod = "web_form"   // a form the customer filled in
+	ConsentSMS       ConsentMethod = "sms"        // a keyword by SMS: START, STOP and the carrier stop words
+	ConsentPhoneCall ConsentMethod = "phone_call" // told to an agent on the phone
+	ConsentWritten   ConsentMethod = "written"    // a signed paper or contract
+	ConsentImport    ConsentMethod = "import"     // carried over from another system by an import
+	ConsentAPI       ConsentMethod = "api"        // set through the API by an operator
+)
+
+func (m ConsentMethod) valid() bool {
+	switch m {
+	case ConsentWebForm, ConsentSMS, ConsentPhoneCall, ConsentWritten, ConsentImport, ConsentAPI:
+		return true
+	}
+	return false
+}
+
+// ConsentEvent is one entry of a customer's SMS consent audit trail.
+type ConsentEvent struct {
+	ID         int64  `json:"id"`
+	CustomerID string `json:"customer_id"`
+	// At is when the customer gave or withdrew consent; zero on write means
+	// now.
+	At      time.Time     `json:"at"`
+	Granted bool          `json:"granted"`
+	Method  ConsentMethod `json:"method"`
+	// Actor is who recorded it: a user name, "customer" for the customer's
+	// own keyword, or the import's file name.
+	Actor string `json:"actor"`
+	Note  string `json:"note,omitempty"`
+}
+
+// validate checks c and normalises its phone, language and quiet hours.
+func (c *Customer) validate() error {
+	v := newValidator("customer")
+	v.check(ValidID(c.ID), "id", "%q must match [A-Za-z0-9_.-]{1,64}", c.ID)
+	c.Name = strings.TrimSpace(c.Name)
+	v.text("name", c.Name, 200, true)
+	if c.Phone == "" {
+		v.addf("phone", "required")
+	} else if p, ok := NormalizePhone(c.Phone); ok {
+		c.Phone = p
+	} else {
+		v.addf("phone", "%q is not in E.164 form, like +14155550123", c.Phone)
+	}
+	if c.Language == "" {
+		c.Language = "en"
+	} else if l, ok := NormalizeLanguage(c.Language); ok {
+		c.Language = l
+	} else {
+		v.addf("language", "%q is not a language tag like en, fr or de-CH", c.Language)
+	}
+	if c.QuietHours == nil {
+		q := DefaultQuietHours
+		c.QuietHours = &q
+	} else {
+		v.check(c.QuietHours.Start.Valid(), "quiet_hours.start", "not a time of day")
+		v.check(c.QuietHours.End.Valid(), "quiet_hours.end", "not a time of day")
+	}
+	return v.err()
+}
+
+const customerColumns = `id, name, phone, language, quiet_start, quiet_end, sms_consent, consent_at, created_at, updated_at`
+
+func scanCustomer(row interface{ Scan(...any) error }) (Customer, error) {
+	var c Customer
+	var q QuietHours
+	var consentAt sql.NullTime
+	err := row.Scan(&c.ID, &c.Name, &c.Phone, &c.Language, &q.Start, &q.End, &c.SMSConsent, &consentAt,
+		&c.CreatedAt, &c.UpdatedAt)
+	c.QuietHours = &q
+	c.ConsentAt = fromNull(consentAt)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return c, err
+}
+
+// CreateCustomer adds a customer, without consent (see RecordConsent). It
+// fails with EInvalid (*FieldErrors) for bad fields and EConflict when the
+// id or the phone number is taken.
+func (s *Store) CreateCustomer(ctx context.Context, c Customer) (Customer, error) {
+	if err := c.validate(); err != nil {
+		return Customer{}, err
+	}
+	now := s.clock()
+	c.CreatedAt, c.UpdatedAt, c.SMSConsent, c.ConsentAt = now, now, false, time.Time{}
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		if err := phoneFree(ctx, tx.tx, c.Phone, c.ID); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), false, nil, now, now)
+		if isUniqueViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "customer %s already exists", c.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return Customer{}, wrapOp("create customer", err)
+	}
+	return c, nil
+}
+
+// phoneFree fails with EConflict when another customer has phone.
+func phoneFree(ctx context.Context, q querier, phone, id string) error {
+	var other string
+	err := q.QueryRowContext(ctx, `SELECT id FROM customers WHERE phone = $1 AND id <> $2`, phone, id).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return proactive.Errorf(proactive.EConflict, "phone %s belongs to customer %s", phone, other)
+}
+
+// UpdateCustomer replaces a customer's name, phone, language and quiet
+// hours; consent and creation time are kept. ENotFound if there is no such
+// customer.
+func (s *Store) UpdateCustomer(ctx context.Context, c Customer) (Customer, error) {
+	if err := c.validate(); err != nil {
+		return Customer{}, err
+	}
+	var out Customer
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		if err := phoneFree(ctx, tx.tx, c.Phone, c.ID); err != nil {
+			return err
+		}
+		row := tx.tx.QueryRowContext(ctx, `UPDATE customers
+			SET name = $2, phone = $3, language = $4, quiet_start = $5, quiet_end = $6, updated_at = $7
+			WHERE id = $1 RETURNING `+customerColumns,
+			c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), s.clock())
+		var err error
+		out, err = scanCustomer(row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("customer", c.ID)
+		}
+		if isUniqueViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "phone %s belongs to another customer", c.Phone)
+		}
+		return err
+	})
+	if err != nil {
+		return Customer{}, wrapOp("update customer", err)
+	}
+	return out, nil
+}
+
+// GetCustomer returns a customer; ENotFound if there is none.
+func (s *Store) GetCustomer(ctx context.Context, id string) (Customer, error) {
+	c, err := scanCustomer(s.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Customer{}, notFound("customer", id)
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("get customer: %w", err)
+	}
+	return c, nil
+}
+
+// CustomerByPhone returns the customer with this phone number (normalised
+// as on write), for inbound SMS; ENotFound if there is none.
+func (s *Store) CustomerByPhone(ctx context.Context, phone string) (Customer, error) {
+	p, _ := NormalizePhone(phone)
+	c, err := scanCustomer(s.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE phone = $1`, p))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Customer{}, proactive.Errorf(proactive.ENotFound, "no customer has phone %s", p)
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("get customer by phone: %w", err)
+	}
+	return c, nil
+}
+
+// DeleteCustomer removes a customer and their consent trail. ENotFound if
+// there is none; EConflict while devices still name them.
+func (s *Store) DeleteCustomer(ctx context.Context, id string) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE customer_id = $1`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return proactive.Errorf(proactive.EConflict, "customer %s still owns %d device(s): reassign or delete them first", id, n)
+		}
+		res, err := tx.tx.ExecContext(ctx, `DELETE FROM customers WHERE id = $1`, id)
+		if isForeignKeyViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "customer %s is still referenced", id)
+		}
+		return rowsAffected(res, err, "customer", id)
+	})
+	return wrapOp("delete customer", err)
+}
+
+// Page is one page of a listing: Items, and the cursor of the next page,
+// empty on the last.
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// ListOptions pages through a listing ordered by id.
+type ListOptions struct {
+	// Limit is the page size: default 50, at most 500.
+	Limit int
+	// Cursor is the Next of the previous page; empty for the first.
+	Cursor string
+}
+
+func (o ListOptions) limit() int {
+	switch {
+	case o.Limit <= 0:
+		return 50
+	case o.Limit > 500:
+		return 500
+	}
+	return o.Limit
+}
+
+// ListCustomers returns customers in id order.
+func (s *Store) ListCustomers(ctx context.Context, opt ListOptions) (Page[Customer], error) {
+	limit := opt.limit()
+	rows, err := s.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`,
+		opt.Cursor, limit+1)
+	if err != nil {
+		return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+	}
+	defer rows.Close()
+	var page Page[Customer]
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+		}
+		page.Items = append(page.Items, c)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = page.Items[limit-1].ID
+	}
+	return page, nil
+}
+
+// RecordConsent appends ev to the customer's consent audit trail and, unless
+// a later event is already recorded, sets the customer's current consent to
+// ev.Granted. It returns the stored event. ENotFound if there is no such
+// customer; EInvalid for a bad method, a missing actor or a time in the
+// future.
+func (s *Store) RecordConsent(ctx context.Context, customerID string, ev ConsentEvent) (ConsentEvent, error) {
+	now := s.clock()
+	if ev.At.IsZero() {
+		ev.At = now
+	}
+	ev.At = dbTime(ev.At)
+	ev.CustomerID = customerID
+	v := newValidator("consent event")
+	v.check(ev.Method.valid(), "method", "%q is not one of web_form, sms, phone_call, written, import, api", ev.Method)
+	ev.Actor = strings.TrimSpace(ev.Actor)
+	v.text("actor", ev.Actor, 200, true)
+	v.text("note", ev.Note, 1000, false)
+	v.check(!ev.At.After(now.Add(time.Minute)), "at", "in the future")
+	if err := v.err(); err != nil {
+		return ConsentEvent{}, err
+	}
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET sms_consent = $2, consent_at = $3, updated_at = $4
+			WHERE id = $1 AND (consent_at IS NULL OR consent_at <= $3)`, customerID, ev.Granted, ev.At, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			// Either no such customer, or a later event already decided.
+			var one int
+			err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, customerID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return notFound("customer", customerID)
+			} else if err != nil {
+				return err
+			}
+		}
+		return tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID)
+	})
+	if err != nil {
+		return ConsentEvent{}, wrapOp("record consent", err)
+	}
+	return ev, nil
+}
+
+// ConsentHistory returns a customer's consent audit trail, oldest first.
+// ENotFound if there is no such customer.
+func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]ConsentEvent, error) {
+	if _, err := s.GetCustomer(ctx, customerID); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT id, customer_id, at, granted, method, actor, note
+		FROM consent_events WHERE customer_id = $1 ORDER BY at, id`, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("consent history: %w", err)
+	}
+	defer rows.Close()
+	var out []ConsentEvent
+	for rows.Next() {
+		var e ConsentEvent
+		if err := rows.Scan(&e.ID, &e.CustomerID, &e.At, &e.Granted, &e.Method, &e.Actor, &e.Note); err != nil {
+			return nil, fmt.Errorf("consent history: %w", err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("consent history: %w", err)
+	}
+	return out, nil
+}
+
+// rowsAffected turns an UPDATE or DELETE that touched no row into ENotFound.
+func rowsAffected(res sql.Result, err error, what string, id any) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound(what, id)
+	}
+	return nil
+}
+
+// wrapOp adds the operation to an internal error; user-facing errors
+// (*proactive.Error, *FieldErrors) pass unchanged.
+func wrapOp(op string, err error) error {
+	var pe *proactive.Error
+	if err == nil || errors.As(err, &pe) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

@@ -1,0 +1,350 @@
+package devices
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/proactivehq/proactive"
+)
+
+// Device is one connected product in the registry.
+type Device struct {
+	ID proactive.DeviceID `json:"id"`
+	// Model is what rules match with their models globs, e.g. fridge-a200.
+	Model string `json:"model"`
+	// Serial is the manufacturer's serial number; unique per model when set.
+	Serial string `json:"serial,omitempty"`
+	// CustomerID is the owner, empty while the device has none.
+	CustomerID string `json:"customer_id,omitempty"`
+	// Site is where the device is installed.
+	Site Address `json:"site"`
+	// TimeZone is the IANA zone of the site, such as Europe/Paris: quiet
+	// hours and visit slots are in it.
+	TimeZone string `json:"time_zone"`
+	// Installed is the installation date (midnight UTC of that day), zero
+	// when unknown; device.age_days counts from it.
+	Installed time.Time `json:"installed,omitzero"`
+	Firmware  string    `json:"firmware,omitempty"`
+	// Metadata is a JSON object of anything else, at most 16 KiB; read back
+	// compact with its keys sorted.
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Address is a postal address.
+type Address struct {
+	Line1 string `json:"line1,omitempty"`
+	Line2 string `json:"line2,omitempty"`
+	City  string `json:"city,omitempty"`
+	// PostalCode is stored upper case without spaces at its ends; a
+	// technician's service area matches its prefix (spaces ignored).
+	PostalCode string `json:"postal_code,omitempty"`
+	// Country is an ISO 3166-1 alpha-2 code, such as FR.
+	Country string `json:"country,omitempty"`
+}
+
+// validate checks d and normalises it for storage.
+func (d *Device) validate(now time.Time) error {
+	v := newValidator("device")
+	v.check(proactive.ValidDeviceID(string(d.ID)), "id", "%q must match [A-Za-z0-9_.-]{1,64}", d.ID)
+	d.Model = strings.TrimSpace(d.Model)
+	v.text("model", d.Model, 100, true)
+	d.Serial = strings.TrimSpace(d.Serial)
+	v.text("serial", d.Serial, 100, false)
+	if d.CustomerID != "" {
+		v.check(ValidID(d.CustomerID), "customer_id", "%q must match [A-Za-z0-9_.-]{1,64}", d.CustomerID)
+	}
+	v.text("site.line1", d.Site.Line1, 200, false)
+	v.text("site.line2", d.Site.Line2, 200, false)
+	v.text("site.city", d.Site.City, 100, false)
+	d.Site.PostalCode = strings.ToUpper(strings.TrimSpace(d.Site.PostalCode))
+	v.text("site.postal_code", d.Site.PostalCode, 16, false)
+	d.Site.Country = strings.ToUpper(strings.TrimSpace(d.Site.Country))
+	if d.Site.Country != "" {
+		v.check(len(d.Site.Country) == 2 && isAlpha(d.Site.Country), "site.country",
+			"%q is not an ISO 3166-1 alpha-2 code like FR", d.Site.Country)
+	}
+	if d.TimeZone == "" {
+		v.addf("time_zone", "required: an IANA zone such as Europe/Paris")
+	} else if _, ok := validZone(d.TimeZone); !ok {
+		v.addf("time_zone", "%q is not an IANA time zone such as Europe/Paris", d.TimeZone)
+	}
+	if !d.Installed.IsZero() {
+		y, m, day := d.Installed.Date()
+		d.Installed = time.Date(y, m, day, 0, 0, 0, 0, time.UTC)
+		v.check(y >= 1900, "installed", "before 1900")
+		v.check(!d.Installed.After(now.Add(24*time.Hour)), "installed", "in the future")
+	}
+	d.Firmware = strings.TrimSpace(d.Firmware)
+	v.text("firmware", d.Firmware, 64, false)
+	d.Metadata = v.object("metadata", d.Metadata)
+	return v.err()
+}
+
+const deviceColumns = `id, model, serial, customer_id, site_line1, site_line2, site_city, site_postal_code, site_country,
+	time_zone, installed_on, firmware, metadata, created_at, updated_at`
+
+func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
+	var d Device
+	var customer sql.NullString
+	var installed sql.NullTime
+	var meta []byte
+	err := row.Scan(&d.ID, &d.Model, &d.Serial, &customer, &d.Site.Line1, &d.Site.Line2, &d.Site.City,
+		&d.Site.PostalCode, &d.Site.Country, &d.TimeZone, &installed, &d.Firmware, &meta, &d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return Device{}, err
+	}
+	d.CustomerID = customer.String
+	if installed.Valid {
+		y, m, day := installed.Time.Date()
+		d.Installed = time.Date(y, m, day, 0, 0, 0, 0, time.UTC)
+	}
+	d.Metadata = mustCanonical(meta)
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return d, nil
+}
+
+// deviceArgs are d's columns after id, in deviceColumns order, up to firmware
+// and metadata.
+func deviceArgs(d Device) []any {
+	var customer sql.NullString
+	if d.CustomerID != "" {
+		customer = sql.NullString{String: d.CustomerID, Valid: true}
+	}
+	return []any{d.Model, d.Serial, customer, d.Site.Line1, d.Site.Line2, d.Site.City, d.Site.PostalCode,
+		d.Site.Country, d.TimeZone, nullTime(d.Installed), d.Firmware, string(d.Metadata)}
+}
+
+// checkDeviceRefs fails with ENotFound when d names a customer that does not
+// exist, and EConflict when its model and serial are another device's.
+func checkDeviceRefs(ctx context.Context, q querier, d Device) error {
+	if d.CustomerID != "" {
+		var one int
+		err := q.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, d.CustomerID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return proactive.Errorf(proactive.ENotFound, "customer %s not found", d.CustomerID)
+		} else if err != nil {
+			return err
+		}
+	}
+	if d.Serial != "" {
+		var other string
+		err := q.QueryRowContext(ctx, `SELECT id FROM devices WHERE model = $1 AND serial = $2 AND id <> $3`,
+			d.Model, d.Serial, string(d.ID)).Scan(&other)
+		if err == nil {
+			return proactive.Errorf(proactive.EConflict, "serial %s of model %s is already device %s", d.Serial, d.Model, other)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateDevice registers a device. It fails with EInvalid (*FieldErrors) for
+// bad fields, ENotFound for an unknown customer, and EConflict when the id,
+// or the serial for the model, is taken.
+func (s *Store) CreateDevice(ctx context.Context, d Device) (Device, error) {
+	now := s.clock()
+	if err := d.validate(now); err != nil {
+		return Device{}, err
+	}
+	d.CreatedAt, d.UpdatedAt = now, now
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		if err := checkDeviceRefs(ctx, tx.tx, d); err != nil {
+			return err
+		}
+		args := append([]any{string(d.ID)}, deviceArgs(d)...)
+		args = append(args, now, now)
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
+		if isUniqueViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "device %s already exists", d.ID)
+		}
+		tx.onCommit(func() { s.info.invalidate(d.ID) })
+		return err
+	})
+	if err != nil {
+		return Device{}, wrapOp("create device", err)
+	}
+	return d, nil
+}
+
+// UpdateDevice replaces a device's fields (all but its creation time).
+// ENotFound if there is no such device; other errors as CreateDevice.
+func (s *Store) UpdateDevice(ctx context.Context, d Device) (Device, error) {
+	now := s.clock()
+	if err := d.validate(now); err != nil {
+		return Device{}, err
+	}
+	var out Device
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var one int
+		err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(d.ID)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("device", d.ID)
+		} else if err != nil {
+			return err
+		}
+		if err := checkDeviceRefs(ctx, tx.tx, d); err != nil {
+			return err
+		}
+		args := append([]any{string(d.ID)}, deviceArgs(d)...)
+		args = append(args, now)
+		row := tx.tx.QueryRowContext(ctx, `UPDATE devices SET model = $2, serial = $3, customer_id = $4,
+			site_line1 = $5, site_line2 = $6, site_city = $7, site_postal_code = $8, site_country = $9,
+			time_zone = $10, installed_on = $11, firmware = $12, metadata = $13, updated_at = $14
+			WHERE id = $1 RETURNING `+deviceColumns, args...)
+		out, err = scanDevice(row)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("device", d.ID)
+		}
+		if isUniqueViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "serial %s of model %s is already another device's", d.Serial, d.Model)
+		}
+		tx.onCommit(func() { s.info.invalidate(d.ID) })
+		return err
+	})
+	if err != nil {
+		return Device{}, wrapOp("update device", err)
+	}
+	return out, nil
+}
+
+// GetDevice returns a device; ENotFound if there is none.
+func (s *Store) GetDevice(ctx context.Context, id proactive.DeviceID) (Device, error) {
+	d, err := scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, string(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, notFound("device", id)
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("get device: %w", err)
+	}
+	return d, nil
+}
+
+// DeleteDevice removes a device and its credentials. ENotFound if there is
+// none; EConflict once it has tickets, which keep their history.
+func (s *Store) DeleteDevice(ctx context.Context, id proactive.DeviceID) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets WHERE device_id = $1`, string(id)).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return proactive.Errorf(proactive.EConflict, "device %s has %d ticket(s): it cannot be deleted", id, n)
+		}
+		res, err := tx.tx.ExecContext(ctx, `DELETE FROM devices WHERE id = $1`, string(id))
+		if isForeignKeyViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "device %s is still referenced", id)
+		}
+		tx.onCommit(func() {
+			s.info.invalidate(id)
+			s.secrets.invalidate(id)
+		})
+		return rowsAffected(res, err, "device", id)
+	})
+	return wrapOp("delete device", err)
+}
+
+// DeviceFilter narrows ListDevices; zero fields match everything.
+type DeviceFilter struct {
+	CustomerID string
+	Model      string
+	ListOptions
+}
+
+// ListDevices returns devices in id order.
+func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) (Page[Device], error) {
+	limit := f.limit()
+	q := `SELECT ` + deviceColumns + ` FROM devices WHERE id > $1`
+	args := []any{f.Cursor}
+	if f.CustomerID != "" {
+		args = append(args, f.CustomerID)
+		q += fmt.Sprintf(" AND customer_id = $%d", len(args))
+	}
+	if f.Model != "" {
+		args = append(args, f.Model)
+		q += fmt.Sprintf(" AND model = $%d", len(args))
+	}
+	args = append(args, limit+1)
+	q += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	var page Page[Device]
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+		}
+		page.Items = append(page.Items, d)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = string(page.Items[limit-1].ID)
+	}
+	return page, nil
+}
+
+// deviceInfo is what DeviceInfo caches of a device; ok is false for a device
+// the registry does not know (cached too, so unknown devices cost no query).
+type deviceInfo struct {
+	model     string
+	installed time.Time // zero when unknown
+	ok        bool
+}
+
+// deviceInfoTimeout bounds a DeviceInfo query, which has no caller context.
+const deviceInfoTimeout = 2 * time.Second
+
+// DeviceInfo returns what the rule engine reads of a device: its model and
+// its age in days since installation (NaN when the installation date is
+// unknown). ok is false for a device the registry does not know, and when
+// the database cannot be read (logged; not cached, so the next call retries).
+// Answers are cached for Options.InfoTTL; writes through this Store
+// invalidate them. It fits rules.DeviceFunc with a small adapter.
+func (s *Store) DeviceInfo(id proactive.DeviceID) (model string, ageDays float64, ok bool) {
+	now := s.now()
+	info, hit := s.info.get(id, now)
+	if !hit {
+		gen := s.info.gen()
+		ctx, cancel := context.WithTimeout(context.Background(), deviceInfoTimeout)
+		defer cancel()
+		var installed sql.NullTime
+		err := s.read.QueryRowContext(ctx, `SELECT model, installed_on FROM devices WHERE id = $1`, string(id)).
+			Scan(&info.model, &installed)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			info = deviceInfo{}
+		case err != nil:
+			s.log.Error("device info lookup failed", "device", id, "err", err)
+			return "", math.NaN(), false
+		default:
+			info.ok = true
+			if installed.Valid {
+				y, m, d := installed.Time.Date()
+				info.installed = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+			}
+		}
+		s.info.put(id, info, gen, now)
+	}
+	if !info.ok {
+		return "", math.NaN(), false
+	}
+	if info.installed.IsZero() {
+		return info.model, math.NaN(), true
+	}
+	return info.model, now.Sub(info.installed).Hours() / 24, true
+}

@@ -1,0 +1,717 @@
+package devices
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/proactivehq/proactive"
+)
+
+// Ticket is the record of one proactive intervention on a device's
+// component, from the alert that opened it to the visit's outcome.
+type Ticket struct {
+	ID        int64                  `json:"id"`
+	Device    proactive.DeviceID     `json:"device_id"`
+	Component string                 `json:"component"`
+	Rule      string                 `json:"rule"`
+	Status    proactive.TicketStatus `json:"status"`
+	Severity  proactive.Severity     `json:"severity"`
+	Summary   string                 `json:"summary"`
+	// PredictedFailure is when the rule expects the component to fail: the
+	// alert's firing time plus its time to failure. Zero when the rule gives
+	// no prediction.
+	PredictedFailure time.Time `json:"predicted_failure,omitzero"`
+	OpenedAt         time.Time `json:"opened_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	// ClosedAt is when the ticket reached a terminal state, zero before.
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+	// Technician is the assigned technician's id, empty when none is.
+	Technician string `json:"technician_id,omitempty"`
+	// Outcome and OutcomeNotes are set by CloseTicket.
+	Outcome      Outcome `json:"outcome,omitempty"`
+	OutcomeNotes string  `json:"outcome_notes,omitempty"`
+	// Timeline is filled by GetTicket only, oldest event first.
+	Timeline []Event `json:"timeline,omitempty"`
+}
+
+// Outcome is what the visit found, recorded when a ticket closes; per rule,
+// the share of fault_confirmed and part_replaced measures its precision.
+type Outcome string
+
+// The outcomes of a visit.
+const (
+	OutcomeFaultConfirmed Outcome = "fault_confirmed"
+	OutcomeNoFaultFound   Outcome = "no_fault_found"
+	OutcomePartReplaced   Outcome = "part_replaced"
+)
+
+// Valid reports whether o is one of the declared outcomes.
+func (o Outcome) Valid() bool {
+	switch o {
+	case OutcomeFaultConfirmed, OutcomeNoFaultFound, OutcomePartReplaced:
+		return true
+	}
+	return false
+}
+
+// EventKind classifies a timeline event.
+type EventKind string
+
+// The kinds of timeline event.
+const (
+	EventAlert      EventKind = "alert"      // an alert opened the ticket (body: rule, severity, summary, prediction, metrics)
+	EventState      EventKind = "state"      // a transition (body: from, to, note; outcome and notes on close)
+	EventMessage    EventKind = "message"    // an SMS sent or received (body: the notifier's)
+	EventComment    EventKind = "comment"    // a person's remark (body: text)
+	EventAssignment EventKind = "assignment" // a technician assigned or removed (body: technician, previous)
+)
+
+func (k EventKind) valid() bool {
+	switch k {
+	case EventAlert, EventState, EventMessage, EventComment, EventAssignment:
+		return true
+	}
+	return false
+}
+
+// Event is one entry of a ticket's append-only timeline.
+type Event struct {
+	ID       int64     `json:"id"`
+	TicketID int64     `json:"ticket_id"`
+	At       time.Time `json:"at"`
+	Kind     EventKind `json:"kind"`
+	// Actor is who did it: a user, "customer", or a component such as
+	// "rules" or "notify".
+	Actor string `json:"actor"`
+	// Body is a JSON object whose fields depend on Kind; compact, keys sorted.
+	Body json.RawMessage `json:"body"`
+}
+
+// transitions is the ticket state machine: for each non-terminal state, the
+// states it may move to.
+//
+//	from       to
+//	open       offered, scheduled, cancelled
+//	offered    scheduled, declined, expired, cancelled
+//	scheduled  visited, cancelled
+//	visited    closed (through CloseTicket, with an outcome), cancelled
+//
+// closed, declined, expired and cancelled are terminal. open → scheduled is
+// for a visit booked by phone, without an SMS offer (a customer without
+// consent).
+var transitions = map[proactive.TicketStatus][]proactive.TicketStatus{
+	proactive.TicketOpen:      {proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketCancelled},
+	proactive.TicketOffered:   {proactive.TicketScheduled, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled},
+	proactive.TicketScheduled: {proactive.TicketVisited, proactive.TicketCancelled},
+	proactive.TicketVisited:   {proactive.TicketClosed, proactive.TicketCancelled},
+}
+
+// terminalSQL lists the terminal states for SQL; the partial unique index
+// tickets_one_open uses the same list.
+const terminalSQL = `('closed', 'declined', 'expired', 'cancelled')`
+
+// Terminal reports whether a ticket in status s is finished: closed,
+// declined, expired or cancelled.
+func Terminal(s proactive.TicketStatus) bool {
+	switch s {
+	case proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled:
+		return true
+	}
+	return false
+}
+
+// validStatus reports whether s is a declared ticket status.
+func validStatus(s proactive.TicketStatus) bool {
+	_, ok := transitions[s]
+	return ok || Terminal(s)
+}
+
+// NextStatuses returns the states a ticket in status from may move to; none
+// for a terminal state.
+func NextStatuses(from proactive.TicketStatus) []proactive.TicketStatus {
+	return append([]proactive.TicketStatus(nil), transitions[from]...)
+}
+
+// CanTransition reports whether a ticket may move from one status to another.
+func CanTransition(from, to proactive.TicketStatus) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// illegal explains why a ticket cannot move to a status, as an EConflict.
+func illegal(t Ticket, to proactive.TicketStatus) error {
+	if Terminal(t.Status) {
+		return proactive.Errorf(proactive.EConflict, "ticket %d is %s, a final state: it cannot become %s", t.ID, t.Status, to)
+	}
+	next := make([]string, 0, 4)
+	for _, s := range transitions[t.Status] {
+		next = append(next, string(s))
+	}
+	return proactive.Errorf(proactive.EConflict, "ticket %d is %s: it cannot become %s, only %s",
+		t.ID, t.Status, to, strings.Join(next, ", "))
+}
+
+const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
+	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes`
+
+func scanTicket(row interface{ Scan(...any) error }) (Ticket, error) {
+	var t Ticket
+	var predicted, closed sql.NullTime
+	var tech, outcome sql.NullString
+	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
+		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes)
+	if err != nil {
+		return Ticket{}, err
+	}
+	t.PredictedFailure, t.ClosedAt = fromNull(predicted), fromNull(closed)
+	t.OpenedAt, t.UpdatedAt = t.OpenedAt.UTC(), t.UpdatedAt.UTC()
+	t.Technician, t.Outcome = tech.String, Outcome(outcome.String)
+	return t, nil
+}
+
+// getTicket reads a ticket without its timeline; ENotFound if there is none.
+func getTicket(ctx context.Context, q querier, id int64) (Ticket, error) {
+	t, err := scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, notFound("ticket", id)
+	}
+	return t, err
+}
+
+// activeTicket reads the non-terminal ticket of a device's component;
+// sql.ErrNoRows if there is none.
+func activeTicket(ctx context.Context, q querier, dev proactive.DeviceID, component string) (Ticket, error) {
+	return scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
+		WHERE device_id = $1 AND component = $2 AND status NOT IN `+terminalSQL, string(dev), component))
+}
+
+// maxSummary bounds a ticket's summary; a longer one is cut, not refused, so
+// that no alert is lost to its text.
+const maxSummary = 1000
+
+// validateAlert checks the alert fields a ticket needs.
+func validateAlert(a *proactive.Alert) error {
+	v := newValidator("alert")
+	v.check(proactive.ValidDeviceID(string(a.Device)), "device", "%q must match [A-Za-z0-9_.-]{1,64}", a.Device)
+	v.check(proactive.ValidMetricName(a.Component), "component", "%q must match [a-z][a-z0-9_]{0,63}", a.Component)
+	v.check(proactive.ValidMetricName(a.Rule), "rule", "%q must match [a-z][a-z0-9_]{0,63}", a.Rule)
+	v.check(a.Severity.Valid(), "severity", "%q is not info, warning or critical", a.Severity)
+	v.check(a.TimeToFailure >= 0, "time_to_failure", "negative")
+	if !utf8.ValidString(a.Summary) {
+		a.Summary = strings.ToValidUTF8(a.Summary, "\uFFFD")
+	}
+	if utf8.RuneCountInString(a.Summary) > maxSummary {
+		a.Summary = string([]rune(a.Summary)[:maxSummary-1]) + "…"
+	}
+	return v.err()
+}
+
+// OpenTicket opens a ticket for a firing alert, or returns the ticket its
+// device and component already have open (created false). At most one
+// non-terminal ticket exists per device and component, whatever the number
+// of concurrent callers and processes: the partial unique index
+// tickets_one_open decides, and a caller that loses the race gets the
+// winner's ticket. A new ticket starts open with an alert event on its
+// timeline; the idempotent path writes nothing. EInvalid for a malformed
+// alert; ENotFound for a device the registry does not know.
+func (s *Store) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, created bool, err error) {
+	if err := validateAlert(&a); err != nil {
+		return Ticket{}, false, err
+	}
+	// The common repeat needs no write lock.
+	t, err = activeTicket(ctx, s.read, a.Device, a.Component)
+	if err == nil {
+		return t, false, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, false, fmt.Errorf("open ticket: %w", err)
+	}
+	err = s.WithTx(ctx, func(tx *Tx) error {
+		t, created, err = tx.openTicket(ctx, a)
+		return err
+	})
+	if err != nil {
+		return Ticket{}, false, wrapOp("open ticket", err)
+	}
+	return t, created, nil
+}
+
+// OpenTicket is Store.OpenTicket in this transaction.
+func (tx *Tx) OpenTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, error) {
+	if err := validateAlert(&a); err != nil {
+		return Ticket{}, false, err
+	}
+	t, created, err := tx.openTicket(ctx, a)
+	return t, created, wrapOp("open ticket", err)
+}
+
+func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, error) {
+	for range 3 {
+		t, err := activeTicket(ctx, tx.tx, a.Device, a.Component)
+		if err == nil {
+			return t, false, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Ticket{}, false, err
+		}
+		var one int
+		err = tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(a.Device)).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Ticket{}, false, proactive.Errorf(proactive.ENotFound, "device %s is not registered", a.Device)
+		} else if err != nil {
+			return Ticket{}, false, err
+		}
+		now := tx.s.clock()
+		t = Ticket{Device: a.Device, Component: a.Component, Rule: a.Rule, Status: proactive.TicketOpen,
+			Severity: a.Severity, Summary: a.Summary, OpenedAt: now, UpdatedAt: now}
+		if a.TimeToFailure > 0 {
+			base := a.FiredAt
+			if base.IsZero() {
+				base = now
+			}
+			t.PredictedFailure = dbTime(base.Add(a.TimeToFailure))
+		}
+		// A concurrent opener that committed first makes this insert do
+		// nothing (on PostgreSQL, after waiting for its commit).
+		err = tx.tx.QueryRowContext(ctx, `INSERT INTO tickets
+			(device_id, component, rule, status, severity, summary, predicted_failure_at, opened_at, updated_at, outcome_notes)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '')
+			ON CONFLICT (device_id, component) WHERE status NOT IN `+terminalSQL+` DO NOTHING
+			RETURNING id`,
+			string(t.Device), t.Component, t.Rule, string(t.Status), string(t.Severity), t.Summary,
+			nullTime(t.PredictedFailure), now, now).Scan(&t.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // lost the race: read the winner's ticket
+		} else if err != nil {
+			return Ticket{}, false, err
+		}
+		body := map[string]any{"rule": a.Rule, "severity": a.Severity, "summary": a.Summary}
+		if a.Model != "" {
+			body["model"] = a.Model
+		}
+		if !a.FiredAt.IsZero() {
+			body["fired_at"] = a.FiredAt.UTC()
+		}
+		if !a.ActiveAt.IsZero() {
+			body["active_at"] = a.ActiveAt.UTC()
+		}
+		if a.TimeToFailure > 0 {
+			body["time_to_failure"] = a.TimeToFailure.String()
+			body["predicted_failure"] = t.PredictedFailure
+		}
+		if len(a.Metrics) > 0 {
+			body["metrics"] = a.Metrics
+		}
+		if _, err := insertEvent(ctx, tx.tx, t.ID, now, EventAlert, "rules", body); err != nil {
+			return Ticket{}, false, err
+		}
+		return t, true, nil
+	}
+	return Ticket{}, false, errors.New("ticket opened and closed repeatedly by others meanwhile")
+}
+
+// insertEvent appends an event to a ticket's timeline.
+func insertEvent(ctx context.Context, q querier, ticket int64, at time.Time, kind EventKind, actor string, body any) (Event, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode %s event: %w", kind, err)
+	}
+	if raw, err = canonicalJSON(raw); err != nil {
+		return Event{}, fmt.Errorf("encode %s event: %w", kind, err)
+	}
+	e := Event{TicketID: ticket, At: at, Kind: kind, Actor: actor, Body: raw}
+	err = q.QueryRowContext(ctx, `INSERT INTO ticket_events (ticket_id, at, kind, actor, body)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, ticket, at, string(kind), actor, string(raw)).Scan(&e.ID)
+	return e, err
+}
+
+// validateActor checks who is acting and a free-text note.
+func validateActor(v *validator, actor, note string) {
+	v.text("actor", actor, 100, true)
+	v.text("note", note, 2000, false)
+}
+
+// Transition moves a ticket to another status along the state machine (see
+// NextStatuses) and records it on the timeline with actor and note. An
+// illegal move is EConflict with the reason, and so is losing a race: of two
+// concurrent transitions of one ticket, exactly one succeeds. To close a
+// ticket use CloseTicket, which records the outcome. ENotFound for no such ticket.
+func (s *Store) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
+	var t Ticket
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.Transition(ctx, id, to, actor, note)
+		return err
+	})
+	return t, err
+}
+
+// Transition is Store.Transition in this transaction.
+func (tx *Tx) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
+	v := newValidator("transition")
+	switch {
+	case to == proactive.TicketClosed:
+		v.addf("status", "closing needs an outcome: use CloseTicket")
+	case !validStatus(to):
+		v.addf("status", "%q is not a ticket status", to)
+	}
+	validateActor(v, actor, note)
+	if err := v.err(); err != nil {
+		return Ticket{}, err
+	}
+	t, err := tx.transition(ctx, id, to, actor, map[string]any{"note": note}, "", "")
+	return t, wrapOp("transition ticket", err)
+}
+
+// CloseTicket closes a visited ticket with the visit's outcome and notes. Like
+// Transition, an illegal move or a lost race is EConflict.
+func (s *Store) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
+	var t Ticket
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.CloseTicket(ctx, id, outcome, notes, actor)
+		return err
+	})
+	return t, err
+}
+
+// CloseTicket is Store.CloseTicket in this transaction.
+func (tx *Tx) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
+	v := newValidator("close")
+	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found or part_replaced", outcome)
+	validateActor(v, actor, notes)
+	if err := v.err(); err != nil {
+		return Ticket{}, err
+	}
+	body := map[string]any{"outcome": outcome, "notes": notes}
+	t, err := tx.transition(ctx, id, proactive.TicketClosed, actor, body, outcome, notes)
+	return t, wrapOp("close ticket", err)
+}
+
+// transition is the checked compare-and-set of a ticket's status.
+func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatus, actor string, body map[string]any,
+	outcome Outcome, notes string) (Ticket, error) {
+	t, err := getTicket(ctx, tx.tx, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if !CanTransition(t.Status, to) {
+		return Ticket{}, illegal(t, to)
+	}
+	now := tx.s.clock()
+	var closedAt sql.NullTime
+	if Terminal(to) {
+		closedAt = sql.NullTime{Time: now, Valid: true}
+	}
+	// The status in the WHERE makes this a compare-and-set: on PostgreSQL a
+	// concurrent transition that committed first leaves no row to update.
+	q := `UPDATE tickets SET status = $3, updated_at = $4, closed_at = $5 WHERE id = $1 AND status = $2`
+	args := []any{id, string(t.Status), string(to), now, closedAt}
+	if outcome != "" {
+		q = `UPDATE tickets SET status = $3, updated_at = $4, closed_at = $5, outcome = $6, outcome_notes = $7
+			WHERE id = $1 AND status = $2`
+		args = append(args, string(outcome), notes)
+	}
+	res, err := tx.tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Ticket{}, err
+	} else if n == 0 {
+		cur, err := getTicket(ctx, tx.tx, id)
+		if err != nil {
+			return Ticket{}, err
+		}
+		return Ticket{}, proactive.Errorf(proactive.EConflict,
+			"ticket %d went from %s to %s meanwhile: it was not moved to %s", id, t.Status, cur.Status, to)
+	}
+	body["from"], body["to"] = t.Status, to
+	if _, err := insertEvent(ctx, tx.tx, id, now, EventState, actor, body); err != nil {
+		return Ticket{}, err
+	}
+	t.Status, t.UpdatedAt = to, now
+	t.ClosedAt = fromNull(closedAt)
+	if outcome != "" {
+		t.Outcome, t.OutcomeNotes = outcome, notes
+	}
+	return t, nil
+}
+
+// Assign assigns a ticket to a technician, or unassigns it when technician
+// is empty, and records it on the timeline. Assigning the current
+// technician again changes nothing. ENotFound for no such ticket or
+// technician; EConflict for a ticket in a terminal state.
+func (s *Store) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+	var t Ticket
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.Assign(ctx, id, technician, actor)
+		return err
+	})
+	return t, err
+}
+
+// Assign is Store.Assign in this transaction.
+func (tx *Tx) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+	v := newValidator("assignment")
+	validateActor(v, actor, "")
+	if err := v.err(); err != nil {
+		return Ticket{}, err
+	}
+	t, err := tx.assign(ctx, id, technician, actor)
+	return t, wrapOp("assign ticket", err)
+}
+
+func (tx *Tx) assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+	t, err := getTicket(ctx, tx.tx, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if Terminal(t.Status) {
+		return Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d is %s: it can no longer be assigned", id, t.Status)
+	}
+	if t.Technician == technician {
+		return t, nil
+	}
+	var tech sql.NullString
+	if technician != "" {
+		var one int
+		err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM technicians WHERE id = $1`, technician).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Ticket{}, notFound("technician", technician)
+		} else if err != nil {
+			return Ticket{}, err
+		}
+		tech = sql.NullString{String: technician, Valid: true}
+	}
+	now := tx.s.clock()
+	res, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET technician_id = $2, updated_at = $3
+		WHERE id = $1 AND status NOT IN `+terminalSQL, id, tech, now)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Ticket{}, err
+	} else if n == 0 {
+		return Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d was finished meanwhile: it can no longer be assigned", id)
+	}
+	body := map[string]any{"technician": technician, "previous": t.Technician}
+	if _, err := insertEvent(ctx, tx.tx, id, now, EventAssignment, actor, body); err != nil {
+		return Ticket{}, err
+	}
+	t.Technician, t.UpdatedAt = technician, now
+	return t, nil
+}
+
+// maxComment bounds a comment's text.
+const maxComment = 4000
+
+// Comment adds a person's remark to a ticket's timeline, in any state.
+// ENotFound for no such ticket.
+func (s *Store) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
+	var e Event
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		e, err = tx.Comment(ctx, id, actor, text)
+		return err
+	})
+	return e, err
+}
+
+// Comment is Store.Comment in this transaction.
+func (tx *Tx) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
+	v := newValidator("comment")
+	v.text("actor", actor, 100, true)
+	text = strings.TrimSpace(text)
+	if text == "" {
+		v.addf("text", "required")
+	} else if utf8.RuneCountInString(text) > maxComment {
+		v.addf("text", "longer than %d characters", maxComment)
+	}
+	if err := v.err(); err != nil {
+		return Event{}, err
+	}
+	e, err := tx.record(ctx, id, EventComment, actor, map[string]any{"text": text})
+	return e, wrapOp("comment on ticket", err)
+}
+
+// Record appends an event of kind alert, message or comment to a ticket's
+// timeline, with body (any value that encodes as a JSON object). State and
+// assignment events are written only by Transition, CloseTicket and Assign.
+// ENotFound for no such ticket.
+func (s *Store) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+	var e Event
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		e, err = tx.Record(ctx, id, kind, actor, body)
+		return err
+	})
+	return e, err
+}
+
+// Record is Store.Record in this transaction.
+func (tx *Tx) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+	v := newValidator("event")
+	switch {
+	case kind == EventState || kind == EventAssignment:
+		v.addf("kind", "%s events are written by Transition, CloseTicket and Assign", kind)
+	case !kind.valid():
+		v.addf("kind", "%q is not alert, message or comment", kind)
+	}
+	v.text("actor", actor, 100, true)
+	if raw, err := json.Marshal(body); err != nil || len(raw) == 0 || raw[0] != '{' {
+		v.addf("body", "must encode as a JSON object")
+	} else if len(raw) > maxMetadata {
+		v.addf("body", "larger than %d bytes", maxMetadata)
+	}
+	if err := v.err(); err != nil {
+		return Event{}, err
+	}
+	e, err := tx.record(ctx, id, kind, actor, body)
+	return e, wrapOp("record ticket event", err)
+}
+
+func (tx *Tx) record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+	var one int
+	err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Event{}, notFound("ticket", id)
+	} else if err != nil {
+		return Event{}, err
+	}
+	return insertEvent(ctx, tx.tx, id, tx.s.clock(), kind, actor, body)
+}
+
+// GetTicket returns a ticket with its timeline; ENotFound if there is none.
+func (s *Store) GetTicket(ctx context.Context, id int64) (Ticket, error) {
+	t, err := getTicket(ctx, s.read, id)
+	if err != nil {
+		return Ticket{}, wrapOp("get ticket", err)
+	}
+	if t.Timeline, err = s.timeline(ctx, id); err != nil {
+		return Ticket{}, fmt.Errorf("get ticket: %w", err)
+	}
+	return t, nil
+}
+
+// ActiveTicket returns the non-terminal ticket of a device's component;
+// ENotFound if it has none.
+func (s *Store) ActiveTicket(ctx context.Context, dev proactive.DeviceID, component string) (Ticket, error) {
+	t, err := activeTicket(ctx, s.read, dev, component)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, proactive.Errorf(proactive.ENotFound, "device %s has no open ticket for %s", dev, component)
+	}
+	if err != nil {
+		return Ticket{}, fmt.Errorf("active ticket: %w", err)
+	}
+	return t, nil
+}
+
+func (s *Store) timeline(ctx context.Context, id int64) ([]Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, ticket_id, at, kind, actor, body FROM ticket_events
+		WHERE ticket_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var body []byte
+		if err := rows.Scan(&e.ID, &e.TicketID, &e.At, &e.Kind, &e.Actor, &body); err != nil {
+			return nil, err
+		}
+		e.At, e.Body = e.At.UTC(), mustCanonical(body)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// TicketFilter narrows ListTickets; zero fields match everything.
+type TicketFilter struct {
+	// Status keeps tickets in any of these states.
+	Status []proactive.TicketStatus
+	// Active keeps tickets not in a terminal state.
+	Active     bool
+	Device     proactive.DeviceID
+	Technician string
+	Rule       string
+	ListOptions
+}
+
+// ListTickets returns tickets, newest first, without their timelines.
+// EInvalid for an unknown status or a malformed cursor.
+func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
+	v := newValidator("ticket filter")
+	for i, st := range f.Status {
+		v.check(validStatus(st), fmt.Sprintf("status[%d]", i), "%q is not a ticket status", st)
+	}
+	var before int64 = 1<<63 - 1
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 10, 64)
+		v.check(err == nil && n > 0, "cursor", "%q is not a cursor from a previous page", f.Cursor)
+		before = n
+	}
+	if err := v.err(); err != nil {
+		return Page[Ticket]{}, err
+	}
+	limit := f.limit()
+	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1`
+	args := []any{before}
+	if len(f.Status) > 0 {
+		ph := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			args = append(args, string(st))
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		q += " AND status IN (" + strings.Join(ph, ", ") + ")"
+	}
+	if f.Active {
+		q += " AND status NOT IN " + terminalSQL
+	}
+	if f.Device != "" {
+		args = append(args, string(f.Device))
+		q += fmt.Sprintf(" AND device_id = $%d", len(args))
+	}
+	if f.Technician != "" {
+		args = append(args, f.Technician)
+		q += fmt.Sprintf(" AND technician_id = $%d", len(args))
+	}
+	if f.Rule != "" {
+		args = append(args, f.Rule)
+		q += fmt.Sprintf(" AND rule = $%d", len(args))
+	}
+	args = append(args, limit+1)
+	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+	}
+	defer rows.Close()
+	var page Page[Ticket]
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+		}
+		page.Items = append(page.Items, t)
+	}
+	if err := rows.Err(); err != nil {
+		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = strconv.FormatInt(page.Items[limit-1].ID, 10)
+	}
+	return page, nil
+}

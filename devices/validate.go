@@ -1,0 +1,258 @@
+package devices
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/proactivehq/proactive"
+)
+
+// FieldErrors is a validation failure that names every invalid field. It
+// wraps a *proactive.Error with code EInvalid whose message lists them all,
+// so proactive.ErrorCode and errors.As(err, **proactive.Error) see it as any
+// other user-facing error; an API can add Fields to its JSON answer.
+type FieldErrors struct {
+	// Err has Code proactive.EInvalid and a message such as
+	// `invalid customer: phone: "0612" is not in E.164 form, like +14155550123; language: ...`.
+	Err *proactive.Error
+	// Fields maps each invalid field, by its JSON name (nested ones dotted,
+	// like site.country or hours.mon[0]), to what is wrong with it.
+	Fields map[string]string
+}
+
+// Error implements the error interface.
+func (e *FieldErrors) Error() string { return e.Err.Error() }
+
+// Unwrap returns the *proactive.Error.
+func (e *FieldErrors) Unwrap() error { return e.Err }
+
+// validator collects the problems of one value, in the order found.
+type validator struct {
+	what   string
+	order  []string
+	fields map[string]string
+}
+
+func newValidator(what string) *validator {
+	return &validator{what: what, fields: map[string]string{}}
+}
+
+// addf records a problem with field; the first one per field counts.
+func (v *validator) addf(field, format string, args ...any) {
+	if _, dup := v.fields[field]; dup {
+		return
+	}
+	v.order = append(v.order, field)
+	v.fields[field] = fmt.Sprintf(format, args...)
+}
+
+// check records the problem when ok is false.
+func (v *validator) check(ok bool, field, format string, args ...any) {
+	if !ok {
+		v.addf(field, format, args...)
+	}
+}
+
+// text checks a free-text field: valid UTF-8, no control characters, at most
+// max characters, and present when required.
+func (v *validator) text(field, s string, max int, required bool) {
+	switch {
+	case s == "" && required:
+		v.addf(field, "required")
+	case !utf8.ValidString(s):
+		v.addf(field, "not valid UTF-8")
+	case utf8.RuneCountInString(s) > max:
+		v.addf(field, "longer than %d characters", max)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		v.addf(field, "contains control characters")
+	}
+}
+
+// err returns the collected problems as *FieldErrors, or nil.
+func (v *validator) err() error {
+	if len(v.order) == 0 {
+		return nil
+	}
+	parts := make([]string, len(v.order))
+	for i, f := range v.order {
+		parts[i] = f + ": " + v.fields[f]
+	}
+	return &FieldErrors{
+		Err:    proactive.Errorf(proactive.EInvalid, "invalid %s: %s", v.what, strings.Join(parts, "; ")),
+		Fields: v.fields,
+	}
+}
+
+// ValidID reports whether s may identify a customer or a technician: the
+// same pattern as device ids, [A-Za-z0-9_.-]{1,64}.
+func ValidID(s string) bool { return proactive.ValidDeviceID(s) }
+
+var e164 = regexp.MustCompile(`^\+[1-9]\d{6,14}$`)
+
+// NormalizePhone removes the spaces, dots, dashes and parentheses people
+// write in phone numbers and reports whether the rest is in E.164 form
+// (^\+[1-9]\d{6,14}$), like +14155550123.
+func NormalizePhone(s string) (string, bool) {
+	n := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '.', '-', '(', ')', '\u00a0':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	return n, e164.MatchString(n)
+}
+
+// NormalizeLanguage returns a language tag in canonical case and reports
+// whether it has the shape this platform supports: a 2–3 letter language,
+// optionally a 4-letter script and a 2-letter or 3-digit region, as in en,
+// fr, de-CH, sr-Latn-RS or es-419 (BCP 47 without variants or extensions).
+// An underscore is taken for a hyphen.
+func NormalizeLanguage(s string) (string, bool) {
+	parts := strings.Split(strings.ReplaceAll(strings.TrimSpace(s), "_", "-"), "-")
+	if len(parts) > 3 || !isAlpha(parts[0]) || len(parts[0]) < 2 || len(parts[0]) > 3 {
+		return s, false
+	}
+	out := []string{strings.ToLower(parts[0])}
+	rest := parts[1:]
+	if len(rest) > 0 && len(rest[0]) == 4 && isAlpha(rest[0]) {
+		out = append(out, strings.ToUpper(rest[0][:1])+strings.ToLower(rest[0][1:]))
+		rest = rest[1:]
+	}
+	if len(rest) > 0 {
+		r := rest[0]
+		switch {
+		case len(r) == 2 && isAlpha(r):
+			out = append(out, strings.ToUpper(r))
+		case len(r) == 3 && isDigits(r):
+			out = append(out, r)
+		default:
+			return s, false
+		}
+		rest = rest[1:]
+	}
+	if len(rest) > 0 {
+		return s, false
+	}
+	return strings.Join(out, "-"), true
+}
+
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validZone reports whether name is an IANA time zone time.LoadLocation
+// knows. "Local" is refused: it means different things on different hosts.
+func validZone(name string) (string, bool) {
+	if name == "" || name == "Local" {
+		return "", false
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return "", false
+	}
+	return name, true
+}
+
+// maxMetadata bounds a device's metadata document.
+const maxMetadata = 16 << 10
+
+// object validates an optional JSON object field and returns it in
+// canonical form ({} when empty).
+func (v *validator) object(field string, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage(`{}`)
+	}
+	if len(raw) > maxMetadata {
+		v.addf(field, "larger than %d bytes", maxMetadata)
+		return nil
+	}
+	c, err := canonicalJSON(raw)
+	if err != nil || c[0] != '{' {
+		v.addf(field, "must be a JSON object")
+		return nil
+	}
+	return c
+}
+
+// Clock is a local time of day, in minutes after midnight (0 to 1439). Its
+// text form, in JSON too, is "HH:MM".
+type Clock int
+
+// ParseClock parses "HH:MM" (24-hour; "H:MM" too).
+func ParseClock(s string) (Clock, error) {
+	h, m, ok := strings.Cut(s, ":")
+	if !ok || len(h) < 1 || len(h) > 2 || len(m) != 2 || !isDigits(h) || !isDigits(m) {
+		return 0, fmt.Errorf("time of day %q: want HH:MM", s)
+	}
+	hh := int(h[0] - '0')
+	if len(h) == 2 {
+		hh = hh*10 + int(h[1]-'0')
+	}
+	mm := int(m[0]-'0')*10 + int(m[1]-'0')
+	if hh > 23 || mm > 59 {
+		return 0, fmt.Errorf("time of day %q: out of range 00:00–23:59", s)
+	}
+	return Clock(hh*60 + mm), nil
+}
+
+// MustClock is ParseClock for constants; it panics on a bad value.
+func MustClock(s string) Clock {
+	c, err := ParseClock(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Valid reports whether c is a time of day.
+func (c Clock) Valid() bool { return c >= 0 && c < 24*60 }
+
+// String returns c as "HH:MM".
+func (c Clock) String() string { return fmt.Sprintf("%02d:%02d", int(c)/60, int(c)%60) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (c Clock) MarshalText() ([]byte, error) {
+	if !c.Valid() {
+		return nil, fmt.Errorf("time of day %d minutes: out of range", int(c))
+	}
+	return []byte(c.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (c *Clock) UnmarshalText(b []byte) error {
+	v, err := ParseClock(string(b))
+	if err != nil {
+		return err
+	}
+	*c = v
+	return nil
+}
+
+// spanContains reports whether the time of day t falls in [start, end), a span
+// that wraps past midnight when end < start (21:00–08:00). start == end is
+// the empty span.
+func spanContains(start, end, t Clock) bool {
+	if start <= end {
+		return t >= start && t < end
+	}
+	return t >= start || t < end
+}
