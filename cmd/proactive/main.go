@@ -51,6 +51,8 @@ func commands() map[string]command {
 		"version": {"print the version", printVersion},
 		"config":  {"print the effective configuration, secrets redacted", printConfig},
 		"rules":   {"check and test rule files (rules check|test FILE...)", rulesCmd},
+
+		"simulate": {"publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate},
 	}
 }
 

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // scenarios name time zones; not every machine has them
+
+	"github.com/proactivehq/proactive/simulator"
+)
+
+const simulateUsage = `usage: proactive simulate [flags]
+
+Publishes a simulated fleet with injected faults (--scenario), or recorded
+telemetry from a CSV file (--replay), over MQTT as the devices would.
+
+  proactive simulate                                   # the demo scenario
+  proactive simulate --scenario simulator/scenarios/fan_bearing.yaml --speed 3600 --truth truth.csv
+  proactive simulate --replay train_FD001.txt --preset cmapss --speed max
+  proactive simulate --replay log.csv --device-col id --time-col ts --time-format unix-ms \
+      --metrics temp=cabinet_temp,amps=compressor_current --speed 60
+
+The broker is the configured one: mqtt.url, or else the embedded broker at
+mqtt.listen. Built-in scenarios: %s.
+
+Flags:
+`
+
+func simulate(ctx context.Context, e env) error {
+	fs, load := configFlags("simulate", e)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), simulateUsage, strings.Join(simulator.BuiltinNames(), ", "))
+		fs.PrintDefaults()
+	}
+	scenarioFile := fs.String("scenario", "", "scenario `file`, or the name of a built-in scenario (default demo)")
+	broker := fs.String("broker", "", "MQTT broker `url` (mqtt://host:port, mqtts://...); default the configured broker")
+	username := fs.String("username", e.getenv("PROACTIVE_SIMULATE_USERNAME"), "MQTT username (env PROACTIVE_SIMULATE_USERNAME)")
+	password := fs.String("password", "", "MQTT password (better: env PROACTIVE_SIMULATE_PASSWORD)")
+	speedFlag := fs.String("speed", "", "simulated seconds per second: 1 real time, 3600 an hour a second, max as fast as the broker acks (default the scenario's, else 1)")
+	var duration, cycleStep time.Duration
+	var durationSet bool
+	fs.Func("duration", "simulated `time` the live part runs (like 3d or 12h; default the scenario's, 0 until stopped)", func(s string) error {
+		d, err := simulator.ParseDuration(s)
+		duration, durationSet = d, true
+		return err
+	})
+	startFlag := fs.String("start", "", "simulated start of the live part: now or an RFC 3339 time (default the scenario's); for --replay with cycles, the time of cycle 1")
+	seedFlag := fs.String("seed", "", "random seed (default the scenario's)")
+	truthFile := fs.String("truth", "", "write the ground truth (the faults injected) to `file`: CSV when it ends in .csv, JSON lines otherwise")
+	connections := fs.Int("connections", 0, "MQTT connections (0: one per device up to 100 devices, else 8 shared)")
+	inflight := fs.Int("inflight", 1000, "unacknowledged publishes per connection")
+	clientID := fs.String("client-id", "proactive-sim", "client id prefix of shared connections")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	replay := fs.String("replay", "", "replay recorded telemetry from a CSV `file` instead of a scenario")
+	preset := fs.String("preset", "", "replay mapping preset: cmapss (NASA C-MAPSS turbofan files)")
+	sep := fs.String("sep", "", "replay column separator: comma (default), space (any whitespace), tab, semicolon")
+	columns := fs.String("columns", "", "replay column names of a file without header, comma-separated")
+	deviceCol := fs.String("device-col", "", "replay device column (name or 1-based number)")
+	deviceID := fs.String("device-id", "", "replay printf pattern of the device id from the device column (%s, engine-%03d)")
+	timeCol := fs.String("time-col", "", "replay time column (name or 1-based number)")
+	timeFormat := fs.String("time-format", "", "replay time format: unix-ms, unix-s, rfc3339 (default), cycle")
+	fs.Func("cycle-step", "replay: simulated `time` of one cycle with --time-format cycle (default 1h)", func(s string) error {
+		d, err := simulator.ParseDuration(s)
+		cycleStep = d
+		return err
+	})
+	metrics := fs.String("metrics", "", "replay metric columns as COLUMN=name,... (default every other column under its own name)")
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("simulate takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg.Log.Level, cfg.Log.Format, e.stderr)
+
+	o := simulator.Options{
+		Username: *username, Password: *password,
+		TopicPrefix: cfg.MQTT.TopicPrefix, Connections: *connections, MaxInflight: *inflight,
+		ClientID: *clientID, Logger: log,
+	}
+	if o.Password == "" {
+		o.Password = e.getenv("PROACTIVE_SIMULATE_PASSWORD")
+	}
+	o.Broker = *broker
+	if o.Broker == "" {
+		o.Broker = defaultBroker(cfg)
+	}
+	tlsCfg, err := mqttTLS(o.Broker, cfg.MQTT.TLSCAFile)
+	if err != nil {
+		return err
+	}
+	o.TLS = tlsCfg
+	if *speedFlag != "" {
+		if *speedFlag == "max" {
+			o.Speed = math.Inf(1)
+		} else if o.Speed, err = strconv.ParseFloat(*speedFlag, 64); err != nil || o.Speed <= 0 || math.IsNaN(o.Speed) {
+			return fmt.Errorf("--speed %q: want a positive number or max", *speedFlag)
+		}
+	}
+	var start time.Time
+	switch *startFlag {
+	case "":
+	case "now":
+		start = time.Now().Truncate(time.Millisecond)
+	default:
+		if start, err = time.Parse(time.RFC3339, *startFlag); err != nil {
+			return fmt.Errorf("--start %q: want now or an RFC 3339 time", *startFlag)
+		}
+	}
+
+	if *replay != "" {
+		if *scenarioFile != "" {
+			return errors.New("give --scenario or --replay, not both")
+		}
+		ro, err := replayOptions(*preset, *sep, *columns, *deviceCol, *deviceID, *timeCol, *timeFormat, *metrics, cycleStep, start)
+		if err != nil {
+			return err
+		}
+		rp, err := simulator.LoadReplay(*replay, ro)
+		if err != nil {
+			return err
+		}
+		rows, skipped := rp.Rows()
+		first, last := rp.Span()
+		log.Info("replay loaded", "file", *replay, "rows", rows, "skipped", skipped, "devices", len(rp.Devices()),
+			"from", first.Format(time.RFC3339), "to", last.Format(time.RFC3339))
+		o.Replay = rp
+	} else {
+		var sc *simulator.Scenario
+		switch {
+		case *scenarioFile == "":
+			sc, err = simulator.Builtin("demo")
+		case !strings.ContainsAny(*scenarioFile, "/.") && !fileExists(*scenarioFile):
+			sc, err = simulator.Builtin(*scenarioFile)
+		default:
+			sc, err = simulator.LoadScenario(*scenarioFile)
+		}
+		if err != nil {
+			return err
+		}
+		if *seedFlag != "" {
+			if sc.Seed, err = strconv.ParseUint(*seedFlag, 10, 64); err != nil {
+				return fmt.Errorf("--seed %q: want a whole number", *seedFlag)
+			}
+		}
+		if durationSet {
+			sc.Duration = duration
+		}
+		o.Scenario, o.Start = sc, start
+		log.Info("scenario loaded", "scenario", sc.Name, "devices", len(sc.Devices()), "seed", sc.Seed,
+			"backfill", simulator.FormatDuration(sc.Backfill), "duration", simulator.FormatDuration(sc.Duration))
+	}
+	if *truthFile != "" {
+		if o.Replay != nil {
+			return errors.New("--truth is for scenarios: a replay injects no faults")
+		}
+		f, err := os.Create(*truthFile)
+		if err != nil {
+			return fmt.Errorf("--truth: %w", err)
+		}
+		defer f.Close()
+		o.Truth, o.TruthCSV = f, strings.EqualFold(filepath.Ext(*truthFile), ".csv")
+	}
+	if !*quiet {
+		o.Progress = e.stderr
+		if f, ok := e.stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				o.ProgressInPlace = true
+			}
+		}
+	}
+	sim, err := simulator.New(o)
+	if err != nil {
+		return err
+	}
+	log.Info("simulating", "broker", redactURL(o.Broker))
+	return sim.Run(ctx)
+}
+
+// defaultBroker is the broker the platform is configured with: mqtt.url,
+// or else the embedded broker's listen address.
+func defaultBroker(cfg Config) string {
+	if cfg.MQTT.URL != "" {
+		return cfg.MQTT.URL
+	}
+	host, port, err := net.SplitHostPort(cfg.MQTT.Listen)
+	if err != nil {
+		return "mqtt://" + cfg.MQTT.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "mqtt://" + net.JoinHostPort(host, port)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// replayOptions builds the CSV mapping from a preset and the flags, the
+// flags overriding the preset.
+func replayOptions(preset, sep, columns, deviceCol, deviceID, timeCol, timeFormat, metrics string, cycleStep time.Duration, start time.Time) (simulator.ReplayOptions, error) {
+	var o simulator.ReplayOptions
+	switch preset {
+	case "":
+	case "cmapss":
+		o = simulator.CMAPSS()
+	default:
+		return o, fmt.Errorf("--preset %q: the presets are cmapss", preset)
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&o.Sep, sep)
+	set(&o.DeviceCol, deviceCol)
+	set(&o.DeviceID, deviceID)
+	set(&o.TimeCol, timeCol)
+	set(&o.TimeFormat, timeFormat)
+	if columns != "" {
+		o.Columns = splitList(columns)
+	}
+	if metrics != "" {
+		o.Metrics = nil
+		for _, m := range splitList(metrics) {
+			col, name, ok := strings.Cut(m, "=")
+			if !ok {
+				col, name = m, m
+			}
+			o.Metrics = append(o.Metrics, simulator.MetricColumn{Column: strings.TrimSpace(col), Name: strings.TrimSpace(name)})
+		}
+	}
+	if cycleStep > 0 {
+		o.CycleStep = cycleStep
+	}
+	if !start.IsZero() {
+		o.Start = start
+	}
+	var missing []string
+	if o.DeviceCol == "" {
+		missing = append(missing, "--device-col")
+	}
+	if o.TimeCol == "" {
+		missing = append(missing, "--time-col")
+	}
+	if len(missing) > 0 {
+		return o, fmt.Errorf("replay needs %s (or --preset cmapss)", strings.Join(missing, " and "))
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
