@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -81,5 +82,41 @@ func TestServeRefusesBrokenRules(t *testing.T) {
 	}, &stderr, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4") || !strings.Contains(err.Error(), "severity") {
 		t.Errorf("serve with a broken rule: %v", err)
+	}
+}
+
+// A registered device's model reaches InfluxDB as a tag and the rules as
+// device.model, so rules scoped to models fire on it.
+func TestServeUsesTheRegistry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: old_fridge_hot\n    component: cabinet\n    models: [\"fridge-*\"]\n    severity: warning\n    when: cabinet_temp > 10 && device.age_days > 300\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	env := baseEnv(t, influx)
+	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
+	store, err := devices.Open(t.Context(), env["PROACTIVE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.CreateDevice(t.Context(), devices.Device{ID: "fridge-42", Model: "fridge-a1", TimeZone: "Europe/Berlin",
+		Installed: time.Now().AddDate(-1, 0, 0).Truncate(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, env)
+	p.waitReady(t)
+	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "gw", false)
+	publish(t, c, "devices/fridge-42/telemetry", `{"metrics": {"cabinet_temp": 12}}`)
+	publish(t, c, "devices/unknown-1/telemetry", `{"metrics": {"cabinet_temp": 12}}`)
+	pts := influx.Points(t, "telemetry")
+	if len(pts) != 2 || pts[0].Tags["model"]+pts[1].Tags["model"] != "fridge-a1" {
+		t.Errorf("points %+v: want the registered device tagged model=fridge-a1 and the other untagged", pts)
+	}
+	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"old_fridge_hot","device_id":"fridge-42"`)
+	if strings.Contains(p.logs.String(), `"device_id":"unknown-1"`) {
+		t.Errorf("the rule fired on an unregistered device of no model")
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -51,16 +53,37 @@ func serve(ctx context.Context, e env) error {
 		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
 	})
 	defer influx.Close()
-	engine := rules.New(rules.Options{Registerer: reg, Logger: log})
-	n, probs := engine.LoadFiles(cfg.Rules.Paths)
+	// Rules are checked before anything is opened: a broken file is the
+	// most likely reason to refuse to start.
+	specs, probs := rules.LoadFiles(cfg.Rules.Paths)
+	if len(probs) == 0 {
+		_, probs = rules.Compile(specs)
+	}
 	if len(probs) > 0 {
 		return fmt.Errorf("rules:\n%w", probs)
 	}
-	log.Info("rules loaded", "rules", n, "paths", cfg.Rules.Paths)
+	store, err := devices.Open(ctx, cfg.DB.Reveal())
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer store.Close()
+	deviceInfo := func(id proactive.DeviceID) (rules.DeviceInfo, bool) {
+		model, age, ok := store.DeviceInfo(id)
+		return rules.DeviceInfo{Model: model, AgeDays: age}, ok
+	}
+	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo})
+	if probs := engine.Load(specs); len(probs) > 0 {
+		return fmt.Errorf("rules:\n%w", probs)
+	}
+	log.Info("rules loaded", "rules", len(specs), "paths", cfg.Rules.Paths)
 
 	in := ingest.New(ingest.Options{
-		Writer:              influx,
-		Sink:                engine.Consume,
+		Writer: influx,
+		Sink:   engine.Consume,
+		Lookup: func(id proactive.DeviceID) (string, bool) {
+			model, _, ok := store.DeviceInfo(id)
+			return model, ok
+		},
 		RequireRegistration: cfg.Ingest.RequireRegistration,
 		TopicPrefix:         cfg.MQTT.TopicPrefix,
 		BatchSize:           cfg.Influx.BatchSize,
@@ -104,6 +127,7 @@ func serve(ctx context.Context, e env) error {
 			Registry: reg,
 			Checks: []check{
 				{"mqtt", func(context.Context) error { return src.Ready() }},
+				{"database", func(ctx context.Context) error { return store.Ping(ctx) }},
 				{"influxdb", func(ctx context.Context) error {
 					if err := in.WriteError(); err != nil {
 						return err
