@@ -136,7 +136,7 @@ func checkDeviceRefs(ctx context.Context, q querier, d Device) error {
 	}
 	if d.Serial != "" {
 		var other string
-		err := q.QueryRowContext(ctx, `SELECT id FROM devices WHERE model = $1 AND serial = $2 AND id <> $3`,
+		err := q.QueryRowContext(ctx, `SELECT id FROM devices WHERE model = $1 AND serial = $2 AND serial <> '' AND id <> $3`,
 			d.Model, d.Serial, string(d.ID)).Scan(&other)
 		if err == nil {
 			return proactive.Errorf(proactive.EConflict, "serial %s of model %s is already device %s", d.Serial, d.Model, other)

@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"version": {"print the version", printVersion},
 		"config":  {"print the effective configuration, secrets redacted", printConfig},
 		"rules":   {"check and test rule files (rules check|test FILE...)", rulesCmd},
+		"devices": {"import devices and customers into the registry (devices import FILE.csv)", devicesCmd},
 
 		"simulate": {"publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate},
 	}

@@ -26,6 +26,12 @@ telemetry from a CSV file (--replay), over MQTT as the devices would.
   proactive simulate --replay train_FD001.txt --preset cmapss --speed max
   proactive simulate --replay log.csv --device-col id --time-col ts --time-format unix-ms \
       --metrics temp=cabinet_temp,amps=compressor_current --speed 60
+  proactive simulate --scenario demo --registry fleet.csv && proactive devices import fleet.csv
+
+--registry FILE writes the scenario's fleet (devices, models, time zones and
+a fake customer per device with a +4915550NNNNNN test number and SMS
+consent) in the format of 'proactive devices import', to stdout when FILE
+is -, and exits without publishing anything.
 
 The broker is the configured one: mqtt.url, or else the embedded broker at
 mqtt.listen. Built-in scenarios: %s.
@@ -71,6 +77,7 @@ func simulate(ctx context.Context, e env) error {
 		cycleStep = d
 		return err
 	})
+	registry := fs.String("registry", "", "write the scenario's fleet as a CSV `file` for 'proactive devices import' (- for stdout) and exit without publishing")
 	metrics := fs.String("metrics", "", "replay metric columns as COLUMN=name,... (default every other column under its own name)")
 	if err := fs.Parse(e.args); err != nil {
 		return err
@@ -120,6 +127,9 @@ func simulate(ctx context.Context, e env) error {
 	}
 
 	if *replay != "" {
+		if *registry != "" {
+			return errors.New("--registry is for scenarios: a replay has no fleet to register")
+		}
 		if *scenarioFile != "" {
 			return errors.New("give --scenario or --replay, not both")
 		}
@@ -160,6 +170,9 @@ func simulate(ctx context.Context, e env) error {
 		o.Scenario, o.Start = sc, start
 		log.Info("scenario loaded", "scenario", sc.Name, "devices", len(sc.Devices()), "seed", sc.Seed,
 			"backfill", simulator.FormatDuration(sc.Backfill), "duration", simulator.FormatDuration(sc.Duration))
+		if *registry != "" {
+			return writeRegistry(sc, *registry, start, e)
+		}
 	}
 	if *truthFile != "" {
 		if o.Replay != nil {
@@ -270,4 +283,24 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// writeRegistry writes the scenario's fleet in the import format to file,
+// or to stdout for "-".
+func writeRegistry(sc *simulator.Scenario, file string, start time.Time, e env) error {
+	if file == "-" {
+		return sc.Registry(e.stdout, start)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("--registry: %w", err)
+	}
+	if err := sc.Registry(f, start); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--registry: %w", err)
+	}
+	return nil
 }
