@@ -29,9 +29,30 @@ fi
 export PROACTIVE_RULES=${PROACTIVE_RULES:-rules/examples/*.yaml}
 export PROACTIVE_LOG_FORMAT=${PROACTIVE_LOG_FORMAT:-text}
 mkdir -p data
-echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${PROACTIVE_MQTT_LISTEN##*:}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
+# The demo fleet: register it (idempotent), so that rules scoped to models
+# see its fridges and heat pumps, then start the platform and the fleet.
+bin/proactive simulate --scenario "${SCENARIO:-demo}" --registry data/demo-fleet.csv
+bin/proactive devices import data/demo-fleet.csv
+
+mqtt_port=${PROACTIVE_MQTT_LISTEN##*:}
+echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
 bin/proactive serve "$@" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' INT TERM
+trap 'kill -TERM $pid ${sim:-} 2>/dev/null || true' INT TERM
+
+http_port=${PROACTIVE_HTTP_ADDR:-:8080}
+http_port=${http_port##*:}
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:${http_port}/healthz" >/dev/null 2>&1 && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.2
+done
+
+if [ "${SIMULATE:-1}" = 1 ] && kill -0 $pid 2>/dev/null; then
+  echo "run: starting the simulated fleet (scenario ${SCENARIO:-demo}); a few devices degrade and alerts appear within about two minutes. SIMULATE=0 skips it."
+  bin/proactive simulate --scenario "${SCENARIO:-demo}" --broker "${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}}" &
+  sim=$!
+fi
 wait $pid || true
-wait $pid 2>/dev/null || true
+[ -n "${sim:-}" ] && kill -TERM "$sim" 2>/dev/null || true
+wait 2>/dev/null || true
