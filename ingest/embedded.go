@@ -76,6 +76,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	// A device's QoS 1 publishes wait for a batch write: let MQTT 5 clients
 	// keep many in flight.
 	caps.ReceiveMaximum = 4096
+	// mochi gives every connection a queue of this many pending writes to
+	// subscribers, allocated up front (8192 pointers, 64 KiB, by default) and
+	// scanned by every GC cycle. Devices publish and rarely subscribe, so
+	// with thousands connected the default costs memory and GC time for
+	// nothing; 1024 still lets a subscriber fall 1024 messages behind.
+	caps.MaximumClientWritesPending = 1024
 	server := mqtt.New(&mqtt.Options{Logger: quiet, Capabilities: caps, InlineClient: true})
 	h := &ingestHook{b: b, ctx: ctx}
 	if err := server.AddHook(h, nil); err != nil {
