@@ -21,7 +21,7 @@ const maxForecast = 100 * 365.25 * 24 * time.Hour
 
 // Window holds time-bucketed aggregates of one metric of one device over a
 // sliding time window of fixed length. Its memory is fixed whatever the
-// sample rate (SizeBytes: 3,968 bytes, one 4 KiB allocation), because it
+// sample rate (SizeBytes: 4,048 bytes, one 4 KiB allocation), because it
 // keeps per-bucket aggregates and never the samples.
 //
 // # Buckets
@@ -76,17 +76,53 @@ const maxForecast = 100 * 365.25 * 24 * time.Hour
 //     first sample (float32, as above), combined with the shift identities.
 //     Exact to float64 rounding with one sample per bucket; measured on 7d
 //     windows, 2e-10 relative error at one sample a minute and up to 1e-7 at
-//     one a second.
+//     one a second. Samples that all share one tick have no slope, decided
+//     from their times, not from rounded moments.
 //   - Percentile is an estimate: each bucket stands for its count of samples
 //     spread evenly from its minimum to its maximum (the value itself for
 //     one sample, min and max for two), and the percentile of those points
 //     is interpolated linearly between closest ranks, like NumPy's default
 //     ("linear"). It is exact when each bucket holds at most two samples.
 //
-// Add is O(1) amortised and queries are O(Buckets) (Percentile searches,
-// with up to about 130 passes over the buckets and usually a dozen); none of
-// them allocates. A Window is not safe for concurrent use: its owner (one
-// engine shard) serialises Add and the queries.
+// # Cost, and why results do not depend on it
+//
+// Add is O(1) amortised. A query reads the buckets lo..hi as two parts:
+// bucket hi, the newest it reads, and the span of the buckets before it,
+// lo..hi-1. When hi is the newest bucket of the ring, the usual case for a
+// rule evaluated at each sample's time, the span's aggregates are cached,
+// each part once a query has asked for it: count and sum; minimum and
+// maximum; the sum of squared deviations from the span's mean (Stddev);
+// the time moments about the span's means (Slope, Forecast). A query
+// combines the cached span with bucket hi in O(1); Last, Delta and Rate
+// look for the oldest and newest non-empty bucket from each end, O(1)
+// unless buckets at the ends are empty.
+//
+// The cache is dropped when a sample opens a new bucket or lands, late, in
+// an older one. The next query refills it in O(Buckets), with every part
+// queries of the window have asked for: one pass over the span for the
+// count, sum, extremes and the times' sum, and one more for the squared
+// deviations. With k samples a bucket that is O(Buckets/k) a sample (k =
+// 168 for a 7d window fed every minute); a window whose every sample opens
+// a bucket (1h fed every minute or less often) pays it at each sample, once
+// for all the queries of that sample. A query whose now is before the
+// newest bucket computes its span without touching the cache, in
+// O(Buckets). Percentile makes up to about 130 passes over the buckets,
+// usually a dozen. Nothing allocates.
+//
+// The span is computed the same way whether it goes to the cache or
+// straight to a query, in passes over its buckets oldest first, and always
+// combined with bucket hi the same way: a result depends only on the
+// buckets a query reads and on now, never on the cache, so a backtest or a
+// window rebuilt from history gives bit for bit what live evaluation gave.
+// Count, Sum, Avg, Min, Max, Last, Delta, Rate and Percentile are also bit
+// for bit what one pass over all the buckets gives (the additions are the
+// same, in the same order). Stddev, Slope and Forecast combine the span
+// and bucket hi with the pairwise formulas instead of taking deviations
+// from the overall means, which changes their rounding only: within 1e-12
+// relative plus 1e-15 of the mean, far inside the errors above.
+//
+// A Window is not safe for concurrent use: its owner (one engine shard)
+// serialises Add and the queries; queries write the cache.
 type Window struct {
 	length    time.Duration
 	tolerance time.Duration
@@ -95,10 +131,16 @@ type Window struct {
 	newest    int64   // Unix ns of the newest sample
 	head      int64   // bucket index of the newest sample
 	headStart int64   // head*width: Unix ns at which the newest bucket starts
+	loEdge    int64   // see lag
 	headSlot  int32   // position of the newest bucket in ring
 	shift     uint8   // a tick is 1<<shift ns
 	hasData   bool
-	ring      [ringSize]bucket
+	// A query at now in bucket k reads from bucket k-lag, or k-lag+1 when
+	// now is loEdge or more ns into its bucket: bounds without a division.
+	lag   uint8
+	want  uint8 // every part of a span a query has asked for; see read
+	cache span  // of the buckets before the newest a query reads; see read
+	ring  [ringSize]bucket
 }
 
 // bucket aggregates the samples of one bucket width in 64 bytes, so that
@@ -138,12 +180,18 @@ func NewWindow(length, tolerance time.Duration) *Window {
 	if n := bits.Len64(uint64(width - 1)); n > 32 {
 		shift = uint8(n - 32)
 	}
+	// With lag = ceil(length/width) (at most Buckets) and m = lag*width -
+	// length in [0, width), floor((k*width + r - length)/width) is k-lag+1
+	// when r >= width-m, else k-lag.
+	lag := (int64(length) + width - 1) / width
 	return &Window{
 		length:    length,
 		tolerance: tolerance,
 		width:     width,
 		widthSec:  float64(width) / 1e9,
+		loEdge:    width - (lag*width - int64(length)),
 		shift:     shift,
+		lag:       uint8(lag),
 	}
 }
 
@@ -192,6 +240,7 @@ func (w *Window) Add(t time.Time, v float64) bool {
 			return false
 		}
 		b, start = w.at(k), k*w.width
+		w.cache.have = 0 // a late sample changes a bucket it may hold
 	}
 	if b.n == math.MaxUint32 {
 		return false
@@ -212,6 +261,7 @@ func (w *Window) advance(k int64) {
 		}
 	}
 	w.head, w.headStart, w.headSlot = k, k*w.width, int32(w.slot(k))
+	w.cache.have = 0 // it held the buckets before the old newest
 }
 
 func (w *Window) at(k int64) *bucket { return &w.ring[w.slot(k)] }
@@ -287,6 +337,14 @@ func (w *Window) bounds(now time.Time) (lo, hi, nowK int64, ok bool) {
 		return 0, 0, 0, false
 	}
 	ns := now.UnixNano()
+	if r := ns - w.headStart; r >= 0 && r < w.width {
+		// now is in the newest bucket, the usual case: no division.
+		lo = w.head - int64(w.lag)
+		if r >= w.loEdge {
+			lo++
+		}
+		return lo, w.head, w.head, true
+	}
 	nowK = floorDiv(ns, w.width)
 	lo = max(floorDiv(ns-int64(w.length), w.width), w.head-Buckets)
 	hi = min(nowK, w.head)
@@ -310,83 +368,290 @@ func (w *Window) buckets(lo, hi int64) iter.Seq2[int64, *bucket] {
 	}
 }
 
-// ends returns the oldest and the newest non-empty bucket a query at now
-// reads, with their indexes.
-func (w *Window) ends(now time.Time) (oldest, newest *bucket, ko, kn int64) {
-	lo, hi, _, ok := w.bounds(now)
-	if !ok {
-		return nil, nil, 0, 0
-	}
-	for k, b := range w.buckets(lo, hi) {
-		if oldest == nil {
-			oldest, ko = b, k
-		}
-		newest, kn = b, k
-	}
-	return oldest, newest, ko, kn
+// span holds the combined aggregates of the buckets lo..hi-1 of a query
+// reading lo..hi: every bucket it reads but the newest, whose contents each
+// Add may change. Times are in seconds since the start of bucket hi, and
+// lo is kept as its distance below hi, so that a span takes 72 bytes and
+// the Window, cache included, stays within 4 KiB.
+//
+// A span is filled in parts, each by passes over the buckets, oldest first,
+// that depend only on lo, hi and the buckets (see sums, addExtremes, addM2
+// and addMoments), so a part has the same value whether it was cached or
+// computed for the query, and whichever part was filled first.
+type span struct {
+	n        uint64  // number of samples; 0 = none
+	sum      float64 // Σ v, added up bucket by bucket, oldest first
+	min, max float64 // if have&haveExtremes; NaN if n = 0
+	st       float64 // Σ t, as sum; if have&haveSt
+	m2       float64 // Σ (v - vMean)², vMean = sum/n; if have&haveM2
+	sxx, sxy float64 // Σ (t - tMean)², Σ (t - tMean)(v - vMean), tMean = st/n; if have&haveMoments
+	lo       uint8   // hi - lo: with hi, which buckets the span covers
+	have     uint8   // which parts hold: haveSums, haveExtremes...; 0 = none
 }
 
-// totals returns the number and the sum of the values a query at now reads.
-func (w *Window) totals(now time.Time) (n uint64, sum float64) {
+// The parts of a span. The first three take one pass over the buckets
+// together, the last two another, which needs the means of the first.
+const (
+	haveSums     uint8 = 1 << iota // n, sum (Count, Sum, Avg; all the others)
+	haveExtremes                   // min, max (Min, Max)
+	haveSt                         // st (with haveMoments)
+	haveM2                         // m2 (Stddev)
+	haveMoments                    // sxx, sxy (Slope, Forecast)
+
+	firstPass = haveSums | haveExtremes | haveSt
+)
+
+// fill computes the parts of p, the span of buckets lo..hi-1, that need
+// asks for and p does not have yet, and those they need, in at most two
+// passes over the buckets. However they are grouped, a part is computed
+// by the same operations in the same order.
+func (w *Window) fill(p *span, lo, hi int64, need uint8) {
+	if p.have == 0 {
+		*p = span{lo: uint8(hi - lo)}
+	}
+	if need&haveMoments != 0 {
+		need |= haveSt
+	}
+	todo := (need | haveSums) &^ p.have
+	if todo&firstPass != 0 {
+		w.sums(p, lo, hi, todo)
+	}
+	if todo&(haveM2|haveMoments) != 0 {
+		w.deviations(p, lo, hi, todo)
+	}
+}
+
+// sums computes the parts of p that todo asks for among count and sum,
+// extremes, and st, in one pass.
+func (w *Window) sums(p *span, lo, hi int64, todo uint8) {
+	var n uint64
+	var sum, st float64
+	vmin, vmax := math.NaN(), math.NaN()
+	s := w.slot(lo)
+	for k := lo; k < hi; k++ {
+		b := &w.ring[s]
+		if s++; s == ringSize {
+			s = 0
+		}
+		if b.n == 0 {
+			continue
+		}
+		if todo&haveSums != 0 {
+			n += uint64(b.n)
+			sum += b.sum()
+		}
+		if todo&haveExtremes != 0 {
+			if !(b.min >= vmin) {
+				vmin = b.min
+			}
+			if !(b.max <= vmax) {
+				vmax = b.max
+			}
+		}
+		if todo&haveSt != 0 {
+			// A bucket's times add up to n times its earliest sample's
+			// plus t1.
+			st += float64(b.n)*w.startSec(k, hi, b) + float64(b.t1)
+		}
+	}
+	if todo&haveSums != 0 {
+		p.n, p.sum = n, sum
+	}
+	if todo&haveExtremes != 0 {
+		p.min, p.max = vmin, vmax
+	}
+	if todo&haveSt != 0 {
+		p.st = st
+	}
+	p.have |= todo & firstPass
+}
+
+// deviations computes the parts of p that todo asks for among m2 and the
+// time moments, p holding its sums (and st for the moments), in one pass:
+// over the buckets, their own sums of squares or products plus their
+// count times the product of their means' deviations from the span's.
+func (w *Window) deviations(p *span, lo, hi int64, todo uint8) {
+	p.have |= todo & (haveM2 | haveMoments)
+	if p.n == 0 {
+		return
+	}
+	vMean, tMean := p.sum/float64(p.n), p.st/float64(p.n)
+	var m2, sxx, sxy float64
+	s := w.slot(lo)
+	for k := lo; k < hi; k++ {
+		b := &w.ring[s]
+		if s++; s == ringSize {
+			s = 0
+		}
+		if b.n == 0 {
+			continue
+		}
+		bn, inv := float64(b.n), 1.0
+		if b.n > 1 { // 1/1 is 1: save the division
+			inv = 1 / bn
+		}
+		s1 := float64(b.s1)
+		dv := b.first + s1*inv - vMean
+		if todo&haveM2 != 0 {
+			m2 += nonNeg(float64(b.s2)-s1*s1*inv) + bn*dv*dv
+		}
+		if todo&haveMoments != 0 {
+			t1 := float64(b.t1)
+			dt := w.startSec(k, hi, b) + t1*inv - tMean
+			sxx += nonNeg(float64(b.t2)-t1*t1*inv) + bn*dt*dt
+			sxy += float64(b.tv) - t1*s1*inv + bn*dt*dv
+		}
+	}
+	if todo&haveM2 != 0 {
+		p.m2 = m2
+	}
+	if todo&haveMoments != 0 {
+		p.sxx, p.sxy = sxx, sxy
+	}
+}
+
+// nonNeg returns x, or 0 if x is negative (float32 rounding can make a sum
+// of squares so).
+func nonNeg(x float64) float64 {
+	if x < 0 {
+		return 0
+	}
+	return x
+}
+
+// startSec returns the time of bucket k's earliest sample in seconds since
+// the start of bucket hi. It multiplies by 1e-9 where Add divides by 1e9
+// (tickSec): the queries read it once or twice a bucket, and a division
+// costs as much as the rest of a pass.
+func (w *Window) startSec(k, hi int64, b *bucket) float64 {
+	return float64(k-hi)*w.widthSec + float64(int64(b.firstTick)<<w.shift)*1e-9
+}
+
+// view is what a query at now reads: the buckets lo..hi, as the span of
+// lo..hi-1 and bucket hi itself (top, possibly empty).
+type view struct {
+	closed *span
+	top    *bucket
+	hi     int64
+}
+
+// read returns what a query at now reads, the span with at least the parts
+// need asks for; ok is false when the query reads no bucket. When hi is the
+// newest bucket (the query's now is in it or later, the usual case) the
+// span is the cache, filled first if it was invalidated, holds other
+// buckets or lacks a part; otherwise the span is computed in scratch and
+// the cache left alone.
+func (w *Window) read(now time.Time, need uint8, scratch *span) (v view, ok bool) {
 	lo, hi, _, ok := w.bounds(now)
 	if !ok {
-		return 0, 0
+		return view{}, false
 	}
-	for _, b := range w.buckets(lo, hi) {
-		n += uint64(b.n)
-		sum += b.sum()
+	v.top, v.hi = &w.ring[w.slot(hi)], hi
+	if hi != w.head {
+		w.fill(scratch, lo, hi, need)
+		v.closed = scratch
+		return v, true
 	}
-	return n, sum
+	c := &w.cache
+	if c.lo != uint8(hi-lo) {
+		c.have = 0
+	}
+	if need&^c.have != 0 {
+		// Fill every part asked for since the window was made: the next
+		// queries will want them too, and parts filled together share
+		// their passes over the buckets.
+		w.want |= need
+		w.fill(c, lo, hi, w.want)
+	}
+	v.closed = c
+	return v, true
+}
+
+// n returns the number of samples read.
+func (v *view) n() uint64 { return v.closed.n + uint64(v.top.n) }
+
+// sum returns the sum of the values read: the same additions, in the same
+// order, as summing bucket by bucket.
+func (v *view) sum() float64 {
+	if v.top.n == 0 {
+		return v.closed.sum
+	}
+	return v.closed.sum + v.top.sum()
+}
+
+// ends returns the oldest and the newest non-empty bucket read, with their
+// indexes; v reads at least one sample. It searches from each end of the
+// buckets read, so it is O(1) when they hold samples, the usual case.
+func (w *Window) ends(v *view) (oldest, newest *bucket, ko, kn int64) {
+	newest, kn = v.top, v.hi
+	for newest.n == 0 {
+		kn--
+		newest = w.at(kn)
+	}
+	ko = v.hi - int64(v.closed.lo)
+	oldest = w.at(ko)
+	for oldest.n == 0 {
+		ko++
+		oldest = w.at(ko)
+	}
+	return oldest, newest, ko, kn
 }
 
 // Count returns the number of samples in the window at now; 0 if empty.
 // See Window for which samples a query at now sees.
 func (w *Window) Count(now time.Time) float64 {
-	n, _ := w.totals(now)
-	return float64(n)
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok {
+		return 0
+	}
+	return float64(v.n())
 }
 
 // Sum returns the sum of the samples in the window at now; 0 if empty.
 func (w *Window) Sum(now time.Time) float64 {
-	_, s := w.totals(now)
-	return s
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok {
+		return 0
+	}
+	return v.sum()
 }
 
 // Avg returns the mean of the samples in the window at now; NaN if empty.
 func (w *Window) Avg(now time.Time) float64 {
-	n, s := w.totals(now)
-	if n == 0 {
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok || v.n() == 0 {
 		return math.NaN()
 	}
-	return s / float64(n)
+	return v.sum() / float64(v.n())
 }
 
 // Min returns the smallest sample in the window at now; NaN if empty.
 func (w *Window) Min(now time.Time) float64 {
-	lo, hi, _, ok := w.bounds(now)
-	m := math.NaN()
+	var scratch span
+	v, ok := w.read(now, haveExtremes, &scratch)
 	if !ok {
-		return m
+		return math.NaN()
 	}
-	for _, b := range w.buckets(lo, hi) {
-		if !(b.min >= m) {
-			m = b.min
-		}
+	m := v.closed.min
+	if v.top.n > 0 && !(v.top.min >= m) {
+		m = v.top.min
 	}
 	return m
 }
 
 // Max returns the largest sample in the window at now; NaN if empty.
 func (w *Window) Max(now time.Time) float64 {
-	lo, hi, _, ok := w.bounds(now)
-	m := math.NaN()
+	var scratch span
+	v, ok := w.read(now, haveExtremes, &scratch)
 	if !ok {
-		return m
+		return math.NaN()
 	}
-	for _, b := range w.buckets(lo, hi) {
-		if !(b.max <= m) {
-			m = b.max
-		}
+	m := v.closed.max
+	if v.top.n > 0 && !(v.top.max <= m) {
+		m = v.top.max
 	}
 	return m
 }
@@ -394,20 +659,24 @@ func (w *Window) Max(now time.Time) float64 {
 // Last returns the value of the newest sample in the window at now (by
 // sample time); NaN if empty.
 func (w *Window) Last(now time.Time) float64 {
-	_, n, _, _ := w.ends(now)
-	if n == nil {
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok || v.n() == 0 {
 		return math.NaN()
 	}
+	_, n, _, _ := w.ends(&v)
 	return n.last
 }
 
 // Delta returns the newest minus the oldest sample in the window at now (by
 // sample time): NaN if empty, 0 with one sample.
 func (w *Window) Delta(now time.Time) float64 {
-	o, n, _, _ := w.ends(now)
-	if n == nil {
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok || v.n() == 0 {
 		return math.NaN()
 	}
+	o, n, _, _ := w.ends(&v)
 	return n.last - o.first
 }
 
@@ -415,39 +684,46 @@ func (w *Window) Delta(now time.Time) float64 {
 // newest sample in the window at now: NaN with fewer than two samples or
 // when they all share one time.
 func (w *Window) Rate(now time.Time) float64 {
-	o, n, ko, kn := w.ends(now)
-	if n == nil {
+	var scratch span
+	v, ok := w.read(now, haveSums, &scratch)
+	if !ok || v.n() == 0 {
 		return math.NaN()
 	}
-	span := (kn-ko)*w.width + int64(uint64(n.lastTick)<<w.shift) - int64(uint64(o.firstTick)<<w.shift)
-	if span <= 0 {
+	o, n, ko, kn := w.ends(&v)
+	elapsed := (kn-ko)*w.width + int64(uint64(n.lastTick)<<w.shift) - int64(uint64(o.firstTick)<<w.shift)
+	if elapsed <= 0 {
 		return math.NaN()
 	}
-	return (n.last - o.first) / (float64(span) / 1e9)
+	return (n.last - o.first) / (float64(elapsed) / 1e9)
 }
 
 // Stddev returns the population standard deviation of the samples in the
 // window at now; NaN if empty, 0 with one sample.
 func (w *Window) Stddev(now time.Time) float64 {
-	lo, hi, _, ok := w.bounds(now)
-	if !ok {
+	var scratch span
+	v, ok := w.read(now, haveSums|haveM2, &scratch)
+	if !ok || v.n() == 0 {
 		return math.NaN()
 	}
-	n, sum := w.totals(now)
-	if n == 0 {
-		return math.NaN()
-	}
-	mean := sum / float64(n)
+	c, b := v.closed, v.top
 	var m2 float64
-	for _, b := range w.buckets(lo, hi) {
-		d := b.mean() - mean
-		m2 += b.m2() + float64(b.n)*d*d
+	switch {
+	case b.n == 0:
+		m2 = c.m2
+	case c.n == 0:
+		m2 = b.m2()
+	default:
+		// Chan et al.: the two parts' own sums of squares plus what the
+		// difference of their means adds.
+		na, nb := float64(c.n), float64(b.n)
+		d := b.mean() - c.sum/na
+		m2 = c.m2 + b.m2() + na*nb/(na+nb)*d*d
 	}
-	return math.Sqrt(m2 / float64(n))
+	return math.Sqrt(m2 / float64(v.n()))
 }
 
 // trend is a least-squares line through the samples a query reads. Times are
-// in seconds since the start of the bucket containing now.
+// in seconds since the start of the newest bucket the query reads.
 type trend struct {
 	slope        float64 // value per second
 	tMean, vMean float64 // the line passes through (tMean, vMean)
@@ -459,45 +735,47 @@ type trend struct {
 // the window at now. ok is false with fewer than two samples or when they
 // share one time.
 func (w *Window) fit(now time.Time) (tr trend, ok bool) {
-	lo, hi, nowK, ok := w.bounds(now)
-	if !ok {
+	var scratch span
+	v, ok := w.read(now, haveSums|haveMoments, &scratch)
+	if !ok || v.n() < 2 {
 		return trend{}, false
 	}
-	// Pass 1: means. A bucket's mean time is its start + first sample + t1/n.
-	var n uint64
-	var st, sv float64
-	first := true
-	for k, b := range w.buckets(lo, hi) {
-		t0 := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift)
-		if first {
-			tr.tOldest, first = t0, false
-		}
-		n += uint64(b.n)
-		st += float64(b.n)*t0 + float64(b.t1)
-		sv += b.sum()
-	}
-	if n < 2 {
+	o, newest, ko, kn := w.ends(&v)
+	if ko == kn && o.firstTick == newest.lastTick {
+		// One time: say so exactly, whatever the rounding of sxx.
 		return trend{}, false
 	}
-	tr.tMean, tr.vMean = st/float64(n), sv/float64(n)
-	// Pass 2: Sxx and Sxy about the means, each bucket's within-bucket part
-	// plus its count times the product of its mean's deviations.
-	var sxx, sxy float64
-	for k, b := range w.buckets(lo, hi) {
-		bn := float64(b.n)
-		inv := 1 / bn
+	c, b := v.closed, v.top
+	n := float64(v.n())
+	st, sxx, sxy := c.st, c.sxx, c.sxy
+	if b.n > 0 {
+		nb := float64(b.n)
+		inv := 1 / nb
 		t1, s1 := float64(b.t1), float64(b.s1)
-		dt := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift) + t1*inv - tr.tMean
-		dv := b.first + s1*inv - tr.vMean
-		sxx += max(float64(b.t2)-t1*t1*inv, 0) + bn*dt*dt
-		sxy += float64(b.tv) - t1*s1*inv + bn*dt*dv
+		t0 := w.startSec(v.hi, v.hi, b)
+		st += nb*t0 + t1
+		sxx = nonNeg(float64(b.t2) - t1*t1*inv)
+		sxy = float64(b.tv) - t1*s1*inv
+		if c.n > 0 {
+			// Chan et al., as in Stddev, for both moments.
+			na := float64(c.n)
+			f := na * nb / n
+			dt := t0 + t1*inv - c.st/na
+			dv := b.first + s1*inv - c.sum/na
+			sxx += c.sxx + f*dt*dt
+			sxy += c.sxy + f*dt*dv
+		}
 	}
 	if !(sxx > 0) {
 		return trend{}, false
 	}
-	tr.slope = sxy / sxx
-	tr.now = float64(now.UnixNano()-nowK*w.width) / 1e9
-	return tr, true
+	return trend{
+		slope:   sxy / sxx,
+		tMean:   st / n,
+		vMean:   v.sum() / n,
+		tOldest: w.startSec(ko, v.hi, o),
+		now:     float64(now.UnixNano()-v.hi*w.width) / 1e9,
+	}, true
 }
 
 // Slope returns the least-squares slope of value over time, per second, of
@@ -526,7 +804,15 @@ func (w *Window) Slope(now time.Time) float64 {
 // extent is what tells them apart.
 func (w *Window) Forecast(now time.Time, threshold float64) (d time.Duration, ok bool) {
 	tr, ok := w.fit(now)
-	if !ok || tr.slope == 0 || math.IsNaN(tr.slope) || math.IsInf(tr.slope, 0) {
+	if !ok {
+		return 0, false
+	}
+	return tr.crossing(threshold)
+}
+
+// crossing is Forecast for the line tr.
+func (tr trend) crossing(threshold float64) (d time.Duration, ok bool) {
+	if tr.slope == 0 || math.IsNaN(tr.slope) || math.IsInf(tr.slope, 0) {
 		return 0, false
 	}
 	vNow := tr.vMean + tr.slope*(tr.now-tr.tMean)
@@ -682,20 +968,24 @@ func (b *bucket) locate(v float64) (j uint32, below, above float64) {
 	return i + 1, b.pointAt(i, hs), b.pointAt(i+1, hs)
 }
 
-// orderedKey maps a float64 to a uint64 with the same order.
+// orderedKey maps a float64 other than NaN to a uint64 with the same
+// order. -0 and +0, which compare equal, share the key of +0, so that no
+// float64 lies between two consecutive keys (with -0 between the largest
+// negative float64 and +0, nth could bisect to -0 forever).
 func orderedKey(f float64) uint64 {
 	u := math.Float64bits(f)
 	if u>>63 != 0 {
-		return ^u
+		return ^u + 1
 	}
 	return u | 1<<63
 }
 
+// fromOrderedKey is the inverse of orderedKey, giving +0 for 0.
 func fromOrderedKey(u uint64) float64 {
 	if u>>63 != 0 {
 		return math.Float64frombits(u &^ (1 << 63))
 	}
-	return math.Float64frombits(^u)
+	return math.Float64frombits(^(u - 1))
 }
 
 // floorDiv returns a/b rounded towards minus infinity, for b > 0.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -13,10 +14,17 @@ const benchWeek = 7 * 24 * time.Hour
 // (168 a bucket) of a noisy, slowly rising metric, and the time of the last.
 func benchWindow(tb testing.TB) (*Window, time.Time) {
 	tb.Helper()
+	return benchWindowOf(tb, benchWeek)
+}
+
+// benchWindowOf returns a window of the given length filled, like
+// benchWindow, with length's worth of 1-minute samples.
+func benchWindowOf(tb testing.TB, length time.Duration) (*Window, time.Time) {
+	tb.Helper()
 	rng := rand.New(rand.NewPCG(7, 7))
-	w := NewWindow(benchWeek, time.Minute)
+	w := NewWindow(length, time.Minute)
 	at := winBase
-	for i := range int(benchWeek / time.Minute) {
+	for i := range int(length / time.Minute) {
 		if !w.Add(at, 4+float64(i)/10080+rng.NormFloat64()*0.2) {
 			tb.Fatal("Add refused")
 		}
@@ -67,6 +75,51 @@ func BenchmarkWindowForecast(b *testing.B) {
 		d, _ := w.Forecast(now, 9)
 		return d.Seconds()
 	})
+}
+
+// BenchmarkWindowAddThenQuery measures what the rule engine does for each
+// sample: add the next 1-minute sample to a full window, then query at the
+// sample's time. The Add case is the Add alone, to subtract.
+//
+// On 7d (168 samples a bucket) a bucket closes every 168th op and the next
+// query recomputes the aggregates of the closed buckets; on 1h (one sample
+// a bucket) every op closes one, the case with nothing to amortise.
+func BenchmarkWindowAddThenQuery(b *testing.B) {
+	forecast := func(w *Window, now time.Time) float64 {
+		d, _ := w.Forecast(now, 9)
+		return d.Seconds()
+	}
+	queries := []struct {
+		name string
+		f    func(w *Window, now time.Time) float64
+	}{
+		{"Add", func(*Window, time.Time) float64 { return 0 }},
+		{"Avg", (*Window).Avg},
+		{"Stddev", (*Window).Stddev},
+		{"Slope", (*Window).Slope},
+		{"Forecast", forecast},
+		{"Avg+Slope+Stddev", func(w *Window, now time.Time) float64 {
+			return w.Avg(now) + w.Slope(now) + w.Stddev(now)
+		}},
+	}
+	for _, length := range []struct {
+		name string
+		d    time.Duration
+	}{{"7d", benchWeek}, {"1h", time.Hour}} {
+		for _, q := range queries {
+			b.Run(length.name+"/"+q.name, func(b *testing.B) {
+				w, at := benchWindowOf(b, length.d)
+				b.ReportAllocs()
+				var sink float64
+				for i := 0; b.Loop(); i++ {
+					at = at.Add(time.Minute)
+					w.Add(at, 4+0.2*math.Sin(float64(i)))
+					sink += q.f(w, at)
+				}
+				_ = sink
+			})
+		}
+	}
 }
 
 // BenchmarkWindowMemory allocates 10,000 7d windows, fills each with a week

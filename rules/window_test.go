@@ -414,6 +414,10 @@ func TestWindowPercentile(t *testing.T) {
 		{"estimate inside a bucket", []winSample{{0, 1}, {time.Second, 2}, {2 * time.Second, 4}}, 50, 2.5},
 		{"extreme values p50", perBucket(-math.MaxFloat64, math.MaxFloat64, 0), 50, 0},
 		{"extreme values in one bucket", []winSample{{0, -math.MaxFloat64}, {time.Second, math.MaxFloat64}, {2 * time.Second, 5}}, 50, 0},
+		// Bisecting between the largest negative float64 and 0 must not
+		// stop at -0, which counts the zeros as +0 does.
+		{"zero above negatives p100", perBucket(-1, 0, 0), 100, 0},
+		{"zero above negatives p80", perBucket(-1, -1, 0, 1, 0), 80, 0.2},
 		{"p out of range", perBucket(1, 2), 100.5, nan},
 		{"p negative", perBucket(1, 2), -1, nan},
 		{"p NaN", perBucket(1, 2), nan, nan},
@@ -677,6 +681,9 @@ func TestWindowDoesNotAllocate(t *testing.T) {
 		{"Add", func() { w.Add(at, 2); at = at.Add(time.Minute) }},
 		{"Percentile", func() { w.Percentile(at, 90) }},
 		{"Forecast", func() { w.Forecast(at, 9) }},
+		// In the past: the span is computed for the query, not cached.
+		{"Forecast in the past", func() { w.Forecast(at.Add(-24*time.Hour), 9) }},
+		{"Stddev in the past", func() { w.Stddev(at.Add(-24 * time.Hour)) }},
 	}
 	for _, fn := range winFuncs {
 		tests = append(tests, struct {
@@ -690,5 +697,471 @@ func TestWindowDoesNotAllocate(t *testing.T) {
 				t.Errorf("%v allocations per call, want 0", n)
 			}
 		})
+	}
+}
+
+// refWindow answers queries the way Window did before it cached anything:
+// every query folds all the buckets it reads, oldest first, and the moments
+// about the means of all of them. The property tests compare the cached
+// Window with it.
+type refWindow struct{ w *Window }
+
+// bounds is Window.bounds with divisions only, no fast path.
+func (r refWindow) bounds(now time.Time) (lo, hi, nowK int64, ok bool) {
+	w := r.w
+	if !w.hasData {
+		return 0, 0, 0, false
+	}
+	ns := now.UnixNano()
+	nowK = floorDiv(ns, w.width)
+	lo = max(floorDiv(ns-int64(w.length), w.width), w.head-Buckets)
+	hi = min(nowK, w.head)
+	return lo, hi, nowK, lo <= hi
+}
+
+func (r refWindow) ends(now time.Time) (oldest, newest *bucket, ko, kn int64) {
+	lo, hi, _, ok := r.bounds(now)
+	if !ok {
+		return nil, nil, 0, 0
+	}
+	for k, b := range r.w.buckets(lo, hi) {
+		if oldest == nil {
+			oldest, ko = b, k
+		}
+		newest, kn = b, k
+	}
+	return oldest, newest, ko, kn
+}
+
+func (r refWindow) totals(now time.Time) (n uint64, sum float64) {
+	lo, hi, _, ok := r.bounds(now)
+	if !ok {
+		return 0, 0
+	}
+	for _, b := range r.w.buckets(lo, hi) {
+		n += uint64(b.n)
+		sum += b.sum()
+	}
+	return n, sum
+}
+
+func (r refWindow) Count(now time.Time) float64 { n, _ := r.totals(now); return float64(n) }
+func (r refWindow) Sum(now time.Time) float64   { _, s := r.totals(now); return s }
+
+func (r refWindow) Avg(now time.Time) float64 {
+	n, s := r.totals(now)
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / float64(n)
+}
+
+func (r refWindow) Min(now time.Time) float64 {
+	lo, hi, _, ok := r.bounds(now)
+	m := math.NaN()
+	if !ok {
+		return m
+	}
+	for _, b := range r.w.buckets(lo, hi) {
+		if !(b.min >= m) {
+			m = b.min
+		}
+	}
+	return m
+}
+
+func (r refWindow) Max(now time.Time) float64 {
+	lo, hi, _, ok := r.bounds(now)
+	m := math.NaN()
+	if !ok {
+		return m
+	}
+	for _, b := range r.w.buckets(lo, hi) {
+		if !(b.max <= m) {
+			m = b.max
+		}
+	}
+	return m
+}
+
+func (r refWindow) Last(now time.Time) float64 {
+	_, n, _, _ := r.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	return n.last
+}
+
+func (r refWindow) Delta(now time.Time) float64 {
+	o, n, _, _ := r.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	return n.last - o.first
+}
+
+func (r refWindow) Rate(now time.Time) float64 {
+	w := r.w
+	o, n, ko, kn := r.ends(now)
+	if n == nil {
+		return math.NaN()
+	}
+	span := (kn-ko)*w.width + int64(uint64(n.lastTick)<<w.shift) - int64(uint64(o.firstTick)<<w.shift)
+	if span <= 0 {
+		return math.NaN()
+	}
+	return (n.last - o.first) / (float64(span) / 1e9)
+}
+
+func (r refWindow) Stddev(now time.Time) float64 {
+	lo, hi, _, ok := r.bounds(now)
+	if !ok {
+		return math.NaN()
+	}
+	n, sum := r.totals(now)
+	if n == 0 {
+		return math.NaN()
+	}
+	mean := sum / float64(n)
+	var m2 float64
+	for _, b := range r.w.buckets(lo, hi) {
+		d := b.mean() - mean
+		m2 += b.m2() + float64(b.n)*d*d
+	}
+	return math.Sqrt(m2 / float64(n))
+}
+
+// fit returns, besides the line, the sum of squared deviations of the
+// times from their mean and the number of samples.
+func (r refWindow) fit(now time.Time) (tr trend, sxx float64, n uint64, ok bool) {
+	w := r.w
+	lo, hi, nowK, ok := r.bounds(now)
+	if !ok {
+		return trend{}, 0, 0, false
+	}
+	var st, sv float64
+	first := true
+	for k, b := range w.buckets(lo, hi) {
+		t0 := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift)
+		if first {
+			tr.tOldest, first = t0, false
+		}
+		n += uint64(b.n)
+		st += float64(b.n)*t0 + float64(b.t1)
+		sv += b.sum()
+	}
+	if n < 2 {
+		return trend{}, 0, n, false
+	}
+	tr.tMean, tr.vMean = st/float64(n), sv/float64(n)
+	var sxy float64
+	for k, b := range w.buckets(lo, hi) {
+		bn := float64(b.n)
+		inv := 1 / bn
+		t1, s1 := float64(b.t1), float64(b.s1)
+		dt := float64(k-nowK)*w.widthSec + tickSec(b.firstTick, w.shift) + t1*inv - tr.tMean
+		dv := b.first + s1*inv - tr.vMean
+		sxx += max(float64(b.t2)-t1*t1*inv, 0) + bn*dt*dt
+		sxy += float64(b.tv) - t1*s1*inv + bn*dt*dv
+	}
+	if !(sxx > 0) {
+		return trend{}, sxx, n, false
+	}
+	tr.slope = sxy / sxx
+	tr.now = float64(now.UnixNano()-nowK*w.width) / 1e9
+	return tr, sxx, n, true
+}
+
+func (r refWindow) Slope(now time.Time) float64 {
+	tr, _, _, ok := r.fit(now)
+	if !ok {
+		return math.NaN()
+	}
+	return tr.slope
+}
+
+func (r refWindow) Forecast(now time.Time, threshold float64) (time.Duration, bool) {
+	tr, _, _, ok := r.fit(now)
+	if !ok {
+		return 0, false
+	}
+	return tr.crossing(threshold)
+}
+
+func (r refWindow) Percentile(now time.Time, p float64) float64 {
+	if !(p >= 0 && p <= 100) {
+		return math.NaN()
+	}
+	lo, hi, _, ok := r.bounds(now)
+	if !ok {
+		return math.NaN()
+	}
+	var n uint64
+	vmin, vmax := math.Inf(1), math.Inf(-1)
+	for _, b := range r.w.buckets(lo, hi) {
+		n += uint64(b.n)
+		vmin, vmax = min(vmin, b.min), max(vmax, b.max)
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	rank := p / 100 * float64(n-1)
+	fl := math.Floor(rank)
+	frac := rank - fl
+	i := uint64(fl)
+	if i >= n-1 {
+		i, frac = n-1, 0
+	}
+	x := r.w.nth(lo, hi, i, n, vmin, vmax)
+	if frac == 0 {
+		return x
+	}
+	y := x
+	if c, _, above := r.w.probe(lo, hi, x); c <= i+1 {
+		y = above
+	}
+	return x + frac*(y-x)
+}
+
+// sameBits reports whether a and b are the same float64, any NaN matching
+// any NaN.
+func sameBits(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+}
+
+// winResults returns every query's result at now, in the order of winFuncs,
+// then Forecast to two thresholds (seconds, and 1 or 0 for ok) and the
+// median, each computed in the order given by perm (indexes into the
+// result), so that the cache is filled in that order.
+func winResults(w *Window, now time.Time, thresholds [2]float64, perm []int) []float64 {
+	out := make([]float64, len(winFuncs)+5)
+	for _, i := range perm {
+		switch j := i - len(winFuncs); {
+		case j < 0:
+			out[i] = winFuncs[i].f(w, now)
+		case j < 4:
+			d, ok := w.Forecast(now, thresholds[j/2])
+			if j%2 == 0 {
+				out[i] = d.Seconds()
+			} else if ok {
+				out[i] = 1
+			}
+		default:
+			out[i] = w.Percentile(now, 50)
+		}
+	}
+	return out
+}
+
+// winResultName names entry i of winResults.
+func winResultName(i int) string {
+	switch j := i - len(winFuncs); {
+	case j < 0:
+		return winFuncs[i].name
+	case j < 4:
+		return [...]string{"Forecast[0]", "Forecast[0] ok", "Forecast[1]", "Forecast[1] ok"}[j]
+	}
+	return "Percentile(50)"
+}
+
+// TestWindowCacheIsInvisible runs random sequences of samples, in order,
+// late (within the tolerance and beyond), in bursts, after gaps and far in
+// the future, with queries at the newest sample, later, in the past and
+// repeated, and checks that each query gives bit for bit the same result
+// whatever the cache holds: warm, cold, or filled by the other queries in
+// another order. It also checks every result against refWindow, the
+// uncached computation, as checkAgainstRef describes.
+func TestWindowCacheIsInvisible(t *testing.T) {
+	tests := []struct {
+		name                 string
+		length, tolerance    time.Duration
+		offset, trend, noise float64 // value = offset + trend*seconds + noise*N(0,1)
+	}{
+		{"1h", time.Hour, 5 * time.Minute, 20, 1e-3, 1},
+		{"7d around 1e6", 7 * 24 * time.Hour, time.Hour, 1e6, 1e-4, 1},
+		{"1d flat", 24 * time.Hour, 10 * time.Minute, 3, 0, 0.1},
+		{"10s, width not dividing it", 10 * time.Second, time.Second, -3, 0.5, 0.1},
+		{"30ns", 30, 5, 0, 0, 1},
+	}
+	for ti, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, uint64(ti)))
+			w := NewWindow(tt.length, tt.tolerance)
+			width := w.width
+			ref := refWindow{w}
+			newest := int64(0) // ns since winBase
+			value := func(at int64) float64 {
+				if rng.IntN(10) == 0 {
+					return tt.offset // repeated values
+				}
+				return tt.offset + tt.trend*float64(at)/1e9 + tt.noise*rng.NormFloat64()
+			}
+			add := func(at int64) {
+				w.Add(winBase.Add(time.Duration(at)), value(at))
+				newest = max(newest, at)
+			}
+			natural := make([]int, len(winFuncs)+5)
+			for i := range natural {
+				natural[i] = i
+			}
+			var worst [2]float64 // Stddev, Slope: largest relative difference from ref
+			queries := 0
+			for range 4000 {
+				switch op := rng.IntN(100); {
+				case op < 45: // in order, mostly in the newest bucket
+					add(newest + rng.Int64N(width/4+1))
+				case op < 55: // in order, after a gap of up to 3 buckets
+					add(newest + rng.Int64N(3*width+1))
+				case op < 65: // late, some beyond the tolerance
+					add(newest - rng.Int64N(int64(tt.tolerance)*6/5+1))
+				case op < 66: // far in the future
+					add(newest + (Buckets+1+rng.Int64N(500))*width)
+				default:
+					var at int64
+					switch rng.IntN(6) {
+					case 0, 1:
+						at = newest
+					case 2: // later in the newest bucket or after it
+						at = newest + rng.Int64N(2*width)
+					case 3: // in the past
+						at = newest - rng.Int64N(3*width)
+					case 4: // far in the past or the future
+						at = newest + rng.Int64N(4*int64(tt.length)) - 2*int64(tt.length)
+					default: // the start of the newest bucket
+						at = w.headStart - winBase.UnixNano()
+					}
+					now := winBase.Add(time.Duration(at))
+					thresholds := [2]float64{tt.offset + 3*tt.noise, tt.offset - 3*tt.noise}
+					// Warm, cold, cold filled in reverse order, warm again.
+					got := winResults(w, now, thresholds, natural)
+					cold, cold2 := *w, *w
+					cold.cache, cold2.cache = span{}, span{}
+					reversed := slices.Clone(natural)
+					slices.Reverse(reversed)
+					for _, other := range [][]float64{
+						winResults(&cold, now, thresholds, natural),
+						winResults(&cold2, now, thresholds, reversed),
+						winResults(w, now, thresholds, rng.Perm(len(natural))),
+					} {
+						for i := range got {
+							if !sameBits(got[i], other[i]) {
+								t.Fatalf("query %d at %v: %s = %v, then %v with the cache in another state", queries, at, winResultName(i), got[i], other[i])
+							}
+						}
+					}
+					queries++
+					checkAgainstRef(t, ref, now, thresholds, got, &worst)
+				}
+			}
+			t.Logf("%d queries; largest difference from the uncached computation, as a fraction of the tolerance: Stddev %.2g, Slope %.2g", queries, worst[0], worst[1])
+		})
+	}
+}
+
+// checkAgainstRef compares got, the winResults of a Window at now, with
+// what refWindow computes, and records in worst the largest difference of
+// Stddev and Slope relative to the tolerance.
+//
+// Everything but Stddev, Slope and Forecast must be the same bit for bit.
+// Those combine the newest bucket with the others by the pairwise formulas
+// rather than summing deviations from the overall means, so they differ by
+// rounding: by a few ulps of each mean in the deviations, which is
+// 1e-15 relative to the mean (not to the spread: with values around 1e6
+// and a spread of 1 both computations are off by 1e-11). Hence a tolerance
+// of 1e-12 relative plus 1e-15 of the mean for Stddev, the same per second
+// of the times' spread for Slope, and what those imply for Forecast.
+func checkAgainstRef(t *testing.T, ref refWindow, now time.Time, thresholds [2]float64, got []float64, worst *[2]float64) {
+	t.Helper()
+	want := []float64{
+		ref.Count(now), ref.Sum(now), ref.Avg(now), ref.Min(now), ref.Max(now),
+		ref.Last(now), ref.Delta(now), ref.Rate(now), ref.Slope(now), ref.Stddev(now),
+	}
+	for _, th := range thresholds {
+		d, ok := ref.Forecast(now, th)
+		want = append(want, d.Seconds(), 0)
+		if ok {
+			want[len(want)-1] = 1
+		}
+	}
+	want = append(want, ref.Percentile(now, 50))
+	mean, sd := math.Abs(want[2]), want[9]
+	tol := make([]float64, len(want)) // 0: bit for bit
+	tol[9] = 1e-12*sd + 1e-15*mean
+	if tr, sxx, n, ok := ref.fit(now); ok && tr.slope != 0 {
+		sdTime := math.Sqrt(sxx / float64(n))
+		tol[8] = 1e-12*math.Abs(tr.slope) + 1e-15*(mean+sd)/sdTime
+		for _, i := range []int{10, 12} {
+			// ahead = (threshold - vNow)/slope, vNow within 1e-15 of the
+			// mean; 1 ns for the rounding to a Duration.
+			ahead := math.Abs(want[i])
+			tol[i] = 1e-12*ahead + (ahead*tol[8]+1e-15*(mean+sd))/math.Abs(tr.slope) + 1e-9
+		}
+	}
+	if o, n, ko, kn := ref.ends(now); o != nil && ko == kn && o.firstTick == n.lastTick {
+		// The samples share one time. Window says so exactly; refWindow
+		// tests the rounded sxx > 0, and a frame where the time is not 0
+		// (now after the newest bucket) can make it a few ulps.
+		want[8], want[10], want[11], want[12], want[13] = nan, 0, 0, 0, 0
+	}
+	for i := range want {
+		var bad bool
+		switch {
+		case tol[i] == 0 || math.IsNaN(want[i]) || math.IsNaN(got[i]):
+			bad = !sameBits(got[i], want[i])
+		default:
+			d := math.Abs(got[i] - want[i])
+			bad = !(d <= tol[i])
+			if i == 8 || i == 9 {
+				worst[9-i] = max(worst[9-i], d/tol[i])
+			}
+		}
+		if bad {
+			t.Errorf("at %v: %s = %v, uncached %v (tolerance %.3g)", now, winResultName(i), got[i], want[i], tol[i])
+		}
+	}
+}
+
+// TestWindowCacheLifetime checks when the cache of the buckets before the
+// newest is kept and when it is dropped.
+func TestWindowCacheLifetime(t *testing.T) {
+	w := NewWindow(time.Hour, 10*time.Minute)
+	for i := range 90 {
+		mustFillWindow(t, w, []winSample{{time.Duration(i) * time.Minute, float64(i % 7)}})
+	}
+	at := 89 * time.Minute
+	now := winBase.Add(at)
+	w.Avg(now)
+	if w.cache.have != haveSums {
+		t.Fatalf("after Avg the cache has parts %b, want only the sums", w.cache.have)
+	}
+	w.Slope(now)
+	if w.cache.have&(haveSums|haveMoments) != haveSums|haveMoments || w.cache.have&haveM2 != 0 {
+		t.Fatalf("after Slope the cache has parts %b, want the sums and moments, not m2", w.cache.have)
+	}
+	steps := []struct {
+		name string
+		do   func()
+		kept bool
+	}{
+		{"a query in the newest bucket", func() { w.Slope(winBase.Add(at + 30*time.Second)) }, true},
+		{"a query in the past", func() { w.Stddev(winBase.Add(at - 10*time.Minute)) }, true},
+		{"a sample in the newest bucket", func() { mustFillWindow(t, w, []winSample{{at + 10*time.Second, 3}}) }, true},
+		{"a late sample", func() { mustFillWindow(t, w, []winSample{{at - 5*time.Minute, 3}}) }, false},
+		{"a sample in a new bucket", func() { mustFillWindow(t, w, []winSample{{at + time.Minute, 3}}) }, false},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			w.Slope(now) // fill
+			kept := w.cache
+			st.do()
+			if got := w.cache.have != 0 && w.cache == kept; got != st.kept {
+				t.Errorf("cache kept = %v, want %v", got, st.kept)
+			}
+		})
+	}
+	// Refilled by Avg, the cache has the moments Slope asked for before.
+	w.Avg(winBase.Add(at + time.Minute))
+	if w.cache.have&haveMoments == 0 {
+		t.Errorf("refilled by Avg, the cache has parts %b, want the moments too", w.cache.have)
 	}
 }
