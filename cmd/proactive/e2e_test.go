@@ -476,25 +476,33 @@ func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	c := device(t, broker, clientID+"-pub", false)
 	var w want
 	var toks []paho.Token
+	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, toks = series(c, prefix, devices, n, 2*time.Millisecond) })
+	waitTokens(t, toks, 30*time.Second)
+	waitCount(t, influx, devices*n, 30*time.Second, p2.logs)
+	checkStored(t, influx, w)
+	p2.terminate(t)
+}
+
+// crashMidStream runs publish in the background, kills p with SIGKILL once
+// some but not all of the total points are stored, starts the platform
+// again, and returns it once publish has returned.
+func crashMidStream(t *testing.T, p *platform, env map[string]string, influx *testenv.InfluxServer, total int, publish func()) *platform {
+	t.Helper()
 	published := make(chan struct{})
 	go func() {
-		w, toks = series(c, prefix, devices, n, 2*time.Millisecond)
+		publish()
 		close(published)
 	}()
 	waitCount(t, influx, 100, 20*time.Second, p.logs)
 	p.kill(t)
 	before := influx.Count(t, "telemetry")
-	if before >= devices*n {
+	if before >= total {
 		t.Fatalf("all %d points were stored before the kill: the test did not kill mid-stream", before)
 	}
-	t.Logf("killed with %d of %d points stored", before, devices*n)
-
+	t.Logf("killed with %d of %d points stored", before, total)
 	p2 := startChild(t, env)
 	<-published
-	waitTokens(t, toks, 30*time.Second)
-	waitCount(t, influx, devices*n, 30*time.Second, p2.logs)
-	checkStored(t, influx, w)
-	p2.terminate(t)
+	return p2
 }
 
 // The same through the embedded broker: the broker dies with the ingester,
@@ -510,23 +518,9 @@ func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	const devices, n = 6, 150
 	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "gateway-7", true)
 	var w want
-	published := make(chan struct{})
-	go func() {
-		w, _ = series(c, "devices", devices, n, 2*time.Millisecond)
-		close(published)
-	}()
-	waitCount(t, influx, 100, 20*time.Second, p.logs)
-	p.kill(t)
-	before := influx.Count(t, "telemetry")
-	if before >= devices*n {
-		t.Fatalf("all %d points were stored before the kill: the test did not kill mid-stream", before)
-	}
-	t.Logf("killed with %d of %d points stored", before, devices*n)
-
+	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, _ = series(c, "devices", devices, n, 2*time.Millisecond) })
 	// paho completes the tokens of resent messages early (it replaces them
 	// on reconnect), so InfluxDB itself is the witness.
-	p2 := startChild(t, env)
-	<-published
 	waitCount(t, influx, devices*n, 60*time.Second, p2.logs)
 	checkStored(t, influx, w)
 	p2.terminate(t)
