@@ -231,21 +231,7 @@ func (s *Store) CustomerByPhone(ctx context.Context, phone string) (Customer, er
 // DeleteCustomer removes a customer and their consent trail. ENotFound if
 // there is none; EConflict while devices still name them.
 func (s *Store) DeleteCustomer(ctx context.Context, id string) error {
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE customer_id = $1`, id).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return proactive.Errorf(proactive.EConflict, "customer %s still owns %d device(s): reassign or delete them first", id, n)
-		}
-		res, err := tx.tx.ExecContext(ctx, `DELETE FROM customers WHERE id = $1`, id)
-		if isForeignKeyViolation(err) {
-			return proactive.Errorf(proactive.EConflict, "customer %s is still referenced", id)
-		}
-		return rowsAffected(res, err, "customer", id)
-	})
-	return wrapOp("delete customer", err)
+	return s.deleteUnreferenced(ctx, "customer", "customers", id, `SELECT COUNT(*) FROM devices WHERE customer_id = $1`, "customer %s still owns %d device(s): reassign or delete them first")
 }
 
 // Page is one page of a listing: Items, and the cursor of the next page,
@@ -399,4 +385,25 @@ func wrapOp(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// deleteUnreferenced deletes the row id of table (its kind named in messages)
+// unless refs, a count of the rows that still refer to it, finds any: then
+// EConflict with busy, formatted with the id and the count.
+func (s *Store) deleteUnreferenced(ctx context.Context, kind, table, id, refs, busy string) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.tx.QueryRowContext(ctx, refs, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return proactive.Errorf(proactive.EConflict, busy, id, n)
+		}
+		res, err := tx.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE id = $1`, id)
+		if isForeignKeyViolation(err) {
+			return proactive.Errorf(proactive.EConflict, "%s %s is still referenced", kind, id)
+		}
+		return rowsAffected(res, err, kind, id)
+	})
+	return wrapOp("delete "+kind, err)
 }

@@ -388,21 +388,7 @@ func (s *Store) GetTechnician(ctx context.Context, id string) (Technician, error
 // DeleteTechnician removes a technician. ENotFound if there is none;
 // EConflict while tickets are assigned to them.
 func (s *Store) DeleteTechnician(ctx context.Context, id string) error {
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var n int
-		if err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tickets WHERE technician_id = $1`, id).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return proactive.Errorf(proactive.EConflict, "technician %s is assigned to %d ticket(s)", id, n)
-		}
-		res, err := tx.tx.ExecContext(ctx, `DELETE FROM technicians WHERE id = $1`, id)
-		if isForeignKeyViolation(err) {
-			return proactive.Errorf(proactive.EConflict, "technician %s is still referenced", id)
-		}
-		return rowsAffected(res, err, "technician", id)
-	})
-	return wrapOp("delete technician", err)
+	return s.deleteUnreferenced(ctx, "technician", "technicians", id, `SELECT COUNT(*) FROM tickets WHERE technician_id = $1`, "technician %s is assigned to %d ticket(s)")
 }
 
 // TechnicianFilter narrows ListTechnicians; zero fields match everything.

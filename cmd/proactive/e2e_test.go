@@ -372,13 +372,7 @@ func TestIngestThroughEmbeddedBroker(t *testing.T) {
 
 func TestIngestThroughMosquitto(t *testing.T) {
 	t.Parallel()
-	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
-	env := baseEnv(t, influx)
-	prefix, clientID := uniqueSession(t, broker)
-	env["PROACTIVE_MQTT_URL"] = broker
-	env["PROACTIVE_MQTT_TOPIC_PREFIX"] = prefix
-	env["PROACTIVE_MQTT_CLIENT_ID"] = clientID
+	broker, influx, env, prefix, clientID := mosquittoSetup(t)
 	p := startServe(t, env)
 	p.waitReady(t)
 
@@ -393,6 +387,20 @@ func TestIngestThroughMosquitto(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	checkDeadLetters(t, p.http, wantDL)
+}
+
+// mosquittoSetup gives a test the shared Mosquitto, a throwaway influxd and
+// the platform's environment for them, with a session of the test's own.
+func mosquittoSetup(t *testing.T) (broker string, influx *testenv.InfluxServer, env map[string]string, prefix, clientID string) {
+	t.Helper()
+	broker = testenv.Mosquitto(t)
+	influx = testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	env = baseEnv(t, influx)
+	prefix, clientID = uniqueSession(t, broker)
+	env["PROACTIVE_MQTT_URL"] = broker
+	env["PROACTIVE_MQTT_TOPIC_PREFIX"] = prefix
+	env["PROACTIVE_MQTT_CLIENT_ID"] = clientID
+	return broker, influx, env, prefix, clientID
 }
 
 // uniqueSession returns a topic prefix and an ingest client id of this test
@@ -460,13 +468,7 @@ func waitTokens(t *testing.T, toks []paho.Token, within time.Duration) {
 // broker; after a restart under the same client id every point is stored.
 func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	t.Parallel()
-	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
-	env := baseEnv(t, influx)
-	prefix, clientID := uniqueSession(t, broker)
-	env["PROACTIVE_MQTT_URL"] = broker
-	env["PROACTIVE_MQTT_TOPIC_PREFIX"] = prefix
-	env["PROACTIVE_MQTT_CLIENT_ID"] = clientID
+	broker, influx, env, prefix, clientID := mosquittoSetup(t)
 	p := startChild(t, env)
 	p.waitReady(t)
 
