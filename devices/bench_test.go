@@ -18,8 +18,8 @@ import (
 // GOMAXPROCS goroutines, one open in four new.
 func BenchmarkOpenTicket(b *testing.B) {
 	for _, d := range dialects {
-		b.Run(d.name, func(b *testing.B) {
-			s := mustOpen(b, d.dsn(b))
+		b.Run(d.Name, func(b *testing.B) {
+			s := mustOpen(b, d.DSN(b))
 			const devs = 50
 			for i := range devs {
 				mustDevice(b, s, fmt.Sprintf("dev-%d", i), "")

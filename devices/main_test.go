@@ -2,20 +2,11 @@ package devices_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the test database's administration
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/proactivehq/proactive"
@@ -23,117 +14,13 @@ import (
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
-// defaultPostgres is the server the suite runs against, where present: the
-// local PostgreSQL with trust authentication. PROACTIVE_TEST_POSTGRES
-// overrides it (a URL to an administrative database of a server on which
-// the user may create databases).
-const defaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable&connect_timeout=3"
-
-// pg is the throwaway database of this test run, created on first use and
-// dropped by TestMain: each test gets a fresh schema of it.
-var pg struct {
-	once  sync.Once
-	admin string // URL of the administrative database
-	name  string // the run's database
-	url   string // URL of the run's database
-	err   error
-	seq   atomic.Int64
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if pg.name != "" && pg.err == nil {
-		if err := adminExec(pg.admin, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, pg.name)); err != nil {
-			fmt.Fprintf(os.Stderr, "drop test database %s: %v\n", pg.name, err)
-		}
-	}
-	os.Exit(code)
-}
-
-func adminExec(dsn, stmt string) error {
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, err = db.ExecContext(ctx, stmt)
-	return err
-}
-
-// postgresDSN returns the URL of a fresh, empty schema in the run's
-// database; if no PostgreSQL answers, it skips the test, or fails it under
-// CI=true.
-func postgresDSN(tb testing.TB) string {
-	tb.Helper()
-	pg.once.Do(func() {
-		pg.admin = os.Getenv("PROACTIVE_TEST_POSTGRES")
-		if pg.admin == "" {
-			pg.admin = defaultPostgres
-		}
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		pg.name = "proactive_test_" + hex.EncodeToString(b)
-		if pg.err = adminExec(pg.admin, "CREATE DATABASE "+pg.name); pg.err != nil {
-			return
-		}
-		u, err := url.Parse(pg.admin)
-		if err != nil {
-			pg.err = err
-			return
-		}
-		u.Path = "/" + pg.name
-		pg.url = u.String()
-	})
-	if pg.err != nil {
-		testenv.RequireService(tb, "postgresql", fmt.Sprintf(
-			"no PostgreSQL to test against (%v): start PostgreSQL on 127.0.0.1:5432 with trust auth for user postgres, or set PROACTIVE_TEST_POSTGRES",
-			pg.err))
-		return ""
-	}
-	schema := fmt.Sprintf("t%d", pg.seq.Add(1))
-	db, err := sql.Open("pgx", pg.url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	u, _ := url.Parse(pg.url)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// sqliteDSN returns the path of a new SQLite database file.
-func sqliteDSN(tb testing.TB) string {
-	tb.Helper()
-	return filepath.Join(tb.TempDir(), "data", "proactive.db")
-}
-
-// dialects are the databases every store test runs on.
-var dialects = []struct {
-	name string
-	dsn  func(testing.TB) string
-}{
-	{"sqlite", sqliteDSN},
-	{"postgres", postgresDSN},
-}
-
-// eachDialect runs f as a parallel subtest per dialect, with the DSN of a
-// fresh database.
-func eachDialect(t *testing.T, f func(t *testing.T, dsn string)) {
-	t.Helper()
-	for _, d := range dialects {
-		t.Run(d.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, d.dsn(t))
-		})
-	}
-}
+// The store suite runs on both dialects through internal/testenv.
+var (
+	sqliteDSN   = testenv.SQLite
+	postgresDSN = testenv.Postgres
+	dialects    = testenv.Dialects
+	eachDialect = testenv.EachDialect
+)
 
 // fakeClock is a settable clock for the store.
 type fakeClock struct {
