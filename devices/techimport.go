@@ -62,10 +62,10 @@ func ImportTechnicians(ctx context.Context, s *Store, r io.Reader) (ImportReport
 		if errors.Is(err, io.EOF) {
 			return rep, nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil && !errors.Is(err, csv.ErrFieldCount) {
 			return rep, proactive.Errorf(proactive.EInvalid, "read CSV: %v", err)
 		}
+		line, _ := cr.FieldPos(0) // after the error check: it panics after a parse error
 		rep.Rows++
 		id := get(rec, "technician_id")
 		reject := func(reason string) {

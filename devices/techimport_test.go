@@ -85,3 +85,12 @@ tech-4,Di Wide,+4915550900004,Europe/Berlin,refrigerant;filter,*,mon-sun 07:00-1
 		}
 	})
 }
+
+// TestImportTechniciansBadCSV checks a malformed file is an error, not a panic.
+func TestImportTechniciansBadCSV(t *testing.T) {
+	s := mustOpen(t, sqliteDSN(t))
+	bad := "technician_id,name,phone,time_zone,skills,service_area,hours\n\"tech-1,x\"y,+4915550900001,UTC,fan,*,mon 08:00-09:00\n"
+	if _, err := devices.ImportTechnicians(t.Context(), s, strings.NewReader(bad)); err == nil {
+		t.Fatal("no error for a bad quote")
+	}
+}

@@ -17,5 +17,11 @@
 // (the scenario's backfill), device by device in large batches as fast as
 // the broker acknowledges, then the live part in time order at a chosen
 // speed, QoS 1, with online and offline statuses, and the ground truth of
-// what it injected (Truth) written as each fault starts.
+// what it injected (Truth) written as each fault starts. Devices may log in
+// with credentials of their own (Options.Credentials, ReadCredentials), and
+// LoadTest makes a large fleet for load.
+//
+// Score compares the alerts of the platform with the ground truth: per fault
+// detected, late or missed with its lead time, per rule precision, recall
+// and median lead time, and the alerts no fault explains.
 package simulator

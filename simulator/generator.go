@@ -222,6 +222,7 @@ type devSim struct {
 	lastAt   time.Time
 	done     bool
 	u        []float64 // per fault, this sample's intermittent draw
+	headAt   int64     // pending[0].At in Unix ns, the heap's key (set by peek)
 }
 
 func newDevSim(i int, d Device, seed uint64, dataStart time.Time) *devSim {
@@ -272,6 +273,7 @@ func (d *devSim) peek(end time.Time) bool {
 		}
 		d.step()
 	}
+	d.headAt = d.pending[0].At.UnixNano()
 	return end.IsZero() || d.pending[0].At.Before(end)
 }
 
@@ -434,9 +436,8 @@ type devHeap []*devSim
 
 func (h devHeap) Len() int { return len(h) }
 func (h devHeap) Less(i, j int) bool {
-	a, b := h[i].pending[0].At, h[j].pending[0].At
-	if !a.Equal(b) {
-		return a.Before(b)
+	if a, b := h[i].headAt, h[j].headAt; a != b {
+		return a < b
 	}
 	return h[i].idx < h[j].idx
 }

@@ -78,7 +78,9 @@ func (s *Simulator) dial(ctx context.Context, i int, perDev bool) (*conn, error)
 		opts.SetWill(s.o.TopicPrefix+"/"+id+"/status", `{"online":false}`, 1, false)
 	}
 	opts.SetClientID(id)
-	if s.o.Username != "" {
+	if secret, ok := s.o.Credentials[id]; ok && perDev {
+		opts.SetUsername(id).SetPassword(secret)
+	} else if s.o.Username != "" {
 		opts.SetUsername(s.o.Username).SetPassword(s.o.Password)
 	}
 	if s.o.TLS != nil {

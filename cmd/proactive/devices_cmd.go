@@ -12,6 +12,8 @@ import (
 )
 
 const devicesUsage = `usage: proactive devices import [--config FILE] FILE.csv
+       proactive devices import --technicians [--config FILE] FILE.csv
+       proactive devices acl [--config FILE] [--out FILE]   (a Mosquitto ACL from the registry; acl -h)
 
 Imports devices and their customers into the registry (the configured db:
 a SQLite file or a postgres:// URL). The CSV has a header line naming its
@@ -32,14 +34,20 @@ exits non-zero.
 `
 
 func devicesCmd(ctx context.Context, e env) error {
+	if len(e.args) > 0 && e.args[0] == "acl" {
+		e.args = e.args[1:]
+		return devicesACL(ctx, e)
+	}
 	if len(e.args) == 0 || e.args[0] != "import" {
 		fmt.Fprintf(e.stderr, devicesUsage, strings.Join(devices.ImportColumns, ","))
 		if len(e.args) > 0 && (e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help") {
 			return nil
 		}
-		return errors.New("devices: want a subcommand: import")
+		return errors.New("devices: want a subcommand: import or acl")
 	}
 	fs, load := configFlags("devices import", e)
+	techs := fs.Bool("technicians", false, "the file lists technicians (columns "+strings.Join(devices.TechnicianColumns, ",")+
+		`; hours like "mon-fri 08:00-12:00 13:00-17:00; sat 09:00-12:00")`)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), devicesUsage+"\nFlags:\n", strings.Join(devices.ImportColumns, ","))
 		fs.PrintDefaults()
@@ -76,7 +84,12 @@ func devicesCmd(ctx context.Context, e env) error {
 			lastRows, lastAt = done, time.Now()
 		}
 	}
-	rep, err := devices.Import(ctx, store, f, progress)
+	var rep devices.ImportReport
+	if *techs {
+		rep, err = devices.ImportTechnicians(ctx, store, f)
+	} else {
+		rep, err = devices.Import(ctx, store, f, progress)
+	}
 	if err != nil {
 		return fmt.Errorf("import %s: %w", name, err)
 	}
@@ -84,6 +97,10 @@ func devicesCmd(ctx context.Context, e env) error {
 	fmt.Fprintf(&b, "%d rows: %d created, %d updated, %d unchanged, %d rejected\n",
 		rep.Rows, rep.Created, rep.Updated, rep.Unchanged, len(rep.Rejected))
 	for _, r := range rep.Rejected {
+		if *techs {
+			fmt.Fprintf(&b, "line %d: technician %s: %s\n", r.Line, r.DeviceID, r.Reason)
+			continue
+		}
 		b.WriteString(r.String())
 		b.WriteByte('\n')
 	}

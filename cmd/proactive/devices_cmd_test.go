@@ -105,3 +105,26 @@ func TestDevicesCmdImportSimulatorRegistry(t *testing.T) {
 		t.Errorf("customer = %+v, %v", c, err)
 	}
 }
+
+func TestDevicesCmdImportTechnicians(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "proactive.db")
+	file := mustWriteFile(t, "techs.csv", `technician_id,name,phone,time_zone,skills,service_area,hours
+t1,Tess,+4915550999001,UTC,compressor fan,*,mon-fri 08:00-17:00
+t2,Bad,+4915550999002,UTC,fan,*,mon 17:00-08:00
+`)
+	stdout, stderr, err := runDevices(t, db, "import", "--technicians", file)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	if !strings.HasPrefix(stdout, "2 rows: 1 created, 0 updated, 0 unchanged, 1 rejected\nline 3: technician t2: ") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	s, err := devices.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if tech, err := s.GetTechnician(t.Context(), "t1"); err != nil || len(tech.Skills) != 2 {
+		t.Errorf("t1: %+v, %v", tech, err)
+	}
+}

@@ -28,7 +28,7 @@ type routerOptions struct {
 // newRouter returns the HTTP routes of the running service.
 func newRouter(o routerOptions) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.Recoverer)
+	r.Use(middleware.RequestID, accessLog(o.Logger), middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -54,6 +54,8 @@ func commands() map[string]command {
 		"devices": {"import devices and customers into the registry (devices import FILE.csv)", devicesCmd},
 
 		"simulate": {"publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate},
+
+		"healthcheck": {"ask the local service whether it is alive (the container health check)", healthcheck},
 	}
 }
 

@@ -220,14 +220,14 @@ func parseFailures(name string, r io.Reader) ([]rules.Failure, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		if err != nil { // FieldPos panics after a parse error: the error names the line
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			if len(errs) >= 20 {
 				break
 			}
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		get := func(c string) string {
 			if i := col[c]; i < len(rec) {
 				return strings.TrimSpace(rec[i])

@@ -17,6 +17,7 @@ import (
 )
 
 const simulateUsage = `usage: proactive simulate [flags]
+       proactive simulate score --truth FILE (--alerts FILE | --from-influx) [flags]
 
 Publishes a simulated fleet with injected faults (--scenario), or recorded
 telemetry from a CSV file (--replay), over MQTT as the devices would.
@@ -27,6 +28,10 @@ telemetry from a CSV file (--replay), over MQTT as the devices would.
   proactive simulate --replay log.csv --device-col id --time-col ts --time-format unix-ms \
       --metrics temp=cabinet_temp,amps=compressor_current --speed 60
   proactive simulate --scenario demo --registry fleet.csv && proactive devices import fleet.csv
+  proactive simulate --load 100000 --interval 10s      # 10,000 msgs/s over 8 connections
+
+'proactive simulate score' compares the platform's alerts with the ground
+truth (--truth) of a run: see 'proactive simulate score -h'.
 
 --registry FILE writes the scenario's fleet (devices, models, time zones and
 a fake customer per device with a +4915550NNNNNN test number and SMS
@@ -40,6 +45,9 @@ Flags:
 `
 
 func simulate(ctx context.Context, e env) error {
+	if len(e.args) > 0 && e.args[0] == "score" {
+		return simulateScore(ctx, env{args: e.args[1:], getenv: e.getenv, stdout: e.stdout, stderr: e.stderr})
+	}
 	fs, load := configFlags("simulate", e)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), simulateUsage, strings.Join(simulator.BuiltinNames(), ", "))
@@ -49,6 +57,14 @@ func simulate(ctx context.Context, e env) error {
 	broker := fs.String("broker", "", "MQTT broker `url` (mqtt://host:port, mqtts://...); default the configured broker")
 	username := fs.String("username", e.getenv("PROACTIVE_SIMULATE_USERNAME"), "MQTT username (env PROACTIVE_SIMULATE_USERNAME)")
 	password := fs.String("password", "", "MQTT password (better: env PROACTIVE_SIMULATE_PASSWORD)")
+	credentials := fs.String("credentials", "", "CSV `file` of device_id,secret: each device connects on its own as username = client id = its id, password = its secret")
+	loadDevices := fs.Int("load", 0, "simulate a load fleet of `N` devices (load-000001, ...) of three metrics, instead of a scenario, until stopped or --duration")
+	interval := 10 * time.Second
+	fs.Func("interval", "with --load: the `time` between two readings of a device (default 10s)", func(s string) error {
+		d, err := simulator.ParseDuration(s)
+		interval = d
+		return err
+	})
 	speedFlag := fs.String("speed", "", "simulated seconds per second: 1 real time, 3600 an hour a second, max as fast as the broker acks (default the scenario's, else 1)")
 	var duration, cycleStep time.Duration
 	var durationSet bool
@@ -130,8 +146,8 @@ func simulate(ctx context.Context, e env) error {
 		if *registry != "" {
 			return errors.New("--registry is for scenarios: a replay has no fleet to register")
 		}
-		if *scenarioFile != "" {
-			return errors.New("give --scenario or --replay, not both")
+		if *scenarioFile != "" || *loadDevices != 0 {
+			return errors.New("give --scenario, --load or --replay, one of them")
 		}
 		ro, err := replayOptions(*preset, *sep, *columns, *deviceCol, *deviceID, *timeCol, *timeFormat, *metrics, cycleStep, start)
 		if err != nil {
@@ -149,6 +165,11 @@ func simulate(ctx context.Context, e env) error {
 	} else {
 		var sc *simulator.Scenario
 		switch {
+		case *loadDevices != 0:
+			if *scenarioFile != "" {
+				return errors.New("give --scenario, --load or --replay, one of them")
+			}
+			sc, err = simulator.LoadTest(*loadDevices, interval)
 		case *scenarioFile == "":
 			sc, err = simulator.Builtin("demo")
 		case !strings.ContainsAny(*scenarioFile, "/.") && !fileExists(*scenarioFile):
@@ -184,6 +205,11 @@ func simulate(ctx context.Context, e env) error {
 		}
 		defer f.Close()
 		o.Truth, o.TruthCSV = f, strings.EqualFold(filepath.Ext(*truthFile), ".csv")
+	}
+	if *credentials != "" {
+		if o.Credentials, err = simulator.LoadCredentials(*credentials); err != nil {
+			return err
+		}
 	}
 	if !*quiet {
 		o.Progress = e.stderr

@@ -2,12 +2,17 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
@@ -403,7 +408,12 @@ func TestSimulateFlags(t *testing.T) {
 		{[]string{"--scenario", "nope"}, `no built-in scenario "nope"`},
 		{[]string{"--scenario", "missing.yaml"}, "missing.yaml: no such file"},
 		{[]string{"--replay", csv}, "replay needs --device-col and --time-col"},
-		{[]string{"--replay", csv, "--scenario", "demo"}, "give --scenario or --replay, not both"},
+		{[]string{"--replay", csv, "--scenario", "demo"}, "give --scenario, --load or --replay, one of them"},
+		{[]string{"--replay", csv, "--load", "10"}, "give --scenario, --load or --replay, one of them"},
+		{[]string{"--load", "10", "--scenario", "demo"}, "give --scenario, --load or --replay, one of them"},
+		{[]string{"--load", "-1"}, "load: -1 devices"},
+		{[]string{"--load", "10", "--interval", "10ms"}, "interval 10ms: want at least 1s"},
+		{[]string{"--credentials", "missing.csv"}, "credentials: open missing.csv"},
 		{[]string{"--replay", csv, "--preset", "nasa"}, `--preset "nasa"`},
 		{[]string{"--replay", csv, "--device-col", "d", "--time-col", "t", "--time-format", "cycle", "--truth", "t.csv"}, "--truth is for scenarios"},
 		{[]string{"--start", "tomorrow"}, `--start "tomorrow"`},
@@ -432,5 +442,110 @@ func TestSimulateDefaultBroker(t *testing.T) {
 		if got := defaultBroker(cfg); got != tc.want {
 			t.Errorf("defaultBroker(url %q, listen %q) = %q, want %q", tc.url, tc.listen, got, tc.want)
 		}
+	}
+}
+
+// subscribeAll connects to broker and counts the messages of every topic
+// under devices/.
+func subscribeAll(t *testing.T, broker, user, password string) func() map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID("counter").SetUsername(user).SetPassword(password))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	if tok := c.Subscribe("devices/#", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[m.Topic()]++
+	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
+}
+
+// waitCounts waits until count() says each device sent n telemetry
+// messages and two statuses.
+func waitCounts(t *testing.T, count func() map[string]int, devices []string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, bad := count(), ""
+		for _, d := range devices {
+			if tel, st := got["devices/"+d+"/telemetry"], got["devices/"+d+"/status"]; tel != n || st != 2 {
+				bad = fmt.Sprintf("%s: %d telemetry, %d statuses; want %d and 2", d, tel, st, n)
+				break
+			}
+		}
+		if bad == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(bad)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Load mode: 500 devices on 8 shared connections, a reading a second each,
+// for 3 simulated seconds.
+func TestSimulateLoad(t *testing.T) {
+	t.Parallel()
+	broker := "mqtt://127.0.0.1:" + strconv.Itoa(testenv.PrivateMosquitto(t, "listener {{port}} 127.0.0.1\nallow_anonymous true\npersistence false"))
+	count := subscribeAll(t, broker, "", "")
+	out, err := simulateRun(t, nil, "--broker", broker, "--load", "500", "--interval", "1s", "--duration", "3s", "--speed", "3",
+		"--start", "2026-03-02T09:00:00Z")
+	if err != nil {
+		t.Fatalf("simulate --load: %v\n%s", err, out)
+	}
+	// 500 online statuses, 1,500 readings, 500 offline statuses.
+	if !strings.Contains(out, "500 devices, 8 connections") || !strings.Contains(out, "2500 sent, 2500 acked") {
+		t.Errorf("progress:\n%s", out)
+	}
+	var ids []string
+	for i := 1; i <= 500; i++ {
+		ids = append(ids, fmt.Sprintf("load-%06d", i))
+	}
+	waitCounts(t, count, ids, 3)
+}
+
+// With --credentials each device connects as itself to a broker that
+// requires passwords.
+func TestSimulateCredentials(t *testing.T) {
+	t.Parallel()
+	passwd := testenv.MosquittoPasswordFile(t, "admin", "admin-pass")
+	var creds strings.Builder
+	creds.WriteString("device_id,secret\n")
+	for _, id := range []string{"fridge-001", "fridge-002"} {
+		if out, err := exec.Command("mosquitto_passwd", "-b", passwd, id, "pw-"+id).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+		}
+		creds.WriteString(id + ",pw-" + id + "\n")
+	}
+	dir := t.TempDir()
+	credsFile, scenario := filepath.Join(dir, "creds.csv"), filepath.Join(dir, "two.yaml")
+	if err := os.WriteFile(credsFile, []byte(creds.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(scenario, []byte("duration: 1h\nmodels:\n  - {name: fridge-a1, count: 2, id: fridge-%03d, interval: 10m, metrics: {cabinet_temp: {baseline: 4}}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broker := "mqtt://127.0.0.1:" + strconv.Itoa(testenv.PrivateMosquitto(t,
+		"listener {{port}} 127.0.0.1\nallow_anonymous false\npersistence false\npassword_file "+passwd))
+	count := subscribeAll(t, broker, "admin", "admin-pass")
+	out, err := simulateRun(t, nil, "--broker", broker, "--scenario", scenario, "--credentials", credsFile, "--speed", "max", "--quiet")
+	if err != nil {
+		t.Fatalf("simulate --credentials: %v\n%s", err, out)
+	}
+	// At max speed the hour goes in one batch per device.
+	waitCounts(t, count, []string{"fridge-001", "fridge-002"}, 1)
+	if _, err := simulateRun(t, nil, "--broker", broker, "--scenario", scenario, "--quiet"); err == nil || !strings.Contains(err.Error(), "connect fridge-001") {
+		t.Errorf("without credentials: %v", err)
 	}
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+const healthcheckUsage = `usage: proactive healthcheck [--config FILE] [--ready] [--url URL]
+
+Asks the running service on this machine whether it is alive (GET /healthz)
+or, with --ready, ready (GET /readyz), and exits 0 when it answers 200. It is
+the container's HEALTHCHECK: the image has no shell, curl or wget. The URL
+defaults to http.addr on the loopback interface.
+`
+
+// healthcheck is the `proactive healthcheck` command.
+func healthcheck(ctx context.Context, e env) error {
+	fs, load := configFlags("healthcheck", e)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), healthcheckUsage+"\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	ready := fs.Bool("ready", false, "ask /readyz (every dependency usable) instead of /healthz (the process answers)")
+	target := fs.String("url", "", "the `URL` to ask (default http://127.0.0.1:PORT/healthz with PORT from http.addr)")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after this `duration`")
+	if err := fs.Parse(e.args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("healthcheck takes no arguments, got %q", fs.Args())
+	}
+	u := *target
+	if u == "" {
+		cfg, err := load()
+		if err != nil {
+			return fmt.Errorf("configuration:\n%w", err)
+		}
+		u, err = localURL(cfg.HTTP.Addr)
+		if err != nil {
+			return err
+		}
+		if *ready {
+			u += "/readyz"
+		} else {
+			u += "/healthz"
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s: %s", u, resp.Status, body)
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s", body)
+	return err
+}
+
+// localURL turns a listen address (":8080", "0.0.0.0:8080", "[::]:8080",
+// "10.0.0.5:8080") into the base URL of that server as seen from this
+// machine.
+func localURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("http.addr %q: %w", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
