@@ -20,7 +20,7 @@ import (
 // device_id and model.
 var ImportColumns = []string{
 	"device_id", "model", "serial",
-	"customer_id", "customer_name", "customer_phone", "customer_language", "sms_consent",
+	"customer_id", "customer_name", "customer_phone", "customer_language", "customer_quiet_hours", "sms_consent",
 	"site_street", "site_postal_code", "site_city", "site_country",
 	"time_zone", "installed_on", "firmware",
 }
@@ -419,7 +419,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 			}
 		}
 	}
-	if custID == "" && (name != "" || phone != "" || lang != "" || consentText != "") {
+	if custID == "" && (name != "" || phone != "" || lang != "" || consentText != "" || get("customer_quiet_hours") != "") {
 		p.add("customer_id", "required for a new customer")
 	}
 	var cust, oldCust Customer
@@ -440,6 +440,13 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 		set(&cust.Name, "customer_name")
 		set(&cust.Phone, "customer_phone")
 		set(&cust.Language, "customer_language")
+		if v := get("customer_quiet_hours"); v != "" {
+			if qh, err := ParseQuietHours(v); err != nil {
+				p.add("customer_quiet_hours", err.Error())
+			} else {
+				cust.QuietHours = &qh
+			}
+		}
 		if err := p.addFields(cust.validate(), customerFieldColumns); err != nil {
 			return 0, nil, err
 		}
@@ -454,7 +461,8 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 
 	changed := false
 	if custID != "" {
-		custChanged := custNew || cust.Name != oldCust.Name || cust.Phone != oldCust.Phone || cust.Language != oldCust.Language
+		custChanged := custNew || cust.Name != oldCust.Name || cust.Phone != oldCust.Phone || cust.Language != oldCust.Language ||
+			*cust.QuietHours != *oldCust.QuietHours
 		if custChanged {
 			if err := phoneFree(ctx, q, cust.Phone, cust.ID); err != nil {
 				return 0, nil, err
@@ -464,8 +472,9 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 					cust.ID, cust.Name, cust.Phone, cust.Language, int(cust.QuietHours.Start), int(cust.QuietHours.End), false, nil, now, now)
 			} else {
-				_, err = q.ExecContext(ctx, `UPDATE customers SET name = $2, phone = $3, language = $4, updated_at = $5 WHERE id = $1`,
-					cust.ID, cust.Name, cust.Phone, cust.Language, now)
+				_, err = q.ExecContext(ctx, `UPDATE customers SET name = $2, phone = $3, language = $4, quiet_start = $5, quiet_end = $6,
+					updated_at = $7 WHERE id = $1`,
+					cust.ID, cust.Name, cust.Phone, cust.Language, int(cust.QuietHours.Start), int(cust.QuietHours.End), now)
 			}
 			if isUniqueViolation(err) {
 				return 0, nil, proactive.Errorf(proactive.EConflict, "customer %s: id or phone %s taken meanwhile", cust.ID, cust.Phone)

@@ -197,3 +197,34 @@ func TestImport10k(t *testing.T) {
 		}
 	})
 }
+
+// TestImportQuietHours checks the customer_quiet_hours column sets, changes
+// and rejects quiet hours.
+func TestImportQuietHours(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		s := mustOpen(t, dsn)
+		file := "device_id,model,time_zone,customer_id,customer_name,customer_phone,customer_quiet_hours\n" +
+			"d1,m,UTC,c1,Ann,+4915550000001,none\n" +
+			"d2,m,UTC,c2,Bob,+4915550000002,22:00-07:30\n" +
+			"d3,m,UTC,c3,Cy,+4915550000003,late\n"
+		rep, err := devices.Import(t.Context(), s, strings.NewReader(file), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Created != 2 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "customer_quiet_hours") {
+			t.Fatalf("report %+v", rep)
+		}
+		c1, _ := s.GetCustomer(t.Context(), "c1")
+		c2, _ := s.GetCustomer(t.Context(), "c2")
+		if *c1.QuietHours != (devices.QuietHours{}) || *c2.QuietHours != (devices.QuietHours{Start: 22 * 60, End: 7*60 + 30}) {
+			t.Errorf("quiet hours c1 %+v, c2 %+v", *c1.QuietHours, *c2.QuietHours)
+		}
+		rep, err = devices.Import(t.Context(), s, strings.NewReader(strings.Replace(file, "none", "21:00-08:00", 1)), nil)
+		if err != nil || rep.Updated != 1 || rep.Unchanged != 1 {
+			t.Fatalf("second import %+v, %v: want 1 updated, 1 unchanged", rep, err)
+		}
+		if c1, _ = s.GetCustomer(t.Context(), "c1"); *c1.QuietHours != devices.DefaultQuietHours {
+			t.Errorf("c1 quiet hours after update %+v", *c1.QuietHours)
+		}
+	})
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
-	"golang.org/x/crypto/bcrypt"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -51,8 +50,8 @@ type Options struct {
 	// secret through this Store ends it at once.
 	SecretCacheTTL time.Duration
 	// BcryptCost is the bcrypt cost for device secrets, default
-	// bcrypt.DefaultCost (10: about 0.1 s of one core per check on the
-	// project machine, hence the cache of SecretCacheTTL).
+	// DefaultBcryptCost (the minimum, 4: about 1 ms of one core per check;
+	// see its comment for why a random secret needs no more).
 	BcryptCost int
 	// MaxOpenConns bounds the connections: the PostgreSQL pool, or the
 	// SQLite read pool (SQLite writes always go through one connection).
@@ -139,7 +138,7 @@ func (o Options) withDefaults() Options {
 		o.SecretCacheTTL = time.Minute
 	}
 	if o.BcryptCost == 0 {
-		o.BcryptCost = bcrypt.DefaultCost
+		o.BcryptCost = DefaultBcryptCost
 	}
 	if o.MaxOpenConns <= 0 {
 		o.MaxOpenConns = 10

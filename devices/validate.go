@@ -256,3 +256,26 @@ func spanContains(start, end, t Clock) bool {
 	}
 	return t >= start || t < end
 }
+
+// ParseQuietHours reads quiet hours written as HH:MM-HH:MM (21:00-08:00
+// wraps past midnight) or "none" for a customer who may be texted at any
+// hour.
+func ParseQuietHours(s string) (QuietHours, error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "none") {
+		return QuietHours{}, nil
+	}
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return QuietHours{}, fmt.Errorf("%q is not quiet hours like 21:00-08:00, or none", s)
+	}
+	start, err := ParseClock(strings.TrimSpace(a))
+	if err != nil {
+		return QuietHours{}, fmt.Errorf("%q is not quiet hours like 21:00-08:00, or none", s)
+	}
+	end, err := ParseClock(strings.TrimSpace(b))
+	if err != nil {
+		return QuietHours{}, fmt.Errorf("%q is not quiet hours like 21:00-08:00, or none", s)
+	}
+	return QuietHours{Start: start, End: end}, nil
+}

@@ -90,6 +90,15 @@ func DecodeTelemetry(payload []byte, received time.Time) ([]Reading, []EntryErro
 	if len(trimmed) == 0 {
 		return nil, []EntryError{{-1, ReasonNotJSON, "empty payload"}}
 	}
+	if readings, ok := decodeFast(trimmed, received); ok {
+		return readings, nil
+	}
+	return decodeTelemetry(trimmed, received)
+}
+
+// decodeTelemetry is the full decoder: it judges every payload and explains
+// every fault. decodeFast handles the common well-formed ones in one pass.
+func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryError) {
 	if !json.Valid(trimmed) {
 		return nil, []EntryError{{-1, ReasonNotJSON, jsonSyntaxDetail(trimmed)}}
 	}

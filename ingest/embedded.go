@@ -3,10 +3,12 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +19,24 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
+// ErrBadCredentials is returned, possibly wrapped, by an AuthenticateFunc
+// for a client whose credentials are wrong: an unknown device, a device
+// without a secret, a wrong secret.
+var ErrBadCredentials = errors.New("bad username or password")
+
+// AuthenticateFunc checks the credentials a device presents at CONNECT. The
+// broker has already checked that username is a valid device id and that
+// clientID equals it. It returns nil to accept, an error wrapping
+// ErrBadCredentials to refuse, and any other error when it cannot tell (the
+// registry is unreachable): that client is told the server is unavailable
+// and tries again later. ctx bounds the check. It is called from the
+// connecting client's goroutine, many at once in a reconnect storm, and must
+// never log the password.
+type AuthenticateFunc func(ctx context.Context, clientID, username string, password []byte) error
+
+// authTimeout bounds one credentials check.
+const authTimeout = 10 * time.Second
+
 // BrokerOptions configure the embedded broker.
 type BrokerOptions struct {
 	// Listen is the TCP address, default ":1883".
@@ -25,6 +45,18 @@ type BrokerOptions struct {
 	// only to its own device's topics: its username, or else its client id,
 	// must equal the device id in the topic.
 	DeviceTopics bool
+	// Authenticate, when set, makes every network client a device that
+	// authenticates: its username is its device id, its client id the same
+	// id exactly (no suffix: one session per device, and a reconnect takes
+	// the old one over), its password its secret, checked by Authenticate.
+	// An authenticated device may publish, subscribe and leave a will only
+	// under {prefix}/{its id}/, as with DeviceTopics. A refused CONNECT is
+	// answered with its reason code: client identifier not valid (MQTT 5
+	// 0x85, 3.1.1 0x02), bad username or password (0x86, 0x04), not
+	// authorized for a will on another topic (0x87, 0x05), server
+	// unavailable when the check fails (0x88, 0x03). The platform's own
+	// in-process client is not a device and is not checked.
+	Authenticate AuthenticateFunc
 	Logger       *slog.Logger
 }
 
@@ -38,6 +70,7 @@ type Broker struct {
 	ln     net.Listener
 	server *mqtt.Server
 	ready  atomic.Bool
+	acks   pubacks
 }
 
 // NewBroker listens on opts.Listen at once, so that the address is known (and
@@ -54,7 +87,10 @@ func NewBroker(in *Ingester, opts BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("embedded mqtt broker: listen on %s: %w", opts.Listen, err)
 	}
 	log := opts.Logger.With("component", "broker")
-	return &Broker{opts: opts, in: in, log: log, ln: ln}, nil
+	b := &Broker{opts: opts, in: in, log: log, ln: ln, acks: pubacks{byClient: map[*mqtt.Client][]byte{}}}
+	flush := b.acks.flush
+	in.ackFlush.Store(&flush)
+	return b, nil
 }
 
 // Addr returns the address the broker listens on.
@@ -98,8 +134,22 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("embedded mqtt broker listening", "addr", b.ln.Addr().String())
 	<-ctx.Done()
 	b.ready.Store(false)
-	return server.Close()
+	// mochi v2.7.9 can deadlock in Close when a client connects or
+	// disconnects meanwhile (a recursive read lock, mochi-mqtt/server#488):
+	// bound the wait, so that shutdown goes on; the process is exiting.
+	closed := make(chan error, 1)
+	go func() { closed <- server.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(closeTimeout):
+		_ = b.ln.Close()
+		return fmt.Errorf("embedded mqtt broker: not closed within %s (mochi-mqtt/server#488)", closeTimeout)
+	}
 }
+
+// closeTimeout bounds the embedded broker's Close.
+const closeTimeout = 5 * time.Second
 
 // ingestHook hands device publishes to the ingester and holds the PUBACK
 // until they are stored. It keeps the run context because mochi's hook
@@ -113,20 +163,92 @@ type ingestHook struct {
 func (h *ingestHook) ID() string { return "proactive-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnConnectAuthenticate accepts every client. Device credentials arrive with
-// the device registry.
+// connectRefusal is why a CONNECT is refused: the MQTT 5 reason code, the
+// MQTT 3.1.1 return code, and a label for logs and metrics.
+type connectRefusal struct {
+	v5     packets.Code
+	v3     byte
+	reason string
+}
+
+var (
+	refuseClientID    = connectRefusal{packets.ErrClientIdentifierNotValid, 0x02, "client_id_mismatch"}
+	refuseCredentials = connectRefusal{packets.ErrBadUsernameOrPassword, 0x04, "bad_credentials"}
+	refuseWill        = connectRefusal{packets.ErrNotAuthorized, 0x05, "will_topic"}
+	refuseUnavailable = connectRefusal{packets.ErrServerUnavailable, 0x03, "auth_unavailable"}
+)
+
+// OnConnect authenticates a device when Authenticate is set, and refuses it
+// with the CONNACK code that says why. mochi's own refusal
+// (OnConnectAuthenticate returning false) has a single code, which it maps
+// to "not authorized" for MQTT 3.1.1, hence the CONNACK written here.
+func (h *ingestHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if h.b.opts.Authenticate == nil || cl.Net.Inline {
+		return nil
+	}
+	r, err := h.authenticate(cl, pk)
+	if r == nil {
+		return nil
+	}
+	user := truncate(string(pk.Connect.Username), 80)
+	h.b.in.m.ConnectsRefused.WithLabelValues(r.reason).Inc()
+	if r == &refuseUnavailable {
+		h.b.log.Error("device credentials not checked; connection refused as server unavailable",
+			"username", user, "remote", cl.Net.Remote, "err", err)
+	} else {
+		h.b.log.Warn("device connection refused", "reason", r.reason, "username", user,
+			"client_id", truncate(cl.ID, 80), "remote", cl.Net.Remote)
+	}
+	if cl.Properties.ProtocolVersion >= 5 {
+		_ = h.b.server.SendConnack(cl, r.v5, false, nil)
+	} else {
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: r.v3})
+	}
+	return r.v5
+}
+
+// authenticate returns nil when the client may connect, else why not (and,
+// for refuseUnavailable, the error of the check).
+func (h *ingestHook) authenticate(cl *mqtt.Client, pk packets.Packet) (*connectRefusal, error) {
+	user := string(pk.Connect.Username)
+	if !proactive.ValidDeviceID(user) {
+		return &refuseCredentials, nil
+	}
+	// mochi gives a client without an id a random one, which cannot match.
+	if pk.Connect.ClientIdentifier != user {
+		return &refuseClientID, nil
+	}
+	if pk.Connect.WillFlag && !strings.HasPrefix(pk.Connect.WillTopic, h.b.in.TopicPrefix()+"/"+user+"/") {
+		return &refuseWill, nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, authTimeout)
+	defer cancel()
+	err := h.b.opts.Authenticate(ctx, cl.ID, user, pk.Connect.Password)
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.Is(err, ErrBadCredentials):
+		return &refuseCredentials, nil
+	default:
+		return &refuseUnavailable, err
+	}
+}
+
+// OnConnectAuthenticate accepts every client that OnConnect let through.
 func (h *ingestHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool { return true }
 
 // OnACLCheck holds each client to its own device's topics when
-// DeviceTopics is set: it may publish and subscribe only under
-// {prefix}/{its id}/, so it can neither forge another device's telemetry nor
-// read it (wildcard filters such as "#" or "devices/+/telemetry" are refused).
-// Its id is its username, or its client id when it gives none.
+// DeviceTopics or Authenticate is set: it may publish and subscribe only
+// under {prefix}/{its id}/, so it can neither forge another device's
+// telemetry nor read it (wildcard filters such as "#" or
+// "devices/+/telemetry" are refused), while it may subscribe to its own
+// commands ("devices/{id}/#"). Its id is its username, or its client id when
+// it gives none; with Authenticate both are the device id.
 func (h *ingestHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if !h.b.opts.DeviceTopics {
+	if !h.b.opts.DeviceTopics && h.b.opts.Authenticate == nil {
 		return true
 	}
 	who := string(cl.Properties.Username)
@@ -155,7 +277,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	case 1:
 		h.forward(pk)
-		m.Ack = func() { _ = cl.WritePacket(puback(cl, pk)) }
+		// The closures take the packet id, not the packet: a copy of the
+		// whole packet per message would be garbage the GC pays for.
+		id, acks := pk.PacketID, &h.b.acks
+		m.Ack = func() { _ = cl.WritePacket(puback(cl, id)) }
+		m.queueAck = func() { acks.add(cl, id) }
 		// Handle blocks while the ingester's queue is full, which stops
 		// reading from this client: backpressure down to the device's TCP.
 		_ = h.b.in.Handle(h.ctx, m)
@@ -187,12 +313,51 @@ func (h *ingestHook) forward(pk packets.Packet) {
 
 // puback is the acknowledgement of a stored QoS 1 publish. A client that has
 // gone meanwhile makes the write fail, which is fine: its session resends.
-func puback(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+func puback(cl *mqtt.Client, id uint16) packets.Packet {
 	return packets.Packet{
 		FixedHeader:     packets.FixedHeader{Type: packets.Puback},
-		PacketID:        pk.PacketID,
+		PacketID:        id,
 		ReasonCode:      packets.CodeSuccess.Code,
 		ProtocolVersion: cl.Properties.ProtocolVersion,
+	}
+}
+
+// pubacks gathers the PUBACKs of a settled batch by connection, so that
+// each connection gets its acks in one write rather than one system call
+// each: a batch holds several messages of most devices.
+type pubacks struct {
+	mu       sync.Mutex
+	byClient map[*mqtt.Client][]byte
+}
+
+// add queues the PUBACK of a stored QoS 1 publish. A PUBACK of success
+// without properties is the same four bytes in MQTT 3.1.1 and 5.
+func (p *pubacks) add(cl *mqtt.Client, id uint16) {
+	p.mu.Lock()
+	p.byClient[cl] = append(p.byClient[cl], packets.Puback<<4, 2, byte(id>>8), byte(id))
+	p.mu.Unlock()
+}
+
+// flush writes the queued PUBACKs, each connection's in order. It holds the
+// client's lock as mochi does for every packet it writes, so that packets
+// never interleave. A client that has gone meanwhile makes the write fail,
+// which is fine: its session resends.
+func (p *pubacks) flush() {
+	p.mu.Lock()
+	queued := p.byClient
+	if len(queued) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.byClient = make(map[*mqtt.Client][]byte, len(queued))
+	p.mu.Unlock()
+	for cl, b := range queued {
+		if cl.Closed() || cl.Net.Conn == nil {
+			continue
+		}
+		cl.Lock()
+		_, _ = cl.Net.Conn.Write(b)
+		cl.Unlock()
 	}
 }
 

@@ -53,6 +53,11 @@ type Message struct {
 	// again. Exactly one of them is called, once. Either may be nil.
 	Ack  func()
 	Nack func()
+	// queueAck, when set, is used instead of Ack once the message is
+	// stored: it queues the acknowledgement, and the ingester's ackFlush
+	// sends the acks of a batch together (the embedded broker's PUBACKs,
+	// one write per connection).
+	queueAck func()
 }
 
 func (m Message) ack() {
@@ -85,12 +90,22 @@ type Options struct {
 	// runs dry before it writes a partial batch, default 2ms. Brokers limit
 	// unacknowledged messages in flight, so waiting long only adds latency.
 	Linger time.Duration
-	// QueueSize bounds the messages held between receipt and write, default
-	// 10000. When it is full, Handle blocks: the broker stops getting acks.
+	// QueueSize and BatchSize bound the messages held between receipt and
+	// acknowledgement, default 10000: QueueSize waiting and BatchSize in the
+	// write being retried, the other writes in flight taking their share
+	// of QueueSize. When the queue is full, Handle blocks: the broker stops
+	// getting acks.
 	QueueSize int
 	// RetryMin and RetryMax bound the backoff between write attempts,
 	// defaults 100ms and 5s.
 	RetryMin, RetryMax time.Duration
+	// WritesInFlight is how many batch writes may be under way at once,
+	// default 2: while InfluxDB syncs one batch to disk, the next is sent.
+	// Batches are still acknowledged and handed to the sink in queue order.
+	// It is 1 when QueueSize leaves no room for a second batch.
+	// (Should two batches in flight hold different values for the same
+	// device and timestamp, which one InfluxDB keeps is not defined.)
+	WritesInFlight int
 	// ShutdownTimeout bounds the final flush, default 10s.
 	ShutdownTimeout time.Duration
 	// DeadLetterLog is how many recent dead letters are kept, default 1000.
@@ -126,6 +141,19 @@ type Ingester struct {
 	errMu     sync.Mutex
 	lastErr   error
 	lastErrAt time.Time
+
+	// ackFlush, when set (by the embedded broker), sends the acks that
+	// Message.queueAck queued.
+	ackFlush atomic.Pointer[func()]
+}
+
+// written is a batch whose write is under way or done, waiting to be
+// settled in queue order.
+type written struct {
+	batch []*item
+	// errs[i] is the outcome of batch[i]'s write: nil when stored.
+	errs []error
+	done chan struct{}
 }
 
 // New returns an Ingester; call Run to start writing.
@@ -151,6 +179,9 @@ func New(opts Options) *Ingester {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 5 * time.Second
 	}
+	if opts.WritesInFlight <= 0 {
+		opts.WritesInFlight = 2
+	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
@@ -163,11 +194,20 @@ func New(opts Options) *Ingester {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// The writes in flight beyond the first hold messages out of the
+	// queue's share, so that QueueSize + BatchSize still bounds what is
+	// held, as during an outage, when every write in flight is retried.
+	queue := opts.QueueSize
+	if extra := (opts.WritesInFlight - 1) * opts.BatchSize; queue > extra {
+		queue -= extra
+	} else {
+		opts.WritesInFlight = 1
+	}
 	return &Ingester{
 		opts:   opts,
 		log:    opts.Logger.With("component", "ingest"),
 		m:      opts.Metrics,
-		queue:  make(chan *item, opts.QueueSize),
+		queue:  make(chan *item, queue),
 		dead:   NewDeadLetters(opts.DeadLetterLog),
 		stopCh: make(chan struct{}),
 	}
@@ -294,7 +334,9 @@ func (in *Ingester) deadLetter(m Message, id proactive.DeviceID, e EntryError) {
 
 // Run writes queued messages in batches until ctx is cancelled, then stops
 // taking messages, writes what it holds (bounded by ShutdownTimeout) and
-// returns. Messages it could not write are nacked, never acked.
+// returns. Up to WritesInFlight batches are written at once; each is
+// acknowledged (and handed to the sink) after the ones before it. Messages it
+// could not write are nacked, never acked.
 func (in *Ingester) Run(ctx context.Context) error {
 	// Writes under way are never cut short by shutdown: cancelling one would
 	// leave InfluxDB holding points we then report as unwritten. Writes and
@@ -302,23 +344,100 @@ func (in *Ingester) Run(ctx context.Context) error {
 	// after ctx ends.
 	wctx, cancel := graceContext(ctx, in.opts.ShutdownTimeout)
 	defer cancel()
-	batch := make([]*item, 0, 256)
+	p := in.newPipeline(wctx)
+	defer p.close()
 	for {
-		batch = batch[:0]
+		// A slot first, so that what waits for one waits in the queue,
+		// where Handle's backpressure sees it.
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			in.drain(p)
+			return nil
+		}
+		var batch []*item
 		select {
 		case it := <-in.queue:
-			batch = append(batch, it)
+			batch = append(make([]*item, 0, 256), it)
 		case <-ctx.Done():
-			return in.drain(ctx, wctx)
+			<-p.slots
+			in.drain(p)
+			return nil
 		}
-		batch = in.fill(ctx, batch)
-		in.flush(ctx, wctx, batch)
+		batch = in.fill(ctx, batch, p)
+		p.start(batch)
 	}
 }
 
+// pipeline writes batches concurrently and settles them in order.
+type pipeline struct {
+	in      *Ingester
+	wctx    context.Context
+	slots   chan struct{} // one per write under way or unsettled
+	pending chan *written
+	settled chan struct{}
+	// busy counts the writes started and not yet settled; freed receives a
+	// signal as each is settled.
+	busy  atomic.Int32
+	freed chan struct{}
+}
+
+func (in *Ingester) newPipeline(wctx context.Context) *pipeline {
+	p := &pipeline{
+		in: in, wctx: wctx,
+		slots:   make(chan struct{}, in.opts.WritesInFlight),
+		pending: make(chan *written, in.opts.WritesInFlight),
+		settled: make(chan struct{}),
+		freed:   make(chan struct{}, 1),
+	}
+	go func() {
+		defer close(p.settled)
+		for w := range p.pending {
+			<-w.done
+			in.settle(wctx, w)
+			p.busy.Add(-1)
+			<-p.slots
+			select {
+			case p.freed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return p
+}
+
+// write starts writing batch once fewer than WritesInFlight batches are
+// unsettled. The wait is not bounded by ctx: the writes holding the slots
+// end within ShutdownTimeout of it.
+func (p *pipeline) write(batch []*item) {
+	if len(batch) == 0 {
+		return
+	}
+	p.slots <- struct{}{}
+	p.start(batch)
+}
+
+// start writes batch in a slot the caller holds.
+func (p *pipeline) start(batch []*item) {
+	w := &written{batch: batch, errs: make([]error, len(batch)), done: make(chan struct{})}
+	p.busy.Add(1)
+	p.pending <- w
+	go func() {
+		defer close(w.done)
+		p.in.write(p.wctx, w.batch, w.errs)
+	}()
+}
+
+// close waits until every batch handed to write is settled.
+func (p *pipeline) close() {
+	close(p.pending)
+	<-p.settled
+}
+
 // fill adds queued items to batch until it holds BatchSize points, the batch
-// is FlushInterval old, or the queue stayed empty for Linger.
-func (in *Ingester) fill(ctx context.Context, batch []*item) []*item {
+// is FlushInterval old, or the queue stayed empty for Linger while no other
+// write was under way.
+func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*item {
 	points := batch[0].points()
 	deadline := time.NewTimer(in.opts.FlushInterval)
 	defer deadline.Stop()
@@ -331,6 +450,23 @@ func (in *Ingester) fill(ctx context.Context, batch []*item) []*item {
 			points += it.points()
 			continue
 		default:
+		}
+		if p.busy.Load() > 0 {
+			// While another write is under way, a partial batch waits for
+			// it: a second write of a few points costs InfluxDB nearly as
+			// much as a full one, and the first write's end frees room in
+			// the broker's window for more messages.
+			select {
+			case it := <-in.queue:
+				batch = append(batch, it)
+				points += it.points()
+			case <-p.freed:
+			case <-deadline.C:
+				return batch
+			case <-ctx.Done():
+				return batch
+			}
+			continue
 		}
 		linger.Reset(in.opts.Linger)
 		select {
@@ -350,12 +486,12 @@ func (in *Ingester) fill(ctx context.Context, batch []*item) []*item {
 
 func (it *item) points() int { return len(it.samples) + len(it.statuses) }
 
-// flush writes a batch with retries, then acknowledges it and hands it to the
-// sink. On shutdown the retries are bounded by ShutdownTimeout.
-func (in *Ingester) flush(ctx, wctx context.Context, batch []*item) {
-	if len(batch) == 0 {
-		return
-	}
+// write writes a batch with retries and records each message's outcome in
+// errs. When InfluxDB rejects the batch for its content (one message's field
+// type clash, say), it halves the batch until the culprit stands alone, so
+// that the others are stored. Rewriting points InfluxDB already took is
+// harmless.
+func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
 	var samples []proactive.Sample
 	var statuses []proactive.DeviceStatus
 	for _, it := range batch {
@@ -363,42 +499,65 @@ func (in *Ingester) flush(ctx, wctx context.Context, batch []*item) {
 		statuses = append(statuses, it.statuses...)
 	}
 	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses)))
-	err := in.writeWithRetry(wctx, samples, statuses)
-	switch {
-	case err == nil:
-		in.points.Add(int64(len(samples) + len(statuses)))
-		in.m.PointsWritten.Add(float64(len(samples) + len(statuses)))
-		for _, it := range batch {
-			it.msg.ack()
-		}
-		in.m.Pending.Sub(float64(len(batch)))
-		if in.opts.Sink != nil {
-			start := time.Now()
-			in.opts.Sink(wctx, samples, statuses) // wctx: the final batches still reach the rules
-			in.m.SinkSeconds.Observe(time.Since(start).Seconds())
-		}
-	case errors.Is(err, ErrRejected) && len(batch) > 1:
-		// One message's content (a field type clash, say) fails the whole
-		// batch: halve it until the culprit stands alone, so the others are
-		// stored. Rewriting points InfluxDB already took is harmless.
+	err := in.writeWithRetry(ctx, samples, statuses)
+	if errors.Is(err, ErrRejected) && len(batch) > 1 {
 		mid := len(batch) / 2
-		in.flush(ctx, wctx, batch[:mid])
-		in.flush(ctx, wctx, batch[mid:])
-	case errors.Is(err, ErrRejected):
-		// InfluxDB refused the message for its content; keeping it would
-		// block every device behind it, so it goes to the dead letters.
-		for _, it := range batch {
+		in.write(ctx, batch[:mid], errs[:mid])
+		in.write(ctx, batch[mid:], errs[mid:])
+		return
+	}
+	for i := range errs {
+		errs[i] = err
+	}
+}
+
+// settle acknowledges what a write stored and hands it to the sink,
+// dead-letters what InfluxDB refused for its content (keeping it would block
+// every device behind it), and nacks what could not be written before
+// shutdown.
+func (in *Ingester) settle(ctx context.Context, w *written) {
+	var samples []proactive.Sample
+	var statuses []proactive.DeviceStatus
+	var stored, failed int
+	var lastErr error
+	for i, it := range w.batch {
+		if w.errs[i] == nil {
+			stored += it.points()
+			samples = append(samples, it.samples...)
+			statuses = append(statuses, it.statuses...)
+		}
+	}
+	in.points.Add(int64(stored))
+	in.m.PointsWritten.Add(float64(stored))
+	for i, it := range w.batch {
+		switch err := w.errs[i]; {
+		case err == nil:
+			if it.msg.queueAck != nil {
+				it.msg.queueAck()
+			} else {
+				it.msg.ack()
+			}
+		case errors.Is(err, ErrRejected):
 			in.deadLetter(it.msg, it.device, EntryError{-1, ReasonWriteRejected, err.Error()})
 			it.msg.ack()
-		}
-		in.m.Pending.Sub(float64(len(batch)))
-	default:
-		in.log.Error("batch not written before shutdown; its messages are not acknowledged and will be delivered again",
-			"messages", len(batch), "err", err)
-		for _, it := range batch {
+		default:
+			failed++
+			lastErr = err
 			it.msg.nack()
 		}
-		in.m.Pending.Sub(float64(len(batch)))
+	}
+	if f := in.ackFlush.Load(); f != nil {
+		(*f)()
+	}
+	in.m.Pending.Sub(float64(len(w.batch)))
+	if failed > 0 {
+		in.log.Error("batch not written before shutdown; its messages are not acknowledged and will be delivered again",
+			"messages", failed, "err", lastErr)
+	}
+	if stored > 0 && in.opts.Sink != nil {
+		start := time.Now()
+		in.opts.Sink(ctx, samples, statuses) // the grace context: the final batches still reach the rules
+		in.m.SinkSeconds.Observe(time.Since(start).Seconds())
 	}
 }
 
@@ -462,7 +621,7 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 
 // drain stops intake, waits for Handle calls under way, and writes whatever
 // is queued.
-func (in *Ingester) drain(ctx, wctx context.Context) error {
+func (in *Ingester) drain(p *pipeline) {
 	in.mu.Lock()
 	if !in.stopping {
 		in.stopping = true
@@ -478,7 +637,7 @@ func (in *Ingester) drain(ctx, wctx context.Context) error {
 			batch = append(batch, it)
 			points += it.points()
 			if points >= in.opts.BatchSize {
-				in.flush(ctx, wctx, batch)
+				p.write(batch)
 				batch, points = nil, 0
 			}
 			continue
@@ -486,6 +645,5 @@ func (in *Ingester) drain(ctx, wctx context.Context) error {
 		}
 		break
 	}
-	in.flush(ctx, wctx, batch)
-	return nil
+	p.write(batch)
 }

@@ -603,7 +603,8 @@ func TestIngesterBackpressure(t *testing.T) {
 		<-release
 		return st.Write(ctx, samples, statuses)
 	})
-	in, m := newIngester(t, ingest.Options{Writer: w, QueueSize: 1})
+	// One write at a time: TestIngesterWritesInFlight covers more.
+	in, m := newIngester(t, ingest.Options{Writer: w, QueueSize: 1, WritesInFlight: 1})
 	run := mustRun(t, in)
 
 	m1, d1 := message("devices/f1/telemetry", `{"metrics": {"seq": 1}}`, received)
@@ -666,7 +667,8 @@ func TestIngesterShutdownDrainsQueue(t *testing.T) {
 		}
 		return st.Write(ctx, samples, statuses)
 	})
-	in, _ := newIngester(t, ingest.Options{Writer: w, BatchSize: 2})
+	// One write at a time, so that the store's order is the queue's.
+	in, _ := newIngester(t, ingest.Options{Writer: w, BatchSize: 2, WritesInFlight: 1})
 	run := mustRun(t, in)
 
 	const n = 8 // an odd number queued behind the first, so a partial batch remains
@@ -1132,5 +1134,81 @@ func assertSamples(t *testing.T, got, want []proactive.Sample) {
 				t.Errorf("sample %d metric %q = %v (present %v), want %v", i, k, gv, ok, v)
 			}
 		}
+	}
+}
+
+// TestIngesterWritesInFlight holds the first batch's write while the second
+// is written: both are under way at once, yet acks and the sink follow the
+// queue's order, and with both slots taken the queue fills and Handle
+// blocks.
+func TestIngesterWritesInFlight(t *testing.T) {
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	st := &store{}
+	w := writerFunc(func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+		if samples[0].Metrics["seq"] == 1 {
+			close(entered)
+			<-release
+		}
+		return st.Write(ctx, samples, statuses)
+	})
+	var order events
+	sink := func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {
+		for _, s := range samples {
+			order.add(fmt.Sprintf("sink %v", s.Metrics["seq"]))
+		}
+	}
+	in, _ := newIngester(t, ingest.Options{Writer: w, Sink: sink, BatchSize: 1, QueueSize: 2, WritesInFlight: 2})
+	mustRun(t, in)
+
+	handle := func(seq int) *delivery {
+		t.Helper()
+		d := &delivery{settled: make(chan struct{})}
+		m := ingest.Message{
+			Topic: "devices/f1/telemetry", Payload: fmt.Appendf(nil, `{"metrics": {"seq": %d}}`, seq), Received: received,
+			Ack:  func() { order.add(fmt.Sprintf("ack %d", seq)); d.settle(true) },
+			Nack: func() { d.settle(false) },
+		}
+		if err := in.Handle(t.Context(), m); err != nil {
+			t.Fatalf("Handle %d: %v", seq, err)
+		}
+		return d
+	}
+	d1 := handle(1)
+	<-entered
+	d2 := handle(2)
+	deadline := time.Now().Add(waitLimit)
+	for samples, _ := st.stored(); len(samples) == 0; samples, _ = st.stored() {
+		if time.Now().After(deadline) {
+			t.Fatal("the second batch was not written while the first was under way")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Both slots are taken: 3 waits in the queue, whose room of 2 the second
+	// write in flight shares.
+	d3 := handle(3)
+	m4, d4 := message("devices/f1/telemetry", `{"metrics": {"seq": 4}}`, received)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := in.Handle(ctx, m4); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Handle with two writes unsettled and the queue full = %v, want %v", err, context.DeadlineExceeded)
+	}
+	d4.assertNacked(t)
+	if acks, _ := d2.counts(); acks != 0 {
+		t.Fatal("message 2 acknowledged before message 1, whose write is still under way")
+	}
+
+	close(release)
+	for _, d := range []*delivery{d1, d2, d3} {
+		d.wait(t)
+		d.assertAcked(t)
+	}
+	deadline = time.Now().Add(waitLimit)
+	for len(order.list()) < 6 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	want := []string{"ack 1", "sink 1", "ack 2", "sink 2", "ack 3", "sink 3"}
+	if got := order.list(); !slices.Equal(got, want) {
+		t.Errorf("settled in order %v, want %v", got, want)
 	}
 }

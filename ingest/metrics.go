@@ -14,6 +14,9 @@ type Metrics struct {
 	WriteErrors   *prometheus.CounterVec
 	Pending       prometheus.Gauge
 	SinkSeconds   prometheus.Histogram
+	// ConnectsRefused counts the embedded broker's refused device
+	// connections, by reason.
+	ConnectsRefused *prometheus.CounterVec
 }
 
 // NewMetrics creates the instruments and registers them with reg when reg is
@@ -55,6 +58,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time the sample consumer (rules) took per batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
+		ConnectsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proactive_mqtt_connects_refused_total",
+			Help: "Device connections the embedded broker refused, by reason (client_id_mismatch, bad_credentials, will_topic, auth_unavailable).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"client_id_mismatch", "bad_credentials", "will_topic", "auth_unavailable"} {
+		m.ConnectsRefused.WithLabelValues(r)
 	}
 	for _, r := range Reasons {
 		m.DeadLetters.WithLabelValues(string(r))
@@ -63,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Messages.WithLabelValues(k)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.PointsWritten, m.DeadLetters, m.WriteSeconds, m.BatchPoints, m.WriteErrors, m.Pending, m.SinkSeconds)
+		reg.MustRegister(m.Messages, m.PointsWritten, m.DeadLetters, m.WriteSeconds, m.BatchPoints, m.WriteErrors, m.Pending, m.SinkSeconds, m.ConnectsRefused)
 	}
 	return m
 }

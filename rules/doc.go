@@ -59,3 +59,33 @@ package rules
 // pending); once the condition has been false for `clear_for` (default
 // `for`) it resolves. `predict` is evaluated when the alert fires and on
 // every evaluation while it fires; the alert carries it as TimeToFailure.
+//
+// Restart: Engine.RebuildHistory loads each window's buckets older than
+// the tail (RebuildTail: the longest for plus clear_for) as one aggregate
+// per device, metric and bucket (Window.Merge), then replays the tail's
+// samples through the rules; only the tail is evaluated. InfluxBuckets
+// builds each aggregate from the stored samples in time order with the
+// float32 accumulation Window.Add runs, so a rebuilt bucket is the live
+// bucket bit for bit, and every function (avg, min, max, sum, count, last,
+// delta, rate, stddev, slope, percentile, forecast) gives what it gave live
+// when the device's samples arrived in time order. Otherwise:
+//   - a sample that arrived late, behind a newer one of its bucket, was
+//     added live with the shift identities and is added in time order on
+//     rebuild: count, min, max, last and delta are still exact; sum, avg,
+//     stddev, slope and forecast differ by the float32 rounding of the
+//     spread inside that bucket (see Window);
+//   - a sample refused live (later than the tolerance) is stored, so the
+//     rebuild counts it; samples at one time, which InfluxDB keeps once,
+//     count once;
+//   - an aggregate from elsewhere without moments (BucketAggregate) loses
+//     the spread inside each bucket for stddev, slope and forecast.
+//
+// Alert states are derived from the tail only: an alert whose episode
+// began in the tail comes back as it was (state, active and fired times,
+// prediction), and the next firing and resolution happen when they would
+// have. One whose condition has held since before the tail comes back in
+// the same state, active from the tail's first evaluation; a condition
+// that flapped (true for less than `for` at a time) across the whole tail
+// while its alert fired is not recognised as firing; a cooldown that began
+// before the tail is not known. A rebuild without aggregates (no bucket
+// source, or one that fails) replays every sample of Lookback instead.

@@ -173,6 +173,15 @@ func (ev *Evaluator) device(s *proactive.Sample) *device {
 func (ev *Evaluator) Observe(s proactive.Sample) []proactive.Alert {
 	ev.out = ev.out[:0]
 	d := ev.device(&s)
+	ev.add(d, &s, nil)
+	ev.evaluate(d, d.lastSeen, false)
+	return ev.out
+}
+
+// add records a sample of d: its latest values, its windows and when it was
+// last seen. With since (by window slot, Unix ns) a window takes the sample
+// only from its since on: a rebuild loaded the earlier ones as aggregates.
+func (ev *Evaluator) add(d *device, s *proactive.Sample, since []int64) {
 	l := ev.set.layout
 	for name, v := range s.Metrics {
 		slot, ok := l.metrics[name]
@@ -183,12 +192,10 @@ func (ev *Evaluator) Observe(s proactive.Sample) []proactive.Alert {
 			d.latest[slot] = v
 		}
 		for _, ws := range l.byMetric[slot] {
-			w := d.windows[ws]
-			if w == nil {
-				w = NewWindow(l.windowKeys[ws].length, ev.tolerance)
-				d.windows[ws] = w
+			if since != nil && s.Time.UnixNano() < since[ws] {
+				continue
 			}
-			if !w.Add(s.Time, v) {
+			if !ev.window(d, ws).Add(s.Time, v) {
 				ev.late++
 			}
 		}
@@ -196,8 +203,16 @@ func (ev *Evaluator) Observe(s proactive.Sample) []proactive.Alert {
 	if s.Time.After(d.lastSeen) {
 		d.lastSeen = s.Time
 	}
-	ev.evaluate(d, d.lastSeen, false)
-	return ev.out
+}
+
+// window returns d's window in slot ws, made on first use.
+func (ev *Evaluator) window(d *device, ws int) *Window {
+	w := d.windows[ws]
+	if w == nil {
+		w = NewWindow(ev.set.layout.windowKeys[ws].length, ev.tolerance)
+		d.windows[ws] = w
+	}
+	return w
 }
 
 // Tick evaluates, at now, the rules that read since_seen(), for every

@@ -29,10 +29,27 @@ fi
 export PROACTIVE_RULES=${PROACTIVE_RULES:-rules/examples/*.yaml}
 export PROACTIVE_LOG_FORMAT=${PROACTIVE_LOG_FORMAT:-text}
 mkdir -p data
-# The demo fleet: register it (idempotent), so that rules scoped to models
-# see its fridges and heat pumps, then start the platform and the fleet.
+http_addr=${PROACTIVE_HTTP_ADDR:-:8080}
+http_port=${http_addr##*:}
+# Without a Twilio account, SMS are printed here and the customer's replies
+# are played with `proactive sms reply`, which signs them like Twilio does:
+# a demo config holds the public URL and a random auth token for that.
+if [ -z "${PROACTIVE_CONFIG:-}" ] && [ -z "${PROACTIVE_TWILIO_ACCOUNT_SID:-}" ]; then
+  if [ ! -f data/demo.yaml ]; then
+    umask 077
+    printf 'public_url: http://127.0.0.1:%s\ntwilio:\n  auth_token: demo-%s\n' "$http_port" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > data/demo.yaml
+  fi
+  export PROACTIVE_CONFIG=data/demo.yaml
+fi
+# The demo fleet, its customers (who may be texted at any hour) and two
+# technicians: registered idempotently, so that rules scoped to models see
+# the fridges and heat pumps and offers have slots to propose.
 bin/proactive simulate --scenario "${SCENARIO:-demo}" --registry data/demo-fleet.csv
 bin/proactive devices import data/demo-fleet.csv
+bin/proactive devices import --technicians scripts/demo/technicians.csv
+if [ ! -s data/demo-admin.token ]; then
+  (umask 077; bin/proactive token create --role admin --name demo-admin > data/demo-admin.token 2>/dev/null)
+fi
 
 mqtt_port=${PROACTIVE_MQTT_LISTEN##*:}
 echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
@@ -40,8 +57,6 @@ bin/proactive serve "$@" &
 pid=$!
 trap 'kill -TERM $pid ${sim:-} 2>/dev/null || true' INT TERM
 
-http_port=${PROACTIVE_HTTP_ADDR:-:8080}
-http_port=${http_port##*:}
 for _ in $(seq 300); do
   curl -fs "http://127.0.0.1:${http_port}/healthz" >/dev/null 2>&1 && break
   kill -0 $pid 2>/dev/null || break
@@ -50,6 +65,10 @@ done
 
 if [ "${SIMULATE:-1}" = 1 ] && kill -0 $pid 2>/dev/null; then
   echo "run: starting the simulated fleet (scenario ${SCENARIO:-demo}); a few devices degrade and alerts appear within about two minutes. SIMULATE=0 skips it."
+  echo "run: when an offer SMS is printed, answer as the customer from another shell:"
+  echo "       PROACTIVE_CONFIG=${PROACTIVE_CONFIG:-data/demo.yaml} bin/proactive sms reply --from +4915550000003 1"
+  echo "run: the API (admin token in data/demo-admin.token):"
+  echo "       curl -H \"Authorization: Bearer \$(cat data/demo-admin.token)\" \"http://127.0.0.1:${http_port}/api/v1/tickets?status=scheduled\""
   bin/proactive simulate --scenario "${SCENARIO:-demo}" --broker "${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}}" &
   sim=$!
 fi

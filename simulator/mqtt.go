@@ -70,6 +70,7 @@ func (s *Simulator) dial(ctx context.Context, i int, perDev bool) (*conn, error)
 	id := fmt.Sprintf("%s-%d", s.o.ClientID, i+1)
 	opts := paho.NewClientOptions().AddBroker(s.o.Broker).
 		SetCleanSession(false). // in-flight publishes are resent after a reconnect
+		SetProtocolVersion(4).  // 3.1.1: without it paho retries a refused connect as 3.1
 		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Second).
 		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(false)
@@ -153,6 +154,9 @@ func (p *publisher) close(d time.Duration) error {
 			close(c.inflight)
 		}
 		for _, c := range p.conns {
+			if !c.c.IsConnectionOpen() {
+				continue // a lost connection acknowledges nothing more: do not wait for it
+			}
 			select {
 			case <-c.done:
 			case <-time.After(time.Until(deadline)):
@@ -163,12 +167,17 @@ func (p *publisher) close(d time.Duration) error {
 		}
 		p.disconnect()
 		// Disconnecting fails the publishes still unacknowledged, which
-		// ends the collectors.
+		// ends the collectors; one second for all of them.
+		wait, stop := context.WithTimeout(context.Background(), time.Second)
+		defer stop()
 		for _, c := range p.conns {
 			select {
 			case <-c.done:
-			case <-time.After(time.Second):
+			case <-wait.Done():
 			}
+		}
+		if n := p.s.sent.Load() - p.s.acked.Load() - p.s.failed.Load(); n > 0 && err == nil {
+			err = fmt.Errorf("%d publishes not acknowledged (the connection was lost)", n)
 		}
 	})
 	return err

@@ -12,7 +12,7 @@ import (
 // `proactive devices import` reads.
 var RegistryColumns = []string{
 	"device_id", "model", "customer_id", "customer_name", "customer_phone",
-	"customer_language", "sms_consent", "time_zone", "installed_on",
+	"customer_language", "customer_quiet_hours", "sms_consent", "time_zone", "installed_on",
 }
 
 // Registry writes the fleet as a CSV file for `proactive devices import`,
@@ -20,7 +20,8 @@ var RegistryColumns = []string{
 // in fleet order, with its model and time zone and a fake customer of its
 // own (customer_id cust-DEVICE, name "Test customer DEVICE", the E.164
 // number +4915550NNNNNN where NNNNNN is the device's place in the fleet
-// from 000001, language en, SMS consent given). installed_on is between 30
+// from 000001, language en, no quiet hours so that a demo texts at any
+// hour, SMS consent given). installed_on is between 30
 // days and 5 years before the first simulated sample (start minus
 // backfill), drawn from the seed, so that device.age_days varies. start is
 // the live start as for NewGenerator: zero means s.Start, or today when
@@ -43,7 +44,7 @@ func (s *Scenario) Registry(w io.Writer, start time.Time) error {
 		installed := dataStart.AddDate(0, 0, -(30 + r.IntN(5*365-30)))
 		cw.Write([]string{
 			d.ID, d.Model, "cust-" + d.ID, "Test customer " + d.ID, fmt.Sprintf("+4915550%06d", i+1),
-			"en", "true", d.TimeZone, installed.Format(time.DateOnly),
+			"en", "none", "true", d.TimeZone, installed.Format(time.DateOnly),
 		})
 	}
 	cw.Flush()

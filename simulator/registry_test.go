@@ -42,15 +42,15 @@ func TestRegistry(t *testing.T) {
 	first := start.Add(-sc.Backfill)
 	for i, d := range devs {
 		r := rows[i+1]
-		if r[0] != d.ID || r[1] != d.Model || r[7] != d.TimeZone || r[2] != "cust-"+d.ID || r[6] != "true" {
+		if r[0] != d.ID || r[1] != d.Model || r[8] != d.TimeZone || r[2] != "cust-"+d.ID || r[6] != "none" || r[7] != "true" {
 			t.Errorf("row %d = %v for %+v", i+1, r, d)
 		}
 		if want := "+4915550" + []string{"000001", "000002"}[min(i, 1)]; i < 2 && r[4] != want {
 			t.Errorf("row %d phone %s, want %s", i+1, r[4], want)
 		}
-		inst, err := time.Parse(time.DateOnly, r[8])
+		inst, err := time.Parse(time.DateOnly, r[9])
 		if err != nil || !inst.Before(first.AddDate(0, 0, -29)) || inst.Before(first.AddDate(-5, 0, -1)) {
-			t.Errorf("row %d installed_on %s, want 30 days to 5 years before %s", i+1, r[8], first)
+			t.Errorf("row %d installed_on %s, want 30 days to 5 years before %s", i+1, r[9], first)
 		}
 	}
 }

@@ -597,7 +597,17 @@ func startBenchMochi(b *testing.B, inline bool) (url string, server *mqtt.Server
 	if err := server.Serve(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = server.Close() })
+	b.Cleanup(func() {
+		// mochi v2.7.9's Close can deadlock while clients disconnect
+		// (mochi-mqtt/server#488): the next sub-benchmark goes on regardless.
+		closed := make(chan struct{})
+		go func() { _ = server.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			b.Logf("mochi did not close within 5s (mochi-mqtt/server#488); going on")
+		}
+	})
 	check = func() error {
 		info := server.Info.Clone()
 		if n := info.MessagesDropped + info.InflightDropped; n > 0 {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/proactivehq/proactive/devices"
 )
 
 // Config is the whole configuration. Every leaf is settable in the YAML file
@@ -32,6 +34,10 @@ type Config struct {
 		TopicPrefix  string `yaml:"topic_prefix"`
 		TLSCAFile    string `yaml:"tls_ca_file"`
 		DeviceTopics bool   `yaml:"device_topics"`
+		// DeviceAuth makes the embedded broker authenticate every device
+		// against the registry (username and client id = device id,
+		// password = its secret) and hold it to its own topics.
+		DeviceAuth bool `yaml:"device_auth"`
 	} `yaml:"mqtt"`
 	Influx struct {
 		URL           string   `yaml:"url"`
@@ -61,6 +67,25 @@ type Config struct {
 		MessagingServiceSID string `yaml:"messaging_service_sid"`
 		APIURL              string `yaml:"api_url"`
 	} `yaml:"twilio"`
+	// Notify tunes the outreach loop (package notify).
+	Notify struct {
+		ContactCooldown      Duration `yaml:"contact_cooldown"`
+		OfferExpiry          Duration `yaml:"offer_expiry"`
+		OfferReminder        Duration `yaml:"offer_reminder"`
+		SlotLength           Duration `yaml:"slot_length"`
+		TravelBuffer         Duration `yaml:"travel_buffer"`
+		SlotLead             Duration `yaml:"slot_lead"`
+		SlotHorizon          Duration `yaml:"slot_horizon"`
+		SlotCount            int      `yaml:"slot_count"`
+		SlotHold             Duration `yaml:"slot_hold"`
+		DailyCap             int      `yaml:"daily_cap"`
+		CriticalInQuietHours bool     `yaml:"critical_in_quiet_hours"`
+		VisitReminderAt      string   `yaml:"visit_reminder_at"`
+		SurveyTimeout        Duration `yaml:"survey_timeout"`
+		HelpContact          string   `yaml:"help_contact"`
+		MaxAttempts          int      `yaml:"max_attempts"`
+		SendTimeout          Duration `yaml:"send_timeout"`
+	} `yaml:"notify"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
@@ -82,6 +107,21 @@ func defaultConfig() Config {
 	c.HTTP.Addr = ":8080"
 	c.Rules.Paths = []string{"rules/*.yaml"}
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
+	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
+	c.Notify.OfferExpiry = Duration(72 * time.Hour)
+	c.Notify.OfferReminder = Duration(24 * time.Hour)
+	c.Notify.SlotLength = Duration(2 * time.Hour)
+	c.Notify.TravelBuffer = Duration(30 * time.Minute)
+	c.Notify.SlotLead = Duration(2 * time.Hour)
+	c.Notify.SlotHorizon = Duration(14 * 24 * time.Hour)
+	c.Notify.SlotCount = 3
+	c.Notify.SlotHold = Duration(4 * time.Hour)
+	c.Notify.DailyCap = 3
+	c.Notify.VisitReminderAt = "18:00"
+	c.Notify.SurveyTimeout = Duration(48 * time.Hour)
+	c.Notify.HelpContact = "reply CALL and we will phone you"
+	c.Notify.MaxAttempts = 8
+	c.Notify.SendTimeout = Duration(15 * time.Second)
 	c.ShutdownTimeout = Duration(15 * time.Second)
 	return c
 }
@@ -243,6 +283,9 @@ func (c *Config) validate() []error {
 			bad("mqtt.url", "has no host:port")
 		}
 	}
+	if c.MQTT.DeviceAuth && c.MQTT.URL != "" {
+		bad("mqtt.device_auth", "authenticates devices on the embedded broker only; with mqtt.url set, the external broker authenticates them")
+	}
 	if c.MQTT.TLSCAFile != "" {
 		if _, err := os.Stat(c.MQTT.TLSCAFile); err != nil {
 			bad("mqtt.tls_ca_file", "%v", err)
@@ -287,6 +330,29 @@ func (c *Config) validate() []error {
 		if c.Twilio.From == "" && c.Twilio.MessagingServiceSID == "" {
 			bad("twilio.from", "twilio.from or twilio.messaging_service_sid is required with twilio.account_sid")
 		}
+	}
+	for key, d := range map[string]Duration{
+		"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.offer_expiry": c.Notify.OfferExpiry,
+		"notify.offer_reminder": c.Notify.OfferReminder, "notify.slot_length": c.Notify.SlotLength,
+		"notify.travel_buffer": c.Notify.TravelBuffer, "notify.slot_lead": c.Notify.SlotLead,
+		"notify.slot_horizon": c.Notify.SlotHorizon, "notify.slot_hold": c.Notify.SlotHold,
+		"notify.survey_timeout": c.Notify.SurveyTimeout, "notify.send_timeout": c.Notify.SendTimeout,
+	} {
+		if d <= 0 {
+			bad(key, "must be positive")
+		}
+	}
+	if c.Notify.SlotCount < 2 || c.Notify.SlotCount > 3 {
+		bad("notify.slot_count", "must be 2 or 3, got %d", c.Notify.SlotCount)
+	}
+	if c.Notify.DailyCap <= 0 {
+		bad("notify.daily_cap", "must be positive, got %d", c.Notify.DailyCap)
+	}
+	if c.Notify.MaxAttempts <= 0 {
+		bad("notify.max_attempts", "must be positive, got %d", c.Notify.MaxAttempts)
+	}
+	if _, err := devices.ParseClock(c.Notify.VisitReminderAt); err != nil {
+		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")

@@ -11,6 +11,8 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/proactivehq/proactive/api"
 )
 
 // check is one readiness condition: nil when the dependency is usable.
@@ -23,6 +25,9 @@ type routerOptions struct {
 	Registry *prometheus.Registry
 	Checks   []check
 	Logger   *slog.Logger
+	// API is mounted at api.Prefix, Webhooks at /webhooks/twilio/, when set.
+	API      http.Handler
+	Webhooks http.Handler
 }
 
 // newRouter returns the HTTP routes of the running service.
@@ -34,6 +39,12 @@ func newRouter(o routerOptions) http.Handler {
 	})
 	r.Get("/readyz", readyHandler(o.Checks))
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	if o.API != nil {
+		r.Mount(api.Prefix, o.API)
+	}
+	if o.Webhooks != nil {
+		r.Mount("/webhooks/twilio", o.Webhooks)
+	}
 	return r
 }
 

@@ -54,6 +54,9 @@ func commands() map[string]command {
 		"devices": {"import devices and customers into the registry (devices import FILE.csv)", devicesCmd},
 
 		"simulate": {"publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate},
+		"token":    {"create, list and revoke API tokens (token create --role R --name N)", tokenCmd},
+
+		"sms": {"play the customer's phone: send a signed inbound SMS to the platform (sms reply --from PHONE TEXT)", smsCmd},
 
 		"healthcheck": {"ask the local service whether it is alive (the container health check)", healthcheck},
 	}

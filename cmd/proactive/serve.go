@@ -71,7 +71,11 @@ func serve(ctx context.Context, e env) error {
 		model, age, ok := store.DeviceInfo(id)
 		return rules.DeviceInfo{Model: model, AgeDays: age}, ok
 	}
-	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo})
+	notifier, err := newNotifier(cfg, store, reg, log, e.stdout)
+	if err != nil {
+		return err
+	}
+	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo, Notify: notifier.Alerts})
 	if probs := engine.Load(specs); len(probs) > 0 {
 		return fmt.Errorf("rules:\n%w", probs)
 	}
@@ -97,7 +101,26 @@ func serve(ctx context.Context, e env) error {
 	var src source
 	var mqttWhere string
 	if cfg.MQTT.URL == "" {
-		b, err := ingest.NewBroker(in, ingest.BrokerOptions{Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log})
+		b, err := ingest.NewBroker(in, ingest.BrokerOptions{
+			Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log,
+			// With mqtt.device_auth, a device's password is the secret the
+			// registry issued it; the broker has checked the ids already.
+			Authenticate: func() ingest.AuthenticateFunc {
+				if !cfg.MQTT.DeviceAuth {
+					return nil
+				}
+				return func(ctx context.Context, _, username string, password []byte) error {
+					ok, err := store.CheckDeviceSecret(ctx, proactive.DeviceID(username), string(password))
+					if err != nil {
+						return err
+					}
+					if !ok {
+						return ingest.ErrBadCredentials
+					}
+					return nil
+				}
+			}(),
+		})
 		if err != nil {
 			return err
 		}
@@ -135,7 +158,9 @@ func serve(ctx context.Context, e env) error {
 					return influx.Ping(ctx)
 				}},
 			},
-			Logger: log,
+			Logger:   log,
+			API:      newAPI(cfg, store, engine, in, influx, notifier, log),
+			Webhooks: notifier.Webhooks(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -156,6 +181,12 @@ func serve(ctx context.Context, e env) error {
 	defer stopIngest()
 	rulesCtx, stopRules := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRules()
+	// The notifier outlives the rule engine, whose last alerts it takes,
+	// and drains its in-flight sends when stopped.
+	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotify()
+	notifyDone := make(chan error, 1)
+	go func() { notifyDone <- notifier.Run(notifyCtx) }()
 	rulesDone := make(chan error, 1)
 	go func() { rulesDone <- engine.Run(rulesCtx) }()
 	hup := make(chan os.Signal, 1)
@@ -203,6 +234,10 @@ func serve(ctx context.Context, e env) error {
 	stopRules() // after ingest, whose final batches it still evaluates
 	if err := waitFor(rulesDone, deadline); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("rules: %w", err))
+	}
+	stopNotify()
+	if err := waitFor(notifyDone, deadline); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("notify: %w", err))
 	}
 	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -281,18 +316,18 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 // failure (InfluxDB down, Flux disabled) is not fatal: the rules then start
 // from what they have, which the log says.
 func rebuildRules(ctx context.Context, engine *rules.Engine, influx *ingest.Influx, cfg Config, log *slog.Logger) {
-	lookback := engine.Lookback()
-	if lookback <= 0 {
-		return
+	if engine.Lookback() <= 0 {
+		return // no rules
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Rules.RebuildTimeout))
 	defer cancel()
-	src := rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, start.Add(-lookback), start, "")
-	n, err := engine.Rebuild(rctx, src)
+	rep, err := engine.RebuildHistory(rctx, rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket), start)
 	if err != nil {
-		log.Warn("rule windows not fully rebuilt from influxdb; alerts restart from the data replayed", "samples", n, "lookback", lookback, "err", err)
+		log.Warn("rule windows not fully rebuilt from influxdb; alerts restart from what was loaded",
+			"aggregated", rep.Aggregated, "buckets", rep.Buckets, "samples", rep.Samples, "from", rep.From, "err", err)
 		return
 	}
-	log.Info("rule windows rebuilt from influxdb", "samples", n, "lookback", lookback, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("rule windows rebuilt from influxdb", "aggregated", rep.Aggregated, "buckets", rep.Buckets, "samples", rep.Samples,
+		"from", rep.From, "tail", rep.Tail, "fallback", rep.Fallback, "took", time.Since(start).Round(time.Millisecond))
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/notify"
+)
+
+const smsUsage = `usage: proactive sms reply [--config FILE] --from PHONE TEXT...
+
+Plays the customer's phone: posts TEXT as an inbound SMS from PHONE to the
+platform's webhook (public_url + /webhooks/twilio/sms), signed with the
+configured twilio.auth_token exactly as Twilio signs it. For the demo and
+for trying a conversation without a Twilio account; the platform answers
+through its outbox (printed on its console without Twilio).
+`
+
+// smsCmd dispatches the sms subcommands.
+func smsCmd(ctx context.Context, e env) error {
+	if len(e.args) == 0 || e.args[0] != "reply" {
+		fmt.Fprint(e.stderr, smsUsage)
+		if len(e.args) > 0 && (e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help") {
+			return nil
+		}
+		return errors.New("sms: want a subcommand: reply")
+	}
+	fs, load := configFlags("sms reply", e)
+	from := fs.String("from", "", "the customer's phone `number` (E.164, like +4915550000001)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), smsUsage+"\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(e.args[1:]); err != nil {
+		return err
+	}
+	text := strings.Join(fs.Args(), " ")
+	phone, ok := devices.NormalizePhone(*from)
+	if !ok || text == "" {
+		fs.Usage()
+		return errors.New("sms reply wants --from in E.164 form and the text of the reply")
+	}
+	cfg, err := load()
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	token := cfg.Twilio.AuthToken.Reveal()
+	if cfg.PublicURL == "" || token == "" {
+		return errors.New("sms reply needs public_url and twilio.auth_token (PROACTIVE_PUBLIC_URL, PROACTIVE_TWILIO_AUTH_TOKEN): the webhook refuses unsigned requests")
+	}
+	to := cfg.Twilio.From
+	if to == "" {
+		to = "+15005550006" // Twilio's magic test number: any number will do without an account
+	}
+	sid := make([]byte, 16)
+	_, _ = rand.Read(sid)
+	form := url.Values{
+		"MessageSid": {"SM" + hex.EncodeToString(sid)},
+		"AccountSid": {cfg.Twilio.AccountSID},
+		"From":       {phone},
+		"To":         {to},
+		"Body":       {text},
+	}
+	target := strings.TrimRight(cfg.PublicURL, "/") + notify.SMSPath
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twilioSignature(token, target, form))
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("post to %s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s: %s", target, resp.Status, strings.TrimSpace(string(body)))
+	}
+	_, err = fmt.Fprintf(e.stdout, "delivered %q from %s; the platform's answer goes through its outbox\n", text, phone)
+	return err
+}
+
+// twilioSignature is Twilio's request signature: base64 HMAC-SHA1, keyed by
+// the auth token, of the full URL followed by each form field's name and
+// value in name order.
+func twilioSignature(authToken, fullURL string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		for _, v := range form[k] {
+			b.WriteString(k)
+			b.WriteString(v)
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(authToken))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/proactivehq/proactive/api"
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/twilio"
+	"github.com/proactivehq/proactive/rules"
+)
+
+// newNotifier builds the outreach loop: Twilio when an account is
+// configured, otherwise the console sender, which prints every SMS to
+// stdout (the `make run` demo).
+func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, log *slog.Logger, stdout io.Writer) (*notify.Notifier, error) {
+	var sender notify.Sender
+	if cfg.Twilio.AccountSID != "" {
+		s, err := twilio.New(twilio.Options{
+			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(),
+			From: cfg.Twilio.From, MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("twilio: %w", err)
+		}
+		sender = s
+	} else {
+		sender = notify.NewConsoleSender(stdout)
+		log.Info("no twilio account configured: SMS are printed on the console")
+	}
+	nc := cfg.Notify
+	remindAt, err := devices.ParseClock(nc.VisitReminderAt)
+	if err != nil {
+		return nil, fmt.Errorf("notify.visit_reminder_at: %w", err) // validated with the config already
+	}
+	return notify.New(notify.Options{
+		Store: store, Sender: sender, PublicURL: cfg.PublicURL, TwilioAuthToken: cfg.Twilio.AuthToken.Reveal(),
+		Logger: log, Registerer: reg,
+		ContactCooldown: time.Duration(nc.ContactCooldown), OfferExpiry: time.Duration(nc.OfferExpiry),
+		OfferReminder: time.Duration(nc.OfferReminder), SlotLength: time.Duration(nc.SlotLength),
+		TravelBuffer: time.Duration(nc.TravelBuffer), SlotLead: time.Duration(nc.SlotLead),
+		SlotHorizon: time.Duration(nc.SlotHorizon), SlotCount: nc.SlotCount, SlotHold: time.Duration(nc.SlotHold),
+		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
+		SurveyTimeout: time.Duration(nc.SurveyTimeout), HelpContact: nc.HelpContact,
+		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout),
+	}), nil
+}
+
+// newAPI builds the /api/v1 handler over the running components.
+func newAPI(cfg Config, store *devices.Store, engine *rules.Engine, in *ingest.Ingester, influx *ingest.Influx,
+	n *notify.Notifier, log *slog.Logger) http.Handler {
+	return api.New(api.Options{
+		Store:  store,
+		Tokens: devices.NewTokens(store, devices.TokenOptions{}),
+		Rules:  engine,
+		Reload: func(context.Context) (int, error) {
+			count, probs := engine.LoadFiles(cfg.Rules.Paths)
+			return count, probs.Err()
+		},
+		DeadLetters: in.DeadLetters().Recent,
+		Telemetry:   ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
+		Outreach:    n,
+		Logger:      log,
+	})
+}

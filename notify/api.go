@@ -1,0 +1,378 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+)
+
+// Appointment is a booked technician visit.
+type Appointment struct {
+	ID         int64     `json:"id"`
+	Ticket     int64     `json:"ticket_id"`
+	Technician string    `json:"technician_id"`
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	// Status is booked, done or cancelled.
+	Status   string          `json:"status"`
+	BookedAt time.Time       `json:"booked_at"`
+	BookedBy string          `json:"booked_by"`
+	DoneAt   time.Time       `json:"done_at,omitzero"`
+	Outcome  devices.Outcome `json:"outcome,omitempty"`
+	Notes    string          `json:"notes,omitempty"`
+}
+
+const appointmentColumns = `id, ticket_id, technician_id, starts_at, ends_at, status, booked_at, booked_by, done_at, outcome, notes`
+
+func scanAppointment(row interface{ Scan(...any) error }) (Appointment, error) {
+	var a Appointment
+	var done sql.NullTime
+	var outcome sql.NullString
+	err := row.Scan(&a.ID, &a.Ticket, &a.Technician, &a.Start, &a.End, &a.Status, &a.BookedAt, &a.BookedBy, &done, &outcome, &a.Notes)
+	a.Start, a.End, a.BookedAt = a.Start.UTC(), a.End.UTC(), a.BookedAt.UTC()
+	if done.Valid {
+		a.DoneAt = done.Time.UTC()
+	}
+	a.Outcome = devices.Outcome(outcome.String)
+	return a, err
+}
+
+func bookedAppointment(ctx context.Context, tx *devices.Tx, ticket int64) (Appointment, error) {
+	return scanAppointment(tx.QueryRowContext(ctx, `SELECT `+appointmentColumns+` FROM appointments
+		WHERE ticket_id = $1 AND status = 'booked' ORDER BY id DESC LIMIT 1`, ticket))
+}
+
+// Slots lists the free slots a ticket's visit could take now (up to ten,
+// earliest first), from the technicians who repair its component in its
+// site's area; slots held for other customers' offers are left out.
+// ENotFound for no such ticket.
+func (n *Notifier) Slots(ctx context.Context, ticket int64) ([]Slot, error) {
+	t, err := n.store.GetTicket(ctx, ticket)
+	if err != nil {
+		return nil, err
+	}
+	p, err := n.loadParty(ctx, t.Device, t.Component)
+	if err != nil {
+		return nil, err
+	}
+	techs, err := n.technicians(ctx, t.Component, p.Device.Site.PostalCode)
+	if err != nil {
+		return nil, err
+	}
+	var free []Slot
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		busy, held, err := calendar(ctx, tx, techs, ticket, n.clock())
+		free = n.freeSlots(techs, busy, held, n.clock())
+		return err
+	})
+	if err != nil {
+		return nil, wrap("list slots", err)
+	}
+	return free[:min(len(free), 10)], nil
+}
+
+// Book books a visit for a ticket on the customer's behalf (a dispatcher on
+// the phone): technician and start of one of Slots. The ticket, open or
+// offered, becomes scheduled and assigned, and the customer gets the
+// confirmation if they may be texted. EConflict when the slot was taken
+// meanwhile or the ticket cannot be scheduled; ENotFound for no such ticket.
+func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string) (Appointment, error) {
+	if s.Technician == "" || s.Start.IsZero() {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "a slot needs a technician and a start")
+	}
+	if s.End.IsZero() {
+		s.End = s.Start.Add(n.opt.SlotLength)
+	}
+	if !s.End.After(s.Start) {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "the slot ends before it starts")
+	}
+	t, err := n.store.GetTicket(ctx, ticket)
+	if err != nil {
+		return Appointment{}, err
+	}
+	p, err := n.loadParty(ctx, t.Device, t.Component)
+	if err != nil {
+		return Appointment{}, err
+	}
+	var a Appointment
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		if t.Status == proactive.TicketOpen {
+			// Booked by phone: no offer was sent, so no conversation
+			// exists yet to confirm through.
+			_, err := readConversation(ctx, tx, ticket)
+			if proactive.ErrorCode(err) == proactive.ENotFound && p.Customer.ID != "" {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO outreach (ticket_id, customer_id, device_id, stage, offer_no, alert_at, updated_at)
+					VALUES ($1, $2, $3, $4, 0, $5, $6)`, ticket, p.Customer.ID, string(p.Device.ID), stageScheduled, t.OpenedAt, n.clock()); err != nil {
+					return err
+				}
+			} else if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
+				return err
+			}
+		}
+		var err error
+		a, err = n.book(ctx, tx, t, p, s, actor)
+		if errors.Is(err, errSlotTaken) {
+			return proactive.Errorf(proactive.EConflict, "technician %s is no longer free at %s", s.Technician, s.Start.Format(time.RFC3339))
+		}
+		return err
+	})
+	if err != nil {
+		return Appointment{}, wrap("book visit", err)
+	}
+	n.notifyWake()
+	return a, nil
+}
+
+// VisitDone records that the technician made a ticket's booked visit, with
+// its outcome and notes. The ticket becomes visited and the customer gets
+// the satisfaction question; their answer, or SurveyTimeout without one,
+// closes the ticket with this outcome. A customer who may not be texted
+// gets no question and the ticket closes at once. technician, when not
+// empty, must be the visit's (EForbidden otherwise); ENotFound when the
+// ticket has no booked visit.
+func (n *Notifier) VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (Appointment, error) {
+	if !outcome.Valid() {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "outcome %q is not fault_confirmed, no_fault_found or part_replaced", outcome)
+	}
+	if utf8.RuneCountInString(notes) > 2000 {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "notes are longer than 2000 characters")
+	}
+	p, err := n.partyOfTicket(ctx, ticket)
+	if err != nil {
+		return Appointment{}, err
+	}
+	actor := technician
+	if actor == "" {
+		actor = "dispatcher"
+	}
+	now := n.clock()
+	var a Appointment
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		var err error
+		a, err = bookedAppointment(ctx, tx, ticket)
+		if errors.Is(err, sql.ErrNoRows) {
+			return proactive.Errorf(proactive.ENotFound, "ticket %d has no booked visit", ticket)
+		} else if err != nil {
+			return err
+		}
+		if technician != "" && technician != a.Technician {
+			return proactive.Errorf(proactive.EForbidden, "the visit of ticket %d is technician %s's", ticket, a.Technician)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appointments SET status = 'done', done_at = $2, outcome = $3, notes = $4 WHERE id = $1`,
+			a.ID, now, string(outcome), notes); err != nil {
+			return err
+		}
+		a.Status, a.DoneAt, a.Outcome, a.Notes = "done", now, outcome, notes
+		if _, err := tx.Transition(ctx, ticket, proactive.TicketVisited, actor, "visit done: "+string(outcome)); err != nil {
+			return err
+		}
+		if err := cancelJobs(ctx, tx, ticket, now, jobVisitReminder); err != nil {
+			return err
+		}
+		_, convErr := readConversation(ctx, tx, ticket)
+		if convErr != nil && proactive.ErrorCode(convErr) != proactive.ENotFound {
+			return convErr
+		}
+		if convErr != nil || !p.Customer.SMSConsent {
+			_, err := tx.CloseTicket(ctx, ticket, outcome, notes, actor)
+			if convErr == nil {
+				err = errors.Join(err, setStage(ctx, tx, ticket, stageDone, now))
+			}
+			return err
+		}
+		if err := setStage(ctx, tx, ticket, stageSurvey, now); err != nil {
+			return err
+		}
+		text, err := render(p.Customer.Language, KindSurvey, p.data())
+		if err != nil {
+			return err
+		}
+		if _, err := n.enqueue(ctx, tx, p, ticket, KindSurvey, text, false); err != nil {
+			return err
+		}
+		return schedule(ctx, tx, jobSurveyTimeout, ticket, now.Add(n.opt.SurveyTimeout))
+	})
+	if err != nil {
+		return Appointment{}, wrap("record visit", err)
+	}
+	n.notifyWake()
+	return a, nil
+}
+
+// SendMessage queues a dispatcher's free text to a ticket's customer, with
+// the opt-out line; it obeys quiet hours and the daily cap like an offer.
+// It returns the outbox message's id. EInvalid for an empty or too long
+// text, EConflict when the customer may not be texted.
+func (n *Notifier) SendMessage(ctx context.Context, ticket int64, actor, text string) (int64, error) {
+	text = strings.TrimSpace(text)
+	if text == "" || strings.TrimSpace(actor) == "" {
+		return 0, proactive.Errorf(proactive.EInvalid, "a message needs a text and an actor")
+	}
+	p, err := n.partyOfTicket(ctx, ticket)
+	if err != nil {
+		return 0, err
+	}
+	if p.Customer.ID == "" || !p.Customer.SMSConsent {
+		return 0, proactive.Errorf(proactive.EConflict, "the customer of ticket %d may not be texted", ticket)
+	}
+	body, err := render(p.Customer.Language, KindDispatch, msgData{Text: text})
+	if err != nil {
+		return 0, proactive.Errorf(proactive.EInvalid, "the text is too long: with the opt-out line a message holds %d characters", MaxBody)
+	}
+	var id int64
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		if _, err := tx.Comment(ctx, ticket, actor, "SMS to customer: "+text); err != nil {
+			return err
+		}
+		var err error
+		id, err = n.enqueue(ctx, tx, p, ticket, KindDispatch, body, false)
+		return err
+	})
+	if err != nil {
+		return 0, wrap("send message", err)
+	}
+	n.notifyWake()
+	return id, nil
+}
+
+// AppointmentFilter narrows Appointments; zero fields match everything.
+type AppointmentFilter struct {
+	Technician string
+	// From and To keep visits starting in [From, To), such as one local day.
+	From, To time.Time
+	Ticket   int64
+}
+
+// Appointments lists visits, earliest first (at most 1000).
+func (n *Notifier) Appointments(ctx context.Context, f AppointmentFilter) ([]Appointment, error) {
+	q := `SELECT ` + appointmentColumns + ` FROM appointments WHERE 1 = 1`
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		q += fmt.Sprintf(" AND "+cond, len(args))
+	}
+	if f.Technician != "" {
+		add("technician_id = $%d", f.Technician)
+	}
+	if !f.From.IsZero() {
+		add("starts_at >= $%d", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		add("starts_at < $%d", f.To.UTC())
+	}
+	if f.Ticket != 0 {
+		add("ticket_id = $%d", f.Ticket)
+	}
+	rows, err := n.store.QueryContext(ctx, q+" ORDER BY starts_at, id LIMIT 1000", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list appointments: %w", err)
+	}
+	defer rows.Close()
+	var out []Appointment
+	for rows.Next() {
+		a, err := scanAppointment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list appointments: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// OutboundMessage is an outbox message as the API shows it.
+type OutboundMessage struct {
+	ID       int64     `json:"id"`
+	Ticket   int64     `json:"ticket_id,omitempty"`
+	To       string    `json:"to"`
+	Kind     string    `json:"kind"`
+	Body     string    `json:"body"`
+	Status   string    `json:"status"`
+	Attempts int       `json:"attempts"`
+	Created  time.Time `json:"created_at"`
+	Sent     time.Time `json:"sent_at,omitzero"`
+	// NextAttempt is when a pending message is tried next.
+	NextAttempt time.Time `json:"next_attempt_at,omitzero"`
+	SID         string    `json:"sid,omitempty"`
+	// Delivery is the provider's latest status: queued, sent, delivered,
+	// undelivered, failed ...
+	Delivery  string `json:"delivery,omitempty"`
+	ErrorCode string `json:"error_code,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Messages lists the outgoing messages of a ticket, oldest first; ticket 0
+// lists those of a customer outside any ticket (customer must be given).
+func (n *Notifier) Messages(ctx context.Context, ticket int64, customer string) ([]OutboundMessage, error) {
+	q := `SELECT id, COALESCE(ticket_id, 0), to_phone, kind, body, status, attempts, created_at, sent_at, next_attempt_at,
+		COALESCE(sid, ''), provider_status, error_code, last_error FROM outbox WHERE ticket_id = $1 ORDER BY id`
+	args := []any{ticket}
+	if ticket == 0 {
+		q = strings.Replace(q, "ticket_id = $1", "customer_id = $1", 1)
+		args = []any{customer}
+	}
+	rows, err := n.store.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboundMessage
+	for rows.Next() {
+		var m OutboundMessage
+		var sent sql.NullTime
+		if err := rows.Scan(&m.ID, &m.Ticket, &m.To, &m.Kind, &m.Body, &m.Status, &m.Attempts, &m.Created, &sent, &m.NextAttempt,
+			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError); err != nil {
+			return nil, fmt.Errorf("list messages: %w", err)
+		}
+		m.Created, m.NextAttempt = m.Created.UTC(), m.NextAttempt.UTC()
+		if sent.Valid {
+			m.Sent = sent.Time.UTC()
+		}
+		if m.Status != statusPending {
+			m.NextAttempt = time.Time{}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Conversation is a ticket's SMS conversation state.
+type Conversation struct {
+	Ticket   int64  `json:"ticket_id"`
+	Customer string `json:"customer_id"`
+	// Stage is offer, scheduled, survey or done.
+	Stage string `json:"stage"`
+	// Offer counts the offers sent (a taken slot makes a new one).
+	Offer int `json:"offer"`
+	// Slots are the current offer's.
+	Slots []Slot `json:"slots,omitempty"`
+	// CSAT is the 1–5 answer to the satisfaction question, 0 without one.
+	CSAT int `json:"csat,omitempty"`
+}
+
+// Conversation returns a ticket's conversation; ENotFound when the ticket
+// has none (its customer was not texted).
+func (n *Notifier) Conversation(ctx context.Context, ticket int64) (Conversation, error) {
+	var c Conversation
+	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		conv, err := readConversation(ctx, tx, ticket)
+		if err != nil {
+			return err
+		}
+		c = Conversation{Ticket: ticket, Customer: conv.Customer, Stage: conv.Stage, Offer: conv.Offer}
+		var csat sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT csat FROM outreach WHERE ticket_id = $1`, ticket).Scan(&csat); err != nil {
+			return err
+		}
+		c.CSAT = int(csat.Int64)
+		c.Slots, err = offerSlots(ctx, tx, ticket, conv.Offer)
+		return err
+	})
+	return c, wrap("read conversation", err)
+}

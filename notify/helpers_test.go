@@ -1,0 +1,261 @@
+package notify_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/internal/faketwilio"
+	"github.com/proactivehq/proactive/notify/twilio"
+)
+
+const authToken = "0123456789abcdef0123456789abcdef"
+
+var paris = mustZone("Europe/Paris")
+
+func mustZone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// monday0830 is Monday 9 March 2026, 08:30 in Paris: outside quiet hours.
+var monday0830 = time.Date(2026, 3, 9, 8, 30, 0, 0, paris)
+
+// clock is a settable time source shared by the store, the notifier and the
+// fake Twilio.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// env is a notifier on a real store, a fake Twilio that twilio-go talks to,
+// and the webhooks served over HTTP.
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	clock *clock
+	store *devices.Store
+	tw    *faketwilio.Server
+	n     *notify.Notifier
+	web   *httptest.Server
+	mu    sync.Mutex
+	seq   int
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// newEnv opens the store at dsn with the registry fixture and a notifier
+// whose options tune may change.
+func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
+	t.Helper()
+	e := &env{t: t, ctx: t.Context(), clock: &clock{t: monday0830}}
+	st, err := devices.OpenOptions(e.ctx, dsn, devices.Options{Now: e.clock.Now})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e.store = st
+	e.tw = faketwilio.New(e.clock.Now)
+	t.Cleanup(e.tw.Close)
+	var h http.Handler = http.NotFoundHandler()
+	var hmu sync.RWMutex
+	e.web = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hmu.RLock()
+		defer hmu.RUnlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.web.Close)
+	e.n = e.notifier(tune)
+	hmu.Lock()
+	h = e.n.Webhooks()
+	hmu.Unlock()
+	e.fixture()
+	return e
+}
+
+// notifier makes a Notifier on e's store and fake Twilio.
+func (e *env) notifier(tune func(*notify.Options)) *notify.Notifier {
+	sender, err := twilio.New(twilio.Options{AccountSID: "AC0123456789", AuthToken: authToken, From: "+15005550006",
+		APIURL: e.tw.URL, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		e.t.Fatalf("twilio sender: %v", err)
+	}
+	opt := notify.Options{Store: e.store, Sender: sender, PublicURL: e.web.URL, TwilioAuthToken: authToken,
+		Now: e.clock.Now, Logger: discard(), SendTimeout: 2 * time.Second}
+	if tune != nil {
+		tune(&opt)
+	}
+	return notify.New(opt)
+}
+
+var weekdays = devices.WeeklyHours{
+	time.Monday: {{Start: 8 * 60, End: 17 * 60}}, time.Tuesday: {{Start: 8 * 60, End: 17 * 60}},
+	time.Wednesday: {{Start: 8 * 60, End: 17 * 60}}, time.Thursday: {{Start: 8 * 60, End: 17 * 60}},
+	time.Friday: {{Start: 8 * 60, End: 17 * 60}},
+}
+
+// fixture registers two customers with consent, a device each in Paris,
+// the technician who serves them, and two who do not (other region, other
+// skill).
+func (e *env) fixture() {
+	e.t.Helper()
+	ctx := e.ctx
+	for i, c := range []devices.Customer{
+		{ID: "alice", Name: "Alice", Phone: "+33611111111", Language: "en"},
+		{ID: "bruno", Name: "Bruno", Phone: "+33622222222", Language: "fr"},
+	} {
+		must(e.store.CreateCustomer(ctx, c))
+		must(e.store.RecordConsent(ctx, c.ID, devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}))
+		must(e.store.CreateDevice(ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
+			CustomerID: c.ID, TimeZone: "Europe/Paris", Site: devices.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
+	}
+	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
+		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: weekdays}))
+	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
+		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"69"}, Hours: weekdays}))
+	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-fans", Name: "Fabien", Phone: "+33655555555",
+		TimeZone: "Europe/Paris", Skills: []string{"fan"}, ServiceArea: []string{"*"}, Hours: weekdays}))
+}
+
+// must returns v, or panics (failing the test with a stack) on err: for
+// calls whose failure means the test cannot go on.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func alert(dev, component string, sev proactive.Severity, at time.Time) proactive.Alert {
+	return proactive.Alert{Rule: component + "_wear", Device: proactive.DeviceID(dev), Model: "fridge-a200", Component: component,
+		Severity: sev, State: proactive.AlertFiring, Summary: component + " wearing out", ActiveAt: at, FiredAt: at,
+		TimeToFailure: 5 * 24 * time.Hour}
+}
+
+// fire sends a firing alert to the notifier and runs a poll.
+func (e *env) fire(dev, component string) {
+	e.t.Helper()
+	e.n.Alerts(e.ctx, []proactive.Alert{alert(dev, component, proactive.SeverityWarning, e.clock.Now())})
+	e.poll()
+}
+
+func (e *env) poll() {
+	e.t.Helper()
+	if err := e.n.Poll(e.ctx); err != nil {
+		e.t.Fatalf("poll: %v", err)
+	}
+}
+
+// reply posts a signed inbound SMS and returns the HTTP status.
+func (e *env) reply(from, body string) int {
+	e.t.Helper()
+	e.mu.Lock()
+	e.seq++
+	sid := fmt.Sprintf("SMin%06d", e.seq)
+	e.mu.Unlock()
+	form := url.Values{"MessageSid": {sid}, "From": {from}, "To": {"+15005550006"}, "Body": {body}, "AccountSid": {"AC0123456789"}}
+	return e.post(notify.SMSPath, form, faketwilio.Sign(authToken, e.web.URL+notify.SMSPath, form))
+}
+
+// status posts a signed status callback to the URL a message asked for.
+func (e *env) status(callback, sid, status string) int {
+	e.t.Helper()
+	u, err := url.Parse(callback)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	form := url.Values{"MessageSid": {sid}, "MessageStatus": {status}, "AccountSid": {"AC0123456789"}}
+	if status == "failed" || status == "undelivered" {
+		form.Set("ErrorCode", "30003")
+	}
+	return e.post(u.RequestURI(), form, faketwilio.Sign(authToken, callback, form))
+}
+
+func (e *env) post(pathQuery string, form url.Values, sig string) int {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.web.URL+pathQuery, strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sig != "" {
+		req.Header.Set("X-Twilio-Signature", sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// ticket returns the latest ticket of a device's component.
+func (e *env) ticket(dev, component string) devices.Ticket {
+	e.t.Helper()
+	page := must(e.store.ListTickets(e.ctx, devices.TicketFilter{Device: proactive.DeviceID(dev)}))
+	for _, t := range page.Items {
+		if t.Component == component {
+			return must(e.store.GetTicket(e.ctx, t.ID))
+		}
+	}
+	e.t.Fatalf("no ticket for %s/%s", dev, component)
+	return devices.Ticket{}
+}
+
+// sentTo returns the bodies Twilio created for a number, oldest first.
+func (e *env) sentTo(phone string) []string {
+	var out []string
+	for _, p := range e.tw.Messages() {
+		if p.To == phone {
+			out = append(out, p.Body)
+		}
+	}
+	return out
+}
+
+func (e *env) wantSent(phone string, n int) []string {
+	e.t.Helper()
+	got := e.sentTo(phone)
+	if len(got) != n {
+		e.t.Fatalf("%s got %d messages, want %d:\n%s", phone, len(got), n, strings.Join(got, "\n---\n"))
+	}
+	return got
+}
+
+func contains(t *testing.T, body string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(body, p) {
+			t.Errorf("message %q lacks %q", body, p)
+		}
+	}
+}

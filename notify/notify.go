@@ -1,0 +1,291 @@
+// Package notify runs the proactive outreach loop: a firing alert opens a
+// ticket, the customer is offered visit slots by SMS, replies book, decline
+// or opt out, and a confirmation, a reminder and a satisfaction survey
+// follow. Every outgoing message goes through a persistent outbox written in
+// the same transaction as the ticket change it belongs to, and a sender
+// delivers it with retries, quiet hours and a daily cap.
+//
+// The provider is a Sender (notify/twilio, or the ConsoleSender); inbound
+// messages and delivery statuses arrive on the handler of Webhooks.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+)
+
+// Options configure a Notifier. Zero fields get the defaults noted.
+type Options struct {
+	// Store is the registry and ticket store; the notifier's tables live in
+	// the same database (migration 0004). Required.
+	Store *devices.Store
+	// Sender delivers outgoing SMS. Default: a ConsoleSender on stdout.
+	Sender Sender
+	// PublicURL is the URL the provider reaches us at, such as
+	// https://proactive.example.com; webhook signatures are checked against
+	// it, and status callbacks point to it. Without it no status callback is
+	// requested.
+	PublicURL string
+	// TwilioAuthToken signs the webhooks. Without it every webhook request
+	// is refused with 403: an unsigned endpoint would let anyone book visits
+	// and opt customers out.
+	TwilioAuthToken string
+	// Now is the clock, time.Now by default.
+	Now func() time.Time
+	// Logger gets the component's logs; default discard.
+	Logger *slog.Logger
+	// Registerer gets the notifier's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+
+	// ContactCooldown is how long after an offer about a device no new offer
+	// about it is sent, default 7 days.
+	ContactCooldown time.Duration
+	// OfferExpiry is how long an offer waits for a reply before the ticket
+	// expires, default 72h; OfferReminder is how long before the expiry the
+	// one reminder goes out, default 24h (none when it is not shorter than
+	// OfferExpiry).
+	OfferExpiry   time.Duration
+	OfferReminder time.Duration
+	// SlotLength is a visit window, default 2h; TravelBuffer the gap kept
+	// between two visits of a technician, default 30m.
+	SlotLength   time.Duration
+	TravelBuffer time.Duration
+	// SlotLead is how far ahead the earliest slot starts, default 2h;
+	// SlotHorizon how far ahead slots are looked for, default 14 days.
+	SlotLead    time.Duration
+	SlotHorizon time.Duration
+	// SlotCount is how many slots an offer names, 2 or 3, default 3.
+	SlotCount int
+	// SlotHold is how long an offered slot is kept out of other customers'
+	// offers, default 4h.
+	SlotHold time.Duration
+	// DailyCap is the most proactive messages (offers, reminders, surveys)
+	// sent to one customer in 24 hours, default 3; later ones wait.
+	DailyCap int
+	// CriticalInQuietHours lets an offer about a critical alert be sent in
+	// the customer's quiet hours. Default false: it waits like any other.
+	CriticalInQuietHours bool
+	// VisitReminderAt is the local time, the day before a visit, at which
+	// its reminder goes out, default 18:00.
+	VisitReminderAt devices.Clock
+	// SurveyTimeout is how long the satisfaction question waits for an
+	// answer before the survey ends quietly, default 48h.
+	SurveyTimeout time.Duration
+	// HelpContact is what HELP answers with, such as "call 0800 123 456";
+	// default "reply CALL and we will phone you".
+	HelpContact string
+	// MaxAttempts bounds the delivery attempts of one message, default 8;
+	// RetryBackoff is the first retry's delay, doubled each time up to
+	// MaxBackoff (defaults 2s and 10m).
+	MaxAttempts  int
+	RetryBackoff time.Duration
+	MaxBackoff   time.Duration
+	// ReconcileAfter is how long after an attempt with an unknown outcome
+	// (a timeout once the request may have reached the provider) the
+	// notifier asks the provider whether the message exists, default 1m.
+	ReconcileAfter time.Duration
+	// SendTimeout bounds one delivery attempt, default 15s; a message still
+	// claimed by an attempt after twice this (its process died) is treated
+	// as an unknown outcome.
+	SendTimeout time.Duration
+	// Concurrency is how many customers' messages are sent at once,
+	// default 4 (one customer's messages always go out in order).
+	Concurrency int
+	// PollInterval is how often Run looks for due messages and jobs without
+	// being woken, default 1s.
+	PollInterval time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Sender == nil {
+		o.Sender = NewConsoleSender(nil)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	def(&o.ContactCooldown, 7*24*time.Hour)
+	def(&o.OfferExpiry, 72*time.Hour)
+	def(&o.OfferReminder, 24*time.Hour)
+	def(&o.SlotLength, 2*time.Hour)
+	def(&o.TravelBuffer, 30*time.Minute)
+	def(&o.SlotLead, 2*time.Hour)
+	def(&o.SlotHorizon, 14*24*time.Hour)
+	def(&o.SlotHold, 4*time.Hour)
+	def(&o.SurveyTimeout, 48*time.Hour)
+	def(&o.RetryBackoff, 2*time.Second)
+	def(&o.MaxBackoff, 10*time.Minute)
+	def(&o.ReconcileAfter, time.Minute)
+	def(&o.SendTimeout, 15*time.Second)
+	def(&o.PollInterval, time.Second)
+	if o.SlotCount < 2 || o.SlotCount > 3 {
+		o.SlotCount = 3
+	}
+	if o.DailyCap <= 0 {
+		o.DailyCap = 3
+	}
+	if o.VisitReminderAt <= 0 || !o.VisitReminderAt.Valid() {
+		o.VisitReminderAt = 18 * 60
+	}
+	if o.HelpContact == "" {
+		o.HelpContact = "reply CALL and we will phone you"
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
+	return o
+}
+
+// Notifier is the outreach loop. Its methods are safe for concurrent use;
+// Run delivers the outbox and runs the scheduled jobs.
+type Notifier struct {
+	opt     Options
+	store   *devices.Store
+	sender  Sender
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	wake chan struct{}
+
+	zonesMu sync.Mutex
+	zones   map[string]*time.Location
+
+	techMu    sync.Mutex
+	techCache map[string]techEntry
+}
+
+// New returns a Notifier. It panics without a Store, a programming error.
+func New(opt Options) *Notifier {
+	if opt.Store == nil {
+		panic("notify.New: Options.Store is required")
+	}
+	opt = opt.withDefaults()
+	n := &Notifier{
+		opt:    opt,
+		store:  opt.Store,
+		sender: opt.Sender,
+		log:    opt.Logger.With("component", "notify"),
+		now:    opt.Now,
+		wake:   make(chan struct{}, 1),
+		zones:  map[string]*time.Location{},
+
+		techCache: map[string]techEntry{},
+	}
+	n.metrics = newMetrics(n, opt.Registerer)
+	return n
+}
+
+// clock is the notifier's time in UTC at the microsecond the store keeps.
+func (n *Notifier) clock() time.Time { return n.now().UTC().Truncate(time.Microsecond) }
+
+// zone loads an IANA zone, UTC for an unknown one (the registry validates
+// zones on write, so that is only a stale row).
+func (n *Notifier) zone(name string) *time.Location {
+	n.zonesMu.Lock()
+	defer n.zonesMu.Unlock()
+	if loc, ok := n.zones[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		loc = time.UTC
+	}
+	n.zones[name] = loc
+	return loc
+}
+
+// notifyWake asks Run to look at the outbox now.
+func (n *Notifier) notifyWake() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers the outbox and runs due jobs (offer reminders and expiries,
+// visit reminders, survey timeouts) until ctx ends, then returns once the
+// attempts in flight have finished. Work is in the database, so a restart
+// picks up where the last run stopped.
+func (n *Notifier) Run(ctx context.Context) error {
+	t := time.NewTicker(n.opt.PollInterval)
+	defer t.Stop()
+	for {
+		// Poll finishes its in-flight attempts even when ctx ends, so
+		// returning after it is the drain.
+		if err := n.Poll(context.WithoutCancel(ctx)); err != nil {
+			n.log.Error("poll outbox and jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-n.wake:
+		}
+	}
+}
+
+// Poll runs one pass of the due work: scheduled jobs first, then the
+// messages of the outbox that are due at the notifier's clock. Run calls it
+// on every tick; tests call it after moving the clock. It returns when the
+// pass's delivery attempts have finished.
+func (n *Notifier) Poll(ctx context.Context) error {
+	errJobs := n.runJobs(ctx)
+	errOut := n.deliver(ctx)
+	return errors.Join(errJobs, errOut)
+}
+
+// Alerts takes alerts from the rule engine, in the shape of
+// rules.NotifyFunc. A firing alert opens its ticket (idempotently) and, when
+// the customer may be contacted, writes the offer to the outbox in the same
+// transaction; the sender is then woken. Each alert is one short
+// transaction, so the engine is held back only by the database; a broken
+// alert is logged and counted, never stops the others.
+func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
+	woke := false
+	for _, a := range alerts {
+		if a.State != proactive.AlertFiring {
+			continue
+		}
+		queued, err := n.handleAlert(ctx, a)
+		if err != nil {
+			n.metrics.alertErrors.Inc()
+			n.log.Error("handle alert", "rule", a.Rule, "device", a.Device, "component", a.Component, "err", err)
+			continue
+		}
+		woke = woke || queued
+	}
+	if woke {
+		n.notifyWake()
+	}
+}
+
+// errCode tells user-facing errors from internal ones for logs.
+func wrap(op string, err error) error {
+	if err == nil || proactive.ErrorCode(err) != proactive.EInternal {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

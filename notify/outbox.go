@@ -1,0 +1,382 @@
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/proactivehq/proactive/devices"
+)
+
+// Outbox statuses. pending waits for its next attempt; sending is claimed by
+// an attempt in flight; unknown had an ambiguous attempt and waits to be
+// reconciled; sent was taken by the provider (its delivery is then
+// provider_status); failed gave up; suppressed was never sent because the
+// customer withdrew consent.
+const (
+	statusPending    = "pending"
+	statusSending    = "sending"
+	statusUnknown    = "unknown"
+	statusSent       = "sent"
+	statusFailed     = "failed"
+	statusSuppressed = "suppressed"
+)
+
+// outRow is an outbox row as the sender reads it.
+type outRow struct {
+	ID        int64
+	Ticket    sql.NullInt64
+	Customer  string
+	To        string
+	TimeZone  string
+	Kind      string
+	Body      string
+	Urgent    bool
+	Status    string
+	Attempts  int
+	ClaimedAt sql.NullTime
+}
+
+func (r outRow) message(publicURL string) Message {
+	m := Message{ID: r.ID, To: r.To, Body: r.Body, Kind: r.Kind}
+	if publicURL != "" {
+		m.StatusCallback = publicURL + StatusPath + "?m=" + strconv.FormatInt(r.ID, 10)
+	}
+	return m
+}
+
+// deliver makes one attempt at every due message, one goroutine per
+// customer (so that a customer's messages keep their order) and at most
+// Concurrency at once, and returns when they are done.
+func (n *Notifier) deliver(ctx context.Context) error {
+	now := n.clock()
+	if err := n.reclaimStale(ctx, now); err != nil {
+		return err
+	}
+	rows, err := n.store.QueryContext(ctx, `SELECT id, ticket_id, customer_id, to_phone, time_zone, kind, body, urgent, status,
+		attempts, claimed_at FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT 1000`, now)
+	if err != nil {
+		return fmt.Errorf("read due messages: %w", err)
+	}
+	var order []string
+	byCustomer := map[string][]outRow{}
+	for rows.Next() {
+		var r outRow
+		if err := rows.Scan(&r.ID, &r.Ticket, &r.Customer, &r.To, &r.TimeZone, &r.Kind, &r.Body, &r.Urgent, &r.Status,
+			&r.Attempts, &r.ClaimedAt); err != nil {
+			rows.Close()
+			return fmt.Errorf("read due messages: %w", err)
+		}
+		if byCustomer[r.Customer] == nil {
+			order = append(order, r.Customer)
+		}
+		byCustomer[r.Customer] = append(byCustomer[r.Customer], r)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read due messages: %w", err)
+	}
+	sem := make(chan struct{}, n.opt.Concurrency)
+	var wg sync.WaitGroup
+	for _, c := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(msgs []outRow) {
+			defer func() { <-sem; wg.Done() }()
+			for _, r := range msgs {
+				if err := n.attempt(ctx, r); err != nil {
+					n.metrics.sendErrors.Inc()
+					n.log.Error("deliver message", "message", r.ID, "kind", r.Kind, "err", err)
+				}
+			}
+		}(byCustomer[c])
+	}
+	wg.Wait()
+	return nil
+}
+
+// reclaimStale turns messages claimed by an attempt that never reported
+// (its process died mid-send) into unknown ones, to be reconciled.
+func (n *Notifier) reclaimStale(ctx context.Context, now time.Time) error {
+	cutoff := now.Add(-2 * n.opt.SendTimeout)
+	var stale int
+	if err := n.store.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE status = 'sending' AND claimed_at < $1`, cutoff).
+		Scan(&stale); err != nil {
+		return fmt.Errorf("find stale attempts: %w", err)
+	}
+	if stale == 0 {
+		return nil
+	}
+	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'unknown', next_attempt_at = $1,
+			last_error = 'the process sending it stopped' WHERE status = 'sending' AND claimed_at < $2`, now, cutoff)
+		return err
+	})
+}
+
+// attempt runs one message through the policy checks and, if they pass, one
+// delivery attempt, and records the outcome.
+func (n *Notifier) attempt(ctx context.Context, r outRow) error {
+	now := n.clock()
+	if r.Status == statusUnknown {
+		return n.reconcile(ctx, r, now)
+	}
+	c, err := n.store.GetCustomer(ctx, r.Customer)
+	if err != nil {
+		return err
+	}
+	if !c.SMSConsent && r.Kind != KindHelp {
+		return n.finish(ctx, r, statusSuppressed, "customer has not consented or opted out")
+	}
+	if proactiveKind(r.Kind) {
+		if !r.Urgent {
+			if until, quiet := quietUntil(*c.QuietHours, now, n.zone(r.TimeZone)); quiet {
+				n.metrics.deferred.WithLabelValues("quiet_hours").Inc()
+				return n.defer_(ctx, r.ID, until, "quiet hours")
+			}
+		}
+		if until, capped, err := n.capped(ctx, r.Customer, now); err != nil {
+			return err
+		} else if capped {
+			n.metrics.deferred.WithLabelValues("daily_cap").Inc()
+			return n.defer_(ctx, r.ID, until, "daily cap")
+		}
+	}
+	claimed := false
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', claimed_at = $2, attempts = attempts + 1
+			WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2`, r.ID, now)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		claimed = k == 1
+		return err
+	})
+	if err != nil || !claimed {
+		return err // not claimed: another notifier took it
+	}
+	r.Attempts++
+	return n.send(ctx, r, now)
+}
+
+// send makes the attempt on a claimed message and records what came of it.
+func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) error {
+	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
+	rec, err := n.sender.Send(sctx, r.message(n.opt.PublicURL))
+	cancel()
+	now := n.clock()
+	switch {
+	case err == nil:
+		return n.markSent(ctx, r, rec, now)
+	case errors.Is(err, ErrAmbiguous):
+		n.metrics.attempts.WithLabelValues("unknown").Inc()
+		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'unknown', next_attempt_at = $2, last_error = $3
+				WHERE id = $1 AND status = 'sending'`, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
+			return err
+		})
+	case errors.Is(err, ErrTemporary) && r.Attempts < n.opt.MaxAttempts:
+		n.metrics.attempts.WithLabelValues("retry").Inc()
+		next := now.Add(backoff(n.opt.RetryBackoff, n.opt.MaxBackoff, r.Attempts))
+		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3
+				WHERE id = $1 AND status = 'sending'`, r.ID, next, clipError(err))
+			return err
+		})
+	}
+	n.metrics.attempts.WithLabelValues("failed").Inc()
+	return n.finish(ctx, r, statusFailed, clipError(err))
+}
+
+// backoff is the delay before retry number attempt: base doubled each
+// time, at most max.
+func backoff(base, max time.Duration, attempt int) time.Duration {
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+func clipError(err error) string { return clip(err.Error(), 500) }
+
+// markSent records the provider's acceptance. A status callback may have
+// come first and carried a later status: the rank keeps it.
+func (n *Notifier) markSent(ctx context.Context, r outRow, rec Receipt, now time.Time) error {
+	n.metrics.attempts.WithLabelValues("sent").Inc()
+	rank := statusRank(rec.Status)
+	var alertAt sql.NullTime
+	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		var sid sql.NullString
+		if rec.SID != "" {
+			sid = sql.NullString{String: rec.SID, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sid = COALESCE($2, sid), sent_at = $3, last_error = '',
+			provider_status = CASE WHEN provider_rank < $5 THEN $4 ELSE provider_status END,
+			provider_rank = CASE WHEN provider_rank < $5 THEN $5 ELSE provider_rank END
+			WHERE id = $1`, r.ID, sid, now, rec.Status, rank); err != nil {
+			return err
+		}
+		if r.Kind != KindOffer || !r.Ticket.Valid {
+			return nil
+		}
+		err := tx.QueryRowContext(ctx, `UPDATE outreach SET first_sms_at = $2 WHERE ticket_id = $1 AND first_sms_at IS NULL
+			RETURNING alert_at`, r.Ticket.Int64, now).Scan(&alertAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record sent message: %w", err)
+	}
+	if alertAt.Valid {
+		n.metrics.alertToSMS.Observe(now.Sub(alertAt.Time).Seconds())
+	}
+	return nil
+}
+
+// finish ends a message as failed or suppressed and shows it on its ticket.
+func (n *Notifier) finish(ctx context.Context, r outRow, status, reason string) error {
+	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = $2, last_error = $3 WHERE id = $1 AND status IN ('pending', 'sending', 'unknown')`,
+			r.ID, status, reason)
+		if err != nil {
+			return err
+		}
+		if k, err := res.RowsAffected(); err != nil || k == 0 || !r.Ticket.Valid {
+			return err
+		}
+		_, err = tx.Record(ctx, r.Ticket.Int64, devices.EventMessage, "notify", map[string]any{
+			"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
+		return err
+	})
+}
+
+// defer_ moves a pending message's next attempt to until.
+func (n *Notifier) defer_(ctx context.Context, id int64, until time.Time, why string) error {
+	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
+			id, until.UTC(), "deferred: "+why)
+		return err
+	})
+}
+
+// capped reports whether the customer had DailyCap proactive messages in
+// the last 24 hours, and if so when the oldest of them leaves the window.
+func (n *Notifier) capped(ctx context.Context, customer string, now time.Time) (time.Time, bool, error) {
+	// COALESCE over timestamps loses their type on SQLite: pick in Go.
+	rows, err := n.store.QueryContext(ctx, `SELECT sent_at, claimed_at FROM outbox
+		WHERE customer_id = $1 AND kind IN ($2, $3, $4, $5, $6) AND status IN ('sent', 'sending', 'unknown')
+		AND (sent_at > $7 OR (sent_at IS NULL AND claimed_at > $7))`, customer,
+		KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch, now.Add(-24*time.Hour))
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("count today's messages: %w", err)
+	}
+	defer rows.Close()
+	var times []time.Time
+	for rows.Next() {
+		var sent, claimed sql.NullTime
+		if err := rows.Scan(&sent, &claimed); err != nil {
+			return time.Time{}, false, fmt.Errorf("count today's messages: %w", err)
+		}
+		if sent.Valid {
+			times = append(times, sent.Time)
+		} else {
+			times = append(times, claimed.Time)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return time.Time{}, false, err
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	if len(times) < n.opt.DailyCap {
+		return time.Time{}, false, nil
+	}
+	return times[len(times)-n.opt.DailyCap].Add(24 * time.Hour), true, nil
+}
+
+// quietUntil reports whether instant now falls in the quiet hours q in loc,
+// and when they end.
+func quietUntil(q devices.QuietHours, now time.Time, loc *time.Location) (time.Time, bool) {
+	l := now.In(loc)
+	if !q.Contains(devices.Clock(l.Hour()*60 + l.Minute())) {
+		return time.Time{}, false
+	}
+	end := time.Date(l.Year(), l.Month(), l.Day(), 0, int(q.End), 0, 0, loc)
+	if !end.After(l) {
+		end = time.Date(l.Year(), l.Month(), l.Day()+1, 0, int(q.End), 0, 0, loc)
+	}
+	return end, true
+}
+
+// reconcile settles a message whose last attempt had an unknown outcome.
+// A provider that can list its messages is asked: found, the message is
+// sent; not found once ReconcileAfter has passed since the attempt, it is
+// sent again. A provider that cannot be asked gets no second attempt: the
+// message fails and its ticket says so, because a duplicate text is worse
+// than a dispatcher's follow-up.
+func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error {
+	f, ok := n.sender.(Finder)
+	if !ok {
+		return n.finish(ctx, r, statusFailed, "delivery outcome unknown: not sent again to avoid a duplicate")
+	}
+	since := r.ClaimedAt.Time.Add(-5 * time.Minute)
+	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
+	rec, found, err := f.Find(sctx, r.message(n.opt.PublicURL), since)
+	cancel()
+	switch {
+	case err != nil:
+		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+			_, err2 := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'unknown'`,
+				r.ID, now.Add(n.opt.ReconcileAfter), "reconcile: "+clipError(err))
+			return err2
+		})
+	case found:
+		n.metrics.reconciled.WithLabelValues("found").Inc()
+		return n.markSent(ctx, r, rec, now)
+	case r.ClaimedAt.Valid && now.Before(r.ClaimedAt.Time.Add(n.opt.ReconcileAfter)):
+		return n.defer_unknown(ctx, r.ID, r.ClaimedAt.Time.Add(n.opt.ReconcileAfter))
+	}
+	n.metrics.reconciled.WithLabelValues("resent").Inc()
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, r.ID, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.Status = statusPending
+	return n.attempt(ctx, r)
+}
+
+func (n *Notifier) defer_unknown(ctx context.Context, id int64, until time.Time) error {
+	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, id, until.UTC())
+		return err
+	})
+}
+
+// statusRank orders the provider's message statuses so that a late or
+// repeated callback never moves a message backwards. Final statuses share
+// the top rank: the first one reported stands.
+func statusRank(s string) int {
+	switch s {
+	case "accepted", "scheduled":
+		return 1
+	case "queued":
+		return 2
+	case "sending":
+		return 3
+	case "sent":
+		return 4
+	case "delivered", "undelivered", "failed", "canceled", "read":
+		return 5
+	}
+	return 0
+}

@@ -1,0 +1,110 @@
+package rules_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/rules"
+)
+
+// BenchmarkRebuild measures the start-up rebuild of the example rule set's
+// windows and alert states for 10,000 devices (1,000 with -short) from a
+// throwaway influxd holding 8 days at one sample per 10 minutes: "replay"
+// evaluates every sample of the lookback, "aggregated" loads the windows
+// as bucket aggregates and evaluates the tail. Both read a number of rows
+// proportional to the sample rate, so seconds at one sample a minute are
+// extrapolated ×10. Run it with -benchtime 1x.
+func BenchmarkRebuild(b *testing.B) {
+	devices := 10_000
+	if testing.Short() {
+		devices = 1_000
+	}
+	const step = 10 * time.Minute
+	influx := testenv.Influx(b)
+	end := time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	var lp strings.Builder
+	i := 0
+	for t := end.Add(-8 * 24 * time.Hour); t.Before(end); t = t.Add(step) {
+		for d := range devices {
+			s := benchSample(d, t, i)
+			lp.WriteString("telemetry,device_id=")
+			lp.WriteString(string(s.Device))
+			lp.WriteString(",model=")
+			lp.WriteString(s.Model)
+			sep := byte(' ')
+			for k, v := range s.Metrics {
+				lp.WriteByte(sep)
+				lp.WriteString(k)
+				lp.WriteByte('=')
+				lp.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+				sep = ','
+			}
+			lp.WriteByte(' ')
+			lp.WriteString(strconv.FormatInt(t.UnixMilli(), 10))
+			lp.WriteByte('\n')
+		}
+		i++
+		if lp.Len() > 8<<20 {
+			influx.Write(b, lp.String())
+			lp.Reset()
+		}
+	}
+	influx.Write(b, lp.String())
+	// The replay's queries take longer than the client's default 20s.
+	client := influxdb2.NewClientWithOptions(influx.URL(), "", influxdb2.DefaultOptions().SetHTTPRequestTimeout(3600))
+	defer client.Close()
+	specs, probs := rules.LoadFiles([]string{"examples/*.yaml"})
+	if probs != nil {
+		b.Fatal(probs)
+	}
+	newEngine := func(b *testing.B) *rules.Engine {
+		e := rules.New(rules.Options{})
+		if probs := e.Load(specs); probs != nil {
+			b.Fatal(probs)
+		}
+		return e
+	}
+	report := func(b *testing.B, rows int64, took time.Duration) {
+		sec := took.Seconds() / float64(b.N)
+		b.ReportMetric(float64(rows)/took.Seconds(), "rows/s")
+		b.ReportMetric(sec*10_000/float64(devices), "s/10k-devices")
+		b.ReportMetric(sec*10_000/float64(devices)*10, "s/10k-devices-1min")
+	}
+	b.Run("replay", func(b *testing.B) {
+		var rows int64
+		var took time.Duration
+		for b.Loop() {
+			e := newEngine(b)
+			start := time.Now()
+			n, err := e.Rebuild(b.Context(), rules.InfluxSource(client, "", influx.Bucket(), end.Add(-e.Lookback()), end, ""))
+			if err != nil {
+				b.Fatal(err)
+			}
+			took += time.Since(start)
+			rows += n
+		}
+		report(b, rows, took)
+	})
+	b.Run("aggregated", func(b *testing.B) {
+		var rows int64
+		var took time.Duration
+		h := rules.InfluxHistory(client, "", influx.Bucket())
+		for b.Loop() {
+			e := newEngine(b)
+			start := time.Now()
+			rep, err := e.RebuildHistory(b.Context(), h, end)
+			if err != nil || !rep.Aggregated {
+				b.Fatal(err, rep.Fallback)
+			}
+			took += time.Since(start)
+			rows += rep.Samples
+			b.ReportMetric(float64(rep.Buckets)/float64(devices), "buckets/device")
+		}
+		report(b, rows, took)
+	})
+}
