@@ -187,8 +187,12 @@ func New(o Options) http.Handler {
 			msg: r.Method + " is not allowed on " + r.URL.Path})
 	})
 
+	params, err := queryParams(openAPI)
+	if err != nil {
+		panic(err) // the embedded document is checked by the tests
+	}
 	route := func(method, pattern string, roles []devices.Role, h func(http.ResponseWriter, *http.Request) error) {
-		r.With(allow(s, roles...)).Method(method, pattern, s.handle(h))
+		r.With(allow(s, roles...), s.strictQuery(params[method+" "+pattern])).Method(method, pattern, s.handle(h))
 	}
 	route(http.MethodGet, "/openapi.json", anyone, s.openAPI)
 	route(http.MethodGet, "/me", anyone, s.me)

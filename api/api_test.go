@@ -304,6 +304,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"garbage token", "pat_nope", "GET", "/me", "", 401, "unauthorized", ""},
 		{"unknown route", disp, "GET", "/nothing", "", 404, "not_found", ""},
 		{"wrong method", disp, "PATCH", "/devices/d-base", "", 405, "method_not_allowed", ""},
+		{"unknown query parameter", disp, "GET", "/tickets?device=d-base", "", 400, "bad_request", "device"},
+		{"query on a route without any", disp, "GET", "/me?verbose=1", "", 400, "bad_request", "verbose"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.do(t, tc.token, tc.method, tc.path, tc.body)
