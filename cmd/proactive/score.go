@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +21,7 @@ import (
 	"github.com/proactivehq/proactive/simulator"
 )
 
-const scoreUsage = `usage: proactive simulate score --truth FILE (--alerts FILE | --from-influx) [flags]
+const scoreUsage = `usage: proactive simulate score --truth FILE (--alerts FILE | --from-influx | --api URL) [flags]
 
 Compares the platform's alerts with the ground truth of a simulation
 (simulate --truth): for each injected fault, whether an alert of its device
@@ -35,6 +37,9 @@ Where the alerts come from:
                   the telemetry in InfluxDB, as 'proactive rules backtest'
                   does, from --from (default 30 days before the first
                   fault's onset) to --to (default: the last sample)
+  --api URL       the tickets the running platform opened (one alert each,
+                  at the time the alert that opened it fired), read with
+                  the token in PROACTIVE_API_TOKEN (dispatcher or admin)
 
   proactive simulate --scenario compressor_wear --truth truth.csv
   proactive simulate score --truth truth.csv --from-influx
@@ -55,9 +60,8 @@ type scoreInput struct {
 }
 
 // alertSource fetches the alerts to score. A source is one flag and one such
-// function: --alerts (alertsFileSource) and --from-influx
-// (influxAlertSource) today; the tickets API (--api URL --token: GET
-// /api/v1/tickets, one alert per ticket at its creation) is one more.
+// function: --alerts (alertsFileSource), --from-influx (influxAlertSource)
+// and --api (ticketsAPISource: the tickets the live platform opened).
 type alertSource func(ctx context.Context) (scoreInput, error)
 
 // simulateScore is `proactive simulate score`.
@@ -80,6 +84,7 @@ func simulateScore(ctx context.Context, e env) error {
 		grace = d
 		return err
 	})
+	apiURL := fs.String("api", "", "score the tickets the running platform opened: its base `url`, like http://127.0.0.1:8080 (token in PROACTIVE_API_TOKEN)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(e.args); err != nil {
 		return err
@@ -91,8 +96,8 @@ func simulateScore(ctx context.Context, e env) error {
 	if *truthFile == "" {
 		errs = append(errs, errors.New("--truth FILE is required: the ground truth of the simulation (simulate --truth)"))
 	}
-	if (*alertsFile == "") == !*fromInflux {
-		errs = append(errs, errors.New("give where the alerts come from: --alerts FILE or --from-influx, one of them"))
+	if n := btoi(*alertsFile != "") + btoi(*fromInflux) + btoi(*apiURL != ""); n != 1 {
+		errs = append(errs, errors.New("give where the alerts come from: --alerts FILE, --from-influx or --api URL, one of them"))
 	}
 	if *alertsFile != "" && (*fromFlag != "" || *toFlag != "" || len(ruleFiles) > 0) {
 		errs = append(errs, errors.New("--from, --to and --rules are for --from-influx"))
@@ -109,6 +114,12 @@ func simulateScore(ctx context.Context, e env) error {
 	switch {
 	case *alertsFile != "":
 		src = alertsFileSource(*alertsFile)
+	case *apiURL != "":
+		token := e.getenv("PROACTIVE_API_TOKEN")
+		if token == "" {
+			return errors.New("--api needs a token with the dispatcher or admin role in PROACTIVE_API_TOKEN (proactive token create)")
+		}
+		src = ticketsAPISource(*apiURL, token)
 	case *fromInflux:
 		cfg, err := load()
 		if err != nil {
@@ -473,4 +484,94 @@ func writeScoreJSON(w io.Writer, rep *simulator.ScoreReport, truthFile, what str
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ticketsAPISource reads every ticket of the running platform through its
+// API, page by page, as one alert each: fired when the alert that opened it
+// fired (its timeline's alert event, in the devices' time, which is
+// simulated time under simulate --speed), else when it opened.
+func ticketsAPISource(base, token string) alertSource {
+	base = strings.TrimRight(base, "/")
+	client := &http.Client{Timeout: 30 * time.Second}
+	get := func(ctx context.Context, path string, v any) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return fmt.Errorf("--api: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("--api: %w", err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err != nil {
+			return fmt.Errorf("--api: GET %s: %w", path, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("--api: GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return fmt.Errorf("--api: GET %s: %w", path, err)
+		}
+		return nil
+	}
+	type ticket struct {
+		ID        int64              `json:"id"`
+		Device    proactive.DeviceID `json:"device_id"`
+		Component string             `json:"component"`
+		Rule      string             `json:"rule"`
+		Severity  proactive.Severity `json:"severity"`
+		OpenedAt  time.Time          `json:"opened_at"`
+		Timeline  []struct {
+			Kind string          `json:"kind"`
+			Body json.RawMessage `json:"body"`
+		} `json:"timeline"`
+	}
+	return func(ctx context.Context) (scoreInput, error) {
+		in := scoreInput{What: "tickets of " + redactURL(base)}
+		cursor := ""
+		for {
+			var page struct {
+				Items []ticket `json:"items"`
+				Next  string   `json:"next"`
+			}
+			path := "/api/v1/tickets?limit=500"
+			if cursor != "" {
+				path += "&cursor=" + url.QueryEscape(cursor)
+			}
+			if err := get(ctx, path, &page); err != nil {
+				return in, err
+			}
+			for _, t := range page.Items {
+				var full ticket
+				if err := get(ctx, fmt.Sprintf("/api/v1/tickets/%d", t.ID), &full); err != nil {
+					return in, err
+				}
+				fired := t.OpenedAt
+				for _, ev := range full.Timeline {
+					var body struct {
+						FiredAt time.Time `json:"fired_at"`
+					}
+					if ev.Kind == "alert" && json.Unmarshal(ev.Body, &body) == nil && !body.FiredAt.IsZero() {
+						fired = body.FiredAt
+						break
+					}
+				}
+				in.Alerts = append(in.Alerts, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
+					Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
+			}
+			if page.Next == "" {
+				return in, nil
+			}
+			cursor = page.Next
+		}
+	}
 }

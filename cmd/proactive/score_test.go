@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -80,6 +82,36 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 		t.Errorf("score table: %v\n%s", err, table)
 	}
 	t.Logf("score:\n%s", table)
+
+	// The tickets the live platform opened score the same.
+	store, err := devices.Open(t.Context(), env["PROACTIVE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := devices.NewTokens(store, devices.TokenOptions{}).Create(t.Context(), "score", devices.RoleDispatcher, "")
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiEnv := maps.Clone(env)
+	apiEnv["PROACTIVE_API_TOKEN"] = token
+	out, errOut, err = runCmd(t, apiEnv, "simulate", "score", "--truth", truth, "--api", "http://"+p.http, "--json")
+	if err != nil {
+		t.Fatalf("score --api: %v\n%s%s", err, out, errOut)
+	}
+	rep = scoreJSON{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("score --api --json: %v\n%s", err, out)
+	}
+	if rep.Faults != 3 || rep.Detected != 3 || rep.FalseAlerts != 0 {
+		t.Errorf("score of the tickets: %d faults, %d detected, %d false alerts; want 3 detected, none false\n%s",
+			rep.Faults, rep.Detected, rep.FalseAlerts, out)
+	}
+	for _, f := range rep.FaultList {
+		if f.Outcome != "detected" || f.Lead <= 0 {
+			t.Errorf("ticket for %s on %s: %s, lead %s", f.Fault, f.Device, f.Outcome, f.Lead)
+		}
+	}
 }
 
 // Alerts files: a backtest report, a JSON array of plain alerts, and JSON
