@@ -123,6 +123,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
+// writeItems answers 200 with {"items": [...]}, an empty list rather than
+// null when there are none.
+func writeItems[T any](w http.ResponseWriter, items []T) error {
+	if items == nil {
+		items = []T{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
 // handle adapts a handler that returns its failure.
 func (s *server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -26,10 +26,7 @@ func (s *server) deadLetters(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	items := s.DeadLetters(n)
-	if items == nil {
-		items = []ingest.DeadLetter{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return writeItems(w, items)
 }
 
 // deviceParam reads the {id} of a device route, 400 when it cannot be one.
@@ -152,10 +149,7 @@ func (s *server) listRules(w http.ResponseWriter, r *http.Request) error {
 		return unavailable("the rule engine")
 	}
 	items := s.Rules.Rules()
-	if items == nil {
-		items = []rules.RuleStatus{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return writeItems(w, items)
 }
 
 func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) error {
@@ -163,10 +157,7 @@ func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 		return unavailable("the rule engine")
 	}
 	items := s.Rules.Alerts()
-	if items == nil {
-		items = []rules.AlertStatus{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return writeItems(w, items)
 }
 
 // reloadRules reloads the rule files; windows and alert states of rules
@@ -188,7 +179,7 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": toks})
+	return writeItems(w, toks)
 }
 
 type tokenRequest struct {

@@ -83,10 +83,7 @@ func (s *server) ticketSlots(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if slots == nil {
-		slots = []notify.Slot{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": slots})
+	return writeItems(w, slots)
 }
 
 type bookRequest struct {
@@ -358,10 +355,7 @@ func (s *server) listAppointments(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if items == nil {
-		items = []notify.Appointment{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	return writeItems(w, items)
 }
 
 // measuresResponse is notify.Measures with durations in seconds.

@@ -140,10 +140,7 @@ func (s *server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if evs == nil {
-		evs = []devices.ConsentEvent{}
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"items": evs})
+	return writeItems(w, evs)
 }
 
 // consentRequest is the body of POST /customers/{id}/consent; the actor is

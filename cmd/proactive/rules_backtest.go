@@ -85,17 +85,8 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	if len(patterns) == 0 {
 		patterns = cfg.Rules.Paths
 	}
-	specs, probs := rules.LoadFiles(patterns)
-	var set *rules.RuleSet
-	if len(probs) == 0 {
-		set, probs = rules.Compile(specs)
-	}
-	for _, p := range probs {
-		errs = append(errs, p)
-	}
-	if len(probs) == 0 && len(specs) == 0 {
-		errs = append(errs, fmt.Errorf("no rules in %s", strings.Join(patterns, ", ")))
-	}
+	set, probs := compileRules(patterns)
+	errs = append(errs, probs...)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -109,7 +100,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	if *device != "" {
 		what = "device " + *device
 	}
-	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s\n", len(specs), what,
+	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s\n", len(set.Rules()), what,
 		from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
 
 	started := time.Now()
@@ -346,4 +337,22 @@ func writeBacktestJSON(w io.Writer, rep *rules.BacktestReport, scored bool) erro
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// compileRules loads and compiles the rule files of patterns, returning
+// every problem (each file:line), and one when the files hold no rule.
+func compileRules(patterns []string) (*rules.RuleSet, []error) {
+	specs, probs := rules.LoadFiles(patterns)
+	var set *rules.RuleSet
+	if len(probs) == 0 {
+		set, probs = rules.Compile(specs)
+	}
+	var errs []error
+	for _, p := range probs {
+		errs = append(errs, p)
+	}
+	if len(probs) == 0 && len(specs) == 0 {
+		errs = append(errs, fmt.Errorf("no rules in %s", strings.Join(patterns, ", ")))
+	}
+	return set, errs
 }

@@ -291,17 +291,8 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 	if len(errs) == 0 && !from.Before(to) {
 		errs = append(errs, fmt.Errorf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	}
-	specs, probs := rules.LoadFiles(patterns)
-	var set *rules.RuleSet
-	if len(probs) == 0 {
-		set, probs = rules.Compile(specs)
-	}
-	for _, p := range probs {
-		errs = append(errs, p)
-	}
-	if len(probs) == 0 && len(specs) == 0 {
-		errs = append(errs, fmt.Errorf("no rules in %s", strings.Join(patterns, ", ")))
-	}
+	set, probs := compileRules(patterns)
+	errs = append(errs, probs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -311,7 +302,7 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 			Timeout: backtestQueryTimeout,
 		})
 		defer influx.Close()
-		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(specs),
+		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
 			from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
 		rep, err := rules.Backtest(ctx, set, rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, ""),
 			rules.BacktestOptions{To: end})

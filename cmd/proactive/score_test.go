@@ -184,8 +184,8 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 	}{
 		{[]string{"--alerts", bad}, "alert 1: no device_id"},
 		{[]string{"--alerts", bad}, "alert 2: no fired_at"},
-		{[]string{"--alerts", lines, "--from-influx"}, "--alerts FILE or --from-influx, one of them"},
-		{[]string{}, "--alerts FILE or --from-influx"},
+		{[]string{"--alerts", lines, "--from-influx"}, "--alerts FILE, --from-influx or --api URL, one of them"},
+		{[]string{}, "--alerts FILE, --from-influx or --api URL"},
 		{[]string{"--alerts", lines, "--from", "-1d"}, "--from, --to and --rules are for --from-influx"},
 	} {
 		args := append([]string{"simulate", "score", "--truth", truth}, tc.args...)

@@ -2,22 +2,19 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/twilio"
 )
 
 const smsUsage = `usage: proactive sms reply [--config FILE] --from PHONE TEXT...
@@ -80,7 +77,7 @@ func smsCmd(ctx context.Context, e env) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twilioSignature(token, target, form))
+	req.Header.Set("X-Twilio-Signature", twilio.Signature(token, target, form))
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return fmt.Errorf("post to %s: %w", target, err)
@@ -92,26 +89,4 @@ func smsCmd(ctx context.Context, e env) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "delivered %q from %s; the platform's answer goes through its outbox\n", text, phone)
 	return err
-}
-
-// twilioSignature is Twilio's request signature: base64 HMAC-SHA1, keyed by
-// the auth token, of the full URL followed by each form field's name and
-// value in name order.
-func twilioSignature(authToken, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		for _, v := range form[k] {
-			b.WriteString(k)
-			b.WriteString(v)
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(authToken))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
