@@ -112,6 +112,11 @@ type Alert struct {
 	// TimeToFailure is the rule's prediction, zero when it gives none.
 	TimeToFailure time.Duration
 	Metrics       map[string]float64
+	// Cooldown is the rule's: no second ticket for this device and component
+	// within it of the last one. The rule engine applies it to what it
+	// remembers; the ticket store applies it to what it holds, so that it
+	// survives a restart.
+	Cooldown time.Duration
 }
 
 // TicketStatus is where a proactive ticket stands.

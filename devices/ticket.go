@@ -223,7 +223,9 @@ func validateAlert(a *proactive.Alert) error {
 // of concurrent callers and processes: the partial unique index
 // tickets_one_open decides, and a caller that loses the race gets the
 // winner's ticket. A new ticket starts open with an alert event on its
-// timeline; the idempotent path writes nothing. EInvalid for a malformed
+// timeline; the idempotent path writes nothing. With a.Cooldown, a ticket
+// of the device and component opened within it, even one finished since, is
+// returned instead of a new one (created false), the alert recorded on it. EInvalid for a malformed
 // alert; ENotFound for a device the registry does not know.
 func (s *Store) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, created bool, err error) {
 	if err := validateAlert(&a); err != nil {
@@ -271,6 +273,11 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 			return Ticket{}, false, err
 		}
 		now := tx.s.clock()
+		if a.Cooldown > 0 {
+			if t, ok, err := tx.cooldownTicket(ctx, a, now); err != nil || ok {
+				return t, false, err
+			}
+		}
 		t = Ticket{Device: a.Device, Component: a.Component, Rule: a.Rule, Status: proactive.TicketOpen,
 			Severity: a.Severity, Summary: a.Summary, OpenedAt: now, UpdatedAt: now}
 		if a.TimeToFailure > 0 {
@@ -317,6 +324,31 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 		return t, true, nil
 	}
 	return Ticket{}, false, errors.New("ticket opened and closed repeatedly by others meanwhile")
+}
+
+// cooldownTicket returns the latest ticket of the alert's device and
+// component when it opened within the alert's cooldown before now, with the
+// alert recorded on its timeline: the rule asked for no second ticket
+// meanwhile, and this holds across restarts of the rule engine, which keeps
+// its own cooldown in memory only.
+func (tx *Tx) cooldownTicket(ctx context.Context, a proactive.Alert, now time.Time) (Ticket, bool, error) {
+	t, err := scanTicket(tx.tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
+		WHERE device_id = $1 AND component = $2 AND opened_at > $3 ORDER BY opened_at DESC, id DESC LIMIT 1`,
+		string(a.Device), a.Component, dbTime(now.Add(-a.Cooldown))))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, false, nil
+	} else if err != nil {
+		return Ticket{}, false, err
+	}
+	body := map[string]any{"rule": a.Rule, "severity": a.Severity, "summary": a.Summary, "cooldown": a.Cooldown.String(),
+		"note": "fired again within the rule's cooldown: no new ticket"}
+	if !a.FiredAt.IsZero() {
+		body["fired_at"] = a.FiredAt.UTC()
+	}
+	if _, err := insertEvent(ctx, tx.tx, t.ID, now, EventAlert, "rules", body); err != nil {
+		return Ticket{}, false, err
+	}
+	return t, true, nil
 }
 
 // insertEvent appends an event to a ticket's timeline.

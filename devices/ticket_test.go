@@ -541,3 +541,45 @@ func TestListTickets(t *testing.T) {
 		wantCode(t, err, proactive.EInvalid)
 	})
 }
+
+// A rule's cooldown holds in the store: within it of the last ticket for a
+// device and component, a new firing opens nothing, even once that ticket
+// is closed, and is recorded on it; past it, a new ticket opens.
+func TestOpenTicketCooldown(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		clk := newClock()
+		s := mustOpen(t, dsn, withClock(clk))
+		ctx := t.Context()
+		mustDevice(t, s, "d1", "")
+		a := alert("d1", "compressor")
+		a.Cooldown = 168 * time.Hour
+		first := mustOpenTicket(t, s, a)
+		mustTransition(t, s, first.ID, proactive.TicketCancelled)
+
+		clk.Advance(100 * time.Hour)
+		again, created, err := s.OpenTicket(ctx, a)
+		if err != nil || created || again.ID != first.ID {
+			t.Fatalf("within the cooldown: ticket %d, created %v, %v; want ticket %d again", again.ID, created, err, first.ID)
+		}
+		got, err := s.GetTicket(ctx, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts := 0
+		for _, ev := range got.Timeline {
+			if ev.Kind == devices.EventAlert {
+				alerts++
+			}
+		}
+		if alerts != 2 {
+			t.Errorf("%d alert events on the ticket, want the opening one and the one in the cooldown", alerts)
+		}
+		// Another component, or no cooldown, is not held back.
+		mustOpenTicket(t, s, alert("d1", "fan"))
+
+		clk.Advance(69 * time.Hour)
+		if next := mustOpenTicket(t, s, a); next.ID == first.ID {
+			t.Error("past the cooldown the old ticket came back")
+		}
+	})
+}

@@ -114,6 +114,12 @@ func TestLifecycleCooldown(t *testing.T) {
 		{23 * h, 11, ""}, // still within
 		{24 * h, 11, "hot:firing"},
 	})
+	// The alert carries the cooldown, so that the ticket store can hold it
+	// across restarts.
+	got := ev.Observe(proactive.Sample{Device: "f2", Time: t0, Metrics: map[string]float64{"temp": 11}})
+	if len(got) != 1 || got[0].Cooldown != 24*h {
+		t.Errorf("alerts %+v: want one carrying the rule's 24h cooldown", got)
+	}
 }
 
 func TestOneFiringAlertPerDeviceAndComponent(t *testing.T) {
