@@ -54,6 +54,10 @@ type Config struct {
 	DB   Secret `yaml:"db"`
 	HTTP struct {
 		Addr string `yaml:"addr"`
+		// InsecureCookies lets the web page's session cookie go over plain
+		// HTTP to a host other than localhost (browsers keep Secure cookies
+		// on localhost); behind TLS leave it false.
+		InsecureCookies bool `yaml:"insecure_cookies"`
 	} `yaml:"http"`
 	PublicURL string `yaml:"public_url"`
 	Rules     struct {

@@ -25,9 +25,11 @@ type routerOptions struct {
 	Registry *prometheus.Registry
 	Checks   []check
 	Logger   *slog.Logger
-	// API is mounted at api.Prefix, Webhooks at /webhooks/twilio/, when set.
+	// API is mounted at api.Prefix, Webhooks at /webhooks/twilio/ and Web
+	// (the pages) at /, when set.
 	API      http.Handler
 	Webhooks http.Handler
+	Web      http.Handler
 }
 
 // newRouter returns the HTTP routes of the running service.
@@ -44,6 +46,9 @@ func newRouter(o routerOptions) http.Handler {
 	}
 	if o.Webhooks != nil {
 		r.Mount("/webhooks/twilio", o.Webhooks)
+	}
+	if o.Web != nil {
+		r.Mount("/", o.Web)
 	}
 	return r
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,6 +104,16 @@ func TestServeOutreachLoop(t *testing.T) {
 	}
 	if len(page.Items) != 1 || page.Items[0].Status != "scheduled" || page.Items[0].Rule != "compressor_hot" {
 		t.Errorf("tickets %+v, want one scheduled compressor_hot ticket", page.Items)
+	}
+	// The web page is served at / beside the API: signed out, it asks for a token.
+	signin, err := http.Get("http://" + p.http + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(signin.Body)
+	signin.Body.Close()
+	if signin.StatusCode != http.StatusOK || !strings.Contains(string(html), "token") {
+		t.Errorf("GET / (following redirects): %s\n%.500s", signin.Status, html)
 	}
 	if strings.Contains(p.logs.String(), "e2e-auth-token") || strings.Contains(p.logs.String(), token) {
 		t.Error("a secret appears in the logs")

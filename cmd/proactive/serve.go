@@ -141,6 +141,9 @@ func serve(ctx context.Context, e env) error {
 		src, mqttWhere = s, "external broker "+redactURL(cfg.MQTT.URL)
 	}
 
+	// One token cache for the API and the web page, so that a revocation
+	// through either takes effect in both at once.
+	tokens := devices.NewTokens(store, devices.TokenOptions{})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
@@ -159,8 +162,9 @@ func serve(ctx context.Context, e env) error {
 				}},
 			},
 			Logger:   log,
-			API:      newAPI(cfg, store, engine, in, influx, notifier, log),
+			API:      newAPI(cfg, store, tokens, engine, in, influx, notifier, log),
 			Webhooks: notifier.Webhooks(),
+			Web:      newWeb(cfg, store, tokens, notifier, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -16,6 +16,7 @@ import (
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
 	"github.com/proactivehq/proactive/rules"
+	"github.com/proactivehq/proactive/web"
 )
 
 // newNotifier builds the outreach loop: Twilio when an account is
@@ -55,11 +56,11 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 }
 
 // newAPI builds the /api/v1 handler over the running components.
-func newAPI(cfg Config, store *devices.Store, engine *rules.Engine, in *ingest.Ingester, influx *ingest.Influx,
+func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, influx *ingest.Influx,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return api.New(api.Options{
 		Store:  store,
-		Tokens: devices.NewTokens(store, devices.TokenOptions{}),
+		Tokens: tokens,
 		Rules:  engine,
 		Reload: func(context.Context) (int, error) {
 			count, probs := engine.LoadFiles(cfg.Rules.Paths)
@@ -69,5 +70,13 @@ func newAPI(cfg Config, store *devices.Store, engine *rules.Engine, in *ingest.I
 		Telemetry:   ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
 		Outreach:    n,
 		Logger:      log,
+	})
+}
+
+// newWeb builds the field-service team's pages, served at /.
+func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, n *notify.Notifier, log *slog.Logger) http.Handler {
+	return web.New(web.Options{
+		Store: store, Tokens: tokens, Outreach: n, Logger: log,
+		InsecureCookies: cfg.HTTP.InsecureCookies,
 	})
 }

@@ -1,0 +1,284 @@
+package web_test
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/web"
+)
+
+// axeSource is axe-core (testdata/README.md), injected into each page the
+// browser tests check for accessibility.
+//
+//go:embed testdata/axe.min.js
+var axeSource string
+
+// viewports are the widths every page must work at: a small phone and a
+// desktop.
+var viewports = []struct {
+	name          string
+	width, height int64
+}{
+	{"360", 360, 780},
+	{"1440", 1440, 900},
+}
+
+// chromium finds a Chromium or Chrome binary, or stops the test as a
+// missing service.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PROACTIVE_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	testenv.RequireService(t, "chromium", "no Chromium for the browser tests: apt-get install chromium, or set PROACTIVE_TEST_CHROMIUM")
+	return ""
+}
+
+// newBrowser starts a headless Chromium for the test and returns a tab.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.WindowSize(1440, 900),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
+	t.Cleanup(cancel)
+	// A backstop: each step has its own, shorter, limit.
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// do runs browser steps, within 20 s, or fails the test, saying which step
+// and what the browser showed.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	step, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step, steps...); err != nil {
+		diag, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(diag, chromedp.Location())
+		main, _ := chromedp.Run(diag, chromedp.Text(chromedp.CSS("main")))
+		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, main)
+	}
+}
+
+// submit clicks sel, which leaves the page, and waits until the next page
+// has loaded.
+func submit(t *testing.T, ctx context.Context, what, sel string) {
+	t.Helper()
+	do(t, ctx, what,
+		chromedp.Evaluate[chromedp.Void](`window.stalePage = true`),
+		chromedp.Click(chromedp.CSS(sel)),
+	)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		// Errors are expected while the page navigates.
+		if fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`)); err == nil && fresh {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: no new page after clicking %s", what, sel)
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+type axeViolation struct {
+	ID     string   `json:"id"`
+	Impact string   `json:"impact"`
+	Help   string   `json:"help"`
+	Nodes  []string `json:"nodes"`
+}
+
+// checkPage runs axe-core on the current page at each viewport, saves a
+// screenshot of each under the test's artifact directory, and fails the
+// test on any violation.
+func checkPage(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := t.ArtifactDir()
+	for _, vp := range viewports {
+		do(t, ctx, "viewport "+vp.name, chromedp.EmulateViewport(vp.width, vp.height))
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](axeSource)); err != nil {
+			t.Fatalf("inject axe-core: %v", err)
+		}
+		vs, err := chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+			r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))})))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("run axe-core on %s: %v", name, err)
+		}
+		if checked, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("label, h1, main").length`)); err != nil || checked < 2 {
+			t.Fatalf("%s has no content to check (%v)", name, err)
+		}
+		for _, v := range vs {
+			t.Errorf("%s at %s px: axe %s (%s): %s at %s", name, vp.name, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "; "))
+		}
+		// The page must not scroll sideways.
+		wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wide {
+			t.Errorf("%s at %s px scrolls horizontally", name, vp.name)
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%s-%s.png", name, vp.name))
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	do(t, ctx, "reset viewport", chromedp.EmulateViewport(1440, 900))
+}
+
+// plainServer serves the pages over HTTP on 127.0.0.1: Chromium keeps
+// Secure cookies of a loopback address, a potentially trustworthy origin.
+func (e *env) plainServer() string {
+	srv := httptest.NewServer(e.h)
+	e.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestBrowser(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.RefreshEvery = 500 * time.Millisecond })
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	// Paula has a visit today: the critical ticket, booked by phone.
+	slots := must(e.n.Slots(e.ctx, e.critical))
+	must(e.n.Book(e.ctx, e.critical, slots[0], "test"))
+	card := func(id int64) string { return fmt.Sprintf(`#%d `, id) }
+
+	t.Run("dispatcher", func(t *testing.T) {
+		do(t, ctx, "sign in",
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#token")),
+		)
+		checkPage(t, ctx, "signin")
+		do(t, ctx, "sign in", chromedp.SendKeys(chromedp.CSS("#token"), e.tok["dispatcher"]))
+		submit(t, ctx, "sign in", "main form button[type=submit]")
+		do(t, ctx, "board", chromedp.WaitVisible(chromedp.CSS("#board")))
+		board := text(t, ctx, "#board")
+		for _, id := range []int64{e.offered, e.open, e.critical} {
+			if !strings.Contains(board, card(id)) {
+				t.Errorf("board lacks ticket %d:\n%s", id, board)
+			}
+		}
+		checkPage(t, ctx, "board")
+
+		do(t, ctx, "filter", chromedp.SetValue(chromedp.CSS("#f-rule"), "fan_wear"))
+		submit(t, ctx, "filter", ".filters button[type=submit]")
+		if loc := must(chromedp.Run(ctx, chromedp.Location())); !strings.Contains(loc, "rule=fan_wear") {
+			t.Errorf("filtered at %s", loc)
+		}
+		if board := text(t, ctx, "#board"); strings.Contains(board, card(e.offered)) || strings.Contains(board, card(e.critical)) {
+			t.Errorf("filtered board shows other rules' tickets:\n%s", board)
+		}
+
+		submit(t, ctx, "open a ticket", fmt.Sprintf(`a[href="/tickets/%d"]`, e.open))
+		do(t, ctx, "ticket page", chromedp.WaitVisible(chromedp.CSS("#a-tech")))
+		checkPage(t, ctx, "ticket")
+		do(t, ctx, "assign", chromedp.SetValue(chromedp.CSS("#a-tech"), "tech-lyon"))
+		submit(t, ctx, "assign", `form[action$="/assign"] button`)
+		do(t, ctx, "assigned", chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if s := text(t, ctx, ".timeline"); !strings.Contains(s, "Assigned to tech-lyon") {
+			t.Errorf("timeline lacks the assignment:\n%s", s)
+		}
+		if tk := must(e.store.GetTicket(e.ctx, e.open)); tk.Technician != "tech-lyon" {
+			t.Errorf("ticket assigned to %q in the store, want tech-lyon", tk.Technician)
+		}
+
+		// A form whose CSRF token is gone is refused.
+		do(t, ctx, "post without CSRF",
+			chromedp.Evaluate[chromedp.Void](`document.querySelector('form[action$="/comment"] input[name=csrf]').remove()`),
+			chromedp.SendKeys(chromedp.CSS("#n-text"), "forged"),
+		)
+		submit(t, ctx, "post without CSRF", `form[action$="/comment"] button`)
+		if h := text(t, ctx, "main h1"); h != "Forbidden" {
+			t.Errorf("a form without its CSRF token: page %q, want Forbidden", h)
+		}
+		for _, ev := range must(e.store.GetTicket(e.ctx, e.open)).Timeline {
+			if ev.Kind == devices.EventComment {
+				t.Errorf("a form without its CSRF token added a comment: %s", ev.Body)
+			}
+		}
+	})
+
+	t.Run("reply appears without reload", func(t *testing.T) {
+		do(t, ctx, "open the offered ticket",
+			chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", base, e.offered)),
+			chromedp.WaitVisible(chromedp.CSS(".thread")),
+			chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`),
+		)
+		if code := e.reply("+33611111111", "Please call me after 6pm"); code != 200 {
+			t.Fatalf("webhook answered %d", code)
+		}
+		do(t, ctx, "wait for the reply",
+			chromedp.Poll[chromedp.Void](`document.querySelector(".thread").textContent.includes("Please call me after 6pm")`,
+				chromedp.WithPollingTimeout(10*time.Second)),
+		)
+		if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !still {
+			t.Errorf("the page reloaded (%v)", err)
+		}
+	})
+
+	t.Run("technician at 360 px", func(t *testing.T) {
+		submit(t, ctx, "sign out", ".signout button")
+		do(t, ctx, "sign in as Paula",
+			chromedp.EmulateViewport(360, 780),
+			chromedp.SendKeys(chromedp.CSS("#token"), e.tok["paula"]),
+		)
+		submit(t, ctx, "sign in as Paula", "main form button[type=submit]")
+		do(t, ctx, "day", chromedp.WaitVisible(chromedp.CSS(".visits")))
+		day := text(t, ctx, "main")
+		if !strings.Contains(day, fmt.Sprintf("Ticket #%d", e.critical)) || strings.Contains(day, fmt.Sprintf("Ticket #%d", e.offered)) {
+			t.Errorf("Paula's day shows:\n%s", day)
+		}
+		checkPage(t, ctx, "day")
+		do(t, ctx, "mark done",
+			chromedp.EmulateViewport(360, 780),
+			chromedp.SetValue(chromedp.CSS(".visit select"), "part_replaced"),
+			chromedp.SendKeys(chromedp.CSS(".visit textarea"), "relay replaced"),
+		)
+		submit(t, ctx, "mark done", ".visit form button")
+		do(t, ctx, "marked", chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if tk := must(e.store.GetTicket(e.ctx, e.critical)); tk.Status != proactive.TicketClosed || tk.Outcome != devices.OutcomePartReplaced {
+			t.Errorf("after the visit the ticket is %s (%s), want closed with part_replaced (no SMS consent: no survey)", tk.Status, tk.Outcome)
+		}
+	})
+	t.Logf("screenshots in %s", t.ArtifactDir())
+}

@@ -1,0 +1,196 @@
+// Package web is the field-service team's web page, served at / by the same
+// binary as the API: sign-in with an API token, the ticket board, a ticket's
+// whole story with the actions a dispatcher takes on it, and a technician's
+// day on a phone.
+//
+// Pages are rendered on the server with html/template and work without
+// JavaScript: every action is a plain form POST answered with a redirect
+// (303) to the page it changed. A small embedded script adds what needs it:
+// the board refreshes itself every 10 seconds. Assets are embedded; nothing
+// is loaded from elsewhere, so sites can run offline.
+//
+// # Sessions and CSRF
+//
+// Signing in exchanges an API token (see devices.Tokens) for a session: the
+// browser keeps a random session id in a Secure, HttpOnly, SameSite=Strict
+// cookie, and the server keeps the token's id, role and technician against
+// it, never the token itself. Sessions live in memory: a restart signs
+// everyone out. Every form carries the session's CSRF token, and every POST
+// without the right one is refused with 403, as is sign-in without the
+// pre-session cookie's.
+//
+// # Roles
+//
+// Admins and dispatchers see everything. A technician sees their own day,
+// and the tickets assigned to them (any other answers 404, as in the API);
+// of the actions, they may only record their own visits as done.
+package web
+
+import (
+	"context"
+	"embed"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/notify"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Outreach is what the pages need of the SMS conversation and the
+// technicians' calendars; *notify.Notifier satisfies it. Each method may
+// block on the database; errors carry a proactive.Error code.
+type Outreach interface {
+	// Slots lists the free visit slots for a ticket now, earliest first.
+	Slots(ctx context.Context, ticket int64) ([]notify.Slot, error)
+	// Book books one of Slots for the ticket on the customer's behalf.
+	// EConflict when the slot was taken meanwhile.
+	Book(ctx context.Context, ticket int64, s notify.Slot, actor string) (notify.Appointment, error)
+	// VisitDone records the ticket's booked visit as made, with its
+	// outcome; technician, when not empty, must be the visit's (EForbidden).
+	VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (notify.Appointment, error)
+	// SendMessage queues a free-text SMS to the ticket's customer.
+	SendMessage(ctx context.Context, ticket int64, actor, text string) (int64, error)
+	// Appointments lists visits, earliest first.
+	Appointments(ctx context.Context, f notify.AppointmentFilter) ([]notify.Appointment, error)
+	// Messages lists a ticket's outgoing messages, oldest first.
+	Messages(ctx context.Context, ticket int64, customer string) ([]notify.OutboundMessage, error)
+}
+
+var _ Outreach = (*notify.Notifier)(nil)
+
+// Options configure the pages. Store and Tokens are required; a nil
+// Outreach hides the actions that need it (booking, messages, visits).
+// Other zero fields get the defaults given on each.
+type Options struct {
+	Store *devices.Store
+	// Tokens authenticates sign-ins; share the process's one (the API's), so
+	// that a revocation ends its sessions at once.
+	Tokens   *devices.Tokens
+	Outreach Outreach
+	// Logger gets internal errors, once each; default discard.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Location is the dispatchers' time zone for the times pages show;
+	// default time.Local. A technician's day is in the technician's zone.
+	Location *time.Location
+	// SessionIdle ends a session unused this long, default 12h;
+	// SessionMax ends any session this old, default 7 days.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// MaxSessions bounds the sessions kept, default 10,000; signing in
+	// beyond it ends the least recently used one.
+	MaxSessions int
+	// InsecureCookies leaves the Secure flag off the cookies, for a site
+	// served over plain HTTP on a name other than localhost (browsers keep
+	// Secure cookies of http://localhost). Leave it false behind HTTPS.
+	InsecureCookies bool
+	// RefreshEvery is how often the board's script reloads it, default 10s.
+	RefreshEvery time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 12 * time.Hour
+	}
+	if o.SessionMax <= 0 {
+		o.SessionMax = 7 * 24 * time.Hour
+	}
+	if o.MaxSessions <= 0 {
+		o.MaxSessions = 10_000
+	}
+	if o.RefreshEvery <= 0 {
+		o.RefreshEvery = 10 * time.Second
+	}
+	return o
+}
+
+// server holds the handlers' dependencies.
+type server struct {
+	Options
+	log      *slog.Logger
+	sessions *sessions
+	pages    *pages
+}
+
+// New returns the web pages' handler, to serve at /. It panics without a
+// Store or Tokens, a programming error.
+func New(o Options) http.Handler {
+	if o.Store == nil || o.Tokens == nil {
+		panic("web.New: Options.Store and Options.Tokens are required")
+	}
+	o = o.withDefaults()
+	s := &server{Options: o, log: o.Logger.With("component", "web")}
+	s.sessions = newSessions(o.Now, o.SessionIdle, o.SessionMax, o.MaxSessions)
+	s.pages = mustParsePages(o.Location)
+
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.Handle("GET /favicon.ico", cacheStatic(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, static, "icon.svg")
+	})))
+	mux.HandleFunc("GET /signin", s.signInPage)
+	mux.HandleFunc("POST /signin", s.signIn)
+	mux.Handle("POST /signout", s.auth(s.csrf(http.HandlerFunc(s.signOut))))
+
+	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.home)))
+	mux.Handle("GET /tickets/{id}", s.auth(http.HandlerFunc(s.ticketPage)))
+	mux.Handle("POST /tickets/{id}/assign", s.auth(s.csrf(s.staff(s.assign))))
+	mux.Handle("POST /tickets/{id}/book", s.auth(s.csrf(s.staff(s.book))))
+	mux.Handle("POST /tickets/{id}/message", s.auth(s.csrf(s.staff(s.message))))
+	mux.Handle("POST /tickets/{id}/comment", s.auth(s.csrf(s.staff(s.comment))))
+	mux.Handle("POST /tickets/{id}/close", s.auth(s.csrf(s.staff(s.close))))
+	mux.Handle("POST /tickets/{id}/cancel", s.auth(s.csrf(s.staff(s.cancel))))
+	mux.Handle("POST /tickets/{id}/visit", s.auth(s.csrf(http.HandlerFunc(s.visitDone))))
+	mux.Handle("GET /day", s.auth(http.HandlerFunc(s.dayPage)))
+	mux.Handle("/", s.auth(http.HandlerFunc(s.notFound)))
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets the headers every answer carries: a content security
+// policy that allows only this site's own scripts, styles and forms, and no
+// framing or caching of pages.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if h.Get("Cache-Control") == "" {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cacheStatic lets browsers keep the embedded assets for a day.
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		next.ServeHTTP(w, r)
+	})
+}
