@@ -67,7 +67,8 @@ if [ "${SIMULATE:-1}" = 1 ] && kill -0 $pid 2>/dev/null; then
   echo "run: starting the simulated fleet (scenario ${SCENARIO:-demo}); a few devices degrade and alerts appear within about two minutes. SIMULATE=0 skips it."
   echo "run: when an offer SMS is printed, answer as the customer from another shell:"
   echo "       PROACTIVE_CONFIG=${PROACTIVE_CONFIG:-data/demo.yaml} bin/proactive sms reply --from +4915550000003 1"
-  echo "run: the API (admin token in data/demo-admin.token):"
+  echo "run: the dispatchers' page: http://127.0.0.1:${http_port}/ (sign in with the token in data/demo-admin.token)"
+  echo "run: the API (same token):"
   echo "       curl -H \"Authorization: Bearer \$(cat data/demo-admin.token)\" \"http://127.0.0.1:${http_port}/api/v1/tickets?status=scheduled\""
   bin/proactive simulate --scenario "${SCENARIO:-demo}" --broker "${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}}" &
   sim=$!
