@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,13 @@ type SubscriberOptions struct {
 	TLS                *tls.Config
 	// KeepAlive defaults to 30s.
 	KeepAlive time.Duration
-	Logger    *slog.Logger
+	// SharedGroup, when set, subscribes through the MQTT shared
+	// subscription $share/SharedGroup/..., so that the instances of one
+	// group split the device messages between them instead of each getting
+	// all of them. Which instance gets a device's messages is the broker's
+	// strategy (see docs/scaling.md: rules need per-device affinity).
+	SharedGroup string
+	Logger      *slog.Logger
 }
 
 // Subscriber consumes device topics from an external broker with a
@@ -59,6 +66,9 @@ func NewSubscriber(in *Ingester, opts SubscriberOptions) (*Subscriber, error) {
 	if opts.ClientID == "" {
 		opts.ClientID = "proactive-ingest"
 	}
+	if opts.SharedGroup != "" && strings.ContainsAny(opts.SharedGroup, "/+#") {
+		return nil, fmt.Errorf("mqtt shared group %q: no /, + or # in a share name", opts.SharedGroup)
+	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 30 * time.Second
 	}
@@ -81,9 +91,13 @@ func (s *Subscriber) Ready() error {
 func (s *Subscriber) Run(ctx context.Context) error {
 	u, _ := url.Parse(s.opts.URL)
 	broker := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	share := ""
+	if s.opts.SharedGroup != "" {
+		share = "$share/" + s.opts.SharedGroup + "/"
+	}
 	topics := map[string]byte{
-		s.in.TopicPrefix() + "/+/telemetry": 1,
-		s.in.TopicPrefix() + "/+/status":    1,
+		share + s.in.TopicPrefix() + "/+/telemetry": 1,
+		share + s.in.TopicPrefix() + "/+/status":    1,
 	}
 	handler := func(_ paho.Client, m paho.Message) {
 		// Blocks while the ingester's queue is full; the broker then holds
@@ -114,7 +128,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 				return
 			}
 			s.connected.Store(true)
-			s.log.Info("connected to mqtt broker", "broker", broker, "client_id", s.opts.ClientID)
+			s.log.Info("connected to mqtt broker", "broker", broker, "client_id", s.opts.ClientID, "shared_group", s.opts.SharedGroup)
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.connected.Store(false)

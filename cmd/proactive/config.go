@@ -38,6 +38,10 @@ type Config struct {
 		// against the registry (username and client id = device id,
 		// password = its secret) and hold it to its own topics.
 		DeviceAuth bool `yaml:"device_auth"`
+		// SharedGroup makes several instances on one external broker split
+		// the device messages ($share/<group>/...) instead of each taking
+		// all of them.
+		SharedGroup string `yaml:"shared_group"`
 	} `yaml:"mqtt"`
 	Influx struct {
 		URL           string   `yaml:"url"`
@@ -289,6 +293,11 @@ func (c *Config) validate() []error {
 	}
 	if c.MQTT.DeviceAuth && c.MQTT.URL != "" {
 		bad("mqtt.device_auth", "authenticates devices on the embedded broker only; with mqtt.url set, the external broker authenticates them")
+	}
+	if c.MQTT.SharedGroup != "" && c.MQTT.URL == "" {
+		bad("mqtt.shared_group", "splits an external broker's messages between instances; the embedded broker serves one instance")
+	} else if strings.ContainsAny(c.MQTT.SharedGroup, "/+#") {
+		bad("mqtt.shared_group", "%q: no /, + or # in a share name", c.MQTT.SharedGroup)
 	}
 	if c.MQTT.TLSCAFile != "" {
 		if _, err := os.Stat(c.MQTT.TLSCAFile); err != nil {

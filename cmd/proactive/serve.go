@@ -133,7 +133,7 @@ func serve(ctx context.Context, e env) error {
 		s, err := ingest.NewSubscriber(in, ingest.SubscriberOptions{
 			URL: cfg.MQTT.URL, ClientID: cfg.MQTT.ClientID,
 			Username: cfg.MQTT.Username, Password: cfg.MQTT.Password.Reveal(),
-			TLS: tlsCfg, Logger: log,
+			TLS: tlsCfg, SharedGroup: cfg.MQTT.SharedGroup, Logger: log,
 		})
 		if err != nil {
 			return err
