@@ -136,19 +136,33 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 // closes the ticket with this outcome. A customer who may not be texted
 // gets no question and the ticket closes at once. technician, when not
 // empty, must be the visit's (EForbidden otherwise); ENotFound when the
-// ticket has no booked visit.
+// ticket has no booked visit. The timeline names technician as the actor,
+// or "dispatcher" when it is empty; VisitDoneBy names the acting user.
 func (n *Notifier) VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (Appointment, error) {
+	return n.VisitDoneBy(ctx, ticket, technician, outcome, notes, "")
+}
+
+// VisitDoneBy is VisitDone recording actor (the authenticated user, such as
+// a token's name) on the ticket's timeline as who did it. An empty actor
+// falls back to VisitDone's: technician, else "dispatcher".
+func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (Appointment, error) {
 	if !outcome.Valid() {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "outcome %q is not fault_confirmed, no_fault_found or part_replaced", outcome)
 	}
 	if utf8.RuneCountInString(notes) > 2000 {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "notes are longer than 2000 characters")
 	}
+	if utf8.RuneCountInString(actor) > 100 {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "actor is longer than 100 characters")
+	}
 	p, err := n.partyOfTicket(ctx, ticket)
 	if err != nil {
 		return Appointment{}, err
 	}
-	actor := technician
+	actor = strings.TrimSpace(actor)
+	if actor == "" {
+		actor = technician
+	}
 	if actor == "" {
 		actor = "dispatcher"
 	}

@@ -61,6 +61,7 @@ func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 type env struct {
 	t     *testing.T
 	ctx   context.Context
+	dsn   string
 	clock *clock
 	store *devices.Store
 	tw    *faketwilio.Server
@@ -76,7 +77,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // whose options tune may change.
 func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), clock: &clock{t: monday0830}}
+	e := &env{t: t, ctx: t.Context(), dsn: dsn, clock: &clock{t: monday0830}}
 	st, err := devices.OpenOptions(e.ctx, dsn, devices.Options{Now: e.clock.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -101,14 +102,31 @@ func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
 	return e
 }
 
+// instance is a second notifier on e's database as another process would
+// run it: its own store (its own connections) on the same DSN, the same
+// fake Twilio and clock.
+func (e *env) instance(tune func(*notify.Options)) *notify.Notifier {
+	e.t.Helper()
+	st, err := devices.OpenOptions(e.ctx, e.dsn, devices.Options{Now: e.clock.Now})
+	if err != nil {
+		e.t.Fatalf("open second store: %v", err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	return e.notifierOn(st, tune)
+}
+
 // notifier makes a Notifier on e's store and fake Twilio.
 func (e *env) notifier(tune func(*notify.Options)) *notify.Notifier {
+	return e.notifierOn(e.store, tune)
+}
+
+func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.Notifier {
 	sender, err := twilio.New(twilio.Options{AccountSID: "AC0123456789", AuthToken: authToken, From: "+15005550006",
 		APIURL: e.tw.URL, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		e.t.Fatalf("twilio sender: %v", err)
 	}
-	opt := notify.Options{Store: e.store, Sender: sender, PublicURL: e.web.URL, TwilioAuthToken: authToken,
+	opt := notify.Options{Store: st, Sender: sender, PublicURL: e.web.URL, TwilioAuthToken: authToken,
 		Now: e.clock.Now, Logger: discard(), SendTimeout: 2 * time.Second}
 	if tune != nil {
 		tune(&opt)

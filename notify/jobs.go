@@ -63,6 +63,19 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 	now := n.clock()
 	queued := false
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		if tx.Dialect() == devices.Postgres {
+			// Another notifier running this job holds its row: leave it to
+			// that one instead of waiting to find it done.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1 AND done_at IS NULL FOR UPDATE SKIP LOCKED`, id).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		// Marking the job done in the transaction of its effects is the
+		// claim: of two notifiers, one updates the row.
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET done_at = $2 WHERE id = $1 AND done_at IS NULL`, id, now)
 		if err != nil {
 			return err

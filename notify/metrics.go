@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/proactivehq/proactive"
 )
 
 type metrics struct {
@@ -41,7 +43,7 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.alertToSMS, &measuresCollector{n: n})
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
 	}
 	return m
 }
@@ -270,4 +272,70 @@ func (c *measuresCollector) Collect(ch chan<- prometheus.Metric) {
 	for r, v := range m.RulePrecision {
 		g(descPrecision, v, r)
 	}
+}
+
+// countsCollector exports, on each scrape, the outbox's messages by status
+// and the tickets by status: two GROUP BY counts over indexed columns. The
+// numbers are the database's, so every instance on one database reports
+// the same: aggregate them over instances with max, not sum.
+type countsCollector struct{ n *Notifier }
+
+var (
+	descOutbox = prometheus.NewDesc("proactive_notify_outbox_messages",
+		"Outbox messages by status: pending, sending, unknown, sent, failed, suppressed.", []string{"state"}, nil)
+	descTickets = prometheus.NewDesc("proactive_tickets", "Tickets by status.", []string{"status"}, nil)
+)
+
+var outboxStatuses = []string{statusPending, statusSending, statusUnknown, statusSent, statusFailed, statusSuppressed}
+
+var ticketStatuses = []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketOffered, proactive.TicketScheduled,
+	proactive.TicketVisited, proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled}
+
+func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descOutbox
+	ch <- descTickets
+}
+
+func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	emit := func(desc *prometheus.Desc, table string, known []string) {
+		counts, err := c.n.countBy(ctx, table)
+		if err != nil {
+			c.n.log.Error("count "+table+" for /metrics", "err", err)
+			return // no sample rather than a wrong zero
+		}
+		for _, k := range known {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(counts[k]), k)
+			delete(counts, k)
+		}
+		for k, v := range counts { // a status this binary does not know
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(v), k)
+		}
+	}
+	emit(descOutbox, "outbox", outboxStatuses)
+	known := make([]string, len(ticketStatuses))
+	for i, s := range ticketStatuses {
+		known[i] = string(s)
+	}
+	emit(descTickets, "tickets", known)
+}
+
+// countBy counts the rows of table (outbox or tickets) by status.
+func (n *Notifier) countBy(ctx context.Context, table string) (map[string]int64, error) {
+	rows, err := n.store.QueryContext(ctx, `SELECT status, COUNT(*) FROM `+table+` GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var k int64
+		if err := rows.Scan(&s, &k); err != nil {
+			return nil, err
+		}
+		out[s] = k
+	}
+	return out, rows.Err()
 }

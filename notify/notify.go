@@ -232,17 +232,28 @@ func (n *Notifier) notifyWake() {
 func (n *Notifier) Run(ctx context.Context) error {
 	t := time.NewTicker(n.opt.PollInterval)
 	defer t.Stop()
+	woken := false
 	for {
-		// Poll finishes its in-flight attempts even when ctx ends, so
+		// A pass finishes its in-flight attempts even when ctx ends, so
 		// returning after it is the drain.
-		if err := n.Poll(context.WithoutCancel(ctx)); err != nil {
+		var err error
+		if woken {
+			// A new message is waiting: deliver only. Jobs and stale
+			// claims are matters of time, for the ticks.
+			err = n.deliver(context.WithoutCancel(ctx), false)
+		} else {
+			err = n.Poll(context.WithoutCancel(ctx))
+		}
+		if err != nil {
 			n.log.Error("poll outbox and jobs", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			woken = false
 		case <-n.wake:
+			woken = true
 		}
 	}
 }
@@ -253,7 +264,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 // pass's delivery attempts have finished.
 func (n *Notifier) Poll(ctx context.Context) error {
 	errJobs := n.runJobs(ctx)
-	errOut := n.deliver(ctx)
+	errOut := n.deliver(ctx, true)
 	return errors.Join(errJobs, errOut)
 }
 

@@ -52,11 +52,14 @@ func (r outRow) message(publicURL string) Message {
 
 // deliver makes one attempt at every due message, one goroutine per
 // customer (so that a customer's messages keep their order) and at most
-// Concurrency at once, and returns when they are done.
-func (n *Notifier) deliver(ctx context.Context) error {
+// Concurrency at once, and returns when they are done. reclaim first turns
+// the claims of dead attempts into unknown outcomes.
+func (n *Notifier) deliver(ctx context.Context, reclaim bool) error {
 	now := n.clock()
-	if err := n.reclaimStale(ctx, now); err != nil {
-		return err
+	if reclaim {
+		if err := n.reclaimStale(ctx, now); err != nil {
+			return err
+		}
 	}
 	rows, err := n.store.QueryContext(ctx, `SELECT id, ticket_id, customer_id, to_phone, time_zone, kind, body, urgent, status,
 		attempts, claimed_at FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT 1000`, now)
@@ -120,36 +123,72 @@ func (n *Notifier) reclaimStale(ctx context.Context, now time.Time) error {
 
 // attempt runs one message through the policy checks and, if they pass, one
 // delivery attempt, and records the outcome.
+//
+// The checks and the claim are one transaction holding the customer's lock
+// (lockCustomer), so that with several notifiers on one database a message
+// is claimed by one of them, the daily cap counts every claim made
+// elsewhere, an opt-out committed before the claim is seen, and a
+// customer's messages still go out in order.
 func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 	now := n.clock()
 	if r.Status == statusUnknown {
 		return n.reconcile(ctx, r, now)
 	}
-	c, err := n.store.GetCustomer(ctx, r.Customer)
-	if err != nil {
-		return err
-	}
-	if !c.SMSConsent && r.Kind != KindHelp {
-		return n.finish(ctx, r, statusSuppressed, "customer has not consented or opted out")
-	}
-	if proactiveKind(r.Kind) {
-		if !r.Urgent {
-			if until, quiet := quietUntil(*c.QuietHours, now, n.zone(r.TimeZone)); quiet {
-				n.metrics.deferred.WithLabelValues("quiet_hours").Inc()
-				return n.defer_(ctx, r.ID, until, "quiet hours")
+	var (
+		claimed  bool
+		deferred string
+	)
+	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		if err := lockCustomer(ctx, tx, r.Customer); err != nil {
+			return err
+		}
+		// Under the lock the row's status is current: another notifier may
+		// have claimed, sent or suppressed it since it was read.
+		var status string
+		var next time.Time
+		if err := tx.QueryRowContext(ctx, `SELECT status, next_attempt_at FROM outbox WHERE id = $1`, r.ID).
+			Scan(&status, &next); err != nil {
+			return fmt.Errorf("read message: %w", err)
+		}
+		if status != statusPending || next.After(now) {
+			return nil
+		}
+		// An earlier message of the customer, in flight or due, goes first
+		// (another notifier has it); this one is left to a later pass.
+		var earlier int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE customer_id = $1 AND id < $2
+			AND (status = 'sending' OR (status = 'pending' AND next_attempt_at <= $3))`,
+			r.Customer, r.ID, now).Scan(&earlier); err != nil {
+			return fmt.Errorf("check messages in flight: %w", err)
+		}
+		if earlier > 0 {
+			return nil
+		}
+		var consent bool
+		var q devices.QuietHours
+		if err := tx.QueryRowContext(ctx, `SELECT sms_consent, quiet_start, quiet_end FROM customers WHERE id = $1`, r.Customer).
+			Scan(&consent, &q.Start, &q.End); err != nil {
+			return fmt.Errorf("read customer: %w", err)
+		}
+		if !consent && r.Kind != KindHelp {
+			return finishTx(ctx, tx, r, statusSuppressed, "customer has not consented or opted out")
+		}
+		if proactiveKind(r.Kind) {
+			if !r.Urgent {
+				if until, quiet := quietUntil(q, now, n.zone(r.TimeZone)); quiet {
+					deferred = "quiet_hours"
+					return deferTx(ctx, tx, r.ID, until, "quiet hours")
+				}
+			}
+			if until, capped, err := n.capped(ctx, tx, r.Customer, now); err != nil {
+				return err
+			} else if capped {
+				deferred = "daily_cap"
+				return deferTx(ctx, tx, r.ID, until, "daily cap")
 			}
 		}
-		if until, capped, err := n.capped(ctx, r.Customer, now); err != nil {
-			return err
-		} else if capped {
-			n.metrics.deferred.WithLabelValues("daily_cap").Inc()
-			return n.defer_(ctx, r.ID, until, "daily cap")
-		}
-	}
-	claimed := false
-	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', claimed_at = $2, attempts = attempts + 1
-			WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2`, r.ID, now)
+			WHERE id = $1 AND status = 'pending'`, r.ID, now)
 		if err != nil {
 			return err
 		}
@@ -157,11 +196,31 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 		claimed = k == 1
 		return err
 	})
-	if err != nil || !claimed {
-		return err // not claimed: another notifier took it
+	if err != nil {
+		return fmt.Errorf("claim message: %w", err)
+	}
+	if deferred != "" {
+		n.metrics.deferred.WithLabelValues(deferred).Inc()
+	}
+	if !claimed {
+		return nil
 	}
 	r.Attempts++
 	return n.send(ctx, r, now)
+}
+
+// lockCustomer serializes, across processes, the claims of one customer's
+// messages until tx ends. PostgreSQL takes a transaction advisory lock on
+// the customer; on SQLite the transaction already holds the database's
+// write lock.
+func lockCustomer(ctx context.Context, tx *devices.Tx, customer string) error {
+	if tx.Dialect() != devices.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('proactive.sms:' || $1::text))`, customer); err != nil {
+		return fmt.Errorf("lock customer's messages: %w", err)
+	}
+	return nil
 }
 
 // send makes the attempt on a claimed message and records what came of it.
@@ -244,34 +303,39 @@ func (n *Notifier) markSent(ctx context.Context, r outRow, rec Receipt, now time
 // finish ends a message as failed or suppressed and shows it on its ticket.
 func (n *Notifier) finish(ctx context.Context, r outRow, status, reason string) error {
 	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = $2, last_error = $3 WHERE id = $1 AND status IN ('pending', 'sending', 'unknown')`,
-			r.ID, status, reason)
-		if err != nil {
-			return err
-		}
-		if k, err := res.RowsAffected(); err != nil || k == 0 || !r.Ticket.Valid {
-			return err
-		}
-		_, err = tx.Record(ctx, r.Ticket.Int64, devices.EventMessage, "notify", map[string]any{
-			"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
-		return err
+		return finishTx(ctx, tx, r, status, reason)
 	})
 }
 
-// defer_ moves a pending message's next attempt to until.
-func (n *Notifier) defer_(ctx context.Context, id int64, until time.Time, why string) error {
-	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
-			id, until.UTC(), "deferred: "+why)
+// finishTx is finish in tx.
+func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = $2, last_error = $3 WHERE id = $1 AND status IN ('pending', 'sending', 'unknown')`,
+		r.ID, status, reason)
+	if err != nil {
 		return err
-	})
+	}
+	if k, err := res.RowsAffected(); err != nil || k == 0 || !r.Ticket.Valid {
+		return err
+	}
+	_, err = tx.Record(ctx, r.Ticket.Int64, devices.EventMessage, "notify", map[string]any{
+		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
+	return err
+}
+
+// deferTx moves a pending message's next attempt to until, in tx.
+func deferTx(ctx context.Context, tx *devices.Tx, id int64, until time.Time, why string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
+		id, until.UTC(), "deferred: "+why)
+	return err
 }
 
 // capped reports whether the customer had DailyCap proactive messages in
 // the last 24 hours, and if so when the oldest of them leaves the window.
-func (n *Notifier) capped(ctx context.Context, customer string, now time.Time) (time.Time, bool, error) {
+// It reads in tx, under the customer's lock, so that claims committed by
+// other notifiers count.
+func (n *Notifier) capped(ctx context.Context, tx *devices.Tx, customer string, now time.Time) (time.Time, bool, error) {
 	// COALESCE over timestamps loses their type on SQLite: pick in Go.
-	rows, err := n.store.QueryContext(ctx, `SELECT sent_at, claimed_at FROM outbox
+	rows, err := tx.QueryContext(ctx, `SELECT sent_at, claimed_at FROM outbox
 		WHERE customer_id = $1 AND kind IN ($2, $3, $4, $5, $6) AND status IN ('sent', 'sending', 'unknown')
 		AND (sent_at > $7 OR (sent_at IS NULL AND claimed_at > $7))`, customer,
 		KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch, now.Add(-24*time.Hour))
@@ -326,6 +390,23 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	if !ok {
 		return n.finish(ctx, r, statusFailed, "delivery outcome unknown: not sent again to avoid a duplicate")
 	}
+	// Take the message for the time of one lookup, so that another
+	// notifier does not settle it at the same time; if this process dies,
+	// the lease runs out and another takes it up.
+	var leased bool
+	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'unknown' AND next_attempt_at <= $3`,
+			r.ID, now.Add(2*n.opt.SendTimeout), now)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		leased = k == 1
+		return err
+	})
+	if err != nil || !leased {
+		return err
+	}
 	since := r.ClaimedAt.Time.Add(-5 * time.Minute)
 	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
 	rec, found, err := f.Find(sctx, r.message(n.opt.PublicURL), since)
@@ -343,14 +424,20 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	case r.ClaimedAt.Valid && now.Before(r.ClaimedAt.Time.Add(n.opt.ReconcileAfter)):
 		return n.defer_unknown(ctx, r.ID, r.ClaimedAt.Time.Add(n.opt.ReconcileAfter))
 	}
-	n.metrics.reconciled.WithLabelValues("resent").Inc()
+	resend := false
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, r.ID, now)
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, r.ID, now)
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		resend = k == 1
 		return err
 	})
-	if err != nil {
+	if err != nil || !resend {
 		return err
 	}
+	n.metrics.reconciled.WithLabelValues("resent").Inc()
 	r.Status = statusPending
 	return n.attempt(ctx, r)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,8 +84,23 @@ func calendar(ctx context.Context, tx *devices.Tx, techs []devices.Technician, e
 	for _, t := range techs {
 		want[t.ID] = true
 	}
+	if len(techs) == 0 {
+		return busy, held, nil
+	}
+	// Only these technicians' rows: the calendars of the whole fleet grow
+	// with every offer (three holds each), and this runs in the alert's
+	// write transaction.
+	techIn := func(args ...any) (string, []any) {
+		in := make([]string, len(techs))
+		for i, t := range techs {
+			args = append(args, t.ID)
+			in[i] = "$" + strconv.Itoa(len(args))
+		}
+		return "technician_id IN (" + strings.Join(in, ", ") + ")", args
+	}
+	cond, args := techIn(now)
 	rows, err := tx.QueryContext(ctx, `SELECT technician_id, starts_at, ends_at FROM appointments
-		WHERE status <> 'cancelled' AND ends_at > $1`, now)
+		WHERE status <> 'cancelled' AND ends_at > $1 AND `+cond, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read appointments: %w", err)
 	}
@@ -102,8 +118,9 @@ func calendar(ctx context.Context, tx *devices.Tx, techs []devices.Technician, e
 	if err := rows.Close(); err != nil {
 		return nil, nil, err
 	}
+	cond, args = techIn(now, exclude)
 	rows, err = tx.QueryContext(ctx, `SELECT technician_id, starts_at FROM offer_slots
-		WHERE held_until > $1 AND ticket_id <> $2`, now, exclude)
+		WHERE held_until > $1 AND ticket_id <> $2 AND `+cond, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read slot holds: %w", err)
 	}

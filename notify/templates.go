@@ -5,6 +5,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -130,28 +131,45 @@ func baseLanguage(tag string) string {
 
 // render builds the text of a message of kind in the customer's language,
 // with the opt-out line (except on the HELP answer, which names STOP
-// itself). A text over MaxBody characters is an error: the caller's inputs
-// are bounded so that it cannot happen with the shipped templates.
+// itself). The device's model and component are put on one line and
+// clipped, shorter when the whole would not fit in MaxBody characters (a
+// long model in French with three slots would not). Only free text that
+// does not fit (a dispatcher's) makes an error.
 func render(lang, kind string, d msgData) (string, error) {
 	lang = baseLanguage(lang)
 	t := templates[lang][kind]
 	if t == nil {
 		return "", fmt.Errorf("no %s template for %s messages", lang, kind)
 	}
-	d.Product = clip(d.Product, 40)
-	d.Component = strings.ReplaceAll(clip(d.Component, 30), "_", " ")
-	var b strings.Builder
-	if err := t.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
+	product, component := oneLine(d.Product), strings.ReplaceAll(oneLine(d.Component), "_", " ")
+	var body string
+	var n int
+	for _, max := range [][2]int{{40, 30}, {24, 20}, {16, 14}, {10, 10}} {
+		d.Product, d.Component = clip(product, max[0]), clip(component, max[1])
+		var b strings.Builder
+		if err := t.Execute(&b, d); err != nil {
+			return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
+		}
+		body = strings.TrimSpace(b.String())
+		if kind != KindHelp {
+			body += "\n" + optOut[lang]
+		}
+		if n = utf8.RuneCountInString(body); n <= MaxBody {
+			return body, nil
+		}
 	}
-	body := strings.TrimSpace(b.String())
-	if kind != KindHelp {
-		body += "\n" + optOut[lang]
-	}
-	if n := utf8.RuneCountInString(body); n > MaxBody {
-		return "", fmt.Errorf("render %s/%s: %d characters, more than %d", lang, kind, n, MaxBody)
-	}
-	return body, nil
+	return "", fmt.Errorf("render %s/%s: %d characters, more than %d", lang, kind, n, MaxBody)
+}
+
+// oneLine replaces control characters (line breaks among them) and invalid
+// UTF-8 with spaces.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))
 }
 
 func clip(s string, n int) string {

@@ -145,6 +145,50 @@ func keyword(body string) string {
 	return strings.ToUpper(strings.TrimFunc(body, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
 }
 
+// replyKind is what an inbound text asks for.
+type replyKind int
+
+const (
+	replyOther  replyKind = iota // anything else: clarified once
+	replyStop                    // STOP and the carrier keywords: opt out
+	replyStart                   // START, UNSTOP: opt in
+	replyHelp                    // HELP, INFO
+	replyNumber                  // a number: a slot, or a survey score
+	replyCall                    // CALL: call me back
+	replyNo                      // NO: decline the offer
+)
+
+// parsedReply is an inbound text as the conversation reads it.
+type parsedReply struct {
+	Kind    replyKind
+	Keyword string // the normalised text (keyword)
+	Number  int    // for replyNumber
+}
+
+// parseReply reads an inbound SMS body, which is outside input: any bytes,
+// any length.
+func parseReply(body string) parsedReply {
+	kw := keyword(body)
+	p := parsedReply{Keyword: kw}
+	switch {
+	case stopWords[kw]:
+		p.Kind = replyStop
+	case kw == "START" || kw == "UNSTOP":
+		p.Kind = replyStart
+	case kw == "HELP" || kw == "INFO":
+		p.Kind = replyHelp
+	case kw == "CALL":
+		p.Kind = replyCall
+	case kw == "NO":
+		p.Kind = replyNo
+	default:
+		if num, err := strconv.Atoi(kw); err == nil {
+			p.Kind, p.Number = replyNumber, num
+		}
+	}
+	return p
+}
+
 // Inbound handles an SMS from a customer: the provider's message SID (a
 // repeated SID is ignored), the sender's number and the text. Opt-out and
 // opt-in keywords apply to the customer; the rest to the conversation of
@@ -154,12 +198,20 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 	if err != nil {
 		return err
 	}
+	conv, found, err := n.activeConversation(ctx, c.ID)
+	if err != nil {
+		return err
+	}
 	now := n.clock()
 	fresh := false
 	if sid != "" {
+		var ticket sql.NullInt64
+		if found {
+			ticket = sql.NullInt64{Int64: conv.Ticket, Valid: true}
+		}
 		err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
-			res, err := tx.ExecContext(ctx, `INSERT INTO inbound_messages (sid, from_phone, body, received_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (sid) DO NOTHING`, sid, c.Phone, clip(body, 1600), now)
+			res, err := tx.ExecContext(ctx, `INSERT INTO inbound_messages (sid, from_phone, body, received_at, ticket_id) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (sid) DO NOTHING`, sid, c.Phone, clip(body, 1600), now, ticket)
 			if err != nil {
 				return err
 			}
@@ -171,24 +223,23 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 			return wrap("record inbound message", err)
 		}
 	}
-	kw := keyword(body)
-	switch {
-	case stopWords[kw]:
+	r := parseReply(body)
+	switch r.Kind {
+	case replyStop:
 		n.metrics.inbound.WithLabelValues("stop").Inc()
 		return n.optOut(ctx, c, body)
-	case kw == "START" || kw == "UNSTOP":
+	case replyStart:
 		n.metrics.inbound.WithLabelValues("start").Inc()
 		return n.optIn(ctx, c, body)
-	case kw == "HELP" || kw == "INFO":
+	case replyHelp:
 		n.metrics.inbound.WithLabelValues("help").Inc()
 		return n.reply(ctx, c, 0, body, KindHelp, msgData{Contact: n.opt.HelpContact})
 	}
-	conv, found, err := n.activeConversation(ctx, c.ID)
-	if err != nil || !found {
+	if !found {
 		n.metrics.inbound.WithLabelValues("no_conversation").Inc()
-		return err
+		return nil
 	}
-	return n.converse(ctx, c, conv, body, kw)
+	return n.converse(ctx, c, conv, body, r)
 }
 
 // activeConversation finds the customer's conversation awaiting a reply
@@ -303,19 +354,18 @@ func (n *Notifier) partyOfTicket(ctx context.Context, ticket int64) (party, erro
 }
 
 // converse handles a reply within a conversation.
-func (n *Notifier) converse(ctx context.Context, c devices.Customer, conv conversation, body, kw string) error {
-	num, isNum := strconv.Atoi(kw)
+func (n *Notifier) converse(ctx context.Context, c devices.Customer, conv conversation, body string, r parsedReply) error {
 	switch {
-	case conv.Stage == stageOffer && isNum == nil:
+	case conv.Stage == stageOffer && r.Kind == replyNumber:
 		n.metrics.inbound.WithLabelValues("slot").Inc()
-		return n.chooseSlot(ctx, conv, num, body)
-	case conv.Stage == stageSurvey && isNum == nil && num >= 1 && num <= 5:
+		return n.chooseSlot(ctx, conv, r.Number, body)
+	case conv.Stage == stageSurvey && r.Kind == replyNumber && r.Number >= 1 && r.Number <= 5:
 		n.metrics.inbound.WithLabelValues("survey").Inc()
-		return n.answerSurvey(ctx, conv, num, body)
-	case kw == "CALL":
+		return n.answerSurvey(ctx, conv, r.Number, body)
+	case r.Kind == replyCall:
 		n.metrics.inbound.WithLabelValues("call").Inc()
 		return n.reply(ctx, c, conv.Ticket, body, KindCallback, msgData{})
-	case kw == "NO" && conv.Stage == stageOffer:
+	case r.Kind == replyNo && conv.Stage == stageOffer:
 		n.metrics.inbound.WithLabelValues("no").Inc()
 		return n.decline(ctx, c, conv, body)
 	}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/testenv"
+)
+
+// TestScaleOutTwoInstancesOnePostgres runs two `proactive serve` processes
+// on one PostgreSQL schema and one Mosquitto, each subscribed under its own
+// client id, so that both receive every reading (the worst case of
+// docs/scaling.md). A burst of readings fires the rule on both instances,
+// many times: exactly one ticket opens, with one alert event, and exactly
+// one offer SMS is sent across both instances.
+func TestScaleOutTwoInstancesOnePostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Postgres(t)
+	broker := testenv.Mosquitto(t)
+	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: compressor_hot\n    component: compressor\n    severity: warning\n    when: compressor_current > 10\n    summary: \"Compressor current {{ .Metrics.compressor_current }} A\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := t.Context()
+	store, err := devices.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const phone = "+4915550000002"
+	noQuiet := devices.QuietHours{}
+	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateDevice(ctx, devices.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
+		Site: devices.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
+		t.Fatal(err)
+	}
+	hours, err := devices.ParseWeeklyHours("mon-sun 00:00-23:59")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
+		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}); err != nil {
+		t.Fatal(err)
+	}
+
+	prefix, _ := uniqueSession(t, broker)
+	var ps []*platform
+	for range 2 {
+		_, clientID := uniqueSession(t, broker) // one session per instance: each gets every message
+		env := baseEnv(t, influx)
+		env["PROACTIVE_DB"] = dsn
+		env["PROACTIVE_MQTT_URL"] = broker
+		env["PROACTIVE_MQTT_TOPIC_PREFIX"] = prefix
+		env["PROACTIVE_MQTT_CLIENT_ID"] = clientID
+		env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
+		ps = append(ps, startChild(t, env))
+	}
+	for _, p := range ps {
+		p.waitReady(t)
+	}
+
+	c := device(t, broker, prefix+"-fridge-1", false)
+	topic := prefix + "/fridge-1/telemetry"
+	base := time.Now().Add(-time.Minute)
+	for i := range 30 {
+		ts := base.Add(time.Duration(i) * time.Second)
+		publish(t, c, topic, fmt.Sprintf(`{"ts": %d, "metrics": {"compressor_current": %g}}`, ts.UnixMilli(), 11+float64(i)/10))
+	}
+
+	// Both instances see the rule fire.
+	fired := `proactive_rules_alert_transitions_total{rule="compressor_hot",state="firing"}`
+	for _, p := range ps {
+		deadline := time.Now().Add(20 * time.Second)
+		for !hasMetric(p.http, fired) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !hasMetric(p.http, fired) {
+			t.Fatalf("instance %s never fired the rule:\n%s", p.http, tail(p.logs.String(), 4000))
+		}
+	}
+	offer := "── SMS to " + phone + " (offer"
+	deadline := time.Now().Add(20 * time.Second)
+	for countIn(ps, offer) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Give a duplicate every chance to show: both notifiers poll each second.
+	time.Sleep(3 * time.Second)
+	if n := countIn(ps, offer); n != 1 {
+		t.Errorf("%d offer SMS across both instances, want 1:\nA:\n%s\nB:\n%s", n,
+			tail(ps[0].logs.String(), 3000), tail(ps[1].logs.String(), 3000))
+	}
+	page, err := store.ListTickets(ctx, devices.TicketFilter{Device: "fridge-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Items[0].Status != proactive.TicketOffered {
+		t.Fatalf("tickets %+v, want one offered ticket", page.Items)
+	}
+	tk, err := store.GetTicket(ctx, page.Items[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, ev := range tk.Timeline {
+		if ev.Kind == devices.EventAlert {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("%d alert events on the ticket, want 1", alerts)
+	}
+	var rows, sent int
+	if err := store.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'sent') FROM outbox WHERE ticket_id = $1`,
+		tk.ID).Scan(&rows, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || sent != 1 {
+		t.Errorf("outbox has %d rows for the ticket, %d sent; want 1 sent offer", rows, sent)
+	}
+	for _, p := range ps {
+		p.terminate(t)
+	}
+}
+
+// hasMetric reports whether /metrics at addr has a sample of series above 0.
+func hasMetric(addr, series string) bool {
+	code, body := get(addr, "/metrics")
+	if code != 200 {
+		return false
+	}
+	for line := range strings.SplitSeq(body, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			return rest != "0"
+		}
+	}
+	return false
+}
+
+// countIn counts text in the output of the platforms.
+func countIn(ps []*platform, text string) int {
+	n := 0
+	for _, p := range ps {
+		n += strings.Count(p.logs.String(), text)
+	}
+	return n
+}

@@ -1,0 +1,242 @@
+package twilio_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/internal/faketwilio"
+	"github.com/proactivehq/proactive/notify/twilio"
+)
+
+const (
+	accountSID = "AC0123456789"
+	authToken  = "0123456789abcdef0123456789abcdef"
+)
+
+func mustSender(t *testing.T, opt twilio.Options) *twilio.Sender {
+	t.Helper()
+	if opt.AccountSID == "" {
+		opt.AccountSID, opt.AuthToken = accountSID, authToken
+	}
+	s, err := twilio.New(opt)
+	if err != nil {
+		t.Fatalf("twilio.New: %v", err)
+	}
+	return s
+}
+
+func msg() notify.Message {
+	return notify.Message{ID: 7, To: "+33611111111", Body: "Your fridge needs a visit.\nReply STOP to opt out.", Kind: notify.KindOffer,
+		StatusCallback: "https://proactive.example/webhooks/twilio/status?m=7"}
+}
+
+func TestNewChecksOptions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opt  twilio.Options
+		want []string
+	}{
+		{"nothing", twilio.Options{}, []string{"account SID and auth token", "From number or a messaging service"}},
+		{"no token", twilio.Options{AccountSID: accountSID, From: "+15005550006"}, []string{"auth token"}},
+		{"bad api url", twilio.Options{AccountSID: accountSID, AuthToken: authToken, From: "+1", APIURL: "ftp://x"}, []string{"api_url"}},
+		{"no scheme", twilio.Options{AccountSID: accountSID, AuthToken: authToken, From: "+1", APIURL: "localhost:1234"}, []string{"api_url"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := twilio.New(c.opt)
+			if err == nil {
+				t.Fatal("New accepted the options")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), authToken) {
+				t.Error("the error shows the auth token")
+			}
+		})
+	}
+}
+
+// TestSendForm checks what reaches Twilio: To, Body, From or
+// MessagingServiceSid (the service wins when both are set), and
+// StatusCallback only when the message has one.
+func TestSendForm(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		from, service   string
+		callback        string
+		wantFrom, wantS string
+	}{
+		{"from number", "+15005550006", "", msg().StatusCallback, "+15005550006", ""},
+		{"messaging service", "", "MG0123456789", msg().StatusCallback, "", "MG0123456789"},
+		{"service wins over from", "+15005550006", "MG0123456789", msg().StatusCallback, "", "MG0123456789"},
+		{"no status callback", "+15005550006", "", "", "+15005550006", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tw := faketwilio.New(nil)
+			defer tw.Close()
+			s := mustSender(t, twilio.Options{From: c.from, MessagingServiceSID: c.service, APIURL: tw.URL})
+			m := msg()
+			m.StatusCallback = c.callback
+			rec, err := s.Send(t.Context(), m)
+			if err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			posts := tw.Posts()
+			if len(posts) != 1 {
+				t.Fatalf("%d posts, want 1", len(posts))
+			}
+			p := posts[0]
+			if p.To != m.To || p.Body != m.Body || p.From != c.wantFrom || p.MessagingServiceSid != c.wantS || p.StatusCallback != c.callback {
+				t.Errorf("posted %+v", p)
+			}
+			if rec.SID != p.SID || rec.Status != "queued" {
+				t.Errorf("receipt %+v, want SID %s queued", rec, p.SID)
+			}
+		})
+	}
+}
+
+// TestSendClassifiesErrors: what the outbox may retry (the message was
+// certainly not taken), what it must settle first (it may have been), and
+// what it must give up on.
+func TestSendClassifiesErrors(t *testing.T) {
+	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}`))
+	}))
+	defer refused.Close()
+	htmlError := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(`<html>bad gateway</html>`))
+	}))
+	defer htmlError.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	const (
+		temporary = "temporary"
+		ambiguous = "ambiguous"
+		permanent = "permanent"
+	)
+	for _, c := range []struct {
+		name     string
+		behavior faketwilio.Behavior
+		url      string // instead of the fake
+		want     string
+		created  bool // the fake created the message
+	}{
+		{name: "429", behavior: faketwilio.TooMany, want: temporary},
+		{name: "500", behavior: faketwilio.ServerError, want: temporary},
+		{name: "502 without Twilio's JSON", url: htmlError.URL, want: temporary},
+		{name: "400 invalid number", url: refused.URL, want: permanent},
+		{name: "connection refused", url: closedURL, want: temporary},
+		{name: "timeout after the request, message created", behavior: faketwilio.Hang, want: ambiguous, created: true},
+		{name: "timeout after the request, nothing created", behavior: faketwilio.HangDropped, want: ambiguous},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tw := faketwilio.New(nil)
+			defer tw.Close()
+			tw.Then(c.behavior)
+			u := tw.URL
+			if c.url != "" {
+				u = c.url
+			}
+			s := mustSender(t, twilio.Options{From: "+15005550006", APIURL: u, Timeout: 200 * time.Millisecond})
+			start := time.Now()
+			_, err := s.Send(t.Context(), msg())
+			if err == nil {
+				t.Fatal("Send succeeded")
+			}
+			got := permanent
+			switch {
+			case errors.Is(err, notify.ErrTemporary) && errors.Is(err, notify.ErrAmbiguous):
+				t.Fatalf("error is both temporary and ambiguous: %v", err)
+			case errors.Is(err, notify.ErrTemporary):
+				got = temporary
+			case errors.Is(err, notify.ErrAmbiguous):
+				got = ambiguous
+			}
+			if got != c.want {
+				t.Errorf("error %v is %s, want %s", err, got, c.want)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Send took %v with a 200ms timeout", d)
+			}
+			if c.url == "" {
+				if created := len(tw.Messages()) == 1; created != c.created {
+					t.Errorf("fake created a message: %v, want %v", created, c.created)
+				}
+			}
+			if strings.Contains(err.Error(), authToken) {
+				t.Error("the error shows the auth token")
+			}
+		})
+	}
+}
+
+// TestSendRespectsContext: the attempt's context bounds it even with a
+// long client timeout, and a cancellation after the request was written is
+// an unknown outcome.
+func TestSendRespectsContext(t *testing.T) {
+	tw := faketwilio.New(nil)
+	defer tw.Close()
+	tw.Then(faketwilio.Hang)
+	s := mustSender(t, twilio.Options{From: "+15005550006", APIURL: tw.URL, Timeout: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.Send(ctx, msg())
+	if !errors.Is(err, notify.ErrAmbiguous) {
+		t.Errorf("Send after the deadline: %v, want ErrAmbiguous", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Send took %v past a 200ms deadline", d)
+	}
+}
+
+// TestFind: after an ambiguous attempt, Find tells whether the message
+// exists at Twilio: same number and body, created since the attempt.
+func TestFind(t *testing.T) {
+	now := time.Date(2026, 3, 9, 8, 30, 0, 0, time.UTC)
+	tw := faketwilio.New(func() time.Time { return now })
+	defer tw.Close()
+	tw.Then(faketwilio.Hang)
+	s := mustSender(t, twilio.Options{MessagingServiceSID: "MG0123456789", APIURL: tw.URL, Timeout: 200 * time.Millisecond})
+	m := msg()
+	if _, err := s.Send(t.Context(), m); !errors.Is(err, notify.ErrAmbiguous) {
+		t.Fatalf("Send: %v, want ErrAmbiguous", err)
+	}
+	created := tw.Messages()
+	if len(created) != 1 {
+		t.Fatalf("fake created %d messages", len(created))
+	}
+
+	rec, found, err := s.Find(t.Context(), m, now.Add(-time.Minute))
+	if err != nil || !found || rec.SID != created[0].SID {
+		t.Errorf("Find = %+v, %v, %v; want found %s", rec, found, err, created[0].SID)
+	}
+	other := m
+	other.Body = "another text"
+	if _, found, err := s.Find(t.Context(), other, now.Add(-time.Minute)); err != nil || found {
+		t.Errorf("Find of another body: found %v, %v", found, err)
+	}
+	other = m
+	other.To = "+33622222222"
+	if _, found, err := s.Find(t.Context(), other, now.Add(-time.Minute)); err != nil || found {
+		t.Errorf("Find to another number: found %v, %v", found, err)
+	}
+	if _, found, err := s.Find(t.Context(), m, now.Add(time.Minute)); err != nil || found {
+		t.Errorf("Find of messages created after it: found %v, %v", found, err)
+	}
+}
