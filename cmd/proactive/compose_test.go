@@ -25,7 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -596,11 +599,17 @@ func (r descRecorder) Unregister(prometheus.Collector) bool { return true }
 
 // platformMetrics returns every metric `proactive serve` registers. A
 // package that adds instruments adds its constructor here, as serve does.
-func platformMetrics() descRecorder {
+func platformMetrics(tb testing.TB) descRecorder {
 	reg := descRecorder{}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ingest.NewMetrics(reg)
 	rules.New(rules.Options{Registerer: reg})
+	store, err := devices.Open(tb.Context(), testenv.SQLite(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	notify.New(notify.Options{Store: store, Registerer: reg})
 	// Prometheus adds these to every scraped series.
 	reg["up"] = metricInfo{}
 	return reg
@@ -859,7 +868,7 @@ type grafanaDashboard struct {
 func TestComposeDashboards(t *testing.T) {
 	cf, _ := loadCompose(t)
 	sources := grafanaDatasources(t, cf)
-	reg := platformMetrics()
+	reg := platformMetrics(t)
 	influxEnv := cf.Services["influxdb"].Environment
 	bucket := influxEnv["DOCKER_INFLUXDB_INIT_BUCKET"]
 
@@ -1037,7 +1046,7 @@ func TestComposeDashboards(t *testing.T) {
 
 // The checker itself catches what it is there to catch.
 func TestComposeCheckers(t *testing.T) {
-	reg := platformMetrics()
+	reg := platformMetrics(t)
 	for _, name := range []string{"proactive_ingest_messages_total", "proactive_rules_alerts", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := reg[name]; !ok {
 			t.Errorf("%s not among the registered metrics", name)
