@@ -65,6 +65,10 @@ type Config struct {
 	} `yaml:"http"`
 	PublicURL string `yaml:"public_url"`
 	Rules     struct {
+		// Enabled false runs no rules on this instance (ingest, HTTP and
+		// notify only): with several instances on a broker without
+		// per-device affinity, one instance runs the rules.
+		Enabled        bool     `yaml:"enabled"`
 		Paths          []string `yaml:"paths" env:"PROACTIVE_RULES"`
 		RebuildTimeout Duration `yaml:"rebuild_timeout"`
 	} `yaml:"rules"`
@@ -113,6 +117,7 @@ func defaultConfig() Config {
 	c.Influx.QueueSize = 10000
 	c.DB = "data/proactive.db"
 	c.HTTP.Addr = ":8080"
+	c.Rules.Enabled = true
 	c.Rules.Paths = []string{"rules/*.yaml"}
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +120,52 @@ func TestServeUsesTheRegistry(t *testing.T) {
 	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"old_fridge_hot","device_id":"fridge-42"`)
 	if strings.Contains(p.logs.String(), `"device_id":"unknown-1"`) {
 		t.Errorf("the rule fired on an unregistered device of no model")
+	}
+}
+
+// rules.enabled false: the instance stores telemetry and serves HTTP, loads
+// no rule file (a broken one does not stop it), fires nothing, and refuses
+// a reload with a 409 saying why.
+func TestServeRulesDisabled(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: hot\n    component: cabinet\n    severity: loud\n    when: cabinet_temp > 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	env := baseEnv(t, influx)
+	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
+	env["PROACTIVE_RULES_ENABLED"] = "false"
+	store, err := devices.Open(t.Context(), env["PROACTIVE_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := devices.NewTokens(store, devices.TokenOptions{}).Create(t.Context(), "admin", devices.RoleAdmin, "")
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, env)
+	p.waitReady(t)
+	waitLog(t, p, "rules disabled on this instance")
+	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "fridge-1", false)
+	publish(t, c, "devices/fridge-1/telemetry", `{"metrics": {"cabinet_temp": 12.5}}`)
+	if n := influx.Count(t, "telemetry"); n != 1 {
+		t.Errorf("%d points stored, want 1", n)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+p.http+"/api/v1/rules/reload", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "rules.enabled") {
+		t.Errorf("reload: %s %s, want 409 saying rules are disabled", resp.Status, body)
+	}
+	if strings.Contains(p.logs.String(), "alert firing") {
+		t.Error("an alert fired with rules disabled")
 	}
 }

@@ -55,12 +55,16 @@ func serve(ctx context.Context, e env) error {
 	defer influx.Close()
 	// Rules are checked before anything is opened: a broken file is the
 	// most likely reason to refuse to start.
-	specs, probs := rules.LoadFiles(cfg.Rules.Paths)
-	if len(probs) == 0 {
-		_, probs = rules.Compile(specs)
-	}
-	if len(probs) > 0 {
-		return fmt.Errorf("rules:\n%w", probs)
+	var specs []rules.Spec
+	if cfg.Rules.Enabled {
+		var probs rules.Problems
+		specs, probs = rules.LoadFiles(cfg.Rules.Paths)
+		if len(probs) == 0 {
+			_, probs = rules.Compile(specs)
+		}
+		if len(probs) > 0 {
+			return fmt.Errorf("rules:\n%w", probs)
+		}
 	}
 	store, err := devices.Open(ctx, cfg.DB.Reveal())
 	if err != nil {
@@ -79,11 +83,17 @@ func serve(ctx context.Context, e env) error {
 	if probs := engine.Load(specs); len(probs) > 0 {
 		return fmt.Errorf("rules:\n%w", probs)
 	}
-	log.Info("rules loaded", "rules", len(specs), "paths", cfg.Rules.Paths)
+	var sink ingest.SinkFunc
+	if cfg.Rules.Enabled {
+		sink = engine.Consume
+		log.Info("rules loaded", "rules", len(specs), "paths", cfg.Rules.Paths)
+	} else {
+		log.Info("rules disabled on this instance (rules.enabled: false)")
+	}
 
 	in := ingest.New(ingest.Options{
 		Writer: influx,
-		Sink:   engine.Consume,
+		Sink:   sink,
 		Lookup: func(id proactive.DeviceID) (string, bool) {
 			model, _, ok := store.DeviceInfo(id)
 			return model, ok
@@ -164,7 +174,7 @@ func serve(ctx context.Context, e env) error {
 			Logger:   log,
 			API:      newAPI(cfg, store, tokens, engine, in, influx, notifier, log),
 			Webhooks: notifier.Webhooks(),
-			Web:      newWeb(cfg, store, tokens, notifier, log),
+			Web:      newWeb(cfg, store, tokens, engine, influx, notifier, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -198,8 +208,8 @@ func serve(ctx context.Context, e env) error {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			if n, probs := engine.LoadFiles(cfg.Rules.Paths); len(probs) > 0 {
-				log.Error("rules not reloaded; the loaded rules keep running", "problems", probs.Error())
+			if n, err := reloadRules(cfg, engine); err != nil {
+				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
 			} else {
 				log.Info("rules reloaded", "rules", n)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
@@ -59,13 +60,10 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, influx *ingest.Influx,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return api.New(api.Options{
-		Store:  store,
-		Tokens: tokens,
-		Rules:  engine,
-		Reload: func(context.Context) (int, error) {
-			count, probs := engine.LoadFiles(cfg.Rules.Paths)
-			return count, probs.Err()
-		},
+		Store:       store,
+		Tokens:      tokens,
+		Rules:       engine,
+		Reload:      func(context.Context) (int, error) { return reloadRules(cfg, engine) },
 		DeadLetters: in.DeadLetters().Recent,
 		Telemetry:   ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
 		Outreach:    n,
@@ -73,10 +71,25 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 	})
 }
 
-// newWeb builds the field-service team's pages, served at /.
-func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, n *notify.Notifier, log *slog.Logger) http.Handler {
+// newWeb builds the field-service team's pages, served at /: the ticket
+// page charts telemetry read from InfluxDB as the API reads it, and the
+// rules page shows the engine's state.
+func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, influx *ingest.Influx,
+	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return web.New(web.Options{
 		Store: store, Tokens: tokens, Outreach: n, Logger: log,
+		Telemetry:       ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
+		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
 	})
+}
+
+// reloadRules loads the rule files again (SIGHUP, POST /api/v1/rules/reload):
+// a broken file leaves the running rules in place.
+func reloadRules(cfg Config, engine *rules.Engine) (int, error) {
+	if !cfg.Rules.Enabled {
+		return 0, proactive.Errorf(proactive.EConflict, "rules are disabled on this instance (rules.enabled: false)")
+	}
+	count, probs := engine.LoadFiles(cfg.Rules.Paths)
+	return count, probs.Err()
 }
