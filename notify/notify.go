@@ -272,21 +272,45 @@ func (n *Notifier) Poll(ctx context.Context) error {
 // rules.NotifyFunc. A firing alert opens its ticket (idempotently) and, when
 // the customer may be contacted, writes the offer to the outbox in the same
 // transaction; the sender is then woken. Each alert is one short
-// transaction, so the engine is held back only by the database; a broken
-// alert is logged and counted, never stops the others.
+// transaction, so the engine is held back only by the database.
+//
+// An alert that cannot succeed (a device the registry does not know) is
+// logged and counted and the others go on. When the database fails, the
+// alert is retried with backoff until it is stored or ctx ends: the rule
+// engine notifies a firing alert once, so giving up would lose its ticket;
+// holding the engine back instead backs pressure up to the broker, which
+// keeps the telemetry until the database is back.
 func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 	woke := false
 	for _, a := range alerts {
 		if a.State != proactive.AlertFiring {
 			continue
 		}
-		queued, err := n.handleAlert(ctx, a)
-		if err != nil {
+		for attempt := 0; ; attempt++ {
+			queued, err := n.handleAlert(ctx, a)
+			if err == nil {
+				woke = woke || queued
+				break
+			}
+			if code := proactive.ErrorCode(err); code == proactive.ENotFound || code == proactive.EInvalid {
+				n.metrics.skipped.WithLabelValues("alert_" + code).Inc()
+				n.log.Warn("alert opens no ticket", "rule", a.Rule, "device", a.Device, "component", a.Component, "err", err)
+				break
+			}
 			n.metrics.alertErrors.Inc()
-			n.log.Error("handle alert", "rule", a.Rule, "device", a.Device, "component", a.Component, "err", err)
-			continue
+			wait := min(n.opt.RetryBackoff<<min(attempt, 16), n.opt.MaxBackoff, 30*time.Second)
+			n.log.Error("alert not stored; retrying", "rule", a.Rule, "device", a.Device, "component", a.Component,
+				"attempt", attempt+1, "retry_in", wait, "err", err)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "rule", a.Rule, "device", a.Device,
+					"component", a.Component)
+				return
+			case <-t.C:
+			}
 		}
-		woke = woke || queued
 	}
 	if woke {
 		n.notifyWake()

@@ -1,0 +1,59 @@
+package notify_test
+
+import (
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/notify"
+)
+
+// An alert that arrives while the database fails is retried until it is
+// stored: its ticket opens and its offer goes out once the database is
+// back. An alert for an unregistered device is not retried.
+func TestAlertRetriedWhileDatabaseFails(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, func(o *notify.Options) { o.RetryBackoff = 5 * time.Millisecond })
+		driver := "sqlite"
+		if strings.HasPrefix(dsn, "postgres") {
+			driver = "pgx"
+		}
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE outreach RENAME TO outreach_away`); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.n.Alerts(e.ctx, []proactive.Alert{
+				alert("unregistered-1", "compressor", proactive.SeverityWarning, e.clock.Now()),
+				alert("fridge-1", "compressor", proactive.SeverityWarning, e.clock.Now()),
+			})
+		}()
+		select {
+		case <-done:
+			t.Fatal("Alerts returned while the database was failing: the alert was dropped")
+		case <-time.After(100 * time.Millisecond):
+		}
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE outreach_away RENAME TO outreach`); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Alerts did not return once the database was back")
+		}
+		e.poll()
+		if tk := e.ticket("fridge-1", "compressor"); tk.Status != proactive.TicketOffered {
+			t.Errorf("ticket %+v, want offered", tk)
+		}
+		e.wantSent("+33611111111", 1)
+	})
+}
