@@ -124,23 +124,28 @@ const maxForecast = 100 * 365.25 * 24 * time.Hour
 // A Window is not safe for concurrent use: its owner (one engine shard)
 // serialises Add and the queries; queries write the cache.
 type Window struct {
-	length    time.Duration
+	// The ring comes first, so that each bucket is one cache line (the
+	// Window is a 4 KiB allocation, 4 KiB aligned), and the fields Add and
+	// the usual query read come right after it, in one line: Add touches
+	// two lines of the window, its bucket and these fields, and the usual
+	// query one more, the cached span.
+	ring      [ringSize]bucket
+	newest    int64 // Unix ns of the newest sample
+	headStart int64 // head*width: Unix ns at which the newest bucket starts
+	width     int64 // bucket width, ns
+	head      int64 // bucket index of the newest sample
+	loEdge    int64 // see lag
 	tolerance time.Duration
-	width     int64   // bucket width, ns
-	widthSec  float64 // bucket width, s
-	newest    int64   // Unix ns of the newest sample
-	head      int64   // bucket index of the newest sample
-	headStart int64   // head*width: Unix ns at which the newest bucket starts
-	loEdge    int64   // see lag
-	headSlot  int32   // position of the newest bucket in ring
-	shift     uint8   // a tick is 1<<shift ns
+	headSlot  int32 // position of the newest bucket in ring
+	shift     uint8 // a tick is 1<<shift ns
 	hasData   bool
 	// A query at now in bucket k reads from bucket k-lag, or k-lag+1 when
 	// now is loEdge or more ns into its bucket: bounds without a division.
-	lag   uint8
-	want  uint8 // every part of a span a query has asked for; see read
-	cache span  // of the buckets before the newest a query reads; see read
-	ring  [ringSize]bucket
+	lag      uint8
+	want     uint8 // every part of a span a query has asked for; see read
+	cache    span  // of the buckets before the newest a query reads; see read
+	length   time.Duration
+	widthSec float64 // bucket width, s
 }
 
 // bucket aggregates the samples of one bucket width in 64 bytes, so that
