@@ -14,6 +14,7 @@ import (
 const devicesUsage = `usage: proactive devices import [--config FILE] FILE.csv
        proactive devices import --technicians [--config FILE] FILE.csv
        proactive devices acl [--config FILE] [--out FILE]   (a Mosquitto ACL from the registry; acl -h)
+       proactive devices secret [--revoke] ID...             (issue or revoke device MQTT secrets; secret -h)
 
 Imports devices and their customers into the registry (the configured db:
 a SQLite file or a postgres:// URL). The CSV has a header line naming its
@@ -38,12 +39,16 @@ func devicesCmd(ctx context.Context, e env) error {
 		e.args = e.args[1:]
 		return devicesACL(ctx, e)
 	}
+	if len(e.args) > 0 && e.args[0] == "secret" {
+		e.args = e.args[1:]
+		return devicesSecret(ctx, e)
+	}
 	if len(e.args) == 0 || e.args[0] != "import" {
 		fmt.Fprintf(e.stderr, devicesUsage, strings.Join(devices.ImportColumns, ","))
 		if len(e.args) > 0 && (e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help") {
 			return nil
 		}
-		return errors.New("devices: want a subcommand: import or acl")
+		return errors.New("devices: want a subcommand: import, acl or secret")
 	}
 	fs, load := configFlags("devices import", e)
 	techs := fs.Bool("technicians", false, "the file lists technicians (columns "+strings.Join(devices.TechnicianColumns, ",")+
