@@ -62,3 +62,14 @@ vet:
 
 clean:
 	rm -rf bin/proactive
+
+# The ticket page's chart library (uPlot), from npm at the version pinned in
+# web/assets/package-lock.json, copied into web/static. The copies are
+# checked in, so a fresh clone builds without npm; run this after changing
+# the pin.
+.PHONY: web-assets
+web-assets:
+	cd web/assets && npm ci --no-audit --no-fund
+	cp web/assets/node_modules/uplot/dist/uPlot.iife.min.js web/static/uplot.min.js
+	cp web/assets/node_modules/uplot/dist/uPlot.min.css web/static/uplot.min.css
+	cp web/assets/node_modules/uplot/LICENSE web/static/uplot.LICENSE

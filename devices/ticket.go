@@ -669,7 +669,8 @@ func (s *Store) timeline(ctx context.Context, id int64) ([]Event, error) {
 	return out, rows.Err()
 }
 
-// TicketFilter narrows ListTickets; zero fields match everything.
+// TicketFilter narrows ListTickets and CountTickets; zero fields match
+// everything, and the conditions of several fields all hold.
 type TicketFilter struct {
 	// Status keeps tickets in any of these states.
 	Status []proactive.TicketStatus
@@ -678,51 +679,132 @@ type TicketFilter struct {
 	Device     proactive.DeviceID
 	Technician string
 	Rule       string
+	// Severity keeps tickets of any of these severities.
+	Severity []proactive.Severity
+	// Query keeps tickets whose device id, summary, rule, component or
+	// technician contains it, case ignored, and the ticket it numbers:
+	// "42" matches ticket 42 and every text with 42 in it, "#42" ticket 42
+	// only. At most 200 characters.
+	Query string
+	// Region keeps tickets whose device's site postal code starts with it,
+	// spaces and case ignored, as technicians' service areas match ("75"
+	// is Paris, "SW1" covers SW1A 1AA). Letters, digits and spaces only.
+	Region string
+	// OpenedAfter and OpenedBefore keep tickets opened at or after, and
+	// before, these times; zero is unbounded.
+	OpenedAfter, OpenedBefore time.Time
+	// IDs keeps these tickets, at most 500.
+	IDs []int64
 	ListOptions
 }
 
+// maxTicketQuery bounds TicketFilter.Query.
+const maxTicketQuery = 200
+
+// likeEscaper escapes LIKE's wildcards, for patterns with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// where returns f's conditions but the cursor's, joined with AND, with
+// their arguments appended to args ($n placeholders), and records f's
+// problems in v.
+func (f TicketFilter) where(v *validator, args []any) (string, []any) {
+	conds := []string{"1 = 1"}
+	arg := func(x any) string {
+		args = append(args, x)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	in := func(column string, vals []string) {
+		ph := make([]string, len(vals))
+		for i, x := range vals {
+			ph[i] = arg(x)
+		}
+		conds = append(conds, column+" IN ("+strings.Join(ph, ", ")+")")
+	}
+	if len(f.Status) > 0 {
+		vals := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			v.check(validStatus(st), fmt.Sprintf("status[%d]", i), "%q is not a ticket status", st)
+			vals[i] = string(st)
+		}
+		in("status", vals)
+	}
+	if len(f.Severity) > 0 {
+		vals := make([]string, len(f.Severity))
+		for i, sev := range f.Severity {
+			v.check(sev.Valid(), fmt.Sprintf("severity[%d]", i), "%q is not info, warning or critical", sev)
+			vals[i] = string(sev)
+		}
+		in("severity", vals)
+	}
+	if len(f.IDs) > 0 {
+		v.check(len(f.IDs) <= 500, "ids", "more than 500 tickets")
+		ph := make([]string, len(f.IDs))
+		for i, id := range f.IDs {
+			ph[i] = arg(id)
+		}
+		conds = append(conds, "id IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.Active {
+		conds = append(conds, "status NOT IN "+terminalSQL)
+	}
+	if f.Device != "" {
+		conds = append(conds, "device_id = "+arg(string(f.Device)))
+	}
+	if f.Technician != "" {
+		conds = append(conds, "technician_id = "+arg(f.Technician))
+	}
+	if f.Rule != "" {
+		conds = append(conds, "rule = "+arg(f.Rule))
+	}
+	q := strings.TrimSpace(f.Query)
+	if n, err := strconv.ParseInt(strings.TrimPrefix(q, "#"), 10, 64); strings.HasPrefix(q, "#") && err == nil {
+		conds = append(conds, "id = "+arg(n))
+	} else if q != "" {
+		v.text("query", q, maxTicketQuery, false)
+		p := arg("%" + likeEscaper.Replace(strings.ToLower(q)) + "%")
+		cond := `(LOWER(device_id) LIKE ` + p + ` ESCAPE '\' OR LOWER(summary) LIKE ` + p + ` ESCAPE '\'
+			OR LOWER(rule) LIKE ` + p + ` ESCAPE '\' OR LOWER(component) LIKE ` + p + ` ESCAPE '\'
+			OR LOWER(COALESCE(technician_id, '')) LIKE ` + p + ` ESCAPE '\'`
+		if n, err := strconv.ParseInt(q, 10, 64); err == nil && n > 0 {
+			cond += " OR id = " + arg(n)
+		}
+		conds = append(conds, cond+")")
+	}
+	if f.Region != "" {
+		region := normalizePostal(f.Region)
+		v.check(region != "" && len(region) <= 16 && !strings.ContainsFunc(region, func(r rune) bool {
+			return (r < 'A' || r > 'Z') && (r < '0' || r > '9')
+		}), "region", "%q is not the start of a postal code (letters and digits)", f.Region)
+		// Letters and digits only: the pattern needs no escaping.
+		conds = append(conds, `device_id IN (SELECT id FROM devices
+			WHERE REPLACE(UPPER(site_postal_code), ' ', '') LIKE `+arg(region+"%")+`)`)
+	}
+	if !f.OpenedAfter.IsZero() {
+		conds = append(conds, "opened_at >= "+arg(dbTime(f.OpenedAfter)))
+	}
+	if !f.OpenedBefore.IsZero() {
+		conds = append(conds, "opened_at < "+arg(dbTime(f.OpenedBefore)))
+	}
+	return strings.Join(conds, " AND "), args
+}
+
 // ListTickets returns tickets, newest first, without their timelines.
-// EInvalid for an unknown status or a malformed cursor.
+// EInvalid for an unknown status or severity, a query too long, a region
+// that is no postal code prefix, or a malformed cursor.
 func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
 	v := newValidator("ticket filter")
-	for i, st := range f.Status {
-		v.check(validStatus(st), fmt.Sprintf("status[%d]", i), "%q is not a ticket status", st)
-	}
 	var before int64 = 1<<63 - 1
 	if f.Cursor != "" {
 		n, err := strconv.ParseInt(f.Cursor, 10, 64)
 		v.check(err == nil && n > 0, "cursor", "%q is not a cursor from a previous page", f.Cursor)
 		before = n
 	}
+	cond, args := f.where(v, []any{before})
 	if err := v.err(); err != nil {
 		return Page[Ticket]{}, err
 	}
 	limit := f.limit()
-	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1`
-	args := []any{before}
-	if len(f.Status) > 0 {
-		ph := make([]string, len(f.Status))
-		for i, st := range f.Status {
-			args = append(args, string(st))
-			ph[i] = fmt.Sprintf("$%d", len(args))
-		}
-		q += " AND status IN (" + strings.Join(ph, ", ") + ")"
-	}
-	if f.Active {
-		q += " AND status NOT IN " + terminalSQL
-	}
-	if f.Device != "" {
-		args = append(args, string(f.Device))
-		q += fmt.Sprintf(" AND device_id = $%d", len(args))
-	}
-	if f.Technician != "" {
-		args = append(args, f.Technician)
-		q += fmt.Sprintf(" AND technician_id = $%d", len(args))
-	}
-	if f.Rule != "" {
-		args = append(args, f.Rule)
-		q += fmt.Sprintf(" AND rule = $%d", len(args))
-	}
+	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1 AND ` + cond
 	args = append(args, limit+1)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
 	rows, err := s.read.QueryContext(ctx, q, args...)
@@ -746,4 +828,54 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], 
 		page.Next = strconv.FormatInt(page.Items[limit-1].ID, 10)
 	}
 	return page, nil
+}
+
+// CountTickets counts the tickets matching f by status; statuses without
+// any are left out. f's ListOptions are ignored. EInvalid as ListTickets.
+func (s *Store) CountTickets(ctx context.Context, f TicketFilter) (map[proactive.TicketStatus]int, error) {
+	v := newValidator("ticket filter")
+	cond, args := f.where(v, nil)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count tickets: %w", err)
+	}
+	defer rows.Close()
+	out := map[proactive.TicketStatus]int{}
+	for rows.Next() {
+		var st proactive.TicketStatus
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count tickets: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count tickets: %w", err)
+	}
+	return out, nil
+}
+
+// TicketRules returns the names of the rules that opened tickets, sorted,
+// at most 500: the choices of a filter on TicketFilter.Rule.
+func (s *Store) TicketRules(ctx context.Context) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
+	if err != nil {
+		return nil, fmt.Errorf("list ticket rules: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("list ticket rules: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list ticket rules: %w", err)
+	}
+	return out, nil
 }

@@ -583,3 +583,114 @@ func TestOpenTicketCooldown(t *testing.T) {
 		}
 	})
 }
+
+// TestTicketFilterSearch lists and counts tickets by severity, search,
+// region and age, alone and together.
+func TestTicketFilterSearch(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		clock := newClock()
+		s := mustOpen(t, dsn, withClock(clock))
+		ctx := t.Context()
+		mustDevice(t, s, "paris-1", "")
+		if _, err := s.CreateDevice(ctx, devices.Device{ID: "london_1", Model: "boiler-x", TimeZone: "Europe/London",
+			Site: devices.Address{PostalCode: "sw1a 1aa", Country: "GB"}}); err != nil {
+			t.Fatal(err)
+		}
+		mustTechnician(t, s, "Tech-Nadia")
+		open := func(dev, component string, sev proactive.Severity, summary string) int64 {
+			a := alert(dev, component)
+			a.Severity, a.Summary = sev, summary
+			return mustOpenTicket(t, s, a).ID
+		}
+		// A day apart each: fan is the oldest, boiler the newest.
+		fan := open("paris-1", "fan", proactive.SeverityInfo, "Fan speed 100% of its norm")
+		clock.Advance(24 * time.Hour)
+		comp := open("paris-1", "compressor", proactive.SeverityCritical, "Compressor current 9 A")
+		clock.Advance(24 * time.Hour)
+		pump := open("london_1", "pump", proactive.SeverityWarning, "Pump_pressure low")
+		clock.Advance(24 * time.Hour)
+		boiler := open("london_1", "burner", proactive.SeverityCritical, "Flame lost twice")
+		if _, err := s.Assign(ctx, pump, "Tech-Nadia", "dispatcher"); err != nil {
+			t.Fatal(err)
+		}
+		mustTransition(t, s, comp, proactive.TicketOffered)
+		now := clock.Now()
+
+		for _, c := range []struct {
+			name string
+			f    devices.TicketFilter
+			want []int64
+		}{
+			{"critical", devices.TicketFilter{Severity: []proactive.Severity{proactive.SeverityCritical}}, []int64{boiler, comp}},
+			{"info or warning", devices.TicketFilter{Severity: []proactive.Severity{proactive.SeverityInfo, proactive.SeverityWarning}}, []int64{pump, fan}},
+			{"device, any case", devices.TicketFilter{Query: "LONDON"}, []int64{boiler, pump}},
+			{"summary", devices.TicketFilter{Query: "flame"}, []int64{boiler}},
+			{"component", devices.TicketFilter{Query: "BURN"}, []int64{boiler}},
+			{"rule", devices.TicketFilter{Query: "Compressor_Wear"}, []int64{boiler, pump, comp, fan}},
+			{"technician", devices.TicketFilter{Query: "nadia"}, []int64{pump}},
+			{"number", devices.TicketFilter{Query: fmt.Sprintf("#%d", fan)}, []int64{fan}},
+			{"not a number", devices.TicketFilter{Query: "#flame"}, nil},
+			{"bare number", devices.TicketFilter{Query: fmt.Sprint(comp)}, []int64{comp}},
+			{"percent is literal", devices.TicketFilter{Query: "100%"}, []int64{fan}},
+			{"underscore is literal", devices.TicketFilter{Query: "on_1"}, []int64{boiler, pump}},
+			{"wildcards match nothing", devices.TicketFilter{Query: "%_%"}, nil},
+			{"ids", devices.TicketFilter{IDs: []int64{fan, boiler, 999}}, []int64{boiler, fan}},
+			{"region Paris", devices.TicketFilter{Region: "75"}, []int64{comp, fan}},
+			{"region with space", devices.TicketFilter{Region: "SW1A 1"}, []int64{boiler, pump}},
+			{"region elsewhere", devices.TicketFilter{Region: "69"}, nil},
+			{"opened in the last 36 h", devices.TicketFilter{OpenedAfter: now.Add(-36 * time.Hour)}, []int64{boiler, pump}},
+			{"open for over 36 h", devices.TicketFilter{OpenedBefore: now.Add(-36 * time.Hour)}, []int64{comp, fan}},
+			{"all together", devices.TicketFilter{Severity: []proactive.Severity{proactive.SeverityCritical}, Region: "75",
+				Query: "current", OpenedBefore: now, Status: []proactive.TicketStatus{proactive.TicketOffered}}, []int64{comp}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				page, err := s.ListTickets(ctx, c.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				for _, tk := range page.Items {
+					got = append(got, tk.ID)
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("listed %v, want %v", got, c.want)
+				}
+				counts, err := s.CountTickets(ctx, c.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for _, k := range counts {
+					n += k
+				}
+				if n != len(c.want) {
+					t.Errorf("counted %v, want %d in all", counts, len(c.want))
+				}
+			})
+		}
+		counts, err := s.CountTickets(ctx, devices.TicketFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rules, err := s.TicketRules(ctx); err != nil || !reflect.DeepEqual(rules, []string{"compressor_wear"}) {
+			t.Errorf("TicketRules: %v, %v", rules, err)
+		}
+		if want := map[proactive.TicketStatus]int{proactive.TicketOpen: 3, proactive.TicketOffered: 1}; !reflect.DeepEqual(counts, want) {
+			t.Errorf("counts %v, want %v", counts, want)
+		}
+		for name, f := range map[string]devices.TicketFilter{
+			"severity":   {Severity: []proactive.Severity{"high"}},
+			"long query": {Query: strings.Repeat("x", 201)},
+			"region":     {Region: "75%"},
+			"ids":        {IDs: make([]int64, 501)},
+			"status":     {Status: []proactive.TicketStatus{"lost"}},
+		} {
+			_, err := s.CountTickets(ctx, f)
+			wantCode(t, err, proactive.EInvalid)
+			_, err = s.ListTickets(ctx, f)
+			if proactive.ErrorCode(err) != proactive.EInvalid {
+				t.Errorf("%s: list error %v, want EInvalid", name, err)
+			}
+		}
+	})
+}

@@ -2,10 +2,10 @@ package web
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +29,21 @@ const (
 	listSize   = 50
 )
 
+// ages are the board's age filter: the value, its label, and the span of
+// opening times it keeps (newer than, or older than, a duration ago).
+var ages = []ageChoice{
+	{"1d", "New: last 24 h", 24 * time.Hour, false},
+	{"7d", "Last 7 days", 7 * 24 * time.Hour, false},
+	{"gt7d", "Over 7 days old", 7 * 24 * time.Hour, true},
+	{"gt30d", "Over 30 days old", 30 * 24 * time.Hour, true},
+}
+
+type ageChoice struct {
+	Value, Label string
+	span         time.Duration
+	older        bool
+}
+
 // boardFilter is the board's query string.
 type boardFilter struct {
 	// Status is empty for the active columns, a ticket status, "finished"
@@ -37,13 +52,18 @@ type boardFilter struct {
 	Rule     string
 	Severity string
 	Q        string
+	// Region is the start of the sites' postal codes, such as 75.
+	Region string
+	// Age is one of ages' values, or empty.
+	Age string
 	// Before pages a list: tickets with smaller ids.
 	Before int64
 }
 
 func parseBoardFilter(q url.Values) (boardFilter, error) {
 	f := boardFilter{Status: q.Get("status"), Rule: strings.TrimSpace(q.Get("rule")),
-		Severity: q.Get("severity"), Q: strings.TrimSpace(q.Get("q"))}
+		Severity: q.Get("severity"), Q: strings.TrimSpace(q.Get("q")), Region: strings.TrimSpace(q.Get("region")),
+		Age: q.Get("age")}
 	var bad []string
 	switch st := proactive.TicketStatus(f.Status); {
 	case f.Status == "", f.Status == "all", f.Status == "finished", devices.Terminal(st), len(devices.NextStatuses(st)) > 0:
@@ -55,6 +75,14 @@ func parseBoardFilter(q url.Values) (boardFilter, error) {
 	}
 	if len(f.Q) > 200 {
 		bad = append(bad, "the search is longer than 200 characters")
+	}
+	if len(f.Region) > 16 || strings.ContainsFunc(f.Region, func(r rune) bool {
+		return r != ' ' && (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9')
+	}) {
+		bad = append(bad, fmt.Sprintf("region %q is not the start of a postal code (letters and digits)", f.Region))
+	}
+	if f.Age != "" && !slices.ContainsFunc(ages, func(a ageChoice) bool { return a.Value == f.Age }) {
+		bad = append(bad, fmt.Sprintf("age %q is not one of 1d, 7d, gt7d, gt30d", f.Age))
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -89,7 +117,8 @@ func (f boardFilter) query(st *string, before int64) string {
 	if st != nil {
 		status = *st
 	}
-	for k, s := range map[string]string{"status": status, "rule": f.Rule, "severity": f.Severity, "q": f.Q} {
+	for k, s := range map[string]string{"status": status, "rule": f.Rule, "severity": f.Severity, "q": f.Q,
+		"region": f.Region, "age": f.Age} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -103,138 +132,45 @@ func (f boardFilter) query(st *string, before int64) string {
 	return "/?" + v.Encode()
 }
 
-// where returns the SQL condition of f's rule, severity and search, with
-// its arguments appended to args ($n placeholders, as devices.Store takes).
-func (f boardFilter) where(args []any) (string, []any) {
-	var conds []string
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if f.Rule != "" {
-		add("rule = ?", f.Rule)
-	}
+// ticketFilter returns the store's filter for f's rule, severity, search,
+// region and age at now, with statuses sts.
+func (f boardFilter) ticketFilter(now time.Time, sts []proactive.TicketStatus) devices.TicketFilter {
+	tf := devices.TicketFilter{Status: sts, Rule: f.Rule, Query: f.Q, Region: f.Region}
 	if f.Severity != "" {
-		add("severity = ?", f.Severity)
+		tf.Severity = []proactive.Severity{proactive.Severity(f.Severity)}
 	}
-	if q := strings.TrimPrefix(f.Q, "#"); q != "" {
-		pattern := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
-		text := `(LOWER(device_id) LIKE ? ESCAPE '\' OR LOWER(summary) LIKE ? ESCAPE '\' OR rule LIKE ? ESCAPE '\'
-			OR component LIKE ? ESCAPE '\' OR LOWER(COALESCE(technician_id, '')) LIKE ? ESCAPE '\'`
-		args = append(args, pattern)
-		text = strings.ReplaceAll(text, "?", "$"+strconv.Itoa(len(args)))
-		if n, err := strconv.ParseInt(q, 10, 64); err == nil && n > 0 {
-			args = append(args, n)
-			text += " OR id = $" + strconv.Itoa(len(args))
+	for _, a := range ages {
+		if a.Value != f.Age {
+			continue
 		}
-		conds = append(conds, text+")")
+		if a.older {
+			tf.OpenedBefore = now.Add(-a.span)
+		} else {
+			tf.OpenedAfter = now.Add(-a.span)
+		}
 	}
-	if len(conds) == 0 {
-		return "1 = 1", args
-	}
-	return strings.Join(conds, " AND "), args
+	return tf
 }
 
-// boardTicket is a ticket as a board card shows it.
-type boardTicket struct {
-	ID               int64
-	Device           string
-	Component        string
-	Rule             string
-	Status           proactive.TicketStatus
-	Severity         proactive.Severity
-	Summary          string
-	PredictedFailure time.Time
-	OpenedAt         time.Time
-	Technician       string
-}
-
-// boardColumns lists the newest tickets matching f with each status in
-// sts, at most n per status, in the order of sts; before > 0 keeps ids
-// below it. The query is the devices schema's tickets table, read through
-// the store's read pool: devices.TicketFilter has no severity or search yet.
-func (s *server) listTickets(ctx context.Context, f boardFilter, sts []proactive.TicketStatus, n int, before int64) ([]boardTicket, error) {
-	cond, args := f.where(nil)
-	ph := make([]string, len(sts))
-	for i, st := range sts {
-		args = append(args, string(st))
-		ph[i] = "$" + strconv.Itoa(len(args))
-	}
-	q := `SELECT id, device_id, component, rule, status, severity, summary, predicted_failure_at, opened_at, COALESCE(technician_id, '')
-		FROM tickets WHERE status IN (` + strings.Join(ph, ", ") + `) AND ` + cond
+// listTickets lists the newest tickets matching f with any status of sts,
+// at most n; before > 0 keeps ids below it.
+func (s *server) listTickets(ctx context.Context, f boardFilter, sts []proactive.TicketStatus, n int, before int64) ([]devices.Ticket, error) {
+	tf := f.ticketFilter(s.Now(), sts)
+	tf.Limit = n
 	if before > 0 {
-		args = append(args, before)
-		q += " AND id < $" + strconv.Itoa(len(args))
+		tf.Cursor = strconv.FormatInt(before, 10)
 	}
-	args = append(args, n)
-	q += " ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args))
-	rows, err := s.Store.QueryContext(ctx, q, args...)
+	page, err := s.Store.ListTickets(ctx, tf)
 	if err != nil {
-		return nil, fmt.Errorf("list tickets for the board: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []boardTicket
-	for rows.Next() {
-		var t boardTicket
-		var predicted sql.NullTime
-		if err := rows.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
-			&t.OpenedAt, &t.Technician); err != nil {
-			return nil, fmt.Errorf("list tickets for the board: %w", err)
-		}
-		if predicted.Valid {
-			t.PredictedFailure = predicted.Time
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tickets for the board: %w", err)
-	}
-	return out, nil
-}
-
-// countTickets counts the tickets matching f's rule, severity and search
-// by status.
-func (s *server) countTickets(ctx context.Context, f boardFilter) (map[proactive.TicketStatus]int, error) {
-	cond, args := f.where(nil)
-	rows, err := s.Store.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count tickets: %w", err)
-	}
-	defer rows.Close()
-	out := map[proactive.TicketStatus]int{}
-	for rows.Next() {
-		var st proactive.TicketStatus
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count tickets: %w", err)
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
-}
-
-// ruleNames lists the rules that opened tickets, for the filter.
-func (s *server) ruleNames(ctx context.Context) ([]string, error) {
-	rows, err := s.Store.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
-	if err != nil {
-		return nil, fmt.Errorf("list rules: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, fmt.Errorf("list rules: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return page.Items, nil
 }
 
 type column struct {
 	Status  proactive.TicketStatus
 	Count   int
-	Tickets []boardTicket
+	Tickets []devices.Ticket
 	// More links to the full list of the status when the column is cut.
 	More string
 }
@@ -259,7 +195,8 @@ type boardData struct {
 	// Columns is the active board; List a single list when filtered by
 	// status, with Older linking to its next page.
 	Columns []column
-	List    []boardTicket
+	List    []devices.Ticket
+	Ages    []ageChoice
 	Older   string
 	Techs   map[string]string
 }
@@ -278,13 +215,14 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	d := boardData{pageData: s.base(r, "Tickets", "board"), Now: s.Now(), Filter: f, VisitsToday: -1,
-		Statuses: append(append([]proactive.TicketStatus(nil), activeStatuses...), terminalStatuses...), Severity: severities}
+		Statuses: append(append([]proactive.TicketStatus(nil), activeStatuses...), terminalStatuses...), Severity: severities,
+		Ages: ages}
 	d.Refresh = s.RefreshEvery.Milliseconds()
-	if d.Rules, err = s.ruleNames(ctx); err != nil {
+	if d.Rules, err = s.Store.TicketRules(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	counts, err := s.countTickets(ctx, f)
+	counts, err := s.Store.CountTickets(ctx, f.ticketFilter(d.Now, nil))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/web"
 )
 
@@ -96,6 +98,13 @@ func submit(t *testing.T, ctx context.Context, what, sel string) {
 		chromedp.Evaluate[chromedp.Void](`window.stalePage = true`),
 		chromedp.Click(chromedp.CSS(sel)),
 	)
+	waitNewPage(t, ctx, what)
+}
+
+// waitNewPage waits until a page other than the one marked stale (set
+// window.stalePage before leaving it) has loaded.
+func waitNewPage(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		// Errors are expected while the page navigates.
@@ -104,7 +113,7 @@ func submit(t *testing.T, ctx context.Context, what, sel string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: no new page after clicking %s", what, sel)
+	t.Fatalf("%s: no new page", what)
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
@@ -280,5 +289,113 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("after the visit the ticket is %s (%s), want closed with part_replaced (no SMS consent: no survey)", tk.Status, tk.Outcome)
 		}
 	})
+	t.Logf("screenshots in %s", t.ArtifactDir())
+}
+
+// TestBrowserChart checks the ticket page's chart of telemetry read from a
+// real influxd: uPlot draws it, with points, at both widths, and the page
+// passes axe.
+func TestBrowserChart(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), withInflux(t))
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	do(t, ctx, "sign in",
+		chromedp.Navigate(base+fmt.Sprintf("/tickets/%d", e.offered)),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tok["dispatcher"]),
+	)
+	submit(t, ctx, "sign in", "main form button[type=submit]")
+	do(t, ctx, "chart drawn", chromedp.WaitVisible(chromedp.CSS(`.plot.drawn canvas`)))
+	points := must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".plot.drawn").dataset.points`)))
+	if points == "" || points == "0" {
+		t.Errorf("the chart drew %q points", points)
+	}
+	if svg := must(chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector(".svgplot")).display === "none"`))); !svg {
+		t.Error("the server's SVG still shows beside the chart")
+	}
+	checkPage(t, ctx, "ticket-chart")
+	// At a phone's width the chart follows the figure.
+	do(t, ctx, "phone", chromedp.EmulateViewport(360, 780))
+	do(t, ctx, "chart narrows", chromedp.Poll[chromedp.Void](
+		`document.querySelector(".plot.drawn .uplot").offsetWidth <= document.querySelector(".plot.drawn").clientWidth`,
+		chromedp.WithPollingTimeout(5*time.Second)))
+	do(t, ctx, "reset", chromedp.EmulateViewport(1440, 900))
+
+	// Without scripts, the server's drawing shows.
+	do(t, ctx, "no script", chromedp.Navigate(base+fmt.Sprintf("/tickets/%d?span=3d", e.offered)),
+		chromedp.WaitVisible(chromedp.CSS(".plot.drawn canvas")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll(".plot").forEach(f => f.classList.remove("drawn"))`),
+		chromedp.WaitVisible(chromedp.CSS(".svgplot svg polyline")))
+}
+
+// TestBrowserPages checks the schedule, the fleet and the rules pages in
+// the browser: axe at both widths, and a reassignment on the schedule made
+// with the keyboard alone.
+func TestBrowserPages(t *testing.T) {
+	seen := telemetryFunc{latest: latestMap{
+		"fridge-1": {{Metric: "compressor_current", Value: 6, Time: monday0830.Add(-5 * time.Minute)}}}}
+	engine := ruleEngineFunc(func() []rules.RuleStatus {
+		return []rules.RuleStatus{
+			{Name: "compressor_wear", Component: "compressor", Severity: proactive.SeverityWarning, File: "rules/fridge.yaml", Line: 3,
+				Health: "ok", Evaluations: 1200, Pending: 2, Firing: 1},
+			{Name: "door_seal", Component: "door", Severity: proactive.SeverityCritical, File: "rules/fridge.yaml", Line: 14, Health: "error",
+				LastError: "avg: window 7d exceeds the lookback of 3d", LastErrorAt: monday0830.Add(-time.Hour), Evaluations: 40, Errors: 40},
+		}
+	})
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry, o.Rules = seen, engine })
+	slots := must(e.n.Slots(e.ctx, e.offered))
+	must(e.n.Book(e.ctx, e.offered, slots[0], "test"))
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	do(t, ctx, "sign in",
+		chromedp.Navigate(base+"/schedule"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tok["dispatcher"]),
+	)
+	submit(t, ctx, "sign in", "main form button[type=submit]")
+	do(t, ctx, "schedule", chromedp.WaitVisible(chromedp.CSS(".techweek")))
+	checkPage(t, ctx, "schedule")
+
+	// Reassign with the keyboard: open the details, move to the select,
+	// choose Leo, move to the button and press it.
+	active := func() string {
+		return must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id || document.activeElement.tagName`)))
+	}
+	do(t, ctx, "open reassign", chromedp.Focus(chromedp.CSS(".visit-slot summary")), chromedp.KeyEvent(kb.Enter))
+	if open := must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(".visit-slot details").open`))); !open {
+		t.Fatal("Enter on the summary did not open the reassign form")
+	}
+	do(t, ctx, "to the select", chromedp.KeyEvent("\t"))
+	if a := active(); !strings.HasPrefix(a, "r-") {
+		t.Fatalf("Tab from the summary went to %s, want the technician select", a)
+	}
+	do(t, ctx, "choose Leo", chromedp.KeyEvent(kb.ArrowUp), chromedp.KeyEvent("\t"))
+	if a := active(); a != "BUTTON" {
+		t.Fatalf("Tab from the select went to %s, want the button", a)
+	}
+	do(t, ctx, "press Reassign", chromedp.Evaluate[chromedp.Void](`window.stalePage = true`), chromedp.KeyEvent(kb.Enter))
+	waitNewPage(t, ctx, "back on the schedule")
+	if flash := text(t, ctx, ".flash"); flash != "Ticket assigned to tech-lyon." {
+		t.Errorf("flash %q", flash)
+	}
+	if tk := must(e.store.GetTicket(e.ctx, e.offered)); tk.Technician != "tech-lyon" {
+		t.Errorf("after the keyboard reassignment the ticket is with %q, want tech-lyon", tk.Technician)
+	}
+	if loc := must(chromedp.Run(ctx, chromedp.Location())); !strings.Contains(loc, "/schedule?from=") {
+		t.Errorf("after reassigning at %s, want the schedule", loc)
+	}
+
+	do(t, ctx, "fleet", chromedp.Navigate(base+"/fleet"), chromedp.WaitVisible(chromedp.CSS("table.stack")))
+	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "5 min ago") {
+		t.Errorf("fleet shows:\n%s", s)
+	}
+	checkPage(t, ctx, "fleet")
+	do(t, ctx, "rules", chromedp.Navigate(base+"/rules"), chromedp.WaitVisible(chromedp.CSS("table.stack")))
+	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "exceeds the lookback") {
+		t.Errorf("rules show:\n%s", s)
+	}
+	checkPage(t, ctx, "rules")
+	do(t, ctx, "board", chromedp.Navigate(base+"/?region=75&age=1d"), chromedp.WaitVisible(chromedp.CSS("#board")))
+	checkPage(t, ctx, "board-filtered")
 	t.Logf("screenshots in %s", t.ArtifactDir())
 }

@@ -18,7 +18,8 @@ import (
 // pageData is what every page's layout needs.
 type pageData struct {
 	Title string
-	// Nav is the current section for the navigation: board or day.
+	// Nav is the current section for the navigation: board, schedule,
+	// day, fleet or rules.
 	Nav string
 	// User is the signed-in session; nil on the sign-in and error pages
 	// of a visitor.
@@ -90,7 +91,7 @@ func mustParsePages(loc *time.Location) *pages {
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	p := &pages{set: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "error", "board", "ticket", "day"} {
+	for _, name := range []string{"signin", "error", "board", "ticket", "day", "schedule", "fleet", "rules"} {
 		t := template.Must(layout.Clone())
 		p.set[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))
 	}

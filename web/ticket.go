@@ -64,6 +64,9 @@ type ticketData struct {
 	CanAssign, CanBook, CanMessage, CanComment, CanVisit, CanClose, CanCancel bool
 	// Form values to show again after a failed action.
 	Form map[string]string
+	// Chart is the telemetry around the alert; nil for a ticket whose
+	// alert named no metrics.
+	Chart *chart
 }
 
 type metric struct {
@@ -182,6 +185,10 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 				d.Slots = append(d.Slots, slotChoice{Slot: sl, Value: slotValue(sl), Name: d.TechNames[sl.Technician]})
 			}
 		}
+	}
+	// The script's refreshes replace the story only: no chart for them.
+	if r.Header.Get("X-Requested-With") != "fetch" {
+		d.Chart = s.ticketChart(ctx, t, r.URL.Query(), d.Loc)
 	}
 	sort.SliceStable(d.Thread, func(i, j int) bool { return d.Thread[i].At.Before(d.Thread[j].At) })
 	booked := bookedVisit(d.Appointments)

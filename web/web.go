@@ -1,13 +1,19 @@
 // Package web is the field-service team's web page, served at / by the same
-// binary as the API: sign-in with an API token, the ticket board, a ticket's
-// whole story with the actions a dispatcher takes on it, and a technician's
-// day on a phone.
+// binary as the API: sign-in with an API token, the ticket board (filters
+// by status, rule, severity, region and age, and search), a ticket's whole
+// story with a chart of its rule's metrics around the alert and the actions
+// a dispatcher takes on it, the schedule (technicians × 7 days, visits,
+// free time, reassignment), a technician's day on a phone, the fleet (last
+// seen, open tickets) and the rules' state.
 //
 // Pages are rendered on the server with html/template and work without
 // JavaScript: every action is a plain form POST answered with a redirect
-// (303) to the page it changed. A small embedded script adds what needs it:
-// the board refreshes itself every 10 seconds. Assets are embedded; nothing
-// is loaded from elsewhere, so sites can run offline.
+// (303) to the page it changed, and the chart is an SVG drawn on the
+// server. Small embedded scripts add what needs them: the board and the
+// ticket's story refresh themselves every 10 seconds, and on the ticket
+// page uPlot (from npm, copied into static/ by `make web-assets`, loaded
+// there only) makes the chart interactive. Assets are embedded; nothing is
+// loaded from elsewhere, so sites can run offline.
 //
 // # Sessions and CSRF
 //
@@ -37,6 +43,7 @@ import (
 
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/rules"
 )
 
 //go:embed templates/*.html
@@ -67,8 +74,18 @@ type Outreach interface {
 
 var _ Outreach = (*notify.Notifier)(nil)
 
+// RuleEngine reports the state of the loaded rules; *rules.Engine satisfies
+// it. Rules must not block: it is called while a page renders.
+type RuleEngine interface {
+	// Rules returns every loaded rule's state, in load order.
+	Rules() []rules.RuleStatus
+}
+
+var _ RuleEngine = (*rules.Engine)(nil)
+
 // Options configure the pages. Store and Tokens are required; a nil
-// Outreach hides the actions that need it (booking, messages, visits).
+// Outreach hides the actions that need it (booking, messages, visits and
+// the schedule).
 // Other zero fields get the defaults given on each.
 type Options struct {
 	Store *devices.Store
@@ -76,6 +93,12 @@ type Options struct {
 	// that a revocation ends its sessions at once.
 	Tokens   *devices.Tokens
 	Outreach Outreach
+	// Telemetry draws the ticket page's chart and the fleet's last-seen
+	// times; nil leaves them out.
+	Telemetry Telemetry
+	// Rules is the rule engine, for the rules page; nil shows only the
+	// rules tickets name.
+	Rules RuleEngine
 	// Logger gets internal errors, once each; default discard.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -165,6 +188,9 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /tickets/{id}/cancel", s.auth(s.csrf(s.staff(s.cancel))))
 	mux.Handle("POST /tickets/{id}/visit", s.auth(s.csrf(http.HandlerFunc(s.visitDone))))
 	mux.Handle("GET /day", s.auth(http.HandlerFunc(s.dayPage)))
+	mux.Handle("GET /schedule", s.auth(s.staff(s.schedulePage)))
+	mux.Handle("GET /fleet", s.auth(s.staff(s.fleetPage)))
+	mux.Handle("GET /rules", s.auth(s.staff(s.rulesPage)))
 	mux.Handle("/", s.auth(http.HandlerFunc(s.notFound)))
 	return securityHeaders(mux)
 }

@@ -351,6 +351,13 @@ func TestBoardFilters(t *testing.T) {
 			{"?status=finished", nil, []int64{e.offered, e.open, e.critical}, 200},
 			{"?status=bogus", nil, nil, 422},
 			{"?severity=high", nil, nil, 422},
+			{"?region=75", []int64{e.offered, e.open, e.critical}, nil, 200},
+			{"?region=75+01", []int64{e.offered, e.open, e.critical}, nil, 200},
+			{"?region=69", nil, []int64{e.offered, e.open, e.critical}, 200},
+			{"?region=7%25", nil, nil, 422},
+			{"?age=1d&severity=warning", []int64{e.offered, e.open}, []int64{e.critical}, 200},
+			{"?age=gt7d", nil, []int64{e.offered, e.open, e.critical}, 200},
+			{"?age=old", nil, nil, 422},
 		} {
 			t.Run(c.query, func(t *testing.T) {
 				resp, page := b.get("/" + c.query)
@@ -363,6 +370,14 @@ func TestBoardFilters(t *testing.T) {
 				}
 			})
 		}
+		t.Run("a week on", func(t *testing.T) {
+			e.clock.Add(8 * 24 * time.Hour)
+			b := e.signedIn("dispatcher") // the last session has ended meanwhile
+			_, page := b.get("/?age=gt7d&region=75")
+			wantIn(t, page, card(e.offered), card(e.open), card(e.critical), `<option value="gt7d" selected>`, `value="75"`)
+			_, page = b.get("/?age=7d")
+			wantNotIn(t, page, card(e.offered), card(e.open), card(e.critical))
+		})
 	})
 }
 

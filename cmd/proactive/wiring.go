@@ -74,9 +74,12 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 // newWeb builds the field-service team's pages, served at /: the ticket
 // page charts telemetry read from InfluxDB as the API reads it, and the
 // rules page shows the engine's state.
-func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, n *notify.Notifier, log *slog.Logger) http.Handler {
+func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, influx *ingest.Influx,
+	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return web.New(web.Options{
 		Store: store, Tokens: tokens, Outreach: n, Logger: log,
+		Telemetry:       ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
+		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
 	})
 }
