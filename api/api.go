@@ -115,6 +115,11 @@ type Options struct {
 	// default 600 per minute (10/s on average, in bursts); more is 429.
 	RateLimit  int
 	RateWindow time.Duration
+	// AuthFailures is how many failed authentications one client address
+	// may make per RateWindow, default 30; past it every request from the
+	// address is 429 until the window moves on, so that guessing tokens or
+	// flooding the token store with unknown ids goes nowhere.
+	AuthFailures int
 	// MaxRange bounds a telemetry range query, default 90 days.
 	MaxRange time.Duration
 	// MaxPoints bounds the points per metric of a telemetry range, default
@@ -141,6 +146,9 @@ func (o Options) withDefaults() Options {
 	if o.RateWindow <= 0 {
 		o.RateWindow = time.Minute
 	}
+	if o.AuthFailures <= 0 {
+		o.AuthFailures = 30
+	}
 	if o.MaxRange <= 0 {
 		o.MaxRange = 90 * 24 * time.Hour
 	}
@@ -154,6 +162,8 @@ func (o Options) withDefaults() Options {
 type server struct {
 	Options
 	log *slog.Logger
+	// failures counts failed authentications per client address.
+	failures *httprate.RateLimiter
 }
 
 // Role sets used by the routes.
@@ -169,6 +179,7 @@ func New(o Options) http.Handler {
 		panic("api.New: Options.Store is nil")
 	}
 	s := &server{Options: o.withDefaults()}
+	s.failures = httprate.NewRateLimiter(s.AuthFailures, s.RateWindow)
 	s.log = s.Logger.With("component", "api")
 
 	r := chi.NewRouter()

@@ -378,3 +378,22 @@ var (
 	_ api.Telemetry    = (*ingest.TelemetryReader)(nil)
 	_ api.Outreach     = (*notify.Notifier)(nil)
 )
+
+// Failed authentications are limited per client address: past the limit
+// even a good token from that address waits for the window to move on.
+func TestAuthFailuresLimited(t *testing.T) {
+	f := newFixture(t, testenv.SQLite(t), func(o *api.Options) { o.AuthFailures = 3 })
+	good := f.token[devices.RoleDispatcher]
+	want(t, f.do(t, good, "GET", "/me", ""), 200)
+	for range 3 {
+		want(t, f.do(t, "pat_0123456789abcdef_"+strings.Repeat("0", 64), "GET", "/me", ""), 401)
+	}
+	r := f.do(t, good, "GET", "/me", "")
+	want(t, r, 429)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if code, _, _ := r.err(t); code != "rate_limited" {
+		t.Errorf("code %q, want rate_limited", code)
+	}
+}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -197,15 +199,30 @@ func tokenOf(ctx context.Context) devices.Token {
 // and puts the token in the request's context.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		if _, failed, _ := s.failures.Status(addr); failed >= float64(s.AuthFailures) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(s.RateWindow.Seconds())))
+			s.writeError(w, r, &httpError{status: http.StatusTooManyRequests, code: "rate_limited",
+				msg: "too many failed authentications from this address: retry after the time in Retry-After"})
+			return
+		}
+		fail := func(err error) {
+			s.failures.OnLimit(w, r, addr) // counts the failure
+			s.writeError(w, r, err)
+		}
 		h := r.Header.Get("Authorization")
 		scheme, plain, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			s.writeError(w, r, proactive.Errorf(proactive.EUnauthorized, "missing bearer token: send Authorization: Bearer pat_..."))
+			fail(proactive.Errorf(proactive.EUnauthorized, "missing bearer token: send Authorization: Bearer pat_..."))
 			return
 		}
 		tok, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(plain))
 		if err != nil {
-			s.writeError(w, r, err)
+			if proactive.ErrorCode(err) == proactive.EUnauthorized {
+				fail(err)
+			} else {
+				s.writeError(w, r, err)
+			}
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok)))
@@ -261,4 +278,16 @@ func int64Param(r *http.Request, name string) (int64, error) {
 		return 0, badRequest(map[string]string{name: "want a positive integer"}, "bad %s %q in the path", name, v)
 	}
 	return n, nil
+}
+
+// clientAddr is the address failed authentications are counted against:
+// the connection's peer. Behind a proxy that is the proxy, so the limit
+// then holds for everyone behind it together, which errs on the safe side;
+// forwarded headers are not trusted, since a client can set them.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(host)
 }

@@ -97,6 +97,9 @@ func newFixture(tb testing.TB, dsn string, opts ...func(*api.Options)) *fixture 
 		Telemetry: echoTelemetry{},
 		Outreach:  f.notifier,
 		Now:       func() time.Time { return testNow },
+		// The route table makes hundreds of unauthenticated requests
+		// from one address; TestAuthFailuresLimited tests the limit.
+		AuthFailures: 1 << 20,
 	}
 	for _, fn := range opts {
 		fn(&o)

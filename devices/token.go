@@ -208,7 +208,12 @@ func (ts *Tokens) Authenticate(ctx context.Context, plaintext string) (Token, er
 				ts.s.log.Warn("record token use", "token", id, "err", err)
 			}
 		}
-		ts.cache.put(id, e, gen, now)
+		// Unknown ids are not cached: a flood of made-up ids would
+		// otherwise push the live tokens out (the API limits failed
+		// authentications per client instead).
+		if e.found {
+			ts.cache.put(id, e, gen, now)
+		}
 	}
 	got := sha256.Sum256([]byte(secret))
 	if !e.found || subtle.ConstantTimeCompare(got[:], e.hash[:]) != 1 || e.tok.Revoked() {

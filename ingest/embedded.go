@@ -355,11 +355,22 @@ func (p *pubacks) flush() {
 		if cl.Closed() || cl.Net.Conn == nil {
 			continue
 		}
+		// A client that stops reading must not stall the pipeline that
+		// acknowledges everyone: past the deadline its connection is
+		// dropped, and its session resends what it did not see acked.
 		cl.Lock()
-		_, _ = cl.Net.Conn.Write(b)
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(pubackWriteTimeout))
+		_, err := cl.Net.Conn.Write(b)
+		_ = cl.Net.Conn.SetWriteDeadline(time.Time{})
 		cl.Unlock()
+		if err != nil {
+			cl.Stop(fmt.Errorf("write acknowledgements: %w", err))
+		}
 	}
 }
+
+// pubackWriteTimeout bounds one connection's batch of PUBACKs.
+const pubackWriteTimeout = 2 * time.Second
 
 // OnWillSent records a device's will (its offline status), which mochi
 // publishes without passing through OnPublish.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"reflect"
@@ -156,6 +158,13 @@ func (s Secret) Reveal() string { return string(s) }
 
 // MarshalYAML implements yaml.Marshaler.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// MarshalJSON implements json.Marshaler, so that JSON output (and slog's
+// JSON handler) shows [redacted] too.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // Duration is a time.Duration written like "1s" or "500ms".
 type Duration time.Duration

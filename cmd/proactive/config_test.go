@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,7 +116,13 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range []string{cfg.printable(), fmt.Sprintf("%v %+v", cfg, cfg)} {
+	asJSON, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "token", cfg.Influx.Token)
+	for _, out := range []string{cfg.printable(), fmt.Sprintf("%v %+v", cfg, cfg), string(asJSON), logged.String()} {
 		for _, s := range []string{"influx-secret-1", "mqtt-secret-2", "db-secret-3", "twilio-secret-4"} {
 			if strings.Contains(out, s) {
 				t.Errorf("secret %q printed:\n%s", s, out)
