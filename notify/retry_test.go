@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"database/sql"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/internal/faketwilio"
 )
 
 // An alert that arrives while the database fails is retried until it is
@@ -55,5 +57,46 @@ func TestAlertRetriedWhileDatabaseFails(t *testing.T) {
 			t.Errorf("ticket %+v, want offered", tk)
 		}
 		e.wantSent("+33611111111", 1)
+	})
+}
+
+// A reply whose handling fails on the database answers 500, and Twilio's
+// retry of the same message is handled, not taken for a repeat and lost.
+func TestInboundRetriedAfterFailure(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		e.fire("fridge-1", "compressor")
+		e.wantSent("+33611111111", 1)
+		driver := "sqlite"
+		if strings.HasPrefix(dsn, "postgres") {
+			driver = "pgx"
+		}
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		form := url.Values{"MessageSid": {"SMretry000001"}, "From": {"+33611111111"}, "To": {"+15005550006"}, "Body": {"2"},
+			"AccountSid": {"AC0123456789"}}
+		sig := faketwilio.Sign(authToken, e.web.URL+notify.SMSPath, form)
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE appointments RENAME TO appointments_away`); err != nil {
+			t.Fatal(err)
+		}
+		if code := e.post(notify.SMSPath, form, sig); code != 500 {
+			t.Fatalf("reply while the database fails: %d, want 500 so that Twilio retries", code)
+		}
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE appointments_away RENAME TO appointments`); err != nil {
+			t.Fatal(err)
+		}
+		if code := e.post(notify.SMSPath, form, sig); code != 200 {
+			t.Fatalf("Twilio's retry: %d, want 200", code)
+		}
+		e.poll()
+		if tk := e.ticket("fridge-1", "compressor"); tk.Status != proactive.TicketScheduled {
+			t.Errorf("after the retry the ticket is %s, want scheduled", tk.Status)
+		}
+		if code := e.post(notify.SMSPath, form, sig); code != 200 {
+			t.Fatalf("a repeat of the handled message: %d, want 200", code)
+		}
 	})
 }

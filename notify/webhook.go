@@ -76,7 +76,8 @@ func writeTwiML(w http.ResponseWriter) {
 func (n *Notifier) serveSMS(w http.ResponseWriter, r *http.Request, form url.Values) {
 	err := n.Inbound(r.Context(), form.Get("MessageSid"), form.Get("From"), form.Get("Body"))
 	if err != nil && proactive.ErrorCode(err) == proactive.EInternal {
-		// Twilio retries on 5xx, and the message SID makes the retry safe.
+		// Twilio retries on 5xx; Inbound forgot the SID of a message it
+		// failed to handle, so the retry is handled, not skipped.
 		n.log.Error("handle inbound SMS", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -223,6 +224,23 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 			return wrap("record inbound message", err)
 		}
 	}
+	err = n.handleInbound(ctx, c, conv, found, body)
+	if err != nil && fresh && proactive.ErrorCode(err) == proactive.EInternal {
+		// Forget the SID, so that the provider's retry (it retries on 5xx)
+		// is handled afresh instead of being taken for a repeat and lost.
+		dctx := context.WithoutCancel(ctx)
+		if derr := n.store.WithTx(dctx, func(tx *devices.Tx) error {
+			_, err := tx.ExecContext(dctx, `DELETE FROM inbound_messages WHERE sid = $1`, sid)
+			return err
+		}); derr != nil {
+			err = errors.Join(err, fmt.Errorf("forget inbound message %s for its retry: %w", sid, derr))
+		}
+	}
+	return err
+}
+
+// handleInbound acts on an inbound message once it is known to be new.
+func (n *Notifier) handleInbound(ctx context.Context, c devices.Customer, conv conversation, found bool, body string) error {
 	r := parseReply(body)
 	switch r.Kind {
 	case replyStop:
