@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -44,6 +45,7 @@ func (n *Notifier) runJobs(ctx context.Context) error {
 		if err != nil {
 			n.metrics.jobErrors.Inc()
 			n.log.Error("run job", "job", j.kind, "ticket", j.ticket, "err", err)
+			n.setAsideJob(ctx, j.id, err, now)
 			continue
 		}
 		woke = woke || queued
@@ -52,6 +54,27 @@ func (n *Notifier) runJobs(ctx context.Context) error {
 		n.notifyWake()
 	}
 	return nil
+}
+
+// jobRetry is how long a job that failed on the database waits before
+// the next try: it then no longer holds its place at the head of the due
+// jobs, which a run of failing jobs would otherwise fill.
+const jobRetry = time.Minute
+
+// setAsideJob deals with a job that failed: one that cannot succeed (its
+// ticket or device is gone, or its data is invalid) is ended; one that
+// failed on the database is tried again after jobRetry.
+func (n *Notifier) setAsideJob(ctx context.Context, id int64, cause error, now time.Time) {
+	query, arg := `UPDATE jobs SET due_at = $2 WHERE id = $1 AND done_at IS NULL`, now.Add(jobRetry)
+	if code := proactive.ErrorCode(cause); code == proactive.ENotFound || code == proactive.EInvalid {
+		query, arg = `UPDATE jobs SET done_at = $2 WHERE id = $1 AND done_at IS NULL`, now
+	}
+	if err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		_, err := tx.ExecContext(ctx, query, id, arg)
+		return err
+	}); err != nil {
+		n.log.Error("set a failed job aside", "job_id", id, "err", err)
+	}
 }
 
 // runJob runs one job, reporting whether it queued a message.

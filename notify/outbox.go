@@ -422,7 +422,7 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 		n.metrics.reconciled.WithLabelValues("found").Inc()
 		return n.markSent(ctx, r, rec, now)
 	case r.ClaimedAt.Valid && now.Before(r.ClaimedAt.Time.Add(n.opt.ReconcileAfter)):
-		return n.defer_unknown(ctx, r.ID, r.ClaimedAt.Time.Add(n.opt.ReconcileAfter))
+		return n.deferUnknown(ctx, r.ID, r.ClaimedAt.Time.Add(n.opt.ReconcileAfter))
 	}
 	resend := false
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
@@ -442,7 +442,7 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	return n.attempt(ctx, r)
 }
 
-func (n *Notifier) defer_unknown(ctx context.Context, id int64, until time.Time) error {
+func (n *Notifier) deferUnknown(ctx context.Context, id int64, until time.Time) error {
 	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, id, until.UTC())
 		return err

@@ -100,3 +100,47 @@ func TestInboundRetriedAfterFailure(t *testing.T) {
 		}
 	})
 }
+
+// A job that fails on the database is tried again a minute later, not at
+// every poll at the head of the queue, and not lost.
+func TestJobRetriedLater(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		e.fire("fridge-1", "compressor")
+		if code := e.reply("+33611111111", "2"); code != 200 {
+			t.Fatalf("reply: %d", code)
+		}
+		e.poll()
+		e.wantSent("+33611111111", 2) // offer, confirmation
+		driver := "sqlite"
+		if strings.HasPrefix(dsn, "postgres") {
+			driver = "pgx"
+		}
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE appointments RENAME TO appointments_away`); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Set(time.Date(2026, 3, 9, 18, 0, 0, 0, paris)) // the visit reminder is due
+		e.poll()
+		if _, err := db.ExecContext(e.ctx, `ALTER TABLE appointments_away RENAME TO appointments`); err != nil {
+			t.Fatal(err)
+		}
+		var due time.Time
+		if err := db.QueryRowContext(e.ctx, `SELECT due_at FROM jobs WHERE kind = 'visit_reminder'`).Scan(&due); err != nil {
+			t.Fatal(err)
+		}
+		if want := e.clock.Now().Add(time.Minute); !due.Equal(want) {
+			t.Errorf("failed job due at %s, want a minute later, %s", due, want)
+		}
+		e.poll()
+		e.wantSent("+33611111111", 2) // not yet
+		e.clock.Add(time.Minute)
+		e.poll()
+		got := e.wantSent("+33611111111", 3)
+		contains(t, got[2], "Reminder")
+	})
+}

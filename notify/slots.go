@@ -31,7 +31,7 @@ type span struct{ start, end time.Time }
 // change, are read afresh in each transaction.
 func (n *Notifier) technicians(ctx context.Context, component, postal string) ([]devices.Technician, error) {
 	key := component + "\x00" + postal
-	now := time.Now()
+	now := time.Now() // the cache ages in real time, whatever the notifier's clock says
 	n.techMu.Lock()
 	if c, ok := n.techCache[key]; ok && now.Sub(c.at) < techCacheTTL {
 		n.techMu.Unlock()
