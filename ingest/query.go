@@ -10,6 +10,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/flux"
 )
 
 // ReaderOptions tune a TelemetryReader. Zero fields get the defaults given
@@ -72,7 +73,7 @@ func (r *TelemetryReader) Latest(ctx context.Context, device proactive.DeviceID)
   |> filter(fn: (r) => r._measurement == %s and r.device_id == %s)
   |> group(columns: ["_field"])
   |> last()`,
-		fluxQuote(r.bucket), int64(r.lookback/time.Second), fluxQuote(MeasurementTelemetry), fluxQuote(string(device)))
+		flux.String(r.bucket), int64(r.lookback/time.Second), flux.String(MeasurementTelemetry), flux.String(string(device)))
 	out := []MetricValue{}
 	err := r.query(ctx, flux, func(field string, t time.Time, v float64) {
 		out = append(out, MetricValue{Metric: field, Value: v, Time: t})
@@ -105,11 +106,11 @@ func (r *TelemetryReader) Range(ctx context.Context, device proactive.DeviceID, 
 		return nil, 0, proactive.Errorf(proactive.EInvalid, "maxPoints must be positive")
 	}
 	every = RangeEvery(to.Sub(from), maxPoints)
-	filter := fmt.Sprintf(`r._measurement == %s and r.device_id == %s`, fluxQuote(MeasurementTelemetry), fluxQuote(string(device)))
+	filter := fmt.Sprintf(`r._measurement == %s and r.device_id == %s`, flux.String(MeasurementTelemetry), flux.String(string(device)))
 	if len(metrics) > 0 {
 		alts := make([]string, len(metrics))
 		for i, m := range metrics {
-			alts[i] = `r._field == ` + fluxQuote(m)
+			alts[i] = `r._field == ` + flux.String(m)
 		}
 		filter += ` and (` + strings.Join(alts, " or ") + `)`
 	}
@@ -127,7 +128,7 @@ func (r *TelemetryReader) Range(ctx context.Context, device proactive.DeviceID, 
   |> timeShift(duration: -%dns)
   |> aggregateWindow(every: %ds, fn: mean, createEmpty: false, timeSrc: "_start")
   |> timeShift(duration: %dns)`,
-		fluxQuote(r.bucket), from.UTC().Format(time.RFC3339Nano), stop, filter, stop,
+		flux.String(r.bucket), from.UTC().Format(time.RFC3339Nano), stop, filter, stop,
 		int64(offset), int64(every/time.Second), int64(offset))
 	byMetric := map[string]*MetricSeries{}
 	err = r.query(ctx, flux, func(field string, t time.Time, v float64) {
@@ -193,10 +194,4 @@ func (r *TelemetryReader) query(ctx context.Context, flux string, fn func(field 
 		return fmt.Errorf("read influxdb query result: %w", err)
 	}
 	return nil
-}
-
-// fluxQuote quotes s as a Flux string literal.
-func fluxQuote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", `\${`)
-	return `"` + r.Replace(s) + `"`
 }

@@ -26,15 +26,3 @@ func TestNextChunk(t *testing.T) {
 		}
 	}
 }
-
-func TestFluxString(t *testing.T) {
-	for in, want := range map[string]string{
-		"telemetry/autogen": `"telemetry/autogen"`,
-		`a"b\c`:             `"a\"b\\c"`,
-		"x${y}\n":           `"x\${y}\n"`,
-	} {
-		if got := fluxString(in); got != want {
-			t.Errorf("fluxString(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/query"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/flux"
 )
 
 // The span of history one query of InfluxSource reads adapts to the data,
@@ -147,7 +148,7 @@ func metricColumns(t *query.FluxTableMetadata) []string {
 func fluxTelemetry(bucket string, start, stop time.Time, device string) string {
 	filter := `r._measurement == "telemetry"`
 	if device != "" {
-		filter += ` and r.device_id == ` + fluxString(device)
+		filter += ` and r.device_id == ` + flux.String(device)
 	}
 	return fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
@@ -155,11 +156,5 @@ func fluxTelemetry(bucket string, start, stop time.Time, device string) string {
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time", "device_id"])`,
-		fluxString(bucket), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), filter)
-}
-
-// fluxString quotes s as a Flux string literal.
-func fluxString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", `\${`)
-	return `"` + r.Replace(s) + `"`
+		flux.String(bucket), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), filter)
 }

@@ -10,6 +10,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/flux"
 )
 
 // InfluxHistory is the History of the telemetry measurement in bucket, as
@@ -123,12 +124,12 @@ func InfluxBuckets(client influxdb2.Client, org, bucket string) BucketSource {
 func fluxValues(bucket string, start, stop time.Time, metrics map[string][]int) string {
 	fields := make([]string, 0, len(metrics))
 	for m := range metrics {
-		fields = append(fields, `r._field == `+fluxString(m))
+		fields = append(fields, `r._field == `+flux.String(m))
 	}
 	slices.Sort(fields) // the same query every time
 	return fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "telemetry" and (%s))
   |> keep(columns: ["_time", "_value", "_field", "device_id", "model"])`,
-		fluxString(bucket), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), strings.Join(fields, " or "))
+		flux.String(bucket), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), strings.Join(fields, " or "))
 }
