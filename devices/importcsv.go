@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -156,41 +157,48 @@ type importer struct {
 }
 
 func newImporter(s *Store, header []string) (*importer, error) {
-	known := map[string]bool{}
-	for _, c := range ImportColumns {
-		known[c] = true
+	col, err := csvColumns(header, ImportColumns, "device_id", "model")
+	if err != nil {
+		return nil, err
 	}
-	im := &importer{s: s, col: map[string]int{}}
+	return &importer{s: s, col: col}, nil
+}
+
+// csvColumns maps the columns a CSV header names to their positions. Every
+// problem is reported at once: a column outside known, a repeated one, a
+// required one missing.
+func csvColumns(header, known []string, required ...string) (map[string]int, error) {
+	col := map[string]int{}
 	var unknown, dup []string
 	for i, h := range header {
 		name := normColumn(h)
-		if !known[name] {
+		if !slices.Contains(known, name) {
 			unknown = append(unknown, fmt.Sprintf("%q", h))
 			continue
 		}
-		if _, seen := im.col[name]; seen {
+		if _, seen := col[name]; seen {
 			dup = append(dup, name)
 			continue
 		}
-		im.col[name] = i
+		col[name] = i
 	}
 	var problems []string
 	if len(unknown) > 0 {
 		problems = append(problems, fmt.Sprintf("unknown column(s) %s (the columns are %s)",
-			strings.Join(unknown, ", "), strings.Join(ImportColumns, ", ")))
+			strings.Join(unknown, ", "), strings.Join(known, ", ")))
 	}
 	if len(dup) > 0 {
 		problems = append(problems, "repeated column(s) "+strings.Join(dup, ", "))
 	}
-	for _, c := range []string{"device_id", "model"} {
-		if _, ok := im.col[c]; !ok {
+	for _, c := range required {
+		if _, ok := col[c]; !ok {
 			problems = append(problems, "missing required column "+c)
 		}
 	}
 	if len(problems) > 0 {
 		return nil, proactive.Errorf(proactive.EInvalid, "CSV header: %s", strings.Join(problems, "; "))
 	}
-	return im, nil
+	return col, nil
 }
 
 // normColumn is a header cell as a column name: trimmed, lower case, without

@@ -35,21 +35,9 @@ func ImportTechnicians(ctx context.Context, s *Store, r io.Reader) (ImportReport
 	if err != nil {
 		return rep, proactive.Errorf(proactive.EInvalid, "read CSV header: %v", err)
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		name := normColumn(h)
-		if !slices.Contains(TechnicianColumns, name) {
-			return rep, proactive.Errorf(proactive.EInvalid, "unknown column %q: want %s", h, strings.Join(TechnicianColumns, ","))
-		}
-		if _, dup := col[name]; dup {
-			return rep, proactive.Errorf(proactive.EInvalid, "column %q appears twice", h)
-		}
-		col[name] = i
-	}
-	for _, c := range TechnicianColumns {
-		if _, ok := col[c]; !ok {
-			return rep, proactive.Errorf(proactive.EInvalid, "missing column %s: want %s", c, strings.Join(TechnicianColumns, ","))
-		}
+	col, err := csvColumns(header, TechnicianColumns, TechnicianColumns...)
+	if err != nil {
+		return rep, err
 	}
 	get := func(rec []string, name string) string {
 		if i := col[name]; i < len(rec) {
