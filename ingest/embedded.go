@@ -390,6 +390,26 @@ func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= f.min && f.Handler.Enabled(ctx, l)
 }
 
+// Handle names mochi's unnamed records and drops the one every client
+// makes as the broker closes its connection at shutdown.
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "" {
+		closed := false
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "error" && strings.Contains(a.Value.String(), "use of closed network connection") {
+				closed = true
+				return false
+			}
+			return true
+		})
+		if closed {
+			return nil
+		}
+		r.Message = "mqtt client connection error"
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
 func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
 	return levelFilter{f.Handler.WithAttrs(a), f.min}
 }
