@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -128,6 +131,143 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 	}
 	n.notifyWake()
 	return a, nil
+}
+
+// Reassign moves a ticket's upcoming booked visit, at the same time, to
+// another technician and assigns the ticket to them, in one transaction;
+// the move is on the ticket's timeline (a note naming both technicians, and
+// the assignment). The technician must repair the ticket's component, serve
+// the device's site, and be free at the visit's time: within one of their
+// shifts, not away, with no other visit within TravelBuffer of it and no
+// slot held for another customer's offer overlapping it. Moving a visit to
+// its own technician only makes sure the ticket is theirs.
+//
+// EInvalid for a technician who does not repair the component or serve the
+// site; EConflict when they are not free, or when the visit has already
+// begun; ENotFound for no such ticket or technician, or a ticket without a
+// booked visit.
+func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor string) (Appointment, error) {
+	technician, actor = strings.TrimSpace(technician), strings.TrimSpace(actor)
+	if technician == "" || actor == "" {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "a reassignment needs a technician and an actor")
+	}
+	t, err := n.store.GetTicket(ctx, ticket)
+	if err != nil {
+		return Appointment{}, err
+	}
+	tech, err := n.store.GetTechnician(ctx, technician)
+	if err != nil {
+		return Appointment{}, err
+	}
+	p, err := n.loadParty(ctx, t.Device, t.Component)
+	if err != nil {
+		return Appointment{}, err
+	}
+	if !slices.Contains(tech.Skills, t.Component) {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "technician %s does not repair the %s", technician, t.Component)
+	}
+	if !tech.Serves(p.Device.Site.PostalCode) {
+		return Appointment{}, proactive.Errorf(proactive.EInvalid, "technician %s does not serve postal code %q, the site of %s",
+			technician, p.Device.Site.PostalCode, t.Device)
+	}
+	now := n.clock()
+	var a Appointment
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		var err error
+		a, err = bookedAppointment(ctx, tx, ticket)
+		if errors.Is(err, sql.ErrNoRows) {
+			return proactive.Errorf(proactive.ENotFound, "ticket %d has no booked visit", ticket)
+		} else if err != nil {
+			return err
+		}
+		if !a.Start.After(now) {
+			return proactive.Errorf(proactive.EConflict, "the visit of ticket %d began at %s: it can no longer move", ticket,
+				a.Start.Format(time.RFC3339))
+		}
+		if a.Technician == technician {
+			_, err := tx.Assign(ctx, ticket, technician, actor)
+			return err
+		}
+		if tx.Dialect() == devices.Postgres {
+			// Two moves to one technician wait for each other here, so
+			// that the second sees the first's visit.
+			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM technicians WHERE id = $1 FOR UPDATE`, technician); err != nil {
+				return fmt.Errorf("lock technician: %w", err)
+			}
+		}
+		if why, err := n.busyFor(ctx, tx, tech, a); err != nil {
+			return err
+		} else if why != "" {
+			return proactive.Errorf(proactive.EConflict, "technician %s is not free %s: %s", technician,
+				formatSlot("en", a.Start, a.End, n.zone(tech.TimeZone)), why)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE appointments SET technician_id = $2 WHERE id = $1`, a.ID, technician); err != nil {
+			if isUniqueViolation(err) { // a booking at the same start committed meanwhile
+				return proactive.Errorf(proactive.EConflict, "technician %s was booked at %s meanwhile", technician, a.Start.Format(time.RFC3339))
+			}
+			return fmt.Errorf("move appointment: %w", err)
+		}
+		from := a.Technician
+		a.Technician = technician
+		text := fmt.Sprintf("Visit %s moved from %s to %s", formatSlot("en", a.Start, a.End, n.zone(p.Device.TimeZone)), from, technician)
+		if _, err := tx.Record(ctx, ticket, devices.EventComment, actor, map[string]any{"text": text,
+			"appointment": a.ID, "from": from, "to": technician}); err != nil {
+			return err
+		}
+		_, err = tx.Assign(ctx, ticket, technician, actor)
+		return err
+	})
+	if err != nil {
+		return Appointment{}, wrap("reassign visit", err)
+	}
+	return a, nil
+}
+
+// busyFor says why tech cannot make visit a (another technician's), or ""
+// when they are free for it.
+func (n *Notifier) busyFor(ctx context.Context, tx *devices.Tx, tech devices.Technician, a Appointment) (string, error) {
+	loc := n.zone(tech.TimeZone)
+	start, end := a.Start.In(loc), a.End.In(loc)
+	inShift := false
+	if start.Year() == end.Year() && start.YearDay() == end.YearDay() {
+		from, to := start.Hour()*60+start.Minute(), end.Hour()*60+end.Minute()
+		for _, sh := range tech.Hours[start.Weekday()] {
+			if int(sh.Start) <= from && to <= int(sh.End) {
+				inShift = true
+			}
+		}
+	}
+	switch {
+	case !inShift:
+		return "outside their working hours", nil
+	case away(tech, a.Start, a.End):
+		return "away", nil
+	}
+	var visits int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appointments WHERE technician_id = $1 AND status <> 'cancelled'
+		AND id <> $2 AND starts_at < $4 AND ends_at > $3`, tech.ID, a.ID, a.Start.Add(-n.opt.TravelBuffer).UTC(),
+		a.End.Add(n.opt.TravelBuffer).UTC()).Scan(&visits); err != nil {
+		return "", fmt.Errorf("check technician calendar: %w", err)
+	}
+	if visits > 0 {
+		return "another visit then", nil
+	}
+	var held int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offer_slots WHERE technician_id = $1 AND held_until > $2
+		AND ticket_id <> $3 AND starts_at < $5 AND ends_at > $4`, tech.ID, n.clock(), a.Ticket, a.Start.UTC(), a.End.UTC()).Scan(&held); err != nil {
+		return "", fmt.Errorf("check slot holds: %w", err)
+	}
+	if held > 0 {
+		return "the time is offered to another customer", nil
+	}
+	return "", nil
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique violation
+// (SQLite, with its one writer, cannot race past the calendar check).
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // VisitDone records that the technician made a ticket's booked visit, with

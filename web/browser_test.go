@@ -18,6 +18,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/web"
 )
@@ -343,6 +344,12 @@ func TestBrowserPages(t *testing.T) {
 		}
 	})
 	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry, o.Rules = seen, engine })
+	must(0, e.store.SaveBacktest(e.ctx, devices.Backtest{Rule: "compressor_wear", RunAt: monday0830.Add(-time.Hour),
+		From: monday0830.AddDate(0, 0, -30), To: monday0830, Fires: 12, Devices: 9, TicketsPerDay: 0.4,
+		Scored: true, Failures: 5, Detected: 4, Recall: 0.8, MedianLead: 50 * time.Hour, FalseAlarms: 3}))
+	leo := must(e.store.GetTechnician(e.ctx, "tech-lyon"))
+	leo.ServiceArea = []string{"69", "75"} // so that Paula's visit may move to him
+	must(e.store.UpdateTechnician(e.ctx, leo))
 	slots := must(e.n.Slots(e.ctx, e.offered))
 	must(e.n.Book(e.ctx, e.offered, slots[0], "test"))
 	ctx := newBrowser(t)
@@ -356,14 +363,14 @@ func TestBrowserPages(t *testing.T) {
 	do(t, ctx, "schedule", chromedp.WaitVisible(chromedp.CSS(".techweek")))
 	checkPage(t, ctx, "schedule")
 
-	// Reassign with the keyboard: open the details, move to the select,
-	// choose Leo, move to the button and press it.
+	// Move the visit with the keyboard: open the details, move to the
+	// select, choose Leo, move to the button and press it.
 	active := func() string {
 		return must(chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id || document.activeElement.tagName`)))
 	}
 	do(t, ctx, "open reassign", chromedp.Focus(chromedp.CSS(".visit-slot summary")), chromedp.KeyEvent(kb.Enter))
 	if open := must(chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(".visit-slot details").open`))); !open {
-		t.Fatal("Enter on the summary did not open the reassign form")
+		t.Fatal("Enter on the summary did not open the form to move the visit")
 	}
 	do(t, ctx, "to the select", chromedp.KeyEvent("\t"))
 	if a := active(); !strings.HasPrefix(a, "r-") {
@@ -373,17 +380,21 @@ func TestBrowserPages(t *testing.T) {
 	if a := active(); a != "BUTTON" {
 		t.Fatalf("Tab from the select went to %s, want the button", a)
 	}
-	do(t, ctx, "press Reassign", chromedp.Evaluate[chromedp.Void](`window.stalePage = true`), chromedp.KeyEvent(kb.Enter))
+	do(t, ctx, "press Move visit", chromedp.Evaluate[chromedp.Void](`window.stalePage = true`), chromedp.KeyEvent(kb.Enter))
 	waitNewPage(t, ctx, "back on the schedule")
-	if flash := text(t, ctx, ".flash"); flash != "Ticket assigned to tech-lyon." {
-		t.Errorf("flash %q", flash)
+	if flash, want := text(t, ctx, ".flash"), fmt.Sprintf("The visit of ticket #%d moved to Leo (tech-lyon).", e.offered); flash != want {
+		t.Errorf("flash %q, want %q", flash, want)
 	}
 	if tk := must(e.store.GetTicket(e.ctx, e.offered)); tk.Technician != "tech-lyon" {
-		t.Errorf("after the keyboard reassignment the ticket is with %q, want tech-lyon", tk.Technician)
+		t.Errorf("after the keyboard move the ticket is with %q, want tech-lyon", tk.Technician)
+	}
+	if apps := must(e.n.Appointments(e.ctx, notify.AppointmentFilter{Ticket: e.offered})); len(apps) != 1 || apps[0].Technician != "tech-lyon" {
+		t.Errorf("after the keyboard move the visits are %+v, want Leo's", apps)
 	}
 	if loc := must(chromedp.Run(ctx, chromedp.Location())); !strings.Contains(loc, "/schedule?from=") {
-		t.Errorf("after reassigning at %s, want the schedule", loc)
+		t.Errorf("after moving the visit at %s, want the schedule", loc)
 	}
+	checkPage(t, ctx, "schedule-moved")
 
 	do(t, ctx, "fleet", chromedp.Navigate(base+"/fleet"), chromedp.WaitVisible(chromedp.CSS("table.stack")))
 	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "5 min ago") {
@@ -391,7 +402,7 @@ func TestBrowserPages(t *testing.T) {
 	}
 	checkPage(t, ctx, "fleet")
 	do(t, ctx, "rules", chromedp.Navigate(base+"/rules"), chromedp.WaitVisible(chromedp.CSS("table.stack")))
-	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "exceeds the lookback") {
+	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "exceeds the lookback") || !strings.Contains(s, "caught 4 of 5 failures (80%)") {
 		t.Errorf("rules show:\n%s", s)
 	}
 	checkPage(t, ctx, "rules")

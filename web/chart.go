@@ -188,7 +188,7 @@ func (s *server) ticketChart(ctx context.Context, t devices.Ticket, q url.Values
 	if !c.Predicted.IsZero() && !c.PredictedOff {
 		c.PredictedX = xOf(c.Predicted, c.From, c.To)
 	}
-	c.Data = chartData{From: c.From.Unix(), To: c.To.Unix(), Alert: alertAt.Unix(), TimeZone: loc.String()}
+	c.Data = chartData{From: c.From.Unix(), To: c.To.Unix(), Alert: alertAt.Unix(), TimeZone: zoneName(loc)}
 	if !c.Predicted.IsZero() && !c.PredictedOff {
 		c.Data.Predicted = c.Predicted.Unix()
 	}
@@ -224,6 +224,16 @@ func (s *server) ticketChart(ctx context.Context, t devices.Ticket, q url.Values
 		}
 	}
 	return c
+}
+
+// zoneName is loc's IANA name for the script, or "" when loc has none
+// (time.Local is named "Local", which browsers reject): the script then
+// shows times in the browser's own zone.
+func zoneName(loc *time.Location) string {
+	if loc == nil || loc.String() == "Local" {
+		return ""
+	}
+	return loc.String()
 }
 
 // chartTimeout bounds the chart's query, so that a slow store delays the

@@ -175,3 +175,18 @@ func TestTicketChartWhenTelemetryFails(t *testing.T) {
 		})
 	}
 }
+
+// TestChartZoneLocal: a server in Go's "Local" zone, which browsers do not
+// know, gives the script no zone (it then uses the browser's own) instead
+// of one that makes its drawing throw.
+func TestChartZoneLocal(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) {
+		o.Location = time.Local
+		o.Telemetry = telemetryFunc{rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]ingest.MetricSeries, error) {
+			return []ingest.MetricSeries{{Metric: metrics[0], Points: []ingest.SeriesPoint{{Time: from.Add(time.Hour), Value: 5}}}}, nil
+		}}
+	})
+	_, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))
+	wantIn(t, page, `id="chart-data"`, `"tz":""`)
+	wantNotIn(t, page, `"tz":"Local"`)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -146,6 +148,28 @@ type ruleRow struct {
 	// Active and Tickets count its open and all tickets; Board links them.
 	Active, Tickets int
 	Board           string
+	// Backtest is its last saved backtest, nil when none was run.
+	Backtest *backtestView
+}
+
+// backtestView is a rule's last backtest as the rules page says it.
+type backtestView struct {
+	devices.Backtest
+	// Days is the period's length, PerDay the tickets a day, Recall a
+	// percentage and Lead the median lead time, formatted.
+	Days, PerDay, Recall, Lead string
+}
+
+func newBacktestView(b devices.Backtest) *backtestView {
+	v := &backtestView{Backtest: b, Days: strconv.FormatFloat(b.To.Sub(b.From).Hours()/24, 'f', 1, 64),
+		PerDay: strconv.FormatFloat(b.TicketsPerDay, 'f', 2, 64)}
+	if b.Scored && b.Failures > 0 {
+		v.Recall = strconv.FormatFloat(100*b.Recall, 'f', 0, 64) + "%"
+	}
+	if b.Scored && b.MedianLead > 0 {
+		v.Lead = humanDuration(b.MedianLead)
+	}
+	return v
 }
 
 type rulesData struct {
@@ -158,7 +182,8 @@ type rulesData struct {
 }
 
 // rulesPage shows each rule's state: pending and firing alerts, health and
-// last error from the engine, and the tickets it opened.
+// last error from the engine, the tickets it opened, and the summary of its
+// last backtest when one was saved (`proactive rules backtest`).
 func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d := rulesData{pageData: s.base(r, "Rules", "rules"), Now: s.Now(), Engine: s.Rules != nil}
@@ -177,10 +202,26 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	backtests, err := s.Store.LatestBacktests(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for _, n := range names {
 		if !seen[n] {
+			seen[n] = true
 			d.Rules = append(d.Rules, ruleRow{RuleStatus: rules.RuleStatus{Name: n}})
 		}
+	}
+	tested := make([]string, 0, len(backtests))
+	for n := range backtests {
+		if !seen[n] {
+			tested = append(tested, n)
+		}
+	}
+	slices.Sort(tested)
+	for _, n := range tested {
+		d.Rules = append(d.Rules, ruleRow{RuleStatus: rules.RuleStatus{Name: n}})
 	}
 	for i := range d.Rules {
 		row := &d.Rules[i]
@@ -194,6 +235,9 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 			if !devices.Terminal(st) {
 				row.Active += n
 			}
+		}
+		if b, ok := backtests[row.Name]; ok {
+			row.Backtest = newBacktestView(b)
 		}
 		row.Board = "/?" + url.Values{"rule": {row.Name}}.Encode()
 		if row.Tickets > row.Active {

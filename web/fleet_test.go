@@ -89,6 +89,26 @@ func TestRulesPage(t *testing.T) {
 		// fan_wear opened a ticket but is no longer loaded.
 		`<span class="rule-name">fan_wear</span>`, "Not loaded", `<a href="/?rule=fan_wear">1 (1)`)
 
+	t.Run("backtests", func(t *testing.T) {
+		run := monday0830.Add(-2 * time.Hour)
+		from := run.AddDate(0, 0, -30)
+		if err := e.store.SaveBacktest(e.ctx,
+			devices.Backtest{Rule: "compressor_wear", RunAt: run, From: from, To: run, Samples: 8640, Fires: 12, Devices: 9,
+				TicketsPerDay: 0.4, Scored: true, Failures: 5, Detected: 4, Recall: 0.8, MedianLead: 50 * time.Hour, FalseAlarms: 3},
+			devices.Backtest{Rule: "door_seal", RunAt: run, From: from, To: run, Fires: 1, Devices: 1, TicketsPerDay: 1.0 / 30},
+			devices.Backtest{Rule: "pump_cavitation", RunAt: run, From: from, To: run, Scored: true}); err != nil {
+			t.Fatal(err)
+		}
+		_, page := b.get("/rules")
+		wantIn(t, page, `<th scope="col">Last backtest</th>`,
+			"12 fires on 9 devices, 0.40 tickets/day over 30.0 days; caught 4 of 5 failures (80%), median lead 2 days 2 h, 3 false alarms",
+			"1 fire on 1 device, 0.03 tickets/day over 30.0 days</span>",
+			// A rule only backtested is listed, with its summary.
+			`<span class="rule-name">pump_cavitation</span>`, "0 fires on 0 devices, 0.00 tickets/day over 30.0 days; no known failures of its component, 0 false alarms",
+			"(run <time", "2 h ago</time>)",
+			// fan_wear was never backtested.
+			"Never run")
+	})
 	t.Run("no engine", func(t *testing.T) {
 		e := newEnv(t, testenv.SQLite(t))
 		_, page := e.signedIn("dispatcher").get("/rules")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,8 +26,10 @@ type span struct{ Start, End time.Time }
 type scheduleVisit struct {
 	notify.Appointment
 	Ticket devices.Ticket
-	// CanReassign is whether the ticket may get another technician.
+	// CanReassign is whether the visit may move to another technician:
+	// one of Choices, who repair its component and serve its site.
 	CanReassign bool
+	Choices     []devices.Technician
 }
 
 // scheduleDay is one technician's day.
@@ -61,15 +64,22 @@ type scheduleData struct {
 }
 
 // schedulePage shows technicians × the next 7 days: their booked visits
-// with the ticket of each, which a dispatcher may reassign, and their free
-// working time.
+// with the ticket of each, which a dispatcher may move to another
+// technician, and their free working time.
 func (s *server) schedulePage(w http.ResponseWriter, r *http.Request) {
+	s.showSchedule(w, r, r.URL.Query().Get("from"), http.StatusOK, "")
+}
+
+// showSchedule renders the 7 days from the date from (today when empty)
+// with status, and the message of a failed action when there was one.
+func (s *server) showSchedule(w http.ResponseWriter, r *http.Request, from string, status int, errMsg string) {
 	ctx := r.Context()
 	d := scheduleData{pageData: s.base(r, "Schedule", "schedule")}
+	d.Error = errMsg
 	now := s.Now().In(s.Location)
 	d.Today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.Location)
 	d.Start = d.Today
-	if v := r.URL.Query().Get("from"); v != "" {
+	if v := from; v != "" {
 		day, err := time.ParseInLocation("2006-01-02", v, s.Location)
 		if err != nil {
 			s.fail(w, r, proactive.Errorf(proactive.EInvalid, "from %q is not a date like 2026-03-09", v))
@@ -95,7 +105,7 @@ func (s *server) schedulePage(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Outreach == nil {
 		d.Error = "SMS outreach is not running on this server: no visits to show."
-		s.render(w, r, http.StatusOK, "schedule", d)
+		s.render(w, r, status, "schedule", d)
 		return
 	}
 	// A day either side: technicians' days are in their own zones.
@@ -110,14 +120,89 @@ func (s *server) schedulePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	choices, err := s.visitChoices(ctx, apps, tickets, d.Techs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	byTech := map[string][]notify.Appointment{}
 	for _, a := range apps {
 		byTech[a.Technician] = append(byTech[a.Technician], a)
 	}
 	for _, t := range d.Techs {
-		d.Rows = append(d.Rows, s.scheduleRow(t, d.Start, byTech[t.ID], tickets))
+		d.Rows = append(d.Rows, s.scheduleRow(t, d.Start, byTech[t.ID], tickets, choices))
 	}
-	s.render(w, r, http.StatusOK, "schedule", d)
+	s.render(w, r, status, "schedule", d)
+}
+
+// visitChoices lists, per booked visit, the other technicians who repair
+// its ticket's component and serve its device's site: those it may move
+// to (whether they are free then, the move itself checks).
+func (s *server) visitChoices(ctx context.Context, apps []notify.Appointment, tickets map[int64]devices.Ticket,
+	techs []devices.Technician) (map[int64][]devices.Technician, error) {
+	postal := map[proactive.DeviceID]string{}
+	out := map[int64][]devices.Technician{}
+	for _, a := range apps {
+		tk, ok := tickets[a.Ticket]
+		if a.Status != "booked" || !ok {
+			continue
+		}
+		pc, ok := postal[tk.Device]
+		if !ok {
+			dev, err := s.Store.GetDevice(ctx, tk.Device)
+			if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
+				return nil, err
+			}
+			pc = dev.Site.PostalCode
+			postal[tk.Device] = pc
+		}
+		for _, t := range techs {
+			if t.ID != a.Technician && slices.Contains(t.Skills, tk.Component) && t.Serves(pc) {
+				out[a.ID] = append(out[a.ID], t)
+			}
+		}
+	}
+	return out, nil
+}
+
+// reassign moves a booked visit to another technician, from the schedule:
+// back to it (the "next" path) with a message on success; on a refusal,
+// the schedule again with the reason and the status its code maps to.
+func (s *server) reassign(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	next := localPath(r.PostFormValue("next"))
+	if next == "" {
+		next = "/schedule"
+	}
+	id, err := ticketID(r)
+	if err == nil {
+		err = s.needOutreach()
+	}
+	tech := r.PostFormValue("technician")
+	if err == nil {
+		_, err = s.Outreach.Reassign(ctx, id, tech, sessionOf(ctx).Actor())
+	}
+	if err != nil {
+		switch status := statusOf(err); status {
+		case http.StatusInternalServerError:
+			s.fail(w, r, err)
+		case http.StatusNotFound, http.StatusForbidden:
+			s.renderError(w, r, status, proactive.ErrorMessage(err))
+		default:
+			from := ""
+			if u, perr := url.Parse(next); perr == nil && u.Path == "/schedule" {
+				from = u.Query().Get("from")
+			}
+			s.showSchedule(w, r, from, status, proactive.ErrorMessage(err))
+		}
+		return
+	}
+	name := tech
+	if t, err := s.Store.GetTechnician(ctx, tech); err == nil {
+		name = t.Name + " (" + t.ID + ")"
+	}
+	s.sessions.setFlash(sessionOf(ctx), fmt.Sprintf("The visit of ticket #%d moved to %s.", id, name))
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // ticketsByID reads the tickets of apps.
@@ -143,7 +228,8 @@ func (s *server) ticketsByID(ctx context.Context, apps []notify.Appointment) (ma
 
 // scheduleRow lays out one technician's visits and free time over the
 // days from start, each day the same date in the technician's zone.
-func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notify.Appointment, tickets map[int64]devices.Ticket) scheduleRow {
+func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notify.Appointment, tickets map[int64]devices.Ticket,
+	choices map[int64][]devices.Technician) scheduleRow {
 	loc := s.Location
 	if l, err := time.LoadLocation(t.TimeZone); err == nil && t.TimeZone != "" {
 		loc = l
@@ -159,8 +245,9 @@ func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notif
 		for _, a := range apps {
 			if st := a.Start.In(loc); st.Year() == day0.Year() && st.YearDay() == day0.YearDay() {
 				tk := tickets[a.Ticket]
-				day.Visits = append(day.Visits, scheduleVisit{Appointment: a, Ticket: tk,
-					CanReassign: a.Status == "booked" && tk.ID != 0 && !devices.Terminal(tk.Status)})
+				day.Visits = append(day.Visits, scheduleVisit{Appointment: a, Ticket: tk, Choices: choices[a.ID],
+					CanReassign: a.Status == "booked" && tk.ID != 0 && !devices.Terminal(tk.Status) && len(choices[a.ID]) > 0 &&
+						a.Start.After(now)})
 			}
 			busy = append(busy, span{a.Start, a.End})
 		}

@@ -3,7 +3,7 @@
 // by status, rule, severity, region and age, and search), a ticket's whole
 // story with a chart of its rule's metrics around the alert and the actions
 // a dispatcher takes on it, the schedule (technicians × 7 days, visits,
-// free time, reassignment), a technician's day on a phone, the fleet (last
+// free time, moving a visit to another technician), a technician's day on a phone, the fleet (last
 // seen, open tickets) and the rules' state.
 //
 // Pages are rendered on the server with html/template and work without
@@ -64,6 +64,11 @@ type Outreach interface {
 	// VisitDone records the ticket's booked visit as made, with its
 	// outcome; technician, when not empty, must be the visit's (EForbidden).
 	VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (notify.Appointment, error)
+	// Reassign moves the ticket's upcoming booked visit, at the same time,
+	// to another technician and assigns the ticket to them. EConflict when
+	// the technician is not free then; EInvalid when they do not repair
+	// the component or serve the site; ENotFound without a booked visit.
+	Reassign(ctx context.Context, ticket int64, technician, actor string) (notify.Appointment, error)
 	// SendMessage queues a free-text SMS to the ticket's customer.
 	SendMessage(ctx context.Context, ticket int64, actor, text string) (int64, error)
 	// Appointments lists visits, earliest first.
@@ -182,6 +187,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /tickets/{id}", s.auth(http.HandlerFunc(s.ticketPage)))
 	mux.Handle("POST /tickets/{id}/assign", s.auth(s.csrf(s.staff(s.assign))))
 	mux.Handle("POST /tickets/{id}/book", s.auth(s.csrf(s.staff(s.book))))
+	mux.Handle("POST /tickets/{id}/reassign", s.auth(s.csrf(s.staff(s.reassign))))
 	mux.Handle("POST /tickets/{id}/message", s.auth(s.csrf(s.staff(s.message))))
 	mux.Handle("POST /tickets/{id}/comment", s.auth(s.csrf(s.staff(s.comment))))
 	mux.Handle("POST /tickets/{id}/close", s.auth(s.csrf(s.staff(s.close))))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -37,10 +38,13 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	failuresFlag := fs.String("failures", "", "CSV `file` of known failures to score the rules against: a header with device,time,component, then one failure a line (time RFC 3339 or Unix milliseconds)")
 	tickFlag := fs.String("tick", "1m", "step of the simulated clock at which since_seen() rules are evaluated")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
+	noSave := fs.Bool("no-save", false, "do not save the per-rule summary to the database (db) for the rules page (a backtest of one --device is never saved)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--failures FILE.csv] [--json]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--failures FILE.csv] [--json] [--no-save]\n\n"+
 			"Replays telemetry from InfluxDB through the rules, as the engine would have evaluated it, and\n"+
-			"reports per rule what would have fired, on which devices, and how many tickets a day.\n\n")
+			"reports per rule what would have fired, on which devices, and how many tickets a day.\n"+
+			"Each rule's summary is saved to the database (db), where the web page's rules page shows\n"+
+			"the last one; --no-save skips that, and a failure to save is only a warning.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -120,10 +124,66 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stderr, "backtest: %d samples from %d devices replayed in %s\n", rep.Samples, rep.Devices,
 		time.Since(started).Round(time.Millisecond))
+	if !*noSave && *device == "" {
+		if err := saveBacktest(ctx, cfg.DB.Reveal(), rep, len(failures) > 0, started); err != nil {
+			fmt.Fprintf(e.stderr, "backtest: warning: summary not saved for the rules page: %v\n", err)
+		} else {
+			fmt.Fprintf(e.stderr, "backtest: summary of %d rule(s) saved for the rules page\n", len(rep.Rules))
+		}
+	}
 	if *jsonOut {
 		return writeBacktestJSON(e.stdout, rep, len(failures) > 0)
 	}
 	return writeBacktestTables(e.stdout, rep, len(failures) > 0)
+}
+
+// saveBacktest stores each rule's summary of rep in the database at dsn,
+// replacing the rule's previous one. It will not create a SQLite database:
+// a backtest run away from the platform's data has nowhere to save.
+func saveBacktest(ctx context.Context, dsn string, rep *rules.BacktestReport, scored bool, runAt time.Time) error {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		path := dsn
+		for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
+			if rest, ok := strings.CutPrefix(path, prefix); ok {
+				path = rest
+				break
+			}
+		}
+		path, _, _ = strings.Cut(path, "?")
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("no database at %s (db): %w", path, err)
+		}
+	}
+	var bs []devices.Backtest
+	for _, r := range rep.Rules {
+		b := devices.Backtest{Rule: r.Rule, RunAt: runAt.UTC(), From: rep.From.UTC(), To: rep.To.UTC(), Samples: rep.Samples,
+			Fires: r.Fires, Devices: r.Devices, TicketsPerDay: r.TicketsPerDay, Scored: scored}
+		if scored {
+			b.Failures, b.Detected, b.MedianLead, b.FalseAlarms = r.Detected+r.Missed, r.Detected, r.MedianLead, r.FalseAlarms
+			if b.Failures > 0 {
+				b.Recall = float64(r.Detected) / float64(b.Failures)
+			}
+		}
+		// The report as --json prints it, its first fires cut to the table's.
+		if len(r.FirstFires) > maxFirstFires {
+			r.FirstFires = r.FirstFires[:maxFirstFires]
+		}
+		if r.FirstFires == nil {
+			r.FirstFires = []rules.FirstFire{}
+		}
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode the report of %s: %w", r.Rule, err)
+		}
+		b.Report = raw
+		bs = append(bs, b)
+	}
+	store, err := devices.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open the database: %w", err)
+	}
+	defer store.Close()
+	return store.SaveBacktest(ctx, bs...)
 }
 
 // listFlag is a flag that may be repeated and takes comma-separated lists.

@@ -14,6 +14,17 @@
   } catch (e) {
     return;
   }
+  // The page's time zone, when the server names one the browser knows;
+  // otherwise the browser's own.
+  var tzOK = false;
+  if (d.tz) {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: d.tz });
+      tzOK = true;
+    } catch (e) {
+      tzOK = false;
+    }
+  }
   var dpr = window.devicePixelRatio || 1;
   var marks = [
     { at: d.alert, color: "#a50e0e", dash: [] },
@@ -56,12 +67,14 @@
     var opts = {
       width: Math.max(200, fig.clientWidth),
       height: 220,
-      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), d.tz); },
       scales: { x: { time: true, min: d.from, max: d.to } },
       series: [{}, { label: s.metric, stroke: "#0b57d0", width: 2, spanGaps: false }],
       axes: [{ stroke: "#4f5359" }, { stroke: "#4f5359", size: 56 }],
       plugins: [markers()]
     };
+    if (tzOK) {
+      opts.tzDate = function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), d.tz); };
+    }
     var u = new window.uPlot(opts, [s.t, s.v], box);
     charts.push({ u: u, fig: fig });
     fig.classList.add("drawn");
