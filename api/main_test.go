@@ -207,17 +207,44 @@ func (f *fixture) outreachTicket(tb testing.TB) (devices.Ticket, string) {
 	return page.Items[0], phone
 }
 
-// bookedTicket is an outreachTicket whose visit is booked with tech, at
-// night on a day of its own so that no other booking of the test collides.
+// bookedTicket is an outreachTicket whose visit is booked with tech.
 func (f *fixture) bookedTicket(tb testing.TB, tech string) (devices.Ticket, notify.Appointment, string) {
 	tb.Helper()
 	t, phone := f.outreachTicket(tb)
-	day := testNow.Truncate(24*time.Hour).AddDate(0, 0, int(f.seq.Add(1)))
-	a, err := f.notifier.Book(tb.Context(), t.ID, notify.Slot{Technician: tech, Start: day.Add(time.Hour)}, "test")
+	return t, f.book(tb, t.ID, tech), phone
+}
+
+// book books ticket's visit in the first free slot of tech, as a
+// dispatcher would pick it from the ticket's slots.
+func (f *fixture) book(tb testing.TB, ticket int64, tech string) notify.Appointment {
+	tb.Helper()
+	return f.bookAfter(tb, ticket, tech, time.Time{})
+}
+
+// bookAfter is book in the first free slot of tech starting after after:
+// one of the ticket's slots, or the same time of day on a later day (the
+// technicians work every day, and later days are free).
+func (f *fixture) bookAfter(tb testing.TB, ticket int64, tech string, after time.Time) notify.Appointment {
+	tb.Helper()
+	slots, err := f.notifier.Slots(tb.Context(), ticket)
 	if err != nil {
-		tb.Fatalf("book ticket %d with %s: %v", t.ID, tech, err)
+		tb.Fatal(err)
 	}
-	return t, a, phone
+	for _, s := range slots {
+		if s.Technician != tech {
+			continue
+		}
+		for !s.Start.After(after) {
+			s.Start, s.End = s.Start.AddDate(0, 0, 1), s.End.AddDate(0, 0, 1)
+		}
+		a, err := f.notifier.Book(tb.Context(), ticket, s, "test")
+		if err != nil {
+			tb.Fatalf("book ticket %d with %s: %v", ticket, tech, err)
+		}
+		return a
+	}
+	tb.Fatalf("no free slot of %s for ticket %d among %+v", tech, ticket, slots)
+	return notify.Appointment{}
 }
 
 // response is what a request got back.

@@ -27,11 +27,11 @@ type Outreach interface {
 	// scheduled and assigned to the slot's technician. EConflict when the
 	// slot was taken meanwhile.
 	Book(ctx context.Context, ticket int64, s notify.Slot, actor string) (notify.Appointment, error)
-	// VisitDone records the ticket's booked visit as made, with its
-	// outcome; the satisfaction survey follows. technician, when not
-	// empty, must be the visit's (EForbidden otherwise); ENotFound when the
-	// ticket has no booked visit.
-	VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (notify.Appointment, error)
+	// VisitDoneBy records the ticket's booked visit as made, with its
+	// outcome, by actor; the satisfaction survey follows. technician, when
+	// not empty, must be the visit's (EForbidden otherwise); ENotFound when
+	// the ticket has no booked visit.
+	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (notify.Appointment, error)
 	// SendMessage queues a free-text SMS to the ticket's customer and
 	// returns the outbox message's id. EConflict when the customer may not
 	// be texted.
@@ -177,7 +177,7 @@ func (s *server) recordVisit(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	a, err := o.VisitDone(r.Context(), id, tech, req.Outcome, req.Notes)
+	a, err := o.VisitDoneBy(r.Context(), id, tech, req.Outcome, req.Notes, actor(tok))
 	if proactive.ErrorCode(err) == proactive.EForbidden && tok.Role != devices.RoleTechnician {
 		// Staff named the wrong technician: bad input, not a lack of rights.
 		return invalidField("technician_id", proactive.ErrorMessage(err))

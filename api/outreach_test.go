@@ -68,6 +68,16 @@ func TestBookAndVisitRules(t *testing.T) {
 		if err != nil || got.Status != proactive.TicketVisited {
 			t.Errorf("ticket %d is %s, %v; want visited", theirs.ID, got.Status, err)
 		}
+		// The timeline names who reported the visit: the dispatcher's token.
+		reporter := ""
+		for _, ev := range got.Timeline {
+			if ev.Kind == devices.EventState && strings.Contains(string(ev.Body), `"visited"`) {
+				reporter = ev.Actor
+			}
+		}
+		if reporter != string(devices.RoleDispatcher) {
+			t.Errorf("visit reported by %q on the timeline, want the dispatcher's token %q", reporter, devices.RoleDispatcher)
+		}
 		if got, err := f.store.GetTicket(t.Context(), mine.ID); err != nil || got.Status != proactive.TicketScheduled {
 			t.Errorf("refused reports changed ticket %d: %s, %v", mine.ID, got.Status, err)
 		}
@@ -97,8 +107,12 @@ func TestAppointmentFilters(t *testing.T) {
 	testenv.EachDialect(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
 		var all []notify.Appointment
+		// Each on a day of its own, for the date filters below.
+		var after time.Time
 		for _, tech := range []string{"tech-1", "tech-2", "tech-1"} {
-			_, a, _ := f.bookedTicket(t, tech)
+			tk, _ := f.outreachTicket(t)
+			a := f.bookAfter(t, tk.ID, tech, after)
+			after = a.Start.Truncate(24 * time.Hour).Add(24 * time.Hour)
 			all = append(all, a)
 		}
 		ids := func(path string) []int64 {

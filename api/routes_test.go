@@ -409,10 +409,7 @@ func routeCases() []routeCase {
 				if err := f.notifier.Inbound(t.Context(), f.id("SMin"), phone, "CALL"); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := f.notifier.Book(t.Context(), tk.ID, notify.Slot{Technician: "tech-1",
-					Start: testNow.Truncate(24*time.Hour).AddDate(0, 0, int(f.seq.Add(1))).Add(time.Hour)}, "test"); err != nil {
-					t.Fatal(err)
-				}
+				f.book(t, tk.ID, "tech-1")
 				if err := f.notifier.Poll(t.Context()); err != nil {
 					t.Fatal(err)
 				}

@@ -82,10 +82,14 @@ func (n *Notifier) Slots(ctx context.Context, ticket int64) ([]Slot, error) {
 }
 
 // Book books a visit for a ticket on the customer's behalf (a dispatcher on
-// the phone): technician and start of one of Slots. The ticket, open or
+// the phone): technician and start of one of Slots, or another time the
+// technician can keep (within a shift, not away, no other visit or offer
+// then). The ticket, open or
 // offered, becomes scheduled and assigned, and the customer gets the
-// confirmation if they may be texted. EConflict when the slot was taken
-// meanwhile or the ticket cannot be scheduled; ENotFound for no such ticket.
+// confirmation if they may be texted. EInvalid for a technician who does
+// not repair the component or serve the site; EConflict when the slot was
+// taken meanwhile, the technician cannot keep it, or the ticket cannot be
+// scheduled; ENotFound for no such ticket or technician.
 func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string) (Appointment, error) {
 	if s.Technician == "" || s.Start.IsZero() {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "a slot needs a technician and a start")
@@ -104,8 +108,20 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 	if err != nil {
 		return Appointment{}, err
 	}
+	tech, err := n.eligible(ctx, s.Technician, t, p)
+	if err != nil {
+		return Appointment{}, err
+	}
 	var a Appointment
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		// A slot the dispatcher types must be one the technician can
+		// keep: within a shift, not away, not offered to someone else.
+		if why, err := n.busyFor(ctx, tx, tech, Appointment{Ticket: ticket, Start: s.Start, End: s.End}); err != nil {
+			return err
+		} else if why != "" {
+			return proactive.Errorf(proactive.EConflict, "technician %s cannot come %s: %s", s.Technician,
+				formatSlot("en", s.Start, s.End, n.zone(tech.TimeZone)), why)
+		}
 		if t.Status == proactive.TicketOpen {
 			// Booked by phone: no offer was sent, so no conversation
 			// exists yet to confirm through.
@@ -155,20 +171,13 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 	if err != nil {
 		return Appointment{}, err
 	}
-	tech, err := n.store.GetTechnician(ctx, technician)
-	if err != nil {
-		return Appointment{}, err
-	}
 	p, err := n.loadParty(ctx, t.Device, t.Component)
 	if err != nil {
 		return Appointment{}, err
 	}
-	if !slices.Contains(tech.Skills, t.Component) {
-		return Appointment{}, proactive.Errorf(proactive.EInvalid, "technician %s does not repair the %s", technician, t.Component)
-	}
-	if !tech.Serves(p.Device.Site.PostalCode) {
-		return Appointment{}, proactive.Errorf(proactive.EInvalid, "technician %s does not serve postal code %q, the site of %s",
-			technician, p.Device.Site.PostalCode, t.Device)
+	tech, err := n.eligible(ctx, technician, t, p)
+	if err != nil {
+		return Appointment{}, err
 	}
 	now := n.clock()
 	var a Appointment
@@ -221,6 +230,24 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 		return Appointment{}, wrap("reassign visit", err)
 	}
 	return a, nil
+}
+
+// eligible returns the technician when they repair the ticket's component
+// and serve its device's site: EInvalid otherwise, ENotFound for no such
+// technician.
+func (n *Notifier) eligible(ctx context.Context, technician string, t devices.Ticket, p party) (devices.Technician, error) {
+	tech, err := n.store.GetTechnician(ctx, technician)
+	if err != nil {
+		return devices.Technician{}, err
+	}
+	if !slices.Contains(tech.Skills, t.Component) {
+		return devices.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not repair the %s", technician, t.Component)
+	}
+	if !tech.Serves(p.Device.Site.PostalCode) {
+		return devices.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not serve postal code %q, the site of %s",
+			technician, p.Device.Site.PostalCode, t.Device)
+	}
+	return tech, nil
 }
 
 // busyFor says why tech cannot make visit a (another technician's), or ""

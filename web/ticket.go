@@ -440,8 +440,8 @@ func (s *server) visitDone(w http.ResponseWriter, r *http.Request) {
 				return proactive.Errorf(proactive.ENotFound, "ticket %d not found", id)
 			}
 		}
-		_, err := s.Outreach.VisitDone(r.Context(), id, tech, devices.Outcome(r.PostFormValue("outcome")),
-			strings.TrimSpace(r.PostFormValue("notes")))
+		_, err := s.Outreach.VisitDoneBy(r.Context(), id, tech, devices.Outcome(r.PostFormValue("outcome")),
+			strings.TrimSpace(r.PostFormValue("notes")), sess.Actor())
 		return err
 	})
 }

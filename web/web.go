@@ -61,9 +61,10 @@ type Outreach interface {
 	// Book books one of Slots for the ticket on the customer's behalf.
 	// EConflict when the slot was taken meanwhile.
 	Book(ctx context.Context, ticket int64, s notify.Slot, actor string) (notify.Appointment, error)
-	// VisitDone records the ticket's booked visit as made, with its
-	// outcome; technician, when not empty, must be the visit's (EForbidden).
-	VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (notify.Appointment, error)
+	// VisitDoneBy records the ticket's booked visit as made, with its
+	// outcome, by actor; technician, when not empty, must be the visit's
+	// (EForbidden).
+	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (notify.Appointment, error)
 	// Reassign moves the ticket's upcoming booked visit, at the same time,
 	// to another technician and assigns the ticket to them. EConflict when
 	// the technician is not free then; EInvalid when they do not repair
