@@ -238,6 +238,7 @@ func New(o Options) http.Handler {
 	route(http.MethodPost, "/tickets/{id}/close", anyone, s.closeTicket)
 	route(http.MethodGet, "/tickets/{id}/slots", staff, s.ticketSlots)
 	route(http.MethodPost, "/tickets/{id}/book", staff, s.bookTicket)
+	route(http.MethodPost, "/tickets/{id}/reassign", staff, s.reassignTicket)
 	route(http.MethodPost, "/tickets/{id}/visit", anyone, s.recordVisit)
 	route(http.MethodGet, "/tickets/{id}/messages", anyone, s.ticketMessages)
 	route(http.MethodPost, "/tickets/{id}/messages", staff, s.sendMessage)

@@ -32,6 +32,11 @@ type Outreach interface {
 	// not empty, must be the visit's (EForbidden otherwise); ENotFound when
 	// the ticket has no booked visit.
 	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (notify.Appointment, error)
+	// Reassign moves the ticket's upcoming booked visit, at the same time,
+	// to another technician and assigns the ticket to them. EInvalid for a
+	// technician without the skill or the area; EConflict when they are not
+	// free then or the visit has begun; ENotFound without a booked visit.
+	Reassign(ctx context.Context, ticket int64, technician, actor string) (notify.Appointment, error)
 	// SendMessage queues a free-text SMS to the ticket's customer and
 	// returns the outbox message's id. EConflict when the customer may not
 	// be texted.
@@ -84,6 +89,33 @@ func (s *server) ticketSlots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeItems(w, slots)
+}
+
+// reassignTicket moves a booked visit to another technician.
+func (s *server) reassignTicket(w http.ResponseWriter, r *http.Request) error {
+	id, err := int64Param(r, "id")
+	if err != nil {
+		return err
+	}
+	var req struct {
+		TechnicianID string `json:"technician_id"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.TechnicianID) == "" {
+		return &devices.FieldErrors{Err: proactive.Errorf(proactive.EInvalid, "invalid reassignment"),
+			Fields: map[string]string{"technician_id": "required: who takes the visit"}}
+	}
+	o, err := s.outreach()
+	if err != nil {
+		return err
+	}
+	a, err := o.Reassign(r.Context(), id, req.TechnicianID, actor(tokenOf(r.Context())))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
 }
 
 type bookRequest struct {

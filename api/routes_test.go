@@ -386,6 +386,22 @@ func routeCases() []routeCase {
 				return call{dispatcher, fmt.Sprintf("/tickets/%d/book", tk.ID),
 					fmt.Sprintf(`{"technician_id": "tech-2", "start": %q}`, a.Start.Format(time.RFC3339)), 409, hasFields("conflict")}
 			}},
+		{"POST", "/tickets/{id}/reassign", staff,
+			func(t *testing.T, f *fixture) call {
+				tk, a, _ := f.bookedTicket(t, "tech-1")
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/reassign", tk.ID), `{"technician_id": "tech-2"}`, 200,
+					func(t *testing.T, f *fixture, r response) {
+						jsonHas(fmt.Sprintf(`"id":%d`, a.ID), `"technician_id":"tech-2"`)(t, f, r)
+						got, err := f.store.GetTicket(t.Context(), tk.ID)
+						if err != nil || got.Technician != "tech-2" {
+							t.Errorf("reassigned ticket is with %q, %v; want tech-2", got.Technician, err)
+						}
+					}}
+			},
+			func(t *testing.T, f *fixture) call {
+				tk, _, _ := f.bookedTicket(t, "tech-1")
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/reassign", tk.ID), `{}`, 422, hasFields("invalid", "technician_id")}
+			}},
 		{"POST", "/tickets/{id}/visit", anyone,
 			func(t *testing.T, f *fixture) call {
 				tk, _, _ := f.bookedTicket(t, "tech-1")
