@@ -122,14 +122,14 @@ func timedOptions(o *web.Options) {
 		},
 		latest: allSeen{},
 	}
-	o.Rules = ruleEngineFunc(func() []rules.RuleStatus {
+	o.Rules = ruleEngineFunc{rules: func() []rules.RuleStatus {
 		var out []rules.RuleStatus
 		for i := range 5 {
 			out = append(out, rules.RuleStatus{Name: fmt.Sprintf("rule_%d", i), Component: "seal", Severity: proactive.SeverityWarning,
 				File: "rules/pumps.yaml", Line: 1 + 10*i, Health: "ok", Evaluations: 100_000, Pending: i, Firing: 2 * i})
 		}
 		return out
-	})
+	}}
 }
 
 // sessionCookie signs in through the handler and returns the cookie.

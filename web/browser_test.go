@@ -335,14 +335,14 @@ func TestBrowserChart(t *testing.T) {
 func TestBrowserPages(t *testing.T) {
 	seen := telemetryFunc{latest: latestMap{
 		"fridge-1": {{Metric: "compressor_current", Value: 6, Time: monday0830.Add(-5 * time.Minute)}}}}
-	engine := ruleEngineFunc(func() []rules.RuleStatus {
+	engine := ruleEngineFunc{rules: func() []rules.RuleStatus {
 		return []rules.RuleStatus{
 			{Name: "compressor_wear", Component: "compressor", Severity: proactive.SeverityWarning, File: "rules/fridge.yaml", Line: 3,
 				Health: "ok", Evaluations: 1200, Pending: 2, Firing: 1},
 			{Name: "door_seal", Component: "door", Severity: proactive.SeverityCritical, File: "rules/fridge.yaml", Line: 14, Health: "error",
 				LastError: "avg: window 7d exceeds the lookback of 3d", LastErrorAt: monday0830.Add(-time.Hour), Evaluations: 40, Errors: 40},
 		}
-	})
+	}}
 	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry, o.Rules = seen, engine })
 	must(0, e.store.SaveBacktest(e.ctx, devices.Backtest{Rule: "compressor_wear", RunAt: monday0830.Add(-time.Hour),
 		From: monday0830.AddDate(0, 0, -30), To: monday0830, Fires: 12, Devices: 9, TicketsPerDay: 0.4,

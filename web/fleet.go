@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -32,8 +33,9 @@ type fleetDevice struct {
 	LastSeen time.Time
 	Unknown  bool
 	Metrics  int
-	// Open counts its active tickets.
-	Open int
+	// Open counts its active tickets; Firing and Pending its alerts.
+	Open            int
+	Firing, Pending int
 }
 
 type fleetData struct {
@@ -81,8 +83,23 @@ func (s *server) fleetPage(w http.ResponseWriter, r *http.Request) {
 	if q.Get("after") != "" {
 		d.First = link("")
 	}
+	var alerts map[string][2]int // device → firing, pending
+	if s.Rules != nil {
+		alerts = map[string][2]int{}
+		for _, a := range s.Rules.Alerts() {
+			c := alerts[string(a.Device)]
+			if a.State == proactive.AlertFiring {
+				c[0]++
+			} else {
+				c[1]++
+			}
+			alerts[string(a.Device)] = c
+		}
+	}
 	for _, dev := range page.Items {
 		fd := fleetDevice{Device: dev}
+		c := alerts[string(dev.ID)]
+		fd.Firing, fd.Pending = c[0], c[1]
 		counts, err := s.Store.CountTickets(ctx, devices.TicketFilter{Device: dev.ID, Active: true})
 		if err != nil {
 			s.fail(w, r, err)

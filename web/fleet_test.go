@@ -15,18 +15,35 @@ import (
 )
 
 // ruleEngineFunc is a fake RuleEngine.
-type ruleEngineFunc func() []rules.RuleStatus
+type ruleEngineFunc struct {
+	rules  func() []rules.RuleStatus
+	alerts func() []rules.AlertStatus
+}
 
-func (f ruleEngineFunc) Rules() []rules.RuleStatus { return f() }
+func (f ruleEngineFunc) Rules() []rules.RuleStatus { return f.rules() }
+
+func (f ruleEngineFunc) Alerts() []rules.AlertStatus {
+	if f.alerts == nil {
+		return nil
+	}
+	return f.alerts()
+}
 
 func TestFleet(t *testing.T) {
 	seen := telemetryFunc{latest: latestMap{
 		"fridge-1": {{Metric: "cabinet_temp", Value: 4, Time: monday0830.Add(-2 * time.Hour)},
 			{Metric: "compressor_current", Value: 6, Time: monday0830.Add(-5 * time.Minute)}},
 	}}
-	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry = seen })
+	engine := ruleEngineFunc{rules: func() []rules.RuleStatus { return nil }, alerts: func() []rules.AlertStatus {
+		return []rules.AlertStatus{
+			{Rule: "compressor_wear", Device: "fridge-1", Component: "compressor", State: proactive.AlertFiring},
+			{Rule: "door_seal", Device: "fridge-1", Component: "door", State: proactive.AlertPending},
+		}
+	}}
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry, o.Rules = seen, engine })
 	b := e.signedIn("dispatcher")
 	resp, page := b.get("/fleet")
+	wantIn(t, page, `<td data-label="Alerts">1 firing, 1 pending</td>`, `<td data-label="Alerts">none</td>`)
 	wantStatus(t, resp, page, http.StatusOK)
 	wantIn(t, page, "<h1>Fleet</h1>", `aria-current="page">Fleet</a>`,
 		`<th scope="row" data-label="Device">fridge-1</th>`, `datetime="2026-03-09T07:25:00Z"`, "5 min ago",
@@ -68,14 +85,14 @@ func TestFleet(t *testing.T) {
 
 func TestRulesPage(t *testing.T) {
 	failedAt := monday0830.Add(-3 * time.Hour)
-	engine := ruleEngineFunc(func() []rules.RuleStatus {
+	engine := ruleEngineFunc{rules: func() []rules.RuleStatus {
 		return []rules.RuleStatus{
 			{Name: "compressor_wear", Component: "compressor", Severity: proactive.SeverityWarning, File: "rules/fridge.yaml", Line: 3,
 				Health: "ok", Evaluations: 1200, Pending: 2, Firing: 1},
 			{Name: "door_seal", Component: "door", Severity: proactive.SeverityInfo, File: "rules/fridge.yaml", Line: 14,
 				Health: "error", LastError: "avg: window 7d exceeds the lookback", LastErrorAt: failedAt, Evaluations: 40, Errors: 40},
 		}
-	})
+	}}
 	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Rules = engine })
 	must(e.store.Transition(e.ctx, e.critical, proactive.TicketCancelled, "test", "duplicate"))
 	b := e.signedIn("dispatcher")

@@ -85,6 +85,8 @@ var _ Outreach = (*notify.Notifier)(nil)
 type RuleEngine interface {
 	// Rules returns every loaded rule's state, in load order.
 	Rules() []rules.RuleStatus
+	// Alerts returns the pending and firing alerts, by device then rule.
+	Alerts() []rules.AlertStatus
 }
 
 var _ RuleEngine = (*rules.Engine)(nil)
