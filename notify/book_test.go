@@ -43,3 +43,18 @@ func TestBookChecksTheTechnician(t *testing.T) {
 		}
 	})
 }
+
+// Alert → first SMS is the platform's latency, on its own clock, whatever
+// time the devices' clocks (or a simulation at speed) gave the alert.
+func TestAlertToSMSOnThePlatformClock(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), nil)
+	ahead := alert("fridge-1", "compressor", proactive.SeverityWarning, e.clock.Now().Add(12*time.Hour))
+	e.n.Alerts(e.ctx, []proactive.Alert{ahead})
+	e.clock.Add(3 * time.Second)
+	e.poll()
+	e.wantSent("+33611111111", 1)
+	m := must(e.n.Measures(e.ctx))
+	if m.AlertToFirstSMS != 3*time.Second {
+		t.Errorf("alert to first SMS %s, want the 3s of the platform's clock", m.AlertToFirstSMS)
+	}
+}

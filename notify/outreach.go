@@ -82,10 +82,10 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 			_, err := tx.Record(ctx, t.ID, devices.EventMessage, "notify", map[string]any{"outreach": "skipped", "reason": reason})
 			return err
 		}
-		alertAt := a.FiredAt
-		if alertAt.IsZero() {
-			alertAt = now
-		}
+		// Latency is measured from when the platform raised the alert, on
+		// its own clock: the alert's FiredAt is in the devices' time, which
+		// late data, clock skew or a simulation at speed move away from it.
+		alertAt := now
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outreach (ticket_id, customer_id, device_id, stage, offer_no, alert_at, offered_at, updated_at)
 			VALUES ($1, $2, $3, $4, 1, $5, $6, $6)`, t.ID, p.Customer.ID, string(p.Device.ID), stageOffer, alertAt.UTC(), now); err != nil {
 			return fmt.Errorf("insert outreach: %w", err)
