@@ -69,15 +69,14 @@ func (n *Notifier) Slots(ctx context.Context, ticket int64) ([]Slot, error) {
 	if err != nil {
 		return nil, err
 	}
-	var free []Slot
-	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		busy, held, err := calendar(ctx, tx, techs, ticket, n.clock())
-		free = n.freeSlots(techs, busy, held, n.clock())
-		return err
-	})
+	// Showing slots decides nothing: read them on the read pool, not under
+	// SQLite's one write lock (the web page's ticket view calls this).
+	now := n.clock()
+	busy, held, err := calendar(ctx, n.store, techs, ticket, now)
 	if err != nil {
 		return nil, wrap("list slots", err)
 	}
+	free := n.freeSlots(techs, busy, held, now)
 	return free[:min(len(free), 10)], nil
 }
 

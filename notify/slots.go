@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -75,9 +76,15 @@ func (n *Notifier) listTechnicians(ctx context.Context, component, postal string
 	}
 }
 
+// reader is what calendar reads through: a write transaction when it
+// decides a booking or a hold, the store's read pool when it only shows.
+type reader interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // calendar reads the booked appointments and, except exclude's, the held
 // slots of the technicians that end after now.
-func calendar(ctx context.Context, tx *devices.Tx, techs []devices.Technician, exclude int64, now time.Time) (map[string][]span, map[string]map[time.Time]bool, error) {
+func calendar(ctx context.Context, tx reader, techs []devices.Technician, exclude int64, now time.Time) (map[string][]span, map[string]map[time.Time]bool, error) {
 	busy := map[string][]span{}
 	held := map[string]map[time.Time]bool{}
 	want := map[string]bool{}
