@@ -40,25 +40,7 @@ func TestServeOutreachLoop(t *testing.T) {
 	}
 	defer store.Close()
 	const phone = "+4915550000001"
-	noQuiet := devices.QuietHours{} // texts at any hour, so the test does not depend on the time it runs
-	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateDevice(ctx, devices.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
-		Site: devices.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
-		t.Fatal(err)
-	}
-	hours, err := devices.ParseWeeklyHours("mon-sun 00:00-23:59")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
-		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}); err != nil {
-		t.Fatal(err)
-	}
+	seedOutreach(t, store, phone)
 	_, token, err := devices.NewTokens(store, devices.TokenOptions{}).Create(ctx, "e2e", devices.Role("dispatcher"), "")
 	if err != nil {
 		t.Fatal(err)
@@ -135,4 +117,33 @@ func waitLogWithin(t *testing.T, p *platform, text string, d time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("output never said %q:\n%s", text, tail(p.logs.String(), 4000))
+}
+
+// seedOutreach registers, in store, a customer with phone who consented
+// and has no quiet hours (so a test does not depend on the hour it runs), a
+// fridge-1 of theirs, and a technician who repairs compressors anywhere at
+// any hour: an alert on fridge-1's compressor then opens a ticket and texts
+// an offer.
+func seedOutreach(t *testing.T, store *devices.Store, phone string) {
+	t.Helper()
+	ctx := t.Context()
+	noQuiet := devices.QuietHours{}
+	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateDevice(ctx, devices.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
+		Site: devices.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
+		t.Fatal(err)
+	}
+	hours, err := devices.ParseWeeklyHours("mon-sun 00:00-23:59")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
+		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}); err != nil {
+		t.Fatal(err)
+	}
 }

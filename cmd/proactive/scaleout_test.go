@@ -36,25 +36,7 @@ func TestScaleOutTwoInstancesOnePostgres(t *testing.T) {
 	}
 	defer store.Close()
 	const phone = "+4915550000002"
-	noQuiet := devices.QuietHours{}
-	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateDevice(ctx, devices.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
-		Site: devices.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
-		t.Fatal(err)
-	}
-	hours, err := devices.ParseWeeklyHours("mon-sun 00:00-23:59")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
-		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}); err != nil {
-		t.Fatal(err)
-	}
+	seedOutreach(t, store, phone)
 
 	prefix, _ := uniqueSession(t, broker)
 	var ps []*platform
