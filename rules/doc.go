@@ -89,3 +89,24 @@ package rules
 // while its alert fired is not recognised as firing; a cooldown that began
 // before the tail is not known. A rebuild without aggregates (no bucket
 // source, or one that fails) replays every sample of Lookback instead.
+//
+// Snapshots: Engine.Snapshot writes every device's windows (their buckets
+// as held in memory), latest values, times and alert states, cooldowns
+// included, in a versioned binary format with a CRC-32C; Engine.Restore
+// reads it back whole, or refuses it (ErrSnapshot) and changes nothing.
+// Windows are matched by metric and length: a window the rules no longer
+// read is dropped, one they read that the snapshot lacks (a new rule's) is
+// loaded from history; alert states carry over by rule name, as on a
+// reload. The late tolerance is not part of a window's identity: buckets
+// do not depend on it. Engine.RebuildSince then replays from history the
+// gap since the snapshot's time minus the late tolerance: each window
+// drops its buckets from the one holding that time on and takes their
+// samples again, so none counts twice, and the samples newer than their
+// device's last evaluation go through the rules from the restored states,
+// notifying nothing. So a restart from a snapshot holds what an engine
+// that never stopped holds, alerts and cooldowns included, and fires next
+// when it would have; except that a sample delivered after the snapshot
+// more than the late tolerance behind the snapshot's time (from a device
+// silent for longer, uploading a backlog) is not counted, and late samples
+// are added in time order (see above). A snapshot older than
+// MaxSnapshotGap is set aside for RebuildHistory.

@@ -73,6 +73,11 @@ type Config struct {
 		Enabled        bool     `yaml:"enabled"`
 		Paths          []string `yaml:"paths" env:"PROACTIVE_RULES"`
 		RebuildTimeout Duration `yaml:"rebuild_timeout"`
+		// SnapshotPath is where the rule windows and alert states are
+		// checkpointed, so that a restart replays only the gap since;
+		// empty disables snapshots.
+		SnapshotPath     string   `yaml:"snapshot_path"`
+		SnapshotInterval Duration `yaml:"snapshot_interval"`
 	} `yaml:"rules"`
 	Twilio struct {
 		AccountSID          string `yaml:"account_sid"`
@@ -122,6 +127,8 @@ func defaultConfig() Config {
 	c.Rules.Enabled = true
 	c.Rules.Paths = []string{"rules/*.yaml"}
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
+	c.Rules.SnapshotPath = "data/rules.snapshot"
+	c.Rules.SnapshotInterval = Duration(5 * time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
 	c.Notify.OfferExpiry = Duration(72 * time.Hour)
 	c.Notify.OfferReminder = Duration(24 * time.Hour)
@@ -380,6 +387,9 @@ func (c *Config) validate() []error {
 	}
 	if _, err := devices.ParseClock(c.Notify.VisitReminderAt); err != nil {
 		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)
+	}
+	if c.Rules.SnapshotInterval <= 0 {
+		bad("rules.snapshot_interval", "must be positive")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be positive")

@@ -74,6 +74,8 @@ func baseEnv(t testing.TB, influx *testenv.InfluxServer) map[string]string {
 		"PROACTIVE_LOG_FORMAT":    "json",
 		"PROACTIVE_LOG_LEVEL":     "info",
 		"PROACTIVE_DB":            t.TempDir() + "/proactive.db",
+		// Not the default data/ in the package directory, shared by tests.
+		"PROACTIVE_RULES_SNAPSHOT_PATH": t.TempDir() + "/rules.snapshot",
 	}
 }
 
