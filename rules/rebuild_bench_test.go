@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,6 +89,38 @@ func BenchmarkRebuild(b *testing.B) {
 			took += time.Since(start)
 			rows += n
 		}
+		report(b, rows, took)
+	})
+	// A restart with a snapshot taken 5 minutes before the end: restore,
+	// then replay the gap from InfluxDB.
+	b.Run("snapshot", func(b *testing.B) {
+		h := rules.InfluxHistory(client, "", influx.Bucket())
+		taken := end.Add(-5 * time.Minute)
+		e0 := newEngine(b)
+		if _, err := e0.RebuildHistory(b.Context(), h, taken); err != nil {
+			b.Fatal(err)
+		}
+		var snap bytes.Buffer
+		if _, err := e0.Snapshot(&snap); err != nil {
+			b.Fatal(err)
+		}
+		var rows int64
+		var took time.Duration
+		for b.Loop() {
+			e := newEngine(b)
+			start := time.Now()
+			info, err := e.Restore(bytes.NewReader(snap.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rep, err := e.RebuildSince(b.Context(), h, info, end)
+			if err != nil {
+				b.Fatal(err, rep.Fallback)
+			}
+			took += time.Since(start)
+			rows += rep.Samples
+		}
+		b.ReportMetric(float64(snap.Len())/1e6, "snapshot-MB")
 		report(b, rows, took)
 	})
 	b.Run("aggregated", func(b *testing.B) {
