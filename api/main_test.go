@@ -214,11 +214,12 @@ func (f *fixture) bookedTicket(tb testing.TB, tech string) (devices.Ticket, noti
 	return t, f.book(tb, t.ID, tech), phone
 }
 
-// book books ticket's visit in the first free slot of tech, as a
-// dispatcher would pick it from the ticket's slots.
+// book books ticket's visit with tech at the time of day of one of its
+// slots, on a day of its own past the offers' horizon: the route cases run
+// in parallel, and two taking the same first free slot would collide.
 func (f *fixture) book(tb testing.TB, ticket int64, tech string) notify.Appointment {
 	tb.Helper()
-	return f.bookAfter(tb, ticket, tech, time.Time{})
+	return f.bookAfter(tb, ticket, tech, testNow.AddDate(0, 0, 30+int(f.seq.Add(1))))
 }
 
 // bookAfter is book in the first free slot of tech starting after after:
@@ -234,6 +235,13 @@ func (f *fixture) bookAfter(tb testing.TB, ticket int64, tech string, after time
 		if s.Technician != tech {
 			continue
 		}
+		// Whole days on the technicians' wall clock (Europe/Paris), so
+		// that a change to summer time keeps the slot in working hours.
+		paris, err := time.LoadLocation("Europe/Paris")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.Start, s.End = s.Start.In(paris), s.End.In(paris)
 		for !s.Start.After(after) {
 			s.Start, s.End = s.Start.AddDate(0, 0, 1), s.End.AddDate(0, 0, 1)
 		}
