@@ -471,6 +471,7 @@ func waitTokens(t *testing.T, toks []paho.Token, within time.Duration) {
 func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	t.Parallel()
 	broker, influx, env, prefix, clientID := mosquittoSetup(t)
+	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
 	p := startChild(t, env)
 	p.waitReady(t)
 
@@ -480,12 +481,21 @@ func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	c := device(t, broker, clientID+"-pub", false)
 	var w want
 	var toks []paho.Token
-	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, toks = series(c, prefix, devices, n, 2*time.Millisecond) })
+	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, toks = series(c, prefix, devices, n, crashPause) })
 	waitTokens(t, toks, 30*time.Second)
 	waitCount(t, influx, devices*n, 30*time.Second, p2.logs)
 	checkStored(t, influx, w)
 	p2.terminate(t)
 }
+
+// The crash tests stream for about a second (150 messages a device, one
+// every crashPause) with batches flushed every crashFlush, so that the kill
+// lands mid-stream however fast ingest is: with the default 1 s flush the
+// whole stream could land in the first batch.
+const (
+	crashPause = 6 * time.Millisecond
+	crashFlush = "50ms"
+)
 
 // crashMidStream runs publish in the background, kills p with SIGKILL once
 // some but not all of the total points are stored, starts the platform
@@ -516,13 +526,14 @@ func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
 	p := startChild(t, env)
 	p.waitReady(t)
 
 	const devices, n = 6, 150
 	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "gateway-7", true)
 	var w want
-	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, _ = series(c, "devices", devices, n, 2*time.Millisecond) })
+	p2 := crashMidStream(t, p, env, influx, devices*n, func() { w, _ = series(c, "devices", devices, n, crashPause) })
 	// paho completes the tokens of resent messages early (it replaces them
 	// on reconnect), so InfluxDB itself is the witness.
 	waitCount(t, influx, devices*n, 60*time.Second, p2.logs)
