@@ -40,14 +40,17 @@ test-short:
 # 100,000 QoS 1 messages through a private Mosquitto and through the embedded
 # broker into a throwaway influxd, against each broker's delivery rate to a
 # discarding subscriber; needs the mosquitto binary), rule evaluations per
-# second and window memory, and ticket opens per second on SQLite and
-# PostgreSQL.
+# second, window memory, start-up rebuild of 10,000 devices from InfluxDB and
+# from a snapshot (the raw replay for comparison: -bench BenchmarkRebuild/replay,
+# ~12 min), snapshot size and speed, ticket opens per second and API ticket-list
+# latency on SQLite and PostgreSQL, alert → SMS latency and outbox throughput,
+# and the simulator's publish rate and CPU. Takes about half an hour.
 bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRuleEvaluations' -benchtime 1000000x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkFleetMemory' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWindow' -benchmem ./rules/
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRebuild' -benchtime 1x -timeout 60m ./rules/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRebuild/(snapshot|aggregated)' -benchtime 1x -timeout 60m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkOpenTicket|BenchmarkCheckDeviceSecret' -benchtime 2s ./devices/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkAlertToSMS' -benchtime 1x -timeout 20m ./notify/
