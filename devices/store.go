@@ -3,6 +3,7 @@ package devices
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -149,6 +150,26 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// sqliteFunctions registers, once per process and before the first SQLite
+// connection, the functions SQLite should compute as PostgreSQL does.
+var sqliteFunctions sync.Once
+
+// registerSQLiteFunctions replaces SQLite's lower(), which folds only ASCII
+// letters, by Unicode case folding, so that a search of "öl" finds "ÖL" in
+// SQLite as it does in PostgreSQL.
+func registerSQLiteFunctions() {
+	sqlite.MustRegisterDeterministicScalarFunction("lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return []byte(strings.ToLower(string(v))), nil
+		default: // NULL and numbers, as SQLite's own lower() leaves them
+			return v, nil
+		}
+	})
+}
+
 // openDB opens the write and read pools for dsn without touching the schema.
 func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
@@ -167,6 +188,7 @@ func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 	if err != nil {
 		return "", nil, nil, err
 	}
+	sqliteFunctions.Do(registerSQLiteFunctions)
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", nil, nil, fmt.Errorf("create database directory: %w", err)

@@ -609,7 +609,7 @@ func TestTicketFilterSearch(t *testing.T) {
 		clock.Advance(24 * time.Hour)
 		pump := open("london_1", "pump", proactive.SeverityWarning, "Pump_pressure low")
 		clock.Advance(24 * time.Hour)
-		boiler := open("london_1", "burner", proactive.SeverityCritical, "Flame lost twice")
+		boiler := open("london_1", "burner", proactive.SeverityCritical, "Flame lost twice; ÖLDRUCK niedrig")
 		if _, err := s.Assign(ctx, pump, "Tech-Nadia", "dispatcher"); err != nil {
 			t.Fatal(err)
 		}
@@ -625,6 +625,7 @@ func TestTicketFilterSearch(t *testing.T) {
 			{"info or warning", devices.TicketFilter{Severity: []proactive.Severity{proactive.SeverityInfo, proactive.SeverityWarning}}, []int64{pump, fan}},
 			{"device, any case", devices.TicketFilter{Query: "LONDON"}, []int64{boiler, pump}},
 			{"summary", devices.TicketFilter{Query: "flame"}, []int64{boiler}},
+			{"summary, non-ASCII in another case", devices.TicketFilter{Query: "öldruck"}, []int64{boiler}},
 			{"component", devices.TicketFilter{Query: "BURN"}, []int64{boiler}},
 			{"rule", devices.TicketFilter{Query: "Compressor_Wear"}, []int64{boiler, pump, comp, fan}},
 			{"technician", devices.TicketFilter{Query: "nadia"}, []int64{pump}},
