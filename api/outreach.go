@@ -373,6 +373,14 @@ func (s *server) listAppointments(w http.ResponseWriter, r *http.Request) error 
 	if len(bad) == 0 && !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		bad["from"] = "must be before to"
 	}
+	opt, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	f.Limit, f.After = opt.Limit, opt.Cursor
+	if f.Limit == 0 {
+		f.Limit = 200
+	}
 	if len(bad) > 0 {
 		return badRequest(bad, "bad appointments query")
 	}
@@ -387,7 +395,14 @@ func (s *server) listAppointments(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeItems(w, items)
+	page := devices.Page[notify.Appointment]{Items: items}
+	if page.Items == nil {
+		page.Items = []notify.Appointment{}
+	}
+	if len(items) == f.Limit {
+		page.Next = notify.AppointmentCursor(items[len(items)-1])
+	}
+	return writeJSON(w, http.StatusOK, page)
 }
 
 // measuresResponse is notify.Measures with durations in seconds.

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -143,7 +144,23 @@ func TestAppointmentFilters(t *testing.T) {
 				t.Errorf("%s: %v, want %v", tc.path, got, tc.want)
 			}
 		}
-		r := f.as(t, dispatcher, "GET", "/appointments?from=2026-03-12&to=2026-03-11", "")
+		// Paging: two at a time, then the rest through the cursor.
+		var first struct {
+			Items []notify.Appointment
+			Next  string
+		}
+		r := f.as(t, dispatcher, "GET", "/appointments?limit=2", "")
+		want(t, r, 200)
+		r.decode(t, &first)
+		if len(first.Items) != 2 || first.Items[0].ID != all[0].ID || first.Next == "" {
+			t.Fatalf("first page %+v, want the first two and a cursor", first)
+		}
+		if got := ids("/appointments?limit=2&cursor=" + url.QueryEscape(first.Next)); !slices.Equal(got, []int64{all[2].ID}) {
+			t.Errorf("second page %v, want %v", got, []int64{all[2].ID})
+		}
+		want(t, f.as(t, dispatcher, "GET", "/appointments?cursor=nonsense", ""), 422)
+
+		r = f.as(t, dispatcher, "GET", "/appointments?from=2026-03-12&to=2026-03-11", "")
 		want(t, r, 400)
 		hasFields("bad_request", "from")(t, f, r)
 	})

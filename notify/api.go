@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -428,9 +429,20 @@ type AppointmentFilter struct {
 	// From and To keep visits starting in [From, To), such as one local day.
 	From, To time.Time
 	Ticket   int64
+	// Limit is the most visits listed, default and at most 1000; After
+	// continues a listing after the visit it names (AppointmentCursor of the
+	// last one listed).
+	Limit int
+	After string
 }
 
-// Appointments lists visits, earliest first (at most 1000).
+// AppointmentCursor names a in a listing, for AppointmentFilter.After.
+func AppointmentCursor(a Appointment) string {
+	return strconv.FormatInt(a.Start.UnixNano(), 10) + "-" + strconv.FormatInt(a.ID, 10)
+}
+
+// Appointments lists visits, earliest first (at most 1000). EInvalid for a
+// malformed After.
 func (n *Notifier) Appointments(ctx context.Context, f AppointmentFilter) ([]Appointment, error) {
 	q := `SELECT ` + appointmentColumns + ` FROM appointments WHERE 1 = 1`
 	var args []any
@@ -450,7 +462,21 @@ func (n *Notifier) Appointments(ctx context.Context, f AppointmentFilter) ([]App
 	if f.Ticket != 0 {
 		add("ticket_id = $%d", f.Ticket)
 	}
-	rows, err := n.store.QueryContext(ctx, q+" ORDER BY starts_at, id LIMIT 1000", args...)
+	if f.After != "" {
+		ns, id, ok := strings.Cut(f.After, "-")
+		start, err1 := strconv.ParseInt(ns, 10, 64)
+		after, err2 := strconv.ParseInt(id, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, proactive.Errorf(proactive.EInvalid, "appointment cursor %q is malformed", f.After)
+		}
+		at := time.Unix(0, start).UTC()
+		args = append(args, at, after)
+		q += fmt.Sprintf(" AND (starts_at > $%d OR (starts_at = $%d AND id > $%d))", len(args)-1, len(args)-1, len(args))
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	rows, err := n.store.QueryContext(ctx, q+" ORDER BY starts_at, id LIMIT "+strconv.Itoa(f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list appointments: %w", err)
 	}
