@@ -153,7 +153,7 @@ func TestDeviceCRUD(t *testing.T) {
 		_, err = s.GetDevice(ctx, "fridge-9999")
 		wantCode(t, err, proactive.ENotFound)
 
-		clk.Advance(time.Hour)
+		clk.Add(time.Hour)
 		upd := want
 		upd.Firmware, upd.CustomerID, upd.Installed, upd.Metadata = "2.5.0", "", time.Time{}, nil
 		got, err = s.UpdateDevice(ctx, upd)
@@ -301,7 +301,7 @@ func TestConsent(t *testing.T) {
 		if !c.SMSConsent || !c.ConsentAt.Equal(clk.Now()) {
 			t.Errorf("after grant: consent %v at %v", c.SMSConsent, c.ConsentAt)
 		}
-		clk.Advance(24 * time.Hour)
+		clk.Add(24 * time.Hour)
 		stop, err := s.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: false, Method: devices.ConsentSMS, Actor: "customer", Note: "STOP"})
 		if err != nil {
 			t.Fatal(err)
@@ -384,7 +384,7 @@ func TestTechnicianCRUD(t *testing.T) {
 		_, err = s.CreateTechnician(ctx, in)
 		wantCode(t, err, proactive.EConflict)
 
-		clk.Advance(time.Minute)
+		clk.Add(time.Minute)
 		in.Skills, in.ServiceArea, in.Hours, in.TimeOff = []string{"door_seal"}, []string{"*"}, devices.WeeklyHours{}, nil
 		got, err = s.UpdateTechnician(ctx, in)
 		if err != nil {
@@ -462,7 +462,7 @@ func TestDeviceInfo(t *testing.T) {
 		if _, err := s.UpdateDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		clk.Advance(12 * time.Hour)
+		clk.Add(12 * time.Hour)
 		// Installed midnight 10 days before 09:30, and 12 h on: 10 days 21.5 h.
 		if _, age, ok := s.DeviceInfo("d1"); !ok || math.Abs(age-(10+21.5/24)) > 1e-9 {
 			t.Errorf("age %v, want %v", age, 10+21.5/24)
@@ -476,7 +476,7 @@ func TestDeviceInfo(t *testing.T) {
 		if m, _, _ := s.DeviceInfo("d1"); m != "fridge-a200" {
 			t.Errorf("model %q before the TTL, want the cached fridge-a200", m)
 		}
-		clk.Advance(time.Minute)
+		clk.Add(time.Minute)
 		if m, _, _ := s.DeviceInfo("d1"); m != "fridge-b300" {
 			t.Errorf("model %q after the TTL, want fridge-b300", m)
 		}

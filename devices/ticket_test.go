@@ -34,7 +34,7 @@ func TestOpenTicket(t *testing.T) {
 			t.Errorf("OpenTicket:\n got %+v\nwant %+v", tk, want)
 		}
 
-		clk.Advance(time.Hour)
+		clk.Add(time.Hour)
 		again, created, err := s.OpenTicket(ctx, a)
 		if err != nil || created || !reflect.DeepEqual(again, want) {
 			t.Errorf("second OpenTicket: created %v, %v, %+v; want the first ticket", created, err, again)
@@ -152,7 +152,7 @@ func TestTransitions(t *testing.T) {
 		// The happy path to closed.
 		tk := fresh()
 		for _, to := range []proactive.TicketStatus{proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketVisited} {
-			clk.Advance(time.Minute)
+			clk.Add(time.Minute)
 			got, err := s.Transition(ctx, tk.ID, to, "dispatcher", "")
 			if err != nil || got.Status != to || !got.UpdatedAt.Equal(clk.Now()) || !got.ClosedAt.IsZero() {
 				t.Fatalf("to %s: %+v, %v", to, got, err)
@@ -162,7 +162,7 @@ func TestTransitions(t *testing.T) {
 		wantCode(t, err, proactive.EInvalid) // closing takes an outcome
 		_, err = s.CloseTicket(ctx, tk.ID, "fixed", "", "tech")
 		wantCode(t, err, proactive.EInvalid)
-		clk.Advance(time.Minute)
+		clk.Add(time.Minute)
 		closed, err := s.CloseTicket(ctx, tk.ID, devices.OutcomePartReplaced, "new start relay", "tech-1")
 		if err != nil {
 			t.Fatal(err)
@@ -375,7 +375,7 @@ func TestTimeline(t *testing.T) {
 		tk := mustOpenTicket(t, s, alert("d1", "compressor"))
 		step := func(f func() error) {
 			t.Helper()
-			clk.Advance(time.Second)
+			clk.Add(time.Second)
 			if err := f(); err != nil {
 				t.Fatal(err)
 			}
@@ -556,7 +556,7 @@ func TestOpenTicketCooldown(t *testing.T) {
 		first := mustOpenTicket(t, s, a)
 		mustTransition(t, s, first.ID, proactive.TicketCancelled)
 
-		clk.Advance(100 * time.Hour)
+		clk.Add(100 * time.Hour)
 		again, created, err := s.OpenTicket(ctx, a)
 		if err != nil || created || again.ID != first.ID {
 			t.Fatalf("within the cooldown: ticket %d, created %v, %v; want ticket %d again", again.ID, created, err, first.ID)
@@ -577,7 +577,7 @@ func TestOpenTicketCooldown(t *testing.T) {
 		// Another component, or no cooldown, is not held back.
 		mustOpenTicket(t, s, alert("d1", "fan"))
 
-		clk.Advance(69 * time.Hour)
+		clk.Add(69 * time.Hour)
 		if next := mustOpenTicket(t, s, a); next.ID == first.ID {
 			t.Error("past the cooldown the old ticket came back")
 		}
@@ -604,11 +604,11 @@ func TestTicketFilterSearch(t *testing.T) {
 		}
 		// A day apart each: fan is the oldest, boiler the newest.
 		fan := open("paris-1", "fan", proactive.SeverityInfo, "Fan speed 100% of its norm")
-		clock.Advance(24 * time.Hour)
+		clock.Add(24 * time.Hour)
 		comp := open("paris-1", "compressor", proactive.SeverityCritical, "Compressor current 9 A")
-		clock.Advance(24 * time.Hour)
+		clock.Add(24 * time.Hour)
 		pump := open("london_1", "pump", proactive.SeverityWarning, "Pump_pressure low")
-		clock.Advance(24 * time.Hour)
+		clock.Add(24 * time.Hour)
 		boiler := open("london_1", "burner", proactive.SeverityCritical, "Flame lost twice; ÖLDRUCK niedrig")
 		if _, err := s.Assign(ctx, pump, "Tech-Nadia", "dispatcher"); err != nil {
 			t.Fatal(err)

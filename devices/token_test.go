@@ -44,7 +44,7 @@ func TestTokens(t *testing.T) {
 			t.Errorf("stored hash %q", stored)
 		}
 
-		clock.Advance(time.Second)
+		clock.Add(time.Second)
 		tech, techPlain, err := ts.Create(ctx, "ann's phone", devices.RoleTechnician, "tech-1")
 		if err != nil {
 			t.Fatal(err)
@@ -77,7 +77,7 @@ func TestTokens(t *testing.T) {
 		}
 
 		// Revocation through these Tokens applies at once, cache or not.
-		clock.Advance(time.Second)
+		clock.Add(time.Second)
 		rev, err := ts.Revoke(ctx, admin.ID)
 		if err != nil || !rev.RevokedAt.Equal(clock.Now()) {
 			t.Fatalf("revoke: %+v, %v", rev, err)
@@ -85,7 +85,7 @@ func TestTokens(t *testing.T) {
 		if _, err := ts.Authenticate(ctx, plain); proactive.ErrorCode(err) != proactive.EUnauthorized {
 			t.Errorf("revoked token authenticated: %v", err)
 		}
-		clock.Advance(time.Second)
+		clock.Add(time.Second)
 		if again, err := ts.Revoke(ctx, admin.ID); err != nil || !again.RevokedAt.Equal(rev.RevokedAt) {
 			t.Errorf("second revoke: %+v, %v (want the first revocation time kept)", again, err)
 		}
@@ -152,14 +152,14 @@ func TestTokenCacheAndTouch(t *testing.T) {
 		if _, err := server.Authenticate(ctx, plain); err != nil {
 			t.Fatal(err)
 		}
-		clock.Advance(30 * time.Second) // cache expired, touch not yet due
+		clock.Add(30 * time.Second) // cache expired, touch not yet due
 		if _, err := server.Authenticate(ctx, plain); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := cli.Get(ctx, tok.ID); !got.LastUsedAt.Equal(first) {
 			t.Errorf("last used %v, want %v (no write before TouchEvery)", got.LastUsedAt, first)
 		}
-		clock.Advance(31 * time.Second)
+		clock.Add(31 * time.Second)
 		if _, err := server.Authenticate(ctx, plain); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestTokenCacheAndTouch(t *testing.T) {
 		if _, err := server.Authenticate(ctx, plain); err != nil {
 			t.Errorf("within the cache TTL the other process's revocation is not seen yet: %v", err)
 		}
-		clock.Advance(6 * time.Second)
+		clock.Add(6 * time.Second)
 		if _, err := server.Authenticate(ctx, plain); proactive.ErrorCode(err) != proactive.EUnauthorized {
 			t.Errorf("after the cache TTL: %v, want EUnauthorized", err)
 		}

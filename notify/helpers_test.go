@@ -15,6 +15,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/internal/faketwilio"
 	"github.com/proactivehq/proactive/notify/twilio"
@@ -35,26 +36,9 @@ func mustZone(name string) *time.Location {
 // monday0830 is Monday 9 March 2026, 08:30 in Paris: outside quiet hours.
 var monday0830 = time.Date(2026, 3, 9, 8, 30, 0, 0, paris)
 
-// clock is a settable time source shared by the store, the notifier and the
-// fake Twilio.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+// clock is the settable time source shared by the store, the notifier and
+// the fake Twilio.
+type clock = testenv.Clock
 
 // env is a notifier on a real store, a fake Twilio that twilio-go talks to,
 // and the webhooks served over HTTP.
@@ -77,7 +61,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // whose options tune may change.
 func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), dsn: dsn, clock: &clock{t: monday0830}}
+	e := &env{t: t, ctx: t.Context(), dsn: dsn, clock: testenv.NewClock(monday0830)}
 	st, err := devices.OpenOptions(e.ctx, dsn, devices.Options{Now: e.clock.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

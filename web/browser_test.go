@@ -76,11 +76,12 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// do runs browser steps, within 20 s, or fails the test, saying which step
+// do runs browser steps, within 60 s (generous: CI shares two cores with
+// other packages' tests), or fails the test, saying which step
 // and what the browser showed.
 func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	step, cancel := context.WithTimeout(ctx, 20*time.Second)
+	step, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(step, steps...); err != nil {
 		diag, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -106,7 +107,7 @@ func submit(t *testing.T, ctx context.Context, what, sel string) {
 // window.stalePage before leaving it) has loaded.
 func waitNewPage(t *testing.T, ctx context.Context, what string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		// Errors are expected while the page navigates.
 		if fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`)); err == nil && fresh {
@@ -259,7 +260,7 @@ func TestBrowser(t *testing.T) {
 		}
 		do(t, ctx, "wait for the reply",
 			chromedp.Poll[chromedp.Void](`document.querySelector(".thread").textContent.includes("Please call me after 6pm")`,
-				chromedp.WithPollingTimeout(10*time.Second)),
+				chromedp.WithPollingTimeout(30*time.Second)),
 		)
 		if still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); err != nil || !still {
 			t.Errorf("the page reloaded (%v)", err)
@@ -319,7 +320,7 @@ func TestBrowserChart(t *testing.T) {
 	do(t, ctx, "phone", chromedp.EmulateViewport(360, 780))
 	do(t, ctx, "chart narrows", chromedp.Poll[chromedp.Void](
 		`document.querySelector(".plot.drawn .uplot").offsetWidth <= document.querySelector(".plot.drawn").clientWidth`,
-		chromedp.WithPollingTimeout(5*time.Second)))
+		chromedp.WithPollingTimeout(15*time.Second)))
 	do(t, ctx, "reset", chromedp.EmulateViewport(1440, 900))
 
 	// Without scripts, the server's drawing shows.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/web"
 )
@@ -39,24 +40,9 @@ func mustZone(name string) *time.Location {
 // quiet hours.
 var monday0830 = time.Date(2026, 3, 9, 8, 30, 0, 0, paris)
 
-// clock is a settable time source shared by the store, the notifier and
+// clock is the settable time source shared by the store, the notifier and
 // the pages.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = testenv.Clock
 
 // outbox records the SMS the notifier hands its sender.
 type outbox struct {
@@ -111,7 +97,7 @@ const twilioToken = "0123456789abcdef0123456789abcdef"
 // webhooks are served, and the pages, with options tune may change.
 func newEnv(t testing.TB, dsn string, tune ...func(*web.Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), clock: &clock{t: monday0830}, sms: &outbox{}, tok: map[string]string{}}
+	e := &env{t: t, ctx: t.Context(), clock: testenv.NewClock(monday0830), sms: &outbox{}, tok: map[string]string{}}
 	st, err := devices.OpenOptions(e.ctx, dsn, devices.Options{Now: e.clock.Now, BcryptCost: 4})
 	if err != nil {
 		t.Fatalf("open store: %v", err)

@@ -326,7 +326,7 @@ func e2eBrowser(t *testing.T, path string) context.Context {
 // and what the page showed.
 func brDo(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	brDoWithin(t, ctx, 20*time.Second, what, steps...)
+	brDoWithin(t, ctx, 60*time.Second, what, steps...)
 }
 
 func brDoWithin(t *testing.T, ctx context.Context, limit time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
