@@ -270,6 +270,20 @@ func listOptions(r *http.Request) (devices.ListOptions, error) {
 	return opt, nil
 }
 
+// idAndBody reads the {id} of the path and the JSON body of a request
+// that acts on one record.
+func idAndBody[T any](r *http.Request) (int64, T, error) {
+	var req T
+	id, err := int64Param(r, "id")
+	if err != nil {
+		return 0, req, err
+	}
+	if err := decode(r, &req); err != nil {
+		return 0, req, err
+	}
+	return id, req, nil
+}
+
 // int64Param reads a positive integer path parameter.
 func int64Param(r *http.Request, name string) (int64, error) {
 	v := chi.URLParam(r, name)

@@ -93,14 +93,10 @@ func (s *server) ticketSlots(w http.ResponseWriter, r *http.Request) error {
 
 // reassignTicket moves a booked visit to another technician.
 func (s *server) reassignTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
-	if err != nil {
-		return err
-	}
-	var req struct {
+	id, req, err := idAndBody[struct {
 		TechnicianID string `json:"technician_id"`
-	}
-	if err := decode(r, &req); err != nil {
+	}](r)
+	if err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.TechnicianID) == "" {
@@ -128,12 +124,8 @@ type bookRequest struct {
 // bookTicket books a visit on the customer's behalf, such as a dispatcher
 // on the phone with them.
 func (s *server) bookTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[bookRequest](r)
 	if err != nil {
-		return err
-	}
-	var req bookRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	bad := map[string]string{}
@@ -172,12 +164,8 @@ type visitRequest struct {
 // only their own visits; staff name the technician, which must be the
 // visit's.
 func (s *server) recordVisit(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[visitRequest](r)
 	if err != nil {
-		return err
-	}
-	var req visitRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	tok := tokenOf(r.Context())
@@ -316,12 +304,8 @@ type messageRequest struct {
 // sendMessage queues a dispatcher's free text to the ticket's customer:
 // 202, since the outbox sends it when quiet hours and the daily cap allow.
 func (s *server) sendMessage(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[messageRequest](r)
 	if err != nil {
-		return err
-	}
-	var req messageRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	if strings.TrimSpace(req.Text) == "" {

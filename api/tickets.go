@@ -126,12 +126,8 @@ type assignRequest struct {
 }
 
 func (s *server) assignTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[assignRequest](r)
 	if err != nil {
-		return err
-	}
-	var req assignRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	if req.TechnicianID == nil {
@@ -153,12 +149,8 @@ type transitionRequest struct {
 // transitionTicket moves a ticket along the state machine. A technician may
 // only mark their own scheduled visit visited.
 func (s *server) transitionTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[transitionRequest](r)
 	if err != nil {
-		return err
-	}
-	var req transitionRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	if tok := tokenOf(r.Context()); tok.Role == devices.RoleTechnician && req.Status != proactive.TicketVisited {
@@ -181,12 +173,8 @@ type closeRequest struct {
 }
 
 func (s *server) closeTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[closeRequest](r)
 	if err != nil {
-		return err
-	}
-	var req closeRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	var t devices.Ticket
@@ -205,12 +193,8 @@ type commentRequest struct {
 }
 
 func (s *server) commentTicket(w http.ResponseWriter, r *http.Request) error {
-	id, err := int64Param(r, "id")
+	id, req, err := idAndBody[commentRequest](r)
 	if err != nil {
-		return err
-	}
-	var req commentRequest
-	if err := decode(r, &req); err != nil {
 		return err
 	}
 	var e devices.Event

@@ -5,9 +5,6 @@ import (
 	_ "embed"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/browsertest"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
@@ -39,93 +37,14 @@ var viewports = []struct {
 	{"1440", 1440, 900},
 }
 
-// chromium finds a Chromium or Chrome binary, or stops the test as a
-// missing service.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROACTIVE_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.RequireService(t, "chromium", "no Chromium for the browser tests: apt-get install chromium, or set PROACTIVE_TEST_CHROMIUM")
-	return ""
-}
-
-// newBrowser starts a headless Chromium for the test and returns a tab.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.WindowSize(1440, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(cancel)
-	// A backstop: each step has its own, shorter, limit.
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// do runs browser steps, within 60 s (generous: CI shares two cores with
-// other packages' tests), or fails the test, saying which step
-// and what the browser showed.
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	step, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := chromedp.Do(step, steps...); err != nil {
-		diag, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		loc, _ := chromedp.Run(diag, chromedp.Location())
-		main, _ := chromedp.Run(diag, chromedp.Text(chromedp.CSS("main")))
-		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, main)
-	}
-}
-
-// submit clicks sel, which leaves the page, and waits until the next page
-// has loaded.
-func submit(t *testing.T, ctx context.Context, what, sel string) {
-	t.Helper()
-	do(t, ctx, what,
-		chromedp.Evaluate[chromedp.Void](`window.stalePage = true`),
-		chromedp.Click(chromedp.CSS(sel)),
-	)
-	waitNewPage(t, ctx, what)
-}
-
-// waitNewPage waits until a page other than the one marked stale (set
-// window.stalePage before leaving it) has loaded.
-func waitNewPage(t *testing.T, ctx context.Context, what string) {
-	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		// Errors are expected while the page navigates.
-		if fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`)); err == nil && fresh {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: no new page", what)
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
+// The browser steps of these tests, from internal/browsertest.
+var (
+	newBrowser  = browsertest.New
+	do          = browsertest.Do
+	submit      = browsertest.Submit
+	waitNewPage = browsertest.WaitNewPage
+	text        = browsertest.Text
+)
 
 type axeViolation struct {
 	ID     string   `json:"id"`
@@ -165,14 +84,7 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 		if wide {
 			t.Errorf("%s at %s px scrolls horizontally", name, vp.name)
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		file := filepath.Join(dir, fmt.Sprintf("%s-%s.png", name, vp.name))
-		if err := os.WriteFile(file, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		browsertest.Shot(t, ctx, dir, name+"-"+vp.name)
 	}
 	do(t, ctx, "reset viewport", chromedp.EmulateViewport(1440, 900))
 }

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/browsertest"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -31,7 +30,7 @@ import (
 // a reload. A backtest of the rule, saved, shows on the rules page.
 // Screenshots of each page go to the test's artifact directory.
 func TestBrowserOnRealServer(t *testing.T) {
-	chrome := e2eChromium(t)
+	browsertest.Chromium(t) // before t.Parallel: a missing browser skips at once
 	t.Parallel()
 	dir := t.TempDir()
 	const rule = "rules:\n  - name: compressor_hot\n    component: compressor\n    severity: warning\n" +
@@ -64,7 +63,7 @@ func TestBrowserOnRealServer(t *testing.T) {
 	publish(t, c, "devices/fridge-7/telemetry", `{"metrics": {"compressor_current": 12.5}}`)
 	id := waitTicket(t, p, token, "fridge-7", "offered")
 
-	ctx := e2eBrowser(t, chrome)
+	ctx := browsertest.New(t)
 	shots := t.ArtifactDir()
 	card := fmt.Sprintf("#%d ", id)
 
@@ -283,103 +282,14 @@ func waitTicket(t *testing.T, p *platform, token, device, status string) int64 {
 	return 0
 }
 
-// The browser helpers below are small copies of web's (web/browser_test.go):
-// test helpers are not exported across packages.
-
-// e2eChromium finds a Chromium or Chrome binary, or stops the test as a
-// missing service (a failure under CI=true).
-func e2eChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROACTIVE_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	testenv.RequireService(t, "chromium", "no Chromium for the browser tests: apt-get install chromium, or set PROACTIVE_TEST_CHROMIUM")
-	return ""
-}
-
-// e2eBrowser starts a headless Chromium for the test and returns a tab.
-func e2eBrowser(t *testing.T, path string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.WindowSize(1440, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(cancel)
-	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute) // a backstop: each step has its own limit
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// brDo runs browser steps within 20 s, or fails the test saying which step
-// and what the page showed.
-func brDo(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	brDoWithin(t, ctx, 60*time.Second, what, steps...)
-}
-
-func brDoWithin(t *testing.T, ctx context.Context, limit time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	step, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	if err := chromedp.Do(step, steps...); err != nil {
-		diag, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		loc, _ := chromedp.Run(diag, chromedp.Location())
-		main, _ := chromedp.Run(diag, chromedp.Text(chromedp.CSS("main")))
-		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, main)
-	}
-}
-
-// brSubmit clicks sel, which leaves the page, and waits for the next one.
-func brSubmit(t *testing.T, ctx context.Context, what, sel string) {
-	t.Helper()
-	brDo(t, ctx, what,
-		chromedp.Evaluate[chromedp.Void](`window.stalePage = true`),
-		chromedp.Click(chromedp.CSS(sel)),
-	)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		// Errors are expected while the page navigates.
-		if fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`)); err == nil && fresh {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: no new page", what)
-}
-
-func brText(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
-
-// brShot saves a full-page PNG of the current page as dir/name.png.
-func brShot(t *testing.T, ctx context.Context, dir, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 gives a PNG
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// The browser steps, from internal/browsertest (shared with web's tests).
+var (
+	brDo       = browsertest.Do
+	brDoWithin = browsertest.DoWithin
+	brSubmit   = browsertest.Submit
+	brText     = browsertest.Text
+	brShot     = browsertest.Shot
+)
 
 func brMust[T any](v T, err error) T {
 	if err != nil {
