@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/testenv"
 )
 
 // authBroker is an embedded broker that authenticates devices against a
@@ -56,13 +57,7 @@ func startAuthBroker(t *testing.T) *authBroker {
 			t.Errorf("broker Run: %v", err)
 		}
 	})
-	deadline := time.Now().Add(waitLimit)
-	for b.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("embedded broker not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 0, b.Ready)
 	return &authBroker{addr: b.Addr().String(), store: st, m: m}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/testenv"
 )
 
 // waitLimit bounds every wait in these tests so that a bug fails a test
@@ -1177,13 +1178,12 @@ func TestIngesterWritesInFlight(t *testing.T) {
 	d1 := handle(1)
 	<-entered
 	d2 := handle(2)
-	deadline := time.Now().Add(waitLimit)
-	for samples, _ := st.stored(); len(samples) == 0; samples, _ = st.stored() {
-		if time.Now().After(deadline) {
-			t.Fatal("the second batch was not written while the first was under way")
+	testenv.Eventually(t, 0, func() error {
+		if samples, _ := st.stored(); len(samples) == 0 {
+			return errors.New("the second batch was not written while the first was under way")
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	// Both slots are taken: 3 waits in the queue, whose room of 2 the second
 	// write in flight shares.
 	d3 := handle(3)
@@ -1203,10 +1203,12 @@ func TestIngesterWritesInFlight(t *testing.T) {
 		d.wait(t)
 		d.assertAcked(t)
 	}
-	deadline = time.Now().Add(waitLimit)
-	for len(order.list()) < 6 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 0, func() error {
+		if got := order.list(); len(got) < 6 {
+			return fmt.Errorf("settled so far %v, want 3 acks and 3 sinks", got)
+		}
+		return nil
+	})
 	want := []string{"ack 1", "sink 1", "ack 2", "sink 2", "ack 3", "sink 3"}
 	if got := order.list(); !slices.Equal(got, want) {
 		t.Errorf("settled in order %v, want %v", got, want)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -71,11 +73,12 @@ func TestExternalBrokerTLSWithPassword(t *testing.T) {
 	ca, cert, key := writeCerts(t, dir)
 	const password = "s3cret-broker-pass"
 	passwd := testenv.MosquittoPasswordFile(t, "ingest", password)
+	brokerLog := filepath.Join(dir, "mosquitto.log") // shows when it refuses the wrong password
 	port := testenv.PrivateMosquitto(t, strings.Join([]string{
 		"listener {{port}} 127.0.0.1",
 		"cafile " + ca, "certfile " + cert, "keyfile " + key,
 		"allow_anonymous false", "password_file " + passwd,
-		"persistence false",
+		"persistence false", "log_dest file " + brokerLog,
 	}, "\n"))
 
 	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
@@ -113,7 +116,12 @@ func TestExternalBrokerTLSWithPassword(t *testing.T) {
 	env["PROACTIVE_MQTT_PASSWORD"] = "wrong"
 	env["PROACTIVE_HTTP_ADDR"] = testenv.FreeAddr(t)
 	p2 := startServe(t, env)
-	time.Sleep(500 * time.Millisecond)
+	testenv.Eventually(t, 0, func() error {
+		if b, _ := os.ReadFile(brokerLog); !bytes.Contains(b, []byte("not authorised")) {
+			return fmt.Errorf("the broker has not refused the wrong password; its log:\n%s", b)
+		}
+		return nil
+	})
 	if code, body := get(p2.http, "/readyz"); code != 503 || !strings.Contains(body, "mqtt") {
 		t.Errorf("/readyz with a wrong broker password = %d %s, want 503 naming mqtt", code, body)
 	}
@@ -127,17 +135,8 @@ func startPlainBroker(t *testing.T, addr string) *mqtt.Server {
 	if err := s.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}
-	var ln net.Listener
-	var err error
-	for range 50 { // the previous broker's port may take a moment to free
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The previous broker's port may take a moment to free.
+	ln := testenv.EventuallyValue(t, 0, func() (net.Listener, error) { return net.Listen("tcp", addr) })
 	if err := s.AddListener(listeners.NewNet("ext", ln)); err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +169,12 @@ func TestExternalBrokerRestartResubscribes(t *testing.T) {
 	waitCount(t, influx, 1, 10*time.Second, p.logs)
 
 	_ = broker.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	code, _ := get(p.http, "/readyz")
-	for ; code == 200 && time.Now().Before(deadline); code, _ = get(p.http, "/readyz") {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if code != 503 {
-		t.Fatalf("/readyz = %d while the broker was down, want 503", code)
-	}
+	testenv.Eventually(t, 0, func() error {
+		if code, body := get(p.http, "/readyz"); code != 503 {
+			return fmt.Errorf("/readyz = %d %s while the broker was down, want 503", code, body)
+		}
+		return nil
+	})
 	broker = startPlainBroker(t, addr)
 	defer broker.Close()
 	p.waitReady(t)

@@ -255,9 +255,8 @@ func apiTicket(t *testing.T, p *platform, token string, id int64) devices.Ticket
 // and returns its id.
 func waitTicket(t *testing.T, p *platform, token, device, status string) int64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	var last string
-	for time.Now().Before(deadline) {
+	return testenv.EventuallyValue(t, 0, func() (int64, error) {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.http+"/api/v1/tickets?device_id="+device, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -272,14 +271,12 @@ func waitTicket(t *testing.T, p *platform, token, device, status string) int64 {
 			if err == nil && len(page.Items) > 0 {
 				last = page.Items[0].Status
 				if last == status {
-					return page.Items[0].ID
+					return page.Items[0].ID, nil
 				}
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("no %s ticket for %s within 30s (last status %q); logs:\n%s", status, device, last, tail(p.logs.String(), 4000))
-	return 0
+		return 0, fmt.Errorf("no %s ticket for %s (last status %q); logs:\n%s", status, device, last, tail(p.logs.String(), 4000))
+	})
 }
 
 // The browser steps, from internal/browsertest (shared with web's tests).

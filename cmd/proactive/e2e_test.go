@@ -134,28 +134,22 @@ func startChild(t testing.TB, env map[string]string) *platform {
 
 func (p *platform) waitHealthy(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := get(p.http, "/healthz"); code == http.StatusOK {
-			return
+	testenv.Eventually(t, 0, func() error {
+		if code, body := get(p.http, "/healthz"); code != http.StatusOK {
+			return fmt.Errorf("/healthz answered %d %s; logs:\n%s", code, body, p.logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("/healthz did not answer 200 within 20s; logs:\n%s", p.logs.String())
+		return nil
+	})
 }
 
 func (p *platform) waitReady(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var body string
-	for time.Now().Before(deadline) {
-		var code int
-		if code, body = get(p.http, "/readyz"); code == http.StatusOK {
-			return
+	testenv.Eventually(t, 0, func() error {
+		if code, body := get(p.http, "/readyz"); code != http.StatusOK {
+			return fmt.Errorf("/readyz answered %d %s; logs:\n%s", code, body, p.logs.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("/readyz did not answer 200 within 20s: %s; logs:\n%s", body, p.logs.String())
+		return nil
+	})
 }
 
 func get(addr, path string) (int, string) {
@@ -317,15 +311,12 @@ func checkStored(t *testing.T, influx *testenv.InfluxServer, w want) {
 
 func waitCount(t *testing.T, influx *testenv.InfluxServer, n int, within time.Duration, logs *syncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	got := 0
-	for time.Now().Before(deadline) {
-		if got = influx.Count(t, "telemetry"); got >= n {
-			return
+	testenv.Eventually(t, within, func() error {
+		if got := influx.Count(t, "telemetry"); got < n {
+			return fmt.Errorf("InfluxDB holds %d points, want %d; logs:\n%s", got, n, tail(logs.String(), 3000))
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("InfluxDB holds %d points after %s, want %d; logs:\n%s", got, within, n, tail(logs.String(), 3000))
+		return nil
+	})
 }
 
 func tail(s string, n int) string {
@@ -384,10 +375,12 @@ func TestIngestThroughMosquitto(t *testing.T) {
 	checkStored(t, influx, w)
 	// Dead letters are counted as they arrive, possibly after the last good
 	// point is stored.
-	deadline := time.Now().Add(5 * time.Second)
-	for metric(t, p.http, `proactive_ingest_dead_letters_total{reason="bad_topic"}`) < 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 0, func() error {
+		if metric(t, p.http, `proactive_ingest_dead_letters_total{reason="bad_topic"}`) < 1 {
+			return fmt.Errorf("no bad_topic dead letter counted")
+		}
+		return nil
+	})
 	checkDeadLetters(t, p.http, wantDL)
 }
 
@@ -444,7 +437,7 @@ func series(c paho.Client, prefix string, devices, n int, pause time.Duration) (
 				toks = append(toks, tok)
 				mu.Unlock()
 				if pause > 0 {
-					time.Sleep(pause)
+					time.Sleep(pause) // pacing a stream, not waiting: the caller wants it spread over time
 				}
 			}
 		})
@@ -541,9 +534,9 @@ func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	p2.terminate(t)
 }
 
-// InfluxDB stops for 30 s while telemetry flows: /readyz turns 503, intake
-// stays within the queue bound, and once InfluxDB is back every point is
-// stored.
+// InfluxDB stops while telemetry flows, until the devices have published
+// all of it (about 35 s): /readyz turns 503, intake stays within the queue
+// bound, and once InfluxDB is back every point is stored.
 func TestInfluxOutageLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes over 30 s")
@@ -575,17 +568,27 @@ func TestInfluxOutageLosesNothing(t *testing.T) {
 				mu.Lock()
 				w[pointKey(dev, ts)] = map[string]float64{"flow_temp": float64(40 + i)}
 				mu.Unlock()
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(500 * time.Millisecond) // pacing, not waiting: the stream must outlast the outage's start
 			}
 		})
 	}
-	time.Sleep(3 * time.Second)
+	published := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(published)
+	}()
+	waitCount(t, influx, devices, 20*time.Second, p.logs) // telemetry flows
 	influx.Stop(t)
-	stopped := time.Now()
 
+	// The outage lasts until every device has published all it has.
 	sawNotReady, maxPending := false, 0.0
 	var body string
-	for time.Since(stopped) < 30*time.Second {
+	for outage := true; outage; {
+		select {
+		case <-published:
+			outage = false
+		case <-time.After(250 * time.Millisecond):
+		}
 		var code int
 		if code, body = get(p.http, "/readyz"); code == http.StatusServiceUnavailable {
 			sawNotReady = true
@@ -593,7 +596,6 @@ func TestInfluxOutageLosesNothing(t *testing.T) {
 			t.Errorf("/readyz answered 200 while InfluxDB was down")
 		}
 		maxPending = max(maxPending, metric(t, p.http, "proactive_ingest_pending_messages"))
-		time.Sleep(250 * time.Millisecond)
 	}
 	if !sawNotReady || !strings.Contains(body, "influxdb") {
 		t.Errorf("/readyz never said 503 with the reason; last body %s", body)

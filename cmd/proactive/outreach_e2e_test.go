@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -109,14 +110,12 @@ func TestServeOutreachLoop(t *testing.T) {
 // waitLogWithin waits for text in the platform's output.
 func waitLogWithin(t *testing.T, p *platform, text string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if strings.Contains(p.logs.String(), text) {
-			return
+	testenv.Eventually(t, d, func() error {
+		if logs := p.logs.String(); !strings.Contains(logs, text) {
+			return fmt.Errorf("output does not say %q:\n%s", text, tail(logs, 4000))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("output never said %q:\n%s", text, tail(p.logs.String(), 4000))
+		return nil
+	})
 }
 
 // seedOutreach registers, in store, a customer with phone who consented

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,14 +17,12 @@ import (
 
 func waitLog(t *testing.T, p *platform, text string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(p.logs.String(), text) {
-			return
+	testenv.Eventually(t, 0, func() error {
+		if logs := p.logs.String(); !strings.Contains(logs, text) {
+			return fmt.Errorf("logs do not say %q:\n%s", text, tail(logs, 3000))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("logs never said %q:\n%s", text, tail(p.logs.String(), 3000))
+		return nil
+	})
 }
 
 // Telemetry published over MQTT reaches the rules, which raise an alert; a

@@ -474,23 +474,15 @@ func subscribeAll(t *testing.T, broker, user, password string) func() map[string
 // messages and two statuses.
 func waitCounts(t *testing.T, count func() map[string]int, devices []string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, bad := count(), ""
+	testenv.Eventually(t, 0, func() error {
+		got := count()
 		for _, d := range devices {
 			if tel, st := got["devices/"+d+"/telemetry"], got["devices/"+d+"/status"]; tel != n || st != 2 {
-				bad = fmt.Sprintf("%s: %d telemetry, %d statuses; want %d and 2", d, tel, st, n)
-				break
+				return fmt.Errorf("%s: %d telemetry, %d statuses; want %d and 2", d, tel, st, n)
 			}
 		}
-		if bad == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(bad)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Load mode: 500 devices on 8 shared connections, a reading a second each,

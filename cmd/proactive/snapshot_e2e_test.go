@@ -127,14 +127,12 @@ func TestRestartFromSnapshot(t *testing.T) {
 
 func waitMetric(t *testing.T, p *platform, series string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if metric(t, p.http, series) == want {
-			return
+	testenv.Eventually(t, 0, func() error {
+		if got := metric(t, p.http, series); got != want {
+			return fmt.Errorf("%s is %v, want %v:\n%s", series, got, want, tail(p.logs.String(), 2000))
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never reached %v:\n%s", series, want, tail(p.logs.String(), 2000))
+		return nil
+	})
 }
 
 func alertsOf(t *testing.T, p *platform, token string) []rules.AlertStatus {

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -66,22 +67,21 @@ func PrivateMosquitto(tb testing.TB, conf string) int {
 		log.Close()
 	})
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	Eventually(tb, 0, func() error {
 		select {
 		case <-exited:
 			b, _ := os.ReadFile(log.Name())
 			tb.Fatalf("mosquitto exited at start:\n%s", b)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return port
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return fmt.Errorf("mosquitto not listening on %s: %w", addr, err)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tb.Fatalf("mosquitto did not listen on %s within 10s", addr)
-	return 0
+		c.Close()
+		return nil
+	})
+	return port
 }
 
 // MosquittoPasswordFile writes a Mosquitto password file holding user with
