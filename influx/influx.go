@@ -19,7 +19,6 @@ import (
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
 )
 
 // Measurement names in InfluxDB.
@@ -61,11 +60,13 @@ const (
 // called from several goroutines.
 type Store struct {
 	client   influxdb2.Client
-	writes   api.WriteAPIBlocking
+	writeURL string
+	gzip     bool
 	org      string
 	bucket   string
 	lookback time.Duration
 	encoders sync.Pool // *lineprotocol.Encoder, reused batch after batch
+	gzips    sync.Pool // *gzipBuffer
 }
 
 // New returns a store for the given bucket. It does not connect.
@@ -80,12 +81,13 @@ func New(o Options) *Store {
 	opts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
 		SetHTTPRequestTimeout(uint(max(o.Timeout/time.Second, 1))).
-		SetUseGZip(gzip).
 		SetLogLevel(0)
 	c := influxdb2.NewClientWithOptions(o.URL, o.Token, opts)
+	q := url.Values{"org": {o.Org}, "bucket": {o.Bucket}, "precision": {"ms"}}
 	return &Store{
 		client:   c,
-		writes:   c.WriteAPIBlocking(o.Org, o.Bucket),
+		writeURL: c.HTTPService().ServerAPIURL() + "write?" + q.Encode(),
+		gzip:     gzip,
 		org:      o.Org,
 		bucket:   o.Bucket,
 		lookback: o.LatestLookback,

@@ -1,9 +1,12 @@
 package influx
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 
@@ -32,6 +35,14 @@ func (rejected) Permanent() bool { return true }
 // nothing is held or dropped in between. An error wrapping ErrRejected
 // means a retry cannot help; any other may succeed later. Writing the same
 // batch again is harmless (InfluxDB overwrites identical points).
+//
+// The encoded body goes through the client's HTTP service (its transport,
+// authorization and error parsing) rather than WriteAPIBlocking, whose
+// WriteRecord takes the body as a string (a copy of every batch) and gzips
+// each batch with a new writer at the default level on a goroutine of its
+// own. In BenchmarkWrite (5000 points of five fields a batch) WriteRecord
+// cost about 1,100 CPU ns a point plain and 3,400-4,800 gzipped; this path
+// about 590 and 860.
 func (s *Store) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
 	if len(samples) == 0 && len(statuses) == 0 {
 		return nil
@@ -40,18 +51,51 @@ func (s *Store) Write(ctx context.Context, samples []proactive.Sample, statuses 
 	if enc == nil {
 		enc = new(lineprotocol.Encoder)
 		enc.SetPrecision(lineprotocol.Millisecond)
+		// Device ids and metric names are checked by ingest, models by
+		// devices: checking every key and tag again costs half as much
+		// again as the encoding.
+		enc.SetLax(true)
 	}
 	defer s.encoders.Put(enc)
 	enc.Reset()
 	if err := encode(enc, samples, statuses); err != nil {
 		return fmt.Errorf("write to influxdb: %w: %v", ErrRejected, err)
 	}
-	// WriteRecord takes a string; the copy lets the encoder's buffer be
-	// reused however the client reads the body.
-	if err := s.writes.WriteRecord(ctx, string(enc.Bytes())); err != nil {
-		return classify(err)
+	body := enc.Bytes()
+	if s.gzip {
+		gz, _ := s.gzips.Get().(*gzipBuffer)
+		if gz == nil {
+			gz = new(gzipBuffer)
+			gz.w, _ = gzip.NewWriterLevel(&gz.buf, gzip.BestSpeed)
+		}
+		defer s.gzips.Put(gz)
+		gz.buf.Reset()
+		gz.w.Reset(&gz.buf)
+		_, _ = gz.w.Write(body)
+		_ = gz.w.Close()
+		body = gz.buf.Bytes()
+	}
+	herr := s.client.HTTPService().DoPostRequest(ctx, s.writeURL, bytes.NewReader(body), func(req *http.Request) {
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		if s.gzip {
+			req.Header.Set("Content-Encoding", "gzip")
+		}
+	}, func(resp *http.Response) error {
+		_, _ = io.Copy(io.Discard, resp.Body) // lets the connection be reused
+		return resp.Body.Close()
+	})
+	if herr != nil {
+		return classify(herr)
 	}
 	return nil
+}
+
+// gzipBuffer is a gzip writer at BestSpeed (a batch of telemetry is
+// repetitive enough that higher levels gain little for their CPU) and the
+// buffer it writes to, reused batch after batch.
+type gzipBuffer struct {
+	buf bytes.Buffer
+	w   *gzip.Writer
 }
 
 // encode appends the line protocol of the samples and statuses to enc,

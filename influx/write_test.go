@@ -90,11 +90,25 @@ func TestInfluxWriteClassifiesErrors(t *testing.T) {
 	if !errors.Is(err, influx.ErrRejected) {
 		t.Errorf("field type conflict: %v, want ErrRejected", err)
 	}
+	// ingest tells a rejection by its Permanent method.
+	var p interface{ Permanent() bool }
+	if !errors.As(err, &p) || !p.Permanent() {
+		t.Errorf("field type conflict: %v does not say it is permanent", err)
+	}
+	// A point line protocol cannot carry is rejected before it is sent.
+	for name, smp := range map[string]proactive.Sample{
+		"NaN":                     {Device: "d1", Time: at, Metrics: map[string]float64{"x": math.NaN()}},
+		"model ending in a slash": {Device: "d1", Model: `m\`, Time: at, Metrics: map[string]float64{"x": 1}},
+	} {
+		if err := w.Write(t.Context(), []proactive.Sample{smp}, nil); !errors.Is(err, influx.ErrRejected) {
+			t.Errorf("%s: %v, want ErrRejected", name, err)
+		}
+	}
 
 	down := influx.New(influx.Options{URL: "http://" + testenv.FreeAddr(t), Bucket: srv.Bucket(), Timeout: time.Second})
 	t.Cleanup(down.Close)
 	err = down.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"x": 1}}}, nil)
-	if err == nil || errors.Is(err, influx.ErrRejected) {
+	if err == nil || errors.Is(err, influx.ErrRejected) || errors.As(err, &p) {
 		t.Errorf("write to a closed port: %v, want a retryable error", err)
 	}
 }
