@@ -4,8 +4,9 @@
 // backtests. Everything else declares the small interface it needs and is
 // handed a *Store by cmd/proactive.
 //
-// Writes go to the v2 write API (which InfluxDB 1.8 serves too) and reads are
-// Flux queries (InfluxDB 2.x, or 1.8 with flux-enabled), all through the
+// Writes go to the v2 write API (which InfluxDB 1.8 serves too), encoded with
+// github.com/influxdata/line-protocol/v2; reads are Flux queries (InfluxDB
+// 2.x, or 1.8 with flux-enabled). Both, and the health check, go through the
 // official client, github.com/influxdata/influxdb-client-go/v2.
 package influx
 
@@ -52,7 +53,8 @@ const (
 	CompressAuto Compression = iota
 	// CompressNone never gzips.
 	CompressNone
-	// CompressGzip always gzips.
+	// CompressGzip always gzips, at the fastest level: a batch of telemetry
+	// is repetitive enough that higher levels gain little for their CPU.
 	CompressGzip
 )
 
