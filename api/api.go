@@ -50,6 +50,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -73,14 +74,14 @@ type RulesService interface {
 	Alerts() []rules.AlertStatus
 }
 
-// Telemetry reads a device's history, as *ingest.TelemetryReader does.
+// Telemetry reads a device's history, as *influx.Store does.
 type Telemetry interface {
 	// Latest returns the last value of every metric of device.
-	Latest(ctx context.Context, device proactive.DeviceID) ([]ingest.MetricValue, error)
+	Latest(ctx context.Context, device proactive.DeviceID) ([]influx.MetricValue, error)
 	// Range returns device's metrics (all when metrics is empty) in
 	// [from, to), at most maxPoints per metric, and the window each point
 	// averages.
-	Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) ([]ingest.MetricSeries, time.Duration, error)
+	Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) ([]influx.MetricSeries, time.Duration, error)
 }
 
 // Options configure the API. Store is required; a nil Rules, Reload,

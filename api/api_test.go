@@ -18,7 +18,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
@@ -375,7 +375,7 @@ func TestUnavailable(t *testing.T) {
 // The platform's parts satisfy the API's interfaces.
 var (
 	_ api.RulesService = (*rules.Engine)(nil)
-	_ api.Telemetry    = (*ingest.TelemetryReader)(nil)
+	_ api.Telemetry    = (*influx.Store)(nil)
 	_ api.Outreach     = (*notify.Notifier)(nil)
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
@@ -49,19 +50,19 @@ var theRules = fakeRules{
 // API asked for.
 type echoTelemetry struct{}
 
-func (echoTelemetry) Latest(_ context.Context, dev proactive.DeviceID) ([]ingest.MetricValue, error) {
+func (echoTelemetry) Latest(_ context.Context, dev proactive.DeviceID) ([]influx.MetricValue, error) {
 	if dev != "d-base" {
 		return nil, nil
 	}
-	return []ingest.MetricValue{{Metric: "current", Value: 5.2, Time: testNow.Add(-time.Minute)}}, nil
+	return []influx.MetricValue{{Metric: "current", Value: 5.2, Time: testNow.Add(-time.Minute)}}, nil
 }
 
-func (echoTelemetry) Range(_ context.Context, _ proactive.DeviceID, metrics []string, from, to time.Time, n int) ([]ingest.MetricSeries, time.Duration, error) {
-	var out []ingest.MetricSeries
+func (echoTelemetry) Range(_ context.Context, _ proactive.DeviceID, metrics []string, from, to time.Time, n int) ([]influx.MetricSeries, time.Duration, error) {
+	var out []influx.MetricSeries
 	for _, m := range metrics {
-		out = append(out, ingest.MetricSeries{Metric: m, Points: []ingest.SeriesPoint{{Time: from, Value: float64(n)}, {Time: to.Add(-time.Second), Value: 1}}})
+		out = append(out, influx.MetricSeries{Metric: m, Points: []influx.SeriesPoint{{Time: from, Value: float64(n)}, {Time: to.Add(-time.Second), Value: 1}}})
 	}
-	return out, ingest.RangeEvery(to.Sub(from), n), nil
+	return out, influx.RangeEvery(to.Sub(from), n), nil
 }
 
 // fixture is an API on a real store and a real notifier (whose clock is

@@ -10,7 +10,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -51,7 +51,7 @@ func (s *server) latestTelemetry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if vals == nil {
-		vals = []ingest.MetricValue{}
+		vals = []influx.MetricValue{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"device_id": dev, "metrics": vals})
 }
@@ -79,7 +79,7 @@ type rangeResponse struct {
 	From   time.Time             `json:"from"`
 	To     time.Time             `json:"to"`
 	Every  string                `json:"every"`
-	Series []ingest.MetricSeries `json:"series"`
+	Series []influx.MetricSeries `json:"series"`
 }
 
 func (s *server) rangeTelemetry(w http.ResponseWriter, r *http.Request) error {
@@ -139,7 +139,7 @@ func (s *server) rangeTelemetry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if series == nil {
-		series = []ingest.MetricSeries{}
+		series = []influx.MetricSeries{}
 	}
 	return writeJSON(w, http.StatusOK, rangeResponse{Device: dev, From: from, To: to, Every: rules.FormatDuration(every), Series: series})
 }

@@ -22,16 +22,25 @@ import (
 var ErrClosed = errors.New("ingester is shutting down")
 
 // ErrRejected marks a write error that a retry of the same batch cannot fix
-// (InfluxDB answered 400, 413 or 422). Writers wrap it.
+// (the store refused the batch for its content). Writers wrap it, or return
+// an error that has a Permanent() bool method reporting true, as
+// influx.ErrRejected does.
 var ErrRejected = errors.New("rejected by the store")
 
-// Writer stores batches durably.
+// Writer stores batches durably (*influx.Store).
 type Writer interface {
 	// Write stores every sample and status or returns an error; it must be
 	// safe to call again with the same batch (InfluxDB overwrites identical
-	// points). An error wrapping ErrRejected means a retry cannot help; any
-	// other error is retried with backoff.
+	// points). An error wrapping ErrRejected, or a permanent one (see
+	// ErrRejected), means a retry cannot help; any other error is retried
+	// with backoff.
 	Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error
+}
+
+// rejected reports whether a write error is one a retry cannot fix.
+func rejected(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.Is(err, ErrRejected) || errors.As(err, &p) && p.Permanent()
 }
 
 // SinkFunc receives the samples and statuses of each stored batch, in the
@@ -500,7 +509,7 @@ func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
 	}
 	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses)))
 	err := in.writeWithRetry(ctx, samples, statuses)
-	if errors.Is(err, ErrRejected) && len(batch) > 1 {
+	if rejected(err) && len(batch) > 1 {
 		mid := len(batch) / 2
 		in.write(ctx, batch[:mid], errs[:mid])
 		in.write(ctx, batch[mid:], errs[mid:])
@@ -537,7 +546,7 @@ func (in *Ingester) settle(ctx context.Context, w *written) {
 			} else {
 				it.msg.ack()
 			}
-		case errors.Is(err, ErrRejected):
+		case rejected(err):
 			in.deadLetter(it.msg, it.device, EntryError{-1, ReasonWriteRejected, err.Error()})
 			it.msg.ack()
 		default:
@@ -573,7 +582,7 @@ func (in *Ingester) writeWithRetry(ctx context.Context, samples []proactive.Samp
 			}
 			return nil
 		}
-		retryable := !errors.Is(err, ErrRejected)
+		retryable := !rejected(err)
 		in.m.WriteErrors.WithLabelValues(fmt.Sprint(retryable)).Inc()
 		if !retryable {
 			return err

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive"
+	influxstore "github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -67,12 +66,12 @@ func lineProtocol(samples []proactive.Sample) string {
 	return b.String()
 }
 
-// mustInfluxClient returns a client for the throwaway influxd.
-func mustInfluxClient(tb testing.TB, s *testenv.InfluxServer) influxdb2.Client {
+// mustStore returns the history store of the throwaway influxd's bucket.
+func mustStore(tb testing.TB, s *testenv.InfluxServer) *influxstore.Store {
 	tb.Helper()
-	c := influxdb2.NewClientWithOptions(s.URL(), "", influxdb2.DefaultOptions().SetLogLevel(0).SetHTTPRequestTimeout(60))
-	tb.Cleanup(c.Close)
-	return c
+	st := influxstore.New(influxstore.Options{URL: s.URL(), Bucket: s.Bucket(), Timeout: time.Hour})
+	tb.Cleanup(st.Close)
+	return st
 }
 
 func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
@@ -91,9 +90,9 @@ func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
 		rules.Spec{Name: "current_spike", Component: "power", When: `compressor_current > 4.5`, For: 10 * time.Minute},
 		rules.Spec{Name: "warm", Component: "cabinet", When: `avg(cabinet_temp, "30m") > 4.2`, For: 15 * time.Minute},
 	)
-	client := mustInfluxClient(t, influx)
+	store := mustStore(t, influx)
 	end := start.Add(72 * time.Hour)
-	src := rules.InfluxSource(client, "", influx.Bucket(), start, end, "")
+	src := rules.StoredSamples(store, start, end, "")
 
 	// The source yields exactly what was written, in time order.
 	var n int
@@ -123,10 +122,10 @@ func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("InfluxSource: %v", err)
+		t.Fatalf("StoredSamples: %v", err)
 	}
 	if n != len(samples) {
-		t.Fatalf("InfluxSource yielded %d samples, want %d", n, len(samples))
+		t.Fatalf("StoredSamples yielded %d samples, want %d", n, len(samples))
 	}
 
 	rep, err := rules.Backtest(t.Context(), set, src, rules.BacktestOptions{From: start, To: end})
@@ -164,12 +163,12 @@ func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
 
 	// One device.
 	var only []proactive.Sample
-	err = rules.InfluxSource(client, "", influx.Bucket(), start, end, "fridge-4")(t.Context(), func(s proactive.Sample) error {
+	err = rules.StoredSamples(store, start, end, "fridge-4")(t.Context(), func(s proactive.Sample) error {
 		only = append(only, s)
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("InfluxSource for fridge-4: %v", err)
+		t.Fatalf("StoredSamples for fridge-4: %v", err)
 	}
 	if len(only) != 3*24*12 {
 		t.Errorf("fridge-4: %d samples, want %d", len(only), 3*24*12)
@@ -179,7 +178,7 @@ func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
 			t.Fatalf("fridge-4: got %+v", s)
 		}
 	}
-	if err := rules.InfluxSource(client, "", influx.Bucket(), start, end, `x" or true or "`)(t.Context(), func(proactive.Sample) error { return nil }); err == nil {
+	if err := rules.StoredSamples(store, start, end, `x" or true or "`)(t.Context(), func(proactive.Sample) error { return nil }); err == nil {
 		t.Error("a device id that is not one was accepted")
 	}
 }

@@ -223,7 +223,7 @@ func TestCMAPSS(t *testing.T) {
 	}
 	wrote := time.Since(began)
 	began = time.Now()
-	rep, err := rules.Backtest(t.Context(), set, rules.InfluxSource(mustInfluxClient(t, influx), "", influx.Bucket(), from, to, ""),
+	rep, err := rules.Backtest(t.Context(), set, rules.StoredSamples(mustStore(t, influx), from, to, ""),
 		rules.BacktestOptions{From: from, To: to, Failures: failures})
 	if err != nil {
 		t.Fatalf("Backtest: %v", err)

@@ -63,7 +63,7 @@ package rules
 // Restart: Engine.RebuildHistory loads each window's buckets older than
 // the tail (RebuildTail: the longest for plus clear_for) as one aggregate
 // per device, metric and bucket (Window.Merge), then replays the tail's
-// samples through the rules; only the tail is evaluated. InfluxBuckets
+// samples through the rules; only the tail is evaluated. StoredHistory
 // builds each aggregate from the stored samples in time order with the
 // float32 accumulation Window.Add runs, so a rebuilt bucket is the live
 // bucket bit for bit, and every function (avg, min, max, sum, count, last,

@@ -9,7 +9,7 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// History is the stored telemetry a rebuild reads (InfluxHistory).
+// History is the stored telemetry a rebuild reads (StoredHistory).
 type History struct {
 	// Samples returns a source of the samples of [from, to), in time order
 	// across devices.

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -56,9 +54,8 @@ func BenchmarkRebuild(b *testing.B) {
 		}
 	}
 	influx.Write(b, lp.String())
-	// The replay's queries take longer than the client's default 20s.
-	client := influxdb2.NewClientWithOptions(influx.URL(), "", influxdb2.DefaultOptions().SetHTTPRequestTimeout(3600))
-	defer client.Close()
+	// The replay's queries take longer than the default timeout.
+	store := mustStore(b, influx)
 	specs, probs := rules.LoadFiles([]string{"examples/*.yaml"})
 	if probs != nil {
 		b.Fatal(probs)
@@ -82,7 +79,7 @@ func BenchmarkRebuild(b *testing.B) {
 		for b.Loop() {
 			e := newEngine(b)
 			start := time.Now()
-			n, err := e.Rebuild(b.Context(), rules.InfluxSource(client, "", influx.Bucket(), end.Add(-e.Lookback()), end, ""))
+			n, err := e.Rebuild(b.Context(), rules.StoredSamples(store, end.Add(-e.Lookback()), end, ""))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -94,7 +91,7 @@ func BenchmarkRebuild(b *testing.B) {
 	// A restart with a snapshot taken 5 minutes before the end: restore,
 	// then replay the gap from InfluxDB.
 	b.Run("snapshot", func(b *testing.B) {
-		h := rules.InfluxHistory(client, "", influx.Bucket())
+		h := rules.StoredHistory(store)
 		taken := end.Add(-5 * time.Minute)
 		e0 := newEngine(b)
 		if _, err := e0.RebuildHistory(b.Context(), h, taken); err != nil {
@@ -126,7 +123,7 @@ func BenchmarkRebuild(b *testing.B) {
 	b.Run("aggregated", func(b *testing.B) {
 		var rows int64
 		var took time.Duration
-		h := rules.InfluxHistory(client, "", influx.Bucket())
+		h := rules.StoredHistory(store)
 		for b.Loop() {
 			e := newEngine(b)
 			start := time.Now()

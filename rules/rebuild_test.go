@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
@@ -49,10 +47,9 @@ func TestRestartRebuildsFromInflux(t *testing.T) {
 		}
 	}
 	influx.Write(t, string(lp))
-	client := influxdb2.NewClient(influx.URL(), "")
-	defer client.Close()
+	store := mustStore(t, influx)
 	end := samples[len(samples)-1].Time.Add(time.Millisecond)
-	history := rules.InfluxHistory(client, "", influx.Bucket())
+	history := rules.StoredHistory(store)
 
 	var replayed int64 // samples the replay read, to compare
 	cases := []struct {
@@ -67,7 +64,7 @@ func TestRestartRebuildsFromInflux(t *testing.T) {
 			if lb, want := e.Lookback(), 2*(24*time.Hour+24*time.Minute)+3*time.Hour; lb != want {
 				t.Errorf("lookback %v, want %v: twice the longest window and its bucket, and the longest for", lb, want)
 			}
-			n, err := e.Rebuild(t.Context(), rules.InfluxSource(client, "", influx.Bucket(), end.Add(-e.Lookback()), end, ""))
+			n, err := e.Rebuild(t.Context(), rules.StoredSamples(store, end.Add(-e.Lookback()), end, ""))
 			if err != nil {
 				t.Fatal(err)
 			}

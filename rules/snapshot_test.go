@@ -241,7 +241,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 }
 
 // sliceHistory is a History over samples in time order, with aggregates
-// built as InfluxBuckets builds them.
+// built as StoredHistory builds them.
 func sliceHistory(samples []proactive.Sample) History {
 	sorted := slices.Clone(samples)
 	slices.SortStableFunc(sorted, func(a, b proactive.Sample) int { return a.Time.Compare(b.Time) })

@@ -15,7 +15,7 @@ import (
 // seconds since it, truncated to the window's ticks (see Window), as
 // Window.Add accumulates them; they are float32 values in a Window, so an
 // aggregate built by adding the same samples in the same order through the
-// same float32 roundings (as InfluxBuckets does) merges into the bucket a
+// same float32 roundings (as StoredHistory does) merges into the bucket a
 // live window holds, bit for bit.
 type BucketAggregate struct {
 	Device proactive.DeviceID

@@ -8,7 +8,7 @@ import (
 )
 
 // A window loaded with aggregates of its buckets older than a split, built
-// from the samples as InfluxBuckets builds them, and fed the later samples,
+// from the samples as StoredHistory builds them, and fed the later samples,
 // answers every query bit for bit as the window fed every sample.
 func TestMergeMatchesAdd(t *testing.T) {
 	for _, length := range []time.Duration{time.Hour, 24 * time.Hour, 7 * 24 * time.Hour, 90 * time.Second} {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/web"
@@ -109,12 +109,12 @@ func (e *env) pages(tb testing.TB) map[string]string {
 // points per metric, every device seen a minute ago, and 5 rules.
 func timedOptions(o *web.Options) {
 	o.Telemetry = telemetryFunc{
-		rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]ingest.MetricSeries, error) {
-			var out []ingest.MetricSeries
+		rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]influx.MetricSeries, error) {
+			var out []influx.MetricSeries
 			for _, m := range metrics {
-				s := ingest.MetricSeries{Metric: m}
+				s := influx.MetricSeries{Metric: m}
 				for i := range 240 {
-					s.Points = append(s.Points, ingest.SeriesPoint{Time: from.Add(to.Sub(from) * time.Duration(i) / 240), Value: float64(i % 17)})
+					s.Points = append(s.Points, influx.SeriesPoint{Time: from.Add(to.Sub(from) * time.Duration(i) / 240), Value: float64(i % 17)})
 				}
 				out = append(out, s)
 			}

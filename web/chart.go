@@ -13,24 +13,24 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 )
 
 // Telemetry reads devices' telemetry back from the time-series store;
-// *ingest.TelemetryReader satisfies it. Both methods block on the store and
+// *influx.Store satisfies it. Both methods block on the store and
 // honour ctx; errors carry a proactive.Error code where the input was at
 // fault.
 type Telemetry interface {
 	// Latest returns the last value of each metric the device sent
 	// recently, by metric name; none for a silent device.
-	Latest(ctx context.Context, device proactive.DeviceID) ([]ingest.MetricValue, error)
+	Latest(ctx context.Context, device proactive.DeviceID) ([]influx.MetricValue, error)
 	// Range returns the device's metrics (all when metrics is empty) in
 	// [from, to) as at most maxPoints window means per metric, oldest
 	// first, and the window length.
-	Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) ([]ingest.MetricSeries, time.Duration, error)
+	Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) ([]influx.MetricSeries, time.Duration, error)
 }
 
-var _ Telemetry = (*ingest.TelemetryReader)(nil)
+var _ Telemetry = (*influx.Store)(nil)
 
 // Chart geometry: the server-drawn SVG's view box, and the points asked
 // of the store per metric.
@@ -247,7 +247,7 @@ func xOf(t, from, to time.Time) float64 {
 }
 
 // panelOf draws one series.
-func panelOf(sr ingest.MetricSeries, from, to time.Time) chartPanel {
+func panelOf(sr influx.MetricSeries, from, to time.Time) chartPanel {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range sr.Points {
 		lo, hi = math.Min(lo, p.Value), math.Max(hi, p.Value)

@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/web"
 )
@@ -23,35 +21,35 @@ import (
 // telemetryFunc is a fake Telemetry whose Range is a function and whose
 // Latest answers from a table; without one, Latest fails.
 type telemetryFunc struct {
-	rng    func(dev proactive.DeviceID, metrics []string, from, to time.Time) ([]ingest.MetricSeries, error)
+	rng    func(dev proactive.DeviceID, metrics []string, from, to time.Time) ([]influx.MetricSeries, error)
 	latest latestTable
 }
 
 // latestTable answers Latest.
 type latestTable interface {
-	get(dev proactive.DeviceID) []ingest.MetricValue
+	get(dev proactive.DeviceID) []influx.MetricValue
 }
 
 // latestMap is the last values of some devices.
-type latestMap map[proactive.DeviceID][]ingest.MetricValue
+type latestMap map[proactive.DeviceID][]influx.MetricValue
 
-func (m latestMap) get(dev proactive.DeviceID) []ingest.MetricValue { return m[dev] }
+func (m latestMap) get(dev proactive.DeviceID) []influx.MetricValue { return m[dev] }
 
 // allSeen says every device sent a value a minute before monday0830.
 type allSeen struct{}
 
-func (allSeen) get(proactive.DeviceID) []ingest.MetricValue {
-	return []ingest.MetricValue{{Metric: "pressure", Value: 3, Time: monday0830.Add(-time.Minute)}}
+func (allSeen) get(proactive.DeviceID) []influx.MetricValue {
+	return []influx.MetricValue{{Metric: "pressure", Value: 3, Time: monday0830.Add(-time.Minute)}}
 }
 
-func (f telemetryFunc) Latest(_ context.Context, dev proactive.DeviceID) ([]ingest.MetricValue, error) {
+func (f telemetryFunc) Latest(_ context.Context, dev proactive.DeviceID) ([]influx.MetricValue, error) {
 	if f.latest == nil {
 		return nil, errors.New("influx down")
 	}
 	return f.latest.get(dev), nil
 }
 
-func (f telemetryFunc) Range(_ context.Context, dev proactive.DeviceID, metrics []string, from, to time.Time, _ int) ([]ingest.MetricSeries, time.Duration, error) {
+func (f telemetryFunc) Range(_ context.Context, dev proactive.DeviceID, metrics []string, from, to time.Time, _ int) ([]influx.MetricSeries, time.Duration, error) {
 	s, err := f.rng(dev, metrics, from, to)
 	return s, time.Minute, err
 }
@@ -69,9 +67,8 @@ func withInflux(t *testing.T) func(*web.Options) {
 			5+float64(i)/1152*1.5, ts.UnixMilli())
 	}
 	srv.Write(t, lp.String())
-	client := influxdb2.NewClient(srv.URL(), "")
-	t.Cleanup(client.Close)
-	reader := ingest.NewTelemetryReader(client, ingest.ReaderOptions{Bucket: srv.Bucket()})
+	reader := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket()})
+	t.Cleanup(reader.Close)
 	return func(o *web.Options) { o.Telemetry = reader }
 }
 
@@ -155,7 +152,7 @@ func TestTicketChart(t *testing.T) {
 }
 
 func TestTicketChartWhenTelemetryFails(t *testing.T) {
-	fail := telemetryFunc{rng: func(proactive.DeviceID, []string, time.Time, time.Time) ([]ingest.MetricSeries, error) {
+	fail := telemetryFunc{rng: func(proactive.DeviceID, []string, time.Time, time.Time) ([]influx.MetricSeries, error) {
 		return nil, errors.New("influx down")
 	}}
 	for name, tune := range map[string]func(*web.Options){
@@ -182,8 +179,8 @@ func TestTicketChartWhenTelemetryFails(t *testing.T) {
 func TestChartZoneLocal(t *testing.T) {
 	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) {
 		o.Location = time.Local
-		o.Telemetry = telemetryFunc{rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]ingest.MetricSeries, error) {
-			return []ingest.MetricSeries{{Metric: metrics[0], Points: []ingest.SeriesPoint{{Time: from.Add(time.Hour), Value: 5}}}}, nil
+		o.Telemetry = telemetryFunc{rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]influx.MetricSeries, error) {
+			return []influx.MetricSeries{{Metric: metrics[0], Points: []influx.SeriesPoint{{Time: from.Add(time.Hour), Value: 5}}}}, nil
 		}}
 	})
 	_, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))

@@ -26,6 +26,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
@@ -791,7 +792,7 @@ func checkFlux(q, bucket string) error {
 		}
 	}
 	for _, m := range fluxMeasureRe.FindAllStringSubmatch(q, -1) {
-		if m[1] != ingest.MeasurementTelemetry && m[1] != ingest.MeasurementStatus {
+		if m[1] != influx.MeasurementTelemetry && m[1] != influx.MeasurementStatus {
 			return fmt.Errorf("%q: ingest writes no measurement %q", q, m[1])
 		}
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -95,7 +95,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		return errors.Join(errs...)
 	}
 
-	influx := ingest.NewInflux(ingest.InfluxOptions{
+	influx := influx.New(influx.Options{
 		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
 		Timeout: backtestQueryTimeout,
 	})
@@ -109,7 +109,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 
 	started := time.Now()
 	var lastProgress time.Time
-	rep, err := rules.Backtest(ctx, set, rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, *device),
+	rep, err := rules.Backtest(ctx, set, rules.StoredSamples(influx, from, to, proactive.DeviceID(*device)),
 		rules.BacktestOptions{
 			From: from, To: to, Tick: tick, Failures: failures,
 			Progress: func(done int64, at time.Time) {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/simulator"
 )
@@ -260,7 +260,7 @@ func readAlerts(name string, b []byte) (scoreInput, error) {
 
 // influxAlertSource runs the rule files over the telemetry in the
 // configured InfluxDB with the rule backtest (rules.Backtest over
-// rules.InfluxSource, the same evaluation the engine makes live).
+// rules.StoredSamples, the same evaluation the engine makes live).
 func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
 	now := time.Now().UTC()
 	var errs []error
@@ -297,14 +297,14 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 		return nil, errors.Join(errs...)
 	}
 	return func(ctx context.Context) (scoreInput, error) {
-		influx := ingest.NewInflux(ingest.InfluxOptions{
+		influx := influx.New(influx.Options{
 			URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
 			Timeout: backtestQueryTimeout,
 		})
 		defer influx.Close()
 		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
 			from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
-		rep, err := rules.Backtest(ctx, set, rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, ""),
+		rep, err := rules.Backtest(ctx, set, rules.StoredSamples(influx, from, to, ""),
 			rules.BacktestOptions{To: end})
 		if err != nil {
 			return scoreInput{}, err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -52,7 +53,7 @@ func serve(ctx context.Context, e env) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	influx := ingest.NewInflux(ingest.InfluxOptions{
+	influx := influx.New(influx.Options{
 		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
 	})
 	defer influx.Close()
@@ -359,14 +360,14 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 // InfluxDB, or, without a usable snapshot, from InfluxDB history alone. A
 // failure (InfluxDB down, Flux disabled) is not fatal: the rules then start
 // from what they have, which the log says.
-func rebuildRules(ctx context.Context, engine *rules.Engine, influx *ingest.Influx, cfg Config, log *slog.Logger) {
+func rebuildRules(ctx context.Context, engine *rules.Engine, influx *influx.Store, cfg Config, log *slog.Logger) {
 	if engine.Lookback() <= 0 {
 		return // no rules
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Rules.RebuildTimeout))
 	defer cancel()
-	history := rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket)
+	history := rules.StoredHistory(influx)
 	if path := cfg.Rules.SnapshotPath; path != "" {
 		info, err := restoreSnapshot(engine, path)
 		switch {

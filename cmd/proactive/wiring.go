@@ -15,6 +15,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
@@ -59,7 +60,7 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 }
 
 // newAPI builds the /api/v1 handler over the running components.
-func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, influx *ingest.Influx,
+func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, influx *influx.Store,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return api.New(api.Options{
 		Store:       store,
@@ -67,7 +68,7 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 		Rules:       engine,
 		Reload:      func(context.Context) (int, error) { return reloadRules(cfg, engine) },
 		DeadLetters: in.DeadLetters().Recent,
-		Telemetry:   ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
+		Telemetry:   influx,
 		Outreach:    n,
 		Logger:      log,
 	})
@@ -76,11 +77,11 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 // newWeb builds the field-service team's pages, served at /: the ticket
 // page charts telemetry read from InfluxDB as the API reads it, and the
 // rules page shows the engine's state.
-func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, influx *ingest.Influx,
+func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, influx *influx.Store,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return web.New(web.Options{
 		Store: store, Tokens: tokens, Outreach: n, Logger: log,
-		Telemetry:       ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
+		Telemetry:       influx,
 		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
 		Location:        localZone(),

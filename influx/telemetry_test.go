@@ -1,4 +1,4 @@
-package ingest_test
+package influx_test
 
 import (
 	"fmt"
@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -26,22 +24,21 @@ func TestRangeEvery(t *testing.T) {
 		{24 * time.Hour, 500, 173 * time.Second},
 		{10 * time.Second, 0, 10 * time.Second},
 	} {
-		if got := ingest.RangeEvery(tc.span, tc.points); got != tc.want {
+		if got := influx.RangeEvery(tc.span, tc.points); got != tc.want {
 			t.Errorf("RangeEvery(%v, %d) = %v, want %v", tc.span, tc.points, got, tc.want)
 		}
 		if tc.points > 0 && tc.span > time.Duration(tc.points)*time.Second {
-			if n := (tc.span + ingest.RangeEvery(tc.span, tc.points) - 1) / ingest.RangeEvery(tc.span, tc.points); int(n) > tc.points {
+			if n := (tc.span + influx.RangeEvery(tc.span, tc.points) - 1) / influx.RangeEvery(tc.span, tc.points); int(n) > tc.points {
 				t.Errorf("RangeEvery(%v, %d) gives %d windows", tc.span, tc.points, n)
 			}
 		}
 	}
 }
 
-func TestTelemetryReader(t *testing.T) {
+func TestTelemetry(t *testing.T) {
 	srv := testenv.Influx(t)
-	client := influxdb2.NewClient(srv.URL(), "")
-	t.Cleanup(client.Close)
-	r := ingest.NewTelemetryReader(client, ingest.ReaderOptions{Bucket: srv.Bucket()})
+	r := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket()})
+	t.Cleanup(r.Close)
 	ctx := t.Context()
 
 	// fr-1 sends current every 10 s for 10 minutes ending a minute ago (its
@@ -67,7 +64,7 @@ func TestTelemetryReader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []ingest.MetricValue{
+		want := []influx.MetricValue{
 			{Metric: "current", Value: 9, Time: end.Add(-10 * time.Second)},
 			{Metric: "temp", Value: 4.5, Time: start.Add(time.Minute)},
 		}

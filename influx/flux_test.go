@@ -1,12 +1,8 @@
-package flux_test
+package influx
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/proactivehq/proactive/internal/flux"
-)
-
-func TestString(t *testing.T) {
+func TestFluxString(t *testing.T) {
 	for in, want := range map[string]string{
 		`pump-1`:            `"pump-1"`,
 		`a"b`:               `"a\"b"`,
@@ -16,8 +12,8 @@ func TestString(t *testing.T) {
 		`") |> drop() //`:   `"\") |> drop() //"`,
 		"telemetry/autogen": `"telemetry/autogen"`,
 	} {
-		if got := flux.String(in); got != want {
-			t.Errorf("String(%q) = %s, want %s", in, got, want)
+		if got := fluxString(in); got != want {
+			t.Errorf("fluxString(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

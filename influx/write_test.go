@@ -1,4 +1,4 @@
-package ingest_test
+package influx_test
 
 import (
 	"errors"
@@ -8,21 +8,21 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
-// The writer encodes line protocol itself: every value, tag and timestamp
-// must come back from InfluxDB as written, compressed or not.
+// Every value, tag and timestamp the writer encodes must come back from
+// InfluxDB as written, compressed or not.
 func TestInfluxWriteStoresWhatItIsGiven(t *testing.T) {
 	srv := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
 	ts := time.Date(2026, 11, 20, 8, 0, 0, 123_000_000, time.UTC)
 	for i, c := range []struct {
 		name        string
-		compression ingest.Compression
-	}{{"auto (plain to loopback)", ingest.CompressAuto}, {"none", ingest.CompressNone}, {"gzip", ingest.CompressGzip}} {
+		compression influx.Compression
+	}{{"auto (plain to loopback)", influx.CompressAuto}, {"none", influx.CompressNone}, {"gzip", influx.CompressGzip}} {
 		t.Run(c.name, func(t *testing.T) {
-			w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL(), Bucket: srv.Bucket(), Compression: c.compression})
+			w := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket(), Compression: c.compression})
 			t.Cleanup(w.Close)
 			dev := proactive.DeviceID("fridge-" + string(rune('a'+i)))
 			at := ts.Add(time.Duration(i) * time.Hour)
@@ -78,7 +78,7 @@ func TestInfluxWriteStoresWhatItIsGiven(t *testing.T) {
 // retryable.
 func TestInfluxWriteClassifiesErrors(t *testing.T) {
 	srv := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
-	w := ingest.NewInflux(ingest.InfluxOptions{URL: srv.URL(), Bucket: srv.Bucket()})
+	w := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket()})
 	t.Cleanup(w.Close)
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	if err := w.Write(t.Context(), nil, nil); err != nil {
@@ -87,14 +87,28 @@ func TestInfluxWriteClassifiesErrors(t *testing.T) {
 	// A float into a boolean field of the same shard: a field type conflict.
 	srv.Write(t, fmt.Sprintf("telemetry,device_id=d1 y=true %d\n", at.UnixMilli()))
 	err := w.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"y": 2}}}, nil)
-	if !errors.Is(err, ingest.ErrRejected) {
+	if !errors.Is(err, influx.ErrRejected) {
 		t.Errorf("field type conflict: %v, want ErrRejected", err)
 	}
+	// ingest tells a rejection by its Permanent method.
+	var p interface{ Permanent() bool }
+	if !errors.As(err, &p) || !p.Permanent() {
+		t.Errorf("field type conflict: %v does not say it is permanent", err)
+	}
+	// A point line protocol cannot carry is rejected before it is sent.
+	for name, smp := range map[string]proactive.Sample{
+		"NaN":                     {Device: "d1", Time: at, Metrics: map[string]float64{"x": math.NaN()}},
+		"model ending in a slash": {Device: "d1", Model: `m\`, Time: at, Metrics: map[string]float64{"x": 1}},
+	} {
+		if err := w.Write(t.Context(), []proactive.Sample{smp}, nil); !errors.Is(err, influx.ErrRejected) {
+			t.Errorf("%s: %v, want ErrRejected", name, err)
+		}
+	}
 
-	down := ingest.NewInflux(ingest.InfluxOptions{URL: "http://" + testenv.FreeAddr(t), Bucket: srv.Bucket(), Timeout: time.Second})
+	down := influx.New(influx.Options{URL: "http://" + testenv.FreeAddr(t), Bucket: srv.Bucket(), Timeout: time.Second})
 	t.Cleanup(down.Close)
 	err = down.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"x": 1}}}, nil)
-	if err == nil || errors.Is(err, ingest.ErrRejected) {
+	if err == nil || errors.Is(err, influx.ErrRejected) || errors.As(err, &p) {
 		t.Errorf("write to a closed port: %v, want a retryable error", err)
 	}
 }

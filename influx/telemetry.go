@@ -1,4 +1,4 @@
-package ingest
+package influx
 
 import (
 	"context"
@@ -7,39 +7,8 @@ import (
 	"strings"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/internal/flux"
 )
-
-// ReaderOptions tune a TelemetryReader. Zero fields get the defaults given
-// on each.
-type ReaderOptions struct {
-	// Org and Bucket locate the telemetry, as for InfluxOptions.
-	Org, Bucket string
-	// LatestLookback is how far back Latest looks for a metric's last value,
-	// default 30 days: a metric silent for longer is left out.
-	LatestLookback time.Duration
-}
-
-// TelemetryReader reads a device's telemetry back from InfluxDB with Flux
-// (InfluxDB 2.x, or 1.8 with flux-enabled), as Influx writes it: measurement
-// telemetry, tag device_id, one field per metric.
-type TelemetryReader struct {
-	client   influxdb2.Client
-	org      string
-	bucket   string
-	lookback time.Duration
-}
-
-// NewTelemetryReader returns a reader using client, such as Influx.Client().
-func NewTelemetryReader(client influxdb2.Client, o ReaderOptions) *TelemetryReader {
-	if o.LatestLookback <= 0 {
-		o.LatestLookback = 30 * 24 * time.Hour
-	}
-	return &TelemetryReader{client: client, org: o.Org, bucket: o.Bucket, lookback: o.LatestLookback}
-}
 
 // MetricValue is a metric's value at a time.
 type MetricValue struct {
@@ -62,7 +31,7 @@ type MetricSeries struct {
 
 // Latest returns the last value of every metric device sent within the
 // lookback, by metric name. A device with no telemetry gets an empty slice.
-func (r *TelemetryReader) Latest(ctx context.Context, device proactive.DeviceID) ([]MetricValue, error) {
+func (s *Store) Latest(ctx context.Context, device proactive.DeviceID) ([]MetricValue, error) {
 	if !proactive.ValidDeviceID(string(device)) {
 		return nil, proactive.Errorf(proactive.EInvalid, "device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
 	}
@@ -73,9 +42,9 @@ func (r *TelemetryReader) Latest(ctx context.Context, device proactive.DeviceID)
   |> filter(fn: (r) => r._measurement == %s and r.device_id == %s)
   |> group(columns: ["_field"])
   |> last()`,
-		flux.String(r.bucket), int64(r.lookback/time.Second), flux.String(MeasurementTelemetry), flux.String(string(device)))
+		fluxString(s.bucket), int64(s.lookback/time.Second), fluxString(MeasurementTelemetry), fluxString(string(device)))
 	out := []MetricValue{}
-	err := r.query(ctx, flux, func(field string, t time.Time, v float64) {
+	err := s.query(ctx, flux, func(field string, t time.Time, v float64) {
 		out = append(out, MetricValue{Metric: field, Value: v, Time: t})
 	})
 	if err != nil {
@@ -90,7 +59,7 @@ func (r *TelemetryReader) Latest(ctx context.Context, device proactive.DeviceID)
 // windows of every (a whole number of seconds, at least 1s), and each point
 // is the mean of one window, stamped with the window's start. Windows
 // without data give no point. Metrics without data in the range are left out.
-func (r *TelemetryReader) Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) (series []MetricSeries, every time.Duration, err error) {
+func (s *Store) Range(ctx context.Context, device proactive.DeviceID, metrics []string, from, to time.Time, maxPoints int) (series []MetricSeries, every time.Duration, err error) {
 	if !proactive.ValidDeviceID(string(device)) {
 		return nil, 0, proactive.Errorf(proactive.EInvalid, "device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
 	}
@@ -106,11 +75,11 @@ func (r *TelemetryReader) Range(ctx context.Context, device proactive.DeviceID, 
 		return nil, 0, proactive.Errorf(proactive.EInvalid, "maxPoints must be positive")
 	}
 	every = RangeEvery(to.Sub(from), maxPoints)
-	filter := fmt.Sprintf(`r._measurement == %s and r.device_id == %s`, flux.String(MeasurementTelemetry), flux.String(string(device)))
+	filter := fmt.Sprintf(`r._measurement == %s and r.device_id == %s`, fluxString(MeasurementTelemetry), fluxString(string(device)))
 	if len(metrics) > 0 {
 		alts := make([]string, len(metrics))
 		for i, m := range metrics {
-			alts[i] = `r._field == ` + flux.String(m)
+			alts[i] = `r._field == ` + fluxString(m)
 		}
 		filter += ` and (` + strings.Join(alts, " or ") + `)`
 	}
@@ -128,10 +97,10 @@ func (r *TelemetryReader) Range(ctx context.Context, device proactive.DeviceID, 
   |> timeShift(duration: -%dns)
   |> aggregateWindow(every: %ds, fn: mean, createEmpty: false, timeSrc: "_start")
   |> timeShift(duration: %dns)`,
-		flux.String(r.bucket), from.UTC().Format(time.RFC3339Nano), stop, filter, stop,
+		fluxString(s.bucket), from.UTC().Format(time.RFC3339Nano), stop, filter, stop,
 		int64(offset), int64(every/time.Second), int64(offset))
 	byMetric := map[string]*MetricSeries{}
-	err = r.query(ctx, flux, func(field string, t time.Time, v float64) {
+	err = s.query(ctx, flux, func(field string, t time.Time, v float64) {
 		s := byMetric[field]
 		if s == nil {
 			s = &MetricSeries{Metric: field}
@@ -162,8 +131,8 @@ func RangeEvery(span time.Duration, maxPoints int) time.Duration {
 }
 
 // query runs flux and hands each numeric row's field, time and value to fn.
-func (r *TelemetryReader) query(ctx context.Context, flux string, fn func(field string, t time.Time, v float64)) error {
-	res, err := r.client.QueryAPI(r.org).Query(ctx, flux)
+func (s *Store) query(ctx context.Context, flux string, fn func(field string, t time.Time, v float64)) error {
+	res, err := s.client.QueryAPI(s.org).Query(ctx, flux)
 	if err != nil {
 		return fmt.Errorf("query influxdb: %w", err)
 	}

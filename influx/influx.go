@@ -1,0 +1,125 @@
+// Package influx is the one place that speaks to InfluxDB: it writes
+// telemetry batches as line protocol, reads a device's telemetry back for the
+// API and the page, and streams stored history for rule rebuilds and
+// backtests. Everything else declares the small interface it needs and is
+// handed a *Store by cmd/proactive.
+//
+// Writes go to the v2 write API (which InfluxDB 1.8 serves too), encoded with
+// github.com/influxdata/line-protocol/v2; reads are Flux queries (InfluxDB
+// 2.x, or 1.8 with flux-enabled). Both, and the health check, go through the
+// official client, github.com/influxdata/influxdb-client-go/v2.
+package influx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+)
+
+// Measurement names in InfluxDB.
+const (
+	MeasurementTelemetry = "telemetry"
+	MeasurementStatus    = "status"
+)
+
+// Options locate the InfluxDB bucket. For InfluxDB 1.8 the bucket is
+// "database/retention_policy", the token "user:password" or empty, and the
+// org is ignored. Zero fields get the defaults given on each.
+type Options struct {
+	URL, Token, Org, Bucket string
+	// Timeout bounds one HTTP request, default 10s.
+	Timeout time.Duration
+	// Compression of write bodies, default CompressAuto.
+	Compression Compression
+	// LatestLookback is how far back Latest looks for a metric's last value,
+	// default 30 days: a metric silent for longer is left out.
+	LatestLookback time.Duration
+}
+
+// Compression says whether write bodies are gzipped.
+type Compression int
+
+// The compressions of write bodies.
+const (
+	// CompressAuto sends plain bodies to a loopback address, where bytes
+	// cost nothing and gzip only costs CPU on both sides, and gzips them
+	// otherwise.
+	CompressAuto Compression = iota
+	// CompressNone never gzips.
+	CompressNone
+	// CompressGzip always gzips, at the fastest level: a batch of telemetry
+	// is repetitive enough that higher levels gain little for their CPU.
+	CompressGzip
+)
+
+// Store reads and writes the telemetry of one bucket. Its methods may be
+// called from several goroutines.
+type Store struct {
+	client   influxdb2.Client
+	writeURL string
+	gzip     bool
+	org      string
+	bucket   string
+	lookback time.Duration
+	encoders sync.Pool // *lineprotocol.Encoder, reused batch after batch
+	gzips    sync.Pool // *gzipBuffer
+}
+
+// New returns a store for the given bucket. It does not connect.
+func New(o Options) *Store {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.LatestLookback <= 0 {
+		o.LatestLookback = 30 * 24 * time.Hour
+	}
+	gzip := o.Compression == CompressGzip || o.Compression == CompressAuto && !loopback(o.URL)
+	opts := influxdb2.DefaultOptions().
+		SetPrecision(time.Millisecond).
+		SetHTTPRequestTimeout(uint(max(o.Timeout/time.Second, 1))).
+		SetLogLevel(0)
+	c := influxdb2.NewClientWithOptions(o.URL, o.Token, opts)
+	q := url.Values{"org": {o.Org}, "bucket": {o.Bucket}, "precision": {"ms"}}
+	return &Store{
+		client:   c,
+		writeURL: c.HTTPService().ServerAPIURL() + "write?" + q.Encode(),
+		gzip:     gzip,
+		org:      o.Org,
+		bucket:   o.Bucket,
+		lookback: o.LatestLookback,
+	}
+}
+
+// loopback reports whether rawURL names this machine.
+func loopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
+}
+
+// Close releases idle connections.
+func (s *Store) Close() { s.client.Close() }
+
+// Ping checks that InfluxDB answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ok, err := s.client.Ping(ctx)
+	if err != nil {
+		return fmt.Errorf("influxdb unreachable: %w", err)
+	}
+	if !ok {
+		return errors.New("influxdb unreachable")
+	}
+	return nil
+}
