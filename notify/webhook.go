@@ -3,98 +3,23 @@ package notify
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
 
-	twclient "github.com/twilio/twilio-go/client"
-
-	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
-// The webhook paths, under the public URL.
+// The webhook paths, under the public URL: notify/twilio serves them, and
+// status callbacks point to StatusPath.
 const (
 	SMSPath    = "/webhooks/twilio/sms"
 	StatusPath = "/webhooks/twilio/status"
 )
 
-// maxWebhookBody bounds a webhook's form; Twilio's are a few KiB.
-const maxWebhookBody = 64 << 10
-
-const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
-
-// Webhooks returns the handler of SMSPath (inbound messages) and StatusPath
-// (delivery statuses). Both check X-Twilio-Signature against PublicURL and
-// the request's path and query, over the raw body, before parsing
-// anything, and answer 403 when it does not validate. Replies to inbound
-// messages go through the outbox; the TwiML answer is empty.
-func (n *Notifier) Webhooks() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+SMSPath, n.signed(n.serveSMS))
-	mux.HandleFunc("POST "+StatusPath, n.signed(n.serveStatus))
-	return mux
-}
-
-// signed reads the body and checks its signature before calling next with
-// the parsed form.
-func (n *Notifier) signed(next func(w http.ResponseWriter, r *http.Request, form url.Values)) http.HandlerFunc {
-	validator := twclient.NewRequestValidator(n.opt.TwilioAuthToken)
-	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-		if err != nil {
-			http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
-			return
-		}
-		sig := r.Header.Get("X-Twilio-Signature")
-		if n.opt.TwilioAuthToken == "" || n.opt.PublicURL == "" || sig == "" ||
-			!validator.ValidateBody(n.opt.PublicURL+r.URL.RequestURI(), body, sig) {
-			n.metrics.webhookRejected.Inc()
-			http.Error(w, "invalid signature", http.StatusForbidden)
-			return
-		}
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			http.Error(w, "malformed form", http.StatusBadRequest)
-			return
-		}
-		next(w, r, form)
-	}
-}
-
-func writeTwiML(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-	_, _ = io.WriteString(w, emptyTwiML)
-}
-
-func (n *Notifier) serveSMS(w http.ResponseWriter, r *http.Request, form url.Values) {
-	err := n.Inbound(r.Context(), form.Get("MessageSid"), form.Get("From"), form.Get("Body"))
-	if err != nil && proactive.ErrorCode(err) == proactive.EInternal {
-		// Twilio retries on 5xx; Inbound forgot the SID of a message it
-		// failed to handle, so the retry is handled, not skipped.
-		n.log.Error("handle inbound SMS", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	writeTwiML(w)
-}
-
-func (n *Notifier) serveStatus(w http.ResponseWriter, r *http.Request, form url.Values) {
-	var id int64
-	if m := r.URL.Query().Get("m"); m != "" {
-		id, _ = strconv.ParseInt(m, 10, 64)
-	}
-	err := n.Status(r.Context(), id, form.Get("MessageSid"), form.Get("MessageStatus"), form.Get("ErrorCode"))
-	if err != nil {
-		n.log.Error("handle status callback", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+// WebhookRejected counts a webhook request refused for its signature;
+// notify/twilio's handler calls it.
+func (n *Notifier) WebhookRejected() { n.metrics.webhookRejected.Inc() }
 
 // Status records a delivery status reported by the provider for the
 // message with this SID (or, when the provider's answer to the send was
