@@ -290,23 +290,36 @@ func decideAlert(st alertState) alertDecision {
 		Ticket: st.Ticket.ID, Actor: "notify", Body: map[string]any{"outreach": "skipped", "reason": reason}}}}}
 }
 
+// offerPlan is what an offer takes from its alert.
+type offerPlan struct {
+	// TimeToFailure is the alert's prediction, zero without one.
+	TimeToFailure time.Duration
+	// Urgent offers may be sent in the customer's quiet hours.
+	Urgent bool
+}
+
+// planOffer reads what an offer about alert a would say.
+func (n *Notifier) planOffer(a proactive.Alert) offerPlan {
+	return offerPlan{TimeToFailure: a.TimeToFailure, Urgent: a.Severity == proactive.SeverityCritical && n.opt.CriticalInQuietHours}
+}
+
 // offerChange starts a new ticket's conversation with an offer of the
 // slots held for it: the ticket offered, the offer queued, its reminder
 // and expiry armed.
-func (n *Notifier) offerChange(st alertState, a proactive.Alert, slots []Slot, now time.Time) (devices.Change, error) {
+func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now time.Time) (devices.Change, error) {
 	p := st.Party
 	tmpl := KindOffer
 	if len(slots) == 0 {
 		tmpl = "offer_noslots"
 	}
 	d := p.data()
-	d.Forecast = formatForecast(p.Customer.Language, a.TimeToFailure)
+	d.Forecast = formatForecast(p.Customer.Language, o.TimeToFailure)
 	d.Slots = n.slotLines(p, slots)
 	body, err := render(p.Customer.Language, tmpl, d)
 	if err != nil {
 		return devices.Change{}, err
 	}
-	urgent := a.Severity == proactive.SeverityCritical && n.opt.CriticalInQuietHours
+	urgent := o.Urgent
 	// Latency is measured from when the platform raised the alert, on its
 	// own clock: the alert's FiredAt is in the devices' time, which late
 	// data, clock skew or a simulation at speed move away from it.

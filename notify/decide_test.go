@@ -237,7 +237,7 @@ func TestDecideAlert(t *testing.T) {
 		st := alertState{Party: party{Customer: consent, Device: devices.Device{ID: "fridge-1", Model: "Fridge 9"}, Component: "fan"},
 			Ticket: tk, Created: true}
 		a := proactive.Alert{Severity: proactive.SeverityCritical, TimeToFailure: 5 * 24 * time.Hour}
-		c, err := n.offerChange(st, a, nil, now)
+		c, err := n.offerChange(st, n.planOffer(a), nil, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,13 +56,14 @@ func (n *Notifier) loadParty(ctx context.Context, dev proactive.DeviceID, compon
 // may be contacted, writes the offer. It reports whether a message was
 // queued.
 func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, error) {
+	o := n.planOffer(a)
 	p, err := n.loadParty(ctx, a.Device, a.Component)
 	if err != nil {
 		return false, wrap("read device", err)
 	}
 	// Calendars are read outside the transaction, which on SQLite holds
 	// the write lock; bookings and holds are read inside it.
-	techs, err := n.technicians(ctx, a.Component, p.Device.Site.PostalCode)
+	techs, err := n.technicians(ctx, p.Component, p.Device.Site.PostalCode)
 	if err != nil {
 		return false, err
 	}
@@ -92,7 +93,7 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 			if err != nil {
 				return err
 			}
-			if c, err = n.offerChange(st, a, slots, now); err != nil {
+			if c, err = n.offerChange(st, o, slots, now); err != nil {
 				return err
 			}
 			queued = true
