@@ -2,7 +2,9 @@ package notify
 
 import (
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -11,6 +13,59 @@ import (
 // The conversation as decisions: what a customer's reply or an alert
 // changes is decided here from the state read beforehand, without I/O, and
 // written by one devices.Tx.Apply.
+
+// The keywords a reply may be, after trimming and upper-casing.
+var stopWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true}
+
+// keyword normalises a reply: upper case, without surrounding spaces and
+// punctuation.
+func keyword(body string) string {
+	return strings.ToUpper(strings.TrimFunc(body, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
+}
+
+// replyKind is what an inbound text asks for.
+type replyKind int
+
+const (
+	replyOther  replyKind = iota // anything else: clarified once
+	replyStop                    // STOP and the carrier keywords: opt out
+	replyStart                   // START, UNSTOP: opt in
+	replyHelp                    // HELP, INFO
+	replyNumber                  // a number: a slot, or a survey score
+	replyCall                    // CALL: call me back
+	replyNo                      // NO: decline the offer
+)
+
+// parsedReply is an inbound text as the conversation reads it.
+type parsedReply struct {
+	Kind    replyKind
+	Keyword string // the normalised text (keyword)
+	Number  int    // for replyNumber
+}
+
+// parseReply reads an inbound SMS body, which is outside input: any bytes,
+// any length.
+func parseReply(body string) parsedReply {
+	kw := keyword(body)
+	p := parsedReply{Keyword: kw}
+	switch {
+	case stopWords[kw]:
+		p.Kind = replyStop
+	case kw == "START" || kw == "UNSTOP":
+		p.Kind = replyStart
+	case kw == "HELP" || kw == "INFO":
+		p.Kind = replyHelp
+	case kw == "CALL":
+		p.Kind = replyCall
+	case kw == "NO":
+		p.Kind = replyNo
+	default:
+		if num, err := strconv.Atoi(kw); err == nil {
+			p.Kind, p.Number = replyNumber, num
+		}
+	}
+	return p
+}
 
 // replyState is what a customer's reply is decided against.
 type replyState struct {
@@ -35,10 +90,11 @@ type replyDecision struct {
 	Reoffer bool
 }
 
-// inEntry is an inbound message on a ticket's timeline.
-func inEntry(ticket int64, body, handled string) devices.Entry {
+// inEntry is an inbound message on a ticket's timeline; text is its body,
+// clipped.
+func inEntry(ticket int64, text, handled string) devices.Entry {
 	return devices.Entry{Ticket: ticket, Actor: "customer", Body: map[string]any{
-		"direction": "in", "body": clip(body, 1600), "handled": handled}}
+		"direction": "in", "body": text, "handled": handled}}
 }
 
 // decideReply decides what an inbound text with provider SID sid does, at
@@ -46,11 +102,12 @@ func inEntry(ticket int64, body, handled string) devices.Entry {
 // active conversation.
 func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (replyDecision, error) {
 	r := parseReply(body)
+	body = clip(body, 1600) // as the store keeps it
 	cc := st.Conversations
 	d := replyDecision{Change: devices.Change{At: now}}
 	c := &d.Change
 	if sid != "" {
-		c.Inbound = &devices.InboundMessage{SID: sid, From: st.Customer.Phone, Body: clip(body, 1600), At: now}
+		c.Inbound = &devices.InboundMessage{SID: sid, From: st.Customer.Phone, Body: body, At: now}
 		if cc.Found {
 			c.Inbound.Ticket = cc.Active.Ticket
 		}

@@ -3,9 +3,6 @@ package notify
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
-	"unicode"
 
 	"github.com/proactivehq/proactive/devices"
 )
@@ -45,59 +42,6 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 		return err
 	})
 	return wrap("record delivery status", err)
-}
-
-// The keywords a reply may be, after trimming and upper-casing.
-var stopWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true}
-
-// keyword normalises a reply: upper case, without surrounding spaces and
-// punctuation.
-func keyword(body string) string {
-	return strings.ToUpper(strings.TrimFunc(body, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
-}
-
-// replyKind is what an inbound text asks for.
-type replyKind int
-
-const (
-	replyOther  replyKind = iota // anything else: clarified once
-	replyStop                    // STOP and the carrier keywords: opt out
-	replyStart                   // START, UNSTOP: opt in
-	replyHelp                    // HELP, INFO
-	replyNumber                  // a number: a slot, or a survey score
-	replyCall                    // CALL: call me back
-	replyNo                      // NO: decline the offer
-)
-
-// parsedReply is an inbound text as the conversation reads it.
-type parsedReply struct {
-	Kind    replyKind
-	Keyword string // the normalised text (keyword)
-	Number  int    // for replyNumber
-}
-
-// parseReply reads an inbound SMS body, which is outside input: any bytes,
-// any length.
-func parseReply(body string) parsedReply {
-	kw := keyword(body)
-	p := parsedReply{Keyword: kw}
-	switch {
-	case stopWords[kw]:
-		p.Kind = replyStop
-	case kw == "START" || kw == "UNSTOP":
-		p.Kind = replyStart
-	case kw == "HELP" || kw == "INFO":
-		p.Kind = replyHelp
-	case kw == "CALL":
-		p.Kind = replyCall
-	case kw == "NO":
-		p.Kind = replyNo
-	default:
-		if num, err := strconv.Atoi(kw); err == nil {
-			p.Kind, p.Number = replyNumber, num
-		}
-	}
-	return p
 }
 
 // Inbound handles an SMS from a customer: the provider's message SID (a
