@@ -176,8 +176,8 @@ func (tx *Tx) CancelJobs(ctx context.Context, ticket int64, at time.Time, kinds 
 	return nil
 }
 
-// OutboxMessage is a message to queue in the outbox.
-type OutboxMessage struct {
+// NewMessage is a message to queue in the outbox.
+type NewMessage struct {
 	// Ticket is the ticket the message is about, 0 for none (a keyword's
 	// answer); the message is put on its timeline.
 	Ticket   int64
@@ -196,7 +196,7 @@ type OutboxMessage struct {
 
 // Enqueue writes a message to the outbox, pending from m.At, and to its
 // ticket's timeline, and returns its id.
-func (tx *Tx) Enqueue(ctx context.Context, m OutboxMessage) (int64, error) {
+func (tx *Tx) Enqueue(ctx context.Context, m NewMessage) (int64, error) {
 	var tk sql.NullInt64
 	if m.Ticket > 0 {
 		tk = sql.NullInt64{Int64: m.Ticket, Valid: true}
@@ -348,8 +348,8 @@ type StatusChange struct {
 	Note  string
 }
 
-// Job is a scheduled job of a ticket.
-type Job struct {
+// NewJob is a job to arm for a ticket.
+type NewJob struct {
 	Kind string
 	Due  time.Time
 }
@@ -409,8 +409,8 @@ type Change struct {
 	Stage        string
 	ReleaseHolds bool
 	CancelJobs   []string
-	Messages     []OutboxMessage
-	Jobs         []Job
+	Messages     []NewMessage
+	Jobs         []NewJob
 }
 
 // Applied is what Apply did.

@@ -51,8 +51,8 @@ func TestApplyConversation(t *testing.T) {
 		mustDevice(t, s, "fridge-2", "alice")
 		mustTechnician(t, s, "tom")
 		now := clock.Now().UTC().Truncate(time.Microsecond)
-		msg := func(ticket int64, kind string) devices.OutboxMessage {
-			return devices.OutboxMessage{Ticket: ticket, Customer: "alice", Phone: "+33611111111", Device: "fridge-1", Kind: kind,
+		msg := func(ticket int64, kind string) devices.NewMessage {
+			return devices.NewMessage{Ticket: ticket, Customer: "alice", Phone: "+33611111111", Device: "fridge-1", Kind: kind,
 				Body: kind + " text", At: now}
 		}
 		tk := mustOpenTicket(t, s, alert("fridge-1", "compressor"))
@@ -61,8 +61,8 @@ func TestApplyConversation(t *testing.T) {
 		res, err := apply(t, s, devices.Change{At: now, Ticket: tk.ID,
 			Start:    &devices.NewConversation{Customer: "alice", Device: "fridge-1", Stage: "offer", AlertAt: now, OfferedAt: now},
 			Status:   &devices.StatusChange{To: proactive.TicketOffered, Actor: "notify", Note: "visit offered by SMS"},
-			Messages: []devices.OutboxMessage{msg(tk.ID, "offer")},
-			Jobs:     []devices.Job{{Kind: "offer_expire", Due: now.Add(72 * time.Hour)}}})
+			Messages: []devices.NewMessage{msg(tk.ID, "offer")},
+			Jobs:     []devices.NewJob{{Kind: "offer_expire", Due: now.Add(72 * time.Hour)}}})
 		if err != nil || len(res.Messages) != 1 {
 			t.Fatalf("offer: %+v, %v", res, err)
 		}
@@ -79,7 +79,7 @@ func TestApplyConversation(t *testing.T) {
 			Otherwise: &devices.Change{Entries: []devices.Entry{{Ticket: tk.ID, Actor: "customer",
 				Body: map[string]any{"direction": "in", "handled": "ignored"}}}},
 			Entries:  []devices.Entry{{Ticket: tk.ID, Actor: "customer", Body: map[string]any{"direction": "in", "handled": "clarify"}}},
-			Messages: []devices.OutboxMessage{msg(tk.ID, "clarify")}}
+			Messages: []devices.NewMessage{msg(tk.ID, "clarify")}}
 		if res, err := apply(t, s, reply); err != nil || res.Repeat || res.Otherwise || len(res.Messages) != 1 {
 			t.Fatalf("first reply: %+v, %v", res, err)
 		}
@@ -101,7 +101,7 @@ func TestApplyConversation(t *testing.T) {
 				Book: &devices.Booking{Ticket: ticket, Technician: "tom", Start: start, End: start.Add(2 * time.Hour),
 					Buffer: 30 * time.Minute, Actor: "customer", Note: "visit booked", At: now},
 				Stage: "scheduled", ReleaseHolds: true, CancelJobs: []string{"offer_expire"},
-				Messages: []devices.OutboxMessage{msg(ticket, "confirm")}}
+				Messages: []devices.NewMessage{msg(ticket, "confirm")}}
 		}
 		res, err = apply(t, s, book(tk.ID))
 		if err != nil || res.Appointment == 0 {

@@ -253,13 +253,13 @@ func (n *Notifier) bookChange(t devices.Ticket, p party, s Slot, actor string, h
 	if err != nil {
 		return c, err
 	}
-	c.Messages = []devices.OutboxMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
+	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
 	// The reminder goes out the day before at VisitReminderAt, local time;
 	// a visit booked after that moment has just been confirmed instead.
 	v := s.Start.In(loc)
 	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
 	if due.After(now) {
-		c.Jobs = []devices.Job{{Kind: jobVisitReminder, Due: due}}
+		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
 	}
 	return c, nil
 }
@@ -278,17 +278,17 @@ func (n *Notifier) reofferChange(t devices.Ticket, p party, slots []Slot, now ti
 		return devices.Change{}, err
 	}
 	return devices.Change{At: now, Ticket: t.ID,
-		Messages: []devices.OutboxMessage{outMessage(p, t.ID, KindReoffer, body, false, now)},
+		Messages: []devices.NewMessage{outMessage(p, t.ID, KindReoffer, body, false, now)},
 		Jobs:     n.offerJobs(now)}, nil
 }
 
 // offerJobs are an offer's reminder and expiry.
-func (n *Notifier) offerJobs(now time.Time) []devices.Job {
-	var jobs []devices.Job
+func (n *Notifier) offerJobs(now time.Time) []devices.NewJob {
+	var jobs []devices.NewJob
 	if n.opt.OfferReminder < n.opt.OfferExpiry {
-		jobs = append(jobs, devices.Job{Kind: jobOfferReminder, Due: now.Add(n.opt.OfferExpiry - n.opt.OfferReminder)})
+		jobs = append(jobs, devices.NewJob{Kind: jobOfferReminder, Due: now.Add(n.opt.OfferExpiry - n.opt.OfferReminder)})
 	}
-	return append(jobs, devices.Job{Kind: jobOfferExpire, Due: now.Add(n.opt.OfferExpiry)})
+	return append(jobs, devices.NewJob{Kind: jobOfferExpire, Due: now.Add(n.opt.OfferExpiry)})
 }
 
 // alertState is what an alert's outreach is decided against.
@@ -383,6 +383,6 @@ func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now tim
 	return devices.Change{At: now, Ticket: st.Ticket.ID,
 		Start:    &devices.NewConversation{Customer: p.Customer.ID, Device: p.Device.ID, Stage: stageOffer, AlertAt: now, OfferedAt: now},
 		Status:   &devices.StatusChange{To: proactive.TicketOffered, Actor: "notify", Note: "visit offered by SMS"},
-		Messages: []devices.OutboxMessage{outMessage(p, st.Ticket.ID, KindOffer, body, urgent, now)},
+		Messages: []devices.NewMessage{outMessage(p, st.Ticket.ID, KindOffer, body, urgent, now)},
 		Jobs:     n.offerJobs(now)}, nil
 }

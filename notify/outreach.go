@@ -115,8 +115,8 @@ func cancelJobs(ctx context.Context, tx *devices.Tx, ticket int64, now time.Time
 }
 
 // outMessage is a message of kind to a ticket's party (ticket 0: none).
-func outMessage(p party, ticket int64, kind, body string, urgent bool, now time.Time) devices.OutboxMessage {
-	return devices.OutboxMessage{Ticket: ticket, Customer: p.Customer.ID, Phone: p.Customer.Phone, Device: p.Device.ID,
+func outMessage(p party, ticket int64, kind, body string, urgent bool, now time.Time) devices.NewMessage {
+	return devices.NewMessage{Ticket: ticket, Customer: p.Customer.ID, Phone: p.Customer.Phone, Device: p.Device.ID,
 		TimeZone: p.Device.TimeZone, Kind: kind, Body: body, Urgent: urgent, At: now}
 }
 
