@@ -52,21 +52,9 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 // transaction, the SID with it: when that fails the SID is not kept, so
 // the provider's retry (it retries on 5xx) is handled afresh.
 func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
-	c, err := n.store.CustomerByPhone(ctx, from)
+	st, err := n.readReplyState(ctx, from)
 	if err != nil {
 		return err
-	}
-	st := replyState{Customer: c}
-	if st.Conversations, err = n.store.CustomerConversations(ctx, c.ID); err != nil {
-		return err
-	}
-	if st.Conversations.Found {
-		if st.Ticket, err = n.store.GetTicket(ctx, st.Conversations.Active.Ticket); err != nil {
-			return err
-		}
-		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {
-			return err
-		}
 	}
 	d, err := n.decideReply(st, sid, body, n.clock())
 	if err != nil {
@@ -99,6 +87,29 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 	}
 	n.notifyWake()
 	return nil
+}
+
+// readReplyState reads what a reply from phone number from is decided
+// against: its sender and their conversations. ENotFound for an unknown
+// number.
+func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState, error) {
+	c, err := n.store.CustomerByPhone(ctx, from)
+	if err != nil {
+		return replyState{}, err
+	}
+	st := replyState{Customer: c}
+	if st.Conversations, err = n.store.CustomerConversations(ctx, c.ID); err != nil {
+		return st, err
+	}
+	if st.Conversations.Found {
+		if st.Ticket, err = n.store.GetTicket(ctx, st.Conversations.Active.Ticket); err != nil {
+			return st, err
+		}
+		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
 // partyOfTicket loads who a ticket's messages go to.
