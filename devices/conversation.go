@@ -334,6 +334,22 @@ type InboundMessage struct {
 	At     time.Time
 }
 
+// InboundMessage returns the inbound message recorded with this SID;
+// ENotFound when there is none.
+func (s *Store) InboundMessage(ctx context.Context, sid string) (InboundMessage, error) {
+	m := InboundMessage{SID: sid}
+	var tk sql.NullInt64
+	err := s.read.QueryRowContext(ctx, `SELECT from_phone, body, received_at, ticket_id FROM inbound_messages WHERE sid = $1`, sid).
+		Scan(&m.From, &m.Body, &m.At, &tk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, notFound("inbound message", sid)
+	} else if err != nil {
+		return m, fmt.Errorf("read inbound message: %w", err)
+	}
+	m.Ticket, m.At = tk.Int64, m.At.UTC()
+	return m, nil
+}
+
 // Entry is a message event for a ticket's timeline.
 type Entry struct {
 	Ticket int64
