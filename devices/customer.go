@@ -292,7 +292,18 @@ func (s *Store) ListCustomers(ctx context.Context, opt ListOptions) (Page[Custom
 // customer; EInvalid for a bad method, a missing actor or a time in the
 // future.
 func (s *Store) RecordConsent(ctx context.Context, customerID string, ev ConsentEvent) (ConsentEvent, error) {
-	now := s.clock()
+	var out ConsentEvent
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		var err error
+		out, err = tx.RecordConsent(ctx, customerID, ev)
+		return err
+	})
+	return out, err
+}
+
+// RecordConsent is Store.RecordConsent in this transaction.
+func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev ConsentEvent) (ConsentEvent, error) {
+	now := tx.s.clock()
 	if ev.At.IsZero() {
 		ev.At = now
 	}
@@ -307,7 +318,7 @@ func (s *Store) RecordConsent(ctx context.Context, customerID string, ev Consent
 	if err := v.err(); err != nil {
 		return ConsentEvent{}, err
 	}
-	err := s.WithTx(ctx, func(tx *Tx) error {
+	err := func() error {
 		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET sms_consent = $2, consent_at = $3, updated_at = $4
 			WHERE id = $1 AND (consent_at IS NULL OR consent_at <= $3)`, customerID, ev.Granted, ev.At, now)
 		if err != nil {
@@ -328,7 +339,7 @@ func (s *Store) RecordConsent(ctx context.Context, customerID string, ev Consent
 		return tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
 			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID)
-	})
+	}()
 	if err != nil {
 		return ConsentEvent{}, wrapOp("record consent", err)
 	}

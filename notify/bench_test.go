@@ -41,7 +41,7 @@ func BenchmarkAlertToSMS(b *testing.B) {
 					b.Fatal(err)
 				}
 				n := notify.New(notify.Options{Store: st, Sender: sender, PublicURL: "https://proactive.example",
-					TwilioAuthToken: authToken, Logger: discard(), SlotHold: time.Nanosecond, PollInterval: 50 * time.Millisecond})
+					Logger: discard(), SlotHold: time.Nanosecond, PollInterval: 50 * time.Millisecond})
 
 				// Latency, with the sender running.
 				runCtx, stop := context.WithCancel(ctx)

@@ -47,7 +47,7 @@ func crashChild(mode string) error {
 		return err
 	}
 	n := notify.New(notify.Options{Store: st, Sender: sender, PublicURL: os.Getenv("NOTIFY_PUBLIC_URL"),
-		TwilioAuthToken: authToken, Now: now, SendTimeout: time.Hour})
+		Now: now, SendTimeout: time.Hour})
 	n.Alerts(ctx, []proactive.Alert{alert("fridge-1", "compressor", proactive.SeverityWarning, now())})
 	fmt.Println("COMMITTED")
 	if mode == "send" {

@@ -1,7 +1,6 @@
 package notify_test
 
 import (
-	"database/sql"
 	"strings"
 	"testing"
 
@@ -56,17 +55,13 @@ func TestInboundRecordsTicket(t *testing.T) {
 		tk := e.ticket("fridge-1", "compressor")
 		e.reply(alice, "maybe") // SMin000002
 		e.reply(alice, "HELP")  // SMin000003: a keyword, still within the conversation
-		for sid, want := range map[string]sql.NullInt64{
-			"SMin000001": {},
-			"SMin000002": {Int64: tk.ID, Valid: true},
-			"SMin000003": {Int64: tk.ID, Valid: true},
-		} {
-			var got sql.NullInt64
-			if err := e.store.QueryRowContext(e.ctx, `SELECT ticket_id FROM inbound_messages WHERE sid = $1`, sid).Scan(&got); err != nil {
+		for sid, want := range map[string]int64{"SMin000001": 0, "SMin000002": tk.ID, "SMin000003": tk.ID} {
+			m, err := e.store.InboundMessage(e.ctx, sid)
+			if err != nil {
 				t.Fatalf("%s: %v", sid, err)
 			}
-			if got != want {
-				t.Errorf("%s: ticket_id %+v, want %+v", sid, got, want)
+			if m.Ticket != want {
+				t.Errorf("%s: ticket %d, want %d", sid, m.Ticket, want)
 			}
 		}
 	})

@@ -80,7 +80,7 @@ func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
 	t.Cleanup(e.web.Close)
 	e.n = e.notifier(tune)
 	hmu.Lock()
-	h = e.n.Webhooks()
+	h = twilio.Webhooks(twilio.WebhookOptions{AuthToken: authToken, PublicURL: e.web.URL, Rejected: e.n.WebhookRejected}, e.n)
 	hmu.Unlock()
 	e.fixture()
 	return e
@@ -110,7 +110,7 @@ func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.
 	if err != nil {
 		e.t.Fatalf("twilio sender: %v", err)
 	}
-	opt := notify.Options{Store: st, Sender: sender, PublicURL: e.web.URL, TwilioAuthToken: authToken,
+	opt := notify.Options{Store: st, Sender: sender, PublicURL: e.web.URL,
 		Now: e.clock.Now, Logger: discard(), SendTimeout: 2 * time.Second}
 	if tune != nil {
 		tune(&opt)

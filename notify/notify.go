@@ -6,7 +6,8 @@
 // delivers it with retries, quiet hours and a daily cap.
 //
 // The provider is a Sender (notify/twilio, or the ConsoleSender); inbound
-// messages and delivery statuses arrive on the handler of Webhooks.
+// messages and delivery statuses arrive through Inbound and Status, which
+// notify/twilio's webhook handler calls once it has checked the request.
 package notify
 
 import (
@@ -33,14 +34,9 @@ type Options struct {
 	// Sender delivers outgoing SMS. Default: a ConsoleSender on stdout.
 	Sender Sender
 	// PublicURL is the URL the provider reaches us at, such as
-	// https://proactive.example.com; webhook signatures are checked against
-	// it, and status callbacks point to it. Without it no status callback is
-	// requested.
+	// https://proactive.example.com; status callbacks point to it. Without
+	// it no status callback is requested.
 	PublicURL string
-	// TwilioAuthToken signs the webhooks. Without it every webhook request
-	// is refused with 403: an unsigned endpoint would let anyone book visits
-	// and opt customers out.
-	TwilioAuthToken string
 	// Now is the clock, time.Now by default.
 	Now func() time.Time
 	// Logger gets the component's logs; default discard.

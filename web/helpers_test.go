@@ -23,6 +23,7 @@ import (
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
+	"github.com/proactivehq/proactive/notify/twilio"
 	"github.com/proactivehq/proactive/web"
 )
 
@@ -106,11 +107,11 @@ func newEnv(t testing.TB, dsn string, tune ...func(*web.Options)) *env {
 	e.store = st
 	e.tokens = devices.NewTokens(st, devices.TokenOptions{})
 	e.hooks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.n.Webhooks().ServeHTTP(w, r)
+		twilio.Webhooks(twilio.WebhookOptions{AuthToken: twilioToken, PublicURL: e.hooks.URL}, e.n).ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.hooks.Close)
 	e.n = notify.New(notify.Options{Store: st, Sender: notify.SenderFunc(e.sms.send), Now: e.clock.Now, Logger: discard(),
-		PublicURL: e.hooks.URL, TwilioAuthToken: twilioToken})
+		PublicURL: e.hooks.URL})
 	e.fixture()
 	opt := web.Options{Store: st, Tokens: e.tokens, Outreach: e.n, Logger: discard(), Now: e.clock.Now, Location: paris}
 	for _, f := range tune {

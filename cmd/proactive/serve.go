@@ -177,7 +177,7 @@ func serve(ctx context.Context, e env) error {
 			},
 			Logger:   log,
 			API:      newAPI(cfg, store, tokens, engine, in, influx, notifier, log),
-			Webhooks: notifier.Webhooks(),
+			Webhooks: newWebhooks(cfg, notifier, log),
 			Web:      newWeb(cfg, store, tokens, engine, influx, notifier, log),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

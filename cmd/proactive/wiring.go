@@ -23,6 +23,13 @@ import (
 	"github.com/proactivehq/proactive/web"
 )
 
+// newWebhooks builds Twilio's webhook handler, which checks each request's
+// signature and hands it to the notifier.
+func newWebhooks(cfg Config, notifier *notify.Notifier, log *slog.Logger) http.Handler {
+	return twilio.Webhooks(twilio.WebhookOptions{AuthToken: cfg.Twilio.AuthToken.Reveal(), PublicURL: cfg.PublicURL,
+		Logger: log.With("component", "notify"), Rejected: notifier.WebhookRejected}, notifier)
+}
+
 // newNotifier builds the outreach loop: Twilio when an account is
 // configured, otherwise the console sender, which prints every SMS to
 // stdout (the `make run` demo).
@@ -47,7 +54,7 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 		return nil, fmt.Errorf("notify.visit_reminder_at: %w", err) // validated with the config already
 	}
 	return notify.New(notify.Options{
-		Store: store, Sender: sender, PublicURL: cfg.PublicURL, TwilioAuthToken: cfg.Twilio.AuthToken.Reveal(),
+		Store: store, Sender: sender, PublicURL: cfg.PublicURL,
 		Logger: log, Registerer: reg,
 		ContactCooldown: time.Duration(nc.ContactCooldown), OfferExpiry: time.Duration(nc.OfferExpiry),
 		OfferReminder: time.Duration(nc.OfferReminder), SlotLength: time.Duration(nc.SlotLength),

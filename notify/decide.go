@@ -1,0 +1,388 @@
+package notify
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
+)
+
+// The conversation as decisions: what a customer's reply or an alert
+// changes is decided here from the state read beforehand, without I/O, and
+// written by one devices.Tx.Apply.
+
+// The keywords a reply may be, after trimming and upper-casing.
+var stopWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true}
+
+// keyword normalises a reply: upper case, without surrounding spaces and
+// punctuation.
+func keyword(body string) string {
+	return strings.ToUpper(strings.TrimFunc(body, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsPunct(r) }))
+}
+
+// replyKind is what an inbound text asks for.
+type replyKind int
+
+const (
+	replyOther  replyKind = iota // anything else: clarified once
+	replyStop                    // STOP and the carrier keywords: opt out
+	replyStart                   // START, UNSTOP: opt in
+	replyHelp                    // HELP, INFO
+	replyNumber                  // a number: a slot, or a survey score
+	replyCall                    // CALL: call me back
+	replyNo                      // NO: decline the offer
+)
+
+// parsedReply is an inbound text as the conversation reads it.
+type parsedReply struct {
+	Kind    replyKind
+	Keyword string // the normalised text (keyword)
+	Number  int    // for replyNumber
+}
+
+// parseReply reads an inbound SMS body, which is outside input: any bytes,
+// any length.
+func parseReply(body string) parsedReply {
+	kw := keyword(body)
+	p := parsedReply{Keyword: kw}
+	switch {
+	case stopWords[kw]:
+		p.Kind = replyStop
+	case kw == "START" || kw == "UNSTOP":
+		p.Kind = replyStart
+	case kw == "HELP" || kw == "INFO":
+		p.Kind = replyHelp
+	case kw == "CALL":
+		p.Kind = replyCall
+	case kw == "NO":
+		p.Kind = replyNo
+	default:
+		if num, err := strconv.Atoi(kw); err == nil {
+			p.Kind, p.Number = replyNumber, num
+		}
+	}
+	return p
+}
+
+// replyState is what a customer's reply is decided against.
+type replyState struct {
+	// Customer is the sender.
+	Customer devices.Customer
+	// Conversations are the customer's: the active one, its offer's slots,
+	// the open ones.
+	Conversations devices.CustomerConversations
+	// Ticket and Party are the active conversation's ticket and who its
+	// messages go to (when there is one).
+	Ticket devices.Ticket
+	Party  party
+}
+
+// replyDecision is what a reply does.
+type replyDecision struct {
+	// Metric is the inbound metric's label: what the reply was taken for.
+	Metric string
+	Change devices.Change
+	// Reoffer offers new slots after Change: at once when Change books
+	// nothing (the chosen slot has passed), or when its slot is taken.
+	Reoffer bool
+}
+
+// inEntry is an inbound message on a ticket's timeline; text is its body,
+// clipped.
+func inEntry(ticket int64, text, handled string) devices.Entry {
+	return devices.Entry{Ticket: ticket, Actor: "customer", Body: map[string]any{
+		"direction": "in", "body": text, "handled": handled}}
+}
+
+// decideReply decides what an inbound text with provider SID sid does, at
+// now. Opt-out and opt-in keywords apply to the customer; the rest to the
+// active conversation.
+func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (replyDecision, error) {
+	r := parseReply(body)
+	body = clip(body, 1600) // as the store keeps it
+	cc := st.Conversations
+	d := replyDecision{Change: devices.Change{At: now}}
+	c := &d.Change
+	if sid != "" {
+		c.Inbound = &devices.InboundMessage{SID: sid, From: st.Customer.Phone, Body: body, At: now}
+		if cc.Found {
+			c.Inbound.Ticket = cc.Active.Ticket
+		}
+	}
+	// everywhere puts the message on every open conversation's timeline.
+	everywhere := func(handled string) {
+		for _, id := range cc.Open {
+			c.Entries = append(c.Entries, inEntry(id, body, handled))
+		}
+	}
+	// answer queues a keyword's answer, about no ticket.
+	answer := func(kind string, data msgData) error {
+		text, err := render(st.Customer.Language, kind, data)
+		if err != nil {
+			return err
+		}
+		everywhere(kind)
+		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, 0, kind, text, false, now))
+		return nil
+	}
+	switch r.Kind {
+	case replyStop:
+		// No answer: the number is opted out, and the carrier or Twilio
+		// confirms the opt-out itself.
+		d.Metric = "stop"
+		c.Customer = st.Customer.ID
+		c.Consent = &devices.ConsentEvent{Granted: false, Method: devices.ConsentSMS, Actor: "customer",
+			Note: "SMS keyword " + r.Keyword}
+		c.Suppress, c.Keep = "customer opted out", []string{KindHelp}
+		everywhere("opt_out")
+		return d, nil
+	case replyStart:
+		d.Metric = "start"
+		c.Customer = st.Customer.ID
+		c.Consent = &devices.ConsentEvent{Granted: true, Method: devices.ConsentSMS, Actor: "customer",
+			Note: "SMS keyword START"}
+		return d, answer(KindStart, msgData{})
+	case replyHelp:
+		d.Metric = "help"
+		return d, answer(KindHelp, msgData{Contact: n.opt.HelpContact})
+	}
+	if !cc.Found {
+		d.Metric = "no_conversation"
+		return d, nil
+	}
+	conv, p := cc.Active, st.Party
+	c.Ticket = conv.Ticket
+	switch {
+	case conv.Stage == stageOffer && r.Kind == replyNumber:
+		d.Metric = "slot"
+		if r.Number < 1 || r.Number > len(cc.Slots) {
+			return d, n.clarify(&d, st, body)
+		}
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, "slot "+strconv.Itoa(r.Number)))
+		d.Reoffer = true
+		s := Slot(cc.Slots[r.Number-1])
+		if !s.Start.After(now) {
+			return d, nil // an old offer's slot that has passed
+		}
+		b, err := n.bookChange(st.Ticket, p, s, "customer", true, now)
+		if err != nil {
+			return d, err
+		}
+		b.Inbound, b.Entries = c.Inbound, c.Entries
+		d.Change = b
+		return d, nil
+	case conv.Stage == stageSurvey && r.Kind == replyNumber && r.Number >= 1 && r.Number <= 5:
+		d.Metric = "survey"
+		e := inEntry(conv.Ticket, body, "survey")
+		e.Body["csat"] = r.Number
+		c.CSAT, c.Entries = r.Number, append(c.Entries, e)
+		c.Close, c.Stage, c.CancelJobs = "notify", stageDone, []string{jobSurveyTimeout}
+		text, err := render(p.Customer.Language, KindThanks, p.data())
+		if err != nil {
+			return d, err
+		}
+		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindThanks, text, false, now))
+		return d, nil
+	case r.Kind == replyCall:
+		d.Metric = "call"
+		text, err := render(st.Customer.Language, KindCallback, msgData{})
+		if err != nil {
+			return d, err
+		}
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindCallback))
+		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindCallback, text, false, now))
+		return d, nil
+	case r.Kind == replyNo && conv.Stage == stageOffer:
+		d.Metric = "no"
+		text, err := render(st.Customer.Language, KindDeclined, p.data())
+		if err != nil {
+			return d, err
+		}
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindDeclined))
+		c.Status = &devices.StatusChange{To: proactive.TicketDeclined, Actor: "customer", Note: "declined by SMS"}
+		c.Stage, c.ReleaseHolds = stageDone, true
+		c.CancelJobs = []string{jobOfferReminder, jobOfferExpire}
+		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindDeclined, text, false, now))
+		return d, nil
+	}
+	d.Metric = "other"
+	return d, n.clarify(&d, st, body)
+}
+
+// clarify answers an unexpected reply once per offer: the decision claims
+// the offer's clarification, and when a concurrent reply had claimed it
+// the message is only recorded, as ignored.
+func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
+	c := &d.Change
+	conv, p := st.Conversations.Active, st.Party
+	data := p.data()
+	if conv.Stage == stageOffer {
+		data.Slots = n.slotLines(p, toSlots(st.Conversations.Slots))
+	}
+	text, err := render(p.Customer.Language, KindClarify, data)
+	if err != nil {
+		return err
+	}
+	c.ClaimClarify = true
+	c.Otherwise = &devices.Change{At: c.At, Entries: []devices.Entry{inEntry(conv.Ticket, body, "ignored")}}
+	c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindClarify))
+	c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindClarify, text, false, c.At))
+	return nil
+}
+
+// bookChange is the booking of slot s for a ticket by actor: the visit,
+// holds released, offer jobs cancelled and, when the ticket has a
+// conversation and its customer may be texted, the confirmation and the
+// visit reminder.
+func (n *Notifier) bookChange(t devices.Ticket, p party, s Slot, actor string, hasConv bool, now time.Time) (devices.Change, error) {
+	c := devices.Change{At: now, Ticket: t.ID,
+		Book: &devices.Booking{Ticket: t.ID, Technician: s.Technician, Start: s.Start.UTC(), End: s.End.UTC(),
+			Buffer: n.opt.TravelBuffer, Actor: actor, Note: "visit booked", At: now},
+		ReleaseHolds: true, CancelJobs: []string{jobOfferReminder, jobOfferExpire}}
+	if !hasConv || !p.Customer.SMSConsent {
+		return c, nil
+	}
+	c.Stage = stageScheduled
+	loc := n.zone(p.Device.TimeZone)
+	d := p.data()
+	d.Visit = formatSlot(p.Customer.Language, s.Start.UTC(), s.End.UTC(), loc)
+	body, err := render(p.Customer.Language, KindConfirm, d)
+	if err != nil {
+		return c, err
+	}
+	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
+	// The reminder goes out the day before at VisitReminderAt, local time;
+	// a visit booked after that moment has just been confirmed instead.
+	v := s.Start.In(loc)
+	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
+	if due.After(now) {
+		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
+	}
+	return c, nil
+}
+
+// reofferChange queues a ticket's new offer of slots (held already) and
+// rearms its reminder and expiry.
+func (n *Notifier) reofferChange(t devices.Ticket, p party, slots []Slot, now time.Time) (devices.Change, error) {
+	tmpl := KindReoffer
+	if len(slots) == 0 {
+		tmpl = "reoffer_noslots"
+	}
+	d := p.data()
+	d.Slots = n.slotLines(p, slots)
+	body, err := render(p.Customer.Language, tmpl, d)
+	if err != nil {
+		return devices.Change{}, err
+	}
+	return devices.Change{At: now, Ticket: t.ID,
+		Messages: []devices.NewMessage{outMessage(p, t.ID, KindReoffer, body, false, now)},
+		Jobs:     n.offerJobs(now)}, nil
+}
+
+// offerJobs are an offer's reminder and expiry.
+func (n *Notifier) offerJobs(now time.Time) []devices.NewJob {
+	var jobs []devices.NewJob
+	if n.opt.OfferReminder < n.opt.OfferExpiry {
+		jobs = append(jobs, devices.NewJob{Kind: jobOfferReminder, Due: now.Add(n.opt.OfferExpiry - n.opt.OfferReminder)})
+	}
+	return append(jobs, devices.NewJob{Kind: jobOfferExpire, Due: now.Add(n.opt.OfferExpiry)})
+}
+
+// alertState is what an alert's outreach is decided against.
+type alertState struct {
+	// Party is who the alert's device belongs to.
+	Party party
+	// Ticket is the alert's ticket; Created whether the alert opened it.
+	Ticket  devices.Ticket
+	Created bool
+	// Recent counts the offers about the device within the contact
+	// cooldown (read only when the customer may be contacted).
+	Recent int
+}
+
+// alertAction is what an alert does beyond opening its ticket.
+type alertAction int
+
+const (
+	alertNone  alertAction = iota // the ticket was open already: nothing more
+	alertSkip                     // the customer is not texted: record why
+	alertOffer                    // start the conversation with an offer
+)
+
+// alertDecision is what an alert does.
+type alertDecision struct {
+	Action alertAction
+	// Reason is why the customer is not texted (alertSkip).
+	Reason string
+	// Change is the skip's record (alertSkip); an offer's is offerChange's,
+	// once its slots are held.
+	Change devices.Change
+}
+
+// contactable reports whether a party's customer may be texted at all.
+func contactable(p party) bool { return p.Customer.ID != "" && p.Customer.SMSConsent }
+
+// decideAlert decides what an alert does once its ticket is open.
+func decideAlert(st alertState) alertDecision {
+	if !st.Created {
+		return alertDecision{Action: alertNone}
+	}
+	var reason string
+	switch c := st.Party.Customer; {
+	case c.ID == "":
+		reason = "no_customer"
+	case !c.SMSConsent && !c.ConsentAt.IsZero():
+		reason = "opted_out"
+	case !c.SMSConsent:
+		reason = "no_consent"
+	case st.Recent > 0:
+		reason = "contact_cooldown"
+	default:
+		return alertDecision{Action: alertOffer}
+	}
+	return alertDecision{Action: alertSkip, Reason: reason, Change: devices.Change{Entries: []devices.Entry{{
+		Ticket: st.Ticket.ID, Actor: "notify", Body: map[string]any{"outreach": "skipped", "reason": reason}}}}}
+}
+
+// offerPlan is what an offer takes from its alert.
+type offerPlan struct {
+	// TimeToFailure is the alert's prediction, zero without one.
+	TimeToFailure time.Duration
+	// Urgent offers may be sent in the customer's quiet hours.
+	Urgent bool
+}
+
+// planOffer reads what an offer about alert a would say.
+func (n *Notifier) planOffer(a proactive.Alert) offerPlan {
+	return offerPlan{TimeToFailure: a.TimeToFailure, Urgent: a.Severity == proactive.SeverityCritical && n.opt.CriticalInQuietHours}
+}
+
+// offerChange starts a new ticket's conversation with an offer of the
+// slots held for it: the ticket offered, the offer queued, its reminder
+// and expiry armed.
+func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now time.Time) (devices.Change, error) {
+	p := st.Party
+	tmpl := KindOffer
+	if len(slots) == 0 {
+		tmpl = "offer_noslots"
+	}
+	d := p.data()
+	d.Forecast = formatForecast(p.Customer.Language, o.TimeToFailure)
+	d.Slots = n.slotLines(p, slots)
+	body, err := render(p.Customer.Language, tmpl, d)
+	if err != nil {
+		return devices.Change{}, err
+	}
+	urgent := o.Urgent
+	// Latency is measured from when the platform raised the alert, on its
+	// own clock: the alert's FiredAt is in the devices' time, which late
+	// data, clock skew or a simulation at speed move away from it.
+	return devices.Change{At: now, Ticket: st.Ticket.ID,
+		Start:    &devices.NewConversation{Customer: p.Customer.ID, Device: p.Device.ID, Stage: stageOffer, AlertAt: now, OfferedAt: now},
+		Status:   &devices.StatusChange{To: proactive.TicketOffered, Actor: "notify", Note: "visit offered by SMS"},
+		Messages: []devices.NewMessage{outMessage(p, st.Ticket.ID, KindOffer, body, urgent, now)},
+		Jobs:     n.offerJobs(now)}, nil
+}

@@ -1,0 +1,122 @@
+package notify
+
+import (
+	"context"
+	"errors"
+
+	"github.com/proactivehq/proactive/devices"
+)
+
+// The webhook paths, under the public URL: notify/twilio serves them, and
+// status callbacks point to StatusPath.
+const (
+	SMSPath    = "/webhooks/twilio/sms"
+	StatusPath = "/webhooks/twilio/status"
+)
+
+// WebhookRejected counts a webhook request refused for its signature;
+// notify/twilio's handler calls it.
+func (n *Notifier) WebhookRejected() { n.metrics.webhookRejected.Inc() }
+
+// Status records a delivery status reported by the provider for the
+// message with this SID (or, when the provider's answer to the send was
+// lost, for outbox message id, which the callback URL carries). It is
+// idempotent and monotonic: a repeated or late status never moves a message
+// back. A failed or undelivered message is recorded on its ticket.
+func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode string) error {
+	rank := statusRank(status)
+	if sid == "" || rank == 0 {
+		return nil // nothing we track
+	}
+	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		ticket, kind, ok, err := tx.RecordProviderStatus(ctx, devices.ProviderStatus{ID: id, SID: sid, Status: status, Rank: rank,
+			ErrorCode: errorCode})
+		if err != nil || !ok {
+			return err // !ok: unknown SID, or a status no newer than the one kept
+		}
+		n.metrics.statuses.WithLabelValues(status).Inc()
+		if (status == "failed" || status == "undelivered") && ticket > 0 {
+			_, err = tx.Record(ctx, ticket, devices.EventMessage, "notify", map[string]any{
+				"direction": "out", "kind": kind, "sid": sid, "status": status, "error_code": errorCode})
+		}
+		return err
+	})
+	return wrap("record delivery status", err)
+}
+
+// Inbound handles an SMS from a customer: the provider's message SID (a
+// repeated SID is ignored), the sender's number and the text. Opt-out and
+// opt-in keywords apply to the customer; the rest to the conversation of
+// their latest open ticket. ENotFound for an unknown number. The reply is
+// decided from what was read (decideReply) and written in one
+// transaction, the SID with it: when that fails the SID is not kept, so
+// the provider's retry (it retries on 5xx) is handled afresh.
+func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
+	st, err := n.readReplyState(ctx, from)
+	if err != nil {
+		return err
+	}
+	d, err := n.decideReply(st, sid, body, n.clock())
+	if err != nil {
+		return err
+	}
+	var techs []devices.Technician
+	if d.Reoffer {
+		// Calendars are read outside the transaction, which on SQLite
+		// holds the write lock.
+		if techs, err = n.technicians(ctx, st.Ticket.Component, st.Party.Device.Site.PostalCode); err != nil {
+			return err
+		}
+	}
+	repeat := false
+	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		res, err := tx.Apply(ctx, d.Change)
+		repeat = res.Repeat
+		if d.Reoffer && !repeat && (errors.Is(err, devices.ErrSlotTaken) || err == nil && d.Change.Book == nil) {
+			n.metrics.slotTaken.Inc()
+			return n.reoffer(ctx, tx, st.Ticket, st.Party, techs)
+		}
+		return err
+	})
+	if repeat {
+		return nil
+	}
+	n.metrics.inbound.WithLabelValues(d.Metric).Inc()
+	if err != nil {
+		return wrap("handle inbound message", err)
+	}
+	n.notifyWake()
+	return nil
+}
+
+// readReplyState reads what a reply from phone number from is decided
+// against: its sender and their conversations. ENotFound for an unknown
+// number.
+func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState, error) {
+	c, err := n.store.CustomerByPhone(ctx, from)
+	if err != nil {
+		return replyState{}, err
+	}
+	st := replyState{Customer: c}
+	if st.Conversations, err = n.store.CustomerConversations(ctx, c.ID); err != nil {
+		return st, err
+	}
+	if st.Conversations.Found {
+		if st.Ticket, err = n.store.GetTicket(ctx, st.Conversations.Active.Ticket); err != nil {
+			return st, err
+		}
+		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// partyOfTicket loads who a ticket's messages go to.
+func (n *Notifier) partyOfTicket(ctx context.Context, ticket int64) (party, error) {
+	t, err := n.store.GetTicket(ctx, ticket)
+	if err != nil {
+		return party{}, err
+	}
+	return n.loadParty(ctx, t.Device, t.Component)
+}
