@@ -272,9 +272,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Dialect reports which database the store runs on.
-func (s *Store) Dialect() Dialect { return s.dialect }
-
 // Ping checks that the database answers, for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
@@ -347,11 +344,6 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	return nil
 }
-
-// Dialect reports the database dialect, for callers writing their own SQL.
-//
-// Deprecated: removed once notify's conversation moves into devices.
-func (tx *Tx) Dialect() Dialect { return tx.s.dialect }
 
 // ExecContext runs a statement of the caller's in the transaction. Placeholders
 // are $1, $2, ... in both dialects.
