@@ -47,11 +47,20 @@ func (c *conn) PostponeJob(ctx context.Context, id int64, due time.Time) error {
 	return nil
 }
 
+// EndJob marks a job done at at without running it (one that cannot
+// succeed), unless it is done already.
+func (c *conn) EndJob(ctx context.Context, id int64, at time.Time) error {
+	if _, err := c.update(ctx, `UPDATE jobs SET done_at = $2 WHERE id = $1 AND done_at IS NULL`, id, dbTime(at)); err != nil {
+		return fmt.Errorf("end job: %w", err)
+	}
+	return nil
+}
+
 // ClaimJob marks a job done at now, and reports whether this call did it:
 // run in the transaction of the job's effects, that is the claim, so that of
 // two notifiers one runs the job, and a crash does both or neither. On
 // PostgreSQL a job another transaction is running is skipped (false) rather
-// than waited for. Outside a transaction it only ends the job.
+// than waited for.
 func (c *conn) ClaimJob(ctx context.Context, id int64, now time.Time) (bool, error) {
 	if c.tx != nil && c.s.dialect == Postgres {
 		var one int

@@ -54,11 +54,11 @@ func (s *Store) micros(column string) string {
 		+ CAST(ROUND(CAST('0' || substr(X, 20, length(X) - 25) AS REAL) * 1000000) AS INTEGER))`)
 }
 
-// sum is SUM(expr) as a BIGINT, 0 over no rows.
-func sum(expr string) string { return `CAST(COALESCE(SUM(` + expr + `), 0) AS BIGINT)` }
+// sumSQL is SUM(expr) as a BIGINT, 0 over no rows.
+func sumSQL(expr string) string { return `CAST(COALESCE(SUM(` + expr + `), 0) AS BIGINT)` }
 
-// usec converts microseconds to a Duration.
-func usec(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
+// fromMicros converts microseconds to a Duration.
+func fromMicros(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
 
 // Measures computes the outreach measures with aggregates in the database,
 // a handful of rows whatever the number of tickets.
@@ -71,8 +71,8 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 	// done without any declined or expired.
 	var booked, refused int
 	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*),
-		`+sum(`CASE WHEN EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = o.ticket_id) THEN 1 ELSE 0 END`)+`,
-		`+sum(`CASE WHEN o.stage = 'done' AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = o.ticket_id) THEN 1 ELSE 0 END`)+`
+		`+sumSQL(`CASE WHEN EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = o.ticket_id) THEN 1 ELSE 0 END`)+`,
+		`+sumSQL(`CASE WHEN o.stage = 'done' AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = o.ticket_id) THEN 1 ELSE 0 END`)+`
 		FROM outreach o WHERE o.offered_at IS NOT NULL`).Scan(&m.Offers, &booked, &refused); err != nil {
 		return m, fmt.Errorf("measures: offers: %w", err)
 	}
@@ -85,24 +85,24 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 	isClosed := `t.status = 'closed' AND t.closed_at IS NOT NULL`
 	var visits, resolved, fixedFirst int
 	var toVisit, toResolve int64
-	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(v.ticket_id), `+sum(`v.first - `+opened)+`,
-		`+sum(`CASE WHEN `+isClosed+` THEN 1 ELSE 0 END`)+`,
-		`+sum(`CASE WHEN `+isClosed+` THEN `+closed+` - `+opened+` ELSE 0 END`)+`,
-		`+sum(`CASE WHEN `+isClosed+` AND v.n = 1 AND COALESCE(t.outcome, '') <> 'no_fault_found' THEN 1 ELSE 0 END`)+`
+	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(v.ticket_id), `+sumSQL(`v.first - `+opened)+`,
+		`+sumSQL(`CASE WHEN `+isClosed+` THEN 1 ELSE 0 END`)+`,
+		`+sumSQL(`CASE WHEN `+isClosed+` THEN `+closed+` - `+opened+` ELSE 0 END`)+`,
+		`+sumSQL(`CASE WHEN `+isClosed+` AND v.n = 1 AND COALESCE(t.outcome, '') <> 'no_fault_found' THEN 1 ELSE 0 END`)+`
 		FROM tickets t LEFT JOIN (SELECT ticket_id, COUNT(*) AS n, MIN(`+c.s.micros("done_at")+`) AS first
 			FROM appointments WHERE status = 'done' GROUP BY ticket_id) v ON v.ticket_id = t.id
 		WHERE t.status IN ('visited', 'closed')`).Scan(&visits, &toVisit, &resolved, &toResolve, &fixedFirst); err != nil {
 		return m, fmt.Errorf("measures: visits: %w", err)
 	}
 	if visits > 0 {
-		m.TimeToVisit = usec(toVisit) / time.Duration(visits)
+		m.TimeToVisit = fromMicros(toVisit) / time.Duration(visits)
 	}
 	if resolved > 0 {
-		m.ResolutionTime = usec(toResolve) / time.Duration(resolved)
+		m.ResolutionTime = fromMicros(toResolve) / time.Duration(resolved)
 		m.FirstVisitFixRate = float64(fixedFirst) / float64(resolved)
 	}
 	rows, err := c.read.QueryContext(ctx, `SELECT rule, COUNT(*),
-		`+sum(`CASE WHEN outcome IN ('fault_confirmed', 'part_replaced') THEN 1 ELSE 0 END`)+`
+		`+sumSQL(`CASE WHEN outcome IN ('fault_confirmed', 'part_replaced') THEN 1 ELSE 0 END`)+`
 		FROM tickets WHERE status = 'closed' AND closed_at IS NOT NULL GROUP BY rule`)
 	if err != nil {
 		return m, fmt.Errorf("measures: precision: %w", err)
@@ -120,7 +120,7 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 		return m, fmt.Errorf("measures: precision: %w", err)
 	}
 	var csat int64
-	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sum("csat")+` FROM outreach WHERE csat IS NOT NULL`).
+	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sumSQL("csat")+` FROM outreach WHERE csat IS NOT NULL`).
 		Scan(&m.CSATAnswers, &csat); err != nil {
 		return m, fmt.Errorf("measures: csat: %w", err)
 	}
@@ -137,17 +137,17 @@ func (c *conn) latencies(ctx context.Context, m *Measures) error {
 		FROM outreach WHERE first_sms_at IS NOT NULL) l`
 	var n int
 	var total int64
-	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sum("d")+` FROM `+lat).Scan(&n, &total); err != nil {
+	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sumSQL("d")+` FROM `+lat).Scan(&n, &total); err != nil {
 		return err
 	}
 	if n == 0 {
 		return nil
 	}
-	m.AlertToFirstSMS = usec(total) / time.Duration(n)
+	m.AlertToFirstSMS = fromMicros(total) / time.Duration(n)
 	rank := func(k int) (time.Duration, error) {
 		var d int64
 		err := c.read.QueryRowContext(ctx, `SELECT d FROM `+lat+` ORDER BY d LIMIT 1 OFFSET $1`, k).Scan(&d)
-		return usec(d), err
+		return fromMicros(d), err
 	}
 	var err error
 	if m.AlertToFirstSMSP50, err = rank((n - 1) * 50 / 100); err != nil {

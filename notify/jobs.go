@@ -47,7 +47,7 @@ const jobRetry = time.Minute
 func (n *Notifier) setAsideJob(ctx context.Context, id int64, cause error, now time.Time) {
 	var err error
 	if code := proactive.ErrorCode(cause); code == proactive.ENotFound || code == proactive.EInvalid {
-		_, err = n.store.ClaimJob(ctx, id, now) // outside a transaction: ends it
+		err = n.store.EndJob(ctx, id, now)
 	} else {
 		err = n.store.PostponeJob(ctx, id, now.Add(jobRetry))
 	}
