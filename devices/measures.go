@@ -50,7 +50,7 @@ func (s *Store) micros(column string) string {
 	// The text is "2006-01-02 15:04:05.999999999-07:00": whole seconds with
 	// the offset, plus the fraction between them.
 	return strings.NewReplacer("X", column).Replace(
-		`(CAST(strftime('%s', substr(X, 1, 19) || substr(X, -6)) AS INTEGER) * 1000000
+		`(unixepoch(substr(X, 1, 19) || substr(X, -6)) * 1000000
 		+ CAST(ROUND(CAST('0' || substr(X, 20, length(X) - 25) AS REAL) * 1000000) AS INTEGER))`)
 }
 
@@ -130,31 +130,38 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 	return m, nil
 }
 
-// latencies fills the alert-to-first-SMS mean and percentiles: a count and
-// a sum, then the two ranks read by offset on the sorted latencies.
+// latencies fills the alert-to-first-SMS mean and percentiles in one pass
+// over the sorted latencies: their count and sum, and the two at the ranks
+// the percentiles name.
 func (c *conn) latencies(ctx context.Context, m *Measures) error {
-	lat := `(SELECT ` + c.s.micros("first_sms_at") + ` - ` + c.s.micros("alert_at") + ` AS d
-		FROM outreach WHERE first_sms_at IS NOT NULL) l`
-	var n int
-	var total int64
-	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sumSQL("d")+` FROM `+lat).Scan(&n, &total); err != nil {
+	rows, err := c.read.QueryContext(ctx, `SELECT n, total, d FROM (
+		SELECT d, ROW_NUMBER() OVER (ORDER BY d) - 1 AS k, COUNT(*) OVER () AS n, CAST(SUM(d) OVER () AS BIGINT) AS total
+		FROM (SELECT `+c.s.micros("first_sms_at")+` - `+c.s.micros("alert_at")+` AS d
+			FROM outreach WHERE first_sms_at IS NOT NULL) l) r
+		WHERE k = (n - 1) * 50 / 100 OR k = (n - 1) * 99 / 100 ORDER BY k`)
+	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return nil
+	defer rows.Close()
+	var ranked []time.Duration
+	for rows.Next() {
+		var n, total, d int64
+		if err := rows.Scan(&n, &total, &d); err != nil {
+			return err
+		}
+		m.AlertToFirstSMS = fromMicros(total) / time.Duration(n)
+		ranked = append(ranked, fromMicros(d))
 	}
-	m.AlertToFirstSMS = fromMicros(total) / time.Duration(n)
-	rank := func(k int) (time.Duration, error) {
-		var d int64
-		err := c.read.QueryRowContext(ctx, `SELECT d FROM `+lat+` ORDER BY d LIMIT 1 OFFSET $1`, k).Scan(&d)
-		return fromMicros(d), err
-	}
-	var err error
-	if m.AlertToFirstSMSP50, err = rank((n - 1) * 50 / 100); err != nil {
+	if err := rows.Err(); err != nil {
 		return err
 	}
-	m.AlertToFirstSMSP99, err = rank((n - 1) * 99 / 100)
-	return err
+	switch len(ranked) {
+	case 1: // both percentiles name one rank
+		m.AlertToFirstSMSP50, m.AlertToFirstSMSP99 = ranked[0], ranked[0]
+	case 2:
+		m.AlertToFirstSMSP50, m.AlertToFirstSMSP99 = ranked[0], ranked[1]
+	}
+	return nil
 }
 
 // SurveyAnswer returns the 1–5 satisfaction answer of a ticket's

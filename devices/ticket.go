@@ -771,7 +771,7 @@ func (f TicketFilter) where(v *validator, args []any) (string, []any) {
 // ListTickets returns tickets, newest first, without their timelines.
 // EInvalid for an unknown status or severity, a query too long, a region
 // that is no postal code prefix, or a malformed cursor.
-func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
+func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
 	v := newValidator("ticket filter")
 	var before int64 = 1<<63 - 1
 	if f.Cursor != "" {
@@ -787,7 +787,7 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], 
 	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1 AND ` + cond
 	args = append(args, limit+1)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := c.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
 	}
@@ -812,13 +812,13 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], 
 
 // CountTickets counts the tickets matching f by status; statuses without
 // any are left out. f's ListOptions are ignored. EInvalid as ListTickets.
-func (s *Store) CountTickets(ctx context.Context, f TicketFilter) (map[proactive.TicketStatus]int, error) {
+func (c *conn) CountTickets(ctx context.Context, f TicketFilter) (map[proactive.TicketStatus]int, error) {
 	v := newValidator("ticket filter")
 	cond, args := f.where(v, nil)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
+	rows, err := c.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count tickets: %w", err)
 	}
@@ -840,8 +840,8 @@ func (s *Store) CountTickets(ctx context.Context, f TicketFilter) (map[proactive
 
 // TicketRules returns the names of the rules that opened tickets, sorted,
 // at most 500: the choices of a filter on TicketFilter.Rule.
-func (s *Store) TicketRules(ctx context.Context) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
+func (c *conn) TicketRules(ctx context.Context) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
 	if err != nil {
 		return nil, fmt.Errorf("list ticket rules: %w", err)
 	}
