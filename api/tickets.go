@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,13 +103,8 @@ func (s *server) change(ctx context.Context, id int64, fn func(tx *devices.Tx, t
 	tok := tokenOf(ctx)
 	return s.Store.WithTx(ctx, func(tx *devices.Tx) error {
 		if tok.Role == devices.RoleTechnician {
-			q := `SELECT technician_id FROM tickets WHERE id = $1`
-			if tx.Dialect() == devices.Postgres {
-				q += ` FOR UPDATE`
-			}
-			var tech sql.NullString
-			err := tx.QueryRowContext(ctx, q, id).Scan(&tech)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && tech.String != tok.TechnicianID) {
+			t, err := tx.LockTicket(ctx, id)
+			if proactive.ErrorCode(err) == proactive.ENotFound || (err == nil && t.Technician != tok.TechnicianID) {
 				return proactive.Errorf(proactive.ENotFound, "ticket %d not found", id)
 			} else if err != nil {
 				return fmt.Errorf("check ticket assignment: %w", err)

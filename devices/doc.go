@@ -76,7 +76,14 @@
 //
 // # Transactions for other packages
 //
-// Store.WithTx hands out a Tx with the ticket operations and plain SQL, so
-// that the notifier can write its outbox in the transaction that changes the
-// ticket.
+// Store.WithTx hands out a Tx, so that the notifier can write its outbox in
+// the transaction that changes the ticket. Store and Tx share one set of
+// typed methods, each defined once (on the unexported conn they embed): on a
+// Store they read on the read pool and write on the write pool, an operation
+// of several statements opening its own transaction; on a Tx they run in
+// it. The notifier's tables (outbox, jobs, appointments, slot holds,
+// outreach) have typed methods here too: no SQL, dialect or driver outside
+// this package. Tx's plain SQL (ExecContext, QueryContext, QueryRowContext)
+// and Store's QueryContext remain, deprecated, until notify's conversation
+// moves here. A write a unique index refuses comes back as ErrDuplicate.
 package devices

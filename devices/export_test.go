@@ -33,6 +33,9 @@ func RawDB(dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
+// Dialect reports which database the store runs on.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
 // ReadDB is the store's read pool.
 func (s *Store) ReadDB() *sql.DB { return s.read }
 

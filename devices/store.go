@@ -71,6 +71,8 @@ type Options struct {
 // with SQLITE_BUSY halfway), and reads through a separate query-only pool,
 // which WAL mode lets run beside the writer. On PostgreSQL both are one pool.
 type Store struct {
+	conn // the typed methods, outside any transaction
+
 	dialect Dialect
 	db      *sql.DB // writes and transactions
 	read    *sql.DB // plain reads; == db on PostgreSQL
@@ -114,6 +116,7 @@ func OpenOptions(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.conn = conn{s: s, read: s.read, write: s.db}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", s.dialect, err)
@@ -269,9 +272,6 @@ func (s *Store) Close() error {
 	return err
 }
 
-// Dialect reports which database the store runs on.
-func (s *Store) Dialect() Dialect { return s.dialect }
-
 // Ping checks that the database answers, for readiness probes.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.read.PingContext(ctx); err != nil {
@@ -308,6 +308,8 @@ func fromNull(t sql.NullTime) time.Time {
 // the ticket's transaction). Get one from Store.WithTx; it is not safe for
 // concurrent use and is dead once the function returns.
 type Tx struct {
+	conn // the typed methods, in this transaction
+
 	s     *Store
 	tx    *sql.Tx
 	after []func() // run after a successful commit: cache invalidations
@@ -323,6 +325,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{s: s, tx: sqlTx}
+	tx.conn = conn{s: s, read: sqlTx, write: sqlTx, tx: tx}
 	committed := false
 	defer func() {
 		if !committed {
@@ -342,27 +345,49 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// Dialect reports the database dialect, for callers writing their own SQL.
-func (tx *Tx) Dialect() Dialect { return tx.s.dialect }
-
 // ExecContext runs a statement of the caller's in the transaction. Placeholders
 // are $1, $2, ... in both dialects.
+//
+// Deprecated: removed once notify's conversation moves into devices.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return tx.tx.ExecContext(ctx, query, args...)
 }
 
 // QueryContext runs a query of the caller's in the transaction.
+//
+// Deprecated: removed once notify's conversation moves into devices.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	return tx.tx.QueryContext(ctx, query, args...)
 }
 
 // QueryRowContext runs a one-row query of the caller's in the transaction.
+//
+// Deprecated: removed once notify's conversation moves into devices.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, query, args...)
 }
 
 // onCommit registers f to run once the transaction has committed.
 func (tx *Tx) onCommit(f func()) { tx.after = append(tx.after, f) }
+
+// conn runs the typed methods that Store and Tx share, each defined once:
+// Store's conn reads on the read pool and writes on the write pool, a Tx's
+// does both in its transaction. An operation of several statements runs
+// them through inTx, which opens a transaction only when not already in one.
+type conn struct {
+	s     *Store
+	read  querier // plain reads
+	write querier // single-statement writes
+	tx    *Tx     // nil outside a transaction
+}
+
+// inTx runs fn in c's transaction, or in a new one outside any.
+func (c *conn) inTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if c.tx != nil {
+		return fn(c.tx)
+	}
+	return c.s.WithTx(ctx, fn)
+}
 
 // querier is what both *sql.DB and *sql.Tx offer.
 type querier interface {

@@ -227,18 +227,20 @@ func validateAlert(a *proactive.Alert) error {
 // of the device and component opened within it, even one finished since, is
 // returned instead of a new one (created false), the alert recorded on it. EInvalid for a malformed
 // alert; ENotFound for a device the registry does not know.
-func (s *Store) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, created bool, err error) {
+func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, created bool, err error) {
 	if err := validateAlert(&a); err != nil {
 		return Ticket{}, false, err
 	}
-	// The common repeat needs no write lock.
-	t, err = activeTicket(ctx, s.read, a.Device, a.Component)
-	if err == nil {
-		return t, false, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, false, fmt.Errorf("open ticket: %w", err)
+	if c.tx == nil {
+		// The common repeat needs no write lock.
+		t, err = activeTicket(ctx, c.read, a.Device, a.Component)
+		if err == nil {
+			return t, false, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Ticket{}, false, fmt.Errorf("open ticket: %w", err)
+		}
 	}
-	err = s.WithTx(ctx, func(tx *Tx) error {
+	err = c.inTx(ctx, func(tx *Tx) error {
 		t, created, err = tx.openTicket(ctx, a)
 		return err
 	})
@@ -246,15 +248,6 @@ func (s *Store) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, cr
 		return Ticket{}, false, wrapOp("open ticket", err)
 	}
 	return t, created, nil
-}
-
-// OpenTicket is Store.OpenTicket in this transaction.
-func (tx *Tx) OpenTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, error) {
-	if err := validateAlert(&a); err != nil {
-		return Ticket{}, false, err
-	}
-	t, created, err := tx.openTicket(ctx, a)
-	return t, created, wrapOp("open ticket", err)
 }
 
 func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, error) {
@@ -377,18 +370,7 @@ func validateActor(v *validator, actor, note string) {
 // illegal move is EConflict with the reason, and so is losing a race: of two
 // concurrent transitions of one ticket, exactly one succeeds. To close a
 // ticket use CloseTicket, which records the outcome. ENotFound for no such ticket.
-func (s *Store) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
-	var t Ticket
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var err error
-		t, err = tx.Transition(ctx, id, to, actor, note)
-		return err
-	})
-	return t, err
-}
-
-// Transition is Store.Transition in this transaction.
-func (tx *Tx) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
+func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
 	v := newValidator("transition")
 	switch {
 	case to == proactive.TicketClosed:
@@ -400,24 +382,18 @@ func (tx *Tx) Transition(ctx context.Context, id int64, to proactive.TicketStatu
 	if err := v.err(); err != nil {
 		return Ticket{}, err
 	}
-	t, err := tx.transition(ctx, id, to, actor, map[string]any{"note": note}, "", "")
+	var t Ticket
+	err := c.inTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.transition(ctx, id, to, actor, map[string]any{"note": note}, "", "")
+		return err
+	})
 	return t, wrapOp("transition ticket", err)
 }
 
 // CloseTicket closes a visited ticket with the visit's outcome and notes. Like
 // Transition, an illegal move or a lost race is EConflict.
-func (s *Store) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
-	var t Ticket
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var err error
-		t, err = tx.CloseTicket(ctx, id, outcome, notes, actor)
-		return err
-	})
-	return t, err
-}
-
-// CloseTicket is Store.CloseTicket in this transaction.
-func (tx *Tx) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
+func (c *conn) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
 	v := newValidator("close")
 	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found or part_replaced", outcome)
 	validateActor(v, actor, notes)
@@ -425,7 +401,12 @@ func (tx *Tx) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes,
 		return Ticket{}, err
 	}
 	body := map[string]any{"outcome": outcome, "notes": notes}
-	t, err := tx.transition(ctx, id, proactive.TicketClosed, actor, body, outcome, notes)
+	var t Ticket
+	err := c.inTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.transition(ctx, id, proactive.TicketClosed, actor, body, outcome, notes)
+		return err
+	})
 	return t, wrapOp("close ticket", err)
 }
 
@@ -483,24 +464,18 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 // is empty, and records it on the timeline. Assigning the current
 // technician again changes nothing. ENotFound for no such ticket or
 // technician; EConflict for a ticket in a terminal state.
-func (s *Store) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
-	var t Ticket
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var err error
-		t, err = tx.Assign(ctx, id, technician, actor)
-		return err
-	})
-	return t, err
-}
-
-// Assign is Store.Assign in this transaction.
-func (tx *Tx) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+func (c *conn) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
 	v := newValidator("assignment")
 	validateActor(v, actor, "")
 	if err := v.err(); err != nil {
 		return Ticket{}, err
 	}
-	t, err := tx.assign(ctx, id, technician, actor)
+	var t Ticket
+	err := c.inTx(ctx, func(tx *Tx) error {
+		var err error
+		t, err = tx.assign(ctx, id, technician, actor)
+		return err
+	})
 	return t, wrapOp("assign ticket", err)
 }
 
@@ -550,18 +525,7 @@ const maxComment = 4000
 
 // Comment adds a person's remark to a ticket's timeline, in any state.
 // ENotFound for no such ticket.
-func (s *Store) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
-	var e Event
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var err error
-		e, err = tx.Comment(ctx, id, actor, text)
-		return err
-	})
-	return e, err
-}
-
-// Comment is Store.Comment in this transaction.
-func (tx *Tx) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
+func (c *conn) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
 	v := newValidator("comment")
 	v.text("actor", actor, 100, true)
 	text = strings.TrimSpace(text)
@@ -573,7 +537,12 @@ func (tx *Tx) Comment(ctx context.Context, id int64, actor, text string) (Event,
 	if err := v.err(); err != nil {
 		return Event{}, err
 	}
-	e, err := tx.record(ctx, id, EventComment, actor, map[string]any{"text": text})
+	var e Event
+	err := c.inTx(ctx, func(tx *Tx) error {
+		var err error
+		e, err = tx.record(ctx, id, EventComment, actor, map[string]any{"text": text})
+		return err
+	})
 	return e, wrapOp("comment on ticket", err)
 }
 
@@ -581,18 +550,7 @@ func (tx *Tx) Comment(ctx context.Context, id int64, actor, text string) (Event,
 // timeline, with body (any value that encodes as a JSON object). State and
 // assignment events are written only by Transition, CloseTicket and Assign.
 // ENotFound for no such ticket.
-func (s *Store) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
-	var e Event
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		var err error
-		e, err = tx.Record(ctx, id, kind, actor, body)
-		return err
-	})
-	return e, err
-}
-
-// Record is Store.Record in this transaction.
-func (tx *Tx) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+func (c *conn) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
 	v := newValidator("event")
 	switch {
 	case kind == EventState || kind == EventAssignment:
@@ -609,7 +567,12 @@ func (tx *Tx) Record(ctx context.Context, id int64, kind EventKind, actor string
 	if err := v.err(); err != nil {
 		return Event{}, err
 	}
-	e, err := tx.record(ctx, id, kind, actor, body)
+	var e Event
+	err := c.inTx(ctx, func(tx *Tx) error {
+		var err error
+		e, err = tx.record(ctx, id, kind, actor, body)
+		return err
+	})
 	return e, wrapOp("record ticket event", err)
 }
 
@@ -625,12 +588,12 @@ func (tx *Tx) record(ctx context.Context, id int64, kind EventKind, actor string
 }
 
 // GetTicket returns a ticket with its timeline; ENotFound if there is none.
-func (s *Store) GetTicket(ctx context.Context, id int64) (Ticket, error) {
-	t, err := getTicket(ctx, s.read, id)
+func (c *conn) GetTicket(ctx context.Context, id int64) (Ticket, error) {
+	t, err := getTicket(ctx, c.read, id)
 	if err != nil {
 		return Ticket{}, wrapOp("get ticket", err)
 	}
-	if t.Timeline, err = s.timeline(ctx, id); err != nil {
+	if t.Timeline, err = c.timeline(ctx, id); err != nil {
 		return Ticket{}, fmt.Errorf("get ticket: %w", err)
 	}
 	return t, nil
@@ -638,8 +601,8 @@ func (s *Store) GetTicket(ctx context.Context, id int64) (Ticket, error) {
 
 // ActiveTicket returns the non-terminal ticket of a device's component;
 // ENotFound if it has none.
-func (s *Store) ActiveTicket(ctx context.Context, dev proactive.DeviceID, component string) (Ticket, error) {
-	t, err := activeTicket(ctx, s.read, dev, component)
+func (c *conn) ActiveTicket(ctx context.Context, dev proactive.DeviceID, component string) (Ticket, error) {
+	t, err := activeTicket(ctx, c.read, dev, component)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, proactive.Errorf(proactive.ENotFound, "device %s has no open ticket for %s", dev, component)
 	}
@@ -649,8 +612,25 @@ func (s *Store) ActiveTicket(ctx context.Context, dev proactive.DeviceID, compon
 	return t, nil
 }
 
-func (s *Store) timeline(ctx context.Context, id int64) ([]Event, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, ticket_id, at, kind, actor, body FROM ticket_events
+// LockTicket reads a ticket without its timeline and, on PostgreSQL, locks
+// its row until the transaction ends, so that a check on it (whose ticket it
+// is) holds until the change it guards commits. ENotFound for no such ticket.
+func (tx *Tx) LockTicket(ctx context.Context, id int64) (Ticket, error) {
+	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id = $1`
+	if tx.s.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	t, err := scanTicket(tx.tx.QueryRowContext(ctx, q, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Ticket{}, notFound("ticket", id)
+	} else if err != nil {
+		return Ticket{}, fmt.Errorf("lock ticket: %w", err)
+	}
+	return t, nil
+}
+
+func (c *conn) timeline(ctx context.Context, id int64) ([]Event, error) {
+	rows, err := c.read.QueryContext(ctx, `SELECT id, ticket_id, at, kind, actor, body FROM ticket_events
 		WHERE ticket_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, err
@@ -791,7 +771,7 @@ func (f TicketFilter) where(v *validator, args []any) (string, []any) {
 // ListTickets returns tickets, newest first, without their timelines.
 // EInvalid for an unknown status or severity, a query too long, a region
 // that is no postal code prefix, or a malformed cursor.
-func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
+func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
 	v := newValidator("ticket filter")
 	var before int64 = 1<<63 - 1
 	if f.Cursor != "" {
@@ -807,7 +787,7 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], 
 	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1 AND ` + cond
 	args = append(args, limit+1)
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := c.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
 	}
@@ -832,13 +812,13 @@ func (s *Store) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], 
 
 // CountTickets counts the tickets matching f by status; statuses without
 // any are left out. f's ListOptions are ignored. EInvalid as ListTickets.
-func (s *Store) CountTickets(ctx context.Context, f TicketFilter) (map[proactive.TicketStatus]int, error) {
+func (c *conn) CountTickets(ctx context.Context, f TicketFilter) (map[proactive.TicketStatus]int, error) {
 	v := newValidator("ticket filter")
 	cond, args := f.where(v, nil)
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
+	rows, err := c.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM tickets WHERE `+cond+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count tickets: %w", err)
 	}
@@ -860,8 +840,8 @@ func (s *Store) CountTickets(ctx context.Context, f TicketFilter) (map[proactive
 
 // TicketRules returns the names of the rules that opened tickets, sorted,
 // at most 500: the choices of a filter on TicketFilter.Rule.
-func (s *Store) TicketRules(ctx context.Context) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
+func (c *conn) TicketRules(ctx context.Context) ([]string, error) {
+	rows, err := c.read.QueryContext(ctx, `SELECT DISTINCT rule FROM tickets ORDER BY rule LIMIT 500`)
 	if err != nil {
 		return nil, fmt.Errorf("list ticket rules: %w", err)
 	}

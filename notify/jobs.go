@@ -2,8 +2,6 @@ package notify
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -17,35 +15,17 @@ import (
 // both or neither.
 func (n *Notifier) runJobs(ctx context.Context) error {
 	now := n.clock()
-	rows, err := n.store.QueryContext(ctx, `SELECT id, kind, ticket_id FROM jobs WHERE done_at IS NULL AND due_at <= $1
-		ORDER BY due_at, id LIMIT 500`, now)
+	due, err := n.store.JobsDue(ctx, now, 500)
 	if err != nil {
-		return fmt.Errorf("read due jobs: %w", err)
-	}
-	type job struct {
-		id     int64
-		kind   string
-		ticket int64
-	}
-	var due []job
-	for rows.Next() {
-		var j job
-		if err := rows.Scan(&j.id, &j.kind, &j.ticket); err != nil {
-			rows.Close()
-			return fmt.Errorf("read due jobs: %w", err)
-		}
-		due = append(due, j)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read due jobs: %w", err)
+		return err
 	}
 	woke := false
 	for _, j := range due {
-		queued, err := n.runJob(ctx, j.id, j.kind, j.ticket)
+		queued, err := n.runJob(ctx, j.ID, j.Kind, j.Ticket)
 		if err != nil {
 			n.metrics.jobErrors.Inc()
-			n.log.Error("run job", "job", j.kind, "ticket", j.ticket, "err", err)
-			n.setAsideJob(ctx, j.id, err, now)
+			n.log.Error("run job", "job", j.Kind, "ticket", j.Ticket, "err", err)
+			n.setAsideJob(ctx, j.ID, err, now)
 			continue
 		}
 		woke = woke || queued
@@ -65,14 +45,13 @@ const jobRetry = time.Minute
 // ticket or device is gone, or its data is invalid) is ended; one that
 // failed on the database is tried again after jobRetry.
 func (n *Notifier) setAsideJob(ctx context.Context, id int64, cause error, now time.Time) {
-	query, arg := `UPDATE jobs SET due_at = $2 WHERE id = $1 AND done_at IS NULL`, now.Add(jobRetry)
+	var err error
 	if code := proactive.ErrorCode(cause); code == proactive.ENotFound || code == proactive.EInvalid {
-		query, arg = `UPDATE jobs SET done_at = $2 WHERE id = $1 AND done_at IS NULL`, now
+		err = n.store.EndJob(ctx, id, now)
+	} else {
+		err = n.store.PostponeJob(ctx, id, now.Add(jobRetry))
 	}
-	if err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		_, err := tx.ExecContext(ctx, query, id, arg)
-		return err
-	}); err != nil {
+	if err != nil {
 		n.log.Error("set a failed job aside", "job_id", id, "err", err)
 	}
 }
@@ -86,34 +65,21 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 	now := n.clock()
 	queued := false
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		if tx.Dialect() == devices.Postgres {
-			// Another notifier running this job holds its row: leave it to
-			// that one instead of waiting to find it done.
-			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1 AND done_at IS NULL FOR UPDATE SKIP LOCKED`, id).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return nil
-			} else if err != nil {
-				return err
-			}
-		}
 		// Marking the job done in the transaction of its effects is the
-		// claim: of two notifiers, one updates the row.
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET done_at = $2 WHERE id = $1 AND done_at IS NULL`, id, now)
-		if err != nil {
-			return err
-		}
-		if k, err := res.RowsAffected(); err != nil || k == 0 {
-			return err // another notifier ran it
+		// claim: of two notifiers, one updates the row (on PostgreSQL, one
+		// running it makes the other skip it rather than wait).
+		if claimed, err := tx.ClaimJob(ctx, id, now); err != nil || !claimed {
+			return err // or another notifier ran it
 		}
 		conv, err := readConversation(ctx, tx, ticket)
 		if err != nil {
 			return err
 		}
-		var status proactive.TicketStatus
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM tickets WHERE id = $1`, ticket).Scan(&status); err != nil {
+		t, err := tx.GetTicket(ctx, ticket)
+		if err != nil {
 			return err
 		}
+		status := t.Status
 		switch kind {
 		case jobOfferReminder:
 			if conv.Stage != stageOffer || status != proactive.TicketOffered || !p.Customer.SMSConsent {
@@ -151,7 +117,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			return setStage(ctx, tx, ticket, stageDone, now)
 		case jobVisitReminder:
 			a, err := bookedAppointment(ctx, tx, ticket)
-			if errors.Is(err, sql.ErrNoRows) || status != proactive.TicketScheduled || !p.Customer.SMSConsent {
+			if proactive.ErrorCode(err) == proactive.ENotFound || status != proactive.TicketScheduled || !p.Customer.SMSConsent {
 				return nil
 			} else if err != nil {
 				return err

@@ -2,10 +2,8 @@ package notify
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -28,21 +26,10 @@ const (
 )
 
 // outRow is an outbox row as the sender reads it.
-type outRow struct {
-	ID        int64
-	Ticket    sql.NullInt64
-	Customer  string
-	To        string
-	TimeZone  string
-	Kind      string
-	Body      string
-	Urgent    bool
-	Status    string
-	Attempts  int
-	ClaimedAt sql.NullTime
-}
+type outRow = devices.OutboxMessage
 
-func (r outRow) message(publicURL string) Message {
+// message is what the sender sends of r.
+func message(r outRow, publicURL string) Message {
 	m := Message{ID: r.ID, To: r.To, Body: r.Body, Kind: r.Kind}
 	if publicURL != "" {
 		m.StatusCallback = publicURL + StatusPath + "?m=" + strconv.FormatInt(r.ID, 10)
@@ -61,27 +48,17 @@ func (n *Notifier) deliver(ctx context.Context, reclaim bool) error {
 			return err
 		}
 	}
-	rows, err := n.store.QueryContext(ctx, `SELECT id, ticket_id, customer_id, to_phone, time_zone, kind, body, urgent, status,
-		attempts, claimed_at FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT 1000`, now)
+	due, err := n.store.OutboxDue(ctx, now, 1000)
 	if err != nil {
-		return fmt.Errorf("read due messages: %w", err)
+		return err
 	}
 	var order []string
 	byCustomer := map[string][]outRow{}
-	for rows.Next() {
-		var r outRow
-		if err := rows.Scan(&r.ID, &r.Ticket, &r.Customer, &r.To, &r.TimeZone, &r.Kind, &r.Body, &r.Urgent, &r.Status,
-			&r.Attempts, &r.ClaimedAt); err != nil {
-			rows.Close()
-			return fmt.Errorf("read due messages: %w", err)
-		}
+	for _, r := range due {
 		if byCustomer[r.Customer] == nil {
 			order = append(order, r.Customer)
 		}
 		byCustomer[r.Customer] = append(byCustomer[r.Customer], r)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read due messages: %w", err)
 	}
 	sem := make(chan struct{}, n.opt.Concurrency)
 	var wg sync.WaitGroup
@@ -105,20 +82,8 @@ func (n *Notifier) deliver(ctx context.Context, reclaim bool) error {
 // reclaimStale turns messages claimed by an attempt that never reported
 // (its process died mid-send) into unknown ones, to be reconciled.
 func (n *Notifier) reclaimStale(ctx context.Context, now time.Time) error {
-	cutoff := now.Add(-2 * n.opt.SendTimeout)
-	var stale int
-	if err := n.store.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE status = 'sending' AND claimed_at < $1`, cutoff).
-		Scan(&stale); err != nil {
-		return fmt.Errorf("find stale attempts: %w", err)
-	}
-	if stale == 0 {
-		return nil
-	}
-	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'unknown', next_attempt_at = $1,
-			last_error = 'the process sending it stopped' WHERE status = 'sending' AND claimed_at < $2`, now, cutoff)
-		return err
-	})
+	_, err := n.store.OutboxReclaim(ctx, now.Add(-2*n.opt.SendTimeout), now, "the process sending it stopped")
+	return err
 }
 
 // attempt runs one message through the policy checks and, if they pass, one
@@ -139,36 +104,26 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 		deferred string
 	)
 	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		if err := lockCustomer(ctx, tx, r.Customer); err != nil {
+		if err := tx.LockCustomerMessages(ctx, r.Customer); err != nil {
 			return err
 		}
 		// Under the lock the row's status is current: another notifier may
 		// have claimed, sent or suppressed it since it was read.
-		var status string
-		var next time.Time
-		if err := tx.QueryRowContext(ctx, `SELECT status, next_attempt_at FROM outbox WHERE id = $1`, r.ID).
-			Scan(&status, &next); err != nil {
-			return fmt.Errorf("read message: %w", err)
+		status, next, err := tx.OutboxStatus(ctx, r.ID)
+		if err != nil {
+			return err
 		}
 		if status != statusPending || next.After(now) {
 			return nil
 		}
 		// An earlier message of the customer, in flight or due, goes first
 		// (another notifier has it); this one is left to a later pass.
-		var earlier int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE customer_id = $1 AND id < $2
-			AND (status = 'sending' OR (status = 'pending' AND next_attempt_at <= $3))`,
-			r.Customer, r.ID, now).Scan(&earlier); err != nil {
-			return fmt.Errorf("check messages in flight: %w", err)
+		if earlier, err := tx.OutboxAhead(ctx, r.Customer, r.ID, now); err != nil || earlier > 0 {
+			return err
 		}
-		if earlier > 0 {
-			return nil
-		}
-		var consent bool
-		var q devices.QuietHours
-		if err := tx.QueryRowContext(ctx, `SELECT sms_consent, quiet_start, quiet_end FROM customers WHERE id = $1`, r.Customer).
-			Scan(&consent, &q.Start, &q.End); err != nil {
-			return fmt.Errorf("read customer: %w", err)
+		consent, q, err := tx.CustomerPolicy(ctx, r.Customer)
+		if err != nil {
+			return err
 		}
 		if !consent && r.Kind != KindHelp {
 			return finishTx(ctx, tx, r, statusSuppressed, "customer has not consented or opted out")
@@ -177,23 +132,17 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 			if !r.Urgent {
 				if until, quiet := quietUntil(q, now, n.zone(r.TimeZone)); quiet {
 					deferred = "quiet_hours"
-					return deferTx(ctx, tx, r.ID, until, "quiet hours")
+					return tx.OutboxDefer(ctx, r.ID, until, "quiet hours")
 				}
 			}
 			if until, capped, err := n.capped(ctx, tx, r.Customer, now); err != nil {
 				return err
 			} else if capped {
 				deferred = "daily_cap"
-				return deferTx(ctx, tx, r.ID, until, "daily cap")
+				return tx.OutboxDefer(ctx, r.ID, until, "daily cap")
 			}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', claimed_at = $2, attempts = attempts + 1
-			WHERE id = $1 AND status = 'pending'`, r.ID, now)
-		if err != nil {
-			return err
-		}
-		k, err := res.RowsAffected()
-		claimed = k == 1
+		claimed, err = tx.OutboxClaim(ctx, r.ID, now)
 		return err
 	})
 	if err != nil {
@@ -209,24 +158,10 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 	return n.send(ctx, r, now)
 }
 
-// lockCustomer serializes, across processes, the claims of one customer's
-// messages until tx ends. PostgreSQL takes a transaction advisory lock on
-// the customer; on SQLite the transaction already holds the database's
-// write lock.
-func lockCustomer(ctx context.Context, tx *devices.Tx, customer string) error {
-	if tx.Dialect() != devices.Postgres {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('proactive.sms:' || $1::text))`, customer); err != nil {
-		return fmt.Errorf("lock customer's messages: %w", err)
-	}
-	return nil
-}
-
 // send makes the attempt on a claimed message and records what came of it.
 func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) error {
 	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
-	rec, err := n.sender.Send(sctx, r.message(n.opt.PublicURL))
+	rec, err := n.sender.Send(sctx, message(r, n.opt.PublicURL))
 	cancel()
 	now := n.clock()
 	switch {
@@ -234,19 +169,11 @@ func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) erro
 		return n.markSent(ctx, r, rec, now)
 	case errors.Is(err, ErrAmbiguous):
 		n.metrics.attempts.WithLabelValues("unknown").Inc()
-		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'unknown', next_attempt_at = $2, last_error = $3
-				WHERE id = $1 AND status = 'sending'`, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
-			return err
-		})
+		return n.store.OutboxUnknown(ctx, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
 	case errors.Is(err, ErrTemporary) && r.Attempts < n.opt.MaxAttempts:
 		n.metrics.attempts.WithLabelValues("retry").Inc()
 		next := now.Add(backoff(n.opt.RetryBackoff, n.opt.MaxBackoff, r.Attempts))
-		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3
-				WHERE id = $1 AND status = 'sending'`, r.ID, next, clipError(err))
-			return err
-		})
+		return n.store.OutboxRetry(ctx, r.ID, next, clipError(err))
 	}
 	n.metrics.attempts.WithLabelValues("failed").Inc()
 	return n.finish(ctx, r, statusFailed, clipError(err))
@@ -268,34 +195,16 @@ func clipError(err error) string { return clip(err.Error(), 500) }
 // come first and carried a later status: the rank keeps it.
 func (n *Notifier) markSent(ctx context.Context, r outRow, rec Receipt, now time.Time) error {
 	n.metrics.attempts.WithLabelValues("sent").Inc()
-	rank := statusRank(rec.Status)
-	var alertAt sql.NullTime
-	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		var sid sql.NullString
-		if rec.SID != "" {
-			sid = sql.NullString{String: rec.SID, Valid: true}
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sent', sid = COALESCE($2, sid), sent_at = $3, last_error = '',
-			provider_status = CASE WHEN provider_rank < $5 THEN $4 ELSE provider_status END,
-			provider_rank = CASE WHEN provider_rank < $5 THEN $5 ELSE provider_rank END
-			WHERE id = $1`, r.ID, sid, now, rec.Status, rank); err != nil {
-			return err
-		}
-		if r.Kind != KindOffer || !r.Ticket.Valid {
-			return nil
-		}
-		err := tx.QueryRowContext(ctx, `UPDATE outreach SET first_sms_at = $2 WHERE ticket_id = $1 AND first_sms_at IS NULL
-			RETURNING alert_at`, r.Ticket.Int64, now).Scan(&alertAt)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("record sent message: %w", err)
+	receipt := devices.OutboxReceipt{SID: rec.SID, Status: rec.Status, Rank: statusRank(rec.Status), At: now}
+	if r.Kind == KindOffer {
+		receipt.FirstOf = r.Ticket
 	}
-	if alertAt.Valid {
-		n.metrics.alertToSMS.Observe(now.Sub(alertAt.Time).Seconds())
+	alertAt, err := n.store.OutboxSent(ctx, r.ID, receipt)
+	if err != nil {
+		return err
+	}
+	if !alertAt.IsZero() {
+		n.metrics.alertToSMS.Observe(now.Sub(alertAt).Seconds())
 	}
 	return nil
 }
@@ -309,23 +218,11 @@ func (n *Notifier) finish(ctx context.Context, r outRow, status, reason string) 
 
 // finishTx is finish in tx.
 func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason string) error {
-	res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = $2, last_error = $3 WHERE id = $1 AND status IN ('pending', 'sending', 'unknown')`,
-		r.ID, status, reason)
-	if err != nil {
+	if ok, err := tx.OutboxFinish(ctx, r.ID, status, reason); err != nil || !ok || r.Ticket == 0 {
 		return err
 	}
-	if k, err := res.RowsAffected(); err != nil || k == 0 || !r.Ticket.Valid {
-		return err
-	}
-	_, err = tx.Record(ctx, r.Ticket.Int64, devices.EventMessage, "notify", map[string]any{
+	_, err := tx.Record(ctx, r.Ticket, devices.EventMessage, "notify", map[string]any{
 		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
-	return err
-}
-
-// deferTx moves a pending message's next attempt to until, in tx.
-func deferTx(ctx context.Context, tx *devices.Tx, id int64, until time.Time, why string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'pending'`,
-		id, until.UTC(), "deferred: "+why)
 	return err
 }
 
@@ -334,31 +231,11 @@ func deferTx(ctx context.Context, tx *devices.Tx, id int64, until time.Time, why
 // It reads in tx, under the customer's lock, so that claims committed by
 // other notifiers count.
 func (n *Notifier) capped(ctx context.Context, tx *devices.Tx, customer string, now time.Time) (time.Time, bool, error) {
-	// COALESCE over timestamps loses their type on SQLite: pick in Go.
-	rows, err := tx.QueryContext(ctx, `SELECT sent_at, claimed_at FROM outbox
-		WHERE customer_id = $1 AND kind IN ($2, $3, $4, $5, $6) AND status IN ('sent', 'sending', 'unknown')
-		AND (sent_at > $7 OR (sent_at IS NULL AND claimed_at > $7))`, customer,
-		KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch, now.Add(-24*time.Hour))
+	times, err := tx.OutboxSentSince(ctx, customer,
+		[]string{KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch}, now.Add(-24*time.Hour))
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("count today's messages: %w", err)
-	}
-	defer rows.Close()
-	var times []time.Time
-	for rows.Next() {
-		var sent, claimed sql.NullTime
-		if err := rows.Scan(&sent, &claimed); err != nil {
-			return time.Time{}, false, fmt.Errorf("count today's messages: %w", err)
-		}
-		if sent.Valid {
-			times = append(times, sent.Time)
-		} else {
-			times = append(times, claimed.Time)
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return time.Time{}, false, err
 	}
-	slices.SortFunc(times, time.Time.Compare)
 	if len(times) < n.opt.DailyCap {
 		return time.Time{}, false, nil
 	}
@@ -393,60 +270,30 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	// Take the message for the time of one lookup, so that another
 	// notifier does not settle it at the same time; if this process dies,
 	// the lease runs out and another takes it up.
-	var leased bool
-	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'unknown' AND next_attempt_at <= $3`,
-			r.ID, now.Add(2*n.opt.SendTimeout), now)
-		if err != nil {
-			return err
-		}
-		k, err := res.RowsAffected()
-		leased = k == 1
-		return err
-	})
+	leased, err := n.store.OutboxLease(ctx, r.ID, now, now.Add(2*n.opt.SendTimeout))
 	if err != nil || !leased {
 		return err
 	}
-	since := r.ClaimedAt.Time.Add(-5 * time.Minute)
+	since := r.ClaimedAt.Add(-5 * time.Minute)
 	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
-	rec, found, err := f.Find(sctx, r.message(n.opt.PublicURL), since)
+	rec, found, err := f.Find(sctx, message(r, n.opt.PublicURL), since)
 	cancel()
 	switch {
 	case err != nil:
-		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-			_, err2 := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND status = 'unknown'`,
-				r.ID, now.Add(n.opt.ReconcileAfter), "reconcile: "+clipError(err))
-			return err2
-		})
+		return n.store.OutboxDelayUnknown(ctx, r.ID, now.Add(n.opt.ReconcileAfter), "reconcile: "+clipError(err))
 	case found:
 		n.metrics.reconciled.WithLabelValues("found").Inc()
 		return n.markSent(ctx, r, rec, now)
-	case r.ClaimedAt.Valid && now.Before(r.ClaimedAt.Time.Add(n.opt.ReconcileAfter)):
-		return n.deferUnknown(ctx, r.ID, r.ClaimedAt.Time.Add(n.opt.ReconcileAfter))
+	case !r.ClaimedAt.IsZero() && now.Before(r.ClaimedAt.Add(n.opt.ReconcileAfter)):
+		return n.store.OutboxDelayUnknown(ctx, r.ID, r.ClaimedAt.Add(n.opt.ReconcileAfter), "")
 	}
-	resend := false
-	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, r.ID, now)
-		if err != nil {
-			return err
-		}
-		k, err := res.RowsAffected()
-		resend = k == 1
-		return err
-	})
+	resend, err := n.store.OutboxResend(ctx, r.ID, now)
 	if err != nil || !resend {
 		return err
 	}
 	n.metrics.reconciled.WithLabelValues("resent").Inc()
 	r.Status = statusPending
 	return n.attempt(ctx, r)
-}
-
-func (n *Notifier) deferUnknown(ctx context.Context, id int64, until time.Time) error {
-	return n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = $2 WHERE id = $1 AND status = 'unknown'`, id, until.UTC())
-		return err
-	})
 }
 
 // statusRank orders the provider's message statuses so that a late or

@@ -2,10 +2,8 @@ package notify
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +21,7 @@ type Slot struct {
 }
 
 // span is a busy period of a technician.
-type span struct{ start, end time.Time }
+type span = devices.Span
 
 // technicians returns the technicians who repair component and serve the
 // postal code.
@@ -78,75 +76,28 @@ func (n *Notifier) listTechnicians(ctx context.Context, component, postal string
 
 // reader is what calendar reads through: a write transaction when it
 // decides a booking or a hold, the store's read pool when it only shows.
+// Both *devices.Store and *devices.Tx are one.
 type reader interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	BookedSpans(ctx context.Context, techs []string, now time.Time) (map[string][]devices.Span, error)
+	HeldStarts(ctx context.Context, techs []string, exclude int64, now time.Time) (map[string]map[time.Time]bool, error)
 }
 
 // calendar reads the booked appointments and, except exclude's, the held
 // slots of the technicians that end after now.
 func calendar(ctx context.Context, tx reader, techs []devices.Technician, exclude int64, now time.Time) (map[string][]span, map[string]map[time.Time]bool, error) {
-	busy := map[string][]span{}
-	held := map[string]map[time.Time]bool{}
-	want := map[string]bool{}
-	for _, t := range techs {
-		want[t.ID] = true
+	ids := make([]string, len(techs))
+	for i, t := range techs {
+		ids[i] = t.ID
 	}
-	if len(techs) == 0 {
-		return busy, held, nil
-	}
-	// Only these technicians' rows: the calendars of the whole fleet grow
-	// with every offer (three holds each), and this runs in the alert's
-	// write transaction.
-	techIn := func(args ...any) (string, []any) {
-		in := make([]string, len(techs))
-		for i, t := range techs {
-			args = append(args, t.ID)
-			in[i] = "$" + strconv.Itoa(len(args))
-		}
-		return "technician_id IN (" + strings.Join(in, ", ") + ")", args
-	}
-	cond, args := techIn(now)
-	rows, err := tx.QueryContext(ctx, `SELECT technician_id, starts_at, ends_at FROM appointments
-		WHERE status <> 'cancelled' AND ends_at > $1 AND `+cond, args...)
+	busy, err := tx.BookedSpans(ctx, ids, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read appointments: %w", err)
-	}
-	for rows.Next() {
-		var tech string
-		var s span
-		if err := rows.Scan(&tech, &s.start, &s.end); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read appointments: %w", err)
-		}
-		if want[tech] {
-			busy[tech] = append(busy[tech], s)
-		}
-	}
-	if err := rows.Close(); err != nil {
 		return nil, nil, err
 	}
-	cond, args = techIn(now, exclude)
-	rows, err = tx.QueryContext(ctx, `SELECT technician_id, starts_at FROM offer_slots
-		WHERE held_until > $1 AND ticket_id <> $2 AND `+cond, args...)
+	held, err := tx.HeldStarts(ctx, ids, exclude, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read slot holds: %w", err)
+		return nil, nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var tech string
-		var start time.Time
-		if err := rows.Scan(&tech, &start); err != nil {
-			return nil, nil, fmt.Errorf("read slot holds: %w", err)
-		}
-		if !want[tech] {
-			continue
-		}
-		if held[tech] == nil {
-			held[tech] = map[time.Time]bool{}
-		}
-		held[tech][start.UTC()] = true
-	}
-	return busy, held, rows.Err()
+	return busy, held, nil
 }
 
 // holdSlots picks the slots of a ticket's offer number offer and holds them.
@@ -157,13 +108,14 @@ func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t devices.Tick
 		return nil, err
 	}
 	slots := n.pickSlots(techs, busy, held, now, t.PredictedFailure, n.zone(p.Device.TimeZone))
+	holds := make([]devices.SlotHold, len(slots))
 	for i := range slots {
 		slots[i].Position = i + 1
 		s := slots[i]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO offer_slots (ticket_id, offer_no, position, technician_id, starts_at, ends_at, held_until)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, offer, s.Position, s.Technician, s.Start, s.End, now.Add(n.opt.SlotHold)); err != nil {
-			return nil, fmt.Errorf("hold slot: %w", err)
-		}
+		holds[i] = devices.SlotHold{Position: s.Position, Technician: s.Technician, Start: s.Start, End: s.End}
+	}
+	if err := tx.HoldSlots(ctx, t.ID, offer, holds, now.Add(n.opt.SlotHold)); err != nil {
+		return nil, err
 	}
 	return slots, nil
 }
@@ -255,7 +207,7 @@ func away(t devices.Technician, start, end time.Time) bool {
 
 func overlaps(spans []span, start, end time.Time) bool {
 	for _, s := range spans {
-		if s.start.Before(end) && start.Before(s.end) {
+		if s.Start.Before(end) && start.Before(s.End) {
 			return true
 		}
 	}

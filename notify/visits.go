@@ -2,55 +2,24 @@ package notify
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
 // Appointment is a booked technician visit.
-type Appointment struct {
-	ID         int64     `json:"id"`
-	Ticket     int64     `json:"ticket_id"`
-	Technician string    `json:"technician_id"`
-	Start      time.Time `json:"start"`
-	End        time.Time `json:"end"`
-	// Status is booked, done or cancelled.
-	Status   string          `json:"status"`
-	BookedAt time.Time       `json:"booked_at"`
-	BookedBy string          `json:"booked_by"`
-	DoneAt   time.Time       `json:"done_at,omitzero"`
-	Outcome  devices.Outcome `json:"outcome,omitempty"`
-	Notes    string          `json:"notes,omitempty"`
-}
+type Appointment = devices.Appointment
 
-const appointmentColumns = `id, ticket_id, technician_id, starts_at, ends_at, status, booked_at, booked_by, done_at, outcome, notes`
-
-func scanAppointment(row interface{ Scan(...any) error }) (Appointment, error) {
-	var a Appointment
-	var done sql.NullTime
-	var outcome sql.NullString
-	err := row.Scan(&a.ID, &a.Ticket, &a.Technician, &a.Start, &a.End, &a.Status, &a.BookedAt, &a.BookedBy, &done, &outcome, &a.Notes)
-	a.Start, a.End, a.BookedAt = a.Start.UTC(), a.End.UTC(), a.BookedAt.UTC()
-	if done.Valid {
-		a.DoneAt = done.Time.UTC()
-	}
-	a.Outcome = devices.Outcome(outcome.String)
-	return a, err
-}
-
+// bookedAppointment returns the ticket's latest booked visit; ENotFound
+// when it has none.
 func bookedAppointment(ctx context.Context, tx *devices.Tx, ticket int64) (Appointment, error) {
-	return scanAppointment(tx.QueryRowContext(ctx, `SELECT `+appointmentColumns+` FROM appointments
-		WHERE ticket_id = $1 AND status = 'booked' ORDER BY id DESC LIMIT 1`, ticket))
+	return tx.BookedAppointment(ctx, ticket)
 }
 
 // Slots lists the free slots a ticket's visit could take now (up to ten,
@@ -127,8 +96,7 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 			// exists yet to confirm through.
 			_, err := readConversation(ctx, tx, ticket)
 			if proactive.ErrorCode(err) == proactive.ENotFound && p.Customer.ID != "" {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO outreach (ticket_id, customer_id, device_id, stage, offer_no, alert_at, updated_at)
-					VALUES ($1, $2, $3, $4, 0, $5, $6)`, ticket, p.Customer.ID, string(p.Device.ID), stageScheduled, t.OpenedAt, n.clock()); err != nil {
+				if err := tx.StartScheduledOutreach(ctx, ticket, p.Customer.ID, p.Device.ID, t.OpenedAt, n.clock()); err != nil {
 					return err
 				}
 			} else if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
@@ -184,9 +152,7 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		var err error
 		a, err = bookedAppointment(ctx, tx, ticket)
-		if errors.Is(err, sql.ErrNoRows) {
-			return proactive.Errorf(proactive.ENotFound, "ticket %d has no booked visit", ticket)
-		} else if err != nil {
+		if err != nil {
 			return err
 		}
 		if !a.Start.After(now) {
@@ -197,12 +163,10 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 			_, err := tx.Assign(ctx, ticket, technician, actor)
 			return err
 		}
-		if tx.Dialect() == devices.Postgres {
-			// Two moves to one technician wait for each other here, so
-			// that the second sees the first's visit.
-			if _, err := tx.ExecContext(ctx, `SELECT 1 FROM technicians WHERE id = $1 FOR UPDATE`, technician); err != nil {
-				return fmt.Errorf("lock technician: %w", err)
-			}
+		// Two moves to one technician wait for each other here, so that
+		// the second sees the first's visit.
+		if err := tx.LockTechnician(ctx, technician); err != nil {
+			return err
 		}
 		if why, err := n.busyFor(ctx, tx, tech, a); err != nil {
 			return err
@@ -210,11 +174,11 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 			return proactive.Errorf(proactive.EConflict, "technician %s is not free %s: %s", technician,
 				formatSlot("en", a.Start, a.End, n.zone(tech.TimeZone)), why)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE appointments SET technician_id = $2 WHERE id = $1`, a.ID, technician); err != nil {
-			if isUniqueViolation(err) { // a booking at the same start committed meanwhile
+		if err := tx.MoveAppointment(ctx, a.ID, technician); err != nil {
+			if errors.Is(err, devices.ErrDuplicate) { // a booking at the same start committed meanwhile
 				return proactive.Errorf(proactive.EConflict, "technician %s was booked at %s meanwhile", technician, a.Start.Format(time.RFC3339))
 			}
-			return fmt.Errorf("move appointment: %w", err)
+			return err
 		}
 		from := a.Technician
 		a.Technician = technician
@@ -270,31 +234,21 @@ func (n *Notifier) busyFor(ctx context.Context, tx *devices.Tx, tech devices.Tec
 	case away(tech, a.Start, a.End):
 		return "away", nil
 	}
-	var visits int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appointments WHERE technician_id = $1 AND status <> 'cancelled'
-		AND id <> $2 AND starts_at < $4 AND ends_at > $3`, tech.ID, a.ID, a.Start.Add(-n.opt.TravelBuffer).UTC(),
-		a.End.Add(n.opt.TravelBuffer).UTC()).Scan(&visits); err != nil {
-		return "", fmt.Errorf("check technician calendar: %w", err)
+	visits, err := tx.TechnicianVisits(ctx, tech.ID, a.ID, a.Start.Add(-n.opt.TravelBuffer), a.End.Add(n.opt.TravelBuffer))
+	if err != nil {
+		return "", err
 	}
 	if visits > 0 {
 		return "another visit then", nil
 	}
-	var held int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offer_slots WHERE technician_id = $1 AND held_until > $2
-		AND ticket_id <> $3 AND starts_at < $5 AND ends_at > $4`, tech.ID, n.clock(), a.Ticket, a.Start.UTC(), a.End.UTC()).Scan(&held); err != nil {
-		return "", fmt.Errorf("check slot holds: %w", err)
+	held, err := tx.TechnicianHolds(ctx, tech.ID, a.Ticket, n.clock(), a.Start, a.End)
+	if err != nil {
+		return "", err
 	}
 	if held > 0 {
 		return "the time is offered to another customer", nil
 	}
 	return "", nil
-}
-
-// isUniqueViolation reports whether err is PostgreSQL's unique violation
-// (SQLite, with its one writer, cannot race past the calendar check).
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // VisitDone records that the technician made a ticket's booked visit, with
@@ -338,16 +292,13 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		var err error
 		a, err = bookedAppointment(ctx, tx, ticket)
-		if errors.Is(err, sql.ErrNoRows) {
-			return proactive.Errorf(proactive.ENotFound, "ticket %d has no booked visit", ticket)
-		} else if err != nil {
+		if err != nil {
 			return err
 		}
 		if technician != "" && technician != a.Technician {
 			return proactive.Errorf(proactive.EForbidden, "the visit of ticket %d is technician %s's", ticket, a.Technician)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE appointments SET status = 'done', done_at = $2, outcome = $3, notes = $4 WHERE id = $1`,
-			a.ID, now, string(outcome), notes); err != nil {
+		if err := tx.AppointmentDone(ctx, a.ID, now, outcome, notes); err != nil {
 			return err
 		}
 		a.Status, a.DoneAt, a.Outcome, a.Notes = "done", now, outcome, notes
@@ -423,129 +374,25 @@ func (n *Notifier) SendMessage(ctx context.Context, ticket int64, actor, text st
 	return id, nil
 }
 
-// AppointmentFilter narrows Appointments; zero fields match everything.
-type AppointmentFilter struct {
-	Technician string
-	// From and To keep visits starting in [From, To), such as one local day.
-	From, To time.Time
-	Ticket   int64
-	// Limit is the most visits listed, default and at most 1000; After
-	// continues a listing after the visit it names (AppointmentCursor of the
-	// last one listed).
-	Limit int
-	After string
-}
+// AppointmentFilter narrows Appointments; see devices.AppointmentFilter.
+type AppointmentFilter = devices.AppointmentFilter
 
 // AppointmentCursor names a in a listing, for AppointmentFilter.After.
-func AppointmentCursor(a Appointment) string {
-	return strconv.FormatInt(a.Start.UnixNano(), 10) + "-" + strconv.FormatInt(a.ID, 10)
-}
+func AppointmentCursor(a Appointment) string { return devices.AppointmentCursor(a) }
 
 // Appointments lists visits, earliest first (at most 1000). EInvalid for a
 // malformed After.
 func (n *Notifier) Appointments(ctx context.Context, f AppointmentFilter) ([]Appointment, error) {
-	q := `SELECT ` + appointmentColumns + ` FROM appointments WHERE 1 = 1`
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		q += fmt.Sprintf(" AND "+cond, len(args))
-	}
-	if f.Technician != "" {
-		add("technician_id = $%d", f.Technician)
-	}
-	if !f.From.IsZero() {
-		add("starts_at >= $%d", f.From.UTC())
-	}
-	if !f.To.IsZero() {
-		add("starts_at < $%d", f.To.UTC())
-	}
-	if f.Ticket != 0 {
-		add("ticket_id = $%d", f.Ticket)
-	}
-	if f.After != "" {
-		ns, id, ok := strings.Cut(f.After, "-")
-		start, err1 := strconv.ParseInt(ns, 10, 64)
-		after, err2 := strconv.ParseInt(id, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, proactive.Errorf(proactive.EInvalid, "appointment cursor %q is malformed", f.After)
-		}
-		at := time.Unix(0, start).UTC()
-		args = append(args, at, after)
-		q += fmt.Sprintf(" AND (starts_at > $%d OR (starts_at = $%d AND id > $%d))", len(args)-1, len(args)-1, len(args))
-	}
-	if f.Limit <= 0 || f.Limit > 1000 {
-		f.Limit = 1000
-	}
-	rows, err := n.store.QueryContext(ctx, q+" ORDER BY starts_at, id LIMIT "+strconv.Itoa(f.Limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list appointments: %w", err)
-	}
-	defer rows.Close()
-	var out []Appointment
-	for rows.Next() {
-		a, err := scanAppointment(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list appointments: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return n.store.Appointments(ctx, f)
 }
 
 // OutboundMessage is an outbox message as the API shows it.
-type OutboundMessage struct {
-	ID       int64     `json:"id"`
-	Ticket   int64     `json:"ticket_id,omitempty"`
-	To       string    `json:"to"`
-	Kind     string    `json:"kind"`
-	Body     string    `json:"body"`
-	Status   string    `json:"status"`
-	Attempts int       `json:"attempts"`
-	Created  time.Time `json:"created_at"`
-	Sent     time.Time `json:"sent_at,omitzero"`
-	// NextAttempt is when a pending message is tried next.
-	NextAttempt time.Time `json:"next_attempt_at,omitzero"`
-	SID         string    `json:"sid,omitempty"`
-	// Delivery is the provider's latest status: queued, sent, delivered,
-	// undelivered, failed ...
-	Delivery  string `json:"delivery,omitempty"`
-	ErrorCode string `json:"error_code,omitempty"`
-	LastError string `json:"last_error,omitempty"`
-}
+type OutboundMessage = devices.OutboundMessage
 
 // Messages lists the outgoing messages of a ticket, oldest first; ticket 0
 // lists those of a customer outside any ticket (customer must be given).
 func (n *Notifier) Messages(ctx context.Context, ticket int64, customer string) ([]OutboundMessage, error) {
-	q := `SELECT id, COALESCE(ticket_id, 0), to_phone, kind, body, status, attempts, created_at, sent_at, next_attempt_at,
-		COALESCE(sid, ''), provider_status, error_code, last_error FROM outbox WHERE ticket_id = $1 ORDER BY id`
-	args := []any{ticket}
-	if ticket == 0 {
-		q = strings.Replace(q, "ticket_id = $1", "customer_id = $1", 1)
-		args = []any{customer}
-	}
-	rows, err := n.store.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	defer rows.Close()
-	var out []OutboundMessage
-	for rows.Next() {
-		var m OutboundMessage
-		var sent sql.NullTime
-		if err := rows.Scan(&m.ID, &m.Ticket, &m.To, &m.Kind, &m.Body, &m.Status, &m.Attempts, &m.Created, &sent, &m.NextAttempt,
-			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError); err != nil {
-			return nil, fmt.Errorf("list messages: %w", err)
-		}
-		m.Created, m.NextAttempt = m.Created.UTC(), m.NextAttempt.UTC()
-		if sent.Valid {
-			m.Sent = sent.Time.UTC()
-		}
-		if m.Status != statusPending {
-			m.NextAttempt = time.Time{}
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return n.store.OutboundMessages(ctx, ticket, customer)
 }
 
 // Conversation is a ticket's SMS conversation state.
@@ -572,11 +419,9 @@ func (n *Notifier) Conversation(ctx context.Context, ticket int64) (Conversation
 			return err
 		}
 		c = Conversation{Ticket: ticket, Customer: conv.Customer, Stage: conv.Stage, Offer: conv.Offer}
-		var csat sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT csat FROM outreach WHERE ticket_id = $1`, ticket).Scan(&csat); err != nil {
+		if c.CSAT, err = tx.SurveyAnswer(ctx, ticket); err != nil {
 			return err
 		}
-		c.CSAT = int(csat.Int64)
 		c.Slots, err = offerSlots(ctx, tx, ticket, conv.Offer)
 		return err
 	})
