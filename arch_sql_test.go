@@ -22,14 +22,6 @@ var sqlDrivers = []string{"database/sql", "github.com/jackc/pgx", "modernc.org/s
 // the test environment that creates the tests' databases.
 var sqlHomes = []string{"devices", filepath.Join("internal", "testenv")}
 
-// sqlExceptions are the files that still speak SQL, by path.
-//
-// exceptions until the conversation moves into devices
-var sqlExceptions = map[string]bool{
-	"notify/webhook.go":  true,
-	"notify/outreach.go": true,
-}
-
 // SQL lives in devices only: no other package imports a database driver or
 // database/sql, or holds SQL text. A consumer declares the small interface
 // it needs, and devices implements it with typed methods.
@@ -52,9 +44,6 @@ func TestSQLOnlyInDevices(t *testing.T) {
 			return nil
 		}
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		if sqlExceptions[filepath.ToSlash(path)] {
 			return nil
 		}
 		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)

@@ -51,3 +51,15 @@ func MigrationNames(d Dialect) ([]string, error) {
 	}
 	return out, nil
 }
+
+// QueryRowContext runs a one-row query in the transaction, for tests that
+// read the connection's settings.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, query, args...)
+}
+
+// ExecContext runs a statement in the transaction, for tests that seed rows
+// or hold locks under the store.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, query, args...)
+}

@@ -345,28 +345,6 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
-// ExecContext runs a statement of the caller's in the transaction. Placeholders
-// are $1, $2, ... in both dialects.
-//
-// Deprecated: removed once notify's conversation moves into devices.
-func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, query, args...)
-}
-
-// QueryContext runs a query of the caller's in the transaction.
-//
-// Deprecated: removed once notify's conversation moves into devices.
-func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, query, args...)
-}
-
-// QueryRowContext runs a one-row query of the caller's in the transaction.
-//
-// Deprecated: removed once notify's conversation moves into devices.
-func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, query, args...)
-}
-
 // onCommit registers f to run once the transaction has committed.
 func (tx *Tx) onCommit(f func()) { tx.after = append(tx.after, f) }
 

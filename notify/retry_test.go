@@ -1,9 +1,7 @@
 package notify_test
 
 import (
-	"database/sql"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +17,7 @@ import (
 func TestAlertRetriedWhileDatabaseFails(t *testing.T) {
 	testenv.EachDialect(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn, func(o *notify.Options) { o.RetryBackoff = 5 * time.Millisecond })
-		db := rawDB(t, dsn)
+		db := testenv.RawDB(t, dsn)
 		if _, err := db.ExecContext(e.ctx, `ALTER TABLE outreach RENAME TO outreach_away`); err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +57,7 @@ func TestInboundRetriedAfterFailure(t *testing.T) {
 		e := newEnv(t, dsn, nil)
 		e.fire("fridge-1", "compressor")
 		e.wantSent("+33611111111", 1)
-		db := rawDB(t, dsn)
+		db := testenv.RawDB(t, dsn)
 		form := url.Values{"MessageSid": {"SMretry000001"}, "From": {"+33611111111"}, "To": {"+15005550006"}, "Body": {"2"},
 			"AccountSid": {"AC0123456789"}}
 		sig := faketwilio.Sign(authToken, e.web.URL+notify.SMSPath, form)
@@ -96,7 +94,7 @@ func TestJobRetriedLater(t *testing.T) {
 		}
 		e.poll()
 		e.wantSent("+33611111111", 2) // offer, confirmation
-		db := rawDB(t, dsn)
+		db := testenv.RawDB(t, dsn)
 		if _, err := db.ExecContext(e.ctx, `ALTER TABLE appointments RENAME TO appointments_away`); err != nil {
 			t.Fatal(err)
 		}
@@ -119,19 +117,4 @@ func TestJobRetriedLater(t *testing.T) {
 		got := e.wantSent("+33611111111", 3)
 		contains(t, got[2], "Reminder")
 	})
-}
-
-// rawDB opens the test database under the store, to break it on purpose.
-func rawDB(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	driver := "sqlite"
-	if strings.HasPrefix(dsn, "postgres") {
-		driver = "pgx"
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
