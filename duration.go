@@ -27,7 +27,7 @@ var durationUnits = map[string]uint64{
 	"w":  uint64(Week),
 }
 
-const durationHint = "use s, m, h, d or w, or ms, us, ns"
+const durationHint = "use s, m, h, d or w"
 
 // ParseDuration parses a duration as the platform writes them everywhere
 // (configuration, rule files, scenarios, flags): an optional sign, then

@@ -55,7 +55,7 @@ func TestParseDuration(t *testing.T) {
 		})
 	}
 
-	const hint = "(use s, m, h, d or w, or ms, us, ns)"
+	const hint = "(use s, m, h, d or w)"
 	const tooLarge = "too large (the limit is about 292 years, 15250w1d23h47m16.854775807s)"
 	bad := []struct {
 		in, want string

@@ -119,8 +119,8 @@ func TestScenarioErrors(t *testing.T) {
 	}{
 		{"unknown top-level key", replace("speed: 600", "sped: 600"), []string{`tiny.yaml:6: scenario: unknown key "sped"`}},
 		{"misspelt metric key", replace("noise: 0.02", "nois: 0.02"), []string{`tiny.yaml:19: metric duty_cycle: unknown key "nois"`}},
-		{"bad duration", replace("backfill: 1d", "backfill: 1 day"), []string{`tiny.yaml:4: backfill: "1 day" is not a duration`}},
-		{"unknown duration unit", replace("interval: 10m", "interval: 10y"), []string{`tiny.yaml:12: interval: "10y" is not a duration: unknown unit "y"`}},
+		{"bad duration", replace("backfill: 1d", "backfill: 1 day"), []string{`tiny.yaml:4: backfill: "1 day": unknown unit " day" (use s, m, h, d or w)`}},
+		{"unknown duration unit", replace("interval: 10m", "interval: 10y"), []string{`tiny.yaml:12: interval: "10y": unknown unit "y" (use s, m, h, d or w)`}},
 		{"bad start", replace("start: 2026-03-01T00:00:00Z", "start: yesterday"), []string{`tiny.yaml:3: start: "yesterday" is neither now nor an RFC 3339 time`}},
 		{"bad time zone", replace("Europe/Berlin", "Mars/Olympus"), []string{`tiny.yaml:11: time_zone: "Mars/Olympus" is not a time zone`}},
 		{"bad phase", replace(`phase: "15:00"`, `phase: "3pm"`), []string{`tiny.yaml:15: signals.ambient.daily.phase: "3pm" is not a time of day`}},

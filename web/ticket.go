@@ -226,7 +226,7 @@ func alertDetails(body json.RawMessage) ([]metric, string) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 	ttf := b.TimeToFailure
-	if d, err := time.ParseDuration(ttf); err == nil {
+	if d, err := proactive.ParseDuration(ttf); err == nil {
 		ttf = humanDuration(d)
 	}
 	return ms, ttf
