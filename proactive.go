@@ -78,7 +78,9 @@ const (
 	SeverityCritical Severity = "critical"
 )
 
-// Valid reports whether s is one of the declared severities.
+// Valid reports whether s is a severity a rule may declare: info, warning
+// or critical. A device event may also carry SeverityError (see
+// ValidEventSeverity).
 func (s Severity) Valid() bool {
 	switch s {
 	case SeverityInfo, SeverityWarning, SeverityCritical:
