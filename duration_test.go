@@ -2,6 +2,7 @@ package proactive_test
 
 import (
 	"encoding/json"
+	"flag"
 	"math"
 	"testing"
 	"time"
@@ -143,6 +144,14 @@ func TestDurationText(t *testing.T) {
 	err = json.Unmarshal([]byte(`{"every": "2 weeks"}`), &v)
 	if err == nil {
 		t.Fatal("decode 2 weeks: no error")
+	}
+
+	// A flag takes it through flag.TextVar, with the same grammar.
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	var d proactive.Duration
+	fs.TextVar(&d, "timeout", proactive.Duration(3*time.Second), "")
+	if err := fs.Parse([]string{"-timeout", "1d12h"}); err != nil || time.Duration(d) != 36*time.Hour {
+		t.Fatalf("-timeout 1d12h = %v, %v", d, err)
 	}
 }
 
