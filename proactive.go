@@ -1,6 +1,9 @@
 // Package proactive holds the vocabulary shared by every part of the platform:
-// device identifiers, telemetry samples, alerts, severities and ticket states.
-// It depends on the standard library only, so every package can import it.
+// device identifiers, telemetry samples, device events and maintenance,
+// alerts and severities, the registry's devices, customers and technicians,
+// tickets and their transitions, error codes, the one duration grammar and
+// the one retry backoff. It depends on the standard library only, so every
+// package can import it.
 package proactive
 
 import (
@@ -75,7 +78,9 @@ const (
 	SeverityCritical Severity = "critical"
 )
 
-// Valid reports whether s is one of the declared severities.
+// Valid reports whether s is a severity a rule may declare: info, warning
+// or critical. A device event may also carry SeverityError (see
+// ValidEventSeverity).
 func (s Severity) Valid() bool {
 	switch s {
 	case SeverityInfo, SeverityWarning, SeverityCritical:

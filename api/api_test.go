@@ -151,7 +151,7 @@ func TestConcurrentTransition(t *testing.T) {
 			}
 			states := 0
 			for _, e := range got.Timeline {
-				if e.Kind == devices.EventState {
+				if e.Kind == proactive.TicketEventState {
 					states++
 				}
 			}
@@ -229,19 +229,19 @@ func TestTechnicianScope(t *testing.T) {
 func TestTicketListFiltersAndPaging(t *testing.T) {
 	testenv.EachDialect(t, func(t *testing.T, dsn string) {
 		f := newFixture(t, dsn)
-		var all []devices.Ticket // newest first
+		var all []proactive.Ticket // newest first
 		for i := range 7 {
 			path := [][]proactive.TicketStatus{nil, {"offered"}, {"offered", "scheduled"}}[i%3]
 			all = slices.Insert(all, 0, f.ticket(t, []string{"tech-1", "tech-2"}[i%2], path...))
 		}
-		ids := func(ts []devices.Ticket) []int64 {
+		ids := func(ts []proactive.Ticket) []int64 {
 			out := []int64{}
 			for _, x := range ts {
 				out = append(out, x.ID)
 			}
 			return out
 		}
-		var got []devices.Ticket
+		var got []proactive.Ticket
 		cursor := ""
 		for pages := 0; ; pages++ {
 			if pages > 5 {
@@ -249,7 +249,7 @@ func TestTicketListFiltersAndPaging(t *testing.T) {
 			}
 			r := f.as(t, devices.RoleDispatcher, "GET", "/tickets?limit=3&cursor="+cursor, "")
 			want(t, r, 200)
-			var page devices.Page[devices.Ticket]
+			var page devices.Page[proactive.Ticket]
 			r.decode(t, &page)
 			got = append(got, page.Items...)
 			if page.Next == "" {
@@ -263,7 +263,7 @@ func TestTicketListFiltersAndPaging(t *testing.T) {
 
 		r := f.as(t, devices.RoleDispatcher, "GET", "/tickets?status=offered&status=scheduled&technician_id=tech-1", "")
 		want(t, r, 200)
-		var page devices.Page[devices.Ticket]
+		var page devices.Page[proactive.Ticket]
 		r.decode(t, &page)
 		var wantIDs []int64
 		for _, x := range all {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
@@ -74,7 +75,7 @@ func BenchmarkTicketList(b *testing.B) {
 			f := newFixture(b, dsn, func(o *api.Options) { o.RateLimit = 1 << 30 })
 			seedTickets(b, dsn, benchTickets)
 			tok := f.token[devices.RoleDispatcher]
-			var newest devices.Page[devices.Ticket]
+			var newest devices.Page[proactive.Ticket]
 			f.do(b, tok, "GET", "/tickets?limit=1", "").decode(b, &newest)
 			maxID := newest.Items[0].ID
 			rng := rand.New(rand.NewPCG(1, 2))

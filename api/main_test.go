@@ -111,12 +111,12 @@ func newFixture(tb testing.TB, dsn string, opts ...func(*api.Options)) *fixture 
 	tb.Cleanup(srv.Close)
 	f.url = srv.URL + api.Prefix
 
-	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c-base", Name: "Ann", Phone: "+33612345678"}); err != nil {
+	if _, err := store.CreateCustomer(ctx, proactive.Customer{ID: "c-base", Name: "Ann", Phone: "+33612345678"}); err != nil {
 		tb.Fatal(err)
 	}
 	f.device(tb, "d-base", "c-base")
 	for _, id := range []string{"tech-1", "tech-2"} {
-		if _, err := store.CreateTechnician(ctx, devices.Technician{ID: id, Name: "Tech " + id, Phone: "+33612345670",
+		if _, err := store.CreateTechnician(ctx, proactive.Technician{ID: id, Name: "Tech " + id, Phone: "+33612345670",
 			TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: everyDay}); err != nil {
 			tb.Fatal(err)
 		}
@@ -145,15 +145,15 @@ func (f *fixture) id(prefix string) string { return fmt.Sprintf("%s-%d", prefix,
 
 func (f *fixture) device(tb testing.TB, id, customer string) {
 	tb.Helper()
-	if _, err := f.store.CreateDevice(tb.Context(), devices.Device{ID: proactive.DeviceID(id), Model: "fridge-a200",
-		CustomerID: customer, TimeZone: "Europe/Paris", Site: devices.Address{PostalCode: "75011", Country: "FR"}}); err != nil {
+	if _, err := f.store.CreateDevice(tb.Context(), proactive.Device{ID: proactive.DeviceID(id), Model: "fridge-a200",
+		CustomerID: customer, TimeZone: "Europe/Paris", Site: proactive.Address{PostalCode: "75011", Country: "FR"}}); err != nil {
 		tb.Fatalf("create device %s: %v", id, err)
 	}
 }
 
 // ticket opens a ticket on a new device, assigns it to tech (if any) and
 // moves it through path.
-func (f *fixture) ticket(tb testing.TB, tech string, path ...proactive.TicketStatus) devices.Ticket {
+func (f *fixture) ticket(tb testing.TB, tech string, path ...proactive.TicketStatus) proactive.Ticket {
 	tb.Helper()
 	ctx := tb.Context()
 	dev := f.id("d")
@@ -177,7 +177,7 @@ func (f *fixture) ticket(tb testing.TB, tech string, path ...proactive.TicketSta
 }
 
 // everyDay is 08:00–18:00 on every day of the week.
-var everyDay = devices.WeeklyHours{
+var everyDay = proactive.WeeklyHours{
 	{{Start: 8 * 60, End: 18 * 60}}, {{Start: 8 * 60, End: 18 * 60}}, {{Start: 8 * 60, End: 18 * 60}}, {{Start: 8 * 60, End: 18 * 60}},
 	{{Start: 8 * 60, End: 18 * 60}}, {{Start: 8 * 60, End: 18 * 60}}, {{Start: 8 * 60, End: 18 * 60}},
 }
@@ -186,15 +186,15 @@ var everyDay = devices.WeeklyHours{
 // Paris, and fires a compressor alert at the notifier: the ticket opens, is
 // offered, and the offer waits in the outbox. It returns the ticket and the
 // customer's phone.
-func (f *fixture) outreachTicket(tb testing.TB) (devices.Ticket, string) {
+func (f *fixture) outreachTicket(tb testing.TB) (proactive.Ticket, string) {
 	tb.Helper()
 	ctx := tb.Context()
 	cust, dev := f.id("oc"), f.id("od")
 	phone := fmt.Sprintf("+3378%07d", f.seq.Add(1))
-	if _, err := f.store.CreateCustomer(ctx, devices.Customer{ID: cust, Name: "Olga", Phone: phone, Language: "en"}); err != nil {
+	if _, err := f.store.CreateCustomer(ctx, proactive.Customer{ID: cust, Name: "Olga", Phone: phone, Language: "en"}); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := f.store.RecordConsent(ctx, cust, devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
+	if _, err := f.store.RecordConsent(ctx, cust, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}); err != nil {
 		tb.Fatal(err)
 	}
 	f.device(tb, dev, cust)
@@ -209,7 +209,7 @@ func (f *fixture) outreachTicket(tb testing.TB) (devices.Ticket, string) {
 }
 
 // bookedTicket is an outreachTicket whose visit is booked with tech.
-func (f *fixture) bookedTicket(tb testing.TB, tech string) (devices.Ticket, notify.Appointment, string) {
+func (f *fixture) bookedTicket(tb testing.TB, tech string) (proactive.Ticket, notify.Appointment, string) {
 	tb.Helper()
 	t, phone := f.outreachTicket(tb)
 	return t, f.book(tb, t.ID, tech), phone

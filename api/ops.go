@@ -11,7 +11,6 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/influx"
-	"github.com/proactivehq/proactive/rules"
 )
 
 func (s *server) deadLetters(w http.ResponseWriter, r *http.Request) error {
@@ -57,13 +56,13 @@ func (s *server) latestTelemetry(w http.ResponseWriter, r *http.Request) error {
 }
 
 // parseTime reads an RFC 3339 time, "now", or a time relative to now such
-// as -1h, -30m or -7d (the units of rule durations: s, m, h, d, w).
+// as -1h, -30m or -7d (the platform's duration grammar: s, m, h, d, w).
 func parseTime(v string, now time.Time) (time.Time, bool) {
 	if v == "now" {
 		return now, true
 	}
 	if rest, ok := strings.CutPrefix(v, "-"); ok {
-		d, err := rules.ParseDuration(rest)
+		d, err := proactive.ParseDuration(rest)
 		if err != nil || d < 0 {
 			return time.Time{}, false
 		}
@@ -125,7 +124,7 @@ func (s *server) rangeTelemetry(w http.ResponseWriter, r *http.Request) error {
 		case !from.Before(to):
 			bad["from"] = "must be before to"
 		case to.Sub(from) > s.MaxRange:
-			bad["from"] = "the range may span at most " + rules.FormatDuration(s.MaxRange)
+			bad["from"] = "the range may span at most " + proactive.FormatDuration(s.MaxRange)
 		}
 	}
 	if len(bad) > 0 {
@@ -141,7 +140,7 @@ func (s *server) rangeTelemetry(w http.ResponseWriter, r *http.Request) error {
 	if series == nil {
 		series = []influx.MetricSeries{}
 	}
-	return writeJSON(w, http.StatusOK, rangeResponse{Device: dev, From: from, To: to, Every: rules.FormatDuration(every), Series: series})
+	return writeJSON(w, http.StatusOK, rangeResponse{Device: dev, From: from, To: to, Every: proactive.FormatDuration(every), Series: series})
 }
 
 func (s *server) listRules(w http.ResponseWriter, r *http.Request) error {

@@ -31,7 +31,7 @@ type Outreach interface {
 	// outcome, by actor; the satisfaction survey follows. technician, when
 	// not empty, must be the visit's (EForbidden otherwise); ENotFound when
 	// the ticket has no booked visit.
-	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (notify.Appointment, error)
+	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome proactive.Outcome, notes, actor string) (notify.Appointment, error)
 	// Reassign moves the ticket's upcoming booked visit, at the same time,
 	// to another technician and assigns the ticket to them. EInvalid for a
 	// technician without the skill or the area; EConflict when they are not
@@ -153,8 +153,8 @@ func (s *server) bookTicket(w http.ResponseWriter, r *http.Request) error {
 }
 
 type visitRequest struct {
-	Outcome devices.Outcome `json:"outcome"`
-	Notes   string          `json:"notes"`
+	Outcome proactive.Outcome `json:"outcome"`
+	Notes   string            `json:"notes"`
 	// TechnicianID is whose visit it was: required from staff, and a
 	// technician's own (or empty) from a technician.
 	TechnicianID string `json:"technician_id"`
@@ -271,7 +271,7 @@ func (s *server) ticketMessages(w http.ResponseWriter, r *http.Request) error {
 			SID: m.SID, Delivery: m.Delivery, ErrorCode: m.ErrorCode, LastError: m.LastError})
 	}
 	for _, e := range t.Timeline {
-		if e.Kind != devices.EventMessage {
+		if e.Kind != proactive.TicketEventMessage {
 			continue
 		}
 		var in struct {

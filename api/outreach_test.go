@@ -72,7 +72,7 @@ func TestBookAndVisitRules(t *testing.T) {
 		// The timeline names who reported the visit: the dispatcher's token.
 		reporter := ""
 		for _, ev := range got.Timeline {
-			if ev.Kind == devices.EventState && strings.Contains(string(ev.Body), `"visited"`) {
+			if ev.Kind == proactive.TicketEventState && strings.Contains(string(ev.Body), `"visited"`) {
 				reporter = ev.Actor
 			}
 		}

@@ -36,7 +36,7 @@ func (s *server) listDevices(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) createDevice(w http.ResponseWriter, r *http.Request) error {
-	var d devices.Device
+	var d proactive.Device
 	if err := decode(r, &d); err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *server) getDevice(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) updateDevice(w http.ResponseWriter, r *http.Request) error {
-	var d devices.Device
+	var d proactive.Device
 	if err := decode(r, &d); err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) createCustomer(w http.ResponseWriter, r *http.Request) error {
-	var c devices.Customer
+	var c proactive.Customer
 	if err := decode(r, &c); err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (s *server) getCustomer(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) updateCustomer(w http.ResponseWriter, r *http.Request) error {
-	var c devices.Customer
+	var c proactive.Customer
 	if err := decode(r, &c); err != nil {
 		return err
 	}
@@ -146,10 +146,10 @@ func (s *server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 // consentRequest is the body of POST /customers/{id}/consent; the actor is
 // the token's holder.
 type consentRequest struct {
-	Granted *bool                 `json:"granted"`
-	Method  devices.ConsentMethod `json:"method"`
-	At      time.Time             `json:"at"`
-	Note    string                `json:"note"`
+	Granted *bool                   `json:"granted"`
+	Method  proactive.ConsentMethod `json:"method"`
+	At      time.Time               `json:"at"`
+	Note    string                  `json:"note"`
 }
 
 func (s *server) recordConsent(w http.ResponseWriter, r *http.Request) error {
@@ -162,9 +162,9 @@ func (s *server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 			Fields: map[string]string{"granted": "required: true or false"}}
 	}
 	if req.Method == "" {
-		req.Method = devices.ConsentAPI
+		req.Method = proactive.ConsentAPI
 	}
-	ev, err := s.Store.RecordConsent(r.Context(), chi.URLParam(r, "id"), devices.ConsentEvent{
+	ev, err := s.Store.RecordConsent(r.Context(), chi.URLParam(r, "id"), proactive.ConsentEvent{
 		Granted: *req.Granted, Method: req.Method, At: req.At, Note: req.Note, Actor: actor(tokenOf(r.Context())),
 	})
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *server) listTechnicians(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) createTechnician(w http.ResponseWriter, r *http.Request) error {
-	var t devices.Technician
+	var t proactive.Technician
 	if err := decode(r, &t); err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func (s *server) getTechnician(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *server) updateTechnician(w http.ResponseWriter, r *http.Request) error {
-	var t devices.Technician
+	var t proactive.Technician
 	if err := decode(r, &t); err != nil {
 		return err
 	}

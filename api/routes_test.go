@@ -185,7 +185,7 @@ func routeCases() []routeCase {
 		{"PUT", "/customers/{id}", staff,
 			func(t *testing.T, f *fixture) call {
 				id := f.id("cp")
-				if _, err := f.store.CreateCustomer(t.Context(), devices.Customer{ID: id, Name: "Old", Phone: fmt.Sprintf("+4930%07d", f.seq.Add(1))}); err != nil {
+				if _, err := f.store.CreateCustomer(t.Context(), proactive.Customer{ID: id, Name: "Old", Phone: fmt.Sprintf("+4930%07d", f.seq.Add(1))}); err != nil {
 					t.Fatal(err)
 				}
 				return call{dispatcher, "/customers/" + id, `{"name": "New", "phone": "+4930123456", "language": "de"}`, 200,
@@ -197,7 +197,7 @@ func routeCases() []routeCase {
 		{"DELETE", "/customers/{id}", adminOnly,
 			func(t *testing.T, f *fixture) call {
 				id := f.id("cd")
-				if _, err := f.store.CreateCustomer(t.Context(), devices.Customer{ID: id, Name: "Gone", Phone: fmt.Sprintf("+3120%07d", f.seq.Add(1))}); err != nil {
+				if _, err := f.store.CreateCustomer(t.Context(), proactive.Customer{ID: id, Name: "Gone", Phone: fmt.Sprintf("+3120%07d", f.seq.Add(1))}); err != nil {
 					t.Fatal(err)
 				}
 				return call{admin, "/customers/" + id, "", 204, nil}
@@ -215,7 +215,7 @@ func routeCases() []routeCase {
 		{"POST", "/customers/{id}/consent", staff,
 			func(t *testing.T, f *fixture) call {
 				id := f.id("cc")
-				if _, err := f.store.CreateCustomer(t.Context(), devices.Customer{ID: id, Name: "Con", Phone: fmt.Sprintf("+3220%07d", f.seq.Add(1))}); err != nil {
+				if _, err := f.store.CreateCustomer(t.Context(), proactive.Customer{ID: id, Name: "Con", Phone: fmt.Sprintf("+3220%07d", f.seq.Add(1))}); err != nil {
 					t.Fatal(err)
 				}
 				return call{dispatcher, "/customers/" + id + "/consent", `{"granted": true, "method": "phone_call", "note": "agreed on the phone"}`, 201,
@@ -280,9 +280,9 @@ func routeCases() []routeCase {
 			func(t *testing.T, f *fixture) call {
 				mine, other := f.ticket(t, "tech-1"), f.ticket(t, "tech-2")
 				return call{technician, "/tickets?active=true", "", 200, func(t *testing.T, f *fixture, r response) {
-					var page devices.Page[devices.Ticket]
+					var page devices.Page[proactive.Ticket]
 					r.decode(t, &page)
-					if !slices.ContainsFunc(page.Items, func(x devices.Ticket) bool { return x.ID == mine.ID }) {
+					if !slices.ContainsFunc(page.Items, func(x proactive.Ticket) bool { return x.ID == mine.ID }) {
 						t.Errorf("own ticket %d missing", mine.ID)
 					}
 					for _, x := range page.Items {

@@ -12,20 +12,6 @@ import (
 	"github.com/proactivehq/proactive/devices"
 )
 
-var ticketStatuses = []proactive.TicketStatus{
-	proactive.TicketOpen, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketVisited,
-	proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled,
-}
-
-func validStatus(s proactive.TicketStatus) bool {
-	for _, v := range ticketStatuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // listTickets lists tickets newest first. status takes a comma-separated
 // list (or repeats); a technician sees only their own tickets.
 func (s *server) listTickets(w http.ResponseWriter, r *http.Request) error {
@@ -39,7 +25,7 @@ func (s *server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range q["status"] {
 		for _, st := range strings.Split(v, ",") {
 			st = strings.TrimSpace(st)
-			if !validStatus(proactive.TicketStatus(st)) {
+			if !proactive.TicketStatus(st).Valid() {
 				return badRequest(map[string]string{"status": fmt.Sprintf("%q is not a ticket status", st)},
 					"bad query parameter status=%q", v)
 			}
@@ -71,12 +57,12 @@ func (s *server) listTickets(w http.ResponseWriter, r *http.Request) error {
 // visible returns the ticket if the token may see it: staff see every
 // ticket, a technician those assigned to them; others are ENotFound, so as
 // not to tell which ids exist.
-func visible(tok devices.Token, t devices.Ticket, err error) (devices.Ticket, error) {
+func visible(tok devices.Token, t proactive.Ticket, err error) (proactive.Ticket, error) {
 	if err != nil {
-		return devices.Ticket{}, err
+		return proactive.Ticket{}, err
 	}
 	if tok.Role == devices.RoleTechnician && t.Technician != tok.TechnicianID {
-		return devices.Ticket{}, proactive.Errorf(proactive.ENotFound, "ticket %d not found", t.ID)
+		return proactive.Ticket{}, proactive.Errorf(proactive.ENotFound, "ticket %d not found", t.ID)
 	}
 	return t, nil
 }
@@ -91,7 +77,7 @@ func (s *server) getTicket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if t.Timeline == nil {
-		t.Timeline = []devices.Event{}
+		t.Timeline = []proactive.TicketEvent{}
 	}
 	return writeJSON(w, http.StatusOK, t)
 }
@@ -150,7 +136,7 @@ func (s *server) transitionTicket(w http.ResponseWriter, r *http.Request) error 
 	if tok := tokenOf(r.Context()); tok.Role == devices.RoleTechnician && req.Status != proactive.TicketVisited {
 		return forbidden("a technician may only move a ticket to visited (and close it with POST .../close)")
 	}
-	var t devices.Ticket
+	var t proactive.Ticket
 	err = s.change(r.Context(), id, func(tx *devices.Tx, tok devices.Token) error {
 		t, err = tx.Transition(r.Context(), id, req.Status, actor(tok), req.Note)
 		return err
@@ -162,8 +148,8 @@ func (s *server) transitionTicket(w http.ResponseWriter, r *http.Request) error 
 }
 
 type closeRequest struct {
-	Outcome devices.Outcome `json:"outcome"`
-	Notes   string          `json:"notes"`
+	Outcome proactive.Outcome `json:"outcome"`
+	Notes   string            `json:"notes"`
 }
 
 func (s *server) closeTicket(w http.ResponseWriter, r *http.Request) error {
@@ -171,7 +157,7 @@ func (s *server) closeTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var t devices.Ticket
+	var t proactive.Ticket
 	err = s.change(r.Context(), id, func(tx *devices.Tx, tok devices.Token) error {
 		t, err = tx.CloseTicket(r.Context(), id, req.Outcome, req.Notes, actor(tok))
 		return err
@@ -191,7 +177,7 @@ func (s *server) commentTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var e devices.Event
+	var e proactive.TicketEvent
 	err = s.change(r.Context(), id, func(tx *devices.Tx, tok devices.Token) error {
 		e, err = tx.Comment(r.Context(), id, actor(tok), req.Text)
 		return err

@@ -11,83 +11,47 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Customer owns devices and receives the SMS offers about them.
-type Customer struct {
-	// ID matches [A-Za-z0-9_.-]{1,64}, like a device id.
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	// Phone is the mobile number in E.164 form (+14155550123). It is unique:
-	// an inbound SMS finds its customer by it. Spaces, dots, dashes and
-	// parentheses are removed on write.
-	Phone string `json:"phone"`
-	// Language is the language of the customer's messages, a BCP 47 tag
-	// such as en, fr or de-CH (see NormalizeLanguage); default en.
-	Language string `json:"language"`
-	// QuietHours is when no message is sent, in the local time of the
-	// device concerned. Nil on write means the default, 21:00–08:00; it is
-	// never nil on read.
-	QuietHours *QuietHours `json:"quiet_hours"`
-	// SMSConsent is whether the customer agrees to be texted, as the latest
-	// consent event says, and ConsentAt when that event happened (zero if
-	// none ever did). Both are read-only here: RecordConsent changes them
-	// and keeps the audit trail.
-	SMSConsent bool      `json:"sms_consent"`
-	ConsentAt  time.Time `json:"consent_at,omitzero"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
+// Customer is proactive.Customer.
+//
+// Deprecated: use proactive.Customer; kept while the redesign merges.
+type Customer = proactive.Customer
 
-// QuietHours is a daily span of local time, [Start, End), that wraps past
-// midnight when End is before Start. Start == End means no quiet hours.
-type QuietHours struct {
-	Start Clock `json:"start"`
-	End   Clock `json:"end"`
-}
+// QuietHours is proactive.QuietHours.
+//
+// Deprecated: use proactive.QuietHours; kept while the redesign merges.
+type QuietHours = proactive.QuietHours
 
 // DefaultQuietHours is 21:00–08:00.
-var DefaultQuietHours = QuietHours{Start: 21 * 60, End: 8 * 60}
+//
+// Deprecated: use proactive.DefaultQuietHours; kept while the redesign merges.
+var DefaultQuietHours = proactive.DefaultQuietHours
 
-// Contains reports whether the local time of day t is quiet.
-func (q QuietHours) Contains(t Clock) bool { return spanContains(q.Start, q.End, t) }
-
-// ConsentMethod says how a customer gave or withdrew consent.
-type ConsentMethod string
+// ConsentMethod is proactive.ConsentMethod.
+//
+// Deprecated: use proactive.ConsentMethod; kept while the redesign merges.
+type ConsentMethod = proactive.ConsentMethod
 
 // The ways consent is recorded.
+//
+// Deprecated: use proactive.ConsentWebForm and the others; kept while the
+// redesign merges.
 const (
-	ConsentWebForm   ConsentMethod = "web_form"   // a form the customer filled in
-	ConsentSMS       ConsentMethod = "sms"        // a keyword by SMS: START, STOP and the carrier stop words
-	ConsentPhoneCall ConsentMethod = "phone_call" // told to an agent on the phone
-	ConsentWritten   ConsentMethod = "written"    // a signed paper or contract
-	ConsentImport    ConsentMethod = "import"     // carried over from another system by an import
-	ConsentAPI       ConsentMethod = "api"        // set through the API by an operator
+	ConsentWebForm   = proactive.ConsentWebForm
+	ConsentSMS       = proactive.ConsentSMS
+	ConsentPhoneCall = proactive.ConsentPhoneCall
+	ConsentWritten   = proactive.ConsentWritten
+	ConsentImport    = proactive.ConsentImport
+	ConsentAPI       = proactive.ConsentAPI
 )
 
-func (m ConsentMethod) valid() bool {
-	switch m {
-	case ConsentWebForm, ConsentSMS, ConsentPhoneCall, ConsentWritten, ConsentImport, ConsentAPI:
-		return true
-	}
-	return false
-}
+// ConsentEvent is proactive.ConsentEvent.
+//
+// Deprecated: use proactive.ConsentEvent; kept while the redesign merges.
+type ConsentEvent = proactive.ConsentEvent
 
-// ConsentEvent is one entry of a customer's SMS consent audit trail.
-type ConsentEvent struct {
-	ID         int64  `json:"id"`
-	CustomerID string `json:"customer_id"`
-	// At is when the customer gave or withdrew consent; zero on write means
-	// now.
-	At      time.Time     `json:"at"`
-	Granted bool          `json:"granted"`
-	Method  ConsentMethod `json:"method"`
-	// Actor is who recorded it: a user name, "customer" for the customer's
-	// own keyword, or the import's file name.
-	Actor string `json:"actor"`
-	Note  string `json:"note,omitempty"`
-}
-
-// validate checks c and normalises its phone, language and quiet hours.
-func (c *Customer) validate() error {
+// validateCustomer checks c and normalises its phone, language and quiet
+// hours.
+func validateCustomer(c *Customer) error {
 	v := newValidator("customer")
 	v.check(ValidID(c.ID), "id", "%q must match [A-Za-z0-9_.-]{1,64}", c.ID)
 	c.Name = strings.TrimSpace(c.Name)
@@ -107,7 +71,7 @@ func (c *Customer) validate() error {
 		v.addf("language", "%q is not a language tag like en, fr or de-CH", c.Language)
 	}
 	if c.QuietHours == nil {
-		q := DefaultQuietHours
+		q := proactive.DefaultQuietHours
 		c.QuietHours = &q
 	} else {
 		v.check(c.QuietHours.Start.Valid(), "quiet_hours.start", "not a time of day")
@@ -134,7 +98,7 @@ func scanCustomer(row interface{ Scan(...any) error }) (Customer, error) {
 // fails with EInvalid (*FieldErrors) for bad fields and EConflict when the
 // id or the phone number is taken.
 func (s *Store) CreateCustomer(ctx context.Context, c Customer) (Customer, error) {
-	if err := c.validate(); err != nil {
+	if err := validateCustomer(&c); err != nil {
 		return Customer{}, err
 	}
 	now := s.clock()
@@ -174,7 +138,7 @@ func phoneFree(ctx context.Context, q querier, phone, id string) error {
 // hours; consent and creation time are kept. ENotFound if there is no such
 // customer.
 func (s *Store) UpdateCustomer(ctx context.Context, c Customer) (Customer, error) {
-	if err := c.validate(); err != nil {
+	if err := validateCustomer(&c); err != nil {
 		return Customer{}, err
 	}
 	var out Customer
@@ -310,7 +274,7 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev ConsentEv
 	ev.At = dbTime(ev.At)
 	ev.CustomerID = customerID
 	v := newValidator("consent event")
-	v.check(ev.Method.valid(), "method", "%q is not one of web_form, sms, phone_call, written, import, api", ev.Method)
+	v.check(ev.Method.Valid(), "method", "%q is not one of web_form, sms, phone_call, written, import, api", ev.Method)
 	ev.Actor = strings.TrimSpace(ev.Actor)
 	v.text("actor", ev.Actor, 200, true)
 	v.text("note", ev.Note, 1000, false)

@@ -3,7 +3,6 @@ package devices
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,45 +12,18 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Device is one connected product in the registry.
-type Device struct {
-	ID proactive.DeviceID `json:"id"`
-	// Model is what rules match with their models globs, e.g. fridge-a200.
-	Model string `json:"model"`
-	// Serial is the manufacturer's serial number; unique per model when set.
-	Serial string `json:"serial,omitempty"`
-	// CustomerID is the owner, empty while the device has none.
-	CustomerID string `json:"customer_id,omitempty"`
-	// Site is where the device is installed.
-	Site Address `json:"site"`
-	// TimeZone is the IANA zone of the site, such as Europe/Paris: quiet
-	// hours and visit slots are in it.
-	TimeZone string `json:"time_zone"`
-	// Installed is the installation date (midnight UTC of that day), zero
-	// when unknown; device.age_days counts from it.
-	Installed time.Time `json:"installed,omitzero"`
-	Firmware  string    `json:"firmware,omitempty"`
-	// Metadata is a JSON object of anything else, at most 16 KiB; read back
-	// compact with its keys sorted.
-	Metadata  json.RawMessage `json:"metadata,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
+// Device is proactive.Device.
+//
+// Deprecated: use proactive.Device; kept while the redesign merges.
+type Device = proactive.Device
 
-// Address is a postal address.
-type Address struct {
-	Line1 string `json:"line1,omitempty"`
-	Line2 string `json:"line2,omitempty"`
-	City  string `json:"city,omitempty"`
-	// PostalCode is stored upper case without spaces at its ends; a
-	// technician's service area matches its prefix (spaces ignored).
-	PostalCode string `json:"postal_code,omitempty"`
-	// Country is an ISO 3166-1 alpha-2 code, such as FR.
-	Country string `json:"country,omitempty"`
-}
+// Address is proactive.Address.
+//
+// Deprecated: use proactive.Address; kept while the redesign merges.
+type Address = proactive.Address
 
-// validate checks d and normalises it for storage.
-func (d *Device) validate(now time.Time) error {
+// validateDevice checks d and normalises it for storage.
+func validateDevice(d *Device, now time.Time) error {
 	v := newValidator("device")
 	v.check(proactive.ValidDeviceID(string(d.ID)), "id", "%q must match [A-Za-z0-9_.-]{1,64}", d.ID)
 	d.Model = strings.TrimSpace(d.Model)
@@ -152,7 +124,7 @@ func checkDeviceRefs(ctx context.Context, q querier, d Device) error {
 // or the serial for the model, is taken.
 func (s *Store) CreateDevice(ctx context.Context, d Device) (Device, error) {
 	now := s.clock()
-	if err := d.validate(now); err != nil {
+	if err := validateDevice(&d, now); err != nil {
 		return Device{}, err
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
@@ -180,7 +152,7 @@ func (s *Store) CreateDevice(ctx context.Context, d Device) (Device, error) {
 // ENotFound if there is no such device; other errors as CreateDevice.
 func (s *Store) UpdateDevice(ctx context.Context, d Device) (Device, error) {
 	now := s.clock()
-	if err := d.validate(now); err != nil {
+	if err := validateDevice(&d, now); err != nil {
 		return Device{}, err
 	}
 	var out Device

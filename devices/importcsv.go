@@ -455,12 +455,12 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 				cust.QuietHours = &qh
 			}
 		}
-		if err := p.addFields(cust.validate(), customerFieldColumns); err != nil {
+		if err := p.addFields(validateCustomer(&cust), customerFieldColumns); err != nil {
 			return 0, nil, err
 		}
 		dev.CustomerID = custID
 	}
-	if err := p.addFields(dev.validate(now), deviceFieldColumns); err != nil {
+	if err := p.addFields(validateDevice(&dev, now), deviceFieldColumns); err != nil {
 		return 0, nil, err
 	}
 	if len(p.byCol) > 0 {

@@ -102,7 +102,7 @@ func ImportTechnicians(ctx context.Context, s *Store, r io.Reader) (ImportReport
 
 // sameTechnician reports whether writing b over a would change nothing.
 func sameTechnician(a, b Technician) bool {
-	if err := b.validate(); err != nil {
+	if err := validateTechnician(&b); err != nil {
 		return false
 	}
 	return a.Name == b.Name && a.Phone == b.Phone && a.TimeZone == b.TimeZone &&

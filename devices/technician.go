@@ -3,7 +3,6 @@ package devices
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,116 +12,37 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Technician is a field engineer who visits devices.
-type Technician struct {
-	// ID matches [A-Za-z0-9_.-]{1,64}.
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Phone string `json:"phone"` // E.164, like a customer's
-	// TimeZone is the IANA zone Hours are in.
-	TimeZone string `json:"time_zone"`
-	// Skills are the components the technician can repair, with the pattern
-	// of rule components ([a-z][a-z0-9_]{0,63}); stored sorted and unique.
-	Skills []string `json:"skills"`
-	// ServiceArea is where the technician goes: postal code prefixes,
-	// matched against the device site's postal code with spaces removed and
-	// case ignored ("75" covers Paris, "SW1" covers SW1A 1AA). "*" covers
-	// everywhere. Stored upper case, sorted and unique.
-	ServiceArea []string `json:"service_area"`
-	// Hours are the working hours per weekday, local to TimeZone.
-	Hours WeeklyHours `json:"hours"`
-	// TimeOff are periods the technician is away, in any order on write,
-	// sorted by start on read.
-	TimeOff   []TimeOff `json:"time_off,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+// Technician is proactive.Technician.
+//
+// Deprecated: use proactive.Technician; kept while the redesign merges.
+type Technician = proactive.Technician
 
-// Shift is one working span of a day, [Start, End), not past midnight.
-type Shift struct {
-	Start Clock `json:"start"`
-	End   Clock `json:"end"`
-}
+// Shift is proactive.Shift.
+//
+// Deprecated: use proactive.Shift; kept while the redesign merges.
+type Shift = proactive.Shift
 
-// WeeklyHours are the shifts of each weekday, indexed by time.Weekday
-// (Sunday first). Its JSON form is an object keyed by "sun" … "sat".
-type WeeklyHours [7][]Shift
+// WeeklyHours is proactive.WeeklyHours.
+//
+// Deprecated: use proactive.WeeklyHours; kept while the redesign merges.
+type WeeklyHours = proactive.WeeklyHours
 
-var weekdayKeys = [7]string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+// TimeOff is proactive.TimeOff.
+//
+// Deprecated: use proactive.TimeOff; kept while the redesign merges.
+type TimeOff = proactive.TimeOff
 
-// MarshalJSON writes {"mon": [{"start": "08:00", "end": "17:00"}], ...},
-// leaving out days without shifts.
-func (w WeeklyHours) MarshalJSON() ([]byte, error) {
-	m := map[string][]Shift{}
-	for d, shifts := range w {
-		if len(shifts) > 0 {
-			m[weekdayKeys[d]] = shifts
-		}
+// weekdayKeys are the keys of WeeklyHours' JSON form, indexed by
+// time.Weekday.
+var weekdayKeys = func() (k [7]string) {
+	for d := range k {
+		k[d] = proactive.WeekdayKey(time.Weekday(d))
 	}
-	return json.Marshal(m)
-}
-
-// UnmarshalJSON reads the form MarshalJSON writes.
-func (w *WeeklyHours) UnmarshalJSON(b []byte) error {
-	var m map[string][]Shift
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	var out WeeklyHours
-	for k, shifts := range m {
-		d := slices.Index(weekdayKeys[:], strings.ToLower(k))
-		if d < 0 {
-			return fmt.Errorf("working hours: %q is not a weekday (sun, mon, ..., sat)", k)
-		}
-		out[d] = shifts
-	}
-	*w = out
-	return nil
-}
-
-// Works reports whether the local time of day t on weekday d falls in a
-// shift.
-func (w WeeklyHours) Works(d time.Weekday, t Clock) bool {
-	for _, s := range w[d] {
-		if t >= s.Start && t < s.End {
-			return true
-		}
-	}
-	return false
-}
-
-// TimeOff is a period [Start, End) the technician is away.
-type TimeOff struct {
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Reason string    `json:"reason,omitempty"`
-}
-
-// Serves reports whether the technician's service area covers postalCode.
-func (t Technician) Serves(postalCode string) bool {
-	pc := normalizePostal(postalCode)
-	for _, p := range t.ServiceArea {
-		if p == "*" || (pc != "" && strings.HasPrefix(pc, p)) {
-			return true
-		}
-	}
-	return false
-}
-
-// Away reports whether the technician is on time off at instant at.
-func (t Technician) Away(at time.Time) bool {
-	for _, o := range t.TimeOff {
-		if !at.Before(o.Start) && at.Before(o.End) {
-			return true
-		}
-	}
-	return false
-}
+	return k
+}()
 
 // normalizePostal upper-cases a postal code and removes its spaces.
-func normalizePostal(s string) string {
-	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
-}
+var normalizePostal = proactive.NormalizePostalCode
 
 // maxShiftsPerDay and maxTimeOff bound a technician's calendar.
 const (
@@ -130,8 +50,8 @@ const (
 	maxTimeOff      = 200
 )
 
-// validate checks t and normalises it for storage.
-func (t *Technician) validate() error {
+// validateTechnician checks t and normalises it for storage.
+func validateTechnician(t *Technician) error {
 	v := newValidator("technician")
 	v.check(ValidID(t.ID), "id", "%q must match [A-Za-z0-9_.-]{1,64}", t.ID)
 	t.Name = strings.TrimSpace(t.Name)
@@ -293,7 +213,7 @@ func readTechnicianDetails(ctx context.Context, q querier, t *Technician) error 
 			return err
 		}
 		if d >= 0 && d < 7 {
-			t.Hours[d] = append(t.Hours[d], Shift{Clock(start), Clock(end)})
+			t.Hours[d] = append(t.Hours[d], Shift{Start: Clock(start), End: Clock(end)})
 		}
 	}
 	if err := closeRows(rows); err != nil {
@@ -324,7 +244,7 @@ func closeRows(rows *sql.Rows) error {
 // CreateTechnician adds a technician. EInvalid (*FieldErrors) for bad fields,
 // EConflict when the id is taken.
 func (s *Store) CreateTechnician(ctx context.Context, t Technician) (Technician, error) {
-	if err := t.validate(); err != nil {
+	if err := validateTechnician(&t); err != nil {
 		return Technician{}, err
 	}
 	now := s.clock()
@@ -349,7 +269,7 @@ func (s *Store) CreateTechnician(ctx context.Context, t Technician) (Technician,
 // UpdateTechnician replaces a technician's fields, calendar included.
 // ENotFound if there is no such technician.
 func (s *Store) UpdateTechnician(ctx context.Context, t Technician) (Technician, error) {
-	if err := t.validate(); err != nil {
+	if err := validateTechnician(&t); err != nil {
 		return Technician{}, err
 	}
 	err := s.WithTx(ctx, func(tx *Tx) error {

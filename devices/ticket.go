@@ -14,148 +14,81 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Ticket is the record of one proactive intervention on a device's
-// component, from the alert that opened it to the visit's outcome.
-type Ticket struct {
-	ID        int64                  `json:"id"`
-	Device    proactive.DeviceID     `json:"device_id"`
-	Component string                 `json:"component"`
-	Rule      string                 `json:"rule"`
-	Status    proactive.TicketStatus `json:"status"`
-	Severity  proactive.Severity     `json:"severity"`
-	Summary   string                 `json:"summary"`
-	// PredictedFailure is when the rule expects the component to fail: the
-	// alert's firing time plus its time to failure. Zero when the rule gives
-	// no prediction.
-	PredictedFailure time.Time `json:"predicted_failure,omitzero"`
-	OpenedAt         time.Time `json:"opened_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	// ClosedAt is when the ticket reached a terminal state, zero before.
-	ClosedAt time.Time `json:"closed_at,omitzero"`
-	// Technician is the assigned technician's id, empty when none is.
-	Technician string `json:"technician_id,omitempty"`
-	// Outcome and OutcomeNotes are set by CloseTicket.
-	Outcome      Outcome `json:"outcome,omitempty"`
-	OutcomeNotes string  `json:"outcome_notes,omitempty"`
-	// Timeline is filled by GetTicket only, oldest event first.
-	Timeline []Event `json:"timeline,omitempty"`
-}
+// Ticket is proactive.Ticket.
+//
+// Deprecated: use proactive.Ticket; kept while the redesign merges.
+type Ticket = proactive.Ticket
 
-// Outcome is what the visit found, recorded when a ticket closes; per rule,
-// the share of fault_confirmed and part_replaced measures its precision.
-type Outcome string
+// Outcome is proactive.Outcome.
+//
+// Deprecated: use proactive.Outcome; kept while the redesign merges.
+type Outcome = proactive.Outcome
 
 // The outcomes of a visit.
+//
+// Deprecated: use proactive.OutcomeFaultConfirmed and the others; kept while
+// the redesign merges.
 const (
-	OutcomeFaultConfirmed Outcome = "fault_confirmed"
-	OutcomeNoFaultFound   Outcome = "no_fault_found"
-	OutcomePartReplaced   Outcome = "part_replaced"
+	OutcomeFaultConfirmed = proactive.OutcomeFaultConfirmed
+	OutcomeNoFaultFound   = proactive.OutcomeNoFaultFound
+	OutcomePartReplaced   = proactive.OutcomePartReplaced
 )
 
-// Valid reports whether o is one of the declared outcomes.
-func (o Outcome) Valid() bool {
-	switch o {
-	case OutcomeFaultConfirmed, OutcomeNoFaultFound, OutcomePartReplaced:
-		return true
-	}
-	return false
-}
-
-// EventKind classifies a timeline event.
-type EventKind string
+// EventKind is proactive.TicketEventKind.
+//
+// Deprecated: use proactive.TicketEventKind; kept while the redesign merges.
+type EventKind = proactive.TicketEventKind
 
 // The kinds of timeline event.
+//
+// Deprecated: use proactive.TicketEventAlert and the others; kept while the
+// redesign merges.
 const (
-	EventAlert      EventKind = "alert"      // an alert opened the ticket (body: rule, severity, summary, prediction, metrics)
-	EventState      EventKind = "state"      // a transition (body: from, to, note; outcome and notes on close)
-	EventMessage    EventKind = "message"    // an SMS sent or received (body: the notifier's)
-	EventComment    EventKind = "comment"    // a person's remark (body: text)
-	EventAssignment EventKind = "assignment" // a technician assigned or removed (body: technician, previous)
+	EventAlert      = proactive.TicketEventAlert
+	EventState      = proactive.TicketEventState
+	EventMessage    = proactive.TicketEventMessage
+	EventComment    = proactive.TicketEventComment
+	EventAssignment = proactive.TicketEventAssignment
 )
 
-func (k EventKind) valid() bool {
-	switch k {
-	case EventAlert, EventState, EventMessage, EventComment, EventAssignment:
-		return true
-	}
-	return false
-}
-
-// Event is one entry of a ticket's append-only timeline.
-type Event struct {
-	ID       int64     `json:"id"`
-	TicketID int64     `json:"ticket_id"`
-	At       time.Time `json:"at"`
-	Kind     EventKind `json:"kind"`
-	// Actor is who did it: a user, "customer", or a component such as
-	// "rules" or "notify".
-	Actor string `json:"actor"`
-	// Body is a JSON object whose fields depend on Kind; compact, keys sorted.
-	Body json.RawMessage `json:"body"`
-}
-
-// transitions is the ticket state machine: for each non-terminal state, the
-// states it may move to.
+// Event is proactive.TicketEvent, a ticket's timeline entry.
 //
-//	from       to
-//	open       offered, scheduled, cancelled
-//	offered    scheduled, declined, expired, cancelled
-//	scheduled  visited, cancelled
-//	visited    closed (through CloseTicket, with an outcome), cancelled
-//
-// closed, declined, expired and cancelled are terminal. open → scheduled is
-// for a visit booked by phone, without an SMS offer (a customer without
-// consent).
-var transitions = map[proactive.TicketStatus][]proactive.TicketStatus{
-	proactive.TicketOpen:      {proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketCancelled},
-	proactive.TicketOffered:   {proactive.TicketScheduled, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled},
-	proactive.TicketScheduled: {proactive.TicketVisited, proactive.TicketCancelled},
-	proactive.TicketVisited:   {proactive.TicketClosed, proactive.TicketCancelled},
-}
+// Deprecated: use proactive.TicketEvent; kept while the redesign merges.
+type Event = proactive.TicketEvent
 
 // terminalSQL lists the terminal states for SQL; the partial unique index
-// tickets_one_open uses the same list.
+// tickets_one_open uses the same list, and proactive.TicketStatus.Terminal
+// the same states.
 const terminalSQL = `('closed', 'declined', 'expired', 'cancelled')`
 
-// Terminal reports whether a ticket in status s is finished: closed,
-// declined, expired or cancelled.
-func Terminal(s proactive.TicketStatus) bool {
-	switch s {
-	case proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled:
-		return true
-	}
-	return false
-}
+// Terminal reports whether a ticket in status s is finished.
+//
+// Deprecated: use proactive.TicketStatus.Terminal; kept while the redesign
+// merges.
+var Terminal = proactive.TicketStatus.Terminal
 
-// validStatus reports whether s is a declared ticket status.
-func validStatus(s proactive.TicketStatus) bool {
-	_, ok := transitions[s]
-	return ok || Terminal(s)
-}
-
-// NextStatuses returns the states a ticket in status from may move to; none
-// for a terminal state.
-func NextStatuses(from proactive.TicketStatus) []proactive.TicketStatus {
-	return append([]proactive.TicketStatus(nil), transitions[from]...)
-}
+// NextStatuses returns the states a ticket in status from may move to.
+//
+// Deprecated: use proactive.TicketStatus.Next; kept while the redesign
+// merges.
+var NextStatuses = proactive.TicketStatus.Next
 
 // CanTransition reports whether a ticket may move from one status to another.
-func CanTransition(from, to proactive.TicketStatus) bool {
-	for _, s := range transitions[from] {
-		if s == to {
-			return true
-		}
-	}
-	return false
-}
+//
+// Deprecated: use proactive.TicketStatus.CanTransition; kept while the
+// redesign merges.
+var CanTransition = proactive.TicketStatus.CanTransition
+
+// validStatus reports whether s is a declared ticket status.
+func validStatus(s proactive.TicketStatus) bool { return s.Valid() }
 
 // illegal explains why a ticket cannot move to a status, as an EConflict.
 func illegal(t Ticket, to proactive.TicketStatus) error {
-	if Terminal(t.Status) {
+	if t.Status.Terminal() {
 		return proactive.Errorf(proactive.EConflict, "ticket %d is %s, a final state: it cannot become %s", t.ID, t.Status, to)
 	}
 	next := make([]string, 0, 4)
-	for _, s := range transitions[t.Status] {
+	for _, s := range t.Status.Next() {
 		next = append(next, string(s))
 	}
 	return proactive.Errorf(proactive.EConflict, "ticket %d is %s: it cannot become %s, only %s",
@@ -555,7 +488,7 @@ func (c *conn) Record(ctx context.Context, id int64, kind EventKind, actor strin
 	switch {
 	case kind == EventState || kind == EventAssignment:
 		v.addf("kind", "%s events are written by Transition, CloseTicket and Assign", kind)
-	case !kind.valid():
+	case !kind.Valid():
 		v.addf("kind", "%q is not alert, message or comment", kind)
 	}
 	v.text("actor", actor, 100, true)

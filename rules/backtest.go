@@ -123,10 +123,10 @@ type RuleReport struct {
 	// Failures; MedianLead is their median (0 without any).
 	LeadTimes  []time.Duration `json:"lead_times_ns"`
 	MedianLead time.Duration   `json:"median_lead_ns"`
-	// Outcomes is every failure of the rule's component with how it was
+	// Detections is every failure of the rule's component with how it was
 	// caught, in the order of Failures.
-	Outcomes    []Outcome `json:"outcomes,omitempty"`
-	FalseAlarms int       `json:"false_alarms"`
+	Detections  []Detection `json:"outcomes,omitempty"`
+	FalseAlarms int         `json:"false_alarms"`
 	// Errors counts evaluations that failed (an expression error at run
 	// time); LastError is the last one's message. A rule that errors does
 	// not fire, so a backtest with errors understates it.
@@ -142,8 +142,9 @@ type FirstFire struct {
 	TimeToFailure time.Duration `json:"time_to_failure_ns,omitempty"`
 }
 
-// Outcome is how a rule fared against one failure.
-type Outcome struct {
+// Detection is how a rule fared against one failure: whether, when and how
+// early it fired.
+type Detection struct {
 	Failure
 	// Detected is whether the rule fired before the failure; FiredAt is
 	// then its earliest such fire and Lead the failure time minus FiredAt.
@@ -363,7 +364,7 @@ func scoreFailures(rr *RuleReport, component string, fires map[proactive.DeviceI
 				lo = t
 			}
 		}
-		oc := Outcome{Failure: f}
+		oc := Detection{Failure: f}
 		for _, a := range fires[f.Device] {
 			if !a.FiredAt.Before(lo) && a.FiredAt.Before(f.Time) {
 				oc.Detected, oc.FiredAt, oc.Lead, oc.TimeToFailure = true, a.FiredAt, f.Time.Sub(a.FiredAt), a.TimeToFailure
@@ -376,7 +377,7 @@ func scoreFailures(rr *RuleReport, component string, fires map[proactive.DeviceI
 		} else {
 			rr.Missed++
 		}
-		rr.Outcomes = append(rr.Outcomes, oc)
+		rr.Detections = append(rr.Detections, oc)
 	}
 	rr.MedianLead = MedianDuration(rr.LeadTimes)
 	for dev, fs := range fires {

@@ -144,12 +144,12 @@ func TestBacktestLeadTimes(t *testing.T) {
 	if hot.FalseAlarms != 2 {
 		t.Errorf("hot: false alarms %d, want 2 (f2's two fires)", hot.FalseAlarms)
 	}
-	wantOutcomes := []rules.Outcome{
+	wantOutcomes := []rules.Detection{
 		{Failure: failures[0], Detected: true, FiredAt: t0.Add(12*h + 30*time.Minute), Lead: 7*h + 30*time.Minute},
 		{Failure: failures[1]},
 	}
-	if !slices.Equal(hot.Outcomes, wantOutcomes) {
-		t.Errorf("hot outcomes\n got %+v\nwant %+v", hot.Outcomes, wantOutcomes)
+	if !slices.Equal(hot.Detections, wantOutcomes) {
+		t.Errorf("hot outcomes\n got %+v\nwant %+v", hot.Detections, wantOutcomes)
 	}
 
 	// door_open fires at once: on f2 at 06:00 on both days, and on f1 at

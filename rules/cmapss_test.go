@@ -258,7 +258,7 @@ func TestCMAPSS(t *testing.T) {
 	const tooEarly = 150 // cycles
 	var table strings.Builder
 	fmt.Fprintf(&table, "engine  life  fired@  lead  predicted  error (cycles)\n")
-	for i, o := range r.Outcomes {
+	for i, o := range r.Detections {
 		e := engines[i]
 		if !o.Detected {
 			fmt.Fprintf(&table, "%6d  %4d  missed\n", e.unit, e.cycles)
@@ -348,7 +348,7 @@ func cmapssHoldout(t *testing.T, dir string, set *rules.RuleSet) {
 	r := rep.Rules[0]
 	var tp, fp, fn, tn, early int
 	var leads []float64
-	for _, o := range r.Outcomes {
+	for _, o := range r.Detections {
 		soon := rul[o.Device] <= 30
 		switch {
 		case o.Detected && soon:

@@ -333,7 +333,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			r.fail(n, "forecast takes (metric, threshold) or (metric, threshold, window), like forecast(compressor_current, 9.0); got %d arguments", len(args))
 			return
 		}
-		window := ast.Node(&ast.StringNode{Value: FormatDuration(DefaultForecastWindow)})
+		window := ast.Node(&ast.StringNode{Value: proactive.FormatDuration(DefaultForecastWindow)})
 		if len(args) == 3 {
 			window = args[2]
 		}
@@ -357,7 +357,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			r.fail(n, `duration takes one duration in quotes, like duration("3d")`)
 			return
 		}
-		d, err := ParseDuration(lit.Value)
+		d, err := parseDuration(lit.Value)
 		if err != nil {
 			r.fail(lit, "duration(%q): %v", lit.Value, err)
 			return
@@ -396,7 +396,7 @@ func (r *rewriter) windowArgs(fn string, metric, window ast.Node) (int, bool) {
 		r.fail(window, "%s: the window must be a duration in quotes, like \"1h\" or \"7d\"", fn)
 		return 0, false
 	}
-	d, err := ParseDuration(w.Value)
+	d, err := parseDuration(w.Value)
 	if err != nil || d <= 0 {
 		if err == nil {
 			err = fmt.Errorf("must be longer than zero")

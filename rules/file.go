@@ -411,7 +411,7 @@ func (p *fileParser) rule(item *yaml.Node, idx int) (spec Spec, ok bool) {
 			if !ok || yamlIsNull(v) {
 				continue
 			}
-			d, err := ParseDuration(s)
+			d, err := parseDuration(s)
 			if err != nil {
 				p.addf(v.Line, label, "%s: %v", key, err)
 				continue

@@ -236,8 +236,8 @@ func TestParseFileProblems(t *testing.T) {
 		// Durations.
 		{"unknown unit", validRuleYAML + "    for: 7x\n",
 			[]string{`r.yaml:6: rule r: for: "7x": unknown unit "x" (use s, m, h, d or w)`}},
-		{"milliseconds", validRuleYAML + "    clear_for: 500ms\n",
-			[]string{`r.yaml:6: rule r: clear_for: "500ms": unknown unit "ms" (use s, m, h, d or w)`}},
+		{"space before the unit", validRuleYAML + "    clear_for: 500 ms\n",
+			[]string{`r.yaml:6: rule r: clear_for: "500 ms": unknown unit " ms" (use s, m, h, d or w)`}},
 		{"negative", validRuleYAML + "    cooldown: -1h\n",
 			[]string{`r.yaml:6: rule r: cooldown: "-1h": negative durations are not allowed`}},
 		{"no unit", validRuleYAML + "    for: 30\n",

@@ -79,7 +79,7 @@ type TestAlert struct {
 // String describes the alert as the diff does: "at 7d2h compressor_wear
 // fridge-001 firing".
 func (a TestAlert) String() string {
-	return fmt.Sprintf("at %s %s %s %s", FormatDuration(a.At), a.Rule, a.Device, a.State)
+	return fmt.Sprintf("at %s %s %s %s", proactive.FormatDuration(a.At), a.Rule, a.Device, a.State)
 }
 
 // RunTestFile runs the rule test file at path. The rule files it names are
@@ -160,9 +160,9 @@ type wantAlert struct {
 }
 
 func (w *wantAlert) String() string {
-	at := FormatDuration(w.at)
+	at := proactive.FormatDuration(w.at)
 	if w.atTol > 0 {
-		at += " ± " + FormatDuration(w.atTol)
+		at += " ± " + proactive.FormatDuration(w.atTol)
 	}
 	return fmt.Sprintf("at %s %s %s %s", at, w.rule, w.device, w.state)
 }
@@ -171,9 +171,9 @@ func (w *wantAlert) ttfString() string {
 	if w.ttfNone {
 		return "none"
 	}
-	s := FormatDuration(w.ttf)
+	s := proactive.FormatDuration(w.ttf)
 	if w.ttfTolSet {
-		s += " ± " + FormatDuration(w.ttfTol)
+		s += " ± " + proactive.FormatDuration(w.ttfTol)
 	}
 	return s
 }
@@ -364,7 +364,7 @@ func (p *testParser) test(n *yaml.Node, start time.Time, interval time.Duration)
 	}
 	if steps >= MaxTestSteps {
 		p.addf(n.Line, "the test runs for more than %d steps of %s; shorten run_until or ticks, or lengthen evaluation_interval",
-			MaxTestSteps, FormatDuration(t.interval))
+			MaxTestSteps, proactive.FormatDuration(t.interval))
 	}
 	switch v := f["devices"]; {
 	case v == nil:
@@ -600,7 +600,7 @@ func (p *testParser) duration(v *yaml.Node, key string) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
-	d, err := ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil {
 		p.addf(v.Line, "%s: %v", key, err)
 		return 0, false
@@ -630,9 +630,9 @@ func (p *testParser) tolerance(v *yaml.Node, key string) (d, tol time.Duration, 
 	if !tolSet {
 		val, tolText, tolSet = strings.Cut(s, "+-")
 	}
-	d, err := ParseDuration(strings.TrimSpace(val))
+	d, err := parseDuration(strings.TrimSpace(val))
 	if err == nil && tolSet {
-		tol, err = ParseDuration(strings.TrimSpace(tolText))
+		tol, err = parseDuration(strings.TrimSpace(tolText))
 	}
 	if err != nil {
 		p.addf(v.Line, "%s: %v (write a duration such as 2d, or 2d ± 6h)", key, err)
@@ -699,7 +699,7 @@ func (t *ruleTest) run(set *RuleSet) TestResult {
 	for _, r := range set.Rules() {
 		if st := ev.stats[r.Name]; st != nil && st.errors > 0 {
 			diff = append(diff, fmt.Sprintf("evaluation errors: rule %s: %d errors in %d evaluations, the last at %s: %v",
-				r.Name, st.errors, st.evaluations, FormatDuration(st.lastErrAt.Sub(t.start)), oneLine(st.lastErr)))
+				r.Name, st.errors, st.evaluations, proactive.FormatDuration(st.lastErrAt.Sub(t.start)), oneLine(st.lastErr)))
 		}
 	}
 	return TestResult{Name: t.name, Line: t.line, Alerts: got, Diff: diff}
@@ -749,7 +749,7 @@ func (t *ruleTest) diff(got []TestAlert) []string {
 				}
 			}
 			if nearest >= 0 {
-				hint = fmt.Sprintf(" (the nearest is at %s)", FormatDuration(got[nearest].At))
+				hint = fmt.Sprintf(" (the nearest is at %s)", proactive.FormatDuration(got[nearest].At))
 			}
 			add(w.at, "missing: %s%s", w, hint)
 			continue
@@ -798,5 +798,5 @@ func ttfString(d time.Duration) string {
 	if d <= 0 {
 		return "none"
 	}
-	return FormatDuration(max(d.Round(time.Second), time.Second))
+	return proactive.FormatDuration(max(d.Round(time.Second), time.Second))
 }

@@ -488,7 +488,7 @@ func (e *Engine) decode(d *decoder, set *RuleSet) (SnapshotInfo, []map[proactive
 			}
 		}
 		if slot < 0 {
-			info.Skipped = append(info.Skipped, names[m]+"/"+FormatDuration(length))
+			info.Skipped = append(info.Skipped, names[m]+"/"+proactive.FormatDuration(length))
 		}
 		windowSlot = append(windowSlot, slot)
 		lengths = append(lengths, length)
@@ -498,7 +498,7 @@ func (e *Engine) decode(d *decoder, set *RuleSet) (SnapshotInfo, []map[proactive
 	}
 	for ws, k := range l.windowKeys {
 		if !info.restored[ws] {
-			info.Missing = append(info.Missing, l.metricNames[k.metric]+"/"+FormatDuration(k.length))
+			info.Missing = append(info.Missing, l.metricNames[k.metric]+"/"+proactive.FormatDuration(k.length))
 		}
 	}
 	rules := map[string]bool{}

@@ -3,6 +3,8 @@ package simulator
 import (
 	"fmt"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 // loadScenario is the fleet of LoadTest: one model with three metrics, the
@@ -34,5 +36,5 @@ func LoadTest(devices int, interval time.Duration) (*Scenario, error) {
 	if interval < time.Second {
 		return nil, fmt.Errorf("load: interval %s: want at least 1s", interval)
 	}
-	return ParseScenario("load", fmt.Appendf(nil, loadScenario, devices, FormatDuration(interval)))
+	return ParseScenario("load", fmt.Appendf(nil, loadScenario, devices, proactive.FormatDuration(interval)))
 }

@@ -319,7 +319,7 @@ func (w *walker) model(n *yaml.Node) Model {
 		m.ID = m.Name + "-%03d"
 	}
 	if m.Jitter*2 >= m.Interval && m.Jitter > 0 {
-		w.errf(n, "model %s: jitter %s must be under half the interval %s", m.Name, FormatDuration(m.Jitter), FormatDuration(m.Interval))
+		w.errf(n, "model %s: jitter %s must be under half the interval %s", m.Name, proactive.FormatDuration(m.Jitter), proactive.FormatDuration(m.Interval))
 	}
 	if metricsNode == nil {
 		w.errf(n, "model %s: metrics are required", m.Name)

@@ -8,25 +8,31 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Outcome is what became of one injected fault.
-type Outcome string
+// FaultResult is what became of one injected fault: detected, late, missed
+// or unwatched.
+type FaultResult string
 
-// The outcomes of a fault in a Score.
+// Outcome is FaultResult.
+//
+// Deprecated: use FaultResult; kept while the redesign merges.
+type Outcome = FaultResult
+
+// The results of a fault in a Score.
 const (
 	// Detected: an alert of its device and component fired between its
 	// onset and its breakdown (for a fault without breakdown, from its
 	// onset on).
-	Detected Outcome = "detected"
+	Detected FaultResult = "detected"
 	// Late: the first such alert fired after the breakdown, within the
 	// grace period (ScoreOptions.Grace): of use for faults that only show
 	// once they happened, such as a device falling silent.
-	Late Outcome = "late"
+	Late FaultResult = "late"
 	// Missed: no alert in time.
-	Missed Outcome = "missed"
+	Missed FaultResult = "missed"
 	// Unwatched: no rule watches the fault's component, so none could
 	// catch it (a decoy, such as a filter change or a door left open). It
 	// counts neither as detected nor as missed.
-	Unwatched Outcome = "unwatched"
+	Unwatched FaultResult = "unwatched"
 )
 
 // RuleInfo names a rule and the component it watches.
@@ -54,7 +60,7 @@ type ScoreOptions struct {
 // FaultScore is one injected fault and how the alerts met it.
 type FaultScore struct {
 	Truth
-	Outcome Outcome
+	Outcome FaultResult
 	// Rule and FiredAt are the first alert that matched the fault, Alerts
 	// the number of alerts that did.
 	Rule    string

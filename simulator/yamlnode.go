@@ -205,7 +205,7 @@ func (w *walker) duration(n *yaml.Node, where string, dst *time.Duration) {
 	if !ok {
 		return
 	}
-	d, err := ParseDuration(s)
+	d, err := parseDuration(s)
 	if err != nil {
 		w.errf(n, "%s: %v", where, err)
 		return

@@ -26,9 +26,9 @@ func (e *env) seedTickets(tb testing.TB, n int) {
 	ctx := tb.Context()
 	const devs = 100
 	for i := range devs {
-		must(e.store.CreateDevice(ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("pump-%03d", i)), Model: "pump-x",
+		must(e.store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("pump-%03d", i)), Model: "pump-x",
 			CustomerID: "alice", TimeZone: "Europe/Paris",
-			Site: devices.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
+			Site: proactive.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
 	}
 	sevs := []proactive.Severity{proactive.SeverityInfo, proactive.SeverityWarning, proactive.SeverityCritical}
 	const batch = 500
@@ -65,7 +65,7 @@ func (e *env) seedTickets(tb testing.TB, n int) {
 					}
 				}
 				if i%10 >= 6 {
-					if _, err := tx.CloseTicket(ctx, t.ID, devices.OutcomeFaultConfirmed, "", "seed"); err != nil {
+					if _, err := tx.CloseTicket(ctx, t.ID, proactive.OutcomeFaultConfirmed, "", "seed"); err != nil {
 						return err
 					}
 				}

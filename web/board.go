@@ -66,7 +66,7 @@ func parseBoardFilter(q url.Values) (boardFilter, error) {
 		Age: q.Get("age")}
 	var bad []string
 	switch st := proactive.TicketStatus(f.Status); {
-	case f.Status == "", f.Status == "all", f.Status == "finished", devices.Terminal(st), len(devices.NextStatuses(st)) > 0:
+	case f.Status == "", f.Status == "all", f.Status == "finished", st.Terminal(), len(st.Next()) > 0:
 	default:
 		bad = append(bad, fmt.Sprintf("status %q is not a ticket status", f.Status))
 	}
@@ -154,7 +154,7 @@ func (f boardFilter) ticketFilter(now time.Time, sts []proactive.TicketStatus) d
 
 // listTickets lists the newest tickets matching f with any status of sts,
 // at most n; before > 0 keeps ids below it.
-func (s *server) listTickets(ctx context.Context, f boardFilter, sts []proactive.TicketStatus, n int, before int64) ([]devices.Ticket, error) {
+func (s *server) listTickets(ctx context.Context, f boardFilter, sts []proactive.TicketStatus, n int, before int64) ([]proactive.Ticket, error) {
 	tf := f.ticketFilter(s.Now(), sts)
 	tf.Limit = n
 	if before > 0 {
@@ -170,7 +170,7 @@ func (s *server) listTickets(ctx context.Context, f boardFilter, sts []proactive
 type column struct {
 	Status  proactive.TicketStatus
 	Count   int
-	Tickets []devices.Ticket
+	Tickets []proactive.Ticket
 	// More links to the full list of the status when the column is cut.
 	More string
 }
@@ -195,7 +195,7 @@ type boardData struct {
 	// Columns is the active board; List a single list when filtered by
 	// status, with Older linking to its next page.
 	Columns []column
-	List    []devices.Ticket
+	List    []proactive.Ticket
 	Ages    []ageChoice
 	Older   string
 	Techs   map[string]string
@@ -290,8 +290,8 @@ func (s *server) technicianNames(ctx context.Context) (map[string]string, error)
 }
 
 // technicians lists every technician (the first 2,000), by id.
-func (s *server) technicians(ctx context.Context) ([]devices.Technician, error) {
-	var out []devices.Technician
+func (s *server) technicians(ctx context.Context) ([]proactive.Technician, error) {
+	var out []proactive.Technician
 	opt := devices.TechnicianFilter{ListOptions: devices.ListOptions{Limit: 500}}
 	for range 4 {
 		page, err := s.Store.ListTechnicians(ctx, opt)

@@ -155,7 +155,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("a form without its CSRF token: page %q, want Forbidden", h)
 		}
 		for _, ev := range must(e.store.GetTicket(e.ctx, e.open)).Timeline {
-			if ev.Kind == devices.EventComment {
+			if ev.Kind == proactive.TicketEventComment {
 				t.Errorf("a form without its CSRF token added a comment: %s", ev.Body)
 			}
 		}
@@ -199,7 +199,7 @@ func TestBrowser(t *testing.T) {
 		)
 		submit(t, ctx, "mark done", ".visit form button")
 		do(t, ctx, "marked", chromedp.WaitVisible(chromedp.CSS(".flash")))
-		if tk := must(e.store.GetTicket(e.ctx, e.critical)); tk.Status != proactive.TicketClosed || tk.Outcome != devices.OutcomePartReplaced {
+		if tk := must(e.store.GetTicket(e.ctx, e.critical)); tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomePartReplaced {
 			t.Errorf("after the visit the ticket is %s (%s), want closed with part_replaced (no SMS consent: no survey)", tk.Status, tk.Outcome)
 		}
 	})

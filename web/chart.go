@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/influx"
 )
 
@@ -114,9 +113,9 @@ type chartSeries struct {
 
 // alertFacts are what the ticket's first alert event says about when it
 // fired and on which metrics.
-func alertFacts(t devices.Ticket) (at time.Time, metrics []string) {
+func alertFacts(t proactive.Ticket) (at time.Time, metrics []string) {
 	for _, e := range t.Timeline {
-		if e.Kind != devices.EventAlert {
+		if e.Kind != proactive.TicketEventAlert {
 			continue
 		}
 		var b struct {
@@ -142,7 +141,7 @@ func alertFacts(t devices.Ticket) (at time.Time, metrics []string) {
 // ticketChart reads the ticket's metrics around its alert. A store that
 // fails gives a chart with a Problem, logged here, not an error: the rest
 // of the page still shows.
-func (s *server) ticketChart(ctx context.Context, t devices.Ticket, q url.Values, loc *time.Location) *chart {
+func (s *server) ticketChart(ctx context.Context, t proactive.Ticket, q url.Values, loc *time.Location) *chart {
 	alertAt, metrics := alertFacts(t)
 	if len(metrics) == 0 {
 		return nil

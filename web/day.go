@@ -6,23 +6,22 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
 )
 
 // visit is one appointment of the day with what the technician needs.
 type visit struct {
 	notify.Appointment
-	Ticket devices.Ticket
-	Device devices.Device
+	Ticket proactive.Ticket
+	Device proactive.Device
 	// CanMark is whether the visit may be recorded as done now.
 	CanMark bool
 }
 
 type dayData struct {
 	pageData
-	Tech     devices.Technician
-	Techs    []devices.Technician // for a dispatcher's choice
+	Tech     proactive.Technician
+	Techs    []proactive.Technician // for a dispatcher's choice
 	Loc      *time.Location
 	Day      time.Time
 	Date     string
@@ -30,7 +29,7 @@ type dayData struct {
 	Next     string
 	Today    bool
 	Visits   []visit
-	Outcomes []devices.Outcome
+	Outcomes []proactive.Outcome
 	// Here is this page's address, where visit forms come back to.
 	Here string
 }

@@ -27,7 +27,7 @@ const (
 
 // fleetDevice is a row of the fleet.
 type fleetDevice struct {
-	devices.Device
+	proactive.Device
 	// LastSeen is the device's latest telemetry; zero when it sent none
 	// recently, or when it is not known (Unknown).
 	LastSeen time.Time
@@ -249,7 +249,7 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 		}
 		for st, n := range counts {
 			row.Tickets += n
-			if !devices.Terminal(st) {
+			if !st.Terminal() {
 				row.Active += n
 			}
 		}

@@ -54,7 +54,7 @@ func TestFleet(t *testing.T) {
 
 	t.Run("model filter and pages", func(t *testing.T) {
 		for i := range 60 {
-			must(e.store.CreateDevice(e.ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("pump-%02d", i)), Model: "pump-x", TimeZone: "Europe/Paris"}))
+			must(e.store.CreateDevice(e.ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("pump-%02d", i)), Model: "pump-x", TimeZone: "Europe/Paris"}))
 		}
 		_, page := b.get("/fleet?model=pump-x")
 		if n := strings.Count(page, `data-label="Device">pump-`); n != 50 {

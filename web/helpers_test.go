@@ -124,7 +124,7 @@ func newEnv(t testing.TB, dsn string, tune ...func(*web.Options)) *env {
 	return e
 }
 
-var weekdays = devices.WeeklyHours{
+var weekdays = proactive.WeeklyHours{
 	time.Monday: {{Start: 8 * 60, End: 17 * 60}}, time.Tuesday: {{Start: 8 * 60, End: 17 * 60}},
 	time.Wednesday: {{Start: 8 * 60, End: 17 * 60}}, time.Thursday: {{Start: 8 * 60, End: 17 * 60}},
 	time.Friday: {{Start: 8 * 60, End: 17 * 60}},
@@ -137,21 +137,21 @@ var weekdays = devices.WeeklyHours{
 func (e *env) fixture() {
 	e.t.Helper()
 	ctx := e.ctx
-	for i, c := range []devices.Customer{
+	for i, c := range []proactive.Customer{
 		{ID: "alice", Name: "Alice Martin", Phone: "+33611111111", Language: "en"},
 		{ID: "bruno", Name: "Bruno Petit", Phone: "+33622222222", Language: "en"},
 	} {
 		must(e.store.CreateCustomer(ctx, c))
 		if c.ID == "alice" {
-			must(e.store.RecordConsent(ctx, c.ID, devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}))
+			must(e.store.RecordConsent(ctx, c.ID, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
 		}
-		must(e.store.CreateDevice(ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
+		must(e.store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
 			CustomerID: c.ID, TimeZone: "Europe/Paris",
-			Site: devices.Address{Line1: fmt.Sprintf("%d rue Oberkampf", 10+i), City: "Paris", PostalCode: "75011", Country: "FR"}}))
+			Site: proactive.Address{Line1: fmt.Sprintf("%d rue Oberkampf", 10+i), City: "Paris", PostalCode: "75011", Country: "FR"}}))
 	}
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
 		TimeZone: "Europe/Paris", Skills: []string{"compressor", "fan"}, ServiceArea: []string{"75"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
 		TimeZone: "Europe/Paris", Skills: []string{"compressor", "fan"}, ServiceArea: []string{"69"}, Hours: weekdays}))
 	for name, role := range map[string]devices.Role{"admin": devices.RoleAdmin, "dispatcher": devices.RoleDispatcher} {
 		_, plain := must2(e.tokens.Create(ctx, name, role, ""))
@@ -177,7 +177,7 @@ func alert(dev, component string, sev proactive.Severity, at time.Time) proactiv
 }
 
 // ticket returns the latest ticket of a device's component.
-func (e *env) ticket(dev, component string) devices.Ticket {
+func (e *env) ticket(dev, component string) proactive.Ticket {
 	e.t.Helper()
 	page := must(e.store.ListTickets(e.ctx, devices.TicketFilter{Device: proactive.DeviceID(dev)}))
 	for _, t := range page.Items {
@@ -186,7 +186,7 @@ func (e *env) ticket(dev, component string) devices.Ticket {
 		}
 	}
 	e.t.Fatalf("no ticket for %s/%s", dev, component)
-	return devices.Ticket{}
+	return proactive.Ticket{}
 }
 
 // reply posts an inbound SMS from phone to the notifier's webhook, signed

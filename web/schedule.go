@@ -25,11 +25,11 @@ type span struct{ Start, End time.Time }
 // scheduleVisit is a booked visit in the schedule, with its ticket.
 type scheduleVisit struct {
 	notify.Appointment
-	Ticket devices.Ticket
+	Ticket proactive.Ticket
 	// CanReassign is whether the visit may move to another technician:
 	// one of Choices, who repair its component and serve its site.
 	CanReassign bool
-	Choices     []devices.Technician
+	Choices     []proactive.Technician
 }
 
 // scheduleDay is one technician's day.
@@ -43,7 +43,7 @@ type scheduleDay struct {
 
 // scheduleRow is one technician's week.
 type scheduleRow struct {
-	Tech   devices.Technician
+	Tech   proactive.Technician
 	Loc    *time.Location
 	Days   []scheduleDay
 	Booked int
@@ -58,7 +58,7 @@ type scheduleData struct {
 	// ThisWeek links back to today from another week; empty on it.
 	ThisWeek string
 	Rows     []scheduleRow
-	Techs    []devices.Technician
+	Techs    []proactive.Technician
 	// Here is this page's address, where reassignments come back to.
 	Here string
 }
@@ -138,10 +138,10 @@ func (s *server) showSchedule(w http.ResponseWriter, r *http.Request, from strin
 // visitChoices lists, per booked visit, the other technicians who repair
 // its ticket's component and serve its device's site: those it may move
 // to (whether they are free then, the move itself checks).
-func (s *server) visitChoices(ctx context.Context, apps []notify.Appointment, tickets map[int64]devices.Ticket,
-	techs []devices.Technician) (map[int64][]devices.Technician, error) {
+func (s *server) visitChoices(ctx context.Context, apps []notify.Appointment, tickets map[int64]proactive.Ticket,
+	techs []proactive.Technician) (map[int64][]proactive.Technician, error) {
 	postal := map[proactive.DeviceID]string{}
-	out := map[int64][]devices.Technician{}
+	out := map[int64][]proactive.Technician{}
 	for _, a := range apps {
 		tk, ok := tickets[a.Ticket]
 		if a.Status != "booked" || !ok {
@@ -206,14 +206,14 @@ func (s *server) reassign(w http.ResponseWriter, r *http.Request) {
 }
 
 // ticketsByID reads the tickets of apps.
-func (s *server) ticketsByID(ctx context.Context, apps []notify.Appointment) (map[int64]devices.Ticket, error) {
+func (s *server) ticketsByID(ctx context.Context, apps []notify.Appointment) (map[int64]proactive.Ticket, error) {
 	ids := make([]int64, 0, len(apps))
 	for _, a := range apps {
 		ids = append(ids, a.Ticket)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	out := make(map[int64]devices.Ticket, len(ids))
+	out := make(map[int64]proactive.Ticket, len(ids))
 	for chunk := range slices.Chunk(ids, 500) {
 		page, err := s.Store.ListTickets(ctx, devices.TicketFilter{IDs: chunk, ListOptions: devices.ListOptions{Limit: 500}})
 		if err != nil {
@@ -228,8 +228,8 @@ func (s *server) ticketsByID(ctx context.Context, apps []notify.Appointment) (ma
 
 // scheduleRow lays out one technician's visits and free time over the
 // days from start, each day the same date in the technician's zone.
-func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notify.Appointment, tickets map[int64]devices.Ticket,
-	choices map[int64][]devices.Technician) scheduleRow {
+func (s *server) scheduleRow(t proactive.Technician, start time.Time, apps []notify.Appointment, tickets map[int64]proactive.Ticket,
+	choices map[int64][]proactive.Technician) scheduleRow {
 	loc := s.Location
 	if l, err := time.LoadLocation(t.TimeZone); err == nil && t.TimeZone != "" {
 		loc = l
@@ -246,7 +246,7 @@ func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notif
 			if st := a.Start.In(loc); st.Year() == day0.Year() && st.YearDay() == day0.YearDay() {
 				tk := tickets[a.Ticket]
 				day.Visits = append(day.Visits, scheduleVisit{Appointment: a, Ticket: tk, Choices: choices[a.ID],
-					CanReassign: a.Status == "booked" && tk.ID != 0 && !devices.Terminal(tk.Status) && len(choices[a.ID]) > 0 &&
+					CanReassign: a.Status == "booked" && tk.ID != 0 && !tk.Status.Terminal() && len(choices[a.ID]) > 0 &&
 						a.Start.After(now)})
 			}
 			busy = append(busy, span{a.Start, a.End})
@@ -269,7 +269,7 @@ func (s *server) scheduleRow(t devices.Technician, start time.Time, apps []notif
 }
 
 // allAway reports whether t is on time off through every shift.
-func allAway(shifts []span, t devices.Technician) bool {
+func allAway(shifts []span, t proactive.Technician) bool {
 	for _, sh := range shifts {
 		if !t.Away(sh.Start) || !t.Away(sh.End.Add(-time.Minute)) {
 			return false

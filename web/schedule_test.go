@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 )
@@ -21,7 +21,7 @@ func TestSchedule(t *testing.T) {
 		// Leo is away on Wednesday, and covers Paris too.
 		leo := must(e.store.GetTechnician(e.ctx, "tech-lyon"))
 		wed := time.Date(2026, 3, 11, 0, 0, 0, 0, paris)
-		leo.TimeOff = []devices.TimeOff{{Start: wed, End: wed.Add(24 * time.Hour), Reason: "training"}}
+		leo.TimeOff = []proactive.TimeOff{{Start: wed, End: wed.Add(24 * time.Hour), Reason: "training"}}
 		leo.ServiceArea = []string{"69", "75"}
 		must(e.store.UpdateTechnician(e.ctx, leo))
 		visit := slots[0].Start.In(paris)

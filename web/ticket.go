@@ -11,16 +11,15 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
 )
 
-var outcomes = []devices.Outcome{devices.OutcomeFaultConfirmed, devices.OutcomePartReplaced, devices.OutcomeNoFaultFound}
+var outcomes = []proactive.Outcome{proactive.OutcomeFaultConfirmed, proactive.OutcomePartReplaced, proactive.OutcomeNoFaultFound}
 
 // entry is a timeline event as the page shows it.
 type entry struct {
 	At    time.Time
-	Kind  devices.EventKind
+	Kind  proactive.TicketEventKind
 	Actor string
 	Text  string
 }
@@ -46,9 +45,9 @@ type slotChoice struct {
 type ticketData struct {
 	pageData
 	Now      time.Time
-	Ticket   devices.Ticket
-	Device   devices.Device
-	Customer *devices.Customer
+	Ticket   proactive.Ticket
+	Device   proactive.Device
+	Customer *proactive.Customer
 	Loc      *time.Location
 	// Alert is what the alert event said: metrics and time to failure.
 	Metrics       []metric
@@ -56,10 +55,10 @@ type ticketData struct {
 	Timeline      []entry
 	Thread        []bubble
 	Appointments  []notify.Appointment
-	Techs         []devices.Technician
+	Techs         []proactive.Technician
 	TechNames     map[string]string
 	Slots         []slotChoice
-	Outcomes      []devices.Outcome
+	Outcomes      []proactive.Outcome
 	// Which actions the page offers.
 	CanAssign, CanBook, CanMessage, CanComment, CanVisit, CanClose, CanCancel bool
 	// Form values to show again after a failed action.
@@ -131,11 +130,11 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 		d.Loc = loc
 	}
 	for _, e := range t.Timeline {
-		if e.Kind == devices.EventAlert {
+		if e.Kind == proactive.TicketEventAlert {
 			d.Metrics, d.TimeToFailure = alertDetails(e.Body)
 		}
 		d.Timeline = append(d.Timeline, entry{At: e.At, Kind: e.Kind, Actor: e.Actor, Text: describe(e)})
-		if e.Kind == devices.EventMessage && e.Actor == "customer" {
+		if e.Kind == proactive.TicketEventMessage && e.Actor == "customer" {
 			var b struct {
 				Direction, Body string
 				Handled         any
@@ -154,7 +153,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 	for _, tc := range d.Techs {
 		d.TechNames[tc.ID] = tc.Name
 	}
-	active := !devices.Terminal(t.Status)
+	active := !t.Status.Terminal()
 	if s.Outreach != nil {
 		msgs, err := s.Outreach.Messages(ctx, t.ID, "")
 		if err != nil {
@@ -226,7 +225,7 @@ func alertDetails(body json.RawMessage) ([]metric, string) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 	ttf := b.TimeToFailure
-	if d, err := time.ParseDuration(ttf); err == nil {
+	if d, err := proactive.ParseDuration(ttf); err == nil {
 		ttf = humanDuration(d)
 	}
 	return ms, ttf
@@ -246,7 +245,7 @@ func humanDuration(d time.Duration) string {
 }
 
 // describe says what a timeline event was, in a line.
-func describe(e devices.Event) string {
+func describe(e proactive.TicketEvent) string {
 	var b map[string]any
 	_ = json.Unmarshal(e.Body, &b)
 	str := func(k string) string {
@@ -256,9 +255,9 @@ func describe(e devices.Event) string {
 		return ""
 	}
 	switch e.Kind {
-	case devices.EventAlert:
+	case proactive.TicketEventAlert:
 		return fmt.Sprintf("Rule %s fired (%s): %s", str("rule"), str("severity"), str("summary"))
-	case devices.EventState:
+	case proactive.TicketEventState:
 		s := fmt.Sprintf("Status %s → %s", str("from"), str("to"))
 		if o := str("outcome"); o != "" {
 			s += ", outcome " + label(o)
@@ -269,14 +268,14 @@ func describe(e devices.Event) string {
 			}
 		}
 		return s
-	case devices.EventAssignment:
+	case proactive.TicketEventAssignment:
 		if t := str("technician"); t != "" {
 			return "Assigned to " + t
 		}
 		return "Unassigned (was " + str("previous") + ")"
-	case devices.EventComment:
+	case proactive.TicketEventComment:
 		return str("text")
-	case devices.EventMessage:
+	case proactive.TicketEventMessage:
 		switch {
 		case str("direction") == "in":
 			return "SMS from the customer: " + str("body")
@@ -407,7 +406,7 @@ func (s *server) comment(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) close(w http.ResponseWriter, r *http.Request) {
 	s.action(w, r, "Ticket closed.", func(id int64) error {
-		_, err := s.Store.CloseTicket(r.Context(), id, devices.Outcome(r.PostFormValue("outcome")),
+		_, err := s.Store.CloseTicket(r.Context(), id, proactive.Outcome(r.PostFormValue("outcome")),
 			strings.TrimSpace(r.PostFormValue("notes")), sessionOf(r.Context()).Actor())
 		return err
 	})
@@ -440,7 +439,7 @@ func (s *server) visitDone(w http.ResponseWriter, r *http.Request) {
 				return proactive.Errorf(proactive.ENotFound, "ticket %d not found", id)
 			}
 		}
-		_, err := s.Outreach.VisitDoneBy(r.Context(), id, tech, devices.Outcome(r.PostFormValue("outcome")),
+		_, err := s.Outreach.VisitDoneBy(r.Context(), id, tech, proactive.Outcome(r.PostFormValue("outcome")),
 			strings.TrimSpace(r.PostFormValue("notes")), sess.Actor())
 		return err
 	})

@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
@@ -64,7 +65,7 @@ type Outreach interface {
 	// VisitDoneBy records the ticket's booked visit as made, with its
 	// outcome, by actor; technician, when not empty, must be the visit's
 	// (EForbidden).
-	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (notify.Appointment, error)
+	VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome proactive.Outcome, notes, actor string) (notify.Appointment, error)
 	// Reassign moves the ticket's upcoming booked visit, at the same time,
 	// to another technician and assigns the ticket to them. EConflict when
 	// the technician is not free then; EInvalid when they do not repair

@@ -12,7 +12,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/web"
@@ -190,7 +189,7 @@ func TestActions(t *testing.T) {
 				t.Fatalf("technician = %q, want tech-lyon", tk.Technician)
 			}
 			last := tk.Timeline[len(tk.Timeline)-1]
-			if last.Kind != devices.EventAssignment || last.Actor != "dispatcher" {
+			if last.Kind != proactive.TicketEventAssignment || last.Actor != "dispatcher" {
 				t.Errorf("last event %s by %s, want an assignment by dispatcher", last.Kind, last.Actor)
 			}
 			_, page = b.get(ticketPath)
@@ -273,7 +272,7 @@ func TestActions(t *testing.T) {
 			resp, page := b.post(ticketPath+"/close", url.Values{"outcome": {"part_replaced"}, "notes": {"relay replaced"}})
 			wantStatus(t, resp, page, http.StatusSeeOther)
 			tk := must(e.store.GetTicket(e.ctx, e.offered))
-			if tk.Status != proactive.TicketClosed || tk.Outcome != devices.OutcomePartReplaced {
+			if tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomePartReplaced {
 				t.Fatalf("after closing: %s, %s", tk.Status, tk.Outcome)
 			}
 		})

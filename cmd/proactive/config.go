@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -173,21 +174,20 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 // LogValue implements slog.LogValuer.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// Duration is a time.Duration written like "1s" or "500ms".
-type Duration time.Duration
+// Duration is a proactive.Duration, written like "500ms", "2m", "7d" or
+// "2w" (proactive.ParseDuration); its YAML errors name the line.
+type Duration proactive.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 500ms, 1s, 2m)", n.Line, n.Value)
+	if err := (*proactive.Duration)(d).UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
-	*d = Duration(v)
 	return nil
 }
 
 // MarshalYAML implements yaml.Marshaler.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+func (d Duration) MarshalYAML() (any, error) { return proactive.FormatDuration(time.Duration(d)), nil }
 
 // loadConfig reads the file (when path is not empty), applies the
 // environment and validates. It reports every problem at once.
@@ -244,9 +244,9 @@ func walkLeaves(v reflect.Value, prefix string, fn func(key, env string, v refle
 func setFromString(v reflect.Value, s string) error {
 	switch v.Interface().(type) {
 	case Duration:
-		d, err := time.ParseDuration(s)
+		d, err := proactive.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a duration (like 500ms, 1s, 2m)", s)
+			return err
 		}
 		v.SetInt(int64(d))
 		return nil

@@ -1,0 +1,147 @@
+package proactive
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Ticket is the record of one proactive intervention on a device's
+// component, from the alert that opened it to the visit's outcome.
+type Ticket struct {
+	ID        int64        `json:"id"`
+	Device    DeviceID     `json:"device_id"`
+	Component string       `json:"component"`
+	Rule      string       `json:"rule"`
+	Status    TicketStatus `json:"status"`
+	Severity  Severity     `json:"severity"`
+	Summary   string       `json:"summary"`
+	// PredictedFailure is when the rule expects the component to fail: the
+	// alert's firing time plus its time to failure. Zero when the rule gives
+	// no prediction.
+	PredictedFailure time.Time `json:"predicted_failure,omitzero"`
+	OpenedAt         time.Time `json:"opened_at"`
+	UpdatedAt        time.Time `json:"updated_at"`
+	// ClosedAt is when the ticket reached a terminal state, zero before.
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+	// Technician is the assigned technician's id, empty when none is.
+	Technician string `json:"technician_id,omitempty"`
+	// Outcome and OutcomeNotes are set when the ticket closes.
+	Outcome      Outcome `json:"outcome,omitempty"`
+	OutcomeNotes string  `json:"outcome_notes,omitempty"`
+	// Timeline is filled by the store's single-ticket read only, oldest
+	// event first.
+	Timeline []TicketEvent `json:"timeline,omitempty"`
+}
+
+// Outcome is what the visit found, recorded when a ticket closes; per rule,
+// the share of fault_confirmed and part_replaced measures its precision.
+type Outcome string
+
+// The outcomes of a visit.
+const (
+	OutcomeFaultConfirmed Outcome = "fault_confirmed"
+	OutcomeNoFaultFound   Outcome = "no_fault_found"
+	OutcomePartReplaced   Outcome = "part_replaced"
+)
+
+// Valid reports whether o is one of the declared outcomes.
+func (o Outcome) Valid() bool {
+	switch o {
+	case OutcomeFaultConfirmed, OutcomeNoFaultFound, OutcomePartReplaced:
+		return true
+	}
+	return false
+}
+
+// TicketEventKind classifies an entry of a ticket's timeline.
+type TicketEventKind string
+
+// The kinds of timeline event.
+const (
+	TicketEventAlert      TicketEventKind = "alert"      // an alert opened the ticket (body: rule, severity, summary, prediction, metrics)
+	TicketEventState      TicketEventKind = "state"      // a transition (body: from, to, note; outcome and notes on close)
+	TicketEventMessage    TicketEventKind = "message"    // an SMS sent or received (body: the notifier's)
+	TicketEventComment    TicketEventKind = "comment"    // a person's remark (body: text)
+	TicketEventAssignment TicketEventKind = "assignment" // a technician assigned or removed (body: technician, previous)
+)
+
+// Valid reports whether k is one of the declared kinds.
+func (k TicketEventKind) Valid() bool {
+	switch k {
+	case TicketEventAlert, TicketEventState, TicketEventMessage, TicketEventComment, TicketEventAssignment:
+		return true
+	}
+	return false
+}
+
+// TicketEvent is one entry of a ticket's append-only timeline. It is not a
+// device's own event (see Event).
+type TicketEvent struct {
+	ID       int64           `json:"id"`
+	TicketID int64           `json:"ticket_id"`
+	At       time.Time       `json:"at"`
+	Kind     TicketEventKind `json:"kind"`
+	// Actor is who did it: a user, "customer", or a component such as
+	// "rules" or "notify".
+	Actor string `json:"actor"`
+	// Body is a JSON object whose fields depend on Kind; compact, keys sorted.
+	Body json.RawMessage `json:"body"`
+}
+
+// TicketStatuses lists every ticket status, in the order of the lifecycle
+// and then the other terminal states.
+var TicketStatuses = []TicketStatus{
+	TicketOpen, TicketOffered, TicketScheduled, TicketVisited,
+	TicketClosed, TicketDeclined, TicketExpired, TicketCancelled,
+}
+
+// transitions is the ticket state machine: for each non-terminal state, the
+// states it may move to.
+//
+//	from       to
+//	open       offered, scheduled, cancelled
+//	offered    scheduled, declined, expired, cancelled
+//	scheduled  visited, cancelled
+//	visited    closed (with an outcome), cancelled
+//
+// closed, declined, expired and cancelled are terminal. open → scheduled is
+// for a visit booked by phone, without an SMS offer (a customer without
+// consent).
+var transitions = map[TicketStatus][]TicketStatus{
+	TicketOpen:      {TicketOffered, TicketScheduled, TicketCancelled},
+	TicketOffered:   {TicketScheduled, TicketDeclined, TicketExpired, TicketCancelled},
+	TicketScheduled: {TicketVisited, TicketCancelled},
+	TicketVisited:   {TicketClosed, TicketCancelled},
+}
+
+// Valid reports whether s is a declared ticket status.
+func (s TicketStatus) Valid() bool {
+	_, ok := transitions[s]
+	return ok || s.Terminal()
+}
+
+// Terminal reports whether a ticket in status s is finished: closed,
+// declined, expired or cancelled.
+func (s TicketStatus) Terminal() bool {
+	switch s {
+	case TicketClosed, TicketDeclined, TicketExpired, TicketCancelled:
+		return true
+	}
+	return false
+}
+
+// Next returns the states a ticket in status s may move to; none for a
+// terminal state. The slice is the caller's.
+func (s TicketStatus) Next() []TicketStatus {
+	return append([]TicketStatus(nil), transitions[s]...)
+}
+
+// CanTransition reports whether a ticket may move from status s to status to.
+func (s TicketStatus) CanTransition(to TicketStatus) bool {
+	for _, n := range transitions[s] {
+		if n == to {
+			return true
+		}
+	}
+	return false
+}
