@@ -96,6 +96,10 @@ const MaxMaintenanceNotesLen = 2000
 // or inspected. A rule that resets on maintenance starts a new baseline at
 // Time.
 type Maintenance struct {
+	// ID is the store's sequence number of the record, increasing in the
+	// order records were written (0 before it is stored): a reader that
+	// has seen ID n asks for the records after n.
+	ID        int64           `json:"id,omitempty"`
 	Device    DeviceID        `json:"device_id"`
 	Time      time.Time       `json:"time"`
 	Component string          `json:"component"`
