@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -189,117 +185,69 @@ func serve(ctx context.Context, e env) error {
 	log.Info("proactive serving", "version", version, "http", ln.Addr().String(), "mqtt", mqttWhere,
 		"influxdb", redactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
-	rebuildRules(ctx, engine, influx, cfg, log)
+	history := rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket)
+	checkpoint := rules.NewCheckpoint(engine, rules.CheckpointOptions{
+		Path: cfg.Rules.SnapshotPath, Interval: time.Duration(cfg.Rules.SnapshotInterval), History: history,
+		RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Logger: log,
+	})
+	checkpoint.Restore(ctx)
 
-	// The ingester gets a context of its own: it is stopped before the
-	// source, so that its final flush is acknowledged over a connection that
-	// is still open. Unacknowledged messages stay with the broker or device.
-	ingCtx, stopIngest := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopIngest()
-	rulesCtx, stopRules := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRules()
-	// The notifier outlives the rule engine, whose last alerts it takes,
-	// and drains its in-flight sends when stopped.
-	notifyCtx, stopNotify := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopNotify()
-	notifyDone := make(chan error, 1)
-	go func() { notifyDone <- notifier.Run(notifyCtx) }()
-	rulesDone := make(chan error, 1)
-	go func() { rulesDone <- engine.Run(rulesCtx) }()
-	snapshots := cfg.Rules.Enabled && cfg.Rules.SnapshotPath != "" && engine.Lookback() > 0
-	snapCtx, stopSnapshots := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSnapshots()
-	snapDone := make(chan struct{})
-	if snapshots {
-		go func() {
-			defer close(snapDone)
-			snapshotLoop(snapCtx, engine, cfg.Rules.SnapshotPath, time.Duration(cfg.Rules.SnapshotInterval), log)
-		}()
-	} else {
-		close(snapDone)
+	deadline := time.Duration(cfg.ShutdownTimeout)
+	err = runParts(ctx, deadline,
+		part{name: "http", run: func(ctx context.Context) error { return serveHTTP(ctx, srv, ln) }},
+		// The notifier outlives the rule engine, whose last alerts it
+		// takes, and drains its in-flight sends when stopped.
+		part{name: "notify", run: notifier.Run},
+		// The last snapshot is taken once the rules have stopped: it holds
+		// every sample they took.
+		part{name: "rule snapshots", run: checkpoint.Run},
+		// The rules stop after ingest, whose final batches they evaluate.
+		part{name: "rules", run: engine.Run},
+		part{name: "rules reload", run: func(ctx context.Context) error { return reloadOnHangup(ctx, cfg, engine, log) }},
+		part{name: "mqtt", run: src.Run},
+		// The ingester stops before the source, so that its final flush is
+		// acknowledged over a connection that is still open.
+		// Unacknowledged messages stay with the broker or device.
+		part{name: "ingest", run: in.Run, stop: deadline + time.Second},
+	)
+	log.Info("stopped", "points_written", in.PointsWritten())
+	return err
+}
+
+// serveHTTP serves ln until ctx ends, then shuts the server down, giving
+// requests in flight 5s.
+func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
 	}
+	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// reloadOnHangup reloads the rule files on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, cfg Config, engine *rules.Engine, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go func() {
-		for range hup {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
 			if n, err := reloadRules(cfg, engine); err != nil {
 				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
 			} else {
 				log.Info("rules reloaded", "rules", n)
 			}
 		}
-	}()
-	srcCtx, stopSource := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSource()
-	ingDone := make(chan error, 1)
-	srcDone := make(chan error, 1)
-	httpDone := make(chan error, 1)
-	go func() { ingDone <- in.Run(ingCtx) }()
-	go func() { srcDone <- src.Run(srcCtx) }()
-	go func() { httpDone <- srv.Serve(ln) }()
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-srcDone:
-		runErr = fmt.Errorf("mqtt stopped: %w", err)
-		srcDone <- nil
-	case err := <-httpDone:
-		runErr = fmt.Errorf("http server stopped: %w", err)
-		httpDone <- nil
-	}
-
-	deadline := time.Duration(cfg.ShutdownTimeout)
-	stopIngest()
-	if err := waitFor(ingDone, deadline+time.Second); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("ingest: %w", err))
-	}
-	stopSource()
-	if err := waitFor(srcDone, deadline); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("mqtt: %w", err))
-	}
-	stopRules() // after ingest, whose final batches it still evaluates
-	rulesErr := waitFor(rulesDone, deadline)
-	if rulesErr != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("rules: %w", rulesErr))
-	}
-	stopSnapshots()
-	<-snapDone
-	if snapshots && rulesErr == nil {
-		// The rules have stopped: the snapshot holds every sample they took.
-		start := time.Now()
-		if info, err := writeSnapshot(engine, cfg.Rules.SnapshotPath); err != nil {
-			runErr = errors.Join(runErr, err)
-		} else {
-			log.Info("rule snapshot written", "path", cfg.Rules.SnapshotPath, "devices", info.Devices, "windows", info.Windows,
-				"alerts", info.Alerts, "bytes", info.Bytes, "snapshot_time", info.Time, "took", time.Since(start).Round(time.Millisecond))
-		}
-	}
-	stopNotify()
-	if err := waitFor(notifyDone, deadline); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("notify: %w", err))
-	}
-	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
-	}
-	log.Info("stopped", "points_written", in.PointsWritten())
-	return runErr
-}
-
-// waitFor waits for a component's Run to return, at most d.
-func waitFor(done <-chan error, d time.Duration) error {
-	select {
-	case err := <-done:
-		if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("did not stop within %s", d)
 	}
 }
 
@@ -351,117 +299,4 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// rebuildRules restores the rule windows and alert states before ingest
-// starts, so that a restart forgets no window and fires nothing twice: from
-// the snapshot at rules.snapshot_path plus the gap since replayed from
-// InfluxDB, or, without a usable snapshot, from InfluxDB history alone. A
-// failure (InfluxDB down, Flux disabled) is not fatal: the rules then start
-// from what they have, which the log says.
-func rebuildRules(ctx context.Context, engine *rules.Engine, influx *ingest.Influx, cfg Config, log *slog.Logger) {
-	if engine.Lookback() <= 0 {
-		return // no rules
-	}
-	start := time.Now()
-	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Rules.RebuildTimeout))
-	defer cancel()
-	history := rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket)
-	if path := cfg.Rules.SnapshotPath; path != "" {
-		info, err := restoreSnapshot(engine, path)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			log.Info("no rule snapshot yet; rebuilding the rule windows from influxdb", "path", path)
-		case err != nil:
-			log.Warn("rule snapshot not used; rebuilding the rule windows from influxdb", "path", path, "err", err)
-		default:
-			rep, err := engine.RebuildSince(rctx, history, info, start)
-			attrs := []any{"path", path, "devices", info.Devices, "windows", info.Windows, "alerts", info.Alerts,
-				"bytes", info.Bytes, "snapshot_time", info.Time, "age", start.Sub(info.Time).Round(time.Second),
-				"gap_from", rep.From, "gap", rep.Tail.Round(time.Second), "gap_samples", rep.Samples, "new_windows", info.Missing,
-				"dropped_windows", info.Skipped, "took", time.Since(start).Round(time.Millisecond)}
-			switch {
-			case err != nil:
-				log.Warn("rule windows restored from the snapshot, but the gap not fully replayed; alerts restart from what was loaded",
-					append(attrs, "err", err)...)
-			case errors.Is(rep.Fallback, rules.ErrSnapshotStale):
-				log.Info("rule snapshot set aside; rule windows rebuilt from influxdb", "path", path, "aggregated", rep.Aggregated,
-					"buckets", rep.Buckets, "samples", rep.Samples, "why", rep.Fallback, "took", time.Since(start).Round(time.Millisecond))
-			default:
-				log.Info("rule windows restored from the snapshot", append(attrs, "fallback", rep.Fallback)...)
-			}
-			return
-		}
-	}
-	rep, err := engine.RebuildHistory(rctx, history, start)
-	if err != nil {
-		log.Warn("rule windows not fully rebuilt from influxdb; alerts restart from what was loaded",
-			"aggregated", rep.Aggregated, "buckets", rep.Buckets, "samples", rep.Samples, "from", rep.From, "err", err)
-		return
-	}
-	log.Info("rule windows rebuilt from influxdb", "aggregated", rep.Aggregated, "buckets", rep.Buckets, "samples", rep.Samples,
-		"from", rep.From, "tail", rep.Tail, "fallback", rep.Fallback, "took", time.Since(start).Round(time.Millisecond))
-}
-
-// restoreSnapshot loads the snapshot at path into engine.
-func restoreSnapshot(engine *rules.Engine, path string) (rules.SnapshotInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return rules.SnapshotInfo{}, err
-	}
-	defer f.Close()
-	return engine.Restore(f)
-}
-
-// writeSnapshot writes the engine's snapshot to path atomically: to a
-// temporary file in the same directory, synced, then renamed over path.
-func writeSnapshot(engine *rules.Engine, path string) (rules.SnapshotInfo, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return rules.SnapshotInfo{}, fmt.Errorf("rule snapshot: %w", err)
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return rules.SnapshotInfo{}, fmt.Errorf("rule snapshot: %w", err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, nothing to remove
-	w := bufio.NewWriterSize(f, 1<<20)
-	info, err := engine.Snapshot(w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return info, fmt.Errorf("rule snapshot %s: %w", path, err)
-	}
-	return info, nil
-}
-
-// snapshotLoop writes the engine's snapshot every interval until ctx ends.
-func snapshotLoop(ctx context.Context, engine *rules.Engine, path string, interval time.Duration, log *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			start := time.Now()
-			info, err := writeSnapshot(engine, path)
-			if err != nil {
-				log.Warn("rule snapshot not written; the previous one stays", "err", err)
-				continue
-			}
-			log.Debug("rule snapshot written", "path", path, "devices", info.Devices, "bytes", info.Bytes,
-				"took", time.Since(start).Round(time.Millisecond))
-		}
-	}
 }
