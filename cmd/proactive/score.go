@@ -278,12 +278,12 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 	var end time.Time
 	var err error
 	if fromFlag != "" {
-		if from, err = parseWhen(fromFlag, now); err != nil {
+		if from, err = rules.ParseTime(fromFlag, now); err != nil {
 			errs = append(errs, fmt.Errorf("--from: %w", err))
 		}
 	}
 	if toFlag != "" {
-		if to, err = parseWhen(toFlag, now); err != nil {
+		if to, err = rules.ParseTime(toFlag, now); err != nil {
 			errs = append(errs, fmt.Errorf("--to: %w", err))
 		}
 		end = to
@@ -291,7 +291,7 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 	if len(errs) == 0 && !from.Before(to) {
 		errs = append(errs, fmt.Errorf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	}
-	set, probs := compileRules(patterns)
+	set, probs := rules.CompileFiles(patterns)
 	errs = append(errs, probs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -336,9 +336,9 @@ func laterTime(a, b time.Time) time.Time {
 // leadString prints a lead time, negative for a late alert.
 func leadString(d time.Duration) string {
 	if d < 0 {
-		return "-" + humanDur(-d)
+		return "-" + rules.FormatLead(-d)
 	}
-	return humanDur(d)
+	return rules.FormatLead(d)
 }
 
 func ratioString(p *float64) string {
@@ -376,7 +376,7 @@ func writeScoreTable(w io.Writer, rep *simulator.ScoreReport, truthFile, what st
 	fmt.Fprintf(tw, "\nRULE\tCOMPONENT\tALERTS\tTRUE\tFALSE\tFAULTS\tDETECTED\tPRECISION\tRECALL\tMEDIAN LEAD\n")
 	for _, r := range rep.Rules {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Name, r.Component, r.Alerts, r.TrueAlerts, r.FalseAlerts,
-			r.Faults, r.Detected, ratioString(r.Precision), ratioString(r.Recall), humanDur(r.MedianLead))
+			r.Faults, r.Detected, ratioString(r.Precision), ratioString(r.Recall), rules.FormatLead(r.MedianLead))
 	}
 	if len(rep.FalseAlerts) > 0 {
 		fmt.Fprintf(tw, "\nFALSE ALERT\tDEVICE\tCOMPONENT\tFIRED AT\tDEVICE HAS\n")
@@ -389,7 +389,7 @@ func writeScoreTable(w io.Writer, rep *simulator.ScoreReport, truthFile, what st
 		}
 	}
 	fmt.Fprintf(tw, "\nFaults: %d detected (median lead %s), %d late, %d missed, %d unwatched. False alerts: %d (%d on devices without a fault).\n",
-		rep.Detected, humanDur(rep.MedianLead), rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
+		rep.Detected, rules.FormatLead(rep.MedianLead), rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
 	return tw.Flush()
 }
 

@@ -272,7 +272,7 @@ func TestSimulateIntoServe(t *testing.T) {
 		t.Errorf("truth file:\n%s\nwant:\n%s", b, wantTruth)
 	}
 	// The CSV truth is the failures file of `proactive rules backtest`.
-	fails, err := parseFailures(truthFile, strings.NewReader(string(b)))
+	fails, err := rules.ReadFailures(truthFile, strings.NewReader(string(b)))
 	if err != nil || len(fails) != 2 || fails[1].Device != "heatpump-001" || fails[1].Component != "fan" ||
 		!fails[1].Time.Equal(time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)) {
 		t.Errorf("truth as backtest failures: %+v, %v", fails, err)
