@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
@@ -158,12 +159,12 @@ func serve(ctx context.Context, e env) error {
 		return fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler: newRouter(routerOptions{
+		Handler: api.NewRouter(api.RouterOptions{
 			Registry: reg,
-			Checks: []check{
-				{"mqtt", func(context.Context) error { return src.Ready() }},
-				{"database", func(ctx context.Context) error { return store.Ping(ctx) }},
-				{"influxdb", func(ctx context.Context) error {
+			Checks: []api.Check{
+				{Name: "mqtt", Fn: func(context.Context) error { return src.Ready() }},
+				{Name: "database", Fn: func(ctx context.Context) error { return store.Ping(ctx) }},
+				{Name: "influxdb", Fn: func(ctx context.Context) error {
 					if err := in.WriteError(); err != nil {
 						return err
 					}
