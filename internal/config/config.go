@@ -1,4 +1,7 @@
-package main
+// Package config is the configuration of the proactive binary: its YAML
+// file, the PROACTIVE_* environment variables that override every key, the
+// defaults, and the validation that reports every problem at once.
+package config
 
 import (
 	"bytes"
@@ -108,9 +111,9 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
-// defaultConfig is what a fresh machine runs with: embedded broker, local
+// Default is what a fresh machine runs with: embedded broker, local
 // InfluxDB 1.8 through its v2-compatible API, SQLite.
-func defaultConfig() Config {
+func Default() Config {
 	var c Config
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
@@ -189,10 +192,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
-// loadConfig reads the file (when path is not empty), applies the
+// Load reads the file (when path is not empty), applies the
 // environment and validates. It reports every problem at once.
-func loadConfig(path string, getenv func(string) string) (Config, error) {
-	cfg := defaultConfig()
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -216,6 +219,15 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	})
 	errs = append(errs, cfg.validate()...)
 	return cfg, errors.Join(errs...)
+}
+
+// Variables returns every environment variable Load reads, with the yaml
+// key it sets.
+func Variables() map[string]string {
+	cfg := Default()
+	keys := map[string]string{}
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, _ reflect.Value) { keys[env] = key })
+	return keys
 }
 
 // walkLeaves calls fn for every settable leaf with its yaml key and env name.
@@ -406,8 +418,8 @@ func redactErr(err error) string {
 	return err.Error()
 }
 
-// printable returns the configuration as YAML with every secret redacted.
-func (c Config) printable() string {
+// Printable returns the configuration as YAML with every secret redacted.
+func (c Config) Printable() string {
 	b, _ := yaml.Marshal(c)
 	return string(b)
 }
