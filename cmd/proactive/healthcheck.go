@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/proactivehq/proactive/internal/config"
 )
 
 const healthcheckUsage = `usage: proactive healthcheck [--config FILE] [--ready] [--url URL]
@@ -39,7 +40,7 @@ func healthcheck(ctx context.Context, e env) error {
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		u, err = localURL(cfg.HTTP.Addr)
+		u, err = config.LocalURL(cfg.HTTP.Addr)
 		if err != nil {
 			return err
 		}
@@ -66,19 +67,4 @@ func healthcheck(ctx context.Context, e env) error {
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s", body)
 	return err
-}
-
-// localURL turns a listen address (":8080", "0.0.0.0:8080", "[::]:8080",
-// "10.0.0.5:8080") into the base URL of that server as seen from this
-// machine.
-func localURL(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("http.addr %q: %w", addr, err)
-	}
-	switch host {
-	case "", "0.0.0.0", "::":
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,7 +41,7 @@ func serve(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, e.stderr)
+	log := cfg.Logger(e.stderr)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,7 +133,7 @@ func serve(ctx context.Context, e env) error {
 		}
 		src, mqttWhere = b, "embedded broker on "+b.Addr().String()
 	} else {
-		tlsCfg, err := mqttTLS(cfg.MQTT.URL, cfg.MQTT.TLSCAFile)
+		tlsCfg, err := ingest.TLSConfig(cfg.MQTT.URL, cfg.MQTT.TLSCAFile)
 		if err != nil {
 			return err
 		}
@@ -252,27 +249,6 @@ func reloadOnHangup(ctx context.Context, cfg Config, engine *rules.Engine, log *
 	}
 }
 
-// mqttTLS returns the TLS settings for an mqtts:// URL, nil for plain TCP.
-func mqttTLS(rawURL, caFile string) (*tls.Config, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "mqtts" && u.Scheme != "ssl" && u.Scheme != "tls") {
-		return nil, nil
-	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt.tls_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt.tls_ca_file %s: no PEM certificates in it", caFile)
-		}
-		c.RootCAs = pool
-	}
-	return c, nil
-}
-
 // redactURL hides the password of a URL for logs.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
@@ -280,24 +256,4 @@ func redactURL(s string) string {
 		return "[unparseable url]"
 	}
 	return u.Redacted()
-}
-
-// newLogger returns the process logger: text on a terminal, JSON otherwise,
-// unless format says which.
-func newLogger(level, format string, w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "auto" {
-		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 	_ "time/tzdata" // scenarios name time zones; not every machine has them
 
+	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/simulator"
 )
 
@@ -105,7 +105,7 @@ func simulate(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, e.stderr)
+	log := cfg.Logger(e.stderr)
 
 	o := simulator.Options{
 		Username: *username, Password: *password,
@@ -117,9 +117,9 @@ func simulate(ctx context.Context, e env) error {
 	}
 	o.Broker = *broker
 	if o.Broker == "" {
-		o.Broker = defaultBroker(cfg)
+		o.Broker = cfg.Broker()
 	}
-	tlsCfg, err := mqttTLS(o.Broker, cfg.MQTT.TLSCAFile)
+	tlsCfg, err := ingest.TLSConfig(o.Broker, cfg.MQTT.TLSCAFile)
 	if err != nil {
 		return err
 	}
@@ -225,22 +225,6 @@ func simulate(ctx context.Context, e env) error {
 	}
 	log.Info("simulating", "broker", redactURL(o.Broker))
 	return sim.Run(ctx)
-}
-
-// defaultBroker is the broker the platform is configured with: mqtt.url,
-// or else the embedded broker's listen address.
-func defaultBroker(cfg Config) string {
-	if cfg.MQTT.URL != "" {
-		return cfg.MQTT.URL
-	}
-	host, port, err := net.SplitHostPort(cfg.MQTT.Listen)
-	if err != nil {
-		return "mqtt://" + cfg.MQTT.Listen
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "mqtt://" + net.JoinHostPort(host, port)
 }
 
 func fileExists(p string) bool {

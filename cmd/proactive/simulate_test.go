@@ -429,22 +429,6 @@ func TestSimulateFlags(t *testing.T) {
 	}
 }
 
-func TestSimulateDefaultBroker(t *testing.T) {
-	for _, tc := range []struct{ url, listen, want string }{
-		{"", ":1883", "mqtt://127.0.0.1:1883"},
-		{"", "0.0.0.0:11883", "mqtt://127.0.0.1:11883"},
-		{"", "[::]:1884", "mqtt://127.0.0.1:1884"},
-		{"", "10.0.0.5:1883", "mqtt://10.0.0.5:1883"},
-		{"mqtts://broker.example:8883", ":1883", "mqtts://broker.example:8883"},
-	} {
-		var cfg Config
-		cfg.MQTT.URL, cfg.MQTT.Listen = tc.url, tc.listen
-		if got := defaultBroker(cfg); got != tc.want {
-			t.Errorf("defaultBroker(url %q, listen %q) = %q, want %q", tc.url, tc.listen, got, tc.want)
-		}
-	}
-}
-
 // subscribeAll connects to broker and counts the messages of every topic
 // under devices/.
 func subscribeAll(t *testing.T, broker, user, password string) func() map[string]int {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -422,4 +423,56 @@ func redactErr(err error) string {
 func (c Config) Printable() string {
 	b, _ := yaml.Marshal(c)
 	return string(b)
+}
+
+// Logger returns the process logger at log.level, in log.format: for auto,
+// text on a terminal, JSON otherwise.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	format := c.Log.Format
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Broker is the broker the platform is configured with: mqtt.url,
+// or else the embedded broker's listen address.
+func (c Config) Broker() string {
+	if c.MQTT.URL != "" {
+		return c.MQTT.URL
+	}
+	host, port, err := net.SplitHostPort(c.MQTT.Listen)
+	if err != nil {
+		return "mqtt://" + c.MQTT.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "mqtt://" + net.JoinHostPort(host, port)
+}
+
+// LocalURL turns a listen address like http.addr (":8080", "0.0.0.0:8080",
+// "[::]:8080", "10.0.0.5:8080") into the base URL of that server as seen
+// from this machine.
+func LocalURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("http.addr %q: %w", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }

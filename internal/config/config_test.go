@@ -130,3 +130,30 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestBroker(t *testing.T) {
+	for _, tc := range []struct{ url, listen, want string }{
+		{"", ":1883", "mqtt://127.0.0.1:1883"},
+		{"", "0.0.0.0:11883", "mqtt://127.0.0.1:11883"},
+		{"", "[::]:1884", "mqtt://127.0.0.1:1884"},
+		{"", "10.0.0.5:1883", "mqtt://10.0.0.5:1883"},
+		{"mqtts://broker.example:8883", ":1883", "mqtts://broker.example:8883"},
+	} {
+		var cfg Config
+		cfg.MQTT.URL, cfg.MQTT.Listen = tc.url, tc.listen
+		if got := cfg.Broker(); got != tc.want {
+			t.Errorf("Broker of url %q, listen %q = %q, want %q", tc.url, tc.listen, got, tc.want)
+		}
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":8080": "http://127.0.0.1:8080", "0.0.0.0:9": "http://127.0.0.1:9", "[::]:80": "http://127.0.0.1:80",
+		"10.0.0.5:8080": "http://10.0.0.5:8080", "[::1]:8080": "http://[::1]:8080",
+	} {
+		if got, err := LocalURL(addr); err != nil || got != want {
+			t.Errorf("LocalURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
+	}
+}
