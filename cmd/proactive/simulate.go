@@ -149,7 +149,8 @@ func simulate(ctx context.Context, e env) error {
 		if *scenarioFile != "" || *loadDevices != 0 {
 			return errors.New("give --scenario, --load or --replay, one of them")
 		}
-		ro, err := replayOptions(*preset, *sep, *columns, *deviceCol, *deviceID, *timeCol, *timeFormat, *metrics, cycleStep, start)
+		ro, err := simulator.ReplayMapping{Preset: *preset, Sep: *sep, Columns: *columns, DeviceCol: *deviceCol, DeviceID: *deviceID,
+			TimeCol: *timeCol, TimeFormat: *timeFormat, Metrics: *metrics, CycleStep: cycleStep, Start: start}.Options()
 		if err != nil {
 			return err
 		}
@@ -230,69 +231,6 @@ func simulate(ctx context.Context, e env) error {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// replayOptions builds the CSV mapping from a preset and the flags, the
-// flags overriding the preset.
-func replayOptions(preset, sep, columns, deviceCol, deviceID, timeCol, timeFormat, metrics string, cycleStep time.Duration, start time.Time) (simulator.ReplayOptions, error) {
-	var o simulator.ReplayOptions
-	switch preset {
-	case "":
-	case "cmapss":
-		o = simulator.CMAPSS()
-	default:
-		return o, fmt.Errorf("--preset %q: the presets are cmapss", preset)
-	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&o.Sep, sep)
-	set(&o.DeviceCol, deviceCol)
-	set(&o.DeviceID, deviceID)
-	set(&o.TimeCol, timeCol)
-	set(&o.TimeFormat, timeFormat)
-	if columns != "" {
-		o.Columns = splitList(columns)
-	}
-	if metrics != "" {
-		o.Metrics = nil
-		for _, m := range splitList(metrics) {
-			col, name, ok := strings.Cut(m, "=")
-			if !ok {
-				col, name = m, m
-			}
-			o.Metrics = append(o.Metrics, simulator.MetricColumn{Column: strings.TrimSpace(col), Name: strings.TrimSpace(name)})
-		}
-	}
-	if cycleStep > 0 {
-		o.CycleStep = cycleStep
-	}
-	if !start.IsZero() {
-		o.Start = start
-	}
-	var missing []string
-	if o.DeviceCol == "" {
-		missing = append(missing, "--device-col")
-	}
-	if o.TimeCol == "" {
-		missing = append(missing, "--time-col")
-	}
-	if len(missing) > 0 {
-		return o, fmt.Errorf("replay needs %s (or --preset cmapss)", strings.Join(missing, " and "))
-	}
-	return o, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // writeRegistry writes the scenario's fleet in the import format to file,

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,35 +81,8 @@ func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 		Telemetry:       ingest.NewTelemetryReader(influx.Client(), ingest.ReaderOptions{Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket}),
 		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
-		Location:        localZone(),
+		Location:        web.LocalZone(),
 	})
-}
-
-// localZone is the machine's time zone under its IANA name (from TZ, or
-// the /etc/localtime link), for the pages' times and the chart's axis:
-// browsers know Europe/Berlin but not Go's "Local". It falls back to
-// time.Local, whose times the chart then shows in the browser's zone.
-func localZone() *time.Location {
-	name, set := os.LookupEnv("TZ")
-	if set && name == "" {
-		return time.UTC // as Go reads an empty TZ
-	}
-	name = strings.TrimPrefix(name, ":")
-	if !set {
-		if target, err := os.Readlink("/etc/localtime"); err == nil {
-			if _, after, ok := strings.Cut(target, "zoneinfo/"); ok {
-				name = after
-			}
-		}
-	}
-	if name == "" || name == "Local" {
-		return time.Local
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return time.Local
-	}
-	return loc
 }
 
 // reloadRules loads the rule files again (SIGHUP, POST /api/v1/rules/reload):
