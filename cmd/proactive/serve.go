@@ -19,6 +19,7 @@ import (
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/lifecycle"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -191,43 +192,25 @@ func serve(ctx context.Context, e env) error {
 	checkpoint.Restore(ctx)
 
 	deadline := time.Duration(cfg.ShutdownTimeout)
-	err = runParts(ctx, deadline,
-		part{name: "http", run: func(ctx context.Context) error { return serveHTTP(ctx, srv, ln) }},
+	err = lifecycle.Run(ctx, deadline,
+		lifecycle.Part{Name: "http", Run: lifecycle.ServeHTTP(srv, ln, 5*time.Second)},
 		// The notifier outlives the rule engine, whose last alerts it
 		// takes, and drains its in-flight sends when stopped.
-		part{name: "notify", run: notifier.Run},
+		lifecycle.Part{Name: "notify", Run: notifier.Run},
 		// The last snapshot is taken once the rules have stopped: it holds
 		// every sample they took.
-		part{name: "rule snapshots", run: checkpoint.Run},
+		lifecycle.Part{Name: "rule snapshots", Run: checkpoint.Run},
 		// The rules stop after ingest, whose final batches they evaluate.
-		part{name: "rules", run: engine.Run},
-		part{name: "rules reload", run: func(ctx context.Context) error { return reloadOnHangup(ctx, cfg, engine, log) }},
-		part{name: "mqtt", run: src.Run},
+		lifecycle.Part{Name: "rules", Run: engine.Run},
+		lifecycle.Part{Name: "rules reload", Run: func(ctx context.Context) error { return reloadOnHangup(ctx, cfg, engine, log) }},
+		lifecycle.Part{Name: "mqtt", Run: src.Run},
 		// The ingester stops before the source, so that its final flush is
 		// acknowledged over a connection that is still open.
 		// Unacknowledged messages stay with the broker or device.
-		part{name: "ingest", run: in.Run, stop: deadline + time.Second},
+		lifecycle.Part{Name: "ingest", Run: in.Run, Stop: deadline + time.Second},
 	)
 	log.Info("stopped", "points_written", in.PointsWritten())
 	return err
-}
-
-// serveHTTP serves ln until ctx ends, then shuts the server down, giving
-// requests in flight 5s.
-func serveHTTP(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	shCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }
 
 // reloadOnHangup reloads the rule files on every SIGHUP until ctx ends.
