@@ -159,17 +159,9 @@ func alertsFileSource(path string) alertSource {
 func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
 	now := time.Now().UTC()
 	var errs []error
-	// By default the read spans the simulation: from well before the
-	// first onset (the scenario's history) to past the last breakdown
-	// (simulated time may run ahead of the clock); the period then ends at
-	// the last sample, so that devices are not taken for silent after the
-	// simulation stopped.
-	first, last := now, now
-	for _, t := range truth {
-		first = minTime(first, t.Onset)
-		last = laterTime(last, laterTime(t.Onset, t.Breakdown))
-	}
-	from, to := first.Add(-30*24*time.Hour), last.Add(30*24*time.Hour)
+	// By default the period ends at the last sample, so that devices are
+	// not taken for silent after the simulation stopped.
+	from, to := simulator.TelemetrySpan(truth, now)
 	var end time.Time
 	var err error
 	if fromFlag != "" {
@@ -212,20 +204,6 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 		}
 		return in, nil
 	}, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func laterTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 func btoi(b bool) int {

@@ -109,25 +109,14 @@ func serve(ctx context.Context, e env) error {
 	var src source
 	var mqttWhere string
 	if cfg.MQTT.URL == "" {
+		var auth ingest.AuthenticateFunc
+		if cfg.MQTT.DeviceAuth {
+			// A device's password is the secret the registry issued it; the
+			// broker has checked the ids already.
+			auth = ingest.SecretAuth(store.CheckDeviceSecret)
+		}
 		b, err := ingest.NewBroker(in, ingest.BrokerOptions{
-			Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log,
-			// With mqtt.device_auth, a device's password is the secret the
-			// registry issued it; the broker has checked the ids already.
-			Authenticate: func() ingest.AuthenticateFunc {
-				if !cfg.MQTT.DeviceAuth {
-					return nil
-				}
-				return func(ctx context.Context, _, username string, password []byte) error {
-					ok, err := store.CheckDeviceSecret(ctx, proactive.DeviceID(username), string(password))
-					if err != nil {
-						return err
-					}
-					if !ok {
-						return ingest.ErrBadCredentials
-					}
-					return nil
-				}
-			}(),
+			Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log, Authenticate: auth,
 		})
 		if err != nil {
 			return err
