@@ -88,11 +88,8 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		return errors.Join(errs...)
 	}
 
-	influx := ingest.NewInflux(ingest.InfluxOptions{
-		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
-		Timeout: backtestQueryTimeout,
-	})
-	defer influx.Close()
+	history, done := backtestHistory(cfg, from, to, *device)
+	defer done()
 	what := "all devices"
 	if *device != "" {
 		what = "device " + *device
@@ -102,7 +99,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 
 	started := time.Now()
 	var lastProgress time.Time
-	rep, err := rules.Backtest(ctx, set, rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, *device),
+	rep, err := rules.Backtest(ctx, set, history,
 		rules.BacktestOptions{
 			From: from, To: to, Tick: tick, Failures: failures,
 			Progress: func(done int64, at time.Time) {
@@ -193,4 +190,15 @@ func readFailures(path string) ([]rules.Failure, error) {
 	}
 	defer f.Close()
 	return rules.ReadFailures(path, f)
+}
+
+// backtestHistory is the telemetry of [from, to) in the configured InfluxDB,
+// of one device or all (device empty), for a backtest; done closes the
+// connection.
+func backtestHistory(cfg Config, from, to time.Time, device string) (src rules.SampleSource, done func()) {
+	influx := ingest.NewInflux(ingest.InfluxOptions{
+		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
+		Timeout: backtestQueryTimeout,
+	})
+	return rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, device), influx.Close
 }

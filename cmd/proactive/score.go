@@ -10,7 +10,6 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api/client"
-	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/simulator"
 )
@@ -155,7 +154,7 @@ func alertsFileSource(path string) alertSource {
 
 // influxAlertSource runs the rule files over the telemetry in the
 // configured InfluxDB with the rule backtest (rules.Backtest over
-// rules.InfluxSource, the same evaluation the engine makes live).
+// InfluxDB, the same evaluation the engine makes live).
 func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
 	now := time.Now().UTC()
 	var errs []error
@@ -184,15 +183,11 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 		return nil, errors.Join(errs...)
 	}
 	return func(ctx context.Context) (simulator.Alerts, error) {
-		influx := ingest.NewInflux(ingest.InfluxOptions{
-			URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
-			Timeout: backtestQueryTimeout,
-		})
-		defer influx.Close()
+		history, done := backtestHistory(cfg, from, to, "")
+		defer done()
 		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
 			from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
-		rep, err := rules.Backtest(ctx, set, rules.InfluxSource(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket, from, to, ""),
-			rules.BacktestOptions{To: end})
+		rep, err := rules.Backtest(ctx, set, history, rules.BacktestOptions{To: end})
 		if err != nil {
 			return simulator.Alerts{}, err
 		}

@@ -193,7 +193,7 @@ func simulate(ctx context.Context, e env) error {
 		log.Info("scenario loaded", "scenario", sc.Name, "devices", len(sc.Devices()), "seed", sc.Seed,
 			"backfill", simulator.FormatDuration(sc.Backfill), "duration", simulator.FormatDuration(sc.Duration))
 		if *registry != "" {
-			return writeRegistry(sc, *registry, start, e)
+			return sc.WriteRegistry(*registry, start, e.stdout)
 		}
 	}
 	if *truthFile != "" {
@@ -231,24 +231,4 @@ func simulate(ctx context.Context, e env) error {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// writeRegistry writes the scenario's fleet in the import format to file,
-// or to stdout for "-".
-func writeRegistry(sc *simulator.Scenario, file string, start time.Time, e env) error {
-	if file == "-" {
-		return sc.Registry(e.stdout, start)
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("--registry: %w", err)
-	}
-	if err := sc.Registry(f, start); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--registry: %w", err)
-	}
-	return nil
 }
