@@ -108,3 +108,15 @@ func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }
+
+// Summary returns r as the JSON report prints it, its first fires cut to
+// the table's (TableFirstFires): what the rules page shows of a backtest.
+func (r RuleReport) Summary() ([]byte, error) {
+	if len(r.FirstFires) > TableFirstFires {
+		r.FirstFires = r.FirstFires[:TableFirstFires]
+	}
+	if r.FirstFires == nil {
+		r.FirstFires = []FirstFire{}
+	}
+	return json.Marshal(r)
+}

@@ -186,3 +186,23 @@ func (c *Client) SendInboundSMS(ctx context.Context, path string, m InboundSMS, 
 	}
 	return nil
 }
+
+// Probe asks url (a health or readiness check, like /healthz) with GET and
+// returns the answer's body, at most 4 KiB; an answer other than 200 is an
+// error naming its status and body.
+func Probe(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s: %s", url, resp.Status, body)
+	}
+	return body, nil
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +77,22 @@ func TestClientSendInboundSMS(t *testing.T) {
 	}
 	if err := client.New(srv.URL, client.Options{}).SendInboundSMS(t.Context(), "/other", m, func(string, url.Values) string { return "" }); err == nil {
 		t.Error("no error for a 400")
+	}
+}
+
+// Probe returns the body of a 200 and names the status of anything else.
+func TestProbe(t *testing.T) {
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+		fmt.Fprint(w, `{"status":"ok"}`)
+	}))
+	defer srv.Close()
+	if body, err := client.Probe(t.Context(), srv.URL+"/healthz"); err != nil || string(body) != `{"status":"ok"}` {
+		t.Errorf("200: %q, %v", body, err)
+	}
+	status = http.StatusServiceUnavailable
+	if _, err := client.Probe(t.Context(), srv.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("503: %v", err)
 	}
 }

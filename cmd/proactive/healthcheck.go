@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
+	"github.com/proactivehq/proactive/api/client"
 	"github.com/proactivehq/proactive/internal/config"
 )
 
@@ -52,18 +51,9 @@ func healthcheck(ctx context.Context, e env) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := client.Probe(ctx, u)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %s: %s", u, resp.Status, body)
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s", body)
 	return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -146,14 +145,7 @@ func saveBacktest(ctx context.Context, dsn string, rep *rules.BacktestReport, sc
 				b.Recall = float64(r.Detected) / float64(b.Failures)
 			}
 		}
-		// The report as --json prints it, its first fires cut to the table's.
-		if len(r.FirstFires) > rules.TableFirstFires {
-			r.FirstFires = r.FirstFires[:rules.TableFirstFires]
-		}
-		if r.FirstFires == nil {
-			r.FirstFires = []rules.FirstFire{}
-		}
-		raw, err := json.Marshal(r)
+		raw, err := r.Summary()
 		if err != nil {
 			return fmt.Errorf("encode the report of %s: %w", r.Rule, err)
 		}
