@@ -11,6 +11,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -94,7 +95,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		what = "device " + *device
 	}
 	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s\n", len(set.Rules()), what,
-		from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
+		from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket)
 
 	started := time.Now()
 	var lastProgress time.Time

@@ -10,6 +10,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api/client"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/simulator"
 )
@@ -186,14 +187,14 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 		history, done := backtestHistory(cfg, from, to, "")
 		defer done()
 		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
-			from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
+			from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket)
 		rep, err := rules.Backtest(ctx, set, history, rules.BacktestOptions{To: end})
 		if err != nil {
 			return simulator.Alerts{}, err
 		}
 		fmt.Fprintf(progress, "score: %d samples from %d devices, %s to %s\n", rep.Samples, rep.Devices,
 			rep.From.UTC().Format(time.RFC3339), rep.To.UTC().Format(time.RFC3339))
-		in := simulator.Alerts{Alerts: rep.Alerts, End: rep.To, What: "rules over InfluxDB " + redactURL(cfg.Influx.URL) + " bucket " + cfg.Influx.Bucket}
+		in := simulator.Alerts{Alerts: rep.Alerts, End: rep.To, What: "rules over InfluxDB " + config.RedactURL(cfg.Influx.URL) + " bucket " + cfg.Influx.Bucket}
 		for _, r := range set.Rules() {
 			in.Rules = append(in.Rules, simulator.RuleInfo{Name: r.Name, Component: r.Component})
 		}
@@ -215,7 +216,7 @@ func btoi(b bool) int {
 func ticketsAPISource(base, token string) alertSource {
 	c := client.New(base, client.Options{Token: token})
 	return func(ctx context.Context) (simulator.Alerts, error) {
-		in := simulator.Alerts{What: "tickets of " + redactURL(base)}
+		in := simulator.Alerts{What: "tickets of " + config.RedactURL(base)}
 		err := c.EachTicket(ctx, func(t client.Ticket) error {
 			full, err := c.Ticket(ctx, t.ID)
 			if err != nil {

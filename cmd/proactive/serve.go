@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"os/signal"
 	"syscall"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	"github.com/proactivehq/proactive/api"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/internal/lifecycle"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -135,7 +133,7 @@ func serve(ctx context.Context, e env) error {
 		if err != nil {
 			return err
 		}
-		src, mqttWhere = s, "external broker "+redactURL(cfg.MQTT.URL)
+		src, mqttWhere = s, "external broker "+config.RedactURL(cfg.MQTT.URL)
 	}
 
 	// One token cache for the API and the web page, so that a revocation
@@ -168,10 +166,10 @@ func serve(ctx context.Context, e env) error {
 	}
 	if err := influx.Ping(ctx); err != nil {
 		// Not fatal: telemetry waits unacknowledged until InfluxDB answers.
-		log.Warn("influxdb not reachable yet; ingest will wait for it", "url", redactURL(cfg.Influx.URL), "err", err)
+		log.Warn("influxdb not reachable yet; ingest will wait for it", "url", config.RedactURL(cfg.Influx.URL), "err", err)
 	}
 	log.Info("proactive serving", "version", version, "http", ln.Addr().String(), "mqtt", mqttWhere,
-		"influxdb", redactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
+		"influxdb", config.RedactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
 	history := rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket)
 	checkpoint := rules.NewCheckpoint(engine, rules.CheckpointOptions{
@@ -191,7 +189,13 @@ func serve(ctx context.Context, e env) error {
 		lifecycle.Part{Name: "rule snapshots", Run: checkpoint.Run},
 		// The rules stop after ingest, whose final batches they evaluate.
 		lifecycle.Part{Name: "rules", Run: engine.Run},
-		lifecycle.Part{Name: "rules reload", Run: func(ctx context.Context) error { return reloadOnHangup(ctx, cfg, engine, log) }},
+		lifecycle.Part{Name: "rules reload", Run: lifecycle.OnSignal(func() {
+			if n, err := reloadRules(cfg, engine); err != nil {
+				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
+			} else {
+				log.Info("rules reloaded", "rules", n)
+			}
+		}, syscall.SIGHUP)},
 		lifecycle.Part{Name: "mqtt", Run: src.Run},
 		// The ingester stops before the source, so that its final flush is
 		// acknowledged over a connection that is still open.
@@ -200,32 +204,4 @@ func serve(ctx context.Context, e env) error {
 	)
 	log.Info("stopped", "points_written", in.PointsWritten())
 	return err
-}
-
-// reloadOnHangup reloads the rule files on every SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, cfg Config, engine *rules.Engine, log *slog.Logger) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hup:
-			if n, err := reloadRules(cfg, engine); err != nil {
-				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
-			} else {
-				log.Info("rules reloaded", "rules", n)
-			}
-		}
-	}
-}
-
-// redactURL hides the password of a URL for logs.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[unparseable url]"
-	}
-	return u.Redacted()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	_ "time/tzdata" // scenarios name time zones; not every machine has them
 
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/simulator"
 )
 
@@ -125,10 +125,8 @@ func simulate(ctx context.Context, e env) error {
 	}
 	o.TLS = tlsCfg
 	if *speedFlag != "" {
-		if *speedFlag == "max" {
-			o.Speed = math.Inf(1)
-		} else if o.Speed, err = strconv.ParseFloat(*speedFlag, 64); err != nil || o.Speed <= 0 || math.IsNaN(o.Speed) {
-			return fmt.Errorf("--speed %q: want a positive number or max", *speedFlag)
+		if o.Speed, err = simulator.ParseSpeed(*speedFlag); err != nil {
+			return fmt.Errorf("--speed %w", err)
 		}
 	}
 	var start time.Time
@@ -224,7 +222,7 @@ func simulate(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	log.Info("simulating", "broker", redactURL(o.Broker))
+	log.Info("simulating", "broker", config.RedactURL(o.Broker))
 	return sim.Run(ctx)
 }
 

@@ -476,3 +476,13 @@ func LocalURL(addr string) (string, error) {
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
 }
+
+// RedactURL hides the password of a URL, like mqtt.url or influx.url, for
+// logs.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparseable url]"
+	}
+	return u.Redacted()
+}

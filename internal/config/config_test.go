@@ -157,3 +157,15 @@ func TestLocalURL(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"mqtts://ingest:hunter2@broker:8883": "mqtts://ingest:xxxxx@broker:8883",
+		"http://127.0.0.1:8086":              "http://127.0.0.1:8086",
+		"http://a b:%zz@x":                   "[unparseable url]",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

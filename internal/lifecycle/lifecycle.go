@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"time"
 )
 
@@ -87,5 +89,23 @@ func ServeHTTP(srv *http.Server, ln net.Listener, grace time.Duration) func(ctx 
 			return fmt.Errorf("shutdown: %w", err)
 		}
 		return nil
+	}
+}
+
+// OnSignal returns the Run of a part that calls fn on each of the signals
+// sigs (like SIGHUP for a reload), one at a time, until ctx ends.
+func OnSignal(fn func(), sigs ...os.Signal) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, sigs...)
+		defer signal.Stop(c)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c:
+				fn()
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -105,5 +106,32 @@ func TestServeHTTP(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("after shutdown: %v", err)
+	}
+}
+
+// OnSignal calls its function on each signal until ctx ends.
+func TestOnSignal(t *testing.T) {
+	called := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	run := lifecycle.OnSignal(func() { called <- struct{}{} }, syscall.SIGUSR1)
+	go func() { done <- run(ctx) }()
+	// The handler is installed once run has started: signal until it
+	// answers.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for answered := false; !answered; {
+		select {
+		case <-called:
+			answered = true
+		case <-tick.C:
+			if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("after ctx: %v", err)
 	}
 }
