@@ -93,11 +93,14 @@ func ServeHTTP(srv *http.Server, ln net.Listener, grace time.Duration) func(ctx 
 }
 
 // OnSignal returns the Run of a part that calls fn on each of the signals
-// sigs (like SIGHUP for a reload), one at a time, until ctx ends.
+// sigs (like SIGHUP for a reload), one at a time, until ctx ends. It
+// catches sigs from the moment it is called, so that one arriving before
+// Run starts is neither missed nor left to its default action (SIGHUP ends
+// the process); the Run must then be called.
 func OnSignal(fn func(), sigs ...os.Signal) func(ctx context.Context) error {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sigs...)
 	return func(ctx context.Context) error {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, sigs...)
 		defer signal.Stop(c)
 		for {
 			select {

@@ -115,21 +115,12 @@ func TestOnSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	run := lifecycle.OnSignal(func() { called <- struct{}{} }, syscall.SIGUSR1)
-	go func() { done <- run(ctx) }()
-	// The handler is installed once run has started: signal until it
-	// answers.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for answered := false; !answered; {
-		select {
-		case <-called:
-			answered = true
-		case <-tick.C:
-			if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
-				t.Fatal(err)
-			}
-		}
+	// The signal is caught from OnSignal on, before run starts.
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
 	}
+	go func() { done <- run(ctx) }()
+	<-called
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("after ctx: %v", err)
