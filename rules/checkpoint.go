@@ -26,6 +26,10 @@ type CheckpointOptions struct {
 	History History
 	// RebuildTimeout bounds Restore (default 2m).
 	RebuildTimeout time.Duration
+	// Stopped, when set, is closed once the engine's Run has returned. Run
+	// takes its shutdown snapshot only then: an engine that did not drain
+	// may not hold every sample it was given.
+	Stopped <-chan struct{}
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -165,6 +169,14 @@ func (c *Checkpoint) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			if c.o.Stopped != nil {
+				select {
+				case <-c.o.Stopped:
+				default:
+					c.log.Warn("rule snapshot not written at shutdown: the rules did not stop; the previous one stays", "path", c.o.Path)
+					return nil
+				}
+			}
 			start := c.o.Now()
 			info, err := c.Save()
 			if err != nil {

@@ -102,3 +102,27 @@ func TestCheckpointRestoreFallsBack(t *testing.T) {
 		t.Error("enabled without a path")
 	}
 }
+
+// With Stopped, the shutdown snapshot waits for the engine's stop: an
+// engine that did not stop leaves the previous snapshot as it was.
+func TestCheckpointSkipsSnapshotOfRunningEngine(t *testing.T) {
+	live := newSnapEngine(t, 1, snapshotSpecs())
+	for _, s := range snapshotSamples()[:100] {
+		observe(live, s)
+	}
+	path := filepath.Join(t.TempDir(), "rules.snapshot")
+	for _, stopped := range []bool{false, true} {
+		done := make(chan struct{})
+		if stopped {
+			close(done)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := NewCheckpoint(live, CheckpointOptions{Path: path, Stopped: done}).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path); (err == nil) != stopped {
+			t.Errorf("engine stopped %v: snapshot %v", stopped, err)
+		}
+	}
+}

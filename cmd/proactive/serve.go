@@ -172,9 +172,10 @@ func serve(ctx context.Context, e env) error {
 		"influxdb", config.RedactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
 	history := rules.InfluxHistory(influx.Client(), cfg.Influx.Org, cfg.Influx.Bucket)
+	rulesStopped := make(chan struct{})
 	checkpoint := rules.NewCheckpoint(engine, rules.CheckpointOptions{
 		Path: cfg.Rules.SnapshotPath, Interval: time.Duration(cfg.Rules.SnapshotInterval), History: history,
-		RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Logger: log,
+		RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Stopped: rulesStopped, Logger: log,
 	})
 	checkpoint.Restore(ctx)
 
@@ -188,7 +189,7 @@ func serve(ctx context.Context, e env) error {
 		// every sample they took.
 		lifecycle.Part{Name: "rule snapshots", Run: checkpoint.Run},
 		// The rules stop after ingest, whose final batches they evaluate.
-		lifecycle.Part{Name: "rules", Run: engine.Run},
+		lifecycle.Part{Name: "rules", Run: func(ctx context.Context) error { defer close(rulesStopped); return engine.Run(ctx) }},
 		lifecycle.Part{Name: "rules reload", Run: lifecycle.OnSignal(func() {
 			if n, err := reloadRules(cfg, engine); err != nil {
 				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
