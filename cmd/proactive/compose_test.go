@@ -28,6 +28,7 @@ import (
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
@@ -151,14 +152,8 @@ func loadCompose(t *testing.T) (composeFile, map[string]bool) {
 	return cf, vars
 }
 
-// configEnv returns every environment variable the configuration reads,
-// derived the way loadConfig derives them.
-func configEnv() map[string]string {
-	cfg := defaultConfig()
-	keys := map[string]string{}
-	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, _ reflect.Value) { keys[env] = key })
-	return keys
-}
+// configEnv returns every environment variable the configuration reads.
+func configEnv() map[string]string { return config.Variables() }
 
 // mountOf finds the volume or bind source mounted at the container path
 // holding p, and p's path inside it.

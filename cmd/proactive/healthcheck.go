@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"time"
+
+	"github.com/proactivehq/proactive/api/client"
+	"github.com/proactivehq/proactive/internal/config"
 )
 
 const healthcheckUsage = `usage: proactive healthcheck [--config FILE] [--ready] [--url URL]
@@ -39,7 +39,7 @@ func healthcheck(ctx context.Context, e env) error {
 		if err != nil {
 			return fmt.Errorf("configuration:\n%w", err)
 		}
-		u, err = localURL(cfg.HTTP.Addr)
+		u, err = config.LocalURL(cfg.HTTP.Addr)
 		if err != nil {
 			return err
 		}
@@ -51,34 +51,10 @@ func healthcheck(ctx context.Context, e env) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, err := client.Probe(ctx, u)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck: %s answered %s: %s", u, resp.Status, body)
 	}
 	_, err = fmt.Fprintf(e.stdout, "%s", body)
 	return err
-}
-
-// localURL turns a listen address (":8080", "0.0.0.0:8080", "[::]:8080",
-// "10.0.0.5:8080") into the base URL of that server as seen from this
-// machine.
-func localURL(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("http.addr %q: %w", addr, err)
-	}
-	switch host {
-	case "", "0.0.0.0", "::":
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
 }

@@ -15,7 +15,12 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/proactivehq/proactive/internal/config"
 )
+
+// Config is the binary's configuration (package internal/config).
+type Config = config.Config
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -118,7 +123,7 @@ func configFlags(name string, e env) (*flag.FlagSet, func() (Config, error)) {
 	fs := flag.NewFlagSet("proactive "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	path := fs.String("config", e.getenv("PROACTIVE_CONFIG"), "YAML configuration `file` (env PROACTIVE_CONFIG); every key can be overridden by PROACTIVE_* variables")
-	return fs, func() (Config, error) { return loadConfig(*path, e.getenv) }
+	return fs, func() (Config, error) { return config.Load(*path, e.getenv) }
 }
 
 func printConfig(_ context.Context, e env) error {
@@ -130,6 +135,6 @@ func printConfig(_ context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(e.stdout, cfg.printable())
+	_, err = io.WriteString(e.stdout, cfg.Printable())
 	return err
 }

@@ -37,19 +37,14 @@ func rulesCheck(args []string, e env) error {
 	if fs.NArg() == 0 {
 		return errors.New("usage: proactive rules check FILE...")
 	}
-	files, tests, testProbs := checkRuleTestFiles(fs.Args())
-	specs, probs := rules.LoadFiles(files)
-	if len(probs) == 0 {
-		_, probs = rules.Compile(specs)
-	}
-	probs = mergeProblems(probs, testProbs)
+	n, tests, probs := rules.CheckFiles(fs.Args())
 	if len(probs) > 0 {
 		for _, p := range probs {
 			fmt.Fprintln(e.stderr, p.Error())
 		}
 		return fmt.Errorf("%d problem(s) in the rules", len(probs))
 	}
-	fmt.Fprintf(e.stdout, "%d rule(s) OK\n", len(specs))
+	fmt.Fprintf(e.stdout, "%d rule(s) OK\n", n)
 	if tests > 0 {
 		fmt.Fprintf(e.stdout, "%d rule test file(s) OK\n", tests)
 	}

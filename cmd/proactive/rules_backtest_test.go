@@ -143,9 +143,9 @@ func TestRulesBacktestCommand(t *testing.T) {
 		for _, re := range []string{
 			`(?m)^Backtest 2026-10-01T00:00:00Z to 2026-10-04T00:00:00Z \(3\.0 days\): ` + fmt.Sprint(len(samples)) + ` samples from 4 devices$`,
 			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
-				`  detected +1 of 2 failures\n  missed +1\n  median lead +` + regexp.QuoteMeta(humanDur(wear.MedianLead)) + `\n  false alarms +0\n`,
+				`  detected +1 of 2 failures\n  missed +1\n  median lead +` + regexp.QuoteMeta(rules.FormatLead(wear.MedianLead)) + `\n  false alarms +0\n`,
 			`(?m)^    DEVICE +FIRED AT +PREDICTED FAILURE IN\n    fridge-2 +` + regexp.QuoteMeta(wear.FirstFires[0].At.Format(time.RFC3339)) +
-				` +` + regexp.QuoteMeta(humanDur(wear.FirstFires[0].TimeToFailure)) + `$`,
+				` +` + regexp.QuoteMeta(rules.FormatLead(wear.FirstFires[0].TimeToFailure)) + `$`,
 			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
 				`  detected +1 of 1 failures\n  missed +0\n  median lead +8h4m\n  false alarms +0\n`,
 			// fridge-3's last sample is at 49:55; silent after 2h, at the 51:56 tick.
@@ -250,42 +250,4 @@ func TestRulesBacktestCommand(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestParseFailures(t *testing.T) {
-	got, err := parseFailures("f.csv", strings.NewReader("\ufeffComponent, Device_ID ,time\n# a comment\ncompressor,fridge-1,2026-11-01T10:00:00+01:00\ndoor,fridge-2,1761991200000\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []rules.Failure{
-		{Device: "fridge-1", Time: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), Component: "compressor"},
-		{Device: "fridge-2", Time: time.UnixMilli(1761991200000).UTC(), Component: "door"},
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	if _, err := parseFailures("f.csv", strings.NewReader("device,when\n")); err == nil || !strings.Contains(err.Error(), "no time column") {
-		t.Errorf("header without time: %v", err)
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Time{
-		"now":                  now,
-		"-30d":                 now.Add(-30 * 24 * time.Hour),
-		"-1w12h":               now.Add(-7*24*time.Hour - 12*time.Hour),
-		"2026-11-01T00:00:00Z": time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
-	} {
-		got, err := parseWhen(in, now)
-		if err != nil || !got.Equal(want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "30d", "-1.5h", "yesterday", "-"} {
-		if _, err := parseWhen(in, now); err == nil {
-			t.Errorf("parseWhen(%q): no error", in)
-		}
-	}
 }

@@ -1,22 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/influx"
+	"github.com/proactivehq/proactive/api/client"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/simulator"
 )
@@ -48,21 +42,10 @@ Where the alerts come from:
 Flags:
 `
 
-// scoreInput is what an alert source yields: the alerts, the rules that ran
-// when the source knows them (their components tell decoys from misses),
-// and the end of the period the alerts cover (zero: open).
-type scoreInput struct {
-	Alerts []proactive.Alert
-	Rules  []simulator.RuleInfo
-	End    time.Time
-	// What describes the source for the report.
-	What string
-}
-
 // alertSource fetches the alerts to score. A source is one flag and one such
 // function: --alerts (alertsFileSource), --from-influx (influxAlertSource)
 // and --api (ticketsAPISource: the tickets the live platform opened).
-type alertSource func(ctx context.Context) (scoreInput, error)
+type alertSource func(ctx context.Context) (simulator.Alerts, error)
 
 // simulateScore is `proactive simulate score`.
 func simulateScore(ctx context.Context, e env) error {
@@ -139,9 +122,9 @@ func simulateScore(ctx context.Context, e env) error {
 	}
 	rep := simulator.Score(truth, in.Alerts, simulator.ScoreOptions{End: in.End, Grace: grace, Rules: in.Rules})
 	if *jsonOut {
-		return writeScoreJSON(e.stdout, rep, *truthFile, in.What)
+		return rep.WriteJSON(e.stdout, *truthFile, in.What)
 	}
-	return writeScoreTable(e.stdout, rep, *truthFile, in.What)
+	return rep.WriteTable(e.stdout, *truthFile, in.What)
 }
 
 func readTruthFile(path string) ([]simulator.Truth, error) {
@@ -157,133 +140,37 @@ func readTruthFile(path string) ([]simulator.Truth, error) {
 	return truth, nil
 }
 
-// alertsFileSource reads alerts from a file (readAlerts).
+// alertsFileSource reads alerts from a file (simulator.ReadAlerts).
 func alertsFileSource(path string) alertSource {
-	return func(context.Context) (scoreInput, error) {
+	return func(context.Context) (simulator.Alerts, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return scoreInput{}, fmt.Errorf("--alerts: %w", err)
+			return simulator.Alerts{}, fmt.Errorf("--alerts: %w", err)
 		}
-		in, err := readAlerts(path, b)
+		in, err := simulator.ReadAlerts(path, b)
 		in.What = "alerts from " + path
 		return in, err
 	}
 }
 
-// alertWire is an alert as a file may hold it: as `rules backtest --json`
-// prints it (device_id, fired_at), or a proactive.Alert marshalled as it is
-// (Device, FiredAt; keys match case-insensitively).
-type alertWire struct {
-	Rule      string    `json:"rule"`
-	DeviceID  string    `json:"device_id"`
-	Device    string    `json:"device"`
-	Component string    `json:"component"`
-	State     string    `json:"state"`
-	FiredAt   time.Time `json:"fired_at"`
-	FiredAtGo time.Time `json:"firedat"`
-}
-
-// readAlerts reads the alerts of a file: a backtest report (a JSON object
-// with "alerts", and "rules" naming what ran), a JSON array of alerts, or
-// JSON lines of them. It reports every bad record, up to 20.
-func readAlerts(name string, b []byte) (scoreInput, error) {
-	var in scoreInput
-	trimmed := bytes.TrimSpace(b)
-	var records []json.RawMessage
-	switch {
-	case len(trimmed) == 0:
-		return in, nil
-	case trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &records); err != nil {
-			return in, fmt.Errorf("%s: %w", name, err)
-		}
-	default:
-		dec := json.NewDecoder(bufio.NewReader(bytes.NewReader(trimmed)))
-		for dec.More() {
-			var r json.RawMessage
-			if err := dec.Decode(&r); err != nil {
-				return in, fmt.Errorf("%s: record %d: %w", name, len(records)+1, err)
-			}
-			records = append(records, r)
-		}
-		var report struct {
-			Alerts *[]json.RawMessage `json:"alerts"`
-			Rules  []struct {
-				Rule      string `json:"rule"`
-				Component string `json:"component"`
-			} `json:"rules"`
-			To time.Time `json:"to"`
-		}
-		if len(records) == 1 && json.Unmarshal(records[0], &report) == nil && report.Alerts != nil {
-			records = *report.Alerts
-			for _, r := range report.Rules {
-				in.Rules = append(in.Rules, simulator.RuleInfo{Name: r.Rule, Component: r.Component})
-			}
-			in.End = report.To
-		}
-	}
-	var errs []error
-	for i, r := range records {
-		var w alertWire
-		if err := json.Unmarshal(r, &w); err != nil {
-			errs = append(errs, fmt.Errorf("%s: alert %d: %w", name, i+1, err))
-		} else {
-			a := proactive.Alert{Rule: w.Rule, Device: proactive.DeviceID(w.DeviceID), Component: w.Component,
-				State: proactive.AlertState(w.State), FiredAt: w.FiredAt}
-			if a.Device == "" {
-				a.Device = proactive.DeviceID(w.Device)
-			}
-			if a.FiredAt.IsZero() {
-				a.FiredAt = w.FiredAtGo
-			}
-			var miss []string
-			for _, f := range []struct{ name, v string }{{"rule", a.Rule}, {"device_id", string(a.Device)}, {"component", a.Component}} {
-				if f.v == "" {
-					miss = append(miss, f.name)
-				}
-			}
-			// A pending alert has not fired: it needs no time.
-			if a.FiredAt.IsZero() && (a.State == "" || a.State == proactive.AlertFiring) {
-				miss = append(miss, "fired_at")
-			}
-			if len(miss) > 0 {
-				errs = append(errs, fmt.Errorf("%s: alert %d: no %s", name, i+1, strings.Join(miss, ", ")))
-			}
-			in.Alerts = append(in.Alerts, a)
-		}
-		if len(errs) >= 20 {
-			break
-		}
-	}
-	return in, errors.Join(errs...)
-}
-
 // influxAlertSource runs the rule files over the telemetry in the
 // configured InfluxDB with the rule backtest (rules.Backtest over
-// rules.StoredSamples, the same evaluation the engine makes live).
+// InfluxDB, the same evaluation the engine makes live).
 func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
 	now := time.Now().UTC()
 	var errs []error
-	// By default the read spans the simulation: from well before the
-	// first onset (the scenario's history) to past the last breakdown
-	// (simulated time may run ahead of the clock); the period then ends at
-	// the last sample, so that devices are not taken for silent after the
-	// simulation stopped.
-	first, last := now, now
-	for _, t := range truth {
-		first = minTime(first, t.Onset)
-		last = laterTime(last, laterTime(t.Onset, t.Breakdown))
-	}
-	from, to := first.Add(-30*24*time.Hour), last.Add(30*24*time.Hour)
+	// By default the period ends at the last sample, so that devices are
+	// not taken for silent after the simulation stopped.
+	from, to := simulator.TelemetrySpan(truth, now)
 	var end time.Time
 	var err error
 	if fromFlag != "" {
-		if from, err = parseWhen(fromFlag, now); err != nil {
+		if from, err = rules.ParseTime(fromFlag, now); err != nil {
 			errs = append(errs, fmt.Errorf("--from: %w", err))
 		}
 	}
 	if toFlag != "" {
-		if to, err = parseWhen(toFlag, now); err != nil {
+		if to, err = rules.ParseTime(toFlag, now); err != nil {
 			errs = append(errs, fmt.Errorf("--to: %w", err))
 		}
 		end = to
@@ -291,190 +178,28 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 	if len(errs) == 0 && !from.Before(to) {
 		errs = append(errs, fmt.Errorf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339)))
 	}
-	set, probs := compileRules(patterns)
+	set, probs := rules.CompileFiles(patterns)
 	errs = append(errs, probs...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return func(ctx context.Context) (scoreInput, error) {
-		influx := influx.New(influx.Options{
-			URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
-			Timeout: backtestQueryTimeout,
-		})
-		defer influx.Close()
+	return func(ctx context.Context) (simulator.Alerts, error) {
+		history, done := backtestHistory(cfg, from, to, "")
+		defer done()
 		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
-			from.Format(time.RFC3339), to.Format(time.RFC3339), redactURL(cfg.Influx.URL), cfg.Influx.Bucket)
-		rep, err := rules.Backtest(ctx, set, rules.StoredSamples(influx, from, to, ""),
-			rules.BacktestOptions{To: end})
+			from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket)
+		rep, err := rules.Backtest(ctx, set, history, rules.BacktestOptions{To: end})
 		if err != nil {
-			return scoreInput{}, err
+			return simulator.Alerts{}, err
 		}
 		fmt.Fprintf(progress, "score: %d samples from %d devices, %s to %s\n", rep.Samples, rep.Devices,
 			rep.From.UTC().Format(time.RFC3339), rep.To.UTC().Format(time.RFC3339))
-		in := scoreInput{Alerts: rep.Alerts, End: rep.To, What: "rules over InfluxDB " + redactURL(cfg.Influx.URL) + " bucket " + cfg.Influx.Bucket}
+		in := simulator.Alerts{Alerts: rep.Alerts, End: rep.To, What: "rules over InfluxDB " + config.RedactURL(cfg.Influx.URL) + " bucket " + cfg.Influx.Bucket}
 		for _, r := range set.Rules() {
 			in.Rules = append(in.Rules, simulator.RuleInfo{Name: r.Name, Component: r.Component})
 		}
 		return in, nil
 	}, nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func laterTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// leadString prints a lead time, negative for a late alert.
-func leadString(d time.Duration) string {
-	if d < 0 {
-		return "-" + humanDur(-d)
-	}
-	return humanDur(d)
-}
-
-func ratioString(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", *p)
-}
-
-func timeString(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// writeScoreTable prints the report for people: the faults, the rules, the
-// false alerts, and a summary line.
-func writeScoreTable(w io.Writer, rep *simulator.ScoreReport, truthFile, what string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Score of %d alert(s) (%s) against %d fault(s) of %s\n\n", rep.Alerts, what, len(rep.Faults), truthFile)
-	fmt.Fprintf(tw, "FAULT\tDEVICE\tCOMPONENT\tONSET\tBREAKDOWN\tOUTCOME\tRULE\tFIRED AT\tLEAD\n")
-	for _, f := range rep.Faults {
-		rule := f.Rule
-		if rule == "" {
-			rule = "-"
-		}
-		lead := "-"
-		if f.Rule != "" && !f.Breakdown.IsZero() {
-			lead = leadString(f.Lead)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Fault, f.Device, f.Component, timeString(f.Onset),
-			timeString(f.Breakdown), f.Outcome, rule, timeString(f.FiredAt), lead)
-	}
-	fmt.Fprintf(tw, "\nRULE\tCOMPONENT\tALERTS\tTRUE\tFALSE\tFAULTS\tDETECTED\tPRECISION\tRECALL\tMEDIAN LEAD\n")
-	for _, r := range rep.Rules {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Name, r.Component, r.Alerts, r.TrueAlerts, r.FalseAlerts,
-			r.Faults, r.Detected, ratioString(r.Precision), ratioString(r.Recall), humanDur(r.MedianLead))
-	}
-	if len(rep.FalseAlerts) > 0 {
-		fmt.Fprintf(tw, "\nFALSE ALERT\tDEVICE\tCOMPONENT\tFIRED AT\tDEVICE HAS\n")
-		for _, a := range rep.FalseAlerts {
-			has := "no fault"
-			if !a.HealthyDevice {
-				has = "other faults"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Rule, a.Device, a.Component, timeString(a.FiredAt), has)
-		}
-	}
-	fmt.Fprintf(tw, "\nFaults: %d detected (median lead %s), %d late, %d missed, %d unwatched. False alerts: %d (%d on devices without a fault).\n",
-		rep.Detected, humanDur(rep.MedianLead), rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
-	return tw.Flush()
-}
-
-// scoreJSON is the --json report; durations are in nanoseconds (as in
-// rules backtest --json), ratios null when undefined.
-type scoreJSON struct {
-	Truth          string           `json:"truth"`
-	Source         string           `json:"source"`
-	Alerts         int              `json:"alerts"`
-	Faults         int              `json:"faults"`
-	Detected       int              `json:"detected"`
-	Late           int              `json:"late"`
-	Missed         int              `json:"missed"`
-	Unwatched      int              `json:"unwatched"`
-	FalseAlerts    int              `json:"false_alerts"`
-	FalseOnHealthy int              `json:"false_alerts_on_healthy_devices"`
-	MedianLead     time.Duration    `json:"median_lead_ns"`
-	FaultList      []faultJSON      `json:"fault_outcomes"`
-	Rules          []ruleScoreJSON  `json:"rules"`
-	FalseList      []falseAlertJSON `json:"false_alert_list"`
-}
-
-type faultJSON struct {
-	Device    string            `json:"device_id"`
-	Model     string            `json:"model"`
-	Component string            `json:"component"`
-	Fault     string            `json:"fault"`
-	Shape     simulator.Shape   `json:"shape"`
-	Onset     time.Time         `json:"onset"`
-	Breakdown time.Time         `json:"breakdown,omitzero"`
-	Outcome   simulator.Outcome `json:"outcome"`
-	Rule      string            `json:"rule,omitempty"`
-	FiredAt   time.Time         `json:"fired_at,omitzero"`
-	Lead      time.Duration     `json:"lead_ns,omitempty"`
-	Alerts    int               `json:"alerts"`
-}
-
-type ruleScoreJSON struct {
-	Rule        string          `json:"rule"`
-	Component   string          `json:"component"`
-	Alerts      int             `json:"alerts"`
-	TrueAlerts  int             `json:"true_alerts"`
-	FalseAlerts int             `json:"false_alerts"`
-	Faults      int             `json:"faults"`
-	Detected    int             `json:"detected"`
-	Precision   *float64        `json:"precision"`
-	Recall      *float64        `json:"recall"`
-	MedianLead  time.Duration   `json:"median_lead_ns"`
-	LeadTimes   []time.Duration `json:"lead_times_ns"`
-}
-
-type falseAlertJSON struct {
-	Rule          string             `json:"rule"`
-	Device        proactive.DeviceID `json:"device_id"`
-	Component     string             `json:"component"`
-	FiredAt       time.Time          `json:"fired_at"`
-	HealthyDevice bool               `json:"healthy_device"`
-}
-
-func writeScoreJSON(w io.Writer, rep *simulator.ScoreReport, truthFile, what string) error {
-	out := scoreJSON{Truth: truthFile, Source: what, Alerts: rep.Alerts, Faults: len(rep.Faults), Detected: rep.Detected,
-		Late: rep.Late, Missed: rep.Missed, Unwatched: rep.Unwatched, FalseAlerts: len(rep.FalseAlerts),
-		FalseOnHealthy: rep.FalseOnHealthy, MedianLead: rep.MedianLead,
-		FaultList: []faultJSON{}, Rules: []ruleScoreJSON{}, FalseList: []falseAlertJSON{}}
-	for _, f := range rep.Faults {
-		out.FaultList = append(out.FaultList, faultJSON{Device: f.Device, Model: f.Model, Component: f.Component, Fault: f.Fault,
-			Shape: f.Shape, Onset: f.Onset.UTC(), Breakdown: f.Breakdown.UTC(), Outcome: f.Outcome, Rule: f.Rule,
-			FiredAt: f.FiredAt.UTC(), Lead: f.Lead, Alerts: f.Alerts})
-	}
-	for _, r := range rep.Rules {
-		lt := r.LeadTimes
-		if lt == nil {
-			lt = []time.Duration{}
-		}
-		out.Rules = append(out.Rules, ruleScoreJSON{Rule: r.Name, Component: r.Component, Alerts: r.Alerts, TrueAlerts: r.TrueAlerts,
-			FalseAlerts: r.FalseAlerts, Faults: r.Faults, Detected: r.Detected, Precision: r.Precision, Recall: r.Recall,
-			MedianLead: r.MedianLead, LeadTimes: lt})
-	}
-	for _, a := range rep.FalseAlerts {
-		out.FalseList = append(out.FalseList, falseAlertJSON{Rule: a.Rule, Device: a.Device, Component: a.Component,
-			FiredAt: a.FiredAt.UTC(), HealthyDevice: a.HealthyDevice})
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }
 
 func btoi(b bool) int {
@@ -489,80 +214,22 @@ func btoi(b bool) int {
 // fired (its timeline's alert event, in the devices' time, which is
 // simulated time under simulate --speed), else when it opened.
 func ticketsAPISource(base, token string) alertSource {
-	base = strings.TrimRight(base, "/")
-	client := &http.Client{Timeout: 30 * time.Second}
-	get := func(ctx context.Context, path string, v any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	c := client.New(base, client.Options{Token: token})
+	return func(ctx context.Context) (simulator.Alerts, error) {
+		in := simulator.Alerts{What: "tickets of " + config.RedactURL(base)}
+		err := c.EachTicket(ctx, func(t client.Ticket) error {
+			full, err := c.Ticket(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			fired := full.FiredAt()
+			in.Alerts = append(in.Alerts, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
+				Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("--api: %w", err)
+			return in, fmt.Errorf("--api: %w", err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return fmt.Errorf("--api: %w", err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err != nil {
-			return fmt.Errorf("--api: GET %s: %w", path, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("--api: GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return fmt.Errorf("--api: GET %s: %w", path, err)
-		}
-		return nil
-	}
-	type ticket struct {
-		ID        int64              `json:"id"`
-		Device    proactive.DeviceID `json:"device_id"`
-		Component string             `json:"component"`
-		Rule      string             `json:"rule"`
-		Severity  proactive.Severity `json:"severity"`
-		OpenedAt  time.Time          `json:"opened_at"`
-		Timeline  []struct {
-			Kind string          `json:"kind"`
-			Body json.RawMessage `json:"body"`
-		} `json:"timeline"`
-	}
-	return func(ctx context.Context) (scoreInput, error) {
-		in := scoreInput{What: "tickets of " + redactURL(base)}
-		cursor := ""
-		for {
-			var page struct {
-				Items []ticket `json:"items"`
-				Next  string   `json:"next"`
-			}
-			path := "/api/v1/tickets?limit=500"
-			if cursor != "" {
-				path += "&cursor=" + url.QueryEscape(cursor)
-			}
-			if err := get(ctx, path, &page); err != nil {
-				return in, err
-			}
-			for _, t := range page.Items {
-				var full ticket
-				if err := get(ctx, fmt.Sprintf("/api/v1/tickets/%d", t.ID), &full); err != nil {
-					return in, err
-				}
-				fired := t.OpenedAt
-				for _, ev := range full.Timeline {
-					var body struct {
-						FiredAt time.Time `json:"fired_at"`
-					}
-					if ev.Kind == "alert" && json.Unmarshal(ev.Body, &body) == nil && !body.FiredAt.IsZero() {
-						fired = body.FiredAt
-						break
-					}
-				}
-				in.Alerts = append(in.Alerts, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
-					Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
-			}
-			if page.Next == "" {
-				return in, nil
-			}
-			cursor = page.Next
-		}
+		return in, nil
 	}
 }

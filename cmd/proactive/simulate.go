@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +11,8 @@ import (
 	"time"
 	_ "time/tzdata" // scenarios name time zones; not every machine has them
 
+	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/simulator"
 )
 
@@ -105,7 +105,7 @@ func simulate(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, e.stderr)
+	log := cfg.Logger(e.stderr)
 
 	o := simulator.Options{
 		Username: *username, Password: *password,
@@ -117,18 +117,16 @@ func simulate(ctx context.Context, e env) error {
 	}
 	o.Broker = *broker
 	if o.Broker == "" {
-		o.Broker = defaultBroker(cfg)
+		o.Broker = cfg.Broker()
 	}
-	tlsCfg, err := mqttTLS(o.Broker, cfg.MQTT.TLSCAFile)
+	tlsCfg, err := ingest.TLSConfig(o.Broker, cfg.MQTT.TLSCAFile)
 	if err != nil {
 		return err
 	}
 	o.TLS = tlsCfg
 	if *speedFlag != "" {
-		if *speedFlag == "max" {
-			o.Speed = math.Inf(1)
-		} else if o.Speed, err = strconv.ParseFloat(*speedFlag, 64); err != nil || o.Speed <= 0 || math.IsNaN(o.Speed) {
-			return fmt.Errorf("--speed %q: want a positive number or max", *speedFlag)
+		if o.Speed, err = simulator.ParseSpeed(*speedFlag); err != nil {
+			return fmt.Errorf("--speed %w", err)
 		}
 	}
 	var start time.Time
@@ -149,7 +147,8 @@ func simulate(ctx context.Context, e env) error {
 		if *scenarioFile != "" || *loadDevices != 0 {
 			return errors.New("give --scenario, --load or --replay, one of them")
 		}
-		ro, err := replayOptions(*preset, *sep, *columns, *deviceCol, *deviceID, *timeCol, *timeFormat, *metrics, cycleStep, start)
+		ro, err := simulator.ReplayMapping{Preset: *preset, Sep: *sep, Columns: *columns, DeviceCol: *deviceCol, DeviceID: *deviceID,
+			TimeCol: *timeCol, TimeFormat: *timeFormat, Metrics: *metrics, CycleStep: cycleStep, Start: start}.Options()
 		if err != nil {
 			return err
 		}
@@ -192,7 +191,7 @@ func simulate(ctx context.Context, e env) error {
 		log.Info("scenario loaded", "scenario", sc.Name, "devices", len(sc.Devices()), "seed", sc.Seed,
 			"backfill", simulator.FormatDuration(sc.Backfill), "duration", simulator.FormatDuration(sc.Duration))
 		if *registry != "" {
-			return writeRegistry(sc, *registry, start, e)
+			return sc.WriteRegistry(*registry, start, e.stdout)
 		}
 	}
 	if *truthFile != "" {
@@ -223,110 +222,11 @@ func simulate(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	log.Info("simulating", "broker", redactURL(o.Broker))
+	log.Info("simulating", "broker", config.RedactURL(o.Broker))
 	return sim.Run(ctx)
-}
-
-// defaultBroker is the broker the platform is configured with: mqtt.url,
-// or else the embedded broker's listen address.
-func defaultBroker(cfg Config) string {
-	if cfg.MQTT.URL != "" {
-		return cfg.MQTT.URL
-	}
-	host, port, err := net.SplitHostPort(cfg.MQTT.Listen)
-	if err != nil {
-		return "mqtt://" + cfg.MQTT.Listen
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "mqtt://" + net.JoinHostPort(host, port)
 }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// replayOptions builds the CSV mapping from a preset and the flags, the
-// flags overriding the preset.
-func replayOptions(preset, sep, columns, deviceCol, deviceID, timeCol, timeFormat, metrics string, cycleStep time.Duration, start time.Time) (simulator.ReplayOptions, error) {
-	var o simulator.ReplayOptions
-	switch preset {
-	case "":
-	case "cmapss":
-		o = simulator.CMAPSS()
-	default:
-		return o, fmt.Errorf("--preset %q: the presets are cmapss", preset)
-	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&o.Sep, sep)
-	set(&o.DeviceCol, deviceCol)
-	set(&o.DeviceID, deviceID)
-	set(&o.TimeCol, timeCol)
-	set(&o.TimeFormat, timeFormat)
-	if columns != "" {
-		o.Columns = splitList(columns)
-	}
-	if metrics != "" {
-		o.Metrics = nil
-		for _, m := range splitList(metrics) {
-			col, name, ok := strings.Cut(m, "=")
-			if !ok {
-				col, name = m, m
-			}
-			o.Metrics = append(o.Metrics, simulator.MetricColumn{Column: strings.TrimSpace(col), Name: strings.TrimSpace(name)})
-		}
-	}
-	if cycleStep > 0 {
-		o.CycleStep = cycleStep
-	}
-	if !start.IsZero() {
-		o.Start = start
-	}
-	var missing []string
-	if o.DeviceCol == "" {
-		missing = append(missing, "--device-col")
-	}
-	if o.TimeCol == "" {
-		missing = append(missing, "--time-col")
-	}
-	if len(missing) > 0 {
-		return o, fmt.Errorf("replay needs %s (or --preset cmapss)", strings.Join(missing, " and "))
-	}
-	return o, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// writeRegistry writes the scenario's fleet in the import format to file,
-// or to stdout for "-".
-func writeRegistry(sc *simulator.Scenario, file string, start time.Time, e env) error {
-	if file == "-" {
-		return sc.Registry(e.stdout, start)
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("--registry: %w", err)
-	}
-	if err := sc.Registry(f, start); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--registry: %w", err)
-	}
-	return nil
 }

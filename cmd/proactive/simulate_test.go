@@ -272,7 +272,7 @@ func TestSimulateIntoServe(t *testing.T) {
 		t.Errorf("truth file:\n%s\nwant:\n%s", b, wantTruth)
 	}
 	// The CSV truth is the failures file of `proactive rules backtest`.
-	fails, err := parseFailures(truthFile, strings.NewReader(string(b)))
+	fails, err := rules.ReadFailures(truthFile, strings.NewReader(string(b)))
 	if err != nil || len(fails) != 2 || fails[1].Device != "heatpump-001" || fails[1].Component != "fan" ||
 		!fails[1].Time.Equal(time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)) {
 		t.Errorf("truth as backtest failures: %+v, %v", fails, err)
@@ -426,22 +426,6 @@ func TestSimulateFlags(t *testing.T) {
 	// Nobody at the configured broker: a connection error naming it.
 	if _, err := simulateRun(t, env, "--scenario", "silent_device", "--quiet"); err == nil || !strings.Contains(err.Error(), "mqtt://"+env["PROACTIVE_MQTT_LISTEN"]) {
 		t.Errorf("simulate without a broker: %v", err)
-	}
-}
-
-func TestSimulateDefaultBroker(t *testing.T) {
-	for _, tc := range []struct{ url, listen, want string }{
-		{"", ":1883", "mqtt://127.0.0.1:1883"},
-		{"", "0.0.0.0:11883", "mqtt://127.0.0.1:11883"},
-		{"", "[::]:1884", "mqtt://127.0.0.1:1884"},
-		{"", "10.0.0.5:1883", "mqtt://10.0.0.5:1883"},
-		{"mqtts://broker.example:8883", ":1883", "mqtts://broker.example:8883"},
-	} {
-		var cfg Config
-		cfg.MQTT.URL, cfg.MQTT.Listen = tc.url, tc.listen
-		if got := defaultBroker(cfg); got != tc.want {
-			t.Errorf("defaultBroker(url %q, listen %q) = %q, want %q", tc.url, tc.listen, got, tc.want)
-		}
 	}
 }
 

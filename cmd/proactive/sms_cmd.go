@@ -6,12 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/proactivehq/proactive/api/client"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
@@ -64,28 +63,10 @@ func smsCmd(ctx context.Context, e env) error {
 	}
 	sid := make([]byte, 16)
 	_, _ = rand.Read(sid)
-	form := url.Values{
-		"MessageSid": {"SM" + hex.EncodeToString(sid)},
-		"AccountSid": {cfg.Twilio.AccountSID},
-		"From":       {phone},
-		"To":         {to},
-		"Body":       {text},
-	}
-	target := strings.TrimRight(cfg.PublicURL, "/") + notify.SMSPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
-	if err != nil {
+	c := client.New(cfg.PublicURL, client.Options{Timeout: 10 * time.Second})
+	m := client.InboundSMS{MessageSID: "SM" + hex.EncodeToString(sid), AccountSID: cfg.Twilio.AccountSID, From: phone, To: to, Body: text}
+	if err := c.SendInboundSMS(ctx, notify.SMSPath, m, func(target string, form url.Values) string { return twilio.Signature(token, target, form) }); err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twilio.Signature(token, target, form))
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		return fmt.Errorf("post to %s: %w", target, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s: %s", target, resp.Status, strings.TrimSpace(string(body)))
 	}
 	_, err = fmt.Fprintf(e.stdout, "delivered %q from %s; the platform's answer goes through its outbox\n", text, phone)
 	return err

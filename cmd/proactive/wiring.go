@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +65,7 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 }
 
 // newAPI builds the /api/v1 handler over the running components.
-func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, influx *influx.Store,
+func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, tsdb *influx.Store,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return api.New(api.Options{
 		Store:       store,
@@ -75,7 +73,7 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 		Rules:       engine,
 		Reload:      func(context.Context) (int, error) { return reloadRules(cfg, engine) },
 		DeadLetters: in.DeadLetters().Recent,
-		Telemetry:   influx,
+		Telemetry:   tsdb,
 		Outreach:    n,
 		Logger:      log,
 	})
@@ -84,42 +82,15 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 // newWeb builds the field-service team's pages, served at /: the ticket
 // page charts telemetry read from InfluxDB as the API reads it, and the
 // rules page shows the engine's state.
-func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, influx *influx.Store,
+func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, tsdb *influx.Store,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return web.New(web.Options{
 		Store: store, Tokens: tokens, Outreach: n, Logger: log,
-		Telemetry:       influx,
+		Telemetry:       tsdb,
 		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
-		Location:        localZone(),
+		Location:        web.LocalZone(),
 	})
-}
-
-// localZone is the machine's time zone under its IANA name (from TZ, or
-// the /etc/localtime link), for the pages' times and the chart's axis:
-// browsers know Europe/Berlin but not Go's "Local". It falls back to
-// time.Local, whose times the chart then shows in the browser's zone.
-func localZone() *time.Location {
-	name, set := os.LookupEnv("TZ")
-	if set && name == "" {
-		return time.UTC // as Go reads an empty TZ
-	}
-	name = strings.TrimPrefix(name, ":")
-	if !set {
-		if target, err := os.Readlink("/etc/localtime"); err == nil {
-			if _, after, ok := strings.Cut(target, "zoneinfo/"); ok {
-				name = after
-			}
-		}
-	}
-	if name == "" || name == "Local" {
-		return time.Local
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return time.Local
-	}
-	return loc
 }
 
 // reloadRules loads the rule files again (SIGHUP, POST /api/v1/rules/reload):

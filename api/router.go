@@ -1,8 +1,7 @@
-package main
+package api
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,38 +10,41 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/proactivehq/proactive/api"
 )
 
-// check is one readiness condition: nil when the dependency is usable.
-type check struct {
-	name string
-	fn   func(ctx context.Context) error
+// Check is one readiness condition of /readyz: Fn returns nil when the
+// dependency Name is usable.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
 }
 
-type routerOptions struct {
+// RouterOptions are the parts of the service's HTTP routes.
+type RouterOptions struct {
+	// Registry is served at /metrics.
 	Registry *prometheus.Registry
-	Checks   []check
+	Checks   []Check
 	Logger   *slog.Logger
-	// API is mounted at api.Prefix, Webhooks at /webhooks/twilio/ and Web
-	// (the pages) at /, when set.
+	// API (New) is mounted at Prefix, Webhooks at /webhooks/twilio/ and
+	// Web (the pages) at /, when set.
 	API      http.Handler
 	Webhooks http.Handler
 	Web      http.Handler
 }
 
-// newRouter returns the HTTP routes of the running service.
-func newRouter(o routerOptions) http.Handler {
+// NewRouter returns the HTTP routes of the running service: /healthz,
+// /readyz, /metrics and the parts of o, behind request ids and the access
+// log (AccessLog).
+func NewRouter(o RouterOptions) http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, accessLog(o.Logger), middleware.Recoverer)
+	r.Use(middleware.RequestID, AccessLog(o.Logger), middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		_ = writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", readyHandler(o.Checks))
 	r.Handle("/metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	if o.API != nil {
-		r.Mount(api.Prefix, o.API)
+		r.Mount(Prefix, o.API)
 	}
 	if o.Webhooks != nil {
 		r.Mount("/webhooks/twilio", o.Webhooks)
@@ -55,31 +57,25 @@ func newRouter(o routerOptions) http.Handler {
 
 // readyHandler answers 200 when every check passes and 503 with each
 // failing check's reason otherwise.
-func readyHandler(checks []check) http.HandlerFunc {
+func readyHandler(checks []Check) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		status, body := http.StatusOK, map[string]any{}
 		results := map[string]string{}
 		for _, c := range checks {
-			if err := c.fn(ctx); err != nil {
-				results[c.name] = err.Error()
+			if err := c.Fn(ctx); err != nil {
+				results[c.Name] = err.Error()
 				status = http.StatusServiceUnavailable
 				continue
 			}
-			results[c.name] = "ok"
+			results[c.Name] = "ok"
 		}
 		body["checks"] = results
 		body["status"] = "ready"
 		if status != http.StatusOK {
 			body["status"] = "not ready"
 		}
-		writeJSON(w, status, body)
+		_ = writeJSON(w, status, body)
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,4 +1,7 @@
-package main
+// Package config is the configuration of the proactive binary: its YAML
+// file, the PROACTIVE_* environment variables that override every key, the
+// defaults, and the validation that reports every problem at once.
+package config
 
 import (
 	"bytes"
@@ -7,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -109,9 +113,9 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
 
-// defaultConfig is what a fresh machine runs with: embedded broker, local
+// Default is what a fresh machine runs with: embedded broker, local
 // InfluxDB 1.8 through its v2-compatible API, SQLite.
-func defaultConfig() Config {
+func Default() Config {
 	var c Config
 	c.Log.Level = "info"
 	c.Log.Format = "auto"
@@ -189,10 +193,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return proactive.FormatDuration(time.Duration(d)), nil }
 
-// loadConfig reads the file (when path is not empty), applies the
+// Load reads the file (when path is not empty), applies the
 // environment and validates. It reports every problem at once.
-func loadConfig(path string, getenv func(string) string) (Config, error) {
-	cfg := defaultConfig()
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -216,6 +220,15 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	})
 	errs = append(errs, cfg.validate()...)
 	return cfg, errors.Join(errs...)
+}
+
+// Variables returns every environment variable Load reads, with the yaml
+// key it sets.
+func Variables() map[string]string {
+	cfg := Default()
+	keys := map[string]string{}
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, _ reflect.Value) { keys[env] = key })
+	return keys
 }
 
 // walkLeaves calls fn for every settable leaf with its yaml key and env name.
@@ -406,8 +419,70 @@ func redactErr(err error) string {
 	return err.Error()
 }
 
-// printable returns the configuration as YAML with every secret redacted.
-func (c Config) printable() string {
+// Printable returns the configuration as YAML with every secret redacted.
+func (c Config) Printable() string {
 	b, _ := yaml.Marshal(c)
 	return string(b)
+}
+
+// Logger returns the process logger at log.level, in log.format: for auto,
+// text on a terminal, JSON otherwise.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	format := c.Log.Format
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Broker is the broker the platform is configured with: mqtt.url,
+// or else the embedded broker's listen address.
+func (c Config) Broker() string {
+	if c.MQTT.URL != "" {
+		return c.MQTT.URL
+	}
+	host, port, err := net.SplitHostPort(c.MQTT.Listen)
+	if err != nil {
+		return "mqtt://" + c.MQTT.Listen
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "mqtt://" + net.JoinHostPort(host, port)
+}
+
+// LocalURL turns a listen address like http.addr (":8080", "0.0.0.0:8080",
+// "[::]:8080", "10.0.0.5:8080") into the base URL of that server as seen
+// from this machine.
+func LocalURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("http.addr %q: %w", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// RedactURL hides the password of a URL, like mqtt.url or influx.url, for
+// logs.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparseable url]"
+	}
+	return u.Redacted()
 }

@@ -1,4 +1,4 @@
-package main
+package api_test
 
 import (
 	"bytes"
@@ -11,22 +11,30 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/proactivehq/proactive/api"
 )
 
-// logRouter is a router wired the way newRouter is meant to be, logging
+func testJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// logRouter is a router wired the way NewRouter is meant to be, logging
 // JSON at level into buf.
 func logRouter(buf *bytes.Buffer, level slog.Level, recovererFirst bool) http.Handler {
 	log := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level}))
 	r := chi.NewRouter()
 	if recovererFirst {
-		r.Use(middleware.RequestID, quietRecoverer, accessLog(log))
+		r.Use(middleware.RequestID, quietRecoverer, api.AccessLog(log))
 	} else {
-		r.Use(middleware.RequestID, accessLog(log), quietRecoverer)
+		r.Use(middleware.RequestID, api.AccessLog(log), quietRecoverer)
 	}
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { testJSON(w, 200, map[string]string{"status": "ok"}) })
 	r.Get("/api/v1/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
-		requestLog(log, r).Info("looked up", "device", chi.URLParam(r, "id"))
-		writeJSON(w, 404, map[string]string{"error": "not found"})
+		api.RequestLog(log, r).Info("looked up", "device", chi.URLParam(r, "id"))
+		testJSON(w, 404, map[string]string{"error": "not found"})
 	})
 	r.Post("/boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	r.Get("/silent", func(http.ResponseWriter, *http.Request) {})

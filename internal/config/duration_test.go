@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -15,7 +15,7 @@ func TestConfigDurations(t *testing.T) {
 	if err := os.WriteFile(path, []byte("notify:\n  contact_cooldown: 2w\n  slot_horizon: 1w3d\n  offer_reminder: 1.5d\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(path, envMap(map[string]string{"PROACTIVE_NOTIFY_OFFER_EXPIRY": "7d"}))
+	cfg, err := Load(path, envMap(map[string]string{"PROACTIVE_NOTIFY_OFFER_EXPIRY": "7d"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +34,8 @@ func TestConfigDurations(t *testing.T) {
 	if err := os.WriteFile(path, []byte("notify:\n  contact_cooldown: 7x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, fileErr := loadConfig(path, envMap(nil))
-	_, envErr := loadConfig("", envMap(map[string]string{"PROACTIVE_NOTIFY_OFFER_EXPIRY": "3 days"}))
+	_, fileErr := Load(path, envMap(nil))
+	_, envErr := Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_OFFER_EXPIRY": "3 days"}))
 	for _, tt := range []struct {
 		err  error
 		want string

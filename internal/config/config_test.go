@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -18,12 +18,12 @@ func envMap(m map[string]string) func(string) string {
 }
 
 func TestExampleConfigIsTheDefaults(t *testing.T) {
-	cfg, err := loadConfig("../../proactive.example.yaml", envMap(nil))
+	cfg, err := Load("../../proactive.example.yaml", envMap(nil))
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
-	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
-		t.Errorf("proactive.example.yaml differs from defaultConfig():\nexample:\n%s\ndefaults:\n%s", cfg.printable(), want.printable())
+	if want := Default(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("proactive.example.yaml differs from Default():\nexample:\n%s\ndefaults:\n%s", cfg.Printable(), want.Printable())
 	}
 }
 
@@ -37,7 +37,7 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		"PROACTIVE_TWILIO_FROM", "PROACTIVE_TWILIO_MESSAGING_SERVICE_SID", "PROACTIVE_TWILIO_API_URL",
 	}
 	var names []string
-	cfg := defaultConfig()
+	cfg := Default()
 	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(_, env string, _ reflect.Value) { names = append(names, env) })
 	for _, c := range contract {
 		found := false
@@ -62,7 +62,7 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		"PROACTIVE_TWILIO_AUTH_TOKEN":            "secret",
 		"PROACTIVE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
 	}
-	got, err := loadConfig("", envMap(env))
+	got, err := Load("", envMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	if err := os.WriteFile(path, []byte("influx:\n  batch_size: 0\n  flush_interval: 1s\nmqtt:\n  url: ftp://x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := loadConfig(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many"}))
+	_, err := Load(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many"}))
 	if err == nil {
 		t.Fatal("want errors")
 	}
@@ -98,7 +98,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	if err := os.WriteFile(path, []byte("influx:\n  batchsize: 10\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConfig(path, envMap(nil)); err == nil || !strings.Contains(err.Error(), "batchsize") {
+	if _, err := Load(path, envMap(nil)); err == nil || !strings.Contains(err.Error(), "batchsize") {
 		t.Errorf("unknown key not reported: %v", err)
 	}
 }
@@ -112,7 +112,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"PROACTIVE_TWILIO_AUTH_TOKEN":  "twilio-secret-4",
 		"PROACTIVE_TWILIO_FROM":        "+15550001111",
 	}
-	cfg, err := loadConfig("", envMap(env))
+	cfg, err := Load("", envMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +122,50 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	var logged bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", "cfg", cfg, "token", cfg.Influx.Token)
-	for _, out := range []string{cfg.printable(), fmt.Sprintf("%v %+v", cfg, cfg), string(asJSON), logged.String()} {
+	for _, out := range []string{cfg.Printable(), fmt.Sprintf("%v %+v", cfg, cfg), string(asJSON), logged.String()} {
 		for _, s := range []string{"influx-secret-1", "mqtt-secret-2", "db-secret-3", "twilio-secret-4"} {
 			if strings.Contains(out, s) {
 				t.Errorf("secret %q printed:\n%s", s, out)
 			}
+		}
+	}
+}
+
+func TestBroker(t *testing.T) {
+	for _, tc := range []struct{ url, listen, want string }{
+		{"", ":1883", "mqtt://127.0.0.1:1883"},
+		{"", "0.0.0.0:11883", "mqtt://127.0.0.1:11883"},
+		{"", "[::]:1884", "mqtt://127.0.0.1:1884"},
+		{"", "10.0.0.5:1883", "mqtt://10.0.0.5:1883"},
+		{"mqtts://broker.example:8883", ":1883", "mqtts://broker.example:8883"},
+	} {
+		var cfg Config
+		cfg.MQTT.URL, cfg.MQTT.Listen = tc.url, tc.listen
+		if got := cfg.Broker(); got != tc.want {
+			t.Errorf("Broker of url %q, listen %q = %q, want %q", tc.url, tc.listen, got, tc.want)
+		}
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":8080": "http://127.0.0.1:8080", "0.0.0.0:9": "http://127.0.0.1:9", "[::]:80": "http://127.0.0.1:80",
+		"10.0.0.5:8080": "http://10.0.0.5:8080", "[::1]:8080": "http://[::1]:8080",
+	} {
+		if got, err := LocalURL(addr); err != nil || got != want {
+			t.Errorf("LocalURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"mqtts://ingest:hunter2@broker:8883": "mqtts://ingest:xxxxx@broker:8883",
+		"http://127.0.0.1:8086":              "http://127.0.0.1:8086",
+		"http://a b:%zz@x":                   "[unparseable url]",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -19,13 +19,13 @@ const requestIDHeader = "X-Request-Id"
 // their successful answers are logged at debug level only.
 var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-// accessLog returns middleware that logs one line per request when it is
+// AccessLog returns middleware that logs one line per request when it is
 // answered: method, path (never the query string, which may hold secrets),
 // route pattern, status, bytes, duration, remote address and request id.
 // Server errors log at warn, probes that succeed at debug, the rest at info.
 // It must come after middleware.RequestID and before middleware.Recoverer,
 // so that a recovered panic is logged with its 500.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	log = log.With("component", "http")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,9 +83,9 @@ func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// requestLog returns log with the request's id, for a handler that logs
+// RequestLog returns log with the request's id, for a handler that logs
 // about the request it serves, so that its line and the access line match.
-func requestLog(log *slog.Logger, r *http.Request) *slog.Logger {
+func RequestLog(log *slog.Logger, r *http.Request) *slog.Logger {
 	if id := middleware.GetReqID(r.Context()); id != "" {
 		return log.With("request_id", id)
 	}

@@ -1,0 +1,208 @@
+// Package client is a client of the platform's own HTTP API (api.Prefix)
+// and of its webhooks, for the commands that talk to a running platform:
+// `proactive simulate score --api` and `proactive sms reply`.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/proactivehq/proactive"
+)
+
+// Options configure a Client. Zero fields get defaults.
+type Options struct {
+	// Token is the API bearer token (proactive token create); empty sends
+	// none, as for the webhooks.
+	Token string
+	// Timeout bounds one request (default 30s).
+	Timeout time.Duration
+}
+
+// Client speaks to one platform at its base URL.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client of the platform at base, like http://127.0.0.1:8080.
+func New(base string, o Options) *Client {
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: o.Token, http: &http.Client{Timeout: o.Timeout}}
+}
+
+// Ticket is a ticket as the API returns it; Timeline is filled by Ticket,
+// not by Tickets.
+type Ticket struct {
+	ID        int64              `json:"id"`
+	Device    proactive.DeviceID `json:"device_id"`
+	Component string             `json:"component"`
+	Rule      string             `json:"rule"`
+	Severity  proactive.Severity `json:"severity"`
+	Status    string             `json:"status"`
+	OpenedAt  time.Time          `json:"opened_at"`
+	Timeline  []Event            `json:"timeline"`
+}
+
+// Event is one entry of a ticket's timeline; Body depends on Kind.
+type Event struct {
+	Kind string          `json:"kind"`
+	At   time.Time       `json:"at"`
+	Body json.RawMessage `json:"body"`
+}
+
+// FiredAt returns when the alert that opened t fired (its timeline's alert
+// event, in the devices' time), else when t opened. It needs the timeline.
+func (t Ticket) FiredAt() time.Time {
+	for _, ev := range t.Timeline {
+		var body struct {
+			FiredAt time.Time `json:"fired_at"`
+		}
+		if ev.Kind == "alert" && json.Unmarshal(ev.Body, &body) == nil && !body.FiredAt.IsZero() {
+			return body.FiredAt
+		}
+	}
+	return t.OpenedAt
+}
+
+// Page is one page of a listing; Next is the cursor of the next page,
+// empty after the last one.
+type Page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next"`
+}
+
+// Tickets returns one page of tickets, newest first, of at most limit
+// (the API's default when 0), from cursor (empty: the first page).
+func (c *Client) Tickets(ctx context.Context, cursor string, limit int) (Page[Ticket], error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	path := "/api/v1/tickets"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var page Page[Ticket]
+	err := c.get(ctx, path, &page)
+	return page, err
+}
+
+// EachTicket calls fn with every ticket, page after page, and stops at the
+// first error.
+func (c *Client) EachTicket(ctx context.Context, fn func(Ticket) error) error {
+	cursor := ""
+	for {
+		page, err := c.Tickets(ctx, cursor, 500)
+		if err != nil {
+			return err
+		}
+		for _, t := range page.Items {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		cursor = page.Next
+	}
+}
+
+// Ticket returns the ticket id with its timeline.
+func (c *Client) Ticket(ctx context.Context, id int64) (Ticket, error) {
+	var t Ticket
+	err := c.get(ctx, "/api/v1/tickets/"+strconv.FormatInt(id, 10), &t)
+	return t, err
+}
+
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// InboundSMS is a customer's message as the SMS provider posts it to the
+// platform's webhook.
+type InboundSMS struct {
+	MessageSID, AccountSID string
+	From, To, Body         string
+}
+
+// SendInboundSMS posts m to the webhook at path (like
+// /webhooks/twilio/sms) as Twilio does: a form, signed by sign over the
+// full URL and the form (Twilio's X-Twilio-Signature). It fails unless the
+// platform answers 200.
+func (c *Client) SendInboundSMS(ctx context.Context, path string, m InboundSMS, sign func(url string, form url.Values) string) error {
+	form := url.Values{"MessageSid": {m.MessageSID}, "AccountSid": {m.AccountSID}, "From": {m.From}, "To": {m.To}, "Body": {m.Body}}
+	target := c.base + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sign(target, form))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("post to %s: %w", target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s: %s", target, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// Probe asks url (a health or readiness check, like /healthz) with GET and
+// returns the answer's body, at most 4 KiB; an answer other than 200 is an
+// error naming its status and body.
+func Probe(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s: %s", url, resp.Status, body)
+	}
+	return body, nil
+}

@@ -1,0 +1,122 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/proactivehq/proactive"
+)
+
+// TableFirstFires is how many first fires WriteTable lists per rule.
+const TableFirstFires = 10
+
+// FormatLead prints a lead time or prediction to the minute, as the
+// backtest and score tables do: "3d4h", "45m"; "-" for none.
+func FormatLead(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return FormatDuration(d.Round(time.Minute))
+}
+
+// WriteTable prints the report for people: a block per rule, with its
+// first fires up to TableFirstFires. scored says whether failures were
+// given, and the scoring is printed.
+func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Backtest %s to %s (%.1f days): %d samples from %d devices\n",
+		rep.From.UTC().Format(time.RFC3339), rep.To.UTC().Format(time.RFC3339), rep.Days(), rep.Samples, rep.Devices)
+	for _, r := range rep.Rules {
+		fmt.Fprintf(tw, "\nrule %s (component %s)\n", r.Rule, r.Component)
+		fmt.Fprintf(tw, "  fires\t%d\n", r.Fires)
+		fmt.Fprintf(tw, "  devices\t%d\n", r.Devices)
+		fmt.Fprintf(tw, "  tickets/day\t%.2f\n", r.TicketsPerDay)
+		if scored {
+			fmt.Fprintf(tw, "  detected\t%d of %d failures\n", r.Detected, r.Detected+r.Missed)
+			fmt.Fprintf(tw, "  missed\t%d\n", r.Missed)
+			fmt.Fprintf(tw, "  median lead\t%s\n", FormatLead(r.MedianLead))
+			fmt.Fprintf(tw, "  false alarms\t%d\n", r.FalseAlarms)
+		}
+		if r.Errors > 0 {
+			fmt.Fprintf(tw, "  errors\t%d (last: %s)\n", r.Errors, r.LastError)
+		}
+		if len(r.FirstFires) == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "  first fires:\n")
+		fmt.Fprintf(tw, "    DEVICE\tFIRED AT\tPREDICTED FAILURE IN\n")
+		for i, ff := range r.FirstFires {
+			if i == TableFirstFires {
+				fmt.Fprintf(tw, "    … and %d more devices\n", len(r.FirstFires)-TableFirstFires)
+				break
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", ff.Device, ff.At.UTC().Format(time.RFC3339), FormatLead(ff.TimeToFailure))
+		}
+	}
+	return tw.Flush()
+}
+
+// backtestJSON is the JSON report.
+type backtestJSON struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Days    float64   `json:"days"`
+	Samples int64     `json:"samples"`
+	Devices int       `json:"devices"`
+	// Scored says whether failures were given: without them detected,
+	// missed, lead times and false alarms are not measured.
+	Scored bool         `json:"scored"`
+	Rules  []RuleReport `json:"rules"`
+	Alerts []alertJSON  `json:"alerts"`
+}
+
+type alertJSON struct {
+	Rule          string               `json:"rule"`
+	Device        proactive.DeviceID   `json:"device_id"`
+	Model         string               `json:"model,omitempty"`
+	Component     string               `json:"component"`
+	Severity      proactive.Severity   `json:"severity"`
+	State         proactive.AlertState `json:"state"`
+	Summary       string               `json:"summary"`
+	ActiveAt      time.Time            `json:"active_at"`
+	FiredAt       time.Time            `json:"fired_at"`
+	TimeToFailure time.Duration        `json:"time_to_failure_ns,omitempty"`
+}
+
+// WriteJSON prints the report as `proactive rules backtest --json` does:
+// the rules' reports and every alert, durations in nanoseconds.
+func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
+	out := backtestJSON{From: rep.From.UTC(), To: rep.To.UTC(), Days: rep.Days(), Samples: rep.Samples, Devices: rep.Devices,
+		Scored: scored, Rules: rep.Rules, Alerts: []alertJSON{}}
+	for _, a := range rep.Alerts {
+		out.Alerts = append(out.Alerts, alertJSON{Rule: a.Rule, Device: a.Device, Model: a.Model, Component: a.Component,
+			Severity: a.Severity, State: a.State, Summary: a.Summary, ActiveAt: a.ActiveAt.UTC(), FiredAt: a.FiredAt.UTC(),
+			TimeToFailure: a.TimeToFailure})
+	}
+	for i := range out.Rules {
+		if out.Rules[i].FirstFires == nil {
+			out.Rules[i].FirstFires = []FirstFire{}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// Summary returns r as the JSON report prints it, its first fires cut to
+// the table's (TableFirstFires): what the rules page shows of a backtest.
+func (r RuleReport) Summary() ([]byte, error) {
+	if len(r.FirstFires) > TableFirstFires {
+		r.FirstFires = r.FirstFires[:TableFirstFires]
+	}
+	if r.FirstFires == nil {
+		r.FirstFires = []FirstFire{}
+	}
+	return json.Marshal(r)
+}
