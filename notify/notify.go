@@ -74,7 +74,7 @@ type Options struct {
 	CriticalInQuietHours bool
 	// VisitReminderAt is the local time, the day before a visit, at which
 	// its reminder goes out, default 18:00.
-	VisitReminderAt devices.Clock
+	VisitReminderAt proactive.Clock
 	// SurveyTimeout is how long the satisfaction question waits for an
 	// answer before the survey ends quietly, default 48h.
 	SurveyTimeout time.Duration

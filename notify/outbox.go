@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -221,7 +222,7 @@ func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason stri
 	if ok, err := tx.OutboxFinish(ctx, r.ID, status, reason); err != nil || !ok || r.Ticket == 0 {
 		return err
 	}
-	_, err := tx.Record(ctx, r.Ticket, devices.EventMessage, "notify", map[string]any{
+	_, err := tx.Record(ctx, r.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
 		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
 	return err
 }
@@ -244,9 +245,9 @@ func (n *Notifier) capped(ctx context.Context, tx *devices.Tx, customer string, 
 
 // quietUntil reports whether instant now falls in the quiet hours q in loc,
 // and when they end.
-func quietUntil(q devices.QuietHours, now time.Time, loc *time.Location) (time.Time, bool) {
+func quietUntil(q proactive.QuietHours, now time.Time, loc *time.Location) (time.Time, bool) {
 	l := now.In(loc)
-	if !q.Contains(devices.Clock(l.Hour()*60 + l.Minute())) {
+	if !q.Contains(proactive.Clock(l.Hour()*60 + l.Minute())) {
 		return time.Time{}, false
 	}
 	end := time.Date(l.Year(), l.Month(), l.Day(), 0, int(q.End), 0, 0, loc)
