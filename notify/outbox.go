@@ -173,21 +173,13 @@ func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) erro
 		return n.store.OutboxUnknown(ctx, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
 	case errors.Is(err, ErrTemporary) && r.Attempts < n.opt.MaxAttempts:
 		n.metrics.attempts.WithLabelValues("retry").Inc()
-		next := now.Add(backoff(n.opt.RetryBackoff, n.opt.MaxBackoff, r.Attempts))
+		// Step, not Delay: the next attempt is persisted, a schedule without
+		// jitter.
+		next := now.Add(proactive.Backoff{Base: n.opt.RetryBackoff, Max: n.opt.MaxBackoff}.Step(r.Attempts))
 		return n.store.OutboxRetry(ctx, r.ID, next, clipError(err))
 	}
 	n.metrics.attempts.WithLabelValues("failed").Inc()
 	return n.finish(ctx, r, statusFailed, clipError(err))
-}
-
-// backoff is the delay before retry number attempt: base doubled each
-// time, at most max.
-func backoff(base, max time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }
 
 func clipError(err error) string { return clip(err.Error(), 500) }
