@@ -25,12 +25,12 @@ type Appointment struct {
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	// Status is booked, done or cancelled.
-	Status   string    `json:"status"`
-	BookedAt time.Time `json:"booked_at"`
-	BookedBy string    `json:"booked_by"`
-	DoneAt   time.Time `json:"done_at,omitzero"`
-	Outcome  Outcome   `json:"outcome,omitempty"`
-	Notes    string    `json:"notes,omitempty"`
+	Status   string            `json:"status"`
+	BookedAt time.Time         `json:"booked_at"`
+	BookedBy string            `json:"booked_by"`
+	DoneAt   time.Time         `json:"done_at,omitzero"`
+	Outcome  proactive.Outcome `json:"outcome,omitempty"`
+	Notes    string            `json:"notes,omitempty"`
 }
 
 const appointmentColumns = `id, ticket_id, technician_id, starts_at, ends_at, status, booked_at, booked_by, done_at, outcome, notes`
@@ -41,7 +41,7 @@ func scanAppointment(row interface{ Scan(...any) error }) (Appointment, error) {
 	var outcome sql.NullString
 	err := row.Scan(&a.ID, &a.Ticket, &a.Technician, &a.Start, &a.End, &a.Status, &a.BookedAt, &a.BookedBy, &done, &outcome, &a.Notes)
 	a.Start, a.End, a.BookedAt, a.DoneAt = a.Start.UTC(), a.End.UTC(), a.BookedAt.UTC(), fromNull(done)
-	a.Outcome = Outcome(outcome.String)
+	a.Outcome = proactive.Outcome(outcome.String)
 	return a, err
 }
 
@@ -109,7 +109,7 @@ func (c *conn) MoveAppointment(ctx context.Context, id int64, technician string)
 
 // AppointmentDone records that a visit was made at with its outcome and
 // the technician's notes.
-func (c *conn) AppointmentDone(ctx context.Context, id int64, at time.Time, outcome Outcome, notes string) error {
+func (c *conn) AppointmentDone(ctx context.Context, id int64, at time.Time, outcome proactive.Outcome, notes string) error {
 	if _, err := c.write.ExecContext(ctx, `UPDATE appointments SET status = 'done', done_at = $2, outcome = $3, notes = $4 WHERE id = $1`,
 		id, dbTime(at), string(outcome), notes); err != nil {
 		return fmt.Errorf("record visit: %w", err)

@@ -216,7 +216,7 @@ func (tx *Tx) Enqueue(ctx context.Context, m NewMessage) (int64, error) {
 		return 0, fmt.Errorf("insert outbox message: %w", err)
 	}
 	if m.Ticket > 0 {
-		if _, err := tx.Record(ctx, m.Ticket, EventMessage, "notify", map[string]any{
+		if _, err := tx.Record(ctx, m.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
 			"direction": "out", "kind": m.Kind, "message_id": id, "body": m.Body}); err != nil {
 			return 0, err
 		}
@@ -401,7 +401,7 @@ type Change struct {
 	// Customer is whose consent and pending messages Consent and Suppress
 	// change.
 	Customer string
-	Consent  *ConsentEvent
+	Consent  *proactive.ConsentEvent
 	// ClaimClarify marks the conversation's current offer as clarified;
 	// when it already was (a concurrent reply), Otherwise is applied
 	// instead of the rest of this change.
@@ -505,7 +505,7 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 		}
 	}
 	for _, e := range c.Entries {
-		if _, err := tx.Record(ctx, e.Ticket, EventMessage, e.Actor, e.Body); err != nil {
+		if _, err := tx.Record(ctx, e.Ticket, proactive.TicketEventMessage, e.Actor, e.Body); err != nil {
 			return out, err
 		}
 	}
@@ -577,6 +577,6 @@ func (tx *Tx) closeWithVisit(ctx context.Context, ticket int64, actor string) er
 	if err != nil {
 		return fmt.Errorf("read visit outcome: %w", err)
 	}
-	_, err = tx.CloseTicket(ctx, ticket, Outcome(outcome.String), notes.String, actor)
+	_, err = tx.CloseTicket(ctx, ticket, proactive.Outcome(outcome.String), notes.String, actor)
 	return err
 }

@@ -44,7 +44,7 @@ func TestApplyConversation(t *testing.T) {
 		s := mustOpen(t, dsn, withClock(clock))
 		ctx := t.Context()
 		mustCustomer(t, s, "alice", "+33611111111")
-		if _, err := s.RecordConsent(ctx, "alice", devices.ConsentEvent{Granted: true, Method: devices.ConsentAPI, Actor: "test"}); err != nil {
+		if _, err := s.RecordConsent(ctx, "alice", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentAPI, Actor: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		mustDevice(t, s, "fridge-1", "alice")

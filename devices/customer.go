@@ -13,45 +13,28 @@ import (
 
 // Customer is proactive.Customer.
 //
-// Deprecated: use proactive.Customer; kept while the redesign merges.
+// Deprecated: use proactive.Customer; kept until cmd/proactive switches.
 type Customer = proactive.Customer
 
 // QuietHours is proactive.QuietHours.
 //
-// Deprecated: use proactive.QuietHours; kept while the redesign merges.
+// Deprecated: use proactive.QuietHours; kept until cmd/proactive switches.
 type QuietHours = proactive.QuietHours
 
-// DefaultQuietHours is 21:00–08:00.
+// ConsentWebForm is proactive.ConsentWebForm.
 //
-// Deprecated: use proactive.DefaultQuietHours; kept while the redesign merges.
-var DefaultQuietHours = proactive.DefaultQuietHours
-
-// ConsentMethod is proactive.ConsentMethod.
-//
-// Deprecated: use proactive.ConsentMethod; kept while the redesign merges.
-type ConsentMethod = proactive.ConsentMethod
-
-// The ways consent is recorded.
-//
-// Deprecated: use proactive.ConsentWebForm and the others; kept while the
-// redesign merges.
-const (
-	ConsentWebForm   = proactive.ConsentWebForm
-	ConsentSMS       = proactive.ConsentSMS
-	ConsentPhoneCall = proactive.ConsentPhoneCall
-	ConsentWritten   = proactive.ConsentWritten
-	ConsentImport    = proactive.ConsentImport
-	ConsentAPI       = proactive.ConsentAPI
-)
+// Deprecated: use proactive.ConsentWebForm; kept until cmd/proactive
+// switches.
+const ConsentWebForm = proactive.ConsentWebForm
 
 // ConsentEvent is proactive.ConsentEvent.
 //
-// Deprecated: use proactive.ConsentEvent; kept while the redesign merges.
+// Deprecated: use proactive.ConsentEvent; kept until cmd/proactive switches.
 type ConsentEvent = proactive.ConsentEvent
 
 // validateCustomer checks c and normalises its phone, language and quiet
 // hours.
-func validateCustomer(c *Customer) error {
+func validateCustomer(c *proactive.Customer) error {
 	v := newValidator("customer")
 	v.check(ValidID(c.ID), "id", "%q must match [A-Za-z0-9_.-]{1,64}", c.ID)
 	c.Name = strings.TrimSpace(c.Name)
@@ -82,9 +65,9 @@ func validateCustomer(c *Customer) error {
 
 const customerColumns = `id, name, phone, language, quiet_start, quiet_end, sms_consent, consent_at, created_at, updated_at`
 
-func scanCustomer(row interface{ Scan(...any) error }) (Customer, error) {
-	var c Customer
-	var q QuietHours
+func scanCustomer(row interface{ Scan(...any) error }) (proactive.Customer, error) {
+	var c proactive.Customer
+	var q proactive.QuietHours
 	var consentAt sql.NullTime
 	err := row.Scan(&c.ID, &c.Name, &c.Phone, &c.Language, &q.Start, &q.End, &c.SMSConsent, &consentAt,
 		&c.CreatedAt, &c.UpdatedAt)
@@ -97,9 +80,9 @@ func scanCustomer(row interface{ Scan(...any) error }) (Customer, error) {
 // CreateCustomer adds a customer, without consent (see RecordConsent). It
 // fails with EInvalid (*FieldErrors) for bad fields and EConflict when the
 // id or the phone number is taken.
-func (s *Store) CreateCustomer(ctx context.Context, c Customer) (Customer, error) {
+func (s *Store) CreateCustomer(ctx context.Context, c proactive.Customer) (proactive.Customer, error) {
 	if err := validateCustomer(&c); err != nil {
-		return Customer{}, err
+		return proactive.Customer{}, err
 	}
 	now := s.clock()
 	c.CreatedAt, c.UpdatedAt, c.SMSConsent, c.ConsentAt = now, now, false, time.Time{}
@@ -116,7 +99,7 @@ func (s *Store) CreateCustomer(ctx context.Context, c Customer) (Customer, error
 		return err
 	})
 	if err != nil {
-		return Customer{}, wrapOp("create customer", err)
+		return proactive.Customer{}, wrapOp("create customer", err)
 	}
 	return c, nil
 }
@@ -137,11 +120,11 @@ func phoneFree(ctx context.Context, q querier, phone, id string) error {
 // UpdateCustomer replaces a customer's name, phone, language and quiet
 // hours; consent and creation time are kept. ENotFound if there is no such
 // customer.
-func (s *Store) UpdateCustomer(ctx context.Context, c Customer) (Customer, error) {
+func (s *Store) UpdateCustomer(ctx context.Context, c proactive.Customer) (proactive.Customer, error) {
 	if err := validateCustomer(&c); err != nil {
-		return Customer{}, err
+		return proactive.Customer{}, err
 	}
-	var out Customer
+	var out proactive.Customer
 	err := s.WithTx(ctx, func(tx *Tx) error {
 		if err := phoneFree(ctx, tx.tx, c.Phone, c.ID); err != nil {
 			return err
@@ -161,33 +144,33 @@ func (s *Store) UpdateCustomer(ctx context.Context, c Customer) (Customer, error
 		return err
 	})
 	if err != nil {
-		return Customer{}, wrapOp("update customer", err)
+		return proactive.Customer{}, wrapOp("update customer", err)
 	}
 	return out, nil
 }
 
 // GetCustomer returns a customer; ENotFound if there is none.
-func (s *Store) GetCustomer(ctx context.Context, id string) (Customer, error) {
+func (s *Store) GetCustomer(ctx context.Context, id string) (proactive.Customer, error) {
 	c, err := scanCustomer(s.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Customer{}, notFound("customer", id)
+		return proactive.Customer{}, notFound("customer", id)
 	}
 	if err != nil {
-		return Customer{}, fmt.Errorf("get customer: %w", err)
+		return proactive.Customer{}, fmt.Errorf("get customer: %w", err)
 	}
 	return c, nil
 }
 
 // CustomerByPhone returns the customer with this phone number (normalised
 // as on write), for inbound SMS; ENotFound if there is none.
-func (s *Store) CustomerByPhone(ctx context.Context, phone string) (Customer, error) {
+func (s *Store) CustomerByPhone(ctx context.Context, phone string) (proactive.Customer, error) {
 	p, _ := NormalizePhone(phone)
 	c, err := scanCustomer(s.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE phone = $1`, p))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Customer{}, proactive.Errorf(proactive.ENotFound, "no customer has phone %s", p)
+		return proactive.Customer{}, proactive.Errorf(proactive.ENotFound, "no customer has phone %s", p)
 	}
 	if err != nil {
-		return Customer{}, fmt.Errorf("get customer by phone: %w", err)
+		return proactive.Customer{}, fmt.Errorf("get customer by phone: %w", err)
 	}
 	return c, nil
 }
@@ -224,24 +207,24 @@ func (o ListOptions) limit() int {
 }
 
 // ListCustomers returns customers in id order.
-func (s *Store) ListCustomers(ctx context.Context, opt ListOptions) (Page[Customer], error) {
+func (s *Store) ListCustomers(ctx context.Context, opt ListOptions) (Page[proactive.Customer], error) {
 	limit := opt.limit()
 	rows, err := s.read.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id > $1 ORDER BY id LIMIT $2`,
 		opt.Cursor, limit+1)
 	if err != nil {
-		return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+		return Page[proactive.Customer]{}, fmt.Errorf("list customers: %w", err)
 	}
 	defer rows.Close()
-	var page Page[Customer]
+	var page Page[proactive.Customer]
 	for rows.Next() {
 		c, err := scanCustomer(rows)
 		if err != nil {
-			return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+			return Page[proactive.Customer]{}, fmt.Errorf("list customers: %w", err)
 		}
 		page.Items = append(page.Items, c)
 	}
 	if err := rows.Err(); err != nil {
-		return Page[Customer]{}, fmt.Errorf("list customers: %w", err)
+		return Page[proactive.Customer]{}, fmt.Errorf("list customers: %w", err)
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
@@ -255,8 +238,8 @@ func (s *Store) ListCustomers(ctx context.Context, opt ListOptions) (Page[Custom
 // ev.Granted. It returns the stored event. ENotFound if there is no such
 // customer; EInvalid for a bad method, a missing actor or a time in the
 // future.
-func (s *Store) RecordConsent(ctx context.Context, customerID string, ev ConsentEvent) (ConsentEvent, error) {
-	var out ConsentEvent
+func (s *Store) RecordConsent(ctx context.Context, customerID string, ev proactive.ConsentEvent) (proactive.ConsentEvent, error) {
+	var out proactive.ConsentEvent
 	err := s.WithTx(ctx, func(tx *Tx) error {
 		var err error
 		out, err = tx.RecordConsent(ctx, customerID, ev)
@@ -266,7 +249,7 @@ func (s *Store) RecordConsent(ctx context.Context, customerID string, ev Consent
 }
 
 // RecordConsent is Store.RecordConsent in this transaction.
-func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev ConsentEvent) (ConsentEvent, error) {
+func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive.ConsentEvent) (proactive.ConsentEvent, error) {
 	now := tx.s.clock()
 	if ev.At.IsZero() {
 		ev.At = now
@@ -280,7 +263,7 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev ConsentEv
 	v.text("note", ev.Note, 1000, false)
 	v.check(!ev.At.After(now.Add(time.Minute)), "at", "in the future")
 	if err := v.err(); err != nil {
-		return ConsentEvent{}, err
+		return proactive.ConsentEvent{}, err
 	}
 	err := func() error {
 		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET sms_consent = $2, consent_at = $3, updated_at = $4
@@ -305,14 +288,14 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev ConsentEv
 			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID)
 	}()
 	if err != nil {
-		return ConsentEvent{}, wrapOp("record consent", err)
+		return proactive.ConsentEvent{}, wrapOp("record consent", err)
 	}
 	return ev, nil
 }
 
 // ConsentHistory returns a customer's consent audit trail, oldest first.
 // ENotFound if there is no such customer.
-func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]ConsentEvent, error) {
+func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]proactive.ConsentEvent, error) {
 	if _, err := s.GetCustomer(ctx, customerID); err != nil {
 		return nil, err
 	}
@@ -322,9 +305,9 @@ func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]Consen
 		return nil, fmt.Errorf("consent history: %w", err)
 	}
 	defer rows.Close()
-	var out []ConsentEvent
+	var out []proactive.ConsentEvent
 	for rows.Next() {
-		var e ConsentEvent
+		var e proactive.ConsentEvent
 		if err := rows.Scan(&e.ID, &e.CustomerID, &e.At, &e.Granted, &e.Method, &e.Actor, &e.Note); err != nil {
 			return nil, fmt.Errorf("consent history: %w", err)
 		}

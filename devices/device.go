@@ -14,16 +14,16 @@ import (
 
 // Device is proactive.Device.
 //
-// Deprecated: use proactive.Device; kept while the redesign merges.
+// Deprecated: use proactive.Device; kept until cmd/proactive switches.
 type Device = proactive.Device
 
 // Address is proactive.Address.
 //
-// Deprecated: use proactive.Address; kept while the redesign merges.
+// Deprecated: use proactive.Address; kept until cmd/proactive switches.
 type Address = proactive.Address
 
 // validateDevice checks d and normalises it for storage.
-func validateDevice(d *Device, now time.Time) error {
+func validateDevice(d *proactive.Device, now time.Time) error {
 	v := newValidator("device")
 	v.check(proactive.ValidDeviceID(string(d.ID)), "id", "%q must match [A-Za-z0-9_.-]{1,64}", d.ID)
 	d.Model = strings.TrimSpace(d.Model)
@@ -63,15 +63,15 @@ func validateDevice(d *Device, now time.Time) error {
 const deviceColumns = `id, model, serial, customer_id, site_line1, site_line2, site_city, site_postal_code, site_country,
 	time_zone, installed_on, firmware, metadata, created_at, updated_at`
 
-func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
-	var d Device
+func scanDevice(row interface{ Scan(...any) error }) (proactive.Device, error) {
+	var d proactive.Device
 	var customer sql.NullString
 	var installed sql.NullTime
 	var meta []byte
 	err := row.Scan(&d.ID, &d.Model, &d.Serial, &customer, &d.Site.Line1, &d.Site.Line2, &d.Site.City,
 		&d.Site.PostalCode, &d.Site.Country, &d.TimeZone, &installed, &d.Firmware, &meta, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
-		return Device{}, err
+		return proactive.Device{}, err
 	}
 	d.CustomerID = customer.String
 	if installed.Valid {
@@ -85,7 +85,7 @@ func scanDevice(row interface{ Scan(...any) error }) (Device, error) {
 
 // deviceArgs are d's columns after id, in deviceColumns order, up to firmware
 // and metadata.
-func deviceArgs(d Device) []any {
+func deviceArgs(d proactive.Device) []any {
 	var customer sql.NullString
 	if d.CustomerID != "" {
 		customer = sql.NullString{String: d.CustomerID, Valid: true}
@@ -96,7 +96,7 @@ func deviceArgs(d Device) []any {
 
 // checkDeviceRefs fails with ENotFound when d names a customer that does not
 // exist, and EConflict when its model and serial are another device's.
-func checkDeviceRefs(ctx context.Context, q querier, d Device) error {
+func checkDeviceRefs(ctx context.Context, q querier, d proactive.Device) error {
 	if d.CustomerID != "" {
 		var one int
 		err := q.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, d.CustomerID).Scan(&one)
@@ -122,10 +122,10 @@ func checkDeviceRefs(ctx context.Context, q querier, d Device) error {
 // CreateDevice registers a device. It fails with EInvalid (*FieldErrors) for
 // bad fields, ENotFound for an unknown customer, and EConflict when the id,
 // or the serial for the model, is taken.
-func (s *Store) CreateDevice(ctx context.Context, d Device) (Device, error) {
+func (s *Store) CreateDevice(ctx context.Context, d proactive.Device) (proactive.Device, error) {
 	now := s.clock()
 	if err := validateDevice(&d, now); err != nil {
-		return Device{}, err
+		return proactive.Device{}, err
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
 	err := s.WithTx(ctx, func(tx *Tx) error {
@@ -143,19 +143,19 @@ func (s *Store) CreateDevice(ctx context.Context, d Device) (Device, error) {
 		return err
 	})
 	if err != nil {
-		return Device{}, wrapOp("create device", err)
+		return proactive.Device{}, wrapOp("create device", err)
 	}
 	return d, nil
 }
 
 // UpdateDevice replaces a device's fields (all but its creation time).
 // ENotFound if there is no such device; other errors as CreateDevice.
-func (s *Store) UpdateDevice(ctx context.Context, d Device) (Device, error) {
+func (s *Store) UpdateDevice(ctx context.Context, d proactive.Device) (proactive.Device, error) {
 	now := s.clock()
 	if err := validateDevice(&d, now); err != nil {
-		return Device{}, err
+		return proactive.Device{}, err
 	}
-	var out Device
+	var out proactive.Device
 	err := s.WithTx(ctx, func(tx *Tx) error {
 		var one int
 		err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(d.ID)).Scan(&one)
@@ -184,19 +184,19 @@ func (s *Store) UpdateDevice(ctx context.Context, d Device) (Device, error) {
 		return err
 	})
 	if err != nil {
-		return Device{}, wrapOp("update device", err)
+		return proactive.Device{}, wrapOp("update device", err)
 	}
 	return out, nil
 }
 
 // GetDevice returns a device; ENotFound if there is none.
-func (s *Store) GetDevice(ctx context.Context, id proactive.DeviceID) (Device, error) {
+func (s *Store) GetDevice(ctx context.Context, id proactive.DeviceID) (proactive.Device, error) {
 	d, err := scanDevice(s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, string(id)))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Device{}, notFound("device", id)
+		return proactive.Device{}, notFound("device", id)
 	}
 	if err != nil {
-		return Device{}, fmt.Errorf("get device: %w", err)
+		return proactive.Device{}, fmt.Errorf("get device: %w", err)
 	}
 	return d, nil
 }
@@ -233,7 +233,7 @@ type DeviceFilter struct {
 }
 
 // ListDevices returns devices in id order.
-func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) (Page[Device], error) {
+func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) (Page[proactive.Device], error) {
 	limit := f.limit()
 	q := `SELECT ` + deviceColumns + ` FROM devices WHERE id > $1`
 	args := []any{f.Cursor}
@@ -249,19 +249,19 @@ func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) (Page[Device], 
 	q += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+		return Page[proactive.Device]{}, fmt.Errorf("list devices: %w", err)
 	}
 	defer rows.Close()
-	var page Page[Device]
+	var page Page[proactive.Device]
 	for rows.Next() {
 		d, err := scanDevice(rows)
 		if err != nil {
-			return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+			return Page[proactive.Device]{}, fmt.Errorf("list devices: %w", err)
 		}
 		page.Items = append(page.Items, d)
 	}
 	if err := rows.Err(); err != nil {
-		return Page[Device]{}, fmt.Errorf("list devices: %w", err)
+		return Page[proactive.Device]{}, fmt.Errorf("list devices: %w", err)
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]

@@ -270,7 +270,7 @@ func (im *importer) batch(ctx context.Context, rows []csvRow, rep *ImportReport)
 		return fmt.Errorf("import rows %d to %d: %w", rows[0].line, rows[len(rows)-1].line, err)
 	}
 	for _, c := range consents {
-		ev := ConsentEvent{Granted: c.granted, Method: ConsentImport, Actor: ImportActor}
+		ev := proactive.ConsentEvent{Granted: c.granted, Method: proactive.ConsentImport, Actor: ImportActor}
 		if _, err := im.s.RecordConsent(ctx, c.customer, ev); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
@@ -387,7 +387,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 	}
 	dev := old
 	if isNew {
-		dev = Device{ID: proactive.DeviceID(id), CreatedAt: now}
+		dev = proactive.Device{ID: proactive.DeviceID(id), CreatedAt: now}
 	}
 	dev.Model = get("model")
 	set(&dev.Serial, "serial")
@@ -430,7 +430,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 	if custID == "" && (name != "" || phone != "" || lang != "" || consentText != "" || get("customer_quiet_hours") != "") {
 		p.add("customer_id", "required for a new customer")
 	}
-	var cust, oldCust Customer
+	var cust, oldCust proactive.Customer
 	custNew := false
 	if custID != "" {
 		oldCust, err = scanCustomer(q.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE id = $1`, custID))
@@ -440,7 +440,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 		}
 		cust = oldCust
 		if custNew {
-			cust = Customer{ID: custID}
+			cust = proactive.Customer{ID: custID}
 		} else {
 			qh := *oldCust.QuietHours
 			cust.QuietHours = &qh
@@ -449,7 +449,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 		set(&cust.Phone, "customer_phone")
 		set(&cust.Language, "customer_language")
 		if v := get("customer_quiet_hours"); v != "" {
-			if qh, err := ParseQuietHours(v); err != nil {
+			if qh, err := proactive.ParseQuietHours(v); err != nil {
 				p.add("customer_quiet_hours", err.Error())
 			} else {
 				cust.QuietHours = &qh
@@ -545,7 +545,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 // of the partial index devices_model_serial, so that both dialects use the
 // index instead of scanning the table once per row. (The customer, the
 // other half of checkDeviceRefs, is known to exist here.)
-func serialFree(ctx context.Context, q querier, d Device) error {
+func serialFree(ctx context.Context, q querier, d proactive.Device) error {
 	if d.Serial == "" {
 		return nil
 	}

@@ -88,7 +88,7 @@ func TestImport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(h) != 1 || !h[0].Granted || h[0].Method != devices.ConsentImport || h[0].Actor != devices.ImportActor {
+			if len(h) != 1 || !h[0].Granted || h[0].Method != proactive.ConsentImport || h[0].Actor != devices.ImportActor {
 				t.Errorf("consent history %+v, want one import grant", h)
 			}
 		}
@@ -214,14 +214,14 @@ func TestImportQuietHours(t *testing.T) {
 		}
 		c1, _ := s.GetCustomer(t.Context(), "c1")
 		c2, _ := s.GetCustomer(t.Context(), "c2")
-		if *c1.QuietHours != (devices.QuietHours{}) || *c2.QuietHours != (devices.QuietHours{Start: 22 * 60, End: 7*60 + 30}) {
+		if *c1.QuietHours != (proactive.QuietHours{}) || *c2.QuietHours != (proactive.QuietHours{Start: 22 * 60, End: 7*60 + 30}) {
 			t.Errorf("quiet hours c1 %+v, c2 %+v", *c1.QuietHours, *c2.QuietHours)
 		}
 		rep, err = devices.Import(t.Context(), s, strings.NewReader(strings.Replace(file, "none", "21:00-08:00", 1)), nil)
 		if err != nil || rep.Updated != 1 || rep.Unchanged != 1 {
 			t.Fatalf("second import %+v, %v: want 1 updated, 1 unchanged", rep, err)
 		}
-		if c1, _ = s.GetCustomer(t.Context(), "c1"); *c1.QuietHours != devices.DefaultQuietHours {
+		if c1, _ = s.GetCustomer(t.Context(), "c1"); *c1.QuietHours != proactive.DefaultQuietHours {
 			t.Errorf("c1 quiet hours after update %+v", *c1.QuietHours)
 		}
 	})

@@ -54,28 +54,28 @@ func wantCode(tb testing.TB, err error, code string) {
 	}
 }
 
-func mustCustomer(tb testing.TB, s *devices.Store, id, phone string) devices.Customer {
+func mustCustomer(tb testing.TB, s *devices.Store, id, phone string) proactive.Customer {
 	tb.Helper()
-	c, err := s.CreateCustomer(tb.Context(), devices.Customer{ID: id, Name: "Customer " + id, Phone: phone})
+	c, err := s.CreateCustomer(tb.Context(), proactive.Customer{ID: id, Name: "Customer " + id, Phone: phone})
 	if err != nil {
 		tb.Fatalf("create customer %s: %v", id, err)
 	}
 	return c
 }
 
-func mustDevice(tb testing.TB, s *devices.Store, id, customer string) devices.Device {
+func mustDevice(tb testing.TB, s *devices.Store, id, customer string) proactive.Device {
 	tb.Helper()
-	d, err := s.CreateDevice(tb.Context(), devices.Device{ID: proactive.DeviceID(id), Model: "fridge-a200",
-		CustomerID: customer, TimeZone: "Europe/Paris", Site: devices.Address{PostalCode: "75011", Country: "FR"}})
+	d, err := s.CreateDevice(tb.Context(), proactive.Device{ID: proactive.DeviceID(id), Model: "fridge-a200",
+		CustomerID: customer, TimeZone: "Europe/Paris", Site: proactive.Address{PostalCode: "75011", Country: "FR"}})
 	if err != nil {
 		tb.Fatalf("create device %s: %v", id, err)
 	}
 	return d
 }
 
-func mustTechnician(tb testing.TB, s *devices.Store, id string) devices.Technician {
+func mustTechnician(tb testing.TB, s *devices.Store, id string) proactive.Technician {
 	tb.Helper()
-	t, err := s.CreateTechnician(tb.Context(), devices.Technician{ID: id, Name: "Tech " + id, Phone: "+33612345678",
+	t, err := s.CreateTechnician(tb.Context(), proactive.Technician{ID: id, Name: "Tech " + id, Phone: "+33612345678",
 		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}})
 	if err != nil {
 		tb.Fatalf("create technician %s: %v", id, err)
@@ -89,7 +89,7 @@ func alert(dev, component string) proactive.Alert {
 		Summary: "Compressor current 6.1 A, above its weekly norm", TimeToFailure: 72 * time.Hour}
 }
 
-func mustOpenTicket(tb testing.TB, s *devices.Store, a proactive.Alert) devices.Ticket {
+func mustOpenTicket(tb testing.TB, s *devices.Store, a proactive.Alert) proactive.Ticket {
 	tb.Helper()
 	t, created, err := s.OpenTicket(tb.Context(), a)
 	if err != nil || !created {
@@ -98,9 +98,9 @@ func mustOpenTicket(tb testing.TB, s *devices.Store, a proactive.Alert) devices.
 	return t
 }
 
-func mustTransition(tb testing.TB, s *devices.Store, id int64, to ...proactive.TicketStatus) devices.Ticket {
+func mustTransition(tb testing.TB, s *devices.Store, id int64, to ...proactive.TicketStatus) proactive.Ticket {
 	tb.Helper()
-	var t devices.Ticket
+	var t proactive.Ticket
 	for _, st := range to {
 		var err error
 		if t, err = s.Transition(tb.Context(), id, st, "dispatcher", ""); err != nil {

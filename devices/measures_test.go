@@ -26,7 +26,7 @@ func TestMeasures(t *testing.T) {
 
 		mustCustomer(t, s, "c1", "+33611111111")
 		mustTechnician(t, s, "t1")
-		var tickets []devices.Ticket
+		var tickets []proactive.Ticket
 		for _, d := range []string{"d1", "d2", "d3"} {
 			mustDevice(t, s, d, "c1")
 			tickets = append(tickets, mustOpenTicket(t, s, alert(d, "compressor")))
@@ -67,7 +67,7 @@ func TestMeasures(t *testing.T) {
 		}
 		mustTransition(t, s, tickets[0].ID, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketVisited)
 		clk.Add(48*time.Hour + 3*time.Microsecond)
-		if _, err := s.CloseTicket(ctx, tickets[0].ID, devices.OutcomeFaultConfirmed, "", "tech"); err != nil {
+		if _, err := s.CloseTicket(ctx, tickets[0].ID, proactive.OutcomeFaultConfirmed, "", "tech"); err != nil {
 			t.Fatal(err)
 		}
 		// The third, visited once, closes with no fault found.
@@ -75,7 +75,7 @@ func TestMeasures(t *testing.T) {
 			VALUES ($1, 't1', $2, $3, 'done', $4, 'test', $3)`, tickets[2].ID, opened.Add(time.Hour), opened.Add(2*time.Hour), opened)
 		mustTransition(t, s, tickets[2].ID, proactive.TicketScheduled, proactive.TicketVisited)
 		clk.Add(time.Hour)
-		if _, err := s.CloseTicket(ctx, tickets[2].ID, devices.OutcomeNoFaultFound, "", "tech"); err != nil {
+		if _, err := s.CloseTicket(ctx, tickets[2].ID, proactive.OutcomeNoFaultFound, "", "tech"); err != nil {
 			t.Fatal(err)
 		}
 

@@ -181,7 +181,7 @@ func TestSQLiteWriters(t *testing.T) {
 	}
 	comments := 0
 	for _, e := range got.Timeline {
-		if e.Kind == devices.EventComment {
+		if e.Kind == proactive.TicketEventComment {
 			comments++
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 // OutboxMessage is an outgoing SMS of the notifier's outbox as its sender
@@ -124,13 +126,13 @@ func (c *conn) OutboxAhead(ctx context.Context, customer string, id int64, now t
 // CustomerPolicy returns what the outbox checks of a customer before a
 // message: whether they consent to SMS and their quiet hours. ENotFound
 // for no such customer.
-func (c *conn) CustomerPolicy(ctx context.Context, customer string) (consent bool, q QuietHours, err error) {
+func (c *conn) CustomerPolicy(ctx context.Context, customer string) (consent bool, q proactive.QuietHours, err error) {
 	err = c.read.QueryRowContext(ctx, `SELECT sms_consent, quiet_start, quiet_end FROM customers WHERE id = $1`, customer).
 		Scan(&consent, &q.Start, &q.End)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, QuietHours{}, notFound("customer", customer)
+		return false, proactive.QuietHours{}, notFound("customer", customer)
 	} else if err != nil {
-		return false, QuietHours{}, fmt.Errorf("read customer: %w", err)
+		return false, proactive.QuietHours{}, fmt.Errorf("read customer: %w", err)
 	}
 	return consent, q, nil
 }

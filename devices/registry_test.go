@@ -24,8 +24,8 @@ func TestValidation(t *testing.T) {
 			fields map[string]string // field → part of its message
 		}{
 			{"device", func() error {
-				_, err := s.CreateDevice(ctx, devices.Device{ID: "bad id!", TimeZone: "Mars/Olympus_Mons",
-					Site: devices.Address{Country: "France"}, Metadata: json.RawMessage(`[1,2]`),
+				_, err := s.CreateDevice(ctx, proactive.Device{ID: "bad id!", TimeZone: "Mars/Olympus_Mons",
+					Site: proactive.Address{Country: "France"}, Metadata: json.RawMessage(`[1,2]`),
 					Installed: time.Now().AddDate(1, 0, 0)})
 				return err
 			}, map[string]string{
@@ -37,12 +37,12 @@ func TestValidation(t *testing.T) {
 				"metadata":     "must be a JSON object",
 			}},
 			{"device without zone", func() error {
-				_, err := s.CreateDevice(ctx, devices.Device{ID: "d1", Model: "m", Metadata: json.RawMessage(`{`)})
+				_, err := s.CreateDevice(ctx, proactive.Device{ID: "d1", Model: "m", Metadata: json.RawMessage(`{`)})
 				return err
 			}, map[string]string{"time_zone": "required", "metadata": "must be a JSON object"}},
 			{"customer", func() error {
-				_, err := s.CreateCustomer(ctx, devices.Customer{ID: "", Phone: "0612345678", Language: "english",
-					QuietHours: &devices.QuietHours{Start: -1, End: 2000}})
+				_, err := s.CreateCustomer(ctx, proactive.Customer{ID: "", Phone: "0612345678", Language: "english",
+					QuietHours: &proactive.QuietHours{Start: -1, End: 2000}})
 				return err
 			}, map[string]string{
 				"id":                `"" must match`,
@@ -53,13 +53,13 @@ func TestValidation(t *testing.T) {
 				"quiet_hours.end":   "not a time of day",
 			}},
 			{"technician", func() error {
-				_, err := s.CreateTechnician(ctx, devices.Technician{ID: "t1", Name: "Ann", Phone: "+1",
+				_, err := s.CreateTechnician(ctx, proactive.Technician{ID: "t1", Name: "Ann", Phone: "+1",
 					Skills: []string{"compressor", "Bad Skill"}, ServiceArea: []string{"75", "7-5"},
-					Hours: devices.WeeklyHours{time.Monday: {
-						{Start: devices.MustClock("08:00"), End: devices.MustClock("12:00")},
-						{Start: devices.MustClock("11:00"), End: devices.MustClock("17:00")},
-					}, time.Tuesday: {{Start: devices.MustClock("17:00"), End: devices.MustClock("08:00")}}},
-					TimeOff: []devices.TimeOff{{Start: time.Now(), End: time.Now().Add(-time.Hour)}}})
+					Hours: proactive.WeeklyHours{time.Monday: {
+						{Start: proactive.MustClock("08:00"), End: proactive.MustClock("12:00")},
+						{Start: proactive.MustClock("11:00"), End: proactive.MustClock("17:00")},
+					}, time.Tuesday: {{Start: proactive.MustClock("17:00"), End: proactive.MustClock("08:00")}}},
+					TimeOff: []proactive.TimeOff{{Start: time.Now(), End: time.Now().Add(-time.Hour)}}})
 				return err
 			}, map[string]string{
 				"phone":           `"+1" is not in E.164 form`,
@@ -81,7 +81,7 @@ func TestValidation(t *testing.T) {
 			}},
 			{"consent", func() error {
 				mustCustomer(t, s, "c-consent", "+33600000001")
-				_, err := s.RecordConsent(ctx, "c-consent", devices.ConsentEvent{Granted: true, Method: "fax"})
+				_, err := s.RecordConsent(ctx, "c-consent", proactive.ConsentEvent{Granted: true, Method: "fax"})
 				return err
 			}, map[string]string{"method": `"fax" is not one of`, "actor": "required"}},
 		}
@@ -114,8 +114,8 @@ func TestDeviceCRUD(t *testing.T) {
 		ctx := t.Context()
 		mustCustomer(t, s, "cust-1", "+33612345678")
 
-		in := devices.Device{ID: "fridge-0001", Model: "fridge-a200", Serial: "SN-1", CustomerID: "cust-1",
-			Site:     devices.Address{Line1: "12 rue Oberkampf", City: "Paris", PostalCode: " 75011 ", Country: "fr"},
+		in := proactive.Device{ID: "fridge-0001", Model: "fridge-a200", Serial: "SN-1", CustomerID: "cust-1",
+			Site:     proactive.Address{Line1: "12 rue Oberkampf", City: "Paris", PostalCode: " 75011 ", Country: "fr"},
 			TimeZone: "Europe/Paris", Installed: time.Date(2024, 5, 17, 15, 4, 0, 0, time.FixedZone("x", 3600)),
 			Firmware: "2.4.1", Metadata: json.RawMessage(`{"z": 1, "a": {"b": [1, 2.50]}, "html": "<b>"}`)}
 		created, err := s.CreateDevice(ctx, in)
@@ -217,12 +217,12 @@ func TestCustomerCRUD(t *testing.T) {
 		clk := newClock()
 		s := mustOpen(t, dsn, withClock(clk))
 		ctx := t.Context()
-		c, err := s.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: " Ada Lovelace ", Phone: "+44 (20) 7946-0958", Language: "de_ch"})
+		c, err := s.CreateCustomer(ctx, proactive.Customer{ID: "c1", Name: " Ada Lovelace ", Phone: "+44 (20) 7946-0958", Language: "de_ch"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := devices.Customer{ID: "c1", Name: "Ada Lovelace", Phone: "+442079460958", Language: "de-CH",
-			QuietHours: &devices.DefaultQuietHours, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
+		want := proactive.Customer{ID: "c1", Name: "Ada Lovelace", Phone: "+442079460958", Language: "de-CH",
+			QuietHours: &proactive.DefaultQuietHours, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
 		got, err := s.GetCustomer(ctx, "c1")
 		if err != nil {
 			t.Fatal(err)
@@ -230,7 +230,7 @@ func TestCustomerCRUD(t *testing.T) {
 		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(c, want) {
 			t.Errorf("GetCustomer:\n got %+v %+v\nwant %+v %+v", got, *got.QuietHours, want, *want.QuietHours)
 		}
-		if !got.QuietHours.Contains(devices.MustClock("23:30")) {
+		if !got.QuietHours.Contains(proactive.MustClock("23:30")) {
 			t.Error("default quiet hours do not cover 23:30")
 		}
 		if got, err := s.CustomerByPhone(ctx, "+44 20 7946 0958"); err != nil || got.ID != "c1" {
@@ -239,26 +239,26 @@ func TestCustomerCRUD(t *testing.T) {
 		_, err = s.CustomerByPhone(ctx, "+15550000000")
 		wantCode(t, err, proactive.ENotFound)
 
-		_, err = s.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Other", Phone: "+33612345678"})
+		_, err = s.CreateCustomer(ctx, proactive.Customer{ID: "c1", Name: "Other", Phone: "+33612345678"})
 		wantCode(t, err, proactive.EConflict)
-		_, err = s.CreateCustomer(ctx, devices.Customer{ID: "c2", Name: "Other", Phone: "+442079460958"})
+		_, err = s.CreateCustomer(ctx, proactive.Customer{ID: "c2", Name: "Other", Phone: "+442079460958"})
 		wantCode(t, err, proactive.EConflict)
 		if msg := proactive.ErrorMessage(err); !strings.Contains(msg, "phone +442079460958 belongs to customer c1") {
 			t.Errorf("phone conflict message %q", msg)
 		}
 
 		mustCustomer(t, s, "c2", "+33612345678")
-		none := &devices.QuietHours{Start: devices.MustClock("00:00"), End: devices.MustClock("00:00")}
-		upd, err := s.UpdateCustomer(ctx, devices.Customer{ID: "c2", Name: "Bob", Phone: "+33612345679", Language: "FR", QuietHours: none})
+		none := &proactive.QuietHours{Start: proactive.MustClock("00:00"), End: proactive.MustClock("00:00")}
+		upd, err := s.UpdateCustomer(ctx, proactive.Customer{ID: "c2", Name: "Bob", Phone: "+33612345679", Language: "FR", QuietHours: none})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if upd.Name != "Bob" || upd.Language != "fr" || *upd.QuietHours != *none || upd.QuietHours.Contains(devices.MustClock("03:00")) {
+		if upd.Name != "Bob" || upd.Language != "fr" || *upd.QuietHours != *none || upd.QuietHours.Contains(proactive.MustClock("03:00")) {
 			t.Errorf("UpdateCustomer = %+v", upd)
 		}
-		_, err = s.UpdateCustomer(ctx, devices.Customer{ID: "c2", Name: "Bob", Phone: "+442079460958"})
+		_, err = s.UpdateCustomer(ctx, proactive.Customer{ID: "c2", Name: "Bob", Phone: "+442079460958"})
 		wantCode(t, err, proactive.EConflict)
-		_, err = s.UpdateCustomer(ctx, devices.Customer{ID: "c3", Name: "Nobody", Phone: "+15550000000"})
+		_, err = s.UpdateCustomer(ctx, proactive.Customer{ID: "c3", Name: "Nobody", Phone: "+15550000000"})
 		wantCode(t, err, proactive.ENotFound)
 
 		for _, id := range []string{"c3", "c4", "c5"} {
@@ -292,7 +292,7 @@ func TestConsent(t *testing.T) {
 		ctx := t.Context()
 		mustCustomer(t, s, "c1", "+33612345678")
 
-		granted, err := s.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm,
+		granted, err := s.RecordConsent(ctx, "c1", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm,
 			Actor: "signup-form", Note: "ticked the SMS box"})
 		if err != nil {
 			t.Fatal(err)
@@ -302,13 +302,13 @@ func TestConsent(t *testing.T) {
 			t.Errorf("after grant: consent %v at %v", c.SMSConsent, c.ConsentAt)
 		}
 		clk.Add(24 * time.Hour)
-		stop, err := s.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: false, Method: devices.ConsentSMS, Actor: "customer", Note: "STOP"})
+		stop, err := s.RecordConsent(ctx, "c1", proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "customer", Note: "STOP"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A late import of an older paper consent goes on the trail but does
 		// not override the STOP.
-		old, err := s.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWritten,
+		old, err := s.RecordConsent(ctx, "c1", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWritten,
 			Actor: "import:contracts.csv", At: clk.Now().Add(-48 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
@@ -321,15 +321,15 @@ func TestConsent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []devices.ConsentEvent{old, granted, stop}
+		want := []proactive.ConsentEvent{old, granted, stop}
 		if !reflect.DeepEqual(hist, want) {
 			t.Errorf("history:\n got %+v\nwant %+v", hist, want)
 		}
-		_, err = s.RecordConsent(ctx, "nobody", devices.ConsentEvent{Granted: true, Method: devices.ConsentAPI, Actor: "admin"})
+		_, err = s.RecordConsent(ctx, "nobody", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentAPI, Actor: "admin"})
 		wantCode(t, err, proactive.ENotFound)
 		_, err = s.ConsentHistory(ctx, "nobody")
 		wantCode(t, err, proactive.ENotFound)
-		_, err = s.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentAPI, Actor: "admin",
+		_, err = s.RecordConsent(ctx, "c1", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentAPI, Actor: "admin",
 			At: clk.Now().Add(time.Hour)})
 		wantCode(t, err, proactive.EInvalid)
 	})
@@ -340,23 +340,23 @@ func TestTechnicianCRUD(t *testing.T) {
 		clk := newClock()
 		s := mustOpen(t, dsn, withClock(clk))
 		ctx := t.Context()
-		mon := []devices.Shift{{Start: devices.MustClock("13:00"), End: devices.MustClock("17:30")},
-			{Start: devices.MustClock("08:00"), End: devices.MustClock("12:00")}}
-		off := []devices.TimeOff{
+		mon := []proactive.Shift{{Start: proactive.MustClock("13:00"), End: proactive.MustClock("17:30")},
+			{Start: proactive.MustClock("08:00"), End: proactive.MustClock("12:00")}}
+		off := []proactive.TimeOff{
 			{Start: time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 8, 15, 0, 0, 0, 0, time.UTC), Reason: "holiday"},
 			{Start: time.Date(2026, 4, 2, 8, 0, 0, 0, time.UTC), End: time.Date(2026, 4, 2, 12, 0, 0, 0, time.UTC)},
 		}
-		in := devices.Technician{ID: "tech-1", Name: "Camille", Phone: "+33 6 12 34 56 78", TimeZone: "Europe/Paris",
+		in := proactive.Technician{ID: "tech-1", Name: "Camille", Phone: "+33 6 12 34 56 78", TimeZone: "Europe/Paris",
 			Skills: []string{"compressor", "fan", "compressor"}, ServiceArea: []string{"75", "92 1", "sw1"},
-			Hours: devices.WeeklyHours{time.Monday: mon, time.Friday: mon[1:]}, TimeOff: off}
+			Hours: proactive.WeeklyHours{time.Monday: mon, time.Friday: mon[1:]}, TimeOff: off}
 		got, err := s.CreateTechnician(ctx, in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := devices.Technician{ID: "tech-1", Name: "Camille", Phone: "+33612345678", TimeZone: "Europe/Paris",
+		want := proactive.Technician{ID: "tech-1", Name: "Camille", Phone: "+33612345678", TimeZone: "Europe/Paris",
 			Skills: []string{"compressor", "fan"}, ServiceArea: []string{"75", "921", "SW1"},
-			Hours:     devices.WeeklyHours{time.Monday: {mon[1], mon[0]}, time.Friday: mon[1:]},
-			TimeOff:   []devices.TimeOff{off[1], off[0]},
+			Hours:     proactive.WeeklyHours{time.Monday: {mon[1], mon[0]}, time.Friday: mon[1:]},
+			TimeOff:   []proactive.TimeOff{off[1], off[0]},
 			CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("CreateTechnician:\n got %+v\nwant %+v", got, want)
@@ -366,7 +366,7 @@ func TestTechnicianCRUD(t *testing.T) {
 				t.Errorf("Serves(%q) = %v", pc, !serves)
 			}
 		}
-		if !got.Hours.Works(time.Monday, devices.MustClock("08:00")) || got.Hours.Works(time.Monday, devices.MustClock("12:30")) {
+		if !got.Hours.Works(time.Monday, proactive.MustClock("08:00")) || got.Hours.Works(time.Monday, proactive.MustClock("12:30")) {
 			t.Error("Works: wrong on Monday")
 		}
 		if !got.Away(time.Date(2026, 8, 3, 10, 0, 0, 0, time.UTC)) || got.Away(time.Date(2026, 8, 15, 0, 0, 0, 0, time.UTC)) {
@@ -376,7 +376,7 @@ func TestTechnicianCRUD(t *testing.T) {
 		if string(b) != `{"fri":[{"start":"08:00","end":"12:00"}],"mon":[{"start":"08:00","end":"12:00"},{"start":"13:00","end":"17:30"}]}` {
 			t.Errorf("hours JSON %s", b)
 		}
-		var back devices.WeeklyHours
+		var back proactive.WeeklyHours
 		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, got.Hours) {
 			t.Errorf("hours JSON round trip: %v, %v", back, err)
 		}
@@ -385,13 +385,13 @@ func TestTechnicianCRUD(t *testing.T) {
 		wantCode(t, err, proactive.EConflict)
 
 		clk.Add(time.Minute)
-		in.Skills, in.ServiceArea, in.Hours, in.TimeOff = []string{"door_seal"}, []string{"*"}, devices.WeeklyHours{}, nil
+		in.Skills, in.ServiceArea, in.Hours, in.TimeOff = []string{"door_seal"}, []string{"*"}, proactive.WeeklyHours{}, nil
 		got, err = s.UpdateTechnician(ctx, in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got.Skills, []string{"door_seal"}) || !got.Serves("10115") || got.TimeOff != nil ||
-			!reflect.DeepEqual(got.Hours, devices.WeeklyHours{}) || !got.UpdatedAt.Equal(clk.Now()) {
+			!reflect.DeepEqual(got.Hours, proactive.WeeklyHours{}) || !got.UpdatedAt.Equal(clk.Now()) {
 			t.Errorf("UpdateTechnician = %+v", got)
 		}
 		in.ID = "tech-9"
@@ -401,7 +401,7 @@ func TestTechnicianCRUD(t *testing.T) {
 		wantCode(t, err, proactive.ENotFound)
 
 		mustTechnician(t, s, "tech-2") // compressor, 75
-		if _, err := s.CreateTechnician(ctx, devices.Technician{ID: "tech-3", Name: "Dee", Phone: "+33612345670",
+		if _, err := s.CreateTechnician(ctx, proactive.Technician{ID: "tech-3", Name: "Dee", Phone: "+33612345670",
 			TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"69"}}); err != nil {
 			t.Fatal(err)
 		}

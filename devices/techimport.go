@@ -68,7 +68,7 @@ func ImportTechnicians(ctx context.Context, s *Store, r io.Reader) (ImportReport
 			reject("hours: " + err.Error())
 			continue
 		}
-		t := Technician{
+		t := proactive.Technician{
 			ID: id, Name: get(rec, "name"), Phone: get(rec, "phone"), TimeZone: get(rec, "time_zone"),
 			Skills: splitList(get(rec, "skills")), ServiceArea: splitList(get(rec, "service_area")), Hours: hours,
 		}
@@ -101,7 +101,7 @@ func ImportTechnicians(ctx context.Context, s *Store, r io.Reader) (ImportReport
 }
 
 // sameTechnician reports whether writing b over a would change nothing.
-func sameTechnician(a, b Technician) bool {
+func sameTechnician(a, b proactive.Technician) bool {
 	if err := validateTechnician(&b); err != nil {
 		return false
 	}
@@ -119,8 +119,8 @@ func splitList(s string) []string {
 // sat 09:00-12:00": groups separated by semicolons, each a day or a range
 // of days (sun, mon, ..., sat; a range may wrap, like fri-mon) followed by
 // one or more HH:MM-HH:MM shifts. Days not named have no shifts.
-func ParseWeeklyHours(s string) (WeeklyHours, error) {
-	var w WeeklyHours
+func ParseWeeklyHours(s string) (proactive.WeeklyHours, error) {
+	var w proactive.WeeklyHours
 	for group := range strings.SplitSeq(s, ";") {
 		f := strings.Fields(group)
 		if len(f) == 0 {
@@ -138,16 +138,16 @@ func ParseWeeklyHours(s string) (WeeklyHours, error) {
 			if !ok {
 				return w, fmt.Errorf("shift %q: want HH:MM-HH:MM", span)
 			}
-			start, err := ParseClock(a)
+			start, err := proactive.ParseClock(a)
 			if err != nil {
 				return w, fmt.Errorf("shift %q: %w", span, err)
 			}
-			end, err := ParseClock(b)
+			end, err := proactive.ParseClock(b)
 			if err != nil {
 				return w, fmt.Errorf("shift %q: %w", span, err)
 			}
 			for _, d := range days {
-				w[d] = append(w[d], Shift{Start: start, End: end})
+				w[d] = append(w[d], proactive.Shift{Start: start, End: end})
 			}
 		}
 	}

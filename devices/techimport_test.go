@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -29,7 +30,7 @@ func TestParseWeeklyHours(t *testing.T) {
 		{time.Thursday, "19:00", false},
 	}
 	for _, tt := range tests {
-		if got := w.Works(tt.day, devices.MustClock(tt.at)); got != tt.want {
+		if got := w.Works(tt.day, proactive.MustClock(tt.at)); got != tt.want {
 			t.Errorf("%s %s: works %v, want %v", tt.day, tt.at, got, tt.want)
 		}
 	}
@@ -66,7 +67,7 @@ tech-4,Di Wide,+4915550900004,Europe/Berlin,refrigerant;filter,*,mon-sun 07:00-1
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !tech.Serves("12345") || tech.Serves("20095") || len(tech.Skills) != 2 || !tech.Hours.Works(time.Wednesday, devices.MustClock("09:00")) {
+		if !tech.Serves("12345") || tech.Serves("20095") || len(tech.Skills) != 2 || !tech.Hours.Works(time.Wednesday, proactive.MustClock("09:00")) {
 			t.Errorf("tech-1 stored as %+v", tech)
 		}
 		again, err := devices.ImportTechnicians(t.Context(), s, strings.NewReader(file))

@@ -14,23 +14,8 @@ import (
 
 // Technician is proactive.Technician.
 //
-// Deprecated: use proactive.Technician; kept while the redesign merges.
+// Deprecated: use proactive.Technician; kept until cmd/proactive switches.
 type Technician = proactive.Technician
-
-// Shift is proactive.Shift.
-//
-// Deprecated: use proactive.Shift; kept while the redesign merges.
-type Shift = proactive.Shift
-
-// WeeklyHours is proactive.WeeklyHours.
-//
-// Deprecated: use proactive.WeeklyHours; kept while the redesign merges.
-type WeeklyHours = proactive.WeeklyHours
-
-// TimeOff is proactive.TimeOff.
-//
-// Deprecated: use proactive.TimeOff; kept while the redesign merges.
-type TimeOff = proactive.TimeOff
 
 // weekdayKeys are the keys of WeeklyHours' JSON form, indexed by
 // time.Weekday.
@@ -51,7 +36,7 @@ const (
 )
 
 // validateTechnician checks t and normalises it for storage.
-func validateTechnician(t *Technician) error {
+func validateTechnician(t *proactive.Technician) error {
 	v := newValidator("technician")
 	v.check(ValidID(t.ID), "id", "%q must match [A-Za-z0-9_.-]{1,64}", t.ID)
 	t.Name = strings.TrimSpace(t.Name)
@@ -94,7 +79,7 @@ func validateTechnician(t *Technician) error {
 		field := "hours." + weekdayKeys[d]
 		v.check(len(shifts) <= maxShiftsPerDay, field, "more than %d shifts", maxShiftsPerDay)
 		sorted := slices.Clone(shifts)
-		slices.SortFunc(sorted, func(a, b Shift) int { return int(a.Start - b.Start) })
+		slices.SortFunc(sorted, func(a, b proactive.Shift) int { return int(a.Start - b.Start) })
 		for i, s := range sorted {
 			f := fmt.Sprintf("%s[%d]", field, i)
 			switch {
@@ -118,7 +103,7 @@ func validateTechnician(t *Technician) error {
 		v.check(o.End.After(o.Start), f, "ends before it starts")
 		v.text(f+".reason", o.Reason, 200, false)
 	}
-	slices.SortFunc(t.TimeOff, func(a, b TimeOff) int { return a.Start.Compare(b.Start) })
+	slices.SortFunc(t.TimeOff, func(a, b proactive.TimeOff) int { return a.Start.Compare(b.Start) })
 	return v.err()
 }
 
@@ -135,7 +120,7 @@ func isAlnum(s string) bool {
 const technicianColumns = `id, name, phone, time_zone, created_at, updated_at`
 
 // writeTechnicianDetails replaces t's skills, area, hours and time off.
-func writeTechnicianDetails(ctx context.Context, q querier, t Technician) error {
+func writeTechnicianDetails(ctx context.Context, q querier, t proactive.Technician) error {
 	for _, table := range []string{"technician_skills", "technician_areas", "technician_hours", "technician_time_off"} {
 		if _, err := q.ExecContext(ctx, `DELETE FROM `+table+` WHERE technician_id = $1`, t.ID); err != nil {
 			return err
@@ -169,8 +154,8 @@ func writeTechnicianDetails(ctx context.Context, q querier, t Technician) error 
 }
 
 // readTechnicianDetails fills t's skills, area, hours and time off.
-func readTechnicianDetails(ctx context.Context, q querier, t *Technician) error {
-	t.Skills, t.ServiceArea, t.Hours, t.TimeOff = []string{}, []string{}, WeeklyHours{}, nil
+func readTechnicianDetails(ctx context.Context, q querier, t *proactive.Technician) error {
+	t.Skills, t.ServiceArea, t.Hours, t.TimeOff = []string{}, []string{}, proactive.WeeklyHours{}, nil
 	rows, err := q.QueryContext(ctx, `SELECT component FROM technician_skills WHERE technician_id = $1 ORDER BY component`, t.ID)
 	if err != nil {
 		return err
@@ -213,7 +198,7 @@ func readTechnicianDetails(ctx context.Context, q querier, t *Technician) error 
 			return err
 		}
 		if d >= 0 && d < 7 {
-			t.Hours[d] = append(t.Hours[d], Shift{Start: Clock(start), End: Clock(end)})
+			t.Hours[d] = append(t.Hours[d], proactive.Shift{Start: proactive.Clock(start), End: proactive.Clock(end)})
 		}
 	}
 	if err := closeRows(rows); err != nil {
@@ -225,7 +210,7 @@ func readTechnicianDetails(ctx context.Context, q querier, t *Technician) error 
 		return err
 	}
 	for rows.Next() {
-		var o TimeOff
+		var o proactive.TimeOff
 		if err := rows.Scan(&o.Start, &o.End, &o.Reason); err != nil {
 			rows.Close()
 			return err
@@ -243,9 +228,9 @@ func closeRows(rows *sql.Rows) error {
 
 // CreateTechnician adds a technician. EInvalid (*FieldErrors) for bad fields,
 // EConflict when the id is taken.
-func (s *Store) CreateTechnician(ctx context.Context, t Technician) (Technician, error) {
+func (s *Store) CreateTechnician(ctx context.Context, t proactive.Technician) (proactive.Technician, error) {
 	if err := validateTechnician(&t); err != nil {
-		return Technician{}, err
+		return proactive.Technician{}, err
 	}
 	now := s.clock()
 	t.CreatedAt, t.UpdatedAt = now, now
@@ -261,16 +246,16 @@ func (s *Store) CreateTechnician(ctx context.Context, t Technician) (Technician,
 		return writeTechnicianDetails(ctx, tx.tx, t)
 	})
 	if err != nil {
-		return Technician{}, wrapOp("create technician", err)
+		return proactive.Technician{}, wrapOp("create technician", err)
 	}
 	return s.GetTechnician(ctx, t.ID)
 }
 
 // UpdateTechnician replaces a technician's fields, calendar included.
 // ENotFound if there is no such technician.
-func (s *Store) UpdateTechnician(ctx context.Context, t Technician) (Technician, error) {
+func (s *Store) UpdateTechnician(ctx context.Context, t proactive.Technician) (proactive.Technician, error) {
 	if err := validateTechnician(&t); err != nil {
-		return Technician{}, err
+		return proactive.Technician{}, err
 	}
 	err := s.WithTx(ctx, func(tx *Tx) error {
 		res, err := tx.tx.ExecContext(ctx, `UPDATE technicians SET name = $2, phone = $3, time_zone = $4, updated_at = $5
@@ -281,25 +266,25 @@ func (s *Store) UpdateTechnician(ctx context.Context, t Technician) (Technician,
 		return writeTechnicianDetails(ctx, tx.tx, t)
 	})
 	if err != nil {
-		return Technician{}, wrapOp("update technician", err)
+		return proactive.Technician{}, wrapOp("update technician", err)
 	}
 	return s.GetTechnician(ctx, t.ID)
 }
 
 // GetTechnician returns a technician with their calendar; ENotFound if there
 // is none.
-func (s *Store) GetTechnician(ctx context.Context, id string) (Technician, error) {
-	var t Technician
+func (s *Store) GetTechnician(ctx context.Context, id string) (proactive.Technician, error) {
+	var t proactive.Technician
 	err := s.read.QueryRowContext(ctx, `SELECT `+technicianColumns+` FROM technicians WHERE id = $1`, id).
 		Scan(&t.ID, &t.Name, &t.Phone, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Technician{}, notFound("technician", id)
+		return proactive.Technician{}, notFound("technician", id)
 	}
 	if err == nil {
 		err = readTechnicianDetails(ctx, s.read, &t)
 	}
 	if err != nil {
-		return Technician{}, fmt.Errorf("get technician: %w", err)
+		return proactive.Technician{}, fmt.Errorf("get technician: %w", err)
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 	return t, nil
@@ -321,7 +306,7 @@ type TechnicianFilter struct {
 }
 
 // ListTechnicians returns technicians, with their calendars, in id order.
-func (s *Store) ListTechnicians(ctx context.Context, f TechnicianFilter) (Page[Technician], error) {
+func (s *Store) ListTechnicians(ctx context.Context, f TechnicianFilter) (Page[proactive.Technician], error) {
 	limit := f.limit()
 	q := `SELECT ` + technicianColumns + ` FROM technicians t WHERE id > $1`
 	args := []any{f.Cursor}
@@ -339,20 +324,20 @@ func (s *Store) ListTechnicians(ctx context.Context, f TechnicianFilter) (Page[T
 	q += fmt.Sprintf(" ORDER BY id LIMIT $%d", len(args))
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return Page[Technician]{}, fmt.Errorf("list technicians: %w", err)
+		return Page[proactive.Technician]{}, fmt.Errorf("list technicians: %w", err)
 	}
-	var page Page[Technician]
+	var page Page[proactive.Technician]
 	for rows.Next() {
-		var t Technician
+		var t proactive.Technician
 		if err := rows.Scan(&t.ID, &t.Name, &t.Phone, &t.TimeZone, &t.CreatedAt, &t.UpdatedAt); err != nil {
 			rows.Close()
-			return Page[Technician]{}, fmt.Errorf("list technicians: %w", err)
+			return Page[proactive.Technician]{}, fmt.Errorf("list technicians: %w", err)
 		}
 		t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
 		page.Items = append(page.Items, t)
 	}
 	if err := closeRows(rows); err != nil {
-		return Page[Technician]{}, fmt.Errorf("list technicians: %w", err)
+		return Page[proactive.Technician]{}, fmt.Errorf("list technicians: %w", err)
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
@@ -360,7 +345,7 @@ func (s *Store) ListTechnicians(ctx context.Context, f TechnicianFilter) (Page[T
 	}
 	for i := range page.Items {
 		if err := readTechnicianDetails(ctx, s.read, &page.Items[i]); err != nil {
-			return Page[Technician]{}, fmt.Errorf("list technicians: %w", err)
+			return Page[proactive.Technician]{}, fmt.Errorf("list technicians: %w", err)
 		}
 	}
 	return page, nil

@@ -16,74 +16,25 @@ import (
 
 // Ticket is proactive.Ticket.
 //
-// Deprecated: use proactive.Ticket; kept while the redesign merges.
+// Deprecated: use proactive.Ticket; kept until cmd/proactive switches.
 type Ticket = proactive.Ticket
 
-// Outcome is proactive.Outcome.
+// EventAlert is proactive.TicketEventAlert.
 //
-// Deprecated: use proactive.Outcome; kept while the redesign merges.
-type Outcome = proactive.Outcome
-
-// The outcomes of a visit.
-//
-// Deprecated: use proactive.OutcomeFaultConfirmed and the others; kept while
-// the redesign merges.
-const (
-	OutcomeFaultConfirmed = proactive.OutcomeFaultConfirmed
-	OutcomeNoFaultFound   = proactive.OutcomeNoFaultFound
-	OutcomePartReplaced   = proactive.OutcomePartReplaced
-)
-
-// EventKind is proactive.TicketEventKind.
-//
-// Deprecated: use proactive.TicketEventKind; kept while the redesign merges.
-type EventKind = proactive.TicketEventKind
-
-// The kinds of timeline event.
-//
-// Deprecated: use proactive.TicketEventAlert and the others; kept while the
-// redesign merges.
-const (
-	EventAlert      = proactive.TicketEventAlert
-	EventState      = proactive.TicketEventState
-	EventMessage    = proactive.TicketEventMessage
-	EventComment    = proactive.TicketEventComment
-	EventAssignment = proactive.TicketEventAssignment
-)
-
-// Event is proactive.TicketEvent, a ticket's timeline entry.
-//
-// Deprecated: use proactive.TicketEvent; kept while the redesign merges.
-type Event = proactive.TicketEvent
+// Deprecated: use proactive.TicketEventAlert; kept until cmd/proactive
+// switches.
+const EventAlert = proactive.TicketEventAlert
 
 // terminalSQL lists the terminal states for SQL; the partial unique index
 // tickets_one_open uses the same list, and proactive.TicketStatus.Terminal
 // the same states.
 const terminalSQL = `('closed', 'declined', 'expired', 'cancelled')`
 
-// Terminal reports whether a ticket in status s is finished.
-//
-// Deprecated: use proactive.TicketStatus.Terminal; kept while the redesign
-// merges.
-var Terminal = proactive.TicketStatus.Terminal
-
-// NextStatuses returns the states a ticket in status from may move to.
-//
-// Deprecated: use proactive.TicketStatus.Next; kept while the redesign
-// merges.
-var NextStatuses = proactive.TicketStatus.Next
-
-// CanTransition reports whether a ticket may move from one status to another.
-//
-// Deprecated: use proactive.TicketStatus.CanTransition; kept while the
-// redesign merges.
-var CanTransition = proactive.TicketStatus.CanTransition
-
 // validStatus reports whether s is a declared ticket status.
 func validStatus(s proactive.TicketStatus) bool { return s.Valid() }
 
 // illegal explains why a ticket cannot move to a status, as an EConflict.
-func illegal(t Ticket, to proactive.TicketStatus) error {
+func illegal(t proactive.Ticket, to proactive.TicketStatus) error {
 	if t.Status.Terminal() {
 		return proactive.Errorf(proactive.EConflict, "ticket %d is %s, a final state: it cannot become %s", t.ID, t.Status, to)
 	}
@@ -98,33 +49,33 @@ func illegal(t Ticket, to proactive.TicketStatus) error {
 const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
 	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes`
 
-func scanTicket(row interface{ Scan(...any) error }) (Ticket, error) {
-	var t Ticket
+func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
+	var t proactive.Ticket
 	var predicted, closed sql.NullTime
 	var tech, outcome sql.NullString
 	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
 		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes)
 	if err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
 	t.PredictedFailure, t.ClosedAt = fromNull(predicted), fromNull(closed)
 	t.OpenedAt, t.UpdatedAt = t.OpenedAt.UTC(), t.UpdatedAt.UTC()
-	t.Technician, t.Outcome = tech.String, Outcome(outcome.String)
+	t.Technician, t.Outcome = tech.String, proactive.Outcome(outcome.String)
 	return t, nil
 }
 
 // getTicket reads a ticket without its timeline; ENotFound if there is none.
-func getTicket(ctx context.Context, q querier, id int64) (Ticket, error) {
+func getTicket(ctx context.Context, q querier, id int64) (proactive.Ticket, error) {
 	t, err := scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, notFound("ticket", id)
+		return proactive.Ticket{}, notFound("ticket", id)
 	}
 	return t, err
 }
 
 // activeTicket reads the non-terminal ticket of a device's component;
 // sql.ErrNoRows if there is none.
-func activeTicket(ctx context.Context, q querier, dev proactive.DeviceID, component string) (Ticket, error) {
+func activeTicket(ctx context.Context, q querier, dev proactive.DeviceID, component string) (proactive.Ticket, error) {
 	return scanTicket(q.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE device_id = $1 AND component = $2 AND status NOT IN `+terminalSQL, string(dev), component))
 }
@@ -160,9 +111,9 @@ func validateAlert(a *proactive.Alert) error {
 // of the device and component opened within it, even one finished since, is
 // returned instead of a new one (created false), the alert recorded on it. EInvalid for a malformed
 // alert; ENotFound for a device the registry does not know.
-func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, created bool, err error) {
+func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t proactive.Ticket, created bool, err error) {
 	if err := validateAlert(&a); err != nil {
-		return Ticket{}, false, err
+		return proactive.Ticket{}, false, err
 	}
 	if c.tx == nil {
 		// The common repeat needs no write lock.
@@ -170,7 +121,7 @@ func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, cre
 		if err == nil {
 			return t, false, nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return Ticket{}, false, fmt.Errorf("open ticket: %w", err)
+			return proactive.Ticket{}, false, fmt.Errorf("open ticket: %w", err)
 		}
 	}
 	err = c.inTx(ctx, func(tx *Tx) error {
@@ -178,25 +129,25 @@ func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t Ticket, cre
 		return err
 	})
 	if err != nil {
-		return Ticket{}, false, wrapOp("open ticket", err)
+		return proactive.Ticket{}, false, wrapOp("open ticket", err)
 	}
 	return t, created, nil
 }
 
-func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, error) {
+func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Ticket, bool, error) {
 	for range 3 {
 		t, err := activeTicket(ctx, tx.tx, a.Device, a.Component)
 		if err == nil {
 			return t, false, nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return Ticket{}, false, err
+			return proactive.Ticket{}, false, err
 		}
 		var one int
 		err = tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(a.Device)).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
-			return Ticket{}, false, proactive.Errorf(proactive.ENotFound, "device %s is not registered", a.Device)
+			return proactive.Ticket{}, false, proactive.Errorf(proactive.ENotFound, "device %s is not registered", a.Device)
 		} else if err != nil {
-			return Ticket{}, false, err
+			return proactive.Ticket{}, false, err
 		}
 		now := tx.s.clock()
 		if a.Cooldown > 0 {
@@ -204,7 +155,7 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 				return t, false, err
 			}
 		}
-		t = Ticket{Device: a.Device, Component: a.Component, Rule: a.Rule, Status: proactive.TicketOpen,
+		t = proactive.Ticket{Device: a.Device, Component: a.Component, Rule: a.Rule, Status: proactive.TicketOpen,
 			Severity: a.Severity, Summary: a.Summary, OpenedAt: now, UpdatedAt: now}
 		if a.TimeToFailure > 0 {
 			base := a.FiredAt
@@ -225,7 +176,7 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // lost the race: read the winner's ticket
 		} else if err != nil {
-			return Ticket{}, false, err
+			return proactive.Ticket{}, false, err
 		}
 		body := map[string]any{"rule": a.Rule, "severity": a.Severity, "summary": a.Summary}
 		if a.Model != "" {
@@ -244,12 +195,12 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 		if len(a.Metrics) > 0 {
 			body["metrics"] = a.Metrics
 		}
-		if _, err := insertEvent(ctx, tx.tx, t.ID, now, EventAlert, "rules", body); err != nil {
-			return Ticket{}, false, err
+		if _, err := insertEvent(ctx, tx.tx, t.ID, now, proactive.TicketEventAlert, "rules", body); err != nil {
+			return proactive.Ticket{}, false, err
 		}
 		return t, true, nil
 	}
-	return Ticket{}, false, errors.New("ticket opened and closed repeatedly by others meanwhile")
+	return proactive.Ticket{}, false, errors.New("ticket opened and closed repeatedly by others meanwhile")
 }
 
 // cooldownTicket returns the latest ticket of the alert's device and
@@ -257,36 +208,36 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (Ticket, bool, 
 // alert recorded on its timeline: the rule asked for no second ticket
 // meanwhile, and this holds across restarts of the rule engine, which keeps
 // its own cooldown in memory only.
-func (tx *Tx) cooldownTicket(ctx context.Context, a proactive.Alert, now time.Time) (Ticket, bool, error) {
+func (tx *Tx) cooldownTicket(ctx context.Context, a proactive.Alert, now time.Time) (proactive.Ticket, bool, error) {
 	t, err := scanTicket(tx.tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
 		WHERE device_id = $1 AND component = $2 AND opened_at > $3 ORDER BY opened_at DESC, id DESC LIMIT 1`,
 		string(a.Device), a.Component, dbTime(now.Add(-a.Cooldown))))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, false, nil
+		return proactive.Ticket{}, false, nil
 	} else if err != nil {
-		return Ticket{}, false, err
+		return proactive.Ticket{}, false, err
 	}
 	body := map[string]any{"rule": a.Rule, "severity": a.Severity, "summary": a.Summary, "cooldown": a.Cooldown.String(),
 		"note": "fired again within the rule's cooldown: no new ticket"}
 	if !a.FiredAt.IsZero() {
 		body["fired_at"] = a.FiredAt.UTC()
 	}
-	if _, err := insertEvent(ctx, tx.tx, t.ID, now, EventAlert, "rules", body); err != nil {
-		return Ticket{}, false, err
+	if _, err := insertEvent(ctx, tx.tx, t.ID, now, proactive.TicketEventAlert, "rules", body); err != nil {
+		return proactive.Ticket{}, false, err
 	}
 	return t, true, nil
 }
 
 // insertEvent appends an event to a ticket's timeline.
-func insertEvent(ctx context.Context, q querier, ticket int64, at time.Time, kind EventKind, actor string, body any) (Event, error) {
+func insertEvent(ctx context.Context, q querier, ticket int64, at time.Time, kind proactive.TicketEventKind, actor string, body any) (proactive.TicketEvent, error) {
 	raw, err := json.Marshal(body)
 	if err != nil {
-		return Event{}, fmt.Errorf("encode %s event: %w", kind, err)
+		return proactive.TicketEvent{}, fmt.Errorf("encode %s event: %w", kind, err)
 	}
 	if raw, err = canonicalJSON(raw); err != nil {
-		return Event{}, fmt.Errorf("encode %s event: %w", kind, err)
+		return proactive.TicketEvent{}, fmt.Errorf("encode %s event: %w", kind, err)
 	}
-	e := Event{TicketID: ticket, At: at, Kind: kind, Actor: actor, Body: raw}
+	e := proactive.TicketEvent{TicketID: ticket, At: at, Kind: kind, Actor: actor, Body: raw}
 	err = q.QueryRowContext(ctx, `INSERT INTO ticket_events (ticket_id, at, kind, actor, body)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, ticket, at, string(kind), actor, string(raw)).Scan(&e.ID)
 	return e, err
@@ -299,11 +250,11 @@ func validateActor(v *validator, actor, note string) {
 }
 
 // Transition moves a ticket to another status along the state machine (see
-// NextStatuses) and records it on the timeline with actor and note. An
-// illegal move is EConflict with the reason, and so is losing a race: of two
+// proactive.TicketStatus.Next) and records it on the timeline with actor and
+// note. An illegal move is EConflict with the reason, and so is losing a race: of two
 // concurrent transitions of one ticket, exactly one succeeds. To close a
 // ticket use CloseTicket, which records the outcome. ENotFound for no such ticket.
-func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (Ticket, error) {
+func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStatus, actor, note string) (proactive.Ticket, error) {
 	v := newValidator("transition")
 	switch {
 	case to == proactive.TicketClosed:
@@ -313,9 +264,9 @@ func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStat
 	}
 	validateActor(v, actor, note)
 	if err := v.err(); err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
-	var t Ticket
+	var t proactive.Ticket
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
 		t, err = tx.transition(ctx, id, to, actor, map[string]any{"note": note}, "", "")
@@ -326,15 +277,15 @@ func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStat
 
 // CloseTicket closes a visited ticket with the visit's outcome and notes. Like
 // Transition, an illegal move or a lost race is EConflict.
-func (c *conn) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes, actor string) (Ticket, error) {
+func (c *conn) CloseTicket(ctx context.Context, id int64, outcome proactive.Outcome, notes, actor string) (proactive.Ticket, error) {
 	v := newValidator("close")
 	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found or part_replaced", outcome)
 	validateActor(v, actor, notes)
 	if err := v.err(); err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
 	body := map[string]any{"outcome": outcome, "notes": notes}
-	var t Ticket
+	var t proactive.Ticket
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
 		t, err = tx.transition(ctx, id, proactive.TicketClosed, actor, body, outcome, notes)
@@ -345,17 +296,17 @@ func (c *conn) CloseTicket(ctx context.Context, id int64, outcome Outcome, notes
 
 // transition is the checked compare-and-set of a ticket's status.
 func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatus, actor string, body map[string]any,
-	outcome Outcome, notes string) (Ticket, error) {
+	outcome proactive.Outcome, notes string) (proactive.Ticket, error) {
 	t, err := getTicket(ctx, tx.tx, id)
 	if err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
-	if !CanTransition(t.Status, to) {
-		return Ticket{}, illegal(t, to)
+	if !t.Status.CanTransition(to) {
+		return proactive.Ticket{}, illegal(t, to)
 	}
 	now := tx.s.clock()
 	var closedAt sql.NullTime
-	if Terminal(to) {
+	if to.Terminal() {
 		closedAt = sql.NullTime{Time: now, Valid: true}
 	}
 	// The status in the WHERE makes this a compare-and-set: on PostgreSQL a
@@ -369,21 +320,21 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 	}
 	res, err := tx.tx.ExecContext(ctx, q, args...)
 	if err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	} else if n == 0 {
 		cur, err := getTicket(ctx, tx.tx, id)
 		if err != nil {
-			return Ticket{}, err
+			return proactive.Ticket{}, err
 		}
-		return Ticket{}, proactive.Errorf(proactive.EConflict,
+		return proactive.Ticket{}, proactive.Errorf(proactive.EConflict,
 			"ticket %d went from %s to %s meanwhile: it was not moved to %s", id, t.Status, cur.Status, to)
 	}
 	body["from"], body["to"] = t.Status, to
-	if _, err := insertEvent(ctx, tx.tx, id, now, EventState, actor, body); err != nil {
-		return Ticket{}, err
+	if _, err := insertEvent(ctx, tx.tx, id, now, proactive.TicketEventState, actor, body); err != nil {
+		return proactive.Ticket{}, err
 	}
 	t.Status, t.UpdatedAt = to, now
 	t.ClosedAt = fromNull(closedAt)
@@ -397,13 +348,13 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 // is empty, and records it on the timeline. Assigning the current
 // technician again changes nothing. ENotFound for no such ticket or
 // technician; EConflict for a ticket in a terminal state.
-func (c *conn) Assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+func (c *conn) Assign(ctx context.Context, id int64, technician, actor string) (proactive.Ticket, error) {
 	v := newValidator("assignment")
 	validateActor(v, actor, "")
 	if err := v.err(); err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
-	var t Ticket
+	var t proactive.Ticket
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
 		t, err = tx.assign(ctx, id, technician, actor)
@@ -412,13 +363,13 @@ func (c *conn) Assign(ctx context.Context, id int64, technician, actor string) (
 	return t, wrapOp("assign ticket", err)
 }
 
-func (tx *Tx) assign(ctx context.Context, id int64, technician, actor string) (Ticket, error) {
+func (tx *Tx) assign(ctx context.Context, id int64, technician, actor string) (proactive.Ticket, error) {
 	t, err := getTicket(ctx, tx.tx, id)
 	if err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
-	if Terminal(t.Status) {
-		return Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d is %s: it can no longer be assigned", id, t.Status)
+	if t.Status.Terminal() {
+		return proactive.Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d is %s: it can no longer be assigned", id, t.Status)
 	}
 	if t.Technician == technician {
 		return t, nil
@@ -428,9 +379,9 @@ func (tx *Tx) assign(ctx context.Context, id int64, technician, actor string) (T
 		var one int
 		err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM technicians WHERE id = $1`, technician).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
-			return Ticket{}, notFound("technician", technician)
+			return proactive.Ticket{}, notFound("technician", technician)
 		} else if err != nil {
-			return Ticket{}, err
+			return proactive.Ticket{}, err
 		}
 		tech = sql.NullString{String: technician, Valid: true}
 	}
@@ -438,16 +389,16 @@ func (tx *Tx) assign(ctx context.Context, id int64, technician, actor string) (T
 	res, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET technician_id = $2, updated_at = $3
 		WHERE id = $1 AND status NOT IN `+terminalSQL, id, tech, now)
 	if err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return Ticket{}, err
+		return proactive.Ticket{}, err
 	} else if n == 0 {
-		return Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d was finished meanwhile: it can no longer be assigned", id)
+		return proactive.Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d was finished meanwhile: it can no longer be assigned", id)
 	}
 	body := map[string]any{"technician": technician, "previous": t.Technician}
-	if _, err := insertEvent(ctx, tx.tx, id, now, EventAssignment, actor, body); err != nil {
-		return Ticket{}, err
+	if _, err := insertEvent(ctx, tx.tx, id, now, proactive.TicketEventAssignment, actor, body); err != nil {
+		return proactive.Ticket{}, err
 	}
 	t.Technician, t.UpdatedAt = technician, now
 	return t, nil
@@ -458,7 +409,7 @@ const maxComment = 4000
 
 // Comment adds a person's remark to a ticket's timeline, in any state.
 // ENotFound for no such ticket.
-func (c *conn) Comment(ctx context.Context, id int64, actor, text string) (Event, error) {
+func (c *conn) Comment(ctx context.Context, id int64, actor, text string) (proactive.TicketEvent, error) {
 	v := newValidator("comment")
 	v.text("actor", actor, 100, true)
 	text = strings.TrimSpace(text)
@@ -468,12 +419,12 @@ func (c *conn) Comment(ctx context.Context, id int64, actor, text string) (Event
 		v.addf("text", "longer than %d characters", maxComment)
 	}
 	if err := v.err(); err != nil {
-		return Event{}, err
+		return proactive.TicketEvent{}, err
 	}
-	var e Event
+	var e proactive.TicketEvent
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
-		e, err = tx.record(ctx, id, EventComment, actor, map[string]any{"text": text})
+		e, err = tx.record(ctx, id, proactive.TicketEventComment, actor, map[string]any{"text": text})
 		return err
 	})
 	return e, wrapOp("comment on ticket", err)
@@ -483,10 +434,10 @@ func (c *conn) Comment(ctx context.Context, id int64, actor, text string) (Event
 // timeline, with body (any value that encodes as a JSON object). State and
 // assignment events are written only by Transition, CloseTicket and Assign.
 // ENotFound for no such ticket.
-func (c *conn) Record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+func (c *conn) Record(ctx context.Context, id int64, kind proactive.TicketEventKind, actor string, body any) (proactive.TicketEvent, error) {
 	v := newValidator("event")
 	switch {
-	case kind == EventState || kind == EventAssignment:
+	case kind == proactive.TicketEventState || kind == proactive.TicketEventAssignment:
 		v.addf("kind", "%s events are written by Transition, CloseTicket and Assign", kind)
 	case !kind.Valid():
 		v.addf("kind", "%q is not alert, message or comment", kind)
@@ -498,9 +449,9 @@ func (c *conn) Record(ctx context.Context, id int64, kind EventKind, actor strin
 		v.addf("body", "larger than %d bytes", maxMetadata)
 	}
 	if err := v.err(); err != nil {
-		return Event{}, err
+		return proactive.TicketEvent{}, err
 	}
-	var e Event
+	var e proactive.TicketEvent
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
 		e, err = tx.record(ctx, id, kind, actor, body)
@@ -509,38 +460,38 @@ func (c *conn) Record(ctx context.Context, id int64, kind EventKind, actor strin
 	return e, wrapOp("record ticket event", err)
 }
 
-func (tx *Tx) record(ctx context.Context, id int64, kind EventKind, actor string, body any) (Event, error) {
+func (tx *Tx) record(ctx context.Context, id int64, kind proactive.TicketEventKind, actor string, body any) (proactive.TicketEvent, error) {
 	var one int
 	err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM tickets WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Event{}, notFound("ticket", id)
+		return proactive.TicketEvent{}, notFound("ticket", id)
 	} else if err != nil {
-		return Event{}, err
+		return proactive.TicketEvent{}, err
 	}
 	return insertEvent(ctx, tx.tx, id, tx.s.clock(), kind, actor, body)
 }
 
 // GetTicket returns a ticket with its timeline; ENotFound if there is none.
-func (c *conn) GetTicket(ctx context.Context, id int64) (Ticket, error) {
+func (c *conn) GetTicket(ctx context.Context, id int64) (proactive.Ticket, error) {
 	t, err := getTicket(ctx, c.read, id)
 	if err != nil {
-		return Ticket{}, wrapOp("get ticket", err)
+		return proactive.Ticket{}, wrapOp("get ticket", err)
 	}
 	if t.Timeline, err = c.timeline(ctx, id); err != nil {
-		return Ticket{}, fmt.Errorf("get ticket: %w", err)
+		return proactive.Ticket{}, fmt.Errorf("get ticket: %w", err)
 	}
 	return t, nil
 }
 
 // ActiveTicket returns the non-terminal ticket of a device's component;
 // ENotFound if it has none.
-func (c *conn) ActiveTicket(ctx context.Context, dev proactive.DeviceID, component string) (Ticket, error) {
+func (c *conn) ActiveTicket(ctx context.Context, dev proactive.DeviceID, component string) (proactive.Ticket, error) {
 	t, err := activeTicket(ctx, c.read, dev, component)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, proactive.Errorf(proactive.ENotFound, "device %s has no open ticket for %s", dev, component)
+		return proactive.Ticket{}, proactive.Errorf(proactive.ENotFound, "device %s has no open ticket for %s", dev, component)
 	}
 	if err != nil {
-		return Ticket{}, fmt.Errorf("active ticket: %w", err)
+		return proactive.Ticket{}, fmt.Errorf("active ticket: %w", err)
 	}
 	return t, nil
 }
@@ -548,30 +499,30 @@ func (c *conn) ActiveTicket(ctx context.Context, dev proactive.DeviceID, compone
 // LockTicket reads a ticket without its timeline and, on PostgreSQL, locks
 // its row until the transaction ends, so that a check on it (whose ticket it
 // is) holds until the change it guards commits. ENotFound for no such ticket.
-func (tx *Tx) LockTicket(ctx context.Context, id int64) (Ticket, error) {
+func (tx *Tx) LockTicket(ctx context.Context, id int64) (proactive.Ticket, error) {
 	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id = $1`
 	if tx.s.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
 	t, err := scanTicket(tx.tx.QueryRowContext(ctx, q, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Ticket{}, notFound("ticket", id)
+		return proactive.Ticket{}, notFound("ticket", id)
 	} else if err != nil {
-		return Ticket{}, fmt.Errorf("lock ticket: %w", err)
+		return proactive.Ticket{}, fmt.Errorf("lock ticket: %w", err)
 	}
 	return t, nil
 }
 
-func (c *conn) timeline(ctx context.Context, id int64) ([]Event, error) {
+func (c *conn) timeline(ctx context.Context, id int64) ([]proactive.TicketEvent, error) {
 	rows, err := c.read.QueryContext(ctx, `SELECT id, ticket_id, at, kind, actor, body FROM ticket_events
 		WHERE ticket_id = $1 ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Event
+	var out []proactive.TicketEvent
 	for rows.Next() {
-		var e Event
+		var e proactive.TicketEvent
 		var body []byte
 		if err := rows.Scan(&e.ID, &e.TicketID, &e.At, &e.Kind, &e.Actor, &body); err != nil {
 			return nil, err
@@ -704,7 +655,7 @@ func (f TicketFilter) where(v *validator, args []any) (string, []any) {
 // ListTickets returns tickets, newest first, without their timelines.
 // EInvalid for an unknown status or severity, a query too long, a region
 // that is no postal code prefix, or a malformed cursor.
-func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], error) {
+func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[proactive.Ticket], error) {
 	v := newValidator("ticket filter")
 	var before int64 = 1<<63 - 1
 	if f.Cursor != "" {
@@ -714,7 +665,7 @@ func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], e
 	}
 	cond, args := f.where(v, []any{before})
 	if err := v.err(); err != nil {
-		return Page[Ticket]{}, err
+		return Page[proactive.Ticket]{}, err
 	}
 	limit := f.limit()
 	q := `SELECT ` + ticketColumns + ` FROM tickets WHERE id < $1 AND ` + cond
@@ -722,19 +673,19 @@ func (c *conn) ListTickets(ctx context.Context, f TicketFilter) (Page[Ticket], e
 	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
 	rows, err := c.read.QueryContext(ctx, q, args...)
 	if err != nil {
-		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+		return Page[proactive.Ticket]{}, fmt.Errorf("list tickets: %w", err)
 	}
 	defer rows.Close()
-	var page Page[Ticket]
+	var page Page[proactive.Ticket]
 	for rows.Next() {
 		t, err := scanTicket(rows)
 		if err != nil {
-			return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+			return Page[proactive.Ticket]{}, fmt.Errorf("list tickets: %w", err)
 		}
 		page.Items = append(page.Items, t)
 	}
 	if err := rows.Err(); err != nil {
-		return Page[Ticket]{}, fmt.Errorf("list tickets: %w", err)
+		return Page[proactive.Ticket]{}, fmt.Errorf("list tickets: %w", err)
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]

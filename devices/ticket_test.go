@@ -28,7 +28,7 @@ func TestOpenTicket(t *testing.T) {
 		if err != nil || !created {
 			t.Fatalf("OpenTicket: created %v, %v", created, err)
 		}
-		want := devices.Ticket{ID: tk.ID, Device: "d1", Component: "compressor", Rule: "compressor_wear",
+		want := proactive.Ticket{ID: tk.ID, Device: "d1", Component: "compressor", Rule: "compressor_wear",
 			Status: proactive.TicketOpen, Severity: proactive.SeverityWarning, Summary: a.Summary,
 			PredictedFailure: a.FiredAt.Add(72 * time.Hour), OpenedAt: clk.Now(), UpdatedAt: clk.Now()}
 		if !reflect.DeepEqual(tk, want) {
@@ -67,7 +67,7 @@ func TestOpenTicket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Timeline) != 2 || got.Timeline[0].Kind != devices.EventAlert || got.Timeline[0].Actor != "rules" {
+		if len(got.Timeline) != 2 || got.Timeline[0].Kind != proactive.TicketEventAlert || got.Timeline[0].Actor != "rules" {
 			t.Fatalf("timeline %+v", got.Timeline)
 		}
 		var body map[string]any
@@ -145,7 +145,7 @@ func TestTransitions(t *testing.T) {
 		ctx := t.Context()
 		mustDevice(t, s, "d1", "")
 		n := 0
-		fresh := func() devices.Ticket {
+		fresh := func() proactive.Ticket {
 			n++
 			return mustOpenTicket(t, s, alert("d1", fmt.Sprintf("c%d", n)))
 		}
@@ -164,15 +164,15 @@ func TestTransitions(t *testing.T) {
 		_, err = s.CloseTicket(ctx, tk.ID, "fixed", "", "tech")
 		wantCode(t, err, proactive.EInvalid)
 		clk.Add(time.Minute)
-		closed, err := s.CloseTicket(ctx, tk.ID, devices.OutcomePartReplaced, "new start relay", "tech-1")
+		closed, err := s.CloseTicket(ctx, tk.ID, proactive.OutcomePartReplaced, "new start relay", "tech-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if closed.Status != proactive.TicketClosed || closed.Outcome != devices.OutcomePartReplaced ||
+		if closed.Status != proactive.TicketClosed || closed.Outcome != proactive.OutcomePartReplaced ||
 			closed.OutcomeNotes != "new start relay" || !closed.ClosedAt.Equal(clk.Now()) {
 			t.Errorf("closed: %+v", closed)
 		}
-		if got, _ := s.GetTicket(ctx, tk.ID); got.Outcome != devices.OutcomePartReplaced || !got.ClosedAt.Equal(clk.Now()) {
+		if got, _ := s.GetTicket(ctx, tk.ID); got.Outcome != proactive.OutcomePartReplaced || !got.ClosedAt.Equal(clk.Now()) {
 			t.Errorf("stored closed ticket: %+v", got)
 		}
 
@@ -184,14 +184,14 @@ func TestTransitions(t *testing.T) {
 			proactive.TicketVisited:   {proactive.TicketScheduled, proactive.TicketVisited},
 		}
 		for from, path := range paths {
-			for _, to := range devices.NextStatuses(from) {
+			for _, to := range from.Next() {
 				if to == proactive.TicketClosed {
 					continue
 				}
 				tk := fresh()
 				mustTransition(t, s, tk.ID, path...)
 				got, err := s.Transition(ctx, tk.ID, to, "dispatcher", "why not")
-				if err != nil || got.Status != to || devices.Terminal(to) == got.ClosedAt.IsZero() {
+				if err != nil || got.Status != to || to.Terminal() == got.ClosedAt.IsZero() {
 					t.Errorf("%s → %s: %+v, %v", from, to, got, err)
 				}
 			}
@@ -218,7 +218,7 @@ func TestTransitions(t *testing.T) {
 				t.Errorf("%v → %s: %q, want it to contain %q", c.path, c.to, proactive.ErrorMessage(err), c.msg)
 			}
 		}
-		_, err = s.CloseTicket(ctx, fresh().ID, devices.OutcomeNoFaultFound, "", "tech")
+		_, err = s.CloseTicket(ctx, fresh().ID, proactive.OutcomeNoFaultFound, "", "tech")
 		wantCode(t, err, proactive.EConflict)
 		_, err = s.Transition(ctx, 999999, proactive.TicketOffered, "dispatcher", "")
 		wantCode(t, err, proactive.ENotFound)
@@ -279,7 +279,7 @@ func TestTransitionConcurrent(t *testing.T) {
 			}
 			states := 0
 			for _, e := range tk.Timeline {
-				if e.Kind == devices.EventState {
+				if e.Kind == proactive.TicketEventState {
 					states++
 				}
 			}
@@ -382,7 +382,7 @@ func TestTimeline(t *testing.T) {
 		}
 		step(func() error { _, err := s.Assign(ctx, tk.ID, "tech-1", "dispatcher"); return err })
 		step(func() error {
-			_, err := s.Record(ctx, tk.ID, devices.EventMessage, "notify",
+			_, err := s.Record(ctx, tk.ID, proactive.TicketEventMessage, "notify",
 				map[string]any{"direction": "out", "to": "+33612345678", "body": "Your fridge…", "sid": "SM1"})
 			return err
 		})
@@ -403,18 +403,18 @@ func TestTimeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		type ev struct {
-			kind  devices.EventKind
+			kind  proactive.TicketEventKind
 			actor string
 			body  string
 		}
 		want := []ev{
-			{devices.EventAlert, "rules", ""},
-			{devices.EventAssignment, "dispatcher", `{"previous":"","technician":"tech-1"}`},
-			{devices.EventMessage, "notify", `{"body":"Your fridge…","direction":"out","sid":"SM1","to":"+33612345678"}`},
-			{devices.EventState, "notify", `{"from":"open","note":"offer sent","to":"offered"}`},
-			{devices.EventComment, "dispatcher", `{"text":"customer prefers mornings"}`},
-			{devices.EventAssignment, "dispatcher", `{"previous":"tech-1","technician":"tech-2"}`},
-			{devices.EventAssignment, "dispatcher", `{"previous":"tech-2","technician":""}`},
+			{proactive.TicketEventAlert, "rules", ""},
+			{proactive.TicketEventAssignment, "dispatcher", `{"previous":"","technician":"tech-1"}`},
+			{proactive.TicketEventMessage, "notify", `{"body":"Your fridge…","direction":"out","sid":"SM1","to":"+33612345678"}`},
+			{proactive.TicketEventState, "notify", `{"from":"open","note":"offer sent","to":"offered"}`},
+			{proactive.TicketEventComment, "dispatcher", `{"text":"customer prefers mornings"}`},
+			{proactive.TicketEventAssignment, "dispatcher", `{"previous":"tech-1","technician":"tech-2"}`},
+			{proactive.TicketEventAssignment, "dispatcher", `{"previous":"tech-2","technician":""}`},
 		}
 		if len(got.Timeline) != len(want) {
 			t.Fatalf("timeline has %d events, want %d: %+v", len(got.Timeline), len(want), got.Timeline)
@@ -438,9 +438,9 @@ func TestTimeline(t *testing.T) {
 		wantCode(t, err, proactive.EInvalid)
 		_, err = s.Comment(ctx, 999999, "dispatcher", "hello")
 		wantCode(t, err, proactive.ENotFound)
-		_, err = s.Record(ctx, tk.ID, devices.EventState, "me", map[string]any{})
+		_, err = s.Record(ctx, tk.ID, proactive.TicketEventState, "me", map[string]any{})
 		wantCode(t, err, proactive.EInvalid)
-		_, err = s.Record(ctx, tk.ID, devices.EventMessage, "me", []int{1})
+		_, err = s.Record(ctx, tk.ID, proactive.TicketEventMessage, "me", []int{1})
 		wantCode(t, err, proactive.EInvalid)
 		mustTransition(t, s, tk.ID, proactive.TicketCancelled)
 		_, err = s.Assign(ctx, tk.ID, "tech-1", "dispatcher")
@@ -567,7 +567,7 @@ func TestOpenTicketCooldown(t *testing.T) {
 		}
 		alerts := 0
 		for _, ev := range got.Timeline {
-			if ev.Kind == devices.EventAlert {
+			if ev.Kind == proactive.TicketEventAlert {
 				alerts++
 			}
 		}
@@ -592,8 +592,8 @@ func TestTicketFilterSearch(t *testing.T) {
 		s := mustOpen(t, dsn, withClock(clock))
 		ctx := t.Context()
 		mustDevice(t, s, "paris-1", "")
-		if _, err := s.CreateDevice(ctx, devices.Device{ID: "london_1", Model: "boiler-x", TimeZone: "Europe/London",
-			Site: devices.Address{PostalCode: "sw1a 1aa", Country: "GB"}}); err != nil {
+		if _, err := s.CreateDevice(ctx, proactive.Device{ID: "london_1", Model: "boiler-x", TimeZone: "Europe/London",
+			Site: proactive.Address{PostalCode: "sw1a 1aa", Country: "GB"}}); err != nil {
 			t.Fatal(err)
 		}
 		mustTechnician(t, s, "Tech-Nadia")

@@ -193,22 +193,7 @@ func (v *validator) object(field string, raw json.RawMessage) json.RawMessage {
 	return c
 }
 
-// Clock is proactive.Clock.
-//
-// Deprecated: use proactive.Clock; kept while the redesign merges.
-type Clock = proactive.Clock
-
 // ParseClock parses "HH:MM".
 //
-// Deprecated: use proactive.ParseClock; kept while the redesign merges.
+// Deprecated: use proactive.ParseClock; kept until cmd/proactive switches.
 var ParseClock = proactive.ParseClock
-
-// MustClock is ParseClock for constants; it panics on a bad value.
-//
-// Deprecated: use proactive.MustClock; kept while the redesign merges.
-var MustClock = proactive.MustClock
-
-// ParseQuietHours reads quiet hours written as HH:MM-HH:MM or "none".
-//
-// Deprecated: use proactive.ParseQuietHours; kept while the redesign merges.
-var ParseQuietHours = proactive.ParseQuietHours

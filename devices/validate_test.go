@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -42,18 +43,18 @@ func TestNormalizeLanguage(t *testing.T) {
 func TestClock(t *testing.T) {
 	for in, want := range map[string]int{"00:00": 0, "8:05": 485, "21:00": 1260, "23:59": 1439,
 		"24:00": -1, "12:60": -1, "1200": -1, "12:5": -1, "-1:00": -1, "": -1, "ab:cd": -1, "123:00": -1} {
-		c, err := devices.ParseClock(in)
+		c, err := proactive.ParseClock(in)
 		if (err == nil) != (want >= 0) || (err == nil && int(c) != want) {
 			t.Errorf("ParseClock(%q) = %d, %v; want %d", in, c, err, want)
 		}
 	}
-	q := devices.DefaultQuietHours
+	q := proactive.DefaultQuietHours
 	for s, quiet := range map[string]bool{"21:00": true, "23:59": true, "00:00": true, "07:59": true, "08:00": false, "12:00": false, "20:59": false} {
-		if q.Contains(devices.MustClock(s)) != quiet {
+		if q.Contains(proactive.MustClock(s)) != quiet {
 			t.Errorf("quiet at %s: %v", s, !quiet)
 		}
 	}
-	var v struct{ At devices.Clock }
+	var v struct{ At proactive.Clock }
 	if err := json.Unmarshal([]byte(`{"At":"07:30"}`), &v); err != nil || v.At != 450 {
 		t.Errorf("unmarshal: %d, %v", v.At, err)
 	}
@@ -68,14 +69,14 @@ func FuzzParseClock(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := devices.ParseClock(s)
+		c, err := proactive.ParseClock(s)
 		if err != nil {
 			return
 		}
 		if !c.Valid() {
 			t.Fatalf("ParseClock(%q) = %d, not a time of day", s, c)
 		}
-		if back, err := devices.ParseClock(c.String()); err != nil || back != c {
+		if back, err := proactive.ParseClock(c.String()); err != nil || back != c {
 			t.Fatalf("ParseClock(%q) = %s, which parses as %d, %v", s, c, back, err)
 		}
 	})
@@ -106,7 +107,7 @@ func FuzzWeeklyHours(f *testing.F) {
 	f.Add(`{"Funday":[]}`)
 	f.Add(`{"tue":[{"start":"25:00"}]}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		var w devices.WeeklyHours
+		var w proactive.WeeklyHours
 		if json.Unmarshal([]byte(s), &w) != nil {
 			return
 		}
@@ -114,7 +115,7 @@ func FuzzWeeklyHours(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%s decoded but does not encode: %v", s, err)
 		}
-		var back devices.WeeklyHours
+		var back proactive.WeeklyHours
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("%s → %s does not decode: %v", s, b, err)
 		}

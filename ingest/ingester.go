@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -571,34 +570,34 @@ func (in *Ingester) settle(ctx context.Context, w *written) {
 }
 
 func (in *Ingester) writeWithRetry(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
-	backoff := in.opts.RetryMin
-	for attempt := 1; ; attempt++ {
+	b := proactive.Backoff{
+		Base: in.opts.RetryMin,
+		Max:  in.opts.RetryMax,
+		OnRetry: func(_ int, _ time.Duration, err error) {
+			if !in.setWriteError(err) {
+				in.log.Warn("write to the store failed; retrying with backoff", "err", err, "points", len(samples)+len(statuses))
+			}
+		},
+	}
+	err := proactive.Retry(ctx, b, func(ctx context.Context, attempt int) (retry bool, err error) {
 		start := time.Now()
-		err := in.opts.Writer.Write(ctx, samples, statuses)
+		err = in.opts.Writer.Write(ctx, samples, statuses)
 		in.m.WriteSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			if in.setWriteError(nil) {
 				in.log.Info("writes to the store recovered", "attempts", attempt)
 			}
-			return nil
+			return false, nil
 		}
 		retryable := !rejected(err)
 		in.m.WriteErrors.WithLabelValues(fmt.Sprint(retryable)).Inc()
-		if !retryable {
-			return err
-		}
-		if !in.setWriteError(err) {
-			in.log.Warn("write to the store failed; retrying with backoff", "err", err, "points", len(samples)+len(statuses))
-		}
-		// Full jitter keeps many instances from retrying in lockstep.
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return fmt.Errorf("write after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
-		}
-		backoff = min(2*backoff, in.opts.RetryMax)
+		return retryable, err
+	})
+	if err != nil && !rejected(err) {
+		// Retry gave up because ctx ended.
+		return fmt.Errorf("write: %w", err)
 	}
+	return err
 }
 
 // setWriteError records the latest write outcome and reports whether the

@@ -115,24 +115,24 @@ func benchFleet(b *testing.B, st *devices.Store, n int) {
 	ctx := b.Context()
 	for i := range n {
 		id := fmt.Sprintf("cust-%d", i)
-		if _, err := st.CreateCustomer(ctx, devices.Customer{ID: id, Name: id, Phone: benchPhone(i),
-			QuietHours: &devices.QuietHours{}}); err != nil {
+		if _, err := st.CreateCustomer(ctx, proactive.Customer{ID: id, Name: id, Phone: benchPhone(i),
+			QuietHours: &proactive.QuietHours{}}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.RecordConsent(ctx, id, devices.ConsentEvent{Granted: true, Method: devices.ConsentImport, Actor: "bench"}); err != nil {
+		if _, err := st.RecordConsent(ctx, id, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentImport, Actor: "bench"}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.CreateDevice(ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("dev-%d", i)), Model: "fridge-a200",
-			CustomerID: id, TimeZone: "Europe/Paris", Site: devices.Address{PostalCode: "75011"}}); err != nil {
+		if _, err := st.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("dev-%d", i)), Model: "fridge-a200",
+			CustomerID: id, TimeZone: "Europe/Paris", Site: proactive.Address{PostalCode: "75011"}}); err != nil {
 			b.Fatal(err)
 		}
 	}
-	every := devices.WeeklyHours{}
+	every := proactive.WeeklyHours{}
 	for d := range every {
-		every[d] = []devices.Shift{{Start: 0, End: 23*60 + 59}}
+		every[d] = []proactive.Shift{{Start: 0, End: 23*60 + 59}}
 	}
 	for i := range 10 {
-		if _, err := st.CreateTechnician(ctx, devices.Technician{ID: fmt.Sprintf("tech-%d", i), Name: "T", Phone: "+33699999999",
+		if _, err := st.CreateTechnician(ctx, proactive.Technician{ID: fmt.Sprintf("tech-%d", i), Name: "T", Phone: "+33699999999",
 			TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: every}); err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/internal/faketwilio"
@@ -29,7 +28,7 @@ func TestStopAndStart(t *testing.T) {
 			t.Fatal("STOP left consent granted")
 		}
 		hist := must(e.store.ConsentHistory(e.ctx, "alice"))
-		if last := hist[len(hist)-1]; last.Granted || last.Method != devices.ConsentSMS {
+		if last := hist[len(hist)-1]; last.Granted || last.Method != proactive.ConsentSMS {
 			t.Errorf("last consent event = %+v, want a withdrawal by SMS", last)
 		}
 
@@ -55,7 +54,7 @@ func TestCarrierStopWords(t *testing.T) {
 	testenv.EachDialect(t, func(t *testing.T, dsn string) {
 		e := newEnv(t, dsn, nil)
 		for _, w := range []string{"STOPALL", "unsubscribe", "Cancel", "END", "quit."} {
-			must(e.store.RecordConsent(e.ctx, "alice", devices.ConsentEvent{Granted: true, Method: devices.ConsentAPI, Actor: "test"}))
+			must(e.store.RecordConsent(e.ctx, "alice", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentAPI, Actor: "test"}))
 			e.clock.Add(time.Second)
 			e.reply(alice, w)
 			if must(e.store.GetCustomer(e.ctx, "alice")).SMSConsent {
@@ -102,7 +101,7 @@ func TestReplies(t *testing.T) {
 		}
 		var inbound int
 		for _, ev := range tk.Timeline {
-			if ev.Kind == devices.EventMessage && ev.Actor == "customer" {
+			if ev.Kind == proactive.TicketEventMessage && ev.Actor == "customer" {
 				inbound++
 			}
 		}
@@ -252,7 +251,7 @@ func TestLastSlot(t *testing.T) {
 		})
 		// The Paris technician works one slot on Tuesday only.
 		tech := must(e.store.GetTechnician(e.ctx, "tech-paris"))
-		tech.Hours = devices.WeeklyHours{time.Tuesday: {{Start: 9 * 60, End: 11 * 60}}}
+		tech.Hours = proactive.WeeklyHours{time.Tuesday: {{Start: 9 * 60, End: 11 * 60}}}
 		must(e.store.UpdateTechnician(e.ctx, tech))
 
 		e.fire("fridge-1", "compressor")
@@ -394,12 +393,12 @@ func TestSurveyTimesOutQuietly(t *testing.T) {
 		e.fire("fridge-1", "compressor")
 		e.reply(alice, "1")
 		tk := e.ticket("fridge-1", "compressor")
-		must(e.n.VisitDone(e.ctx, tk.ID, "", devices.OutcomeNoFaultFound, ""))
+		must(e.n.VisitDone(e.ctx, tk.ID, "", proactive.OutcomeNoFaultFound, ""))
 		e.poll()
 		e.clock.Add(48 * time.Hour)
 		e.poll()
 		n := len(e.sentTo(alice))
-		if tk = e.ticket("fridge-1", "compressor"); tk.Status != proactive.TicketClosed || tk.Outcome != devices.OutcomeNoFaultFound {
+		if tk = e.ticket("fridge-1", "compressor"); tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomeNoFaultFound {
 			t.Errorf("ticket %s %s, want closed no_fault_found", tk.Status, tk.Outcome)
 		}
 		e.reply(alice, "4") // too late: no conversation awaits it

@@ -70,13 +70,13 @@ func parseReply(body string) parsedReply {
 // replyState is what a customer's reply is decided against.
 type replyState struct {
 	// Customer is the sender.
-	Customer devices.Customer
+	Customer proactive.Customer
 	// Conversations are the customer's: the active one, its offer's slots,
 	// the open ones.
 	Conversations devices.CustomerConversations
 	// Ticket and Party are the active conversation's ticket and who its
 	// messages go to (when there is one).
-	Ticket devices.Ticket
+	Ticket proactive.Ticket
 	Party  party
 }
 
@@ -134,7 +134,7 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		// confirms the opt-out itself.
 		d.Metric = "stop"
 		c.Customer = st.Customer.ID
-		c.Consent = &devices.ConsentEvent{Granted: false, Method: devices.ConsentSMS, Actor: "customer",
+		c.Consent = &proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "customer",
 			Note: "SMS keyword " + r.Keyword}
 		c.Suppress, c.Keep = "customer opted out", []string{KindHelp}
 		everywhere("opt_out")
@@ -142,7 +142,7 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 	case replyStart:
 		d.Metric = "start"
 		c.Customer = st.Customer.ID
-		c.Consent = &devices.ConsentEvent{Granted: true, Method: devices.ConsentSMS, Actor: "customer",
+		c.Consent = &proactive.ConsentEvent{Granted: true, Method: proactive.ConsentSMS, Actor: "customer",
 			Note: "SMS keyword START"}
 		return d, answer(KindStart, msgData{})
 	case replyHelp:
@@ -237,7 +237,7 @@ func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 // holds released, offer jobs cancelled and, when the ticket has a
 // conversation and its customer may be texted, the confirmation and the
 // visit reminder.
-func (n *Notifier) bookChange(t devices.Ticket, p party, s Slot, actor string, hasConv bool, now time.Time) (devices.Change, error) {
+func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string, hasConv bool, now time.Time) (devices.Change, error) {
 	c := devices.Change{At: now, Ticket: t.ID,
 		Book: &devices.Booking{Ticket: t.ID, Technician: s.Technician, Start: s.Start.UTC(), End: s.End.UTC(),
 			Buffer: n.opt.TravelBuffer, Actor: actor, Note: "visit booked", At: now},
@@ -266,7 +266,7 @@ func (n *Notifier) bookChange(t devices.Ticket, p party, s Slot, actor string, h
 
 // reofferChange queues a ticket's new offer of slots (held already) and
 // rearms its reminder and expiry.
-func (n *Notifier) reofferChange(t devices.Ticket, p party, slots []Slot, now time.Time) (devices.Change, error) {
+func (n *Notifier) reofferChange(t proactive.Ticket, p party, slots []Slot, now time.Time) (devices.Change, error) {
 	tmpl := KindReoffer
 	if len(slots) == 0 {
 		tmpl = "reoffer_noslots"
@@ -296,7 +296,7 @@ type alertState struct {
 	// Party is who the alert's device belongs to.
 	Party party
 	// Ticket is the alert's ticket; Created whether the alert opened it.
-	Ticket  devices.Ticket
+	Ticket  proactive.Ticket
 	Created bool
 	// Recent counts the offers about the device within the contact
 	// cooldown (read only when the customer may be contacted).

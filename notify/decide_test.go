@@ -20,14 +20,14 @@ func decisionNotifier() *Notifier {
 // database.
 func TestDecideReply(t *testing.T) {
 	now := time.Date(2026, 3, 9, 8, 30, 0, 0, time.UTC) // a Monday
-	alice := devices.Customer{ID: "alice", Phone: "+33611111111", Language: "en", SMSConsent: true, ConsentAt: now.Add(-time.Hour)}
-	p := party{Customer: alice, Device: devices.Device{ID: "fridge-1", Model: "Fridge 9", TimeZone: "Europe/Paris"}, Component: "compressor"}
+	alice := proactive.Customer{ID: "alice", Phone: "+33611111111", Language: "en", SMSConsent: true, ConsentAt: now.Add(-time.Hour)}
+	p := party{Customer: alice, Device: proactive.Device{ID: "fridge-1", Model: "Fridge 9", TimeZone: "Europe/Paris"}, Component: "compressor"}
 	slots := []devices.OfferSlot{
 		{Position: 1, Technician: "tom", Start: now.Add(26 * time.Hour), End: now.Add(28 * time.Hour)},
 		{Position: 2, Technician: "tom", Start: now.Add(50 * time.Hour), End: now.Add(52 * time.Hour)},
 	}
 	at := func(stage string, clarified bool) replyState {
-		return replyState{Customer: alice, Ticket: devices.Ticket{ID: 7, Device: "fridge-1", Component: "compressor"}, Party: p,
+		return replyState{Customer: alice, Ticket: proactive.Ticket{ID: 7, Device: "fridge-1", Component: "compressor"}, Party: p,
 			Conversations: devices.CustomerConversations{Found: true, Open: []int64{7, 9}, Slots: slots,
 				Active: devices.Conversation{Ticket: 7, Customer: "alice", Device: "fridge-1", Stage: stage, Offer: 1, Clarified: clarified}}}
 	}
@@ -64,7 +64,7 @@ func TestDecideReply(t *testing.T) {
 		{name: "stop at an offer", st: at(stageOffer, false), body: " stop. ", metric: "stop", entries: []string{"7:opt_out", "9:opt_out"},
 			check: func(t *testing.T, d replyDecision) {
 				c := d.Change
-				if c.Consent == nil || c.Consent.Granted || c.Consent.Method != devices.ConsentSMS || c.Consent.Note != "SMS keyword STOP" {
+				if c.Consent == nil || c.Consent.Granted || c.Consent.Method != proactive.ConsentSMS || c.Consent.Note != "SMS keyword STOP" {
 					t.Errorf("consent = %+v, want withdrawn by SMS keyword STOP", c.Consent)
 				}
 				if c.Customer != "alice" || c.Suppress == "" || !reflect.DeepEqual(c.Keep, []string{KindHelp}) {
@@ -202,10 +202,10 @@ func TestDecideReply(t *testing.T) {
 // TestDecideAlert: an alert's outreach, decided without a database.
 func TestDecideAlert(t *testing.T) {
 	now := time.Date(2026, 3, 9, 8, 30, 0, 0, time.UTC)
-	consent := devices.Customer{ID: "alice", Phone: "+33611111111", SMSConsent: true, ConsentAt: now}
-	withdrawn := devices.Customer{ID: "alice", ConsentAt: now}
-	never := devices.Customer{ID: "alice"}
-	tk := devices.Ticket{ID: 3}
+	consent := proactive.Customer{ID: "alice", Phone: "+33611111111", SMSConsent: true, ConsentAt: now}
+	withdrawn := proactive.Customer{ID: "alice", ConsentAt: now}
+	never := proactive.Customer{ID: "alice"}
+	tk := proactive.Ticket{ID: 3}
 	for _, tc := range []struct {
 		name   string
 		st     alertState
@@ -234,7 +234,7 @@ func TestDecideAlert(t *testing.T) {
 	}
 	t.Run("offer change", func(t *testing.T) {
 		n := decisionNotifier()
-		st := alertState{Party: party{Customer: consent, Device: devices.Device{ID: "fridge-1", Model: "Fridge 9"}, Component: "fan"},
+		st := alertState{Party: party{Customer: consent, Device: proactive.Device{ID: "fridge-1", Model: "Fridge 9"}, Component: "fan"},
 			Ticket: tk, Created: true}
 		a := proactive.Alert{Severity: proactive.SeverityCritical, TimeToFailure: 5 * 24 * time.Hour}
 		c, err := n.offerChange(st, n.planOffer(a), nil, now)

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -23,14 +22,14 @@ func TestVisitDoneByRecordsActor(t *testing.T) {
 			tk := e.ticket(c.dev, "compressor")
 			phone := map[string]string{"fridge-1": alice, "fridge-2": "+33622222222"}[c.dev]
 			e.reply(phone, "1")
-			a := must(e.n.VisitDoneBy(e.ctx, tk.ID, "tech-paris", devices.OutcomeFaultConfirmed, "", c.actor))
+			a := must(e.n.VisitDoneBy(e.ctx, tk.ID, "tech-paris", proactive.OutcomeFaultConfirmed, "", c.actor))
 			if a.Status != "done" {
 				t.Errorf("%s: appointment %+v", c.dev, a)
 			}
 			tk = must(e.store.GetTicket(e.ctx, tk.ID))
 			ev := tk.Timeline[len(tk.Timeline)-1]
 			for _, x := range tk.Timeline {
-				if x.Kind == devices.EventState && strings.Contains(string(x.Body), `"to":"visited"`) {
+				if x.Kind == proactive.TicketEventState && strings.Contains(string(x.Body), `"to":"visited"`) {
 					ev = x
 				}
 			}
@@ -39,7 +38,7 @@ func TestVisitDoneByRecordsActor(t *testing.T) {
 			}
 		}
 		tk := e.ticket("fridge-1", "compressor")
-		if _, err := e.n.VisitDoneBy(e.ctx, tk.ID, "tech-paris", devices.OutcomeFaultConfirmed, "", strings.Repeat("x", 101)); proactive.ErrorCode(err) != proactive.EInvalid {
+		if _, err := e.n.VisitDoneBy(e.ctx, tk.ID, "tech-paris", proactive.OutcomeFaultConfirmed, "", strings.Repeat("x", 101)); proactive.ErrorCode(err) != proactive.EInvalid {
 			t.Errorf("a 101-character actor: %v, want invalid", err)
 		}
 	})

@@ -118,7 +118,7 @@ func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.
 	return notify.New(opt)
 }
 
-var weekdays = devices.WeeklyHours{
+var weekdays = proactive.WeeklyHours{
 	time.Monday: {{Start: 8 * 60, End: 17 * 60}}, time.Tuesday: {{Start: 8 * 60, End: 17 * 60}},
 	time.Wednesday: {{Start: 8 * 60, End: 17 * 60}}, time.Thursday: {{Start: 8 * 60, End: 17 * 60}},
 	time.Friday: {{Start: 8 * 60, End: 17 * 60}},
@@ -130,20 +130,20 @@ var weekdays = devices.WeeklyHours{
 func (e *env) fixture() {
 	e.t.Helper()
 	ctx := e.ctx
-	for i, c := range []devices.Customer{
+	for i, c := range []proactive.Customer{
 		{ID: "alice", Name: "Alice", Phone: "+33611111111", Language: "en"},
 		{ID: "bruno", Name: "Bruno", Phone: "+33622222222", Language: "fr"},
 	} {
 		must(e.store.CreateCustomer(ctx, c))
-		must(e.store.RecordConsent(ctx, c.ID, devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}))
-		must(e.store.CreateDevice(ctx, devices.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
-			CustomerID: c.ID, TimeZone: "Europe/Paris", Site: devices.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
+		must(e.store.RecordConsent(ctx, c.ID, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
+		must(e.store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
+			CustomerID: c.ID, TimeZone: "Europe/Paris", Site: proactive.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
 	}
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
 		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
 		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"69"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-fans", Name: "Fabien", Phone: "+33655555555",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-fans", Name: "Fabien", Phone: "+33655555555",
 		TimeZone: "Europe/Paris", Skills: []string{"fan"}, ServiceArea: []string{"*"}, Hours: weekdays}))
 }
 
@@ -221,7 +221,7 @@ func (e *env) post(pathQuery string, form url.Values, sig string) int {
 }
 
 // ticket returns the latest ticket of a device's component.
-func (e *env) ticket(dev, component string) devices.Ticket {
+func (e *env) ticket(dev, component string) proactive.Ticket {
 	e.t.Helper()
 	page := must(e.store.ListTickets(e.ctx, devices.TicketFilter{Device: proactive.DeviceID(dev)}))
 	for _, t := range page.Items {
@@ -230,7 +230,7 @@ func (e *env) ticket(dev, component string) devices.Ticket {
 		}
 	}
 	e.t.Fatalf("no ticket for %s/%s", dev, component)
-	return devices.Ticket{}
+	return proactive.Ticket{}
 }
 
 // sentTo returns the bodies Twilio created for a number, oldest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -36,7 +37,7 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 		}
 		n.metrics.statuses.WithLabelValues(status).Inc()
 		if (status == "failed" || status == "undelivered") && ticket > 0 {
-			_, err = tx.Record(ctx, ticket, devices.EventMessage, "notify", map[string]any{
+			_, err = tx.Record(ctx, ticket, proactive.TicketEventMessage, "notify", map[string]any{
 				"direction": "out", "kind": kind, "sid": sid, "status": status, "error_code": errorCode})
 		}
 		return err
@@ -60,7 +61,7 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 	if err != nil {
 		return err
 	}
-	var techs []devices.Technician
+	var techs []proactive.Technician
 	if d.Reoffer {
 		// Calendars are read outside the transaction, which on SQLite
 		// holds the write lock.

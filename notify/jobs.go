@@ -135,7 +135,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			if conv.Stage != stageSurvey {
 				return nil
 			}
-			if _, err := tx.Record(ctx, ticket, devices.EventMessage, "notify", map[string]any{
+			if _, err := tx.Record(ctx, ticket, proactive.TicketEventMessage, "notify", map[string]any{
 				"survey": "no answer", "after": n.opt.SurveyTimeout.String()}); err != nil {
 				return err
 			}

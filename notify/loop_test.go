@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 )
@@ -67,10 +66,10 @@ func TestWholeLoop(t *testing.T) {
 		contains(t, got[2], "Reminder", "tomorrow", "08:00-10:00")
 
 		e.clock.Set(time.Date(2026, 3, 10, 10, 5, 0, 0, paris))
-		if _, err := e.n.VisitDone(e.ctx, tk.ID, "tech-lyon", devices.OutcomePartReplaced, "new compressor"); proactive.ErrorCode(err) != proactive.EForbidden {
+		if _, err := e.n.VisitDone(e.ctx, tk.ID, "tech-lyon", proactive.OutcomePartReplaced, "new compressor"); proactive.ErrorCode(err) != proactive.EForbidden {
 			t.Errorf("another technician marking the visit done: %v, want forbidden", err)
 		}
-		must(e.n.VisitDone(e.ctx, tk.ID, "tech-paris", devices.OutcomePartReplaced, "new compressor"))
+		must(e.n.VisitDone(e.ctx, tk.ID, "tech-paris", proactive.OutcomePartReplaced, "new compressor"))
 		e.poll()
 		got = e.wantSent("+33611111111", 4)
 		contains(t, got[3], "How was the visit", "1 (poor) to 5 (excellent)")
@@ -85,7 +84,7 @@ func TestWholeLoop(t *testing.T) {
 			t.Errorf("conversation = %+v, want CSAT 5, done", conv)
 		}
 		tk = e.ticket("fridge-1", "compressor")
-		if tk.Status != proactive.TicketClosed || tk.Outcome != devices.OutcomePartReplaced {
+		if tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomePartReplaced {
 			t.Errorf("ticket %s with outcome %q, want closed part_replaced", tk.Status, tk.Outcome)
 		}
 		got = e.wantSent("+33611111111", 5)

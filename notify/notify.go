@@ -74,7 +74,7 @@ type Options struct {
 	CriticalInQuietHours bool
 	// VisitReminderAt is the local time, the day before a visit, at which
 	// its reminder goes out, default 18:00.
-	VisitReminderAt devices.Clock
+	VisitReminderAt proactive.Clock
 	// SurveyTimeout is how long the satisfaction question waits for an
 	// answer before the survey ends quietly, default 48h.
 	SurveyTimeout time.Duration
@@ -282,31 +282,33 @@ func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 		if a.State != proactive.AlertFiring {
 			continue
 		}
-		for attempt := 0; ; attempt++ {
-			queued, err := n.handleAlert(ctx, a)
-			if err == nil {
-				woke = woke || queued
-				break
-			}
-			if code := proactive.ErrorCode(err); code == proactive.ENotFound || code == proactive.EInvalid {
-				n.metrics.skipped.WithLabelValues("alert_" + code).Inc()
-				n.log.Warn("alert opens no ticket", "rule", a.Rule, "device", a.Device, "component", a.Component, "err", err)
-				break
-			}
-			n.metrics.alertErrors.Inc()
-			wait := min(n.opt.RetryBackoff<<min(attempt, 16), n.opt.MaxBackoff, 30*time.Second)
-			n.log.Error("alert not stored; retrying", "rule", a.Rule, "device", a.Device, "component", a.Component,
-				"attempt", attempt+1, "retry_in", wait, "err", err)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "rule", a.Rule, "device", a.Device,
-					"component", a.Component)
-				return
-			case <-t.C:
-			}
+		b := proactive.Backoff{
+			Base: n.opt.RetryBackoff,
+			Max:  min(n.opt.MaxBackoff, 30*time.Second),
+			OnRetry: func(attempt int, wait time.Duration, err error) {
+				n.metrics.alertErrors.Inc()
+				n.log.Error("alert not stored; retrying", "rule", a.Rule, "device", a.Device, "component", a.Component,
+					"attempt", attempt, "retry_in", wait, "err", err)
+			},
 		}
+		var queued bool
+		err := proactive.Retry(ctx, b, func(ctx context.Context, _ int) (retry bool, err error) {
+			queued, err = n.handleAlert(ctx, a)
+			code := proactive.ErrorCode(err)
+			return code != proactive.ENotFound && code != proactive.EInvalid, err
+		})
+		if code := proactive.ErrorCode(err); code == proactive.ENotFound || code == proactive.EInvalid {
+			n.metrics.skipped.WithLabelValues("alert_" + code).Inc()
+			n.log.Warn("alert opens no ticket", "rule", a.Rule, "device", a.Device, "component", a.Component, "err", err)
+			continue
+		}
+		if err != nil {
+			// Retry gives up only when ctx ends.
+			n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "rule", a.Rule, "device", a.Device,
+				"component", a.Component)
+			return
+		}
+		woke = woke || queued
 	}
 	if woke {
 		n.notifyWake()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -172,21 +173,13 @@ func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) erro
 		return n.store.OutboxUnknown(ctx, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
 	case errors.Is(err, ErrTemporary) && r.Attempts < n.opt.MaxAttempts:
 		n.metrics.attempts.WithLabelValues("retry").Inc()
-		next := now.Add(backoff(n.opt.RetryBackoff, n.opt.MaxBackoff, r.Attempts))
+		// Step, not Delay: the next attempt is persisted, a schedule without
+		// jitter.
+		next := now.Add(proactive.Backoff{Base: n.opt.RetryBackoff, Max: n.opt.MaxBackoff}.Step(r.Attempts))
 		return n.store.OutboxRetry(ctx, r.ID, next, clipError(err))
 	}
 	n.metrics.attempts.WithLabelValues("failed").Inc()
 	return n.finish(ctx, r, statusFailed, clipError(err))
-}
-
-// backoff is the delay before retry number attempt: base doubled each
-// time, at most max.
-func backoff(base, max time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
 }
 
 func clipError(err error) string { return clip(err.Error(), 500) }
@@ -221,7 +214,7 @@ func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason stri
 	if ok, err := tx.OutboxFinish(ctx, r.ID, status, reason); err != nil || !ok || r.Ticket == 0 {
 		return err
 	}
-	_, err := tx.Record(ctx, r.Ticket, devices.EventMessage, "notify", map[string]any{
+	_, err := tx.Record(ctx, r.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
 		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
 	return err
 }
@@ -244,9 +237,9 @@ func (n *Notifier) capped(ctx context.Context, tx *devices.Tx, customer string, 
 
 // quietUntil reports whether instant now falls in the quiet hours q in loc,
 // and when they end.
-func quietUntil(q devices.QuietHours, now time.Time, loc *time.Location) (time.Time, bool) {
+func quietUntil(q proactive.QuietHours, now time.Time, loc *time.Location) (time.Time, bool) {
 	l := now.In(loc)
-	if !q.Contains(devices.Clock(l.Hour()*60 + l.Minute())) {
+	if !q.Contains(proactive.Clock(l.Hour()*60 + l.Minute())) {
 		return time.Time{}, false
 	}
 	end := time.Date(l.Year(), l.Month(), l.Day(), 0, int(q.End), 0, 0, loc)

@@ -27,8 +27,8 @@ const (
 
 // party is who a ticket's messages go to and what they are about.
 type party struct {
-	Customer  devices.Customer
-	Device    devices.Device
+	Customer  proactive.Customer
+	Device    proactive.Device
 	Component string
 }
 
@@ -174,7 +174,7 @@ var errSlotTaken = devices.ErrSlotTaken
 // confirmation queued (when the customer may be texted) and the visit
 // reminder armed. errSlotTaken, with nothing written, when the technician
 // is no longer free then.
-func (n *Notifier) book(ctx context.Context, tx *devices.Tx, t devices.Ticket, p party, s Slot, actor string) (Appointment, error) {
+func (n *Notifier) book(ctx context.Context, tx *devices.Tx, t proactive.Ticket, p party, s Slot, actor string) (Appointment, error) {
 	now := n.clock()
 	if !s.Start.After(now) {
 		return Appointment{}, errSlotTaken // an old offer's slot that has passed
@@ -199,7 +199,7 @@ func (n *Notifier) book(ctx context.Context, tx *devices.Tx, t devices.Ticket, p
 
 // reoffer replaces a ticket's offer with fresh slots after its chosen slot
 // was taken, and queues the new offer.
-func (n *Notifier) reoffer(ctx context.Context, tx *devices.Tx, t devices.Ticket, p party, techs []devices.Technician) error {
+func (n *Notifier) reoffer(ctx context.Context, tx *devices.Tx, t proactive.Ticket, p party, techs []proactive.Technician) error {
 	now := n.clock()
 	offer, err := tx.RenewOffer(ctx, t.ID, now)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 )
@@ -22,12 +21,12 @@ func TestReassign(t *testing.T) {
 		ctx := e.ctx
 		// More Paris compressor technicians: Pierre (free), Bea (busy
 		// then), Odile (away then), Nina (works afternoons only).
-		afternoons := devices.WeeklyHours{}
+		afternoons := proactive.WeeklyHours{}
 		for d := time.Monday; d <= time.Friday; d++ {
-			afternoons[d] = []devices.Shift{{Start: 14 * 60, End: 18 * 60}}
+			afternoons[d] = []proactive.Shift{{Start: 14 * 60, End: 18 * 60}}
 		}
 		tue := time.Date(2026, 3, 10, 0, 0, 0, 0, paris)
-		open := func(dev, component string) devices.Ticket {
+		open := func(dev, component string) proactive.Ticket {
 			t.Helper()
 			tk, _, err := e.store.OpenTicket(ctx, alert(dev, component, proactive.SeverityWarning, e.clock.Now()))
 			if err != nil {
@@ -35,10 +34,10 @@ func TestReassign(t *testing.T) {
 			}
 			return tk
 		}
-		for i, tc := range []devices.Technician{
+		for i, tc := range []proactive.Technician{
 			{ID: "tech-pierre", Name: "Pierre", Hours: weekdays},
 			{ID: "tech-bea", Name: "Bea", Hours: weekdays},
-			{ID: "tech-odile", Name: "Odile", Hours: weekdays, TimeOff: []devices.TimeOff{{Start: tue, End: tue.Add(24 * time.Hour)}}},
+			{ID: "tech-odile", Name: "Odile", Hours: weekdays, TimeOff: []proactive.TimeOff{{Start: tue, End: tue.Add(24 * time.Hour)}}},
 			{ID: "tech-nina", Name: "Nina", Hours: afternoons},
 		} {
 			tc.Phone, tc.TimeZone, tc.Skills, tc.ServiceArea = fmt.Sprintf("+3369900000%d", i), "Europe/Paris", []string{"compressor"}, []string{"75"}
@@ -98,10 +97,10 @@ func TestReassign(t *testing.T) {
 			var b map[string]any
 			_ = json.Unmarshal(ev.Body, &b)
 			switch {
-			case ev.Kind == devices.EventComment && b["from"] == "tech-paris" && b["to"] == "tech-pierre" &&
+			case ev.Kind == proactive.TicketEventComment && b["from"] == "tech-paris" && b["to"] == "tech-pierre" &&
 				strings.Contains(b["text"].(string), "Tue 10 Mar 08:00-10:00"):
 				note = true
-			case ev.Kind == devices.EventAssignment && b["technician"] == "tech-pierre" && b["previous"] == "tech-paris" && ev.Actor == "dispatcher":
+			case ev.Kind == proactive.TicketEventAssignment && b["technician"] == "tech-pierre" && b["previous"] == "tech-paris" && ev.Actor == "dispatcher":
 				assignment = true
 			}
 		}
@@ -130,7 +129,7 @@ func TestReassignHeldSlot(t *testing.T) {
 	conv := must(e.n.Conversation(ctx, e.ticket("fridge-2", "compressor").ID))
 	held := conv.Slots[0]
 	// Pierre has fridge-1's visit at that time, and it cannot move to Paula.
-	must(e.store.CreateTechnician(ctx, devices.Technician{ID: "tech-pierre", Name: "Pierre", Phone: "+33699000001", TimeZone: "Europe/Paris",
+	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-pierre", Name: "Pierre", Phone: "+33699000001", TimeZone: "Europe/Paris",
 		Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: weekdays}))
 	first, _, err := e.store.OpenTicket(ctx, alert("fridge-1", "compressor", proactive.SeverityWarning, e.clock.Now()))
 	if err != nil {
@@ -150,7 +149,7 @@ func TestReassignRace(t *testing.T) {
 		e := newEnv(t, dsn, nil)
 		ctx := e.ctx
 		for i, id := range []string{"tech-bea", "tech-pierre"} {
-			must(e.store.CreateTechnician(ctx, devices.Technician{ID: id, Name: id, Phone: fmt.Sprintf("+3369900001%d", i),
+			must(e.store.CreateTechnician(ctx, proactive.Technician{ID: id, Name: id, Phone: fmt.Sprintf("+3369900001%d", i),
 				TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: weekdays}))
 		}
 		tue8 := time.Date(2026, 3, 10, 8, 0, 0, 0, paris)

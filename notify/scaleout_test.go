@@ -64,7 +64,7 @@ func TestTwoNotifiersBurstOfAlerts(t *testing.T) {
 		tk := must(e.store.GetTicket(e.ctx, page.Items[0].ID))
 		alerts := 0
 		for _, ev := range tk.Timeline {
-			if ev.Kind == devices.EventAlert {
+			if ev.Kind == proactive.TicketEventAlert {
 				alerts++
 			}
 		}
@@ -92,10 +92,10 @@ func TestTwoNotifiersSendEachMessageOnce(t *testing.T) {
 		phone := func(i int) string { return fmt.Sprintf("+3367%07d", i) }
 		for i := range customers {
 			id := fmt.Sprintf("cust-%d", i)
-			must(e.store.CreateCustomer(e.ctx, devices.Customer{ID: id, Name: id, Phone: phone(i), Language: "en"}))
-			must(e.store.RecordConsent(e.ctx, id, devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}))
-			must(e.store.CreateDevice(e.ctx, devices.Device{ID: proactive.DeviceID("dev-" + id), Model: "fridge-a200",
-				CustomerID: id, TimeZone: "Europe/Paris", Site: devices.Address{PostalCode: "75011", Country: "FR"}}))
+			must(e.store.CreateCustomer(e.ctx, proactive.Customer{ID: id, Name: id, Phone: phone(i), Language: "en"}))
+			must(e.store.RecordConsent(e.ctx, id, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
+			must(e.store.CreateDevice(e.ctx, proactive.Device{ID: proactive.DeviceID("dev-" + id), Model: "fridge-a200",
+				CustomerID: id, TimeZone: "Europe/Paris", Site: proactive.Address{PostalCode: "75011", Country: "FR"}}))
 		}
 		together(customers, func(i int) {
 			ns[i%2].Alerts(e.ctx, []proactive.Alert{alert(fmt.Sprintf("dev-cust-%d", i), "compressor", proactive.SeverityWarning, e.clock.Now())})

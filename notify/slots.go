@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
 
@@ -28,7 +29,7 @@ type span = devices.Span
 // Answers are kept for techCacheTTL: calendars change rarely, reading them
 // costs several queries per technician, and bookings and holds, which do
 // change, are read afresh in each transaction.
-func (n *Notifier) technicians(ctx context.Context, component, postal string) ([]devices.Technician, error) {
+func (n *Notifier) technicians(ctx context.Context, component, postal string) ([]proactive.Technician, error) {
 	key := component + "\x00" + postal
 	now := time.Now() // the cache ages in real time, whatever the notifier's clock says
 	n.techMu.Lock()
@@ -55,11 +56,11 @@ const techCacheTTL = 5 * time.Second
 
 type techEntry struct {
 	at    time.Time
-	techs []devices.Technician
+	techs []proactive.Technician
 }
 
-func (n *Notifier) listTechnicians(ctx context.Context, component, postal string) ([]devices.Technician, error) {
-	var out []devices.Technician
+func (n *Notifier) listTechnicians(ctx context.Context, component, postal string) ([]proactive.Technician, error) {
+	var out []proactive.Technician
 	f := devices.TechnicianFilter{Skill: component, PostalCode: postal, ListOptions: devices.ListOptions{Limit: 500}}
 	for {
 		page, err := n.store.ListTechnicians(ctx, f)
@@ -84,7 +85,7 @@ type reader interface {
 
 // calendar reads the booked appointments and, except exclude's, the held
 // slots of the technicians that end after now.
-func calendar(ctx context.Context, tx reader, techs []devices.Technician, exclude int64, now time.Time) (map[string][]span, map[string]map[time.Time]bool, error) {
+func calendar(ctx context.Context, tx reader, techs []proactive.Technician, exclude int64, now time.Time) (map[string][]span, map[string]map[time.Time]bool, error) {
 	ids := make([]string, len(techs))
 	for i, t := range techs {
 		ids[i] = t.ID
@@ -101,7 +102,7 @@ func calendar(ctx context.Context, tx reader, techs []devices.Technician, exclud
 }
 
 // holdSlots picks the slots of a ticket's offer number offer and holds them.
-func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t devices.Ticket, p party, techs []devices.Technician,
+func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t proactive.Ticket, p party, techs []proactive.Technician,
 	offer int, now time.Time) ([]Slot, error) {
 	busy, held, err := calendar(ctx, tx, techs, t.ID, now)
 	if err != nil {
@@ -124,7 +125,7 @@ func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t devices.Tick
 // horizon, earliest first: shifts cut into SlotLength windows separated by
 // TravelBuffer, less time off, bookings (with the buffer around them) and
 // other customers' holds.
-func (n *Notifier) freeSlots(techs []devices.Technician, busy map[string][]span, held map[string]map[time.Time]bool, now time.Time) []Slot {
+func (n *Notifier) freeSlots(techs []proactive.Technician, busy map[string][]span, held map[string]map[time.Time]bool, now time.Time) []Slot {
 	earliest := now.Add(n.opt.SlotLead)
 	horizon := now.Add(n.opt.SlotHorizon)
 	step := n.opt.SlotLength + n.opt.TravelBuffer
@@ -164,7 +165,7 @@ func (n *Notifier) freeSlots(techs []devices.Technician, busy map[string][]span,
 // pickSlots chooses an offer's slots among the free ones: the earliest,
 // spread over different local days, before the predicted failure where
 // possible, then after it, then on the same days if there is no other way.
-func (n *Notifier) pickSlots(techs []devices.Technician, busy map[string][]span, held map[string]map[time.Time]bool,
+func (n *Notifier) pickSlots(techs []proactive.Technician, busy map[string][]span, held map[string]map[time.Time]bool,
 	now, failure time.Time, loc *time.Location) []Slot {
 	free := n.freeSlots(techs, busy, held, now)
 	var picked []Slot
@@ -196,7 +197,7 @@ func (n *Notifier) pickSlots(techs []devices.Technician, busy map[string][]span,
 	return picked
 }
 
-func away(t devices.Technician, start, end time.Time) bool {
+func away(t proactive.Technician, start, end time.Time) bool {
 	for _, o := range t.TimeOff {
 		if o.Start.Before(end) && start.Before(o.End) {
 			return true

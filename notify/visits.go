@@ -183,7 +183,7 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 		from := a.Technician
 		a.Technician = technician
 		text := fmt.Sprintf("Visit %s moved from %s to %s", formatSlot("en", a.Start, a.End, n.zone(p.Device.TimeZone)), from, technician)
-		if _, err := tx.Record(ctx, ticket, devices.EventComment, actor, map[string]any{"text": text,
+		if _, err := tx.Record(ctx, ticket, proactive.TicketEventComment, actor, map[string]any{"text": text,
 			"appointment": a.ID, "from": from, "to": technician}); err != nil {
 			return err
 		}
@@ -199,16 +199,16 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 // eligible returns the technician when they repair the ticket's component
 // and serve its device's site: EInvalid otherwise, ENotFound for no such
 // technician.
-func (n *Notifier) eligible(ctx context.Context, technician string, t devices.Ticket, p party) (devices.Technician, error) {
+func (n *Notifier) eligible(ctx context.Context, technician string, t proactive.Ticket, p party) (proactive.Technician, error) {
 	tech, err := n.store.GetTechnician(ctx, technician)
 	if err != nil {
-		return devices.Technician{}, err
+		return proactive.Technician{}, err
 	}
 	if !slices.Contains(tech.Skills, t.Component) {
-		return devices.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not repair the %s", technician, t.Component)
+		return proactive.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not repair the %s", technician, t.Component)
 	}
 	if !tech.Serves(p.Device.Site.PostalCode) {
-		return devices.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not serve postal code %q, the site of %s",
+		return proactive.Technician{}, proactive.Errorf(proactive.EInvalid, "technician %s does not serve postal code %q, the site of %s",
 			technician, p.Device.Site.PostalCode, t.Device)
 	}
 	return tech, nil
@@ -216,7 +216,7 @@ func (n *Notifier) eligible(ctx context.Context, technician string, t devices.Ti
 
 // busyFor says why tech cannot make visit a (another technician's), or ""
 // when they are free for it.
-func (n *Notifier) busyFor(ctx context.Context, tx *devices.Tx, tech devices.Technician, a Appointment) (string, error) {
+func (n *Notifier) busyFor(ctx context.Context, tx *devices.Tx, tech proactive.Technician, a Appointment) (string, error) {
 	loc := n.zone(tech.TimeZone)
 	start, end := a.Start.In(loc), a.End.In(loc)
 	inShift := false
@@ -259,14 +259,14 @@ func (n *Notifier) busyFor(ctx context.Context, tx *devices.Tx, tech devices.Tec
 // empty, must be the visit's (EForbidden otherwise); ENotFound when the
 // ticket has no booked visit. The timeline names technician as the actor,
 // or "dispatcher" when it is empty; VisitDoneBy names the acting user.
-func (n *Notifier) VisitDone(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes string) (Appointment, error) {
+func (n *Notifier) VisitDone(ctx context.Context, ticket int64, technician string, outcome proactive.Outcome, notes string) (Appointment, error) {
 	return n.VisitDoneBy(ctx, ticket, technician, outcome, notes, "")
 }
 
 // VisitDoneBy is VisitDone recording actor (the authenticated user, such as
 // a token's name) on the ticket's timeline as who did it. An empty actor
 // falls back to VisitDone's: technician, else "dispatcher".
-func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome devices.Outcome, notes, actor string) (Appointment, error) {
+func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician string, outcome proactive.Outcome, notes, actor string) (Appointment, error) {
 	if !outcome.Valid() {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "outcome %q is not fault_confirmed, no_fault_found or part_replaced", outcome)
 	}
