@@ -57,13 +57,8 @@ func TestOneVocabulary(t *testing.T) {
 
 // devices keeps no deprecated alias of a root name: its code, its tests and
 // its consumers speak proactive.Ticket, proactive.Customer and the others.
-// The exceptions are those cmd/proactive still uses; each goes when it
-// switches, and a stale entry of the list fails the test too.
 func TestNoDeprecatedAliasInDevices(t *testing.T) {
-	allowed := map[string]bool{ // until cmd/proactive switches
-		"Address": true, "ConsentEvent": true, "ConsentWebForm": true, "Customer": true, "Device": true,
-		"EventAlert": true, "ParseClock": true, "QuietHours": true, "Technician": true, "Ticket": true,
-	}
+	allowed := map[string]bool{}
 	files, err := filepath.Glob(filepath.Join("devices", "*.go"))
 	if err != nil {
 		t.Fatal(err)

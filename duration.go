@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -123,6 +124,15 @@ func ParseDuration(s string) (time.Duration, error) {
 		return -time.Duration(total), nil
 	}
 	return time.Duration(total), nil
+}
+
+// ParseNonNegativeDuration is ParseDuration refusing negative durations, for
+// what measures elapsed time: rule windows, scenario lengths, intervals.
+func ParseNonNegativeDuration(s string) (time.Duration, error) {
+	if strings.HasPrefix(strings.TrimSpace(s), "-") {
+		return 0, fmt.Errorf("%q: negative durations are not allowed", s)
+	}
+	return ParseDuration(s)
 }
 
 func durationTooLarge(s string) error {

@@ -11,27 +11,6 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Customer is proactive.Customer.
-//
-// Deprecated: use proactive.Customer; kept until cmd/proactive switches.
-type Customer = proactive.Customer
-
-// QuietHours is proactive.QuietHours.
-//
-// Deprecated: use proactive.QuietHours; kept until cmd/proactive switches.
-type QuietHours = proactive.QuietHours
-
-// ConsentWebForm is proactive.ConsentWebForm.
-//
-// Deprecated: use proactive.ConsentWebForm; kept until cmd/proactive
-// switches.
-const ConsentWebForm = proactive.ConsentWebForm
-
-// ConsentEvent is proactive.ConsentEvent.
-//
-// Deprecated: use proactive.ConsentEvent; kept until cmd/proactive switches.
-type ConsentEvent = proactive.ConsentEvent
-
 // validateCustomer checks c and normalises its phone, language and quiet
 // hours.
 func validateCustomer(c *proactive.Customer) error {

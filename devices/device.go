@@ -12,16 +12,6 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Device is proactive.Device.
-//
-// Deprecated: use proactive.Device; kept until cmd/proactive switches.
-type Device = proactive.Device
-
-// Address is proactive.Address.
-//
-// Deprecated: use proactive.Address; kept until cmd/proactive switches.
-type Address = proactive.Address
-
 // validateDevice checks d and normalises it for storage.
 func validateDevice(d *proactive.Device, now time.Time) error {
 	v := newValidator("device")

@@ -12,11 +12,6 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Technician is proactive.Technician.
-//
-// Deprecated: use proactive.Technician; kept until cmd/proactive switches.
-type Technician = proactive.Technician
-
 // weekdayKeys are the keys of WeeklyHours' JSON form, indexed by
 // time.Weekday.
 var weekdayKeys = func() (k [7]string) {

@@ -14,17 +14,6 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// Ticket is proactive.Ticket.
-//
-// Deprecated: use proactive.Ticket; kept until cmd/proactive switches.
-type Ticket = proactive.Ticket
-
-// EventAlert is proactive.TicketEventAlert.
-//
-// Deprecated: use proactive.TicketEventAlert; kept until cmd/proactive
-// switches.
-const EventAlert = proactive.TicketEventAlert
-
 // terminalSQL lists the terminal states for SQL; the partial unique index
 // tickets_one_open uses the same list, and proactive.TicketStatus.Terminal
 // the same states.

@@ -192,8 +192,3 @@ func (v *validator) object(field string, raw json.RawMessage) json.RawMessage {
 	}
 	return c
 }
-
-// ParseClock parses "HH:MM".
-//
-// Deprecated: use proactive.ParseClock; kept until cmd/proactive switches.
-var ParseClock = proactive.ParseClock

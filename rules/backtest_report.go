@@ -22,7 +22,7 @@ func FormatLead(d time.Duration) string {
 	if d < time.Minute {
 		return d.Round(time.Second).String()
 	}
-	return FormatDuration(d.Round(time.Minute))
+	return proactive.FormatDuration(d.Round(time.Minute))
 }
 
 // WriteTable prints the report for people: a block per rule, with its

@@ -40,7 +40,7 @@ func TestCheckpointRunAndRestore(t *testing.T) {
 		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("snapshot before the first interval: %v", err)
 		}
-		time.Sleep(time.Minute)
+		time.Sleep(time.Minute) // synctest's fake clock: one snapshot interval passes
 		synctest.Wait()
 		periodic, err := os.ReadFile(path)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 // RunTestFiles runs the rule test files (RunTestFile) and prints to w, per
@@ -41,7 +43,7 @@ func RunTestFiles(w io.Writer, files []string, verbose bool) error {
 				for _, a := range t.Alerts {
 					extra := ""
 					if a.TimeToFailure > 0 {
-						extra = ", time_to_failure " + FormatDuration(a.TimeToFailure.Round(time.Second))
+						extra = ", time_to_failure " + proactive.FormatDuration(a.TimeToFailure.Round(time.Second))
 					}
 					fmt.Fprintf(w, "        | %s%s: %s\n", a, extra, a.Summary)
 				}

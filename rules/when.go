@@ -15,7 +15,7 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	case s == "now":
 		return now, nil
 	case strings.HasPrefix(s, "-"):
-		d, err := ParseDuration(s[1:])
+		d, err := parseDuration(s[1:])
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%q: %w", s, err)
 		}

@@ -12,11 +12,6 @@ import (
 // or unwatched.
 type FaultResult string
 
-// Outcome is FaultResult.
-//
-// Deprecated: use FaultResult; kept while the redesign merges.
-type Outcome = FaultResult
-
 // The results of a fault in a Score.
 const (
 	// Detected: an alert of its device and component fired between its

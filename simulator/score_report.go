@@ -98,7 +98,7 @@ type faultJSON struct {
 	Shape     Shape         `json:"shape"`
 	Onset     time.Time     `json:"onset"`
 	Breakdown time.Time     `json:"breakdown,omitzero"`
-	Outcome   Outcome       `json:"outcome"`
+	Outcome   FaultResult   `json:"outcome"`
 	Rule      string        `json:"rule,omitempty"`
 	FiredAt   time.Time     `json:"fired_at,omitzero"`
 	Lead      time.Duration `json:"lead_ns,omitempty"`

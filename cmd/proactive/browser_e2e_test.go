@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/browsertest"
 	"github.com/proactivehq/proactive/internal/testenv"
@@ -201,13 +202,13 @@ func seedBrowserDB(t *testing.T, dsn, phone string) string {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	noQuiet := devices.QuietHours{}
-	brMust(store.CreateCustomer(ctx, devices.Customer{ID: "c7", Name: "Greta", Phone: phone, Language: "en", QuietHours: &noQuiet}))
-	brMust(store.RecordConsent(ctx, "c7", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}))
-	brMust(store.CreateDevice(ctx, devices.Device{ID: "fridge-7", Model: "fridge-a1", CustomerID: "c7", TimeZone: "Europe/Berlin",
-		Site: devices.Address{Line1: "Torstraße 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}))
+	noQuiet := proactive.QuietHours{}
+	brMust(store.CreateCustomer(ctx, proactive.Customer{ID: "c7", Name: "Greta", Phone: phone, Language: "en", QuietHours: &noQuiet}))
+	brMust(store.RecordConsent(ctx, "c7", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
+	brMust(store.CreateDevice(ctx, proactive.Device{ID: "fridge-7", Model: "fridge-a1", CustomerID: "c7", TimeZone: "Europe/Berlin",
+		Site: proactive.Address{Line1: "Torstraße 1", City: "Berlin", PostalCode: "10115", Country: "DE"}}))
 	hours := brMust(devices.ParseWeeklyHours("mon-sun 00:00-23:59"))
-	brMust(store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999002", TimeZone: "Europe/Berlin",
+	brMust(store.CreateTechnician(ctx, proactive.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999002", TimeZone: "Europe/Berlin",
 		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}))
 	_, token, err := devices.NewTokens(store, devices.TokenOptions{}).Create(ctx, "dispatcher-e2e", devices.RoleDispatcher, "")
 	if err != nil {
@@ -232,7 +233,7 @@ func savedBacktests(t *testing.T, dsn string) map[string]devices.Backtest {
 }
 
 // apiTicket reads a ticket through the API with the token.
-func apiTicket(t *testing.T, p *platform, token string, id int64) devices.Ticket {
+func apiTicket(t *testing.T, p *platform, token string, id int64) proactive.Ticket {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, fmt.Sprintf("http://%s/api/v1/tickets/%d", p.http, id), nil)
 	if err != nil {
@@ -244,7 +245,7 @@ func apiTicket(t *testing.T, p *platform, token string, id int64) devices.Ticket
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tk devices.Ticket
+	var tk proactive.Ticket
 	if err := json.NewDecoder(resp.Body).Decode(&tk); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api/v1/tickets/%d: %s, %v", id, resp.Status, err)
 	}

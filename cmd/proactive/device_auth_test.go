@@ -23,7 +23,7 @@ func registerWithSecret(t *testing.T, dsn string, ids ...string) map[string]stri
 	defer store.Close()
 	secrets := map[string]string{}
 	for _, id := range ids {
-		d := devices.Device{ID: proactive.DeviceID(id), Model: "pump-a1", TimeZone: "Europe/Paris"}
+		d := proactive.Device{ID: proactive.DeviceID(id), Model: "pump-a1", TimeZone: "Europe/Paris"}
 		if _, err := store.CreateDevice(t.Context(), d); err != nil {
 			t.Fatalf("register %s: %v", id, err)
 		}

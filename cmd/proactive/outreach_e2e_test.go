@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
@@ -126,22 +127,22 @@ func waitLogWithin(t *testing.T, p *platform, text string, d time.Duration) {
 func seedOutreach(t *testing.T, store *devices.Store, phone string) {
 	t.Helper()
 	ctx := t.Context()
-	noQuiet := devices.QuietHours{}
-	if _, err := store.CreateCustomer(ctx, devices.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
+	noQuiet := proactive.QuietHours{}
+	if _, err := store.CreateCustomer(ctx, proactive.Customer{ID: "c1", Name: "Ann", Phone: phone, QuietHours: &noQuiet}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.RecordConsent(ctx, "c1", devices.ConsentEvent{Granted: true, Method: devices.ConsentWebForm, Actor: "test"}); err != nil {
+	if _, err := store.RecordConsent(ctx, "c1", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.CreateDevice(ctx, devices.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
-		Site: devices.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
+	if _, err := store.CreateDevice(ctx, proactive.Device{ID: "fridge-1", Model: "fridge-a1", CustomerID: "c1", TimeZone: "UTC",
+		Site: proactive.Address{PostalCode: "10115", Country: "DE"}}); err != nil {
 		t.Fatal(err)
 	}
 	hours, err := devices.ParseWeeklyHours("mon-sun 00:00-23:59")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.CreateTechnician(ctx, devices.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
+	if _, err := store.CreateTechnician(ctx, proactive.Technician{ID: "tess", Name: "Tess", Phone: "+4915550999001", TimeZone: "UTC",
 		Skills: []string{"compressor"}, ServiceArea: []string{"*"}, Hours: hours}); err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	if *device != "" && !proactive.ValidDeviceID(*device) {
 		errs = append(errs, fmt.Errorf("--device %q is not a device id ([A-Za-z0-9_.-]{1,64})", *device))
 	}
-	tick, err := rules.ParseDuration(*tickFlag)
+	tick, err := proactive.ParseNonNegativeDuration(*tickFlag)
 	if err == nil && tick <= 0 {
 		err = errors.New("must be longer than zero")
 	}

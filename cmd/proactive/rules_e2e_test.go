@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
@@ -103,7 +104,7 @@ func TestServeUsesTheRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	if _, err := store.CreateDevice(t.Context(), devices.Device{ID: "fridge-42", Model: "fridge-a1", TimeZone: "Europe/Berlin",
+	if _, err := store.CreateDevice(t.Context(), proactive.Device{ID: "fridge-42", Model: "fridge-a1", TimeZone: "Europe/Berlin",
 		Installed: time.Now().AddDate(-1, 0, 0).Truncate(24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

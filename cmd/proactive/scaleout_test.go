@@ -119,7 +119,7 @@ func TestScaleOutTwoInstancesOnePostgres(t *testing.T) {
 	}
 	alerts := 0
 	for _, ev := range tk.Timeline {
-		if ev.Kind == devices.EventAlert {
+		if ev.Kind == proactive.TicketEventAlert {
 			alerts++
 		}
 	}

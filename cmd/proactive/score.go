@@ -63,7 +63,7 @@ func simulateScore(ctx context.Context, e env) error {
 	toFlag := fs.String("to", "", "with --from-influx: end of the period (default: the last sample)")
 	var grace time.Duration
 	fs.Func("grace", "an alert up to `duration` after a breakdown still counts for its fault, as late (like 2h; default 0)", func(s string) error {
-		d, err := simulator.ParseDuration(s)
+		d, err := proactive.ParseNonNegativeDuration(s)
 		grace = d
 		return err
 	})

@@ -23,7 +23,7 @@ func TestDevicesSecretCmd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.CreateDevice(t.Context(), devices.Device{ID: "pump-1", Model: "pump-a1", TimeZone: "UTC"}); err != nil {
+	if _, err := store.CreateDevice(t.Context(), proactive.Device{ID: "pump-1", Model: "pump-a1", TimeZone: "UTC"}); err != nil {
 		t.Fatal(err)
 	}
 	store.Close()

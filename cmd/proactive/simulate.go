@@ -11,6 +11,7 @@ import (
 	"time"
 	_ "time/tzdata" // scenarios name time zones; not every machine has them
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/simulator"
@@ -61,7 +62,7 @@ func simulate(ctx context.Context, e env) error {
 	loadDevices := fs.Int("load", 0, "simulate a load fleet of `N` devices (load-000001, ...) of three metrics, instead of a scenario, until stopped or --duration")
 	interval := 10 * time.Second
 	fs.Func("interval", "with --load: the `time` between two readings of a device (default 10s)", func(s string) error {
-		d, err := simulator.ParseDuration(s)
+		d, err := proactive.ParseNonNegativeDuration(s)
 		interval = d
 		return err
 	})
@@ -69,7 +70,7 @@ func simulate(ctx context.Context, e env) error {
 	var duration, cycleStep time.Duration
 	var durationSet bool
 	fs.Func("duration", "simulated `time` the live part runs (like 3d or 12h; default the scenario's, 0 until stopped)", func(s string) error {
-		d, err := simulator.ParseDuration(s)
+		d, err := proactive.ParseNonNegativeDuration(s)
 		duration, durationSet = d, true
 		return err
 	})
@@ -89,7 +90,7 @@ func simulate(ctx context.Context, e env) error {
 	timeCol := fs.String("time-col", "", "replay time column (name or 1-based number)")
 	timeFormat := fs.String("time-format", "", "replay time format: unix-ms, unix-s, rfc3339 (default), cycle")
 	fs.Func("cycle-step", "replay: simulated `time` of one cycle with --time-format cycle (default 1h)", func(s string) error {
-		d, err := simulator.ParseDuration(s)
+		d, err := proactive.ParseNonNegativeDuration(s)
 		cycleStep = d
 		return err
 	})
@@ -189,7 +190,7 @@ func simulate(ctx context.Context, e env) error {
 		}
 		o.Scenario, o.Start = sc, start
 		log.Info("scenario loaded", "scenario", sc.Name, "devices", len(sc.Devices()), "seed", sc.Seed,
-			"backfill", simulator.FormatDuration(sc.Backfill), "duration", simulator.FormatDuration(sc.Duration))
+			"backfill", proactive.FormatDuration(sc.Backfill), "duration", proactive.FormatDuration(sc.Duration))
 		if *registry != "" {
 			return sc.WriteRegistry(*registry, start, e.stdout)
 		}

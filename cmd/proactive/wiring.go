@@ -47,7 +47,7 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 		log.Info("no twilio account configured: SMS are printed on the console")
 	}
 	nc := cfg.Notify
-	remindAt, err := devices.ParseClock(nc.VisitReminderAt)
+	remindAt, err := proactive.ParseClock(nc.VisitReminderAt)
 	if err != nil {
 		return nil, fmt.Errorf("notify.visit_reminder_at: %w", err) // validated with the config already
 	}

@@ -21,7 +21,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
 )
 
 // Config is the whole configuration. Every leaf is settable in the YAML file
@@ -398,7 +397,7 @@ func (c *Config) validate() []error {
 	if c.Notify.MaxAttempts <= 0 {
 		bad("notify.max_attempts", "must be positive, got %d", c.Notify.MaxAttempts)
 	}
-	if _, err := devices.ParseClock(c.Notify.VisitReminderAt); err != nil {
+	if _, err := proactive.ParseClock(c.Notify.VisitReminderAt); err != nil {
 		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)
 	}
 	if c.Rules.SnapshotInterval <= 0 {

@@ -30,7 +30,7 @@ func (r *recorder) part(name string, drain time.Duration, feeds ...string) lifec
 		r.running[name] = true
 		r.mu.Unlock()
 		<-ctx.Done()
-		time.Sleep(drain)
+		time.Sleep(drain) // synctest's fake clock: the drain takes this long, it waits for nothing
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, f := range feeds {
