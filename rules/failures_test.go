@@ -33,6 +33,7 @@ func TestParseTime(t *testing.T) {
 		"now":                  now,
 		"-30d":                 now.Add(-30 * 24 * time.Hour),
 		"-1w12h":               now.Add(-7*24*time.Hour - 12*time.Hour),
+		"-1.5h":                now.Add(-90 * time.Minute),
 		"2026-11-01T00:00:00Z": time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 	} {
@@ -41,7 +42,7 @@ func TestParseTime(t *testing.T) {
 			t.Errorf("rules.ParseTime(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "30d", "-1.5h", "yesterday", "-"} {
+	for _, in := range []string{"", "30d", "--1h", "yesterday", "-"} {
 		if _, err := rules.ParseTime(in, now); err == nil {
 			t.Errorf("rules.ParseTime(%q): no error", in)
 		}

@@ -41,34 +41,15 @@ func New(base string, o Options) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: o.Token, http: &http.Client{Timeout: o.Timeout}}
 }
 
-// Ticket is a ticket as the API returns it; Timeline is filled by Ticket,
-// not by Tickets.
-type Ticket struct {
-	ID        int64              `json:"id"`
-	Device    proactive.DeviceID `json:"device_id"`
-	Component string             `json:"component"`
-	Rule      string             `json:"rule"`
-	Severity  proactive.Severity `json:"severity"`
-	Status    string             `json:"status"`
-	OpenedAt  time.Time          `json:"opened_at"`
-	Timeline  []Event            `json:"timeline"`
-}
-
-// Event is one entry of a ticket's timeline; Body depends on Kind.
-type Event struct {
-	Kind string          `json:"kind"`
-	At   time.Time       `json:"at"`
-	Body json.RawMessage `json:"body"`
-}
-
 // FiredAt returns when the alert that opened t fired (its timeline's alert
-// event, in the devices' time), else when t opened. It needs the timeline.
-func (t Ticket) FiredAt() time.Time {
+// event, in the devices' time), else when t opened. It needs the timeline,
+// which Client.Ticket fills and Client.Tickets does not.
+func FiredAt(t proactive.Ticket) time.Time {
 	for _, ev := range t.Timeline {
 		var body struct {
 			FiredAt time.Time `json:"fired_at"`
 		}
-		if ev.Kind == "alert" && json.Unmarshal(ev.Body, &body) == nil && !body.FiredAt.IsZero() {
+		if ev.Kind == proactive.TicketEventAlert && json.Unmarshal(ev.Body, &body) == nil && !body.FiredAt.IsZero() {
 			return body.FiredAt
 		}
 	}
@@ -84,7 +65,7 @@ type Page[T any] struct {
 
 // Tickets returns one page of tickets, newest first, of at most limit
 // (the API's default when 0), from cursor (empty: the first page).
-func (c *Client) Tickets(ctx context.Context, cursor string, limit int) (Page[Ticket], error) {
+func (c *Client) Tickets(ctx context.Context, cursor string, limit int) (Page[proactive.Ticket], error) {
 	q := url.Values{}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
@@ -96,14 +77,14 @@ func (c *Client) Tickets(ctx context.Context, cursor string, limit int) (Page[Ti
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var page Page[Ticket]
+	var page Page[proactive.Ticket]
 	err := c.get(ctx, path, &page)
 	return page, err
 }
 
 // EachTicket calls fn with every ticket, page after page, and stops at the
 // first error.
-func (c *Client) EachTicket(ctx context.Context, fn func(Ticket) error) error {
+func (c *Client) EachTicket(ctx context.Context, fn func(proactive.Ticket) error) error {
 	cursor := ""
 	for {
 		page, err := c.Tickets(ctx, cursor, 500)
@@ -123,8 +104,8 @@ func (c *Client) EachTicket(ctx context.Context, fn func(Ticket) error) error {
 }
 
 // Ticket returns the ticket id with its timeline.
-func (c *Client) Ticket(ctx context.Context, id int64) (Ticket, error) {
-	var t Ticket
+func (c *Client) Ticket(ctx context.Context, id int64) (proactive.Ticket, error) {
+	var t proactive.Ticket
 	err := c.get(ctx, "/api/v1/tickets/"+strconv.FormatInt(id, 10), &t)
 	return t, err
 }

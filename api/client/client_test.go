@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api/client"
 )
 
@@ -38,7 +39,7 @@ func TestClientTickets(t *testing.T) {
 	defer srv.Close()
 
 	var ids []int64
-	err := client.New(srv.URL+"/", client.Options{Token: "tok"}).EachTicket(t.Context(), func(tk client.Ticket) error {
+	err := client.New(srv.URL+"/", client.Options{Token: "tok"}).EachTicket(t.Context(), func(tk proactive.Ticket) error {
 		ids = append(ids, tk.ID)
 		return nil
 	})
@@ -46,10 +47,10 @@ func TestClientTickets(t *testing.T) {
 		t.Fatalf("tickets %v, %v; want [2 1]", ids, err)
 	}
 	tk, err := client.New(srv.URL, client.Options{Token: "tok"}).Ticket(t.Context(), 2)
-	if err != nil || !tk.FiredAt().Equal(fired) {
-		t.Errorf("fired at %v, %v; want %v", tk.FiredAt(), err, fired)
+	if err != nil || !client.FiredAt(tk).Equal(fired) {
+		t.Errorf("fired at %v, %v; want %v", client.FiredAt(tk), err, fired)
 	}
-	if (client.Ticket{OpenedAt: fired}).FiredAt() != fired {
+	if client.FiredAt(proactive.Ticket{OpenedAt: fired}) != fired {
 		t.Error("without an alert event, FiredAt is not the opening time")
 	}
 	if _, err := client.New(srv.URL, client.Options{Token: "bad"}).Tickets(t.Context(), "", 10); err == nil {

@@ -217,12 +217,12 @@ func ticketsAPISource(base, token string) alertSource {
 	c := client.New(base, client.Options{Token: token})
 	return func(ctx context.Context) (simulator.Alerts, error) {
 		in := simulator.Alerts{What: "tickets of " + config.RedactURL(base)}
-		err := c.EachTicket(ctx, func(t client.Ticket) error {
+		err := c.EachTicket(ctx, func(t proactive.Ticket) error {
 			full, err := c.Ticket(ctx, t.ID)
 			if err != nil {
 				return err
 			}
-			fired := full.FiredAt()
+			fired := client.FiredAt(full)
 			in.Alerts = append(in.Alerts, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
 				Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
 			return nil
