@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Rules read durations in the platform's grammar, but never negative ones.
