@@ -46,7 +46,7 @@ func BenchmarkWrite(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := processCPU(b)
 			for b.Loop() {
-				if err := s.Write(b.Context(), batch, nil); err != nil {
+				if err := s.Write(b.Context(), batch, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
