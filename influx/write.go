@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
@@ -134,7 +135,10 @@ func encode(enc *lineprotocol.Encoder, samples []proactive.Sample, statuses []pr
 // component (when given), device_id and model (when known), in key order;
 // fields n=1i, so that a sum counts events, and text and severity when
 // given. Two events of a device with the same code and component in the
-// same millisecond are one point.
+// same millisecond are one point. Newlines, tabs and carriage returns in the
+// text are stored as spaces: InfluxDB reads no escape for them, and the
+// encoder's \n would be stored as a backslash and an n, the same as a text
+// that holds those two characters.
 func encodeEvent(enc *lineprotocol.Encoder, ev proactive.Event) error {
 	enc.StartLine(MeasurementEvents)
 	enc.AddTag("code", ev.Code)
@@ -151,7 +155,7 @@ func encodeEvent(enc *lineprotocol.Encoder, ev proactive.Event) error {
 		enc.AddField("severity", v)
 	}
 	if ev.Text != "" {
-		v, ok := lineprotocol.StringValue(ev.Text)
+		v, ok := lineprotocol.StringValue(lineBreaks.Replace(ev.Text))
 		if !ok {
 			return fmt.Errorf("text of %s's event %s at %s is not valid UTF-8", ev.Device, ev.Code, ev.Time)
 		}
@@ -160,6 +164,10 @@ func encodeEvent(enc *lineprotocol.Encoder, ev proactive.Event) error {
 	enc.EndLine(ev.Time)
 	return nil
 }
+
+// lineBreaks turns the white space line protocol cannot carry in a string
+// field into spaces.
+var lineBreaks = strings.NewReplacer("\n", " ", "\t", " ", "\r", " ")
 
 func addTags(enc *lineprotocol.Encoder, device proactive.DeviceID, model string) {
 	enc.AddTag("device_id", string(device))
