@@ -139,6 +139,12 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if raw[0] != '"' {
 		return "", false
 	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		// No escapes: the payload is valid JSON, so the bytes between the
+		// quotes are the string (invalid UTF-8 aside, which every field
+		// rejects anyway).
+		return string(raw[1 : len(raw)-1]), true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
