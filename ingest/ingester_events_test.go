@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/internal/testenv"
@@ -297,4 +299,46 @@ func TestEmbeddedBrokerTakesADevicesOwnEvents(t *testing.T) {
 	if len(stored) != 2 || stored[1].Code != "E102" {
 		t.Errorf("stored %+v, want pump-1's own two events", stored)
 	}
+}
+
+// The subscriber to an external broker takes device events as it takes
+// telemetry.
+func TestSubscriberTakesEvents(t *testing.T) {
+	brokerURL := testenv.Mosquitto(t)
+	// Topics and client ids of this test's own: the broker is shared.
+	prefix := fmt.Sprintf("events-test-%d", time.Now().UnixNano())
+	st := &store{}
+	in, _ := newIngester(t, ingest.Options{Writer: st, TopicPrefix: prefix})
+	mustRun(t, in)
+	sub, err := ingest.NewSubscriber(in, ingest.SubscriberOptions{URL: brokerURL, ClientID: prefix + "-ingest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("subscriber Run: %v", err)
+		}
+	})
+	testenv.Eventually(t, 0, sub.Ready)
+
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(prefix + "-dev").SetCleanSession(true))
+	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { dev.Disconnect(50) })
+	if tok := dev.Publish(prefix+"/pump-1/events", 1, false, `{"ts": 1763791200000, "code": "E101"}`); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	testenv.Eventually(t, 0, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.events) != 1 || st.events[0].Device != "pump-1" || st.events[0].Code != "E101" {
+			return fmt.Errorf("stored events %+v, want pump-1's E101", st.events)
+		}
+		return nil
+	})
 }
