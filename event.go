@@ -36,6 +36,10 @@ type Event struct {
 	Component string   `json:"component,omitempty"`
 	Severity  Severity `json:"severity,omitempty"`
 	Text      string   `json:"text,omitempty"`
+
+	// Model is the registered model of the device, empty when unknown, as
+	// in Sample; ingest fills it in.
+	Model string `json:"model,omitempty"`
 }
 
 // ValidEventCode reports whether s matches [A-Za-z0-9_.:-]{1,64}.

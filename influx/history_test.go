@@ -28,7 +28,7 @@ func historyFixture(t *testing.T, s *influx.Store, start time.Time) []proactive.
 			proactive.Sample{Device: "d-c", Model: "m, 2=x", Time: at, Metrics: map[string]float64{"current": float64(i) / 3}},
 		)
 	}
-	if err := s.Write(t.Context(), out, []proactive.DeviceStatus{{Device: "d-a", Time: start, Online: true}}); err != nil {
+	if err := s.Write(t.Context(), out, []proactive.DeviceStatus{{Device: "d-a", Time: start, Online: true}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return out

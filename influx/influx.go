@@ -26,6 +26,7 @@ import (
 const (
 	MeasurementTelemetry = "telemetry"
 	MeasurementStatus    = "status"
+	MeasurementEvents    = "events"
 )
 
 // Options locate the InfluxDB bucket. For InfluxDB 1.8 the bucket is

@@ -33,7 +33,7 @@ func TestInfluxWriteStoresWhatItIsGiven(t *testing.T) {
 				{Device: dev, Time: at.Add(time.Millisecond), Metrics: map[string]float64{"compressor_current": math.MaxFloat64}},
 			}
 			statuses := []proactive.DeviceStatus{{Device: dev, Model: "m", Time: at, Online: true}}
-			if err := w.Write(t.Context(), samples, statuses); err != nil {
+			if err := w.Write(t.Context(), samples, statuses, nil); err != nil {
 				t.Fatal(err)
 			}
 			got := map[time.Time]testenv.Point{}
@@ -81,12 +81,12 @@ func TestInfluxWriteClassifiesErrors(t *testing.T) {
 	w := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket()})
 	t.Cleanup(w.Close)
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	if err := w.Write(t.Context(), nil, nil); err != nil {
+	if err := w.Write(t.Context(), nil, nil, nil); err != nil {
 		t.Fatalf("empty write: %v", err)
 	}
 	// A float into a boolean field of the same shard: a field type conflict.
 	srv.Write(t, fmt.Sprintf("telemetry,device_id=d1 y=true %d\n", at.UnixMilli()))
-	err := w.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"y": 2}}}, nil)
+	err := w.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"y": 2}}}, nil, nil)
 	if !errors.Is(err, influx.ErrRejected) {
 		t.Errorf("field type conflict: %v, want ErrRejected", err)
 	}
@@ -100,14 +100,14 @@ func TestInfluxWriteClassifiesErrors(t *testing.T) {
 		"NaN":                     {Device: "d1", Time: at, Metrics: map[string]float64{"x": math.NaN()}},
 		"model ending in a slash": {Device: "d1", Model: `m\`, Time: at, Metrics: map[string]float64{"x": 1}},
 	} {
-		if err := w.Write(t.Context(), []proactive.Sample{smp}, nil); !errors.Is(err, influx.ErrRejected) {
+		if err := w.Write(t.Context(), []proactive.Sample{smp}, nil, nil); !errors.Is(err, influx.ErrRejected) {
 			t.Errorf("%s: %v, want ErrRejected", name, err)
 		}
 	}
 
 	down := influx.New(influx.Options{URL: "http://" + testenv.FreeAddr(t), Bucket: srv.Bucket(), Timeout: time.Second})
 	t.Cleanup(down.Close)
-	err = down.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"x": 1}}}, nil)
+	err = down.Write(t.Context(), []proactive.Sample{{Device: "d1", Time: at, Metrics: map[string]float64{"x": 1}}}, nil, nil)
 	if err == nil || errors.Is(err, influx.ErrRejected) || errors.As(err, &p) {
 		t.Errorf("write to a closed port: %v, want a retryable error", err)
 	}

@@ -14,7 +14,8 @@ func TestWriteMosquittoACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, line := range []string{"user ingest\n", "topic read fleet/+/telemetry\n", "topic read $SYS/#\n",
-		"\nuser fridge-1\ntopic write fleet/fridge-1/telemetry\ntopic write fleet/fridge-1/status\n"} {
+		"topic read fleet/+/events\n",
+		"\nuser fridge-1\ntopic write fleet/fridge-1/telemetry\ntopic write fleet/fridge-1/status\ntopic write fleet/fridge-1/events\n"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("no %q in\n%s", line, b.String())
 		}

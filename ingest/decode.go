@@ -35,13 +35,20 @@ const (
 	ReasonUnknownDevice  Reason = "unknown_device"
 	ReasonWriteRejected  Reason = "write_rejected"
 	ReasonShutdownUnsent Reason = "shutdown_unsent"
+	// The reasons particular to device events.
+	ReasonNoEvents     Reason = "no_events"
+	ReasonBadEventCode Reason = "bad_event_code"
+	ReasonBadComponent Reason = "bad_component"
+	ReasonBadSeverity  Reason = "bad_severity"
+	ReasonBadText      Reason = "bad_text"
 )
 
 // Reasons lists every reason, so that counters can start at zero.
 var Reasons = []Reason{
 	ReasonTooLarge, ReasonNotJSON, ReasonWrongType, ReasonNonFinite, ReasonBadMetricName,
 	ReasonBadTimestamp, ReasonNoMetrics, ReasonBadTopic, ReasonUnknownDevice, ReasonWriteRejected,
-	ReasonShutdownUnsent,
+	ReasonShutdownUnsent, ReasonNoEvents, ReasonBadEventCode, ReasonBadComponent, ReasonBadSeverity,
+	ReasonBadText,
 }
 
 // EntryError is the rejection of one entry of a payload, or of the whole
@@ -303,9 +310,11 @@ const (
 	TopicUnknown TopicKind = iota
 	TopicTelemetry
 	TopicStatus
+	TopicEvents
 )
 
-// ParseTopic splits "{prefix}/{device_id}/telemetry" or ".../status". It
+// ParseTopic splits "{prefix}/{device_id}/telemetry", ".../status" or
+// ".../events". It
 // returns TopicUnknown and no error for topics that are not ours: outside the
 // prefix, or with another suffix (devices/x/commands). A topic of ours with an
 // invalid device id, or a topic with no suffix at all, is an error.
@@ -316,7 +325,7 @@ func ParseTopic(prefix, topic string) (proactive.DeviceID, TopicKind, error) {
 	}
 	id, suffix, ok := strings.Cut(rest, "/")
 	if !ok {
-		return "", TopicUnknown, fmt.Errorf("topic %q has no /telemetry or /status suffix", truncate(topic, 100))
+		return "", TopicUnknown, fmt.Errorf("topic %q has no /telemetry, /status or /events suffix", truncate(topic, 100))
 	}
 	var kind TopicKind
 	switch suffix {
@@ -324,6 +333,8 @@ func ParseTopic(prefix, topic string) (proactive.DeviceID, TopicKind, error) {
 		kind = TopicTelemetry
 	case "status":
 		kind = TopicStatus
+	case "events":
+		kind = TopicEvents
 	default:
 		return "", TopicUnknown, nil
 	}

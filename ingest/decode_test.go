@@ -475,6 +475,10 @@ func TestParseTopic(t *testing.T) {
 	}{
 		{name: "telemetry", prefix: "devices", topic: "devices/fridge-0001/telemetry", wantID: "fridge-0001", kind: ingest.TopicTelemetry},
 		{name: "status", prefix: "devices", topic: "devices/fridge-0001/status", wantID: "fridge-0001", kind: ingest.TopicStatus},
+		{name: "events", prefix: "devices", topic: "devices/fridge-0001/events", wantID: "fridge-0001", kind: ingest.TopicEvents},
+		{name: "events under a multi-level prefix", prefix: "acme/devices", topic: "acme/devices/fridge-1/events", wantID: "fridge-1", kind: ingest.TopicEvents},
+		{name: "events with an invalid id", prefix: "devices", topic: "devices/fridge 1/events", wantErr: true},
+		{name: "event in the singular", prefix: "devices", topic: "devices/fridge-1/event", kind: ingest.TopicUnknown},
 		{name: "every allowed character", prefix: "devices", topic: "devices/Az09_.-x/telemetry", wantID: "Az09_.-x", kind: ingest.TopicTelemetry},
 		{name: "one character id", prefix: "devices", topic: "devices/x/status", wantID: "x", kind: ingest.TopicStatus},
 		{name: "64 character id", prefix: "devices", topic: "devices/" + id64 + "/telemetry", wantID: proactive.DeviceID(id64), kind: ingest.TopicTelemetry},
@@ -603,7 +607,7 @@ func FuzzParseTopic(f *testing.F) {
 	for _, s := range []string{
 		"devices/fridge-0001/telemetry", "devices/fridge-0001/status", "devices//telemetry",
 		"devices/a b/status", "devices/x", "devices/x/other", "other/x/telemetry", "", "devices",
-		"devices/" + strings.Repeat("d", 65) + "/telemetry", "devices/x/telemetry/y",
+		"devices/" + strings.Repeat("d", 65) + "/telemetry", "devices/x/telemetry/y", "devices/x/events",
 	} {
 		f.Add("devices", s)
 	}
@@ -625,11 +629,8 @@ func FuzzParseTopic(f *testing.F) {
 			if id != "" {
 				t.Fatalf("ParseTopic(%q, %q) returned id %q for an unknown topic", prefix, topic, id)
 			}
-		case ingest.TopicTelemetry, ingest.TopicStatus:
-			suffix := "/telemetry"
-			if kind == ingest.TopicStatus {
-				suffix = "/status"
-			}
+		case ingest.TopicTelemetry, ingest.TopicStatus, ingest.TopicEvents:
+			suffix := map[ingest.TopicKind]string{ingest.TopicTelemetry: "/telemetry", ingest.TopicStatus: "/status", ingest.TopicEvents: "/events"}[kind]
 			if !proactive.ValidDeviceID(string(id)) {
 				t.Fatalf("ParseTopic(%q, %q) = %q: not a valid device id", prefix, topic, id)
 			}

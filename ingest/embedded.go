@@ -60,9 +60,9 @@ type BrokerOptions struct {
 	Logger       *slog.Logger
 }
 
-// Broker is the MQTT broker built into the binary (mochi-mqtt). Telemetry and
-// status publishes go through the ingester before the broker acknowledges
-// them: a QoS 1 PUBACK means the points are in InfluxDB.
+// Broker is the MQTT broker built into the binary (mochi-mqtt). Telemetry,
+// status and event publishes go through the ingester before the broker
+// acknowledges them: a QoS 1 PUBACK means the points are in InfluxDB.
 type Broker struct {
 	opts   BrokerOptions
 	in     *Ingester

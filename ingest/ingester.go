@@ -1,6 +1,6 @@
-// Package ingest receives device telemetry over MQTT (an embedded broker or an
-// external one), decodes and validates it, stores it in InfluxDB in batches and
-// hands every stored sample to a consumer. A message is acknowledged to the
+// Package ingest receives device telemetry, statuses and events over MQTT (an
+// embedded broker or an external one), decodes and validates them, stores them
+// in InfluxDB in batches and hands every stored sample and event to a consumer. A message is acknowledged to the
 // broker only after its points are stored, so a crash loses nothing.
 package ingest
 
@@ -28,12 +28,12 @@ var ErrRejected = errors.New("rejected by the store")
 
 // Writer stores batches durably (*influx.Store).
 type Writer interface {
-	// Write stores every sample and status or returns an error; it must be
-	// safe to call again with the same batch (InfluxDB overwrites identical
-	// points). An error wrapping ErrRejected, or a permanent one (see
+	// Write stores every sample, status and event or returns an error; it
+	// must be safe to call again with the same batch (InfluxDB overwrites
+	// identical points). An error wrapping ErrRejected, or a permanent one (see
 	// ErrRejected), means a retry cannot help; any other error is retried
 	// with backoff.
-	Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error
+	Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) error
 }
 
 // rejected reports whether a write error is one a retry cannot fix.
@@ -46,6 +46,10 @@ func rejected(err error) bool {
 // order they were received per device. It is called from the writer loop, so
 // it must hand work off rather than block for long.
 type SinkFunc func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus)
+
+// EventSinkFunc receives the device events of each stored batch, in the
+// order they were received per device, under the same terms as SinkFunc.
+type EventSinkFunc func(ctx context.Context, events []proactive.Event)
 
 // LookupFunc returns the registered model of a device and whether the device
 // is registered.
@@ -84,6 +88,10 @@ func (m Message) nack() {
 type Options struct {
 	Writer Writer
 	Sink   SinkFunc
+	// EventSink, when set, gets the events of each stored batch, just
+	// before Sink gets its samples, so that the samples' evaluations see
+	// the events stored with them.
+	EventSink EventSinkFunc
 	// Lookup gives a device's model; with RequireRegistration, telemetry from
 	// devices it does not know is dead-lettered.
 	Lookup              LookupFunc
@@ -129,6 +137,7 @@ type item struct {
 	device   proactive.DeviceID
 	samples  []proactive.Sample
 	statuses []proactive.DeviceStatus
+	events   []proactive.Event
 }
 
 // Ingester validates messages and writes them in batches. Handle may be
@@ -306,6 +315,20 @@ func (in *Ingester) decode(m Message) *item {
 		it.statuses = []proactive.DeviceStatus{{Device: id, Model: model, Time: m.Received, Online: online}}
 		return it
 	}
+	if kind == TopicEvents {
+		events, errs := DecodeEvents(m.Payload, m.Received)
+		for _, e := range errs {
+			in.deadLetter(m, id, e)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		for i := range events {
+			events[i].Device, events[i].Model = id, model
+		}
+		it.events = events
+		return it
+	}
 	readings, errs := DecodeTelemetry(m.Payload, m.Received)
 	for _, e := range errs {
 		in.deadLetter(m, id, e)
@@ -321,8 +344,11 @@ func (in *Ingester) decode(m Message) *item {
 }
 
 func kindLabel(k TopicKind) string {
-	if k == TopicStatus {
+	switch k {
+	case TopicStatus:
 		return "status"
+	case TopicEvents:
+		return "events"
 	}
 	return "telemetry"
 }
@@ -492,7 +518,7 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 	return batch
 }
 
-func (it *item) points() int { return len(it.samples) + len(it.statuses) }
+func (it *item) points() int { return len(it.samples) + len(it.statuses) + len(it.events) }
 
 // write writes a batch with retries and records each message's outcome in
 // errs. When InfluxDB rejects the batch for its content (one message's field
@@ -502,12 +528,14 @@ func (it *item) points() int { return len(it.samples) + len(it.statuses) }
 func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
 	var samples []proactive.Sample
 	var statuses []proactive.DeviceStatus
+	var events []proactive.Event
 	for _, it := range batch {
 		samples = append(samples, it.samples...)
 		statuses = append(statuses, it.statuses...)
+		events = append(events, it.events...)
 	}
-	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses)))
-	err := in.writeWithRetry(ctx, samples, statuses)
+	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses) + len(events)))
+	err := in.writeWithRetry(ctx, samples, statuses, events)
 	if rejected(err) && len(batch) > 1 {
 		mid := len(batch) / 2
 		in.write(ctx, batch[:mid], errs[:mid])
@@ -526,6 +554,7 @@ func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
 func (in *Ingester) settle(ctx context.Context, w *written) {
 	var samples []proactive.Sample
 	var statuses []proactive.DeviceStatus
+	var events []proactive.Event
 	var stored, failed int
 	var lastErr error
 	for i, it := range w.batch {
@@ -533,6 +562,7 @@ func (in *Ingester) settle(ctx context.Context, w *written) {
 			stored += it.points()
 			samples = append(samples, it.samples...)
 			statuses = append(statuses, it.statuses...)
+			events = append(events, it.events...)
 		}
 	}
 	in.points.Add(int64(stored))
@@ -562,26 +592,33 @@ func (in *Ingester) settle(ctx context.Context, w *written) {
 		in.log.Error("batch not written before shutdown; its messages are not acknowledged and will be delivered again",
 			"messages", failed, "err", lastErr)
 	}
-	if stored > 0 && in.opts.Sink != nil {
-		start := time.Now()
-		in.opts.Sink(ctx, samples, statuses) // the grace context: the final batches still reach the rules
-		in.m.SinkSeconds.Observe(time.Since(start).Seconds())
+	if stored == 0 || in.opts.Sink == nil && in.opts.EventSink == nil {
+		return
 	}
+	// The grace context: the final batches still reach the rules.
+	start := time.Now()
+	if len(events) > 0 && in.opts.EventSink != nil {
+		in.opts.EventSink(ctx, events)
+	}
+	if len(samples)+len(statuses) > 0 && in.opts.Sink != nil {
+		in.opts.Sink(ctx, samples, statuses)
+	}
+	in.m.SinkSeconds.Observe(time.Since(start).Seconds())
 }
 
-func (in *Ingester) writeWithRetry(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+func (in *Ingester) writeWithRetry(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) error {
 	b := proactive.Backoff{
 		Base: in.opts.RetryMin,
 		Max:  in.opts.RetryMax,
 		OnRetry: func(_ int, _ time.Duration, err error) {
 			if !in.setWriteError(err) {
-				in.log.Warn("write to the store failed; retrying with backoff", "err", err, "points", len(samples)+len(statuses))
+				in.log.Warn("write to the store failed; retrying with backoff", "err", err, "points", len(samples)+len(statuses)+len(events))
 			}
 		},
 	}
 	err := proactive.Retry(ctx, b, func(ctx context.Context, attempt int) (retry bool, err error) {
 		start := time.Now()
-		err = in.opts.Writer.Write(ctx, samples, statuses)
+		err = in.opts.Writer.Write(ctx, samples, statuses, events)
 		in.m.WriteSeconds.Observe(time.Since(start).Seconds())
 		if err == nil {
 			if in.setWriteError(nil) {

@@ -22,10 +22,15 @@ import (
 // instead of hanging it. Nothing waits for it to pass.
 const waitLimit = 5 * time.Second
 
-// writerFunc adapts a function to ingest.Writer.
+// writerFunc adapts a function to ingest.Writer for the tests of samples
+// and statuses; it fails the batches that hold events, which those tests
+// do not send (see batchWriterFunc).
 type writerFunc func(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error
 
-func (f writerFunc) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+func (f writerFunc) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) error {
+	if len(events) > 0 {
+		return fmt.Errorf("writerFunc given %d events", len(events))
+	}
 	return f(ctx, samples, statuses)
 }
 
@@ -35,14 +40,16 @@ type store struct {
 	batches  int
 	samples  []proactive.Sample
 	statuses []proactive.DeviceStatus
+	events   []proactive.Event
 }
 
-func (s *store) Write(_ context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+func (s *store) Write(_ context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.batches++
 	s.samples = append(s.samples, samples...)
 	s.statuses = append(s.statuses, statuses...)
+	s.events = append(s.events, events...)
 	return nil
 }
 
@@ -459,7 +466,7 @@ type rejectPoison struct {
 	rejected int
 }
 
-func (r *rejectPoison) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) error {
+func (r *rejectPoison) Write(ctx context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) error {
 	r.callsMu.Lock()
 	r.calls++
 	poisoned := slices.ContainsFunc(samples, func(s proactive.Sample) bool { _, ok := s.Metrics["poison"]; return ok })
@@ -470,7 +477,7 @@ func (r *rejectPoison) Write(ctx context.Context, samples []proactive.Sample, st
 	if poisoned {
 		return fmt.Errorf("write to influxdb: %w: 400 partial write: field type conflict", ingest.ErrRejected)
 	}
-	return r.store.Write(ctx, samples, statuses)
+	return r.store.Write(ctx, samples, statuses, events)
 }
 
 func (r *rejectPoison) counts() (calls, rejected int) {
@@ -602,7 +609,7 @@ func TestIngesterBackpressure(t *testing.T) {
 		default:
 		}
 		<-release
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	// One write at a time: TestIngesterWritesInFlight covers more.
 	in, m := newIngester(t, ingest.Options{Writer: w, QueueSize: 1, WritesInFlight: 1})
@@ -666,7 +673,7 @@ func TestIngesterShutdownDrainsQueue(t *testing.T) {
 			<-release // hold only the first batch
 		default:
 		}
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	// One write at a time, so that the store's order is the queue's.
 	in, _ := newIngester(t, ingest.Options{Writer: w, BatchSize: 2, WritesInFlight: 1})
@@ -737,7 +744,7 @@ func TestIngesterShutdownFinishesWriteInFlight(t *testing.T) {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("write to influxdb: %w", err)
 		}
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	in, _ := newIngester(t, ingest.Options{Writer: w})
 	run := mustRun(t, in)
@@ -818,7 +825,7 @@ func TestIngesterShutdownSettlesBlockedHandle(t *testing.T) {
 			<-release
 		default:
 		}
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	in, _ := newIngester(t, ingest.Options{Writer: w, QueueSize: 1})
 	run := mustRun(t, in)
@@ -882,7 +889,7 @@ func TestIngesterSinkGetsPerDeviceOrder(t *testing.T) {
 			written[s.Device]++
 		}
 		mu.Unlock()
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	sink := func(_ context.Context, samples []proactive.Sample, statuses []proactive.DeviceStatus) {
 		mu.Lock()
@@ -1151,7 +1158,7 @@ func TestIngesterWritesInFlight(t *testing.T) {
 			close(entered)
 			<-release
 		}
-		return st.Write(ctx, samples, statuses)
+		return st.Write(ctx, samples, statuses, nil)
 	})
 	var order events
 	sink := func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {

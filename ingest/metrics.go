@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proactive_ingest_messages_total",
-			Help: "MQTT messages received, by kind (telemetry, status).",
+			Help: "MQTT messages received, by kind (telemetry, status, events).",
 		}, []string{"kind"}),
 		PointsWritten: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "proactive_ingest_points_written_total",
@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		SinkSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "proactive_ingest_sink_seconds",
-			Help:    "Time the sample consumer (rules) took per batch.",
+			Help:    "Time the sample and event consumers (rules) took per batch.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		ConnectsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -69,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range Reasons {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
-	for _, k := range []string{"telemetry", "status"} {
+	for _, k := range []string{"telemetry", "status", "events"} {
 		m.Messages.WithLabelValues(k)
 	}
 	if reg != nil {

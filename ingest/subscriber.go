@@ -98,6 +98,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	topics := map[string]byte{
 		share + s.in.TopicPrefix() + "/+/telemetry": 1,
 		share + s.in.TopicPrefix() + "/+/status":    1,
+		share + s.in.TopicPrefix() + "/+/events":    1,
 	}
 	handler := func(_ paho.Client, m paho.Message) {
 		// Blocks while the ingester's queue is full; the broker then holds

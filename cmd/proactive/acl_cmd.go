@@ -23,9 +23,10 @@ topics,
   user <device_id>
   topic write <prefix>/<device_id>/telemetry
   topic write <prefix>/<device_id>/status
+  topic write <prefix>/<device_id>/events
 
 and the platform's own MQTT user (mqtt.username, or --platform-user) may
-read every device's telemetry and status, and the broker's $SYS topics for
+read every device's telemetry, status and events, and the broker's $SYS topics for
 health checks. Devices log in with their device id as username.
 
 --out writes the file atomically (a temporary file renamed over it), so a

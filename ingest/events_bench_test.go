@@ -1,0 +1,77 @@
+package ingest_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/ingest"
+)
+
+// BenchmarkEventIngest measures the ingest side of device events, one event
+// per message as devices send them: "decode" is DecodeEvents alone;
+// "pipeline" is Handle through batching to a writer that discards the batch
+// and the ack, and reports messages per second and CPU per event. The
+// line-protocol encoding and the write are influx's (BenchmarkWrite/events).
+func BenchmarkEventIngest(b *testing.B) {
+	payload := []byte(`{"ts": 1763791200000, "code": "E101", "component": "compressor", "severity": "error", "text": "overcurrent trip"}`)
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		received := time.Now()
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			if _, errs := ingest.DecodeEvents(payload, received); errs != nil {
+				b.Fatal(errs)
+			}
+		}
+		b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/event")
+	})
+	b.Run("pipeline", func(b *testing.B) {
+		discard := batchWriterFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus, []proactive.Event) error {
+			return nil
+		})
+		in := ingest.New(ingest.Options{
+			Writer: discard, Logger: slog.New(slog.DiscardHandler), Metrics: ingest.NewMetrics(prometheus.NewRegistry()),
+			EventSink: func(context.Context, []proactive.Event) {},
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- in.Run(ctx) }()
+		var acked sync.WaitGroup
+		ack := func() { acked.Done() }
+		b.ReportAllocs()
+		cpu0 := processCPU(b)
+		for b.Loop() {
+			acked.Add(1)
+			msg := ingest.Message{Topic: "devices/fridge-0001/events", Payload: payload, Ack: ack, Nack: ack}
+			if err := in.Handle(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		acked.Wait()
+		cpu := processCPU(b) - cpu0
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// processCPU is the CPU time this process has used, user and system: on a
+// shared machine a steadier figure than the elapsed time.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
