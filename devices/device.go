@@ -291,7 +291,7 @@ func (s *Store) DeviceInfo(id proactive.DeviceID) (model string, ageDays float64
 		case errors.Is(err, sql.ErrNoRows):
 			info = deviceInfo{}
 		case err != nil:
-			s.log.Error("device info lookup failed", "device", id, "err", err)
+			s.log.Error("device info lookup failed", "device_id", id, "err", err)
 			return "", math.NaN(), false
 		default:
 			info.ok = true

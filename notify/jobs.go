@@ -24,7 +24,7 @@ func (n *Notifier) runJobs(ctx context.Context) error {
 		queued, err := n.runJob(ctx, j.ID, j.Kind, j.Ticket)
 		if err != nil {
 			n.metrics.jobErrors.Inc()
-			n.log.Error("run job", "job", j.Kind, "ticket", j.Ticket, "err", err)
+			n.log.Error("run job", "job", j.Kind, "ticket_id", j.Ticket, "err", err)
 			n.setAsideJob(ctx, j.ID, err, now)
 			continue
 		}

@@ -199,7 +199,7 @@ func (s *server) ticketChart(ctx context.Context, t proactive.Ticket, q url.Valu
 	defer cancel()
 	series, _, err := s.Telemetry.Range(qctx, t.Device, metrics, c.From, end, chartPoints)
 	if err != nil {
-		s.log.Warn("read telemetry for the chart", "ticket", t.ID, "device", t.Device, "err", err)
+		s.log.Warn("read telemetry for the chart", "ticket_id", t.ID, "device_id", t.Device, "err", err)
 		c.Problem = "The telemetry could not be read just now. Reload the page to try again."
 		return c
 	}
