@@ -1,6 +1,7 @@
 package devices_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"reflect"
@@ -12,6 +13,11 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 )
+
+// The rules' poller reads new records through exactly this method.
+var _ interface {
+	MaintenanceAfter(ctx context.Context, afterID int64, limit int) ([]proactive.Maintenance, error)
+} = (*devices.Store)(nil)
 
 func maint(dev, component string, kind proactive.MaintenanceKind, at time.Time) proactive.Maintenance {
 	return proactive.Maintenance{Device: proactive.DeviceID(dev), Time: at, Component: component, Kind: kind}
