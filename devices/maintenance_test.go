@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,4 +440,59 @@ func deviceMaintenance(tb testing.TB, s *devices.Store, dev proactive.DeviceID) 
 		got[i].ID = 0
 	}
 	return got
+}
+
+// A reader following ids while several writers add records misses none:
+// ids commit in the order they are taken.
+func TestMaintenanceAfterConcurrentWriters(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		s := mustOpen(t, dsn)
+		mustDevice(t, s, "d1", "")
+		t0 := newClock().Now()
+		const writers, each = 4, 25
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					m := maint("d1", "fan", proactive.MaintenanceInspected, t0.Add(time.Duration(w*each+i)*time.Second))
+					if _, err := s.AddMaintenance(ctx, []proactive.Maintenance{m}); err != nil {
+						t.Errorf("writer %d: %v", w, err)
+						return
+					}
+				}
+			})
+		}
+		go func() { wg.Wait(); close(done) }()
+		seen := map[int64]bool{}
+		var after int64
+		read := func() {
+			for {
+				page, err := s.MaintenanceAfter(ctx, after, 7)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) == 0 {
+					return
+				}
+				for _, m := range page {
+					seen[m.ID] = true
+				}
+				after = page[len(page)-1].ID
+			}
+		}
+		for finished := false; !finished; {
+			select {
+			case <-done:
+				finished = true
+			default:
+			}
+			read()
+		}
+		read()
+		if len(seen) != writers*each {
+			t.Errorf("the reader saw %d records, %d were written", len(seen), writers*each)
+		}
+	})
 }
