@@ -114,26 +114,49 @@ func (c *conn) AddMaintenance(ctx context.Context, ms []proactive.Maintenance) (
 // addMaintenance writes one valid record from source (and ticket, when not
 // 0) and returns its id, and whether it is new: a record with the same
 // natural key keeps its id and is not written again. ENotFound for an
-// unknown device, checked first so that a PostgreSQL transaction is not
-// aborted by a foreign key violation.
+// unknown device.
 func (tx *Tx) addMaintenance(ctx context.Context, m proactive.Maintenance, source string, ticket int64) (int64, bool, error) {
-	var one int
-	err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(m.Device)).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, notFound("device", m.Device)
-	}
-	if err != nil {
+	if err := tx.deviceExists(ctx, m.Device); err != nil {
 		return 0, false, err
 	}
-	if tx.s.dialect == Postgres {
-		if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(maintenanceLock)); err != nil {
-			return 0, false, fmt.Errorf("lock maintenance: %w", err)
-		}
+	if err := tx.lockMaintenance(ctx); err != nil {
+		return 0, false, err
 	}
+	return tx.insertMaintenance(ctx, m, source, ticket)
+}
+
+// deviceExists is ENotFound when device is not registered. Writers check
+// it before inserting so that a PostgreSQL transaction is not aborted by a
+// foreign key violation.
+func (tx *Tx) deviceExists(ctx context.Context, device proactive.DeviceID) error {
+	var one int
+	err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM devices WHERE id = $1`, string(device)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("device", device)
+	}
+	return err
+}
+
+// lockMaintenance takes, on PostgreSQL, the lock that orders the writers
+// of maintenance records (see maintenanceLock) until the transaction ends.
+// Taking it again in the same transaction is harmless.
+func (tx *Tx) lockMaintenance(ctx context.Context) error {
+	if tx.s.dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(maintenanceLock)); err != nil {
+		return fmt.Errorf("lock maintenance: %w", err)
+	}
+	return nil
+}
+
+// insertMaintenance is addMaintenance once the device is known to exist
+// and the lock is held.
+func (tx *Tx) insertMaintenance(ctx context.Context, m proactive.Maintenance, source string, ticket int64) (int64, bool, error) {
 	at := dbTime(m.Time)
 	ticketID := sql.NullInt64{Int64: ticket, Valid: ticket != 0}
 	var id int64
-	err = tx.tx.QueryRowContext(ctx, `INSERT INTO maintenance
+	err := tx.tx.QueryRowContext(ctx, `INSERT INTO maintenance
 			(device_id, time, component, kind, notes, source, ticket_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (device_id, time, component, kind) DO NOTHING

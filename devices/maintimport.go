@@ -59,6 +59,9 @@ func ImportMaintenance(ctx context.Context, s *Store, r io.Reader) (ImportReport
 		return ""
 	}
 	var batch []maintRow
+	// known holds the devices found so far, checked once per import: one
+	// deleted meanwhile fails its batch on the foreign key instead.
+	known := map[proactive.DeviceID]bool{}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -67,12 +70,24 @@ func ImportMaintenance(ctx context.Context, s *Store, r io.Reader) (ImportReport
 		var rejected []RowError
 		err := s.WithTx(ctx, func(tx *Tx) error {
 			created, unchanged, rejected = 0, 0, nil
+			if err := tx.lockMaintenance(ctx); err != nil {
+				return err
+			}
 			for _, row := range batch {
-				_, isNew, err := tx.addMaintenance(ctx, row.m, maintenanceFromImport, 0)
+				if !known[row.m.Device] {
+					err := tx.deviceExists(ctx, row.m.Device)
+					if proactive.ErrorCode(err) == proactive.ENotFound {
+						rejected = append(rejected, RowError{Line: row.line, DeviceID: string(row.m.Device),
+							Reason: fmt.Sprintf("device_id: %q is not a registered device", row.m.Device)})
+						continue
+					}
+					if err != nil {
+						return fmt.Errorf("line %d: %w", row.line, err)
+					}
+					known[row.m.Device] = true
+				}
+				_, isNew, err := tx.insertMaintenance(ctx, row.m, maintenanceFromImport, 0)
 				switch {
-				case proactive.ErrorCode(err) == proactive.ENotFound:
-					rejected = append(rejected, RowError{Line: row.line, DeviceID: string(row.m.Device),
-						Reason: fmt.Sprintf("device_id: %q is not a registered device", row.m.Device)})
 				case err != nil:
 					return fmt.Errorf("line %d: %w", row.line, err)
 				case isNew:
