@@ -216,6 +216,8 @@ func New(o Options) http.Handler {
 	route(http.MethodDelete, "/devices/{id}", adminOnly, s.deleteDevice)
 	route(http.MethodGet, "/devices/{id}/telemetry/latest", staff, s.latestTelemetry)
 	route(http.MethodGet, "/devices/{id}/telemetry", staff, s.rangeTelemetry)
+	route(http.MethodGet, "/devices/{id}/maintenance", staff, s.listMaintenance)
+	route(http.MethodPost, "/devices/{id}/maintenance", staff, s.addMaintenance)
 
 	route(http.MethodGet, "/customers", staff, s.listCustomers)
 	route(http.MethodPost, "/customers", staff, s.createCustomer)

@@ -158,6 +158,8 @@ func routeCases() []routeCase {
 				return call{dispatcher, "/devices/d-base/telemetry?from=yesterday&metric=Temp&points=99999", "", 400,
 					hasFields("bad_request", "from", "metric", "points")}
 			}},
+		{"GET", "/devices/{id}/maintenance", staff, listMaintenanceHappy, listMaintenanceBad},
+		{"POST", "/devices/{id}/maintenance", staff, addMaintenanceHappy, addMaintenanceBad},
 
 		{"GET", "/customers", staff,
 			func(t *testing.T, f *fixture) call {

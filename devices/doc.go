@@ -47,6 +47,9 @@
 //	                     technician_id, outcome, outcome_notes;
 //	                     unique (device_id, component) where status is not terminal
 //	ticket_events        id, ticket_id, at, kind, actor, body (JSON); append-only (triggers)
+//	maintenance          id (increasing in write order), device_id, time, component, kind,
+//	                     notes, source (import, api, ticket), ticket_id, created_at;
+//	                     unique (device_id, time, component, kind)
 //	schema_migrations    version, name, applied_at
 //
 // # Tickets

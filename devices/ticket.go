@@ -265,7 +265,9 @@ func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStat
 }
 
 // CloseTicket closes a visited ticket with the visit's outcome and notes. Like
-// Transition, an illegal move or a lost race is EConflict.
+// Transition, an illegal move or a lost race is EConflict. With outcome
+// part_replaced it also records, in the same transaction, that the ticket's
+// component was replaced at the visit's time (see recordReplacement).
 func (c *conn) CloseTicket(ctx context.Context, id int64, outcome proactive.Outcome, notes, actor string) (proactive.Ticket, error) {
 	v := newValidator("close")
 	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found or part_replaced", outcome)
@@ -278,6 +280,9 @@ func (c *conn) CloseTicket(ctx context.Context, id int64, outcome proactive.Outc
 	err := c.inTx(ctx, func(tx *Tx) error {
 		var err error
 		t, err = tx.transition(ctx, id, proactive.TicketClosed, actor, body, outcome, notes)
+		if err == nil && outcome == proactive.OutcomePartReplaced {
+			err = tx.recordReplacement(ctx, t, t.ClosedAt)
+		}
 		return err
 	})
 	return t, wrapOp("close ticket", err)

@@ -13,6 +13,7 @@ import (
 
 const devicesUsage = `usage: proactive devices import [--config FILE] FILE.csv
        proactive devices import --technicians [--config FILE] FILE.csv
+       proactive devices import --maintenance [--config FILE] FILE.csv
        proactive devices acl [--config FILE] [--out FILE]   (a Mosquitto ACL from the registry; acl -h)
        proactive devices secret [--revoke] ID...             (issue or revoke device MQTT secrets; secret -h)
 
@@ -53,6 +54,8 @@ func devicesCmd(ctx context.Context, e env) error {
 	fs, load := configFlags("devices import", e)
 	techs := fs.Bool("technicians", false, "the file lists technicians (columns "+strings.Join(devices.TechnicianColumns, ",")+
 		`; hours like "mon-fri 08:00-12:00 13:00-17:00; sat 09:00-12:00")`)
+	maint := fs.Bool("maintenance", false, "the file lists maintenance records (columns "+strings.Join(devices.MaintenanceColumns, ",")+
+		"; time RFC 3339 or Unix ms; kind replaced, repaired or inspected); a record already imported is not added again")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), devicesUsage+"\nFlags:\n", strings.Join(devices.ImportColumns, ","))
 		fs.PrintDefaults()
@@ -63,6 +66,9 @@ func devicesCmd(ctx context.Context, e env) error {
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return fmt.Errorf("devices import takes one FILE.csv, got %d arguments", fs.NArg())
+	}
+	if *techs && *maint {
+		return errors.New("devices import: --technicians and --maintenance are different files: give one")
 	}
 	name := fs.Arg(0)
 	cfg, err := load()
@@ -92,6 +98,8 @@ func devicesCmd(ctx context.Context, e env) error {
 	var rep devices.ImportReport
 	if *techs {
 		rep, err = devices.ImportTechnicians(ctx, store, f)
+	} else if *maint {
+		rep, err = devices.ImportMaintenance(ctx, store, f)
 	} else {
 		rep, err = devices.Import(ctx, store, f, progress)
 	}
