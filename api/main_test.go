@@ -228,6 +228,25 @@ func (f *fixture) book(tb testing.TB, ticket int64, tech string) notify.Appointm
 // technicians work every day, and later days are free).
 func (f *fixture) bookAfter(tb testing.TB, ticket int64, tech string, after time.Time) notify.Appointment {
 	tb.Helper()
+	s := f.slotAfter(tb, ticket, tech, after)
+	a, err := f.notifier.Book(tb.Context(), ticket, s, "test")
+	if err != nil {
+		tb.Fatalf("book ticket %d with %s: %v", ticket, tech, err)
+	}
+	return a
+}
+
+// slotOfItsOwn is a slot of tech for ticket on a day of its own past the
+// offers' horizon, which no parallel case offers or books.
+func (f *fixture) slotOfItsOwn(tb testing.TB, ticket int64, tech string) notify.Slot {
+	tb.Helper()
+	return f.slotAfter(tb, ticket, tech, testNow.AddDate(0, 0, 30+int(f.seq.Add(1))))
+}
+
+// slotAfter is the first slot of tech for ticket starting after after: one
+// of the ticket's slots moved to the same time of day on a later day.
+func (f *fixture) slotAfter(tb testing.TB, ticket int64, tech string, after time.Time) notify.Slot {
+	tb.Helper()
 	slots, err := f.notifier.Slots(tb.Context(), ticket)
 	if err != nil {
 		tb.Fatal(err)
@@ -246,14 +265,10 @@ func (f *fixture) bookAfter(tb testing.TB, ticket int64, tech string, after time
 		for !s.Start.After(after) {
 			s.Start, s.End = s.Start.AddDate(0, 0, 1), s.End.AddDate(0, 0, 1)
 		}
-		a, err := f.notifier.Book(tb.Context(), ticket, s, "test")
-		if err != nil {
-			tb.Fatalf("book ticket %d with %s: %v", ticket, tech, err)
-		}
-		return a
+		return s
 	}
 	tb.Fatalf("no free slot of %s for ticket %d among %+v", tech, ticket, slots)
-	return notify.Appointment{}
+	return notify.Slot{}
 }
 
 // response is what a request got back.
