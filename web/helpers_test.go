@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -172,23 +168,12 @@ func (e *env) reply(from, body string) int {
 	e.t.Helper()
 	form := url.Values{"MessageSid": {fmt.Sprintf("SMin%d", time.Now().UnixNano())}, "From": {from},
 		"To": {"+15005550006"}, "Body": {body}, "AccountSid": {"AC0123456789"}}
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	signed := e.hooks.URL + notify.SMSPath
-	for _, k := range keys {
-		signed += k + form.Get(k)
-	}
-	mac := hmac.New(sha1.New, []byte(twilioToken))
-	mac.Write([]byte(signed))
 	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.hooks.URL+notify.SMSPath, strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Twilio-Signature", twilio.Signature(twilioToken, e.hooks.URL+notify.SMSPath, form))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
