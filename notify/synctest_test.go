@@ -156,9 +156,9 @@ func TestRunRetriesWithBackoff(t *testing.T) {
 
 // An alert that arrives while the database fails is retried on a timer
 // until it is stored: Alerts does not return, and then does, with the
-// ticket open and the offer sent. (TestAlertRetriedWhileDatabaseFails checks
-// the same on both dialects with real time; here "does not return" is
-// certain, not a guess after a wait.)
+// offer sent. TestAlertRetriedWhileDatabaseFails checks the same on both
+// dialects in real time; here the backoff's timer runs on the bubble's
+// clock, and synctest.Wait says when Alerts is blocked on it.
 func TestAlertsWaitForTheDatabase(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sender := &recorder{}
