@@ -78,7 +78,7 @@ var Paris = sync.OnceValue(func() *time.Location {
 // it is past the default quiet hours (21:00–08:00), so an offer goes out.
 func Monday0830() time.Time { return time.Date(2026, 3, 9, 8, 30, 0, 0, Paris()) }
 
-// Weekdays returns office hours, Monday to Friday 08:00–17:00; a new map
+// Weekdays returns office hours, Monday to Friday 08:00–17:00; a new value
 // each time, so that a test may change its copy.
 func Weekdays() proactive.WeeklyHours {
 	return proactive.WeeklyHours{
