@@ -23,18 +23,10 @@ import (
 
 const authToken = "0123456789abcdef0123456789abcdef"
 
-var paris = mustZone("Europe/Paris")
-
-func mustZone(name string) *time.Location {
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err)
-	}
-	return l
-}
+var paris = testenv.Paris()
 
 // monday0830 is Monday 9 March 2026, 08:30 in Paris: outside quiet hours.
-var monday0830 = time.Date(2026, 3, 9, 8, 30, 0, 0, paris)
+var monday0830 = testenv.Monday0830()
 
 // clock is the settable time source shared by the store, the notifier and
 // the fake Twilio.
@@ -118,33 +110,19 @@ func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.
 	return notify.New(opt)
 }
 
-var weekdays = proactive.WeeklyHours{
-	time.Monday: {{Start: 8 * 60, End: 17 * 60}}, time.Tuesday: {{Start: 8 * 60, End: 17 * 60}},
-	time.Wednesday: {{Start: 8 * 60, End: 17 * 60}}, time.Thursday: {{Start: 8 * 60, End: 17 * 60}},
-	time.Friday: {{Start: 8 * 60, End: 17 * 60}},
-}
+// weekdays are the crew's office hours, Monday to Friday 08:00–17:00.
+var weekdays = testenv.Weekdays()
 
-// fixture registers two customers with consent, a device each in Paris,
-// the technician who serves them, and two who do not (other region, other
-// skill).
+// fixture registers the shared Paris crew (testenv.ParisCrew: Alice with
+// fridge-1, Bruno, French, with fridge-2, both consenting; Paula who serves
+// Paris and Leo who serves Lyon, both repairing compressors) and a third
+// technician, Fabien, who repairs fans anywhere.
 func (e *env) fixture() {
 	e.t.Helper()
-	ctx := e.ctx
-	for i, c := range []proactive.Customer{
-		{ID: "alice", Name: "Alice", Phone: "+33611111111", Language: "en"},
-		{ID: "bruno", Name: "Bruno", Phone: "+33622222222", Language: "fr"},
-	} {
-		must(e.store.CreateCustomer(ctx, c))
-		must(e.store.RecordConsent(ctx, c.ID, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
-		must(e.store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
-			CustomerID: c.ID, TimeZone: "Europe/Paris", Site: proactive.Address{City: "Paris", PostalCode: "75011", Country: "FR"}}))
-	}
-	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
-		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"75"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
-		TimeZone: "Europe/Paris", Skills: []string{"compressor"}, ServiceArea: []string{"69"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-fans", Name: "Fabien", Phone: "+33655555555",
-		TimeZone: "Europe/Paris", Skills: []string{"fan"}, ServiceArea: []string{"*"}, Hours: weekdays}))
+	crew := testenv.ParisCrew()
+	crew.Technicians = append(crew.Technicians, proactive.Technician{ID: "tech-fans", Name: "Fabien", Phone: "+33655555555",
+		TimeZone: "Europe/Paris", Skills: []string{"fan"}, ServiceArea: []string{"*"}, Hours: testenv.Weekdays()})
+	testenv.Seed(e.t, e.store, crew)
 }
 
 // must returns v, or panics (failing the test with a stack) on err: for

@@ -1,9 +1,12 @@
 package notify_test
 
 import (
+	"fmt"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
@@ -16,7 +19,8 @@ import (
 // back. An alert for an unregistered device is not retried.
 func TestAlertRetriedWhileDatabaseFails(t *testing.T) {
 	testenv.EachDialect(t, func(t *testing.T, dsn string) {
-		e := newEnv(t, dsn, func(o *notify.Options) { o.RetryBackoff = 5 * time.Millisecond })
+		reg := prometheus.NewRegistry()
+		e := newEnv(t, dsn, func(o *notify.Options) { o.RetryBackoff, o.Registerer = 5*time.Millisecond, reg })
 		db := testenv.RawDB(t, dsn)
 		if _, err := db.ExecContext(e.ctx, `ALTER TABLE outreach RENAME TO outreach_away`); err != nil {
 			t.Fatal(err)
@@ -29,10 +33,18 @@ func TestAlertRetriedWhileDatabaseFails(t *testing.T) {
 				alert("fridge-1", "compressor", proactive.SeverityWarning, e.clock.Now()),
 			})
 		}()
+		// Once an attempt has failed and been retried, Alerts returning
+		// would mean the alert was dropped.
+		testenv.Eventually(t, 0, func() error {
+			if n := counter(t, reg, "proactive_notify_alert_errors_total"); n < 2 {
+				return fmt.Errorf("%v failed attempts to store the alert, want 2", n)
+			}
+			return nil
+		})
 		select {
 		case <-done:
 			t.Fatal("Alerts returned while the database was failing: the alert was dropped")
-		case <-time.After(100 * time.Millisecond):
+		default:
 		}
 		if _, err := db.ExecContext(e.ctx, `ALTER TABLE outreach_away RENAME TO outreach`); err != nil {
 			t.Fatal(err)
@@ -117,4 +129,20 @@ func TestJobRetriedLater(t *testing.T) {
 		got := e.wantSent("+33611111111", 3)
 		contains(t, got[2], "Reminder")
 	})
+}
+
+// counter returns the value of a counter without labels, 0 before it is
+// first gathered.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -27,19 +23,11 @@ import (
 	"github.com/proactivehq/proactive/web"
 )
 
-var paris = mustZone("Europe/Paris")
-
-func mustZone(name string) *time.Location {
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err)
-	}
-	return l
-}
+var paris = testenv.Paris()
 
 // monday0830 is Monday 9 March 2026, 08:30 in Paris: technicians work, no
 // quiet hours.
-var monday0830 = time.Date(2026, 3, 9, 8, 30, 0, 0, paris)
+var monday0830 = testenv.Monday0830()
 
 // clock is the settable time source shared by the store, the notifier and
 // the pages.
@@ -124,35 +112,20 @@ func newEnv(t testing.TB, dsn string, tune ...func(*web.Options)) *env {
 	return e
 }
 
-var weekdays = proactive.WeeklyHours{
-	time.Monday: {{Start: 8 * 60, End: 17 * 60}}, time.Tuesday: {{Start: 8 * 60, End: 17 * 60}},
-	time.Wednesday: {{Start: 8 * 60, End: 17 * 60}}, time.Thursday: {{Start: 8 * 60, End: 17 * 60}},
-	time.Friday: {{Start: 8 * 60, End: 17 * 60}},
-}
-
-// fixture registers two customers with consent and a fridge each in Paris,
-// two technicians (Paula serves Paris, Leo Lyon), a token per role, and
-// three tickets: an offered one (the SMS went out), an open one whose
-// customer has no consent, and a critical open one.
+// fixture registers the shared Paris crew (testenv.ParisCrew), where only
+// Alice consents and both technicians (Paula serves Paris, Leo Lyon) also
+// repair fans, a token per role, and three tickets: an offered one (the SMS
+// went out), an open one whose customer has no consent, and a critical open
+// one.
 func (e *env) fixture() {
 	e.t.Helper()
 	ctx := e.ctx
-	for i, c := range []proactive.Customer{
-		{ID: "alice", Name: "Alice Martin", Phone: "+33611111111", Language: "en"},
-		{ID: "bruno", Name: "Bruno Petit", Phone: "+33622222222", Language: "en"},
-	} {
-		must(e.store.CreateCustomer(ctx, c))
-		if c.ID == "alice" {
-			must(e.store.RecordConsent(ctx, c.ID, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}))
-		}
-		must(e.store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+1)), Model: "fridge-a200",
-			CustomerID: c.ID, TimeZone: "Europe/Paris",
-			Site: proactive.Address{Line1: fmt.Sprintf("%d rue Oberkampf", 10+i), City: "Paris", PostalCode: "75011", Country: "FR"}}))
+	crew := testenv.ParisCrew()
+	crew.Customers[1].Consent = false // bruno
+	for i := range crew.Technicians {
+		crew.Technicians[i].Skills = []string{"compressor", "fan"}
 	}
-	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-paris", Name: "Paula", Phone: "+33633333333",
-		TimeZone: "Europe/Paris", Skills: []string{"compressor", "fan"}, ServiceArea: []string{"75"}, Hours: weekdays}))
-	must(e.store.CreateTechnician(ctx, proactive.Technician{ID: "tech-lyon", Name: "Leo", Phone: "+33644444444",
-		TimeZone: "Europe/Paris", Skills: []string{"compressor", "fan"}, ServiceArea: []string{"69"}, Hours: weekdays}))
+	testenv.Seed(e.t, e.store, crew)
 	for name, role := range map[string]devices.Role{"admin": devices.RoleAdmin, "dispatcher": devices.RoleDispatcher} {
 		_, plain := must2(e.tokens.Create(ctx, name, role, ""))
 		e.tok[name] = plain
@@ -195,23 +168,12 @@ func (e *env) reply(from, body string) int {
 	e.t.Helper()
 	form := url.Values{"MessageSid": {fmt.Sprintf("SMin%d", time.Now().UnixNano())}, "From": {from},
 		"To": {"+15005550006"}, "Body": {body}, "AccountSid": {"AC0123456789"}}
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	signed := e.hooks.URL + notify.SMSPath
-	for _, k := range keys {
-		signed += k + form.Get(k)
-	}
-	mac := hmac.New(sha1.New, []byte(twilioToken))
-	mac.Write([]byte(signed))
 	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.hooks.URL+notify.SMSPath, strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	req.Header.Set("X-Twilio-Signature", twilio.Signature(twilioToken, e.hooks.URL+notify.SMSPath, form))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

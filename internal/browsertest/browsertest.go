@@ -6,6 +6,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,15 +97,18 @@ func Submit(t *testing.T, ctx context.Context, what, sel string) {
 // window.stalePage before leaving it) has loaded.
 func WaitNewPage(t *testing.T, ctx context.Context, what string) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		// Errors are expected while the page navigates.
-		if fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`)); err == nil && fresh {
-			return
+	// chromedp.Poll would evaluate in the page, but it fails when the page
+	// navigates, which is what is awaited; so ask again until it is done.
+	testenv.Eventually(t, 45*time.Second, func() error {
+		fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.stalePage !== true && document.readyState === "complete"`))
+		switch {
+		case err != nil: // expected while the page navigates
+			return fmt.Errorf("%s: no new page yet: %w", what, err)
+		case !fresh:
+			return fmt.Errorf("%s: no new page", what)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: no new page", what)
+		return nil
+	})
 }
 
 // Text returns the text of the element sel.
