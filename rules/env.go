@@ -23,6 +23,12 @@ type DeviceInfo struct {
 type evalEnv struct {
 	dev *device
 	now time.Time
+	// comp is the component of the rule evaluated, for since_maintenance().
+	comp string
+	// from is, for a rule with reset_on_maintenance, the time (Unix ns) of
+	// its component's last maintenance: its windows are read from then on.
+	// noTime otherwise.
+	from int64
 }
 
 // functions returns the rule functions, as the compiler rewrites them (by
@@ -40,6 +46,15 @@ func (e *evalEnv) functions() []expr.Option {
 		expr.Function("forecast", func(p ...any) (any, error) { return e.forecast(p[0].(int), p[1].(float64)), nil },
 			new(func(int, float64) time.Duration)),
 		expr.Function("since_seen", func(...any) (any, error) { return e.sinceSeen(), nil }, new(func() time.Duration)),
+		expr.Function("events", func(p ...any) (any, error) { return e.events(p[0].(string), p[1].(time.Duration)), nil },
+			new(func(string, time.Duration) float64)),
+		expr.Function("since_event", func(p ...any) (any, error) { return e.sinceEvent(p[0].(string)), nil },
+			new(func(string) time.Duration)),
+		expr.Function("since_maintenance", func(p ...any) (any, error) { return e.sinceMaintenance(p[0].(string)), nil },
+			new(func(string) time.Duration)),
+		expr.Function("sqrt", mathFunc(math.Sqrt), new(func(float64) float64), new(func(int) float64)),
+		expr.Function("log", mathFunc(math.Log), new(func(float64) float64), new(func(int) float64)),
+		expr.Function("exp", mathFunc(math.Exp), new(func(float64) float64), new(func(int) float64)),
 		expr.Function("device_model", func(...any) (any, error) { return e.dev.info.Model, nil }, new(func() string)),
 		expr.Function("device_age_days", func(...any) (any, error) { return e.dev.info.AgeDays, nil }, new(func() float64)),
 		// Declared so that the parser leaves duration("3d") to the rewriter,
@@ -52,7 +67,11 @@ func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 func (e *evalEnv) win(slot int) *Window {
 	if slot < len(e.dev.windows) {
-		return e.dev.windows[slot]
+		w := e.dev.windows[slot]
+		if w != nil {
+			w.since(e.from)
+		}
+		return w
 	}
 	return nil
 }

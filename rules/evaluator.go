@@ -33,6 +33,11 @@ type device struct {
 	holder map[string]string
 	// firedAt is when an alert last fired, per component, for cooldowns.
 	firedAt map[string]time.Time
+	// events is the device's event history, nil until its first event;
+	// maint the time (Unix ns) of the last maintenance per component, nil
+	// until the first.
+	events *eventLog
+	maint  map[string]int64
 }
 
 // alertState is where one rule stands for one device.
@@ -62,6 +67,7 @@ type Evaluator struct {
 	out       []proactive.Alert
 	touched   uint32 // see prefetch
 	ids       []byte // see intern
+	maintID   int64  // the highest maintenance ID observed
 }
 
 // boundRule is a rule with its programs compiled against one evaluator's
@@ -282,6 +288,10 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 	for _, r := range ev.rulesFor(d.info.Model) {
 		if onlySinceSeen && !r.SinceSeen() {
 			continue
+		}
+		ev.env.comp, ev.env.from = r.Component, noTime
+		if r.ResetOnMaintenance {
+			ev.env.from = d.maintenance(r.Component)
 		}
 		st := r.stats
 		st.evaluations++
