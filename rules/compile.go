@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ type layout struct {
 	// eventWindow is the longest window a rule gives events(): how long a
 	// device's event times are kept.
 	eventWindow time.Duration
+	// baselinedSlots are the window slots a model function reads, whose
+	// devices' averages feed fleet baselines.
+	baselinedSlots []int
 }
 
 type windowKey struct {
@@ -67,12 +71,13 @@ func newLayout() *layout {
 
 func (l *layout) clone() *layout {
 	c := &layout{
-		metrics:     make(map[string]int, len(l.metrics)),
-		metricNames: append([]string(nil), l.metricNames...),
-		windows:     make(map[windowKey]int, len(l.windows)),
-		windowKeys:  append([]windowKey(nil), l.windowKeys...),
-		byMetric:    make([][]int, len(l.byMetric)),
-		eventWindow: l.eventWindow,
+		metrics:        make(map[string]int, len(l.metrics)),
+		metricNames:    append([]string(nil), l.metricNames...),
+		windows:        make(map[windowKey]int, len(l.windows)),
+		windowKeys:     append([]windowKey(nil), l.windowKeys...),
+		byMetric:       make([][]int, len(l.byMetric)),
+		eventWindow:    l.eventWindow,
+		baselinedSlots: append([]int(nil), l.baselinedSlots...),
 	}
 	for k, v := range l.metrics {
 		c.metrics[k] = v
@@ -367,6 +372,19 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			return
 		}
 		ast.Patch(node, &ast.ConstantNode{Value: d})
+	case name == "model_avg" || name == "model_stddev" || name == "model_count":
+		if len(args) != 2 {
+			r.fail(n, "%s takes (metric, window), like %s(compressor_current, \"7d\"); got %d arguments", name, name, len(args))
+			return
+		}
+		slot, ok := r.windowArgs(name, args[0], args[1])
+		if !ok {
+			return
+		}
+		if !slices.Contains(r.l.baselinedSlots, slot) {
+			r.l.baselinedSlots = append(r.l.baselinedSlots, slot)
+		}
+		ast.Patch(node, r.method(name, &ast.IntegerNode{Value: slot}))
 	case name == "events":
 		if len(args) != 2 {
 			r.fail(n, `events takes (code, window), like events("E101", "24h"); got %d arguments`, len(args))

@@ -51,6 +51,7 @@ type Engine struct {
 	m      *engineMetrics
 	seed   maphash.Seed
 	shards []*shard
+	fleet  *baselines // the model baselines, shared by the shards
 
 	mu  sync.Mutex // guards set
 	set *RuleSet
@@ -96,11 +97,14 @@ func New(opts Options) *Engine {
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "rules"), seed: maphash.MakeSeed()}
 	e.m = newEngineMetrics(opts.Registerer, e)
 	e.set = &RuleSet{layout: newLayout()}
+	e.fleet = newBaselines()
 	for range opts.Shards {
-		e.shards = append(e.shards, &shard{
+		sh := &shard{
 			ev: newEvaluator(e.set, opts.Device, opts.LateTolerance),
 			in: make(chan batch, opts.QueueSize),
-		})
+		}
+		sh.ev.setFleet(e.fleet)
+		e.shards = append(e.shards, sh)
 	}
 	return e
 }

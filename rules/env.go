@@ -29,6 +29,9 @@ type evalEnv struct {
 	// its component's last maintenance: its windows are read from then on.
 	// noTime otherwise.
 	from int64
+	// fleet and layout are the evaluator's, for the model functions.
+	fleet  *baselines
+	layout *layout
 }
 
 // functions returns the rule functions, as the compiler rewrites them (by
@@ -40,6 +43,7 @@ func (e *evalEnv) functions() []expr.Option {
 	return []expr.Option{
 		win("metric", e.metric),
 		win("avg", e.avg), win("min", e.min), win("max", e.max), win("sum", e.sum), win("count", e.count),
+		win("model_avg", e.modelAvg), win("model_stddev", e.modelStddev), win("model_count", e.modelCount),
 		win("last", e.last), win("delta", e.delta), win("rate", e.rate), win("slope", e.slope), win("stddev", e.stddev),
 		expr.Function("percentile", func(p ...any) (any, error) { return e.percentile(p[0].(int), p[1].(float64)), nil },
 			new(func(int, float64) float64)),

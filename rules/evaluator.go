@@ -38,6 +38,8 @@ type device struct {
 	// until the first.
 	events *eventLog
 	maint  map[string]int64
+	// groups are the fleet baselines d contributes to, by window slot.
+	groups []*baselineGroup
 }
 
 // alertState is where one rule stands for one device.
@@ -68,6 +70,7 @@ type Evaluator struct {
 	touched   uint32 // see prefetch
 	ids       []byte // see intern
 	maintID   int64  // the highest maintenance ID observed
+	fleet     *baselines
 }
 
 // boundRule is a rule with its programs compiled against one evaluator's
@@ -88,8 +91,9 @@ type ruleStats struct {
 func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Evaluator {
 	ev := &Evaluator{
 		devices: map[proactive.DeviceID]*device{}, lookup: lookup, tolerance: tolerance,
-		stats: map[string]*ruleStats{},
+		stats: map[string]*ruleStats{}, fleet: newBaselines(),
 	}
+	ev.env.fleet = ev.fleet
 	ev.vm.MemoryBudget = MemoryBudget
 	ev.setRules(set)
 	return ev
@@ -99,6 +103,7 @@ func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Eva
 // rules that keep their names carry over.
 func (ev *Evaluator) setRules(set *RuleSet) {
 	ev.set = set
+	ev.env.layout = set.layout
 	ev.byModel = map[string][]*boundRule{}
 	ev.bound = ev.bound[:0]
 	names := make(map[string]bool, len(set.rules))
@@ -255,6 +260,9 @@ func (ev *Evaluator) add(d *device, s *proactive.Sample, since []int64) {
 	}
 	if s.Time.After(d.lastSeen) {
 		d.lastSeen = s.Time
+	}
+	if len(l.baselinedSlots) > 0 {
+		ev.contribute(d, s)
 	}
 }
 

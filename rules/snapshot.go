@@ -363,12 +363,17 @@ func (e *Engine) Restore(r io.Reader) (SnapshotInfo, error) {
 		return SnapshotInfo{}, fmt.Errorf("%w: read: %w", ErrSnapshot, d.err)
 	}
 	info.Bytes = d.n
+	var all []*device
 	for i, sh := range e.shards {
 		sh.mu.Lock()
 		sh.ev.devices = shards[i]
 		sh.ev.maintID = info.MaintenanceID
 		sh.mu.Unlock()
+		for _, dev := range shards[i] {
+			all = append(all, dev)
+		}
 	}
+	e.fleet.rebuild(set.layout, all)
 	return info, nil
 }
 
