@@ -444,8 +444,15 @@ func (e *Engine) Lookback() time.Duration {
 // again from the same samples, and nothing is notified. It returns how many
 // samples it replayed.
 func (e *Engine) Rebuild(ctx context.Context, src SampleSource) (int64, error) {
+	return e.rebuild(ctx, src, nil)
+}
+
+// rebuild is Rebuild with the events and maintenance of q fed at their
+// times.
+func (e *Engine) rebuild(ctx context.Context, src SampleSource, q *signalQueue) (int64, error) {
 	var n int64
 	err := src(ctx, func(s proactive.Sample) error {
+		e.feedSignals(q, s.Time, time.Time{}, nil)
 		sh := e.shards[e.shardOf(s.Device)]
 		sh.mu.Lock()
 		sh.ev.Observe(s)

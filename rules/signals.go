@@ -64,9 +64,12 @@ func (l *eventLog) add(code string, ns int64, keep time.Duration) {
 	}
 	cut := s.last - int64(keep)
 	if ns >= cut {
-		j, _ := slices.BinarySearch(s.times, ns)
-		j = upper(s.times, j, ns) // after equal times: arrival order
-		s.times = slices.Insert(s.times, j, ns)
+		// An event of the same code at the same time is the same event
+		// (InfluxDB keeps it once): a replay that meets it again, after a
+		// snapshot, does not count it twice.
+		if j, found := slices.BinarySearch(s.times, ns); !found {
+			s.times = slices.Insert(s.times, j, ns)
+		}
 	}
 	drop := 0
 	for drop < len(s.times) && s.times[drop] < cut {
@@ -76,13 +79,6 @@ func (l *eventLog) add(code string, ns int64, keep time.Duration) {
 	if drop > 0 {
 		s.times = append(s.times[:0], s.times[drop:]...)
 	}
-}
-
-func upper(ts []int64, j int, ns int64) int {
-	for j < len(ts) && ts[j] == ns {
-		j++
-	}
-	return j
 }
 
 // matches reports whether code matches pattern: equal, or a prefix of it
@@ -155,15 +151,7 @@ func (ev *Evaluator) deviceByID(id proactive.DeviceID, model string) *device {
 // fired or resolved; the slice is reused by the next call.
 func (ev *Evaluator) ObserveEvent(e proactive.Event) []proactive.Alert {
 	ev.out = ev.out[:0]
-	d := ev.deviceByID(e.Device, "")
-	if d.events == nil {
-		d.events = &eventLog{}
-	}
-	keep := ev.set.layout.eventWindow
-	if keep > 0 {
-		keep += ev.tolerance
-	}
-	d.events.add(e.Code, e.Time.UnixNano(), keep)
+	d := ev.recordEvent(e)
 	now := e.Time
 	if now.Before(d.lastEval) {
 		now = d.lastEval
