@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -136,3 +137,54 @@ func TestModelBaselinesEngineAndRestore(t *testing.T) {
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-12*math.Abs(b) }
+
+// BenchmarkModelBaselineMemory reports the memory of one fleet baseline
+// (one model, metric and window) over 100,000 reporting devices, measured
+// on the heap and as sizeBytes estimates it, and the time of an update.
+func BenchmarkModelBaselineMemory(b *testing.B) {
+	const devices = 100_000
+	ids := make([]proactive.DeviceID, devices)
+	for i := range ids {
+		ids[i] = proactive.DeviceID(fmt.Sprintf("dev-%06d", i))
+	}
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		fleet := newBaselines()
+		g := fleet.group("fridge-a1", 0, int64(time.Hour))
+		for i, id := range ids {
+			g.update(id, float64(i%100), int64(i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MiB/100k-devices")
+		b.ReportMetric(float64(g.sizeBytes())/devices, "est-bytes/device")
+		start := time.Now()
+		for i := range 1_000_000 {
+			g.update(ids[i%devices], float64(i%97), int64(devices+i))
+		}
+		b.ReportMetric(float64(time.Since(start).Nanoseconds())/1e6, "ns/update")
+		runtime.KeepAlive(fleet)
+	}
+}
+
+// BenchmarkEventLogMemory reports the bytes of a device's event history
+// with 3 codes and 24 events each (a day of hourly codes), and at the
+// bounds (MaxEventCodes codes of MaxEventTimes events).
+func BenchmarkEventLogMemory(b *testing.B) {
+	for b.Loop() {
+		var l eventLog
+		for i := range 72 {
+			l.add(fmt.Sprint("E10", i%3), int64(i)*int64(time.Hour), 48*time.Hour)
+		}
+		b.ReportMetric(float64(l.sizeBytes()), "bytes/device-typical")
+		var worst eventLog
+		for c := range MaxEventCodes {
+			for i := range MaxEventTimes {
+				worst.add(fmt.Sprintf("E%03d", c), int64(i), time.Hour)
+			}
+		}
+		b.ReportMetric(float64(worst.sizeBytes()), "bytes/device-max")
+	}
+}

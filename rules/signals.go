@@ -19,11 +19,12 @@ const NeverSeen = 876000 * time.Hour
 // MaxEventCodes codes per device (the code seen longest ago goes first),
 // each with at most MaxEventTimes times kept for events() (the oldest go
 // first, so events() counts at most that many per code). A device's event
-// history then takes at most about MaxEventCodes × (MaxEventTimes × 8 + 100)
-// bytes; one that reports a few codes a day, a few hundred bytes.
+// history then takes at most about 270 KB (MaxEventCodes × (MaxEventTimes ×
+// 8 + 100) bytes, reached only by a device flooding 32 codes); one that
+// reports 3 codes hourly, about 1 KB (BenchmarkEventLogMemory).
 const (
-	MaxEventCodes = 64
-	MaxEventTimes = 4096
+	MaxEventCodes = 32
+	MaxEventTimes = 1024
 )
 
 // eventLog is one device's event history: per code, the times within the
