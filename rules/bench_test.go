@@ -74,7 +74,7 @@ func fillFleet(ev *rules.Evaluator, n int, end time.Time) {
 // as the examples would: one per model, besides the example set.
 var signalSpecs = []rules.Spec{
 	{Name: "bench_gated_compressor", Component: "compressor", Models: []string{"fridge-*"}, Severity: proactive.SeverityWarning,
-		When: `avg(compressor_current, "1h") > 1.1 * avg(compressor_current, "7d") && events("E1*", "24h") >= 2 && since_maintenance() > duration("7d")`,
+		When:               `avg(compressor_current, "1h") > 1.1 * avg(compressor_current, "7d") && events("E1*", "24h") >= 2 && since_maintenance() > duration("7d")`,
 		ResetOnMaintenance: true},
 	{Name: "bench_fleet_outlier", Component: "fan", Models: []string{"heatpump-*"}, Severity: proactive.SeverityInfo,
 		When: `model_count(fan_vibration, "1h") >= 10 && avg(fan_vibration, "1h") > model_avg(fan_vibration, "1h") + 3 * model_stddev(fan_vibration, "1h") && since_event("F7") < duration("2h")`},
