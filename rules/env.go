@@ -23,8 +23,8 @@ type DeviceInfo struct {
 type evalEnv struct {
 	dev *device
 	now time.Time
-	// comp is the component of the rule evaluated, for since_maintenance().
-	comp string
+	// rule is the rule evaluated, whose component since_maintenance() reads.
+	rule *boundRule
 	// from is, for a rule with reset_on_maintenance, the time (Unix ns) of
 	// its component's last maintenance: its windows are read from then on.
 	// noTime otherwise.
@@ -72,8 +72,12 @@ func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 func (e *evalEnv) win(slot int) *Window {
 	if slot < len(e.dev.windows) {
 		w := e.dev.windows[slot]
-		if w != nil {
+		switch {
+		case w == nil:
+		case e.from != noTime:
 			w.since(e.from)
+		case w.from != math.MinInt64:
+			w.from = math.MinInt64 // a reset rule read it last
 		}
 		return w
 	}

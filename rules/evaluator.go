@@ -297,7 +297,7 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 		if onlySinceSeen && !r.SinceSeen() {
 			continue
 		}
-		ev.env.comp, ev.env.from = r.Component, noTime
+		ev.env.rule, ev.env.from = r, noTime
 		if r.ResetOnMaintenance {
 			ev.env.from = d.maintenance(r.Component)
 		}

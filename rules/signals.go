@@ -204,8 +204,8 @@ func (e *evalEnv) sinceEvent(pattern string) time.Duration {
 
 // sinceMaintenance is since_maintenance(component); "" is the rule's.
 func (e *evalEnv) sinceMaintenance(comp string) time.Duration {
-	if comp == "" {
-		comp = e.comp
+	if comp == "" && e.rule != nil {
+		comp = e.rule.Component
 	}
 	return since(e.now, e.dev.maintenance(comp))
 }
