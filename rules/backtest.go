@@ -54,6 +54,12 @@ type BacktestOptions struct {
 	// (device.model, device.age_days), as the engine's registry lookup
 	// does; without it the model comes from the samples and age_days is NaN.
 	Device DeviceFunc
+	// Events, when set, are the devices' events, fed at their times with
+	// the samples (read into memory first: events are sparse next to
+	// samples); Maintenance the maintenance records, applied at their
+	// times. Without them the rules see no events and no maintenance.
+	Events      EventSource
+	Maintenance []proactive.Maintenance
 	// Failures are the known failures the rules are scored against; without
 	// them Detected, Missed, LeadTimes and FalseAlarms stay zero.
 	Failures []Failure
@@ -188,6 +194,22 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 		ev: newEvaluator(set, o.Device, o.Tolerance), o: o, ticking: ticking,
 		devices: map[proactive.DeviceID]struct{}{},
 	}
+	var q *signalQueue
+	if o.Events != nil || len(o.Maintenance) > 0 {
+		var err error
+		if q, err = newSignalQueue(ctx, o.Events, o.Maintenance); err != nil {
+			return nil, fmt.Errorf("backtest: read events: %w", err)
+		}
+	}
+	signals := func(t time.Time) {
+		q.upTo(t, bt.ev.ObserveMaintenance, func(e proactive.Event) {
+			if !o.To.IsZero() && !e.Time.Before(o.To) {
+				return
+			}
+			bt.advance(e.Time, false)
+			bt.record(bt.ev.ObserveEvent(e), laterOf(e.Time, bt.clock))
+		})
+	}
 	err := src(ctx, func(s proactive.Sample) error {
 		if !o.To.IsZero() && !s.Time.Before(o.To) {
 			return nil
@@ -195,6 +217,7 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 		if bt.samples == 0 {
 			bt.first = s.Time
 		}
+		signals(s.Time)
 		bt.advance(s.Time, false)
 		bt.record(bt.ev.Observe(s), s.Time)
 		bt.samples++
@@ -217,7 +240,10 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 	// before To, or those up to the last sample when To is open.
 	end := o.To
 	if end.IsZero() {
+		signals(time.Time{})
 		end = bt.clock
+	} else {
+		signals(end)
 	}
 	if bt.samples > 0 {
 		bt.advance(end, o.To.IsZero())

@@ -70,16 +70,58 @@ func fillFleet(ev *rules.Evaluator, n int, end time.Time) {
 	}
 }
 
+// signalSpecs are rules reading events, maintenance and fleet baselines,
+// as the examples would: one per model, besides the example set.
+var signalSpecs = []rules.Spec{
+	{Name: "bench_gated_compressor", Component: "compressor", Models: []string{"fridge-*"}, Severity: proactive.SeverityWarning,
+		When:               `avg(compressor_current, "1h") > 1.1 * avg(compressor_current, "7d") && events("E1*", "24h") >= 2 && since_maintenance() > duration("7d")`,
+		ResetOnMaintenance: true},
+	{Name: "bench_fleet_outlier", Component: "fan", Models: []string{"heatpump-*"}, Severity: proactive.SeverityInfo,
+		When: `model_count(fan_vibration, "1h") >= 10 && avg(fan_vibration, "1h") > model_avg(fan_vibration, "1h") + 3 * model_stddev(fan_vibration, "1h") && since_event("F7") < duration("2h")`},
+	{Name: "bench_math", Component: "filter", Models: []string{"heatpump-*"}, Severity: proactive.SeverityInfo,
+		When: `sqrt(max(filter_dp, "1h")) > 1.5 * log(exp(sqrt(avg(filter_dp, "7d"))))`},
+}
+
 // BenchmarkRuleEvaluations measures device-rule evaluations per second on
-// one core with the example rule set: each op is one sample of one of
-// 100,000 devices (a minute after its last), which evaluates every example
-// rule for its model.
+// one core: each op is one sample of one of 100,000 devices (a minute after
+// its last), which evaluates every rule for its model. "examples" runs the
+// example rule set; "signals" adds rules reading events, maintenance, the
+// fleet baselines and the math functions, with every device carrying a few
+// events and a maintenance record.
 func BenchmarkRuleEvaluations(b *testing.B) {
+	b.Run("examples", func(b *testing.B) { benchEvaluations(b, false) })
+	b.Run("signals", func(b *testing.B) { benchEvaluations(b, true) })
+}
+
+func benchEvaluations(b *testing.B, signals bool) {
 	const devices = 100_000
 	set := benchSet(b)
+	if signals {
+		specs, probs := rules.LoadFiles([]string{"examples/*.yaml"})
+		if probs != nil {
+			b.Fatal(probs)
+		}
+		for _, s := range signalSpecs {
+			s.File, s.Line = "bench", 1
+			specs = append(specs, s)
+		}
+		if set, probs = rules.Compile(specs); probs != nil {
+			b.Fatal(probs)
+		}
+	}
 	ev := rules.NewEvaluator(set, nil, 5*time.Minute)
 	end := time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
 	fillFleet(ev, devices, end)
+	if signals {
+		for d := range devices {
+			dev := proactive.DeviceID(fmt.Sprintf("dev-%06d", d))
+			ev.ObserveMaintenance(proactive.Maintenance{ID: int64(d + 1), Device: dev, Time: end.Add(-30 * 24 * time.Hour),
+				Component: "compressor", Kind: proactive.MaintenanceReplaced})
+			for k, code := range []string{"E101", "E102", "F7"} {
+				ev.ObserveEvent(proactive.Event{Device: dev, Time: end.Add(-time.Duration(k+1) * time.Hour), Code: code})
+			}
+		}
+	}
 	samples := make([]proactive.Sample, devices)
 	perSample := make([]int, devices)
 	for d := range samples {

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,6 +52,12 @@ type layout struct {
 	windowKeys  []windowKey
 	// byMetric lists, per metric slot, the window slots fed by that metric.
 	byMetric [][]int
+	// eventWindow is the longest window a rule gives events(): how long a
+	// device's event times are kept.
+	eventWindow time.Duration
+	// baselinedSlots are the window slots a model function reads, whose
+	// devices' averages feed fleet baselines.
+	baselinedSlots []int
 }
 
 type windowKey struct {
@@ -64,11 +71,13 @@ func newLayout() *layout {
 
 func (l *layout) clone() *layout {
 	c := &layout{
-		metrics:     make(map[string]int, len(l.metrics)),
-		metricNames: append([]string(nil), l.metricNames...),
-		windows:     make(map[windowKey]int, len(l.windows)),
-		windowKeys:  append([]windowKey(nil), l.windowKeys...),
-		byMetric:    make([][]int, len(l.byMetric)),
+		metrics:        make(map[string]int, len(l.metrics)),
+		metricNames:    append([]string(nil), l.metricNames...),
+		windows:        make(map[windowKey]int, len(l.windows)),
+		windowKeys:     append([]windowKey(nil), l.windowKeys...),
+		byMetric:       make([][]int, len(l.byMetric)),
+		eventWindow:    l.eventWindow,
+		baselinedSlots: append([]int(nil), l.baselinedSlots...),
 	}
 	for k, v := range l.metrics {
 		c.metrics[k] = v
@@ -363,6 +372,68 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 			return
 		}
 		ast.Patch(node, &ast.ConstantNode{Value: d})
+	case name == "model_avg" || name == "model_stddev" || name == "model_count":
+		if len(args) != 2 {
+			r.fail(n, "%s takes (metric, window), like %s(compressor_current, \"7d\"); got %d arguments", name, name, len(args))
+			return
+		}
+		slot, ok := r.windowArgs(name, args[0], args[1])
+		if !ok {
+			return
+		}
+		if !slices.Contains(r.l.baselinedSlots, slot) {
+			r.l.baselinedSlots = append(r.l.baselinedSlots, slot)
+		}
+		ast.Patch(node, r.method(name, &ast.IntegerNode{Value: slot}))
+	case name == "events":
+		if len(args) != 2 {
+			r.fail(n, `events takes (code, window), like events("E101", "24h"); got %d arguments`, len(args))
+			return
+		}
+		code, ok := r.codeArg(name, args[0])
+		if !ok {
+			return
+		}
+		d, ok := r.durationArg(name, args[1])
+		if !ok {
+			return
+		}
+		r.l.eventWindow = max(r.l.eventWindow, d)
+		ast.Patch(node, r.method("events", &ast.StringNode{Value: code}, &ast.ConstantNode{Value: d}))
+	case name == "since_event":
+		if len(args) != 1 {
+			r.fail(n, `since_event takes one event code, like since_event("E7"); got %d arguments`, len(args))
+			return
+		}
+		code, ok := r.codeArg(name, args[0])
+		if !ok {
+			return
+		}
+		r.c.sinceSeen = true // it changes without new data
+		ast.Patch(node, r.method("since_event", &ast.StringNode{Value: code}))
+	case name == "since_maintenance":
+		comp := ""
+		switch len(args) {
+		case 0:
+		case 1:
+			s, ok := args[0].(*ast.StringNode)
+			if !ok || !proactive.ValidMetricName(s.Value) {
+				r.fail(args[0], `since_maintenance: the component must be a name in quotes, like since_maintenance("fan")`)
+				return
+			}
+			comp = s.Value
+		default:
+			r.fail(n, `since_maintenance takes no argument (the rule's component) or a component, like since_maintenance("fan"); got %d arguments`, len(args))
+			return
+		}
+		r.c.sinceSeen = true
+		ast.Patch(node, r.method("since_maintenance", &ast.StringNode{Value: comp}))
+	case name == "sqrt" || name == "log" || name == "exp":
+		if len(args) != 1 {
+			r.fail(n, "%s takes one number; got %d arguments", name, len(args))
+			return
+		}
+		r.rewrite(&n.Arguments[0])
 	case name == "since_seen":
 		if len(args) != 0 {
 			r.fail(n, "since_seen takes no arguments")
@@ -371,7 +442,7 @@ func (r *rewriter) call(node *ast.Node, n *ast.CallNode) {
 		r.c.sinceSeen = true
 		ast.Patch(node, r.method("since_seen"))
 	default:
-		r.fail(n, "unknown function %q (the rule functions are avg, min, max, sum, count, last, delta, rate, slope, stddev, percentile, forecast and since_seen, with expr's builtins such as abs and duration)", name)
+		r.fail(n, "unknown function %q (the rule functions are avg, min, max, sum, count, last, delta, rate, slope, stddev, percentile, forecast, since_seen, events, since_event, since_maintenance, model_avg, model_stddev, model_count, sqrt, log and exp, with expr's builtins such as abs and duration)", name)
 	}
 }
 
@@ -406,6 +477,38 @@ func (r *rewriter) windowArgs(fn string, metric, window ast.Node) (int, bool) {
 	}
 	r.c.metrics = append(r.c.metrics, name)
 	return r.l.window(name, d), true
+}
+
+// codeArg checks an event code pattern: a code in quotes, optionally
+// ending in * to match every code it prefixes.
+func (r *rewriter) codeArg(fn string, arg ast.Node) (string, bool) {
+	s, ok := arg.(*ast.StringNode)
+	if ok {
+		p, _ := strings.CutSuffix(s.Value, "*")
+		if p == "" && s.Value == "*" || proactive.ValidEventCode(p) {
+			return s.Value, true
+		}
+	}
+	r.fail(arg, `%s: the code must be an event code in quotes ([A-Za-z0-9_.:-]{1,64}), optionally ending in * for a prefix, like "E101" or "E1*"`, fn)
+	return "", false
+}
+
+// durationArg checks a window in quotes.
+func (r *rewriter) durationArg(fn string, arg ast.Node) (time.Duration, bool) {
+	w, ok := arg.(*ast.StringNode)
+	if !ok {
+		r.fail(arg, "%s: the window must be a duration in quotes, like \"1h\" or \"7d\"", fn)
+		return 0, false
+	}
+	d, err := parseDuration(w.Value)
+	if err != nil || d <= 0 {
+		if err == nil {
+			err = fmt.Errorf("must be longer than zero")
+		}
+		r.fail(arg, "%s: window %q: %v", fn, w.Value, err)
+		return 0, false
+	}
+	return d, true
 }
 
 func firstString(args []ast.Node) (*ast.StringNode, bool) {

@@ -36,6 +36,34 @@ package rules
 //	                          trend is flat, moves away, or has fewer than 2 samples
 //	since_seen()              time since the device's newest sample
 //
+// Events, maintenance and the fleet (Engine.ConsumeEvents,
+// ConsumeMaintenance and MaintenanceFeed bring them in; an event evaluates
+// its device's rules at its time as a sample does):
+//
+//	events(code, window)      the device's events with that code in (now-window, now], exact;
+//	                          a trailing * matches a prefix: events("E1*", "24h")
+//	since_event(code)         time since the newest such event (prefix too)
+//	since_maintenance()       time since the last maintenance of the rule's component;
+//	since_maintenance("fan")  of another component
+//	model_avg(m, w)           mean over the model's devices reporting m within w of each
+//	model_stddev(m, w)        one's avg(m, w) (population stddev; count of devices): see
+//	model_count(m, w)         baseline.go for how they join, leave and how exact they are
+//	sqrt(x), log(x), exp(x)   natural log; NaN outside the domain
+//
+// The since_ functions return durations, NeverSeen (duration("876000h"),
+// 100 years) when there is none; rules that read them are evaluated on the
+// timer too. A code is a literal ([A-Za-z0-9_.:-]{1,64}, optionally ending
+// in *), checked at load like the windows. A rule with
+// `reset_on_maintenance: true` reads every window only from the first
+// bucket at or after its component's last maintenance (any kind): no
+// sample of the old part counts, however late it arrives, and up to one
+// bucket width of the new part's first samples is left out with it. A
+// device keeps, per code, the event times within the longest events()
+// window of the loaded rules (plus the late tolerance) and the newest
+// time; MaxEventCodes and MaxEventTimes bound it. Snapshots hold events
+// and maintenance times; rebuilds and backtests feed them at their times
+// from History.Events/Maintenance and BacktestOptions.
+//
 // count, sum, min, max and last here are these window functions, not expr's
 // builtins of the same names; abs, ceil, floor, round, duration("3d"),
 // let-bindings, the ternary operator and the usual arithmetic and logic are

@@ -51,6 +51,7 @@ type Engine struct {
 	m      *engineMetrics
 	seed   maphash.Seed
 	shards []*shard
+	fleet  *baselines // the model baselines, shared by the shards
 
 	mu  sync.Mutex // guards set
 	set *RuleSet
@@ -59,8 +60,19 @@ type Engine struct {
 type shard struct {
 	mu sync.Mutex // guards ev against status readers
 	ev *Evaluator
-	in chan []proactive.Sample
+	in chan batch
 }
+
+// batch is one shard's part of what Consume, ConsumeEvents or
+// ConsumeMaintenance was given; one queue keeps a device's samples, events
+// and maintenance in the order they came.
+type batch struct {
+	samples []proactive.Sample
+	events  []proactive.Event
+	maint   []proactive.Maintenance
+}
+
+func (b batch) len() int { return len(b.samples) + len(b.events) + len(b.maint) }
 
 // New returns an engine with no rules; Load gives it some, Run starts it.
 func New(opts Options) *Engine {
@@ -85,11 +97,14 @@ func New(opts Options) *Engine {
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "rules"), seed: maphash.MakeSeed()}
 	e.m = newEngineMetrics(opts.Registerer, e)
 	e.set = &RuleSet{layout: newLayout()}
+	e.fleet = newBaselines()
 	for range opts.Shards {
-		e.shards = append(e.shards, &shard{
+		sh := &shard{
 			ev: newEvaluator(e.set, opts.Device, opts.LateTolerance),
-			in: make(chan []proactive.Sample, opts.QueueSize),
-		})
+			in: make(chan batch, opts.QueueSize),
+		}
+		sh.ev.setFleet(e.fleet)
+		e.shards = append(e.shards, sh)
 	}
 	return e
 }
@@ -131,13 +146,61 @@ func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []pr
 	if len(samples) == 0 {
 		return
 	}
-	parts := make([][]proactive.Sample, len(e.shards))
+	parts := make([]batch, len(e.shards))
 	for _, s := range samples {
 		i := e.shardOf(s.Device)
-		parts[i] = append(parts[i], s)
+		parts[i].samples = append(parts[i].samples, s)
 	}
+	e.enqueue(ctx, parts)
+}
+
+// ConsumeEvents hands device events to the shards, in order per device with
+// the samples: each is kept in its device's event history and evaluates the
+// device's rules as a sample does. It blocks while a shard's queue is full.
+func (e *Engine) ConsumeEvents(ctx context.Context, events []proactive.Event) {
+	if len(events) == 0 {
+		return
+	}
+	parts := make([]batch, len(e.shards))
+	for _, ev := range events {
+		i := e.shardOf(ev.Device)
+		parts[i].events = append(parts[i].events, ev)
+	}
+	e.enqueue(ctx, parts)
+}
+
+// ConsumeMaintenance hands maintenance records to the shards. A record seen
+// again (same ID, or the same time) changes nothing: each device keeps the
+// newest maintenance time per component. It blocks while a shard's queue
+// is full; records are applied before the samples consumed after them.
+func (e *Engine) ConsumeMaintenance(ctx context.Context, records []proactive.Maintenance) {
+	if len(records) == 0 {
+		return
+	}
+	parts := make([]batch, len(e.shards))
+	for _, m := range records {
+		i := e.shardOf(m.Device)
+		parts[i].maint = append(parts[i].maint, m)
+	}
+	e.enqueue(ctx, parts)
+}
+
+// MaintenanceID returns the highest maintenance ID the engine has taken in
+// (queued records not yet applied excepted), 0 if none: a feed resumes
+// after it.
+func (e *Engine) MaintenanceID() int64 {
+	var id int64
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		id = max(id, sh.ev.maintID)
+		sh.mu.Unlock()
+	}
+	return id
+}
+
+func (e *Engine) enqueue(ctx context.Context, parts []batch) {
 	for i, p := range parts {
-		if len(p) == 0 {
+		if p.len() == 0 {
 			continue
 		}
 		select {
@@ -148,7 +211,7 @@ func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []pr
 		select {
 		case e.shards[i].in <- p:
 		case <-ctx.Done():
-			e.m.dropped.Add(float64(len(p)))
+			e.m.dropped.Add(float64(len(p.samples)))
 			return
 		}
 	}
@@ -196,14 +259,22 @@ func (e *Engine) work(ctx context.Context, sh *shard) {
 	}
 }
 
-func (e *Engine) process(ctx context.Context, sh *shard, batch []proactive.Sample) {
+func (e *Engine) process(ctx context.Context, sh *shard, b batch) {
 	var alerts []proactive.Alert
 	sh.mu.Lock()
-	for _, s := range batch {
+	for _, m := range b.maint {
+		sh.ev.ObserveMaintenance(m)
+	}
+	for _, ev := range b.events {
+		alerts = append(alerts, sh.ev.ObserveEvent(ev)...)
+	}
+	for _, s := range b.samples {
 		alerts = append(alerts, sh.ev.Observe(s)...)
 	}
 	sh.mu.Unlock()
-	e.m.samples.Add(float64(len(batch)))
+	if len(b.samples) > 0 {
+		e.m.samples.Add(float64(len(b.samples)))
+	}
 	e.notify(ctx, alerts)
 }
 
@@ -373,8 +444,15 @@ func (e *Engine) Lookback() time.Duration {
 // again from the same samples, and nothing is notified. It returns how many
 // samples it replayed.
 func (e *Engine) Rebuild(ctx context.Context, src SampleSource) (int64, error) {
+	return e.rebuild(ctx, src, nil)
+}
+
+// rebuild is Rebuild with the events and maintenance of q fed at their
+// times.
+func (e *Engine) rebuild(ctx context.Context, src SampleSource, q *signalQueue) (int64, error) {
 	var n int64
 	err := src(ctx, func(s proactive.Sample) error {
+		e.feedSignals(q, s.Time, time.Time{}, nil)
 		sh := e.shards[e.shardOf(s.Device)]
 		sh.mu.Lock()
 		sh.ev.Observe(s)

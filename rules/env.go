@@ -23,6 +23,15 @@ type DeviceInfo struct {
 type evalEnv struct {
 	dev *device
 	now time.Time
+	// rule is the rule evaluated, whose component since_maintenance() reads.
+	rule *boundRule
+	// from is, for a rule with reset_on_maintenance, the time (Unix ns) of
+	// its component's last maintenance: its windows are read from then on.
+	// noTime otherwise.
+	from int64
+	// fleet and layout are the evaluator's, for the model functions.
+	fleet  *baselines
+	layout *layout
 }
 
 // functions returns the rule functions, as the compiler rewrites them (by
@@ -34,12 +43,22 @@ func (e *evalEnv) functions() []expr.Option {
 	return []expr.Option{
 		win("metric", e.metric),
 		win("avg", e.avg), win("min", e.min), win("max", e.max), win("sum", e.sum), win("count", e.count),
+		win("model_avg", e.modelAvg), win("model_stddev", e.modelStddev), win("model_count", e.modelCount),
 		win("last", e.last), win("delta", e.delta), win("rate", e.rate), win("slope", e.slope), win("stddev", e.stddev),
 		expr.Function("percentile", func(p ...any) (any, error) { return e.percentile(p[0].(int), p[1].(float64)), nil },
 			new(func(int, float64) float64)),
 		expr.Function("forecast", func(p ...any) (any, error) { return e.forecast(p[0].(int), p[1].(float64)), nil },
 			new(func(int, float64) time.Duration)),
 		expr.Function("since_seen", func(...any) (any, error) { return e.sinceSeen(), nil }, new(func() time.Duration)),
+		expr.Function("events", func(p ...any) (any, error) { return e.events(p[0].(string), p[1].(time.Duration)), nil },
+			new(func(string, time.Duration) float64)),
+		expr.Function("since_event", func(p ...any) (any, error) { return e.sinceEvent(p[0].(string)), nil },
+			new(func(string) time.Duration)),
+		expr.Function("since_maintenance", func(p ...any) (any, error) { return e.sinceMaintenance(p[0].(string)), nil },
+			new(func(string) time.Duration)),
+		expr.Function("sqrt", mathFunc(math.Sqrt), new(func(float64) float64), new(func(int) float64)),
+		expr.Function("log", mathFunc(math.Log), new(func(float64) float64), new(func(int) float64)),
+		expr.Function("exp", mathFunc(math.Exp), new(func(float64) float64), new(func(int) float64)),
 		expr.Function("device_model", func(...any) (any, error) { return e.dev.info.Model, nil }, new(func() string)),
 		expr.Function("device_age_days", func(...any) (any, error) { return e.dev.info.AgeDays, nil }, new(func() float64)),
 		// Declared so that the parser leaves duration("3d") to the rewriter,
@@ -52,7 +71,15 @@ func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 func (e *evalEnv) win(slot int) *Window {
 	if slot < len(e.dev.windows) {
-		return e.dev.windows[slot]
+		w := e.dev.windows[slot]
+		switch {
+		case w == nil:
+		case e.from != noTime:
+			w.since(e.from)
+		case w.from != math.MinInt64:
+			w.from = math.MinInt64 // a reset rule read it last
+		}
+		return w
 	}
 	return nil
 }

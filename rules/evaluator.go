@@ -33,6 +33,13 @@ type device struct {
 	holder map[string]string
 	// firedAt is when an alert last fired, per component, for cooldowns.
 	firedAt map[string]time.Time
+	// events is the device's event history, nil until its first event;
+	// maint the time (Unix ns) of the last maintenance per component, nil
+	// until the first.
+	events *eventLog
+	maint  map[string]int64
+	// groups are the fleet baselines d contributes to, by window slot.
+	groups []*baselineGroup
 }
 
 // alertState is where one rule stands for one device.
@@ -62,6 +69,8 @@ type Evaluator struct {
 	out       []proactive.Alert
 	touched   uint32 // see prefetch
 	ids       []byte // see intern
+	maintID   int64  // the highest maintenance ID observed
+	fleet     *baselines
 }
 
 // boundRule is a rule with its programs compiled against one evaluator's
@@ -82,8 +91,9 @@ type ruleStats struct {
 func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Evaluator {
 	ev := &Evaluator{
 		devices: map[proactive.DeviceID]*device{}, lookup: lookup, tolerance: tolerance,
-		stats: map[string]*ruleStats{},
+		stats: map[string]*ruleStats{}, fleet: newBaselines(),
 	}
+	ev.env.fleet = ev.fleet
 	ev.vm.MemoryBudget = MemoryBudget
 	ev.setRules(set)
 	return ev
@@ -93,6 +103,7 @@ func newEvaluator(set *RuleSet, lookup DeviceFunc, tolerance time.Duration) *Eva
 // rules that keep their names carry over.
 func (ev *Evaluator) setRules(set *RuleSet) {
 	ev.set = set
+	ev.env.layout = set.layout
 	ev.byModel = map[string][]*boundRule{}
 	ev.bound = ev.bound[:0]
 	names := make(map[string]bool, len(set.rules))
@@ -250,6 +261,9 @@ func (ev *Evaluator) add(d *device, s *proactive.Sample, since []int64) {
 	if s.Time.After(d.lastSeen) {
 		d.lastSeen = s.Time
 	}
+	if len(l.baselinedSlots) > 0 {
+		ev.contribute(d, s)
+	}
 }
 
 // window returns d's window in slot ws, made on first use.
@@ -282,6 +296,10 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 	for _, r := range ev.rulesFor(d.info.Model) {
 		if onlySinceSeen && !r.SinceSeen() {
 			continue
+		}
+		ev.env.rule, ev.env.from = r, noTime
+		if r.ResetOnMaintenance {
+			ev.env.from = d.maintenance(r.Component)
 		}
 		st := r.stats
 		st.evaluations++

@@ -60,6 +60,10 @@ type Spec struct {
 	Summary string
 	// Labels are free-form; nil when absent.
 	Labels map[string]string
+	// ResetOnMaintenance makes every window function of the rule read only
+	// the samples after the last maintenance of its component (a new part
+	// starts a new baseline); see Window for the bucket at the boundary.
+	ResetOnMaintenance bool
 
 	// File is the name the rule was read from, for messages.
 	File string
@@ -139,7 +143,7 @@ func (ps Problems) Err() error {
 // ruleKeys are the keys a rule may have, in the order the docs list them.
 var ruleKeys = []string{
 	"name", "component", "models", "when", "for", "clear_for",
-	"severity", "predict", "summary", "cooldown", "labels",
+	"severity", "predict", "summary", "cooldown", "labels", "reset_on_maintenance",
 }
 
 // fileParser collects the problems of one file.
@@ -444,6 +448,18 @@ func (p *fileParser) rule(item *yaml.Node, idx int) (spec Spec, ok bool) {
 				continue
 			}
 			spec.Summary, spec.SummaryLine = s, yamlTextLine(v)
+		case "reset_on_maintenance":
+			s, ok := p.text(v, label, key, false)
+			if !ok || yamlIsNull(v) {
+				continue
+			}
+			switch s {
+			case "true":
+				spec.ResetOnMaintenance = true
+			case "false":
+			default:
+				p.addf(v.Line, label, "reset_on_maintenance: %q is not true or false", s)
+			}
 		case "models":
 			spec.Models = p.models(v, label)
 		case "labels":

@@ -195,7 +195,7 @@ func TestParseFileProblems(t *testing.T) {
 		{"unknown key, close to a known one", validRuleYAML + "    sevrity: info\n",
 			[]string{`r.yaml:6: rule r: unknown key "sevrity" (did you mean "severity"?)`}},
 		{"unknown key", validRuleYAML + "    owner: ops\n",
-			[]string{`r.yaml:6: rule r: unknown key "owner" (a rule has name, component, models, when, for, clear_for, severity, predict, summary, cooldown, labels)`}},
+			[]string{`r.yaml:6: rule r: unknown key "owner" (a rule has name, component, models, when, for, clear_for, severity, predict, summary, cooldown, labels, reset_on_maintenance)`}},
 		{"repeated key", validRuleYAML + "    when: y > 2\n",
 			[]string{`r.yaml:6: rule r: key "when" repeated (first at line 4)`}},
 		{"key not a scalar", validRuleYAML + "    [a]: b\n",

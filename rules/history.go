@@ -33,13 +33,17 @@ func StoredSamples(s HistoryStore, from, to time.Time, device proactive.DeviceID
 	}
 }
 
-// StoredHistory is the History of s: its samples, and buckets built from
-// its series (storedBuckets).
+// StoredHistory is the History of s: its samples, buckets built from its
+// series (storedBuckets), and its events when s is also an EventStore.
 func StoredHistory(s HistoryStore) History {
-	return History{
+	h := History{
 		Samples: func(from, to time.Time) SampleSource { return StoredSamples(s, from, to, "") },
 		Buckets: storedBuckets(s),
 	}
+	if es, ok := s.(EventStore); ok {
+		h.Events = func(from, to time.Time) EventSource { return StoredEvents(es, from, to, "") }
+	}
+	return h
 }
 
 // storedBuckets is a BucketSource over the series of s. Each value goes into

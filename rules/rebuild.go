@@ -17,6 +17,15 @@ type History struct {
 	// Buckets, when set, yields the windows' buckets as aggregates; without
 	// it RebuildHistory replays samples over Lookback.
 	Buckets BucketSource
+	// Events, when set, returns a source of the device events of [from,
+	// to), which the rebuilds feed with the samples, in time order; without
+	// it devices come back with no events (StoredHistory sets it when the
+	// store is an EventStore).
+	Events func(from, to time.Time) EventSource
+	// Maintenance, when set, gives the maintenance records, which the
+	// rebuilds apply at their times; without it the MaintenanceFeed brings
+	// them once the engine runs.
+	Maintenance MaintenanceSource
 }
 
 // BucketRequest asks for the buckets of the windows of one length over one
@@ -133,7 +142,12 @@ func (e *Engine) RebuildHistory(ctx context.Context, h History, end time.Time) (
 	for _, s := range since {
 		tailFrom = minTime(tailFrom, time.Unix(0, s))
 	}
+	q, err := e.signals(ctx, h, minTime(tailFrom, t0.Add(-e.eventSpan())), end)
+	if err != nil {
+		return rep, fmt.Errorf("rebuild rule windows: load events and maintenance: %w", err)
+	}
 	err = h.Samples(tailFrom, end)(ctx, func(s proactive.Sample) error {
+		e.feedSignals(q, s.Time, t0, nil)
 		sh := e.shards[e.shardOf(s.Device)]
 		sh.mu.Lock()
 		if s.Time.Before(t0) {
@@ -149,6 +163,7 @@ func (e *Engine) RebuildHistory(ctx context.Context, h History, end time.Time) (
 	if err != nil {
 		return rep, fmt.Errorf("rebuild rule windows: replay the tail: %w", err)
 	}
+	e.feedSignals(q, end, t0, nil)
 	return rep, nil
 }
 
@@ -160,7 +175,12 @@ func (e *Engine) replay(ctx context.Context, h History, end time.Time, why error
 	if why != nil {
 		e.log.Warn("rule windows: no aggregates, replaying samples", "lookback", lb, "err", why)
 	}
-	n, err := e.Rebuild(ctx, h.Samples(rep.From, end))
+	q, err := e.signals(ctx, h, rep.From.Add(-e.eventSpan()), end)
+	if err != nil {
+		return rep, fmt.Errorf("rebuild rule windows: load events and maintenance: %w", err)
+	}
+	n, err := e.rebuild(ctx, h.Samples(rep.From, end), q)
+	e.feedSignals(q, end, time.Time{}, nil)
 	rep.Samples = n
 	if err != nil {
 		return rep, fmt.Errorf("rebuild rule windows: replay samples: %w", err)

@@ -137,6 +137,10 @@ type testDevice struct {
 	model   string
 	ageDays float64 // NaN when not given
 	series  []testSeries
+	// events and maint are the device's events and maintenance, at times
+	// since the test's start (Time holds the offset from the zero time).
+	events []proactive.Event
+	maint  []proactive.Maintenance
 }
 
 type testSeries struct {
@@ -181,7 +185,9 @@ func (w *wantAlert) ttfString() string {
 var (
 	testFileKeys   = []string{"rule_files", "evaluation_interval", "start", "tests"}
 	testKeys       = []string{"name", "evaluation_interval", "devices", "ticks", "run_until", "alerts", "no_other_alerts"}
-	testDeviceKeys = []string{"model", "age_days", "series"}
+	testDeviceKeys = []string{"model", "age_days", "series", "events", "maintenance"}
+	testEventKeys  = []string{"at", "code"}
+	testMaintKeys  = []string{"at", "component", "kind"}
 	testAlertKeys  = []string{"at", "rule", "device", "state", "severity", "time_to_failure", "summary_contains"}
 )
 
@@ -425,7 +431,9 @@ func (p *testParser) device(k, v *yaml.Node, seen []*testDevice) *testDevice {
 			}
 		}
 	}
+	d.events, d.maint = p.signals(f, d.id)
 	switch s := f["series"]; {
+	case s == nil && (f["events"] != nil || f["maintenance"] != nil):
 	case s == nil:
 		p.addf(v.Line, "device %s: missing required key series:", id)
 	case s.Kind != yaml.MappingNode || len(s.Content) == 0:
@@ -460,6 +468,88 @@ func (p *testParser) device(k, v *yaml.Node, seen []*testDevice) *testDevice {
 		}
 	}
 	return d
+}
+
+// signals reads a device's events: (a list of {at, code}) and maintenance:
+// (a list of {at, component, kind}, kind replaced unless given).
+func (p *testParser) signals(f map[string]*yaml.Node, id proactive.DeviceID) ([]proactive.Event, []proactive.Maintenance) {
+	var events []proactive.Event
+	var maint []proactive.Maintenance
+	list := func(key, what string, each func(f map[string]*yaml.Node, line int)) {
+		v := f[key]
+		if v == nil || yamlIsNull(v) {
+			return
+		}
+		if v.Kind != yaml.SequenceNode {
+			p.addf(v.Line, "%s: must be a list of %s", key, what)
+			return
+		}
+		keys := testEventKeys
+		if key == "maintenance" {
+			keys = testMaintKeys
+		}
+		for _, n := range v.Content {
+			if ef, ok := p.fields(n, "an entry of "+key, keys); ok {
+				each(ef, n.Line)
+			}
+		}
+	}
+	at := func(f map[string]*yaml.Node, line int, key string) (time.Duration, bool) {
+		a := f["at"]
+		if a == nil {
+			p.addf(line, "%s: missing required key at:", key)
+			return 0, false
+		}
+		d, ok := p.duration(a, "at")
+		if ok && d < 0 {
+			p.addf(a.Line, "at: must not be negative")
+			return 0, false
+		}
+		return d, ok
+	}
+	list("events", "events like {at: 1h, code: E101}", func(f map[string]*yaml.Node, line int) {
+		d, ok := at(f, line, "events")
+		c := f["code"]
+		if c == nil {
+			p.addf(line, "events: missing required key code:")
+			return
+		}
+		code, cok := p.scalar(c, "code")
+		if cok && !proactive.ValidEventCode(code) {
+			p.addf(c.Line, "code: %q is not an event code ([A-Za-z0-9_.:-]{1,64})", code)
+			cok = false
+		}
+		if ok && cok {
+			events = append(events, proactive.Event{Device: id, Time: time.Time{}.Add(d), Code: code})
+		}
+	})
+	list("maintenance", "records like {at: 2h, component: compressor, kind: replaced}", func(f map[string]*yaml.Node, line int) {
+		d, ok := at(f, line, "maintenance")
+		m := proactive.Maintenance{ID: int64(len(maint) + 1), Device: id, Time: time.Time{}.Add(d), Kind: proactive.MaintenanceReplaced}
+		if c := f["component"]; c == nil {
+			p.addf(line, "maintenance: missing required key component:")
+			ok = false
+		} else if comp, cok := p.scalar(c, "component"); !cok || !proactive.ValidMetricName(comp) {
+			p.addf(c.Line, "component: %q is not a component name ([a-z][a-z0-9_]{0,63})", comp)
+			ok = false
+		} else {
+			m.Component = comp
+		}
+		if k := f["kind"]; k != nil {
+			kind, kok := p.scalar(k, "kind")
+			if !kok || !proactive.MaintenanceKind(kind).Valid() {
+				p.addf(k.Line, "kind: %q is not one of replaced, repaired, inspected", kind)
+				ok = false
+			}
+			m.Kind = proactive.MaintenanceKind(kind)
+		}
+		if ok {
+			maint = append(maint, m)
+		}
+	})
+	slices.SortStableFunc(events, func(a, b proactive.Event) int { return a.Time.Compare(b.Time) })
+	slices.SortStableFunc(maint, func(a, b proactive.Maintenance) int { return a.Time.Compare(b.Time) })
+	return events, maint
 }
 
 func (p *testParser) alert(n *yaml.Node, devices []*testDevice) *wantAlert {
@@ -650,6 +740,51 @@ func (t *ruleTest) run(set *RuleSet) TestResult {
 		for _, s := range d.series {
 			steps = max(steps, int64(len(s.values))-1)
 		}
+		for _, e := range d.events {
+			steps = max(steps, int64((e.Time.Sub(time.Time{})+t.interval-1)/t.interval))
+		}
+		for _, m := range d.maint {
+			steps = max(steps, int64((m.Time.Sub(time.Time{})+t.interval-1)/t.interval))
+		}
+	}
+	// Events and maintenance go in at their times, before the samples of
+	// the step at or after them; next are the indexes of the first not yet
+	// fed, per device.
+	nextEvent := make([]int, len(t.devices))
+	nextMaint := make([]int, len(t.devices))
+	signalsUpTo := func(ev *Evaluator, at time.Duration, collect func(time.Duration, []proactive.Alert)) {
+		for {
+			// The earliest pending entry across devices, maintenance first
+			// at equal times.
+			bi, bm, best := -1, false, time.Duration(math.MaxInt64)
+			for i, d := range t.devices {
+				if j := nextMaint[i]; j < len(d.maint) {
+					if o := d.maint[j].Time.Sub(time.Time{}); o <= at && (o < best || o == best && !bm) {
+						bi, bm, best = i, true, o
+					}
+				}
+				if j := nextEvent[i]; j < len(d.events) {
+					if o := d.events[j].Time.Sub(time.Time{}); o <= at && o < best {
+						bi, bm, best = i, false, o
+					}
+				}
+			}
+			if bi < 0 {
+				return
+			}
+			d := t.devices[bi]
+			if bm {
+				m := d.maint[nextMaint[bi]]
+				m.Time = t.start.Add(best)
+				ev.ObserveMaintenance(m)
+				nextMaint[bi]++
+			} else {
+				e := d.events[nextEvent[bi]]
+				e.Time = t.start.Add(best)
+				collect(best, ev.ObserveEvent(e))
+				nextEvent[bi]++
+			}
+		}
 	}
 	lookup := func(id proactive.DeviceID) (DeviceInfo, bool) {
 		d, ok := byID[id]
@@ -669,8 +804,10 @@ func (t *ruleTest) run(set *RuleSet) TestResult {
 	for i := range steps + 1 {
 		at := time.Duration(i) * t.interval
 		for ; tick < len(t.ticks) && t.ticks[tick] < at; tick++ {
+			signalsUpTo(ev, t.ticks[tick], collect)
 			collect(t.ticks[tick], ev.Tick(t.start.Add(t.ticks[tick])))
 		}
+		signalsUpTo(ev, at, collect)
 		for _, d := range t.devices {
 			var metrics map[string]float64
 			for _, s := range d.series {

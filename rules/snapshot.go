@@ -8,15 +8,18 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/proactivehq/proactive"
 )
 
 // SnapshotVersion is the version of the format Snapshot writes; Restore
-// reads this version only.
-const SnapshotVersion = 1
+// reads it and version 1, which had no events and maintenance (a device
+// restored from one has none, as if it had reported none).
+const SnapshotVersion = 2
 
 // snapshotMagic opens every snapshot.
 const snapshotMagic = "PRORULES"
@@ -36,6 +39,8 @@ type SnapshotInfo struct {
 	// Devices, Windows and Alerts count the devices, their windows and
 	// their pending or firing alerts written or restored.
 	Devices, Windows, Alerts int
+	// MaintenanceID is the highest maintenance ID the engine had taken in.
+	MaintenanceID int64
 	// Bytes is the size of the snapshot.
 	Bytes int64
 	// Skipped lists the windows ("metric/length") the snapshot holds that
@@ -58,9 +63,11 @@ type SnapshotInfo struct {
 // (minus the late tolerance) and so does not depend on when each was taken.
 //
 // The format (little-endian): the magic "PRORULES", a uint16 version, the
-// snapshot's time, clock and tolerance (int64 ns), the layout (metric
-// names, then each window's metric and length), one record per device, an
-// end tag with the device count, and the CRC-32C of all that precedes it.
+// snapshot's time, clock and tolerance (int64 ns), the highest maintenance
+// ID taken in (int64), the layout (metric names, then each window's metric
+// and length), one record per device (its event history and maintenance
+// times after its alerts), an end tag with the device count, and the
+// CRC-32C of all that precedes it.
 func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
 	e.mu.Lock()
 	l := e.set.layout
@@ -83,7 +90,8 @@ func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
 		sh.mu.Unlock()
 		lists[i] = list
 	}
-	info := SnapshotInfo{Version: SnapshotVersion, Time: newest, Taken: e.opts.Now(), Tolerance: e.opts.LateTolerance}
+	info := SnapshotInfo{Version: SnapshotVersion, Time: newest, Taken: e.opts.Now(), Tolerance: e.opts.LateTolerance,
+		MaintenanceID: e.MaintenanceID()}
 
 	enc := &encoder{w: w, crc: crc32.New(castagnoli)}
 	enc.raw([]byte(snapshotMagic))
@@ -91,6 +99,7 @@ func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
 	enc.time(info.Time)
 	enc.time(info.Taken)
 	enc.i64(int64(info.Tolerance))
+	enc.i64(info.MaintenanceID)
 	enc.uvarint(uint64(metrics))
 	for _, name := range l.metricNames[:metrics] {
 		enc.str(name)
@@ -265,6 +274,25 @@ func (e *encoder) device(d *device, metrics, windows int, info *SnapshotInfo) {
 			e.time(at)
 		}
 	}
+	var codes []eventSeries
+	if d.events != nil {
+		codes = d.events.codes
+	}
+	e.uvarint(uint64(len(codes)))
+	for _, c := range codes {
+		e.str(c.code)
+		e.i64(c.last)
+		e.uvarint(uint64(len(c.times)))
+		for _, t := range c.times {
+			e.i64(t)
+		}
+	}
+	comps := slices.Sorted(maps.Keys(d.maint))
+	e.uvarint(uint64(len(comps)))
+	for _, comp := range comps {
+		e.str(comp)
+		e.i64(d.maint[comp])
+	}
 	info.Devices++
 }
 
@@ -335,11 +363,17 @@ func (e *Engine) Restore(r io.Reader) (SnapshotInfo, error) {
 		return SnapshotInfo{}, fmt.Errorf("%w: read: %w", ErrSnapshot, d.err)
 	}
 	info.Bytes = d.n
+	var all []*device
 	for i, sh := range e.shards {
 		sh.mu.Lock()
 		sh.ev.devices = shards[i]
+		sh.ev.maintID = info.MaintenanceID
 		sh.mu.Unlock()
+		for _, dev := range shards[i] {
+			all = append(all, dev)
+		}
 	}
+	e.fleet.rebuild(set.layout, all)
 	return info, nil
 }
 
@@ -447,11 +481,15 @@ func (e *Engine) decode(d *decoder, set *RuleSet) (SnapshotInfo, []map[proactive
 	if d.err != nil {
 		return info, nil
 	}
-	if v := d.u16(); v != SnapshotVersion && d.err == nil {
-		d.fail("format version %d, this build reads %d", v, SnapshotVersion)
+	v := int(d.u16())
+	if (v < 1 || v > SnapshotVersion) && d.err == nil {
+		d.fail("format version %d, this build reads 1 to %d", v, SnapshotVersion)
 	}
-	info.Version = SnapshotVersion
+	info.Version = v
 	info.Time, info.Taken, info.Tolerance = d.time(), d.time(), d.dur()
+	if v >= 2 {
+		info.MaintenanceID = d.i64()
+	}
 
 	l := set.layout
 	nm := int(d.uvarint(1<<16, "metric count"))
@@ -555,6 +593,11 @@ func (e *Engine) decode(d *decoder, set *RuleSet) (SnapshotInfo, []map[proactive
 func (e *Engine) decodeDevice(d *decoder, l *layout, metricSlot, windowSlot []int, lengths []time.Duration,
 	rules map[string]bool, info *SnapshotInfo) *device {
 	dev := &device{id: proactive.DeviceID(d.str("device id"))}
+	defer func() {
+		if info.Version >= 2 {
+			d.signals(dev)
+		}
+	}()
 	dev.info.Model = d.str("model")
 	dev.info.AgeDays = d.f64()
 	dev.lastSeen, dev.lastEval = d.time(), d.time()
@@ -625,6 +668,42 @@ func (e *Engine) decodeDevice(d *decoder, l *layout, metricSlot, windowSlot []in
 		d.fail("device %q: alert flag", dev.id)
 	}
 	return dev
+}
+
+// signals reads a device's event history and maintenance times (version 2).
+func (d *decoder) signals(dev *device) {
+	nc := int(d.uvarint(MaxEventCodes, "event codes"))
+	if nc > 0 {
+		dev.events = &eventLog{codes: make([]eventSeries, 0, nc)}
+	}
+	for range nc {
+		s := eventSeries{code: d.str("event code"), last: d.i64()}
+		nt := int(d.uvarint(MaxEventTimes, "event times"))
+		if nt > 0 {
+			s.times = make([]int64, nt)
+		}
+		for i := range s.times {
+			s.times[i] = d.i64()
+			if i > 0 && s.times[i] < s.times[i-1] || s.times[i] > s.last {
+				d.fail("device %q: event times out of order", dev.id)
+			}
+		}
+		if d.err != nil {
+			return
+		}
+		dev.events.codes = append(dev.events.codes, s)
+	}
+	nm := int(d.uvarint(1<<16, "maintained components"))
+	for range nm {
+		comp, t := d.str("component"), d.i64()
+		if d.err != nil {
+			return
+		}
+		if dev.maint == nil {
+			dev.maint = map[string]int64{}
+		}
+		dev.maint[comp] = t
+	}
 }
 
 // window reads a window's ring into w, a new window of its length.

@@ -143,14 +143,36 @@ func (e *Engine) RebuildSince(ctx context.Context, h History, info SnapshotInfo,
 		return rep, nil
 	}
 	rep.From = minTime(rep.From, time.Unix(0, first).UTC())
-	err := h.Samples(time.Unix(0, first).UTC(), end)(ctx, func(s proactive.Sample) error {
+	// The events of the gap: those the snapshot holds already count once
+	// (an event is its code and time).
+	gap := info.Time.Add(-e.opts.LateTolerance)
+	// What each device had evaluated when the snapshot was taken: a sample
+	// or event at or before it was evaluated then.
+	evaluated := map[proactive.DeviceID]time.Time{}
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		for id, d := range sh.ev.devices {
+			evaluated[id] = d.lastEval
+		}
+		sh.mu.Unlock()
+	}
+	seen := func(id proactive.DeviceID, t time.Time) bool {
+		at, ok := evaluated[id]
+		return ok && !t.After(at)
+	}
+	q, err := e.signals(ctx, h, gap, end)
+	if err != nil {
+		return rep, fmt.Errorf("rebuild rule windows: load events and maintenance: %w", err)
+	}
+	err = h.Samples(time.Unix(0, first).UTC(), end)(ctx, func(s proactive.Sample) error {
+		e.feedSignals(q, s.Time, gap, seen)
 		sh := e.shards[e.shardOf(s.Device)]
 		sh.mu.Lock()
 		ev := sh.ev
 		d := ev.device(&s)
-		// A sample at or before the device's last evaluation was
-		// evaluated before the snapshot (or would have been skipped).
-		evaluate := s.Time.After(d.lastEval)
+		// A sample at or before the device's last evaluation at the
+		// snapshot was evaluated before it (or would have been skipped).
+		evaluate := !seen(s.Device, s.Time)
 		ev.add(d, &s, since)
 		if evaluate {
 			ev.out = ev.out[:0]
@@ -163,6 +185,7 @@ func (e *Engine) RebuildSince(ctx context.Context, h History, info SnapshotInfo,
 	if err != nil {
 		return rep, fmt.Errorf("rebuild rule windows: replay the gap since the snapshot: %w", err)
 	}
+	e.feedSignals(q, end, gap, seen)
 	return rep, nil
 }
 

@@ -21,7 +21,7 @@ const maxForecast = 100 * 365.25 * 24 * time.Hour
 
 // Window holds time-bucketed aggregates of one metric of one device over a
 // sliding time window of fixed length. Its memory is fixed whatever the
-// sample rate (SizeBytes: 4,048 bytes, one 4 KiB allocation), because it
+// sample rate (SizeBytes: 4,056 bytes, one 4 KiB allocation), because it
 // keeps per-bucket aggregates and never the samples.
 //
 // # Buckets
@@ -53,6 +53,14 @@ const maxForecast = 100 * 365.25 * 24 * time.Hour
 //     the ring still holds.
 //
 // # How exact each function is
+//
+// # Reading from a time on
+//
+// A rule with reset_on_maintenance reads its windows only from the first
+// bucket that starts at or after the component's last maintenance (see
+// since): the bucket holding the maintenance time is left out whole, so
+// such a rule sees no sample from before it, and misses the samples of the
+// new part in that bucket (at most one bucket width, length/Buckets).
 //
 // Sample times are kept in ticks of 2^s nanoseconds, the smallest power of
 // two that counts a bucket width in 32 bits, rounding down: to the
@@ -146,6 +154,10 @@ type Window struct {
 	cache    span  // of the buckets before the newest a query reads; see read
 	length   time.Duration
 	widthSec float64 // bucket width, s
+	// from is the first bucket queries read (math.MinInt64: no bound). The
+	// evaluator sets it before each query of a rule with
+	// reset_on_maintenance, so that the shared window is never cut.
+	from int64
 }
 
 // bucket aggregates the samples of one bucket width in 64 bytes, so that
@@ -197,7 +209,18 @@ func NewWindow(length, tolerance time.Duration) *Window {
 		loEdge:    width - (lag*width - int64(length)),
 		shift:     shift,
 		lag:       uint8(lag),
+		from:      math.MinInt64,
 	}
+}
+
+// since makes the next queries read only the buckets that start at or
+// after ns (Unix ns); noTime lifts the bound.
+func (w *Window) since(ns int64) {
+	if ns == noTime {
+		w.from = math.MinInt64
+		return
+	}
+	w.from = -floorDiv(-ns, w.width)
 }
 
 // Length returns the length the window was created with.
@@ -348,10 +371,11 @@ func (w *Window) bounds(now time.Time) (lo, hi, nowK int64, ok bool) {
 		if r >= w.loEdge {
 			lo++
 		}
-		return lo, w.head, w.head, true
+		lo = max(lo, w.from)
+		return lo, w.head, w.head, lo <= w.head
 	}
 	nowK = floorDiv(ns, w.width)
-	lo = max(floorDiv(ns-int64(w.length), w.width), w.head-Buckets)
+	lo = max(floorDiv(ns-int64(w.length), w.width), w.head-Buckets, w.from)
 	hi = min(nowK, w.head)
 	return lo, hi, nowK, lo <= hi
 }
