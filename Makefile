@@ -47,8 +47,10 @@ test-short:
 # and the simulator's publish rate and CPU. Takes about half an hour.
 bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest' -benchmem ./ingest/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWrite' -benchmem ./influx/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRuleEvaluations' -benchtime 1000000x -timeout 30m ./rules/
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkFleetMemory' -benchtime 1x -timeout 30m ./rules/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkFleetMemory|BenchmarkModelBaselineMemory|BenchmarkEventLogMemory' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWindow' -benchmem ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRebuild/(snapshot|aggregated)' -benchtime 1x -timeout 60m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 30m ./rules/

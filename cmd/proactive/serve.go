@@ -81,16 +81,20 @@ func serve(ctx context.Context, e env) error {
 		return fmt.Errorf("rules:\n%w", probs)
 	}
 	var sink ingest.SinkFunc
+	var eventSink ingest.EventSinkFunc
+	feed := func(ctx context.Context) error { <-ctx.Done(); return nil } // a part that returns ends the service
 	if cfg.Rules.Enabled {
-		sink = engine.Consume
+		sink, eventSink = engine.Consume, engine.ConsumeEvents
+		feed = rules.NewMaintenanceFeed(store, engine, rules.FeedOptions{Logger: log}).Run
 		log.Info("rules loaded", "rules", len(specs), "paths", cfg.Rules.Paths)
 	} else {
 		log.Info("rules disabled on this instance (rules.enabled: false)")
 	}
 
 	in := ingest.New(ingest.Options{
-		Writer: tsdb,
-		Sink:   sink,
+		Writer:    tsdb,
+		Sink:      sink,
+		EventSink: eventSink,
 		Lookup: func(id proactive.DeviceID) (string, bool) {
 			model, _, ok := store.DeviceInfo(id)
 			return model, ok
@@ -191,6 +195,7 @@ func serve(ctx context.Context, e env) error {
 		lifecycle.Part{Name: "rule snapshots", Run: checkpoint.Run},
 		// The rules stop after ingest, whose final batches they evaluate.
 		lifecycle.Part{Name: "rules", Run: func(ctx context.Context) error { defer close(rulesStopped); return engine.Run(ctx) }},
+		lifecycle.Part{Name: "maintenance feed", Run: feed}, // new records reach the rules within seconds
 		lifecycle.Part{Name: "rules reload", Run: lifecycle.OnSignal(func() {
 			if n, err := reloadRules(cfg, engine); err != nil {
 				log.Error("rules not reloaded; the loaded rules keep running", "problems", err.Error())
