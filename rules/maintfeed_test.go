@@ -76,10 +76,10 @@ func TestMaintenanceFeed(t *testing.T) {
 		mu.Lock()
 		fail = true
 		mu.Unlock()
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // synctest's fake clock: one poll interval passes
 		synctest.Wait()
 		add(proactive.Maintenance{ID: 3, Device: "d1", Time: t0.Add(-time.Minute), Component: "compressor", Kind: proactive.MaintenanceRepaired})
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // synctest's fake clock: one poll interval passes
 		synctest.Wait()
 		if id := e.MaintenanceID(); id != 3 {
 			t.Errorf("after a failed poll and a new record, MaintenanceID = %d, want 3", id)
