@@ -177,6 +177,7 @@ func serve(ctx context.Context, e env) error {
 		"influxdb", config.RedactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
 	history := rules.StoredHistory(tsdb)
+	history.Maintenance = store // the rebuild applies repairs at their times, as the live engine did
 	rulesStopped := make(chan struct{})
 	checkpoint := rules.NewCheckpoint(engine, rules.CheckpointOptions{
 		Path: cfg.Rules.SnapshotPath, Interval: time.Duration(cfg.Rules.SnapshotInterval), History: history,
