@@ -14,7 +14,7 @@ import (
 type EventSource func(ctx context.Context, fn func(proactive.Event) error) error
 
 // EventStore is what a HistoryStore that also keeps device events offers
-// (InfluxDB's measurement events; the influx side is wired separately).
+// (*influx.Store, from InfluxDB's measurement events).
 // StoredHistory reads events from a store that implements it, so that
 // rebuilds see them; without it, rebuilds see no events.
 type EventStore interface {
