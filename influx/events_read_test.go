@@ -91,4 +91,19 @@ func TestEventsReadBack(t *testing.T) {
 	if err := s.Events(t.Context(), from, to, "", func(proactive.Event) error { return stop }); err != stop {
 		t.Errorf("Events returned %v, want fn's error", err)
 	}
+
+	// The restart rebuild reads them through StoredHistory.
+	h := rules.StoredHistory(s)
+	if h.Events == nil {
+		t.Fatal("StoredHistory of the store has no events")
+	}
+	n, want := 0, 0
+	for _, e := range all {
+		if !e.Time.Before(from) && e.Time.Before(to) {
+			want++
+		}
+	}
+	if err := h.Events(from, to)(t.Context(), func(proactive.Event) error { n++; return nil }); err != nil || n != want {
+		t.Errorf("StoredHistory events: %d, %v; want %d", n, err, want)
+	}
 }
