@@ -119,12 +119,21 @@ func TestServeEventGatesRule(t *testing.T) {
 		t.Errorf("telemetry alone opened tickets %+v", tk)
 	}
 
+	// A code outside the prefix gates nothing: the sample after it is
+	// evaluated with it in the window.
+	publish(t, c, "devices/fridge-1/events", `{"code": "E201"}`)
+	publish(t, c, "devices/fridge-1/telemetry", `{"metrics": {"compressor_current": 12}}`)
+	waitMetric(t, p, "proactive_rules_samples_total", 3)
+	if st := alertState(t, p, token, "compressor_trip", "fridge-1"); st != "" {
+		t.Errorf("after E201: alert %q, want none", st)
+	}
+
 	publish(t, c, "devices/fridge-1/events", `{"code": "E101", "component": "compressor"}`)
 	// The embedded broker acknowledges once the event is written.
 	pts := influx.Points(t, "events")
-	if len(pts) != 1 || pts[0].Tags["device_id"] != "fridge-1" || pts[0].Tags["code"] != "E101" ||
-		pts[0].Tags["component"] != "compressor" || pts[0].Fields["n"] != 1 {
-		t.Errorf("events points %+v, want one E101 of fridge-1's compressor with n=1", pts)
+	if len(pts) != 2 || pts[1].Tags["device_id"] != "fridge-1" || pts[1].Tags["code"] != "E101" ||
+		pts[1].Tags["component"] != "compressor" || pts[1].Fields["n"] != 1 {
+		t.Errorf("events points %+v, want E201 then E101 of fridge-1's compressor with n=1", pts)
 	}
 	tk := testenv.EventuallyValue(t, 0, func() (proactive.Ticket, error) {
 		if tk := tickets(t, p, token, "fridge-1"); len(tk) > 0 {
@@ -157,8 +166,8 @@ func TestServeEventGatesRule(t *testing.T) {
 	if dl.Reason != ingest.ReasonBadEventCode || dl.Device != "fridge-1" {
 		t.Errorf("dead letter %+v, want reason bad_event_code of fridge-1", dl)
 	}
-	if n := influx.Count(t, "events"); n != 1 {
-		t.Errorf("%d events stored, want only the good one", n)
+	if n := influx.Count(t, "events"); n != 2 {
+		t.Errorf("%d events stored, want only the two good ones", n)
 	}
 }
 
