@@ -149,15 +149,16 @@ type Window struct {
 	hasData   bool
 	// A query at now in bucket k reads from bucket k-lag, or k-lag+1 when
 	// now is loEdge or more ns into its bucket: bounds without a division.
-	lag      uint8
-	want     uint8 // every part of a span a query has asked for; see read
-	cache    span  // of the buckets before the newest a query reads; see read
-	length   time.Duration
-	widthSec float64 // bucket width, s
+	lag  uint8
+	want uint8 // every part of a span a query has asked for; see read
 	// from is the first bucket queries read (math.MinInt64: no bound). The
 	// evaluator sets it before each query of a rule with
-	// reset_on_maintenance, so that the shared window is never cut.
-	from int64
+	// reset_on_maintenance, so that the shared window is never cut. Every
+	// query reads it: it completes the line of the fields above.
+	from     int64
+	cache    span // of the buckets before the newest a query reads; see read
+	length   time.Duration
+	widthSec float64 // bucket width, s
 }
 
 // bucket aggregates the samples of one bucket width in 64 bytes, so that
