@@ -7,6 +7,7 @@
 package proactive
 
 import (
+	"log/slog"
 	"time"
 )
 
@@ -122,6 +123,14 @@ type Alert struct {
 	// remembers; the ticket store applies it to what it holds, so that it
 	// survives a restart.
 	Cooldown time.Duration
+}
+
+// LogValue logs an alert as a group of the platform's log keys (rule,
+// device_id, component), so that its component never collides with the
+// "component" that names the logging part of the platform.
+func (a Alert) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("rule", a.Rule), slog.String("device_id", string(a.Device)),
+		slog.String("component", a.Component))
 }
 
 // TicketStatus is where a proactive ticket stands.

@@ -287,7 +287,7 @@ func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 			Max:  min(n.opt.MaxBackoff, 30*time.Second),
 			OnRetry: func(attempt int, wait time.Duration, err error) {
 				n.metrics.alertErrors.Inc()
-				n.log.Error("alert not stored; retrying", "rule", a.Rule, "device_id", a.Device, "component", a.Component,
+				n.log.Error("alert not stored; retrying", "alert", a,
 					"attempt", attempt, "retry_in", wait, "err", err)
 			},
 		}
@@ -299,13 +299,12 @@ func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 		})
 		if code := proactive.ErrorCode(err); code == proactive.ENotFound || code == proactive.EInvalid {
 			n.metrics.skipped.WithLabelValues("alert_" + code).Inc()
-			n.log.Warn("alert opens no ticket", "rule", a.Rule, "device_id", a.Device, "component", a.Component, "err", err)
+			n.log.Warn("alert opens no ticket", "alert", a, "err", err)
 			continue
 		}
 		if err != nil {
 			// Retry gives up only when ctx ends.
-			n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "rule", a.Rule, "device_id", a.Device,
-				"component", a.Component)
+			n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "alert", a)
 			return
 		}
 		woke = woke || queued

@@ -284,7 +284,7 @@ func (e *Engine) notify(ctx context.Context, alerts []proactive.Alert) {
 	}
 	for _, a := range alerts {
 		e.m.transitions.WithLabelValues(a.Rule, string(a.State)).Inc()
-		e.log.Info("alert "+string(a.State), "rule", a.Rule, "device_id", a.Device, "component", a.Component,
+		e.log.Info("alert "+string(a.State), "alert", a,
 			"severity", a.Severity, "time_to_failure", a.TimeToFailure, "summary", a.Summary)
 	}
 	if e.opts.Notify != nil {
