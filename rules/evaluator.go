@@ -217,8 +217,8 @@ func (ev *Evaluator) Observe(s proactive.Sample) []proactive.Alert {
 }
 
 // prefetch reads a word of each of d's windows (of the bucket a sample in
-// time lands in, after the fields next to the ring that say which) and of
-// its latest values. The loads do not depend on one another, so the
+// time lands in, after the fields next to the ring that say which, and of
+// the cached span the queries read) and of its latest values. The loads do not depend on one another, so the
 // processor waits for their cache misses together, where Add and the
 // queries would wait for each in turn; with a fleet's windows far larger
 // than the caches, those misses are most of the cost of a sample. It
@@ -227,7 +227,7 @@ func (ev *Evaluator) prefetch(d *device) {
 	var x uint32
 	for _, w := range d.windows {
 		if w != nil {
-			x |= w.ring[w.headSlot].n
+			x |= w.ring[w.headSlot].n | uint32(w.cache.n)
 		}
 	}
 	if len(d.latest) > 0 {

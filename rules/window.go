@@ -143,7 +143,6 @@ type Window struct {
 	width     int64 // bucket width, ns
 	head      int64 // bucket index of the newest sample
 	loEdge    int64 // see lag
-	tolerance time.Duration
 	headSlot  int32 // position of the newest bucket in ring
 	shift     uint8 // a tick is 1<<shift ns
 	hasData   bool
@@ -154,11 +153,18 @@ type Window struct {
 	// from is the first bucket queries read (math.MinInt64: no bound). The
 	// evaluator sets it before each query of a rule with
 	// reset_on_maintenance, so that the shared window is never cut. Every
-	// query reads it: it completes the line of the fields above.
-	from     int64
-	cache    span // of the buckets before the newest a query reads; see read
-	length   time.Duration
-	widthSec float64 // bucket width, s
+	// query reads it, so it is in the line of the fields above.
+	from int64
+	// cache begins with the 8 bytes left in that line, where its lo and
+	// have lie (every query reads them), so that its sums fill the next
+	// line exactly: the usual query touches that line, the fields' and its
+	// bucket. Had the span started a line, lo and have would have been
+	// alone in a third line.
+	cache span // of the buckets before the newest a query reads; see read
+	// tolerance is read by Add only for a sample older than the newest.
+	tolerance time.Duration
+	length    time.Duration
+	widthSec  float64 // bucket width, s
 }
 
 // bucket aggregates the samples of one bucket width in 64 bytes, so that
@@ -409,14 +415,15 @@ func (w *Window) buckets(lo, hi int64) iter.Seq2[int64, *bucket] {
 // and addMoments), so a part has the same value whether it was cached or
 // computed for the query, and whichever part was filled first.
 type span struct {
+	// lo and have come first: see Window.cache.
+	lo       uint8   // hi - lo: with hi, which buckets the span covers
+	have     uint8   // which parts hold: haveSums, haveExtremes...; 0 = none
 	n        uint64  // number of samples; 0 = none
 	sum      float64 // Σ v, added up bucket by bucket, oldest first
 	min, max float64 // if have&haveExtremes; NaN if n = 0
 	st       float64 // Σ t, as sum; if have&haveSt
 	m2       float64 // Σ (v - vMean)², vMean = sum/n; if have&haveM2
 	sxx, sxy float64 // Σ (t - tMean)², Σ (t - tMean)(v - vMean), tMean = st/n; if have&haveMoments
-	lo       uint8   // hi - lo: with hi, which buckets the span covers
-	have     uint8   // which parts hold: haveSums, haveExtremes...; 0 = none
 }
 
 // The parts of a span. The first three take one pass over the buckets
