@@ -50,7 +50,7 @@ func TestServeRulesAlertAndReload(t *testing.T) {
 
 	c := device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "fridge-9", false)
 	publish(t, c, "devices/fridge-9/telemetry", `{"metrics": {"cabinet_temp": 12.5}}`)
-	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"cabinet_hot","device_id":"fridge-9"`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","alert":{"rule":"cabinet_hot","device_id":"fridge-9"`)
 	if v := metric(t, p.http, `proactive_rules_alerts{rule="cabinet_hot",state="firing"}`); v != 1 {
 		t.Errorf("firing alerts metric = %v, want 1", v)
 	}
@@ -66,7 +66,7 @@ func TestServeRulesAlertAndReload(t *testing.T) {
 		t.Errorf("the reload error does not name file, line and problem:\n%s", tail(p.logs.String(), 2000))
 	}
 	publish(t, c, "devices/fridge-9/telemetry", `{"metrics": {"door_open": 1}}`)
-	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"door"`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","alert":{"rule":"door"`)
 	p.terminate(t)
 }
 
@@ -117,7 +117,7 @@ func TestServeUsesTheRegistry(t *testing.T) {
 	if len(pts) != 2 || pts[0].Tags["model"]+pts[1].Tags["model"] != "fridge-a1" {
 		t.Errorf("points %+v: want the registered device tagged model=fridge-a1 and the other untagged", pts)
 	}
-	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"old_fridge_hot","device_id":"fridge-42"`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","alert":{"rule":"old_fridge_hot","device_id":"fridge-42"`)
 	if strings.Contains(p.logs.String(), `"device_id":"unknown-1"`) {
 		t.Errorf("the rule fired on an unregistered device of no model")
 	}

@@ -52,7 +52,7 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 	// The live engine fired on them too.
 	for _, fired := range []string{"compressor_wear\",\"device_id\":\"fridge-003", "refrigerant_leak\",\"device_id\":\"fridge-008",
 		"fan_bearing\",\"device_id\":\"heatpump-002"} {
-		waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"`+fired+`"`)
+		waitLog(t, p, `"msg":"alert firing","component":"rules","alert":{"rule":"`+fired+`"`)
 	}
 
 	out, errOut, err := runCmd(t, env, "simulate", "score", "--truth", truth, "--from-influx", "--json")

@@ -98,7 +98,7 @@ func TestRestartFromSnapshot(t *testing.T) {
 	}
 	c = device(t, "tcp://"+env["PROACTIVE_MQTT_LISTEN"], "fridge-7", false)
 	publish(t, c, "devices/fridge-7/telemetry", payload(46, 80))
-	waitLog(t, p, `"msg":"alert firing","component":"rules","rule":"hot","device_id":"fridge-7"`)
+	waitLog(t, p, `"msg":"alert firing","component":"rules","alert":{"rule":"hot","device_id":"fridge-7"`)
 	got := alertsOf(t, p, token)
 	if len(got) != 1 || got[0].State != want[0].State || !got[0].ActiveAt.Equal(want[0].ActiveAt) || !got[0].FiredAt.Equal(want[0].FiredAt) {
 		t.Errorf("after the restart %+v, never stopped %+v", got, want)
