@@ -21,28 +21,9 @@ import (
 // Like Samples it queries one time chunk at a time, sized to hold about
 // 50,000 rows, and streams each response's rows into fn.
 func (s *Store) Events(ctx context.Context, from, to time.Time, device proactive.DeviceID, fn func(proactive.Event) error) error {
-	if device != "" && !proactive.ValidDeviceID(string(device)) {
-		return fmt.Errorf("device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
-	}
-	stop := to
-	if stop.IsZero() {
-		stop = time.Now()
-	}
-	q := s.client.QueryAPI(s.org)
-	span := firstChunk
-	for start := from; start.Before(stop); {
-		end := start.Add(span)
-		if end.After(stop) {
-			end = stop
-		}
-		rows, err := eventChunk(ctx, q, fluxEvents(s.bucket, start, end, string(device)), end, fn)
-		if err != nil {
-			return err
-		}
-		span = nextChunk(span, end.Sub(start), rows)
-		start = end
-	}
-	return nil
+	return s.chunked(from, to, device, func(q api.QueryAPI, start, end time.Time) (int, error) {
+		return eventChunk(ctx, q, fluxEvents(s.bucket, start, end, string(device)), end, fn)
+	})
 }
 
 // eventChunk runs one chunk's query and streams its events before stop

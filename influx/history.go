@@ -39,6 +39,15 @@ const (
 // other than Flux's own (_time, _start, ...) is a metric; null columns
 // (metrics the device did not send then) are left out.
 func (s *Store) Samples(ctx context.Context, from, to time.Time, device proactive.DeviceID, fn func(proactive.Sample) error) error {
+	return s.chunked(from, to, device, func(q api.QueryAPI, start, end time.Time) (int, error) {
+		return influxChunk(ctx, q, fluxTelemetry(s.bucket, start, end, string(device)), end, fn)
+	})
+}
+
+// chunked runs read over [from, to) (a zero to: now) one time chunk at a
+// time, sizing each chunk from the rows the last one returned (nextChunk),
+// for device or, when it is empty, every device.
+func (s *Store) chunked(from, to time.Time, device proactive.DeviceID, read func(q api.QueryAPI, start, end time.Time) (rows int, err error)) error {
 	if device != "" && !proactive.ValidDeviceID(string(device)) {
 		return fmt.Errorf("device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
 	}
@@ -53,7 +62,7 @@ func (s *Store) Samples(ctx context.Context, from, to time.Time, device proactiv
 		if end.After(stop) {
 			end = stop
 		}
-		rows, err := influxChunk(ctx, q, fluxTelemetry(s.bucket, start, end, string(device)), end, fn)
+		rows, err := read(q, start, end)
 		if err != nil {
 			return err
 		}

@@ -103,9 +103,9 @@ func DecodeTelemetry(payload []byte, received time.Time) ([]Reading, []EntryErro
 	return decodeTelemetry(trimmed, received)
 }
 
-// decodeTelemetry is the full decoder: it judges every payload and explains
-// every fault. decodeFast handles the common well-formed ones in one pass.
-func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryError) {
+// entries splits a payload into its entries: the object itself, or each
+// element of an array; an empty array is refused with emptyReason.
+func entries(trimmed []byte, emptyReason Reason) ([]json.RawMessage, []EntryError) {
 	if !json.Valid(trimmed) {
 		return nil, []EntryError{{-1, ReasonNotJSON, jsonSyntaxDetail(trimmed)}}
 	}
@@ -118,13 +118,22 @@ func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryErro
 			return nil, []EntryError{{-1, ReasonNotJSON, err.Error()}}
 		}
 		if len(raws) == 0 {
-			return nil, []EntryError{{-1, ReasonNoMetrics, "empty array"}}
+			return nil, []EntryError{{-1, emptyReason, "empty array"}}
 		}
 	default:
 		return nil, []EntryError{{-1, ReasonWrongType, "payload must be a JSON object or an array of objects, got " + jsonKind(trimmed)}}
 	}
+	return raws, nil
+}
+
+// decodeTelemetry is the full decoder: it judges every payload and explains
+// every fault. decodeFast handles the common well-formed ones in one pass.
+func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryError) {
+	raws, errs := entries(trimmed, ReasonNoMetrics)
+	if errs != nil {
+		return nil, errs
+	}
 	readings := make([]Reading, 0, len(raws))
-	var errs []EntryError
 	for i, raw := range raws {
 		r, reason, detail := decodeEntry(raw, received)
 		if reason != "" {

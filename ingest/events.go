@@ -38,25 +38,11 @@ func DecodeEvents(payload []byte, received time.Time) ([]proactive.Event, []Entr
 	if len(trimmed) == 0 {
 		return nil, []EntryError{{-1, ReasonNotJSON, "empty payload"}}
 	}
-	if !json.Valid(trimmed) {
-		return nil, []EntryError{{-1, ReasonNotJSON, jsonSyntaxDetail(trimmed)}}
-	}
-	var raws []json.RawMessage
-	switch trimmed[0] {
-	case '{':
-		raws = []json.RawMessage{trimmed}
-	case '[':
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return nil, []EntryError{{-1, ReasonNotJSON, err.Error()}}
-		}
-		if len(raws) == 0 {
-			return nil, []EntryError{{-1, ReasonNoEvents, "empty array"}}
-		}
-	default:
-		return nil, []EntryError{{-1, ReasonWrongType, "payload must be a JSON object or an array of objects, got " + jsonKind(trimmed)}}
+	raws, errs := entries(trimmed, ReasonNoEvents)
+	if errs != nil {
+		return nil, errs
 	}
 	events := make([]proactive.Event, 0, len(raws))
-	var errs []EntryError
 	for i, raw := range raws {
 		e, reason, detail := decodeEvent(raw, received)
 		if reason != "" {

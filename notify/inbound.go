@@ -115,9 +115,16 @@ func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState,
 
 // partyOfTicket loads who a ticket's messages go to.
 func (n *Notifier) partyOfTicket(ctx context.Context, ticket int64) (party, error) {
+	_, p, err := n.ticketParty(ctx, ticket)
+	return p, err
+}
+
+// ticketParty reads a ticket and who its messages go to.
+func (n *Notifier) ticketParty(ctx context.Context, ticket int64) (proactive.Ticket, party, error) {
 	t, err := n.store.GetTicket(ctx, ticket)
 	if err != nil {
-		return party{}, err
+		return t, party{}, err
 	}
-	return n.loadParty(ctx, t.Device, t.Component)
+	p, err := n.loadParty(ctx, t.Device, t.Component)
+	return t, p, err
 }

@@ -27,11 +27,7 @@ func bookedAppointment(ctx context.Context, tx *devices.Tx, ticket int64) (Appoi
 // site's area; slots held for other customers' offers are left out.
 // ENotFound for no such ticket.
 func (n *Notifier) Slots(ctx context.Context, ticket int64) ([]Slot, error) {
-	t, err := n.store.GetTicket(ctx, ticket)
-	if err != nil {
-		return nil, err
-	}
-	p, err := n.loadParty(ctx, t.Device, t.Component)
+	t, p, err := n.ticketParty(ctx, ticket)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +65,7 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 	if !s.End.After(s.Start) {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "the slot ends before it starts")
 	}
-	t, err := n.store.GetTicket(ctx, ticket)
-	if err != nil {
-		return Appointment{}, err
-	}
-	p, err := n.loadParty(ctx, t.Device, t.Component)
+	t, p, err := n.ticketParty(ctx, ticket)
 	if err != nil {
 		return Appointment{}, err
 	}
@@ -135,11 +127,7 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 	if technician == "" || actor == "" {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "a reassignment needs a technician and an actor")
 	}
-	t, err := n.store.GetTicket(ctx, ticket)
-	if err != nil {
-		return Appointment{}, err
-	}
-	p, err := n.loadParty(ctx, t.Device, t.Component)
+	t, p, err := n.ticketParty(ctx, ticket)
 	if err != nil {
 		return Appointment{}, err
 	}

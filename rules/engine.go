@@ -143,30 +143,16 @@ func (e *Engine) LoadFiles(patterns []string) (int, Problems) {
 // Consume hands accepted samples to the shards, in order per device. It has
 // the shape of ingest's sink; it blocks while a shard's queue is full.
 func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {
-	if len(samples) == 0 {
-		return
-	}
-	parts := make([]batch, len(e.shards))
-	for _, s := range samples {
-		i := e.shardOf(s.Device)
-		parts[i].samples = append(parts[i].samples, s)
-	}
-	e.enqueue(ctx, parts)
+	e.enqueue(ctx, spread(e, samples, func(s proactive.Sample) proactive.DeviceID { return s.Device },
+		func(b *batch, s proactive.Sample) { b.samples = append(b.samples, s) }))
 }
 
 // ConsumeEvents hands device events to the shards, in order per device with
 // the samples: each is kept in its device's event history and evaluates the
 // device's rules as a sample does. It blocks while a shard's queue is full.
 func (e *Engine) ConsumeEvents(ctx context.Context, events []proactive.Event) {
-	if len(events) == 0 {
-		return
-	}
-	parts := make([]batch, len(e.shards))
-	for _, ev := range events {
-		i := e.shardOf(ev.Device)
-		parts[i].events = append(parts[i].events, ev)
-	}
-	e.enqueue(ctx, parts)
+	e.enqueue(ctx, spread(e, events, func(ev proactive.Event) proactive.DeviceID { return ev.Device },
+		func(b *batch, ev proactive.Event) { b.events = append(b.events, ev) }))
 }
 
 // ConsumeMaintenance hands maintenance records to the shards. A record seen
@@ -174,15 +160,21 @@ func (e *Engine) ConsumeEvents(ctx context.Context, events []proactive.Event) {
 // newest maintenance time per component. It blocks while a shard's queue
 // is full; records are applied before the samples consumed after them.
 func (e *Engine) ConsumeMaintenance(ctx context.Context, records []proactive.Maintenance) {
-	if len(records) == 0 {
-		return
+	e.enqueue(ctx, spread(e, records, func(m proactive.Maintenance) proactive.DeviceID { return m.Device },
+		func(b *batch, m proactive.Maintenance) { b.maint = append(b.maint, m) }))
+}
+
+// spread splits items into one batch per shard by their device, in order;
+// nil when there are none.
+func spread[T any](e *Engine, items []T, device func(T) proactive.DeviceID, put func(*batch, T)) []batch {
+	if len(items) == 0 {
+		return nil
 	}
 	parts := make([]batch, len(e.shards))
-	for _, m := range records {
-		i := e.shardOf(m.Device)
-		parts[i].maint = append(parts[i].maint, m)
+	for _, it := range items {
+		put(&parts[e.shardOf(device(it))], it)
 	}
-	e.enqueue(ctx, parts)
+	return parts
 }
 
 // MaintenanceID returns the highest maintenance ID the engine has taken in
