@@ -136,10 +136,13 @@ func (a Alert) LogValue() slog.Value {
 // TicketStatus is where a proactive ticket stands.
 type TicketStatus string
 
-// Ticket states: open → offered → scheduled → visited → closed, or one of the
-// terminal states declined, expired and cancelled.
+// Ticket states: open (or review) → offered → scheduled → visited → closed,
+// or one of the terminal states declined, expired and cancelled. A ticket in
+// review waits for a dispatcher to approve it (the offer goes out) or dismiss
+// it (closed as a false alarm) before any customer is texted.
 const (
 	TicketOpen      TicketStatus = "open"
+	TicketReview    TicketStatus = "review"
 	TicketOffered   TicketStatus = "offered"
 	TicketScheduled TicketStatus = "scheduled"
 	TicketVisited   TicketStatus = "visited"

@@ -42,12 +42,15 @@ const (
 	OutcomeFaultConfirmed Outcome = "fault_confirmed"
 	OutcomeNoFaultFound   Outcome = "no_fault_found"
 	OutcomePartReplaced   Outcome = "part_replaced"
+	// OutcomeFalseAlarm closes a ticket dismissed without a visit: the alert
+	// was not a coming failure. It counts against its rule's precision.
+	OutcomeFalseAlarm Outcome = "false_alarm"
 )
 
 // Valid reports whether o is one of the declared outcomes.
 func (o Outcome) Valid() bool {
 	switch o {
-	case OutcomeFaultConfirmed, OutcomeNoFaultFound, OutcomePartReplaced:
+	case OutcomeFaultConfirmed, OutcomeNoFaultFound, OutcomePartReplaced, OutcomeFalseAlarm:
 		return true
 	}
 	return false
@@ -91,7 +94,7 @@ type TicketEvent struct {
 // TicketStatuses lists every ticket status, in the order of the lifecycle
 // and then the other terminal states.
 var TicketStatuses = []TicketStatus{
-	TicketOpen, TicketOffered, TicketScheduled, TicketVisited,
+	TicketOpen, TicketReview, TicketOffered, TicketScheduled, TicketVisited,
 	TicketClosed, TicketDeclined, TicketExpired, TicketCancelled,
 }
 
@@ -99,16 +102,20 @@ var TicketStatuses = []TicketStatus{
 // states it may move to.
 //
 //	from       to
-//	open       offered, scheduled, cancelled
+//	open       review, offered, scheduled, closed (dismissed), cancelled
+//	review     open, offered, scheduled, closed (dismissed), cancelled
 //	offered    scheduled, declined, expired, cancelled
 //	scheduled  visited, cancelled
 //	visited    closed (with an outcome), cancelled
 //
 // closed, declined, expired and cancelled are terminal. open → scheduled is
 // for a visit booked by phone, without an SMS offer (a customer without
-// consent).
+// consent). open or review → closed is a dismissal, with the outcome
+// false_alarm. review → open is an approval that cannot text the customer
+// (no consent, opted out): the field-service team takes it from there.
 var transitions = map[TicketStatus][]TicketStatus{
-	TicketOpen:      {TicketOffered, TicketScheduled, TicketCancelled},
+	TicketOpen:      {TicketReview, TicketOffered, TicketScheduled, TicketClosed, TicketCancelled},
+	TicketReview:    {TicketOpen, TicketOffered, TicketScheduled, TicketClosed, TicketCancelled},
 	TicketOffered:   {TicketScheduled, TicketDeclined, TicketExpired, TicketCancelled},
 	TicketScheduled: {TicketVisited, TicketCancelled},
 	TicketVisited:   {TicketClosed, TicketCancelled},

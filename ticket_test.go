@@ -9,7 +9,8 @@ import (
 
 func TestTicketTransitions(t *testing.T) {
 	next := map[proactive.TicketStatus][]proactive.TicketStatus{
-		proactive.TicketOpen:      {proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketCancelled},
+		proactive.TicketOpen:      {proactive.TicketReview, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketClosed, proactive.TicketCancelled},
+		proactive.TicketReview:    {proactive.TicketOpen, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketClosed, proactive.TicketCancelled},
 		proactive.TicketOffered:   {proactive.TicketScheduled, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled},
 		proactive.TicketScheduled: {proactive.TicketVisited, proactive.TicketCancelled},
 		proactive.TicketVisited:   {proactive.TicketClosed, proactive.TicketCancelled},
@@ -36,8 +37,8 @@ func TestTicketTransitions(t *testing.T) {
 		t.Error("reopened is Valid")
 	}
 	// Next returns the caller's slice: changing it leaves the machine alone.
-	proactive.TicketOpen.Next()[0] = proactive.TicketClosed
-	if proactive.TicketOpen.CanTransition(proactive.TicketClosed) {
+	proactive.TicketScheduled.Next()[0] = proactive.TicketClosed
+	if proactive.TicketScheduled.CanTransition(proactive.TicketClosed) {
 		t.Error("Next shares the transition table")
 	}
 }

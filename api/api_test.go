@@ -169,7 +169,7 @@ func TestIllegalTransition(t *testing.T) {
 		r := f.as(t, devices.RoleDispatcher, "POST", fmt.Sprintf("/tickets/%d/transition", tk.ID), `{"status": "visited"}`)
 		want(t, r, http.StatusConflict)
 		code, msg, _ := r.err(t)
-		wantMsg := fmt.Sprintf("ticket %d is open: it cannot become visited, only offered, scheduled, cancelled", tk.ID)
+		wantMsg := fmt.Sprintf("ticket %d is open: it cannot become visited, only review, offered, scheduled, closed, cancelled", tk.ID)
 		if code != "conflict" || msg != wantMsg {
 			t.Errorf("error %q %q, want conflict %q", code, msg, wantMsg)
 		}

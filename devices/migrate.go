@@ -3,6 +3,7 @@ package devices
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -127,7 +128,28 @@ func migrate(ctx context.Context, db *sql.DB, d Dialect, target int, now time.Ti
 	if target <= 0 || target > latest {
 		target = latest
 	}
-	tx, err := db.BeginTx(ctx, nil) // on SQLite: BEGIN IMMEDIATE, the write lock
+	// One connection for the whole migration: on SQLite, foreign keys are
+	// turned off on it so that a migration can rebuild a table that others
+	// reference (the only way to change a constraint there), and checked
+	// before the commit instead.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close()
+	if d == SQLite {
+		if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return nil, fmt.Errorf("migrate: foreign keys off: %w", err)
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); err != nil {
+				// A pooled connection without foreign keys must not serve
+				// anyone: drop it.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil) // on SQLite: BEGIN IMMEDIATE, the write lock
 	if err != nil {
 		return nil, fmt.Errorf("migrate: begin: %w", err)
 	}
@@ -165,8 +187,33 @@ func migrate(ctx context.Context, db *sql.DB, d Dialect, target int, now time.Ti
 		}
 		applied = append(applied, m.version)
 	}
+	if d == SQLite && len(applied) > 0 {
+		if err := foreignKeyCheck(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("migrate: commit: %w", err)
 	}
 	return applied, nil
+}
+
+// foreignKeyCheck fails when a row references a missing one: what SQLite
+// would have refused had foreign keys been on during the migrations.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return fmt.Errorf("migrate: foreign key check: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return fmt.Errorf("migrate: foreign key check: %w", err)
+		}
+		return fmt.Errorf("migrate: row %d of %s references a missing %s row", rowid.Int64, table, parent)
+	}
+	return rows.Err()
 }

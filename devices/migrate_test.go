@@ -200,3 +200,72 @@ func TestPostgresBadURL(t *testing.T) {
 		t.Errorf("code %q", proactive.ErrorCode(err))
 	}
 }
+
+// TestReviewMigration: 0007 rebuilds the tickets table on SQLite (a CHECK
+// cannot change in place) without losing a ticket or what refers to it, and
+// a ticket may then wait in review and be dismissed as a false alarm.
+func TestReviewMigration(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		if err := devices.MigrateTo(ctx, dsn, 6); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := devices.RawDB(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		now := newClock().Now()
+		if _, err := raw.ExecContext(ctx, `INSERT INTO devices (id, model, time_zone, created_at, updated_at) VALUES ('d1', 'fridge-a200', 'UTC', $1, $1)`, now); err != nil {
+			t.Fatal(err)
+		}
+		var old int64
+		for range 3 { // the last of three, so that ids are not all 1
+			if err := raw.QueryRowContext(ctx, `INSERT INTO tickets (device_id, component, rule, status, severity, opened_at, updated_at)
+				VALUES ('d1', 'compressor', 'r', 'cancelled', 'warning', $1, $1) RETURNING id`, now).Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := raw.ExecContext(ctx, `UPDATE tickets SET status = 'offered' WHERE id = $1`, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, `INSERT INTO ticket_events (ticket_id, at, kind, actor) VALUES ($1, $2, 'opened', 'rules')`, old, now); err != nil {
+			t.Fatal(err)
+		}
+
+		s := mustOpen(t, dsn)
+		tk, err := s.GetTicket(ctx, old)
+		if err != nil || tk.Status != proactive.TicketOffered || tk.Device != "d1" || len(tk.Timeline) != 1 {
+			t.Fatalf("ticket %d after the migration: %+v, %v", old, tk, err)
+		}
+		// Foreign keys are on again, and still point at the rebuilt table.
+		if _, err := raw.ExecContext(ctx, `INSERT INTO ticket_events (ticket_id, at, kind, actor) VALUES (999, $1, 'note', 'x')`, now); err == nil {
+			t.Error("a timeline event of a missing ticket was accepted")
+		}
+		// AUTOINCREMENT goes on after the highest id.
+		if _, err := s.Transition(ctx, old, proactive.TicketCancelled, "dispatcher", ""); err != nil {
+			t.Fatal(err)
+		}
+		next := mustOpenTicket(t, s, alert("d1", "compressor"))
+		if next.ID <= old {
+			t.Errorf("new ticket id %d, want > %d", next.ID, old)
+		}
+
+		r := mustTransition(t, s, next.ID, proactive.TicketReview)
+		if r.Status != proactive.TicketReview {
+			t.Fatalf("status %s, want review", r.Status)
+		}
+		if _, err := s.CloseTicket(ctx, next.ID, proactive.OutcomeFaultConfirmed, "", "dispatcher"); proactive.ErrorCode(err) != proactive.EConflict {
+			t.Errorf("fault_confirmed without a visit: %v, want a conflict", err)
+		}
+		c, err := s.CloseTicket(ctx, next.ID, proactive.OutcomeFalseAlarm, "drift of a new sensor", "dispatcher")
+		if err != nil || c.Status != proactive.TicketClosed || c.Outcome != proactive.OutcomeFalseAlarm {
+			t.Fatalf("dismiss: %+v, %v", c, err)
+		}
+		v := mustOpenTicket(t, s, alert("d1", "compressor"))
+		mustTransition(t, s, v.ID, proactive.TicketScheduled, proactive.TicketVisited)
+		if _, err := s.CloseTicket(ctx, v.ID, proactive.OutcomeFalseAlarm, "", "dispatcher"); proactive.ErrorCode(err) != proactive.EConflict {
+			t.Errorf("false_alarm after a visit: %v, want a conflict", err)
+		}
+	})
+}

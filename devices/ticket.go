@@ -270,7 +270,7 @@ func (c *conn) Transition(ctx context.Context, id int64, to proactive.TicketStat
 // component was replaced at the visit's time (see recordReplacement).
 func (c *conn) CloseTicket(ctx context.Context, id int64, outcome proactive.Outcome, notes, actor string) (proactive.Ticket, error) {
 	v := newValidator("close")
-	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found or part_replaced", outcome)
+	v.check(outcome.Valid(), "outcome", "%q is not fault_confirmed, no_fault_found, part_replaced or false_alarm", outcome)
 	validateActor(v, actor, notes)
 	if err := v.err(); err != nil {
 		return proactive.Ticket{}, err
@@ -297,6 +297,14 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 	}
 	if !t.Status.CanTransition(to) {
 		return proactive.Ticket{}, illegal(t, to)
+	}
+	// A dismissal (false_alarm) closes a ticket before any visit; every
+	// other outcome is what a visit found.
+	if to == proactive.TicketClosed && (outcome == proactive.OutcomeFalseAlarm) != (t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview) {
+		if outcome == proactive.OutcomeFalseAlarm {
+			return proactive.Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d is %s: only an open ticket or one in review can be dismissed as a false alarm", t.ID, t.Status)
+		}
+		return proactive.Ticket{}, proactive.Errorf(proactive.EConflict, "ticket %d is %s: it closes with %s only after a visit (dismiss it as false_alarm instead)", t.ID, t.Status, outcome)
 	}
 	now := tx.s.clock()
 	var closedAt sql.NullTime

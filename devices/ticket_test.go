@@ -203,7 +203,7 @@ func TestTransitions(t *testing.T) {
 			to   proactive.TicketStatus
 			msg  string
 		}{
-			{nil, proactive.TicketVisited, "is open: it cannot become visited, only offered, scheduled, cancelled"},
+			{nil, proactive.TicketVisited, "is open: it cannot become visited, only review, offered, scheduled, closed, cancelled"},
 			{nil, proactive.TicketOpen, "is open: it cannot become open"},
 			{[]proactive.TicketStatus{proactive.TicketOffered}, proactive.TicketVisited, "is offered: it cannot become visited"},
 			{[]proactive.TicketStatus{proactive.TicketCancelled}, proactive.TicketOffered, "is cancelled, a final state: it cannot become offered"},

@@ -111,7 +111,7 @@ var (
 
 var outboxStatuses = []string{statusPending, statusSending, statusUnknown, statusSent, statusFailed, statusSuppressed}
 
-var ticketStatuses = []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketOffered, proactive.TicketScheduled,
+var ticketStatuses = []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketReview, proactive.TicketOffered, proactive.TicketScheduled,
 	proactive.TicketVisited, proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled}
 
 func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -18,7 +18,7 @@ import (
 // The board's statuses: the active ones get a column each; the terminal
 // ones are reached through the status filter.
 var (
-	activeStatuses   = []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketVisited}
+	activeStatuses   = []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketReview, proactive.TicketOffered, proactive.TicketScheduled, proactive.TicketVisited}
 	terminalStatuses = []proactive.TicketStatus{proactive.TicketClosed, proactive.TicketDeclined, proactive.TicketExpired, proactive.TicketCancelled}
 	severities       = []proactive.Severity{proactive.SeverityCritical, proactive.SeverityWarning, proactive.SeverityInfo}
 )
