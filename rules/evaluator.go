@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -282,6 +283,11 @@ func (ev *Evaluator) Tick(now time.Time) []proactive.Alert {
 	ev.out = ev.out[:0]
 	for _, d := range ev.devices {
 		ev.evaluate(d, now, true)
+	}
+	// In device order, not the map's: a backtest's report is the same on
+	// every run.
+	if len(ev.out) > 1 {
+		slices.SortStableFunc(ev.out, func(a, b proactive.Alert) int { return strings.Compare(string(a.Device), string(b.Device)) })
 	}
 	return ev.out
 }

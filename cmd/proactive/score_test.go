@@ -186,7 +186,7 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 		{[]string{"--alerts", bad}, "alert 2: no fired_at"},
 		{[]string{"--alerts", lines, "--from-influx"}, "--alerts FILE, --from-influx or --api URL, one of them"},
 		{[]string{}, "--alerts FILE, --from-influx or --api URL"},
-		{[]string{"--alerts", lines, "--from", "-1d"}, "--from, --to and --rules are for --from-influx"},
+		{[]string{"--alerts", lines, "--from", "-1d"}, "--from, --to, --maintenance and --rules are for --from-influx"},
 	} {
 		args := append([]string{"simulate", "score", "--truth", truth}, tc.args...)
 		if _, _, err := runCmd(t, nil, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
