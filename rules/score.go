@@ -73,6 +73,8 @@ type FailureOutcome struct {
 	Rule     string        `json:"rule,omitempty"`
 	FiredAt  time.Time     `json:"fired_at,omitzero"`
 	Lead     time.Duration `json:"-"`
+	// TimeToFailure is the alert's prediction when it fired, 0 without one.
+	TimeToFailure time.Duration `json:"-"`
 }
 
 // MarshalJSON writes the outcome with its lead in seconds.
@@ -80,21 +82,42 @@ func (o FailureOutcome) MarshalJSON() ([]byte, error) {
 	type plain FailureOutcome
 	return json.Marshal(struct {
 		plain
-		LeadS *float64 `json:"lead_s,omitempty"`
-	}{plain(o), seconds(o.Lead, o.Detected)})
+		LeadS          *float64 `json:"lead_s,omitempty"`
+		TimeToFailureS *float64 `json:"time_to_failure_s,omitempty"`
+	}{plain(o), seconds(o.Lead, o.Detected), seconds(o.TimeToFailure, o.TimeToFailure > 0)})
 }
 
-// MarshalJSON writes the score with lead times in seconds (null without a
-// detection).
-func (s Score) MarshalJSON() ([]byte, error) {
-	type plain Score
+// scoreJSON is a score's figures as JSON, lead times in seconds (null
+// without a detection); a rule's backtest report carries them too.
+type scoreJSON struct {
+	Failures    int              `json:"failures"`
+	Detected    int              `json:"detected"`
+	Alerts      int              `json:"alerts"`
+	FalseAlerts int              `json:"false_alerts"`
+	Recall      *float64         `json:"recall"`
+	Precision   *float64         `json:"precision"`
+	LeadMedianS *float64         `json:"lead_median_s"`
+	LeadP10S    *float64         `json:"lead_p10_s"`
+	LeadP90S    *float64         `json:"lead_p90_s"`
+	Outcomes    []FailureOutcome `json:"outcomes"`
+}
+
+func (s Score) json() scoreJSON {
 	any := len(s.Leads) > 0
+	return scoreJSON{Failures: s.Failures, Detected: s.Detected, Alerts: s.Alerts, FalseAlerts: s.FalseAlerts,
+		Recall: s.Recall, Precision: s.Precision,
+		LeadMedianS: seconds(s.LeadMedian, any), LeadP10S: seconds(s.LeadP10, any), LeadP90S: seconds(s.LeadP90, any),
+		Outcomes: s.Outcomes}
+}
+
+// MarshalJSON writes the score: rule (for a rule's), component, then its
+// figures (scoreJSON).
+func (s Score) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		plain
-		LeadMedianS *float64 `json:"lead_median_s"`
-		LeadP10S    *float64 `json:"lead_p10_s"`
-		LeadP90S    *float64 `json:"lead_p90_s"`
-	}{plain(s), seconds(s.LeadMedian, any), seconds(s.LeadP10, any), seconds(s.LeadP90, any)})
+		Rule      string `json:"rule,omitempty"`
+		Component string `json:"component"`
+		scoreJSON
+	}{s.Rule, s.Component, s.json()})
 }
 
 func seconds(d time.Duration, ok bool) *float64 {
@@ -224,7 +247,7 @@ func (sc *scorer) score(component string, keep func(proactive.Alert) bool) Score
 			if lead <= 0 || lead < sc.o.MinLead {
 				break // alerts are in time order: later ones lead less
 			}
-			oc.Detected, oc.Rule, oc.FiredAt, oc.Lead = true, a.Rule, a.FiredAt, lead
+			oc.Detected, oc.Rule, oc.FiredAt, oc.Lead, oc.TimeToFailure = true, a.Rule, a.FiredAt, lead, a.TimeToFailure
 			break
 		}
 		if oc.Detected {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -25,11 +26,14 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	device := fs.String("device", "", "replay only this device `id`")
 	maintFlag := fs.String("maintenance", "", "CSV `file` of maintenance records (as devices import --maintenance reads) instead of the database's")
 	failuresFlag := fs.String("failures", "", "CSV `file` of known failures to score the rules against: a header with device,time,component, then one failure a line (time RFC 3339 or Unix milliseconds)")
+	var horizon, minLead time.Duration
+	durationFlag(fs, &horizon, "horizon", "with --failures: an alert counts for a failure at most `duration` before it, and is false when none follows within it (default 14d)")
+	durationFlag(fs, &minLead, "min-lead", "with --failures: an alert detects a failure only this `duration` ahead or more (default 0)")
 	tickFlag := fs.String("tick", "1m", "step of the simulated clock at which since_seen() rules are evaluated")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
 	noSave := fs.Bool("no-save", false, "do not save the per-rule summary to the database (db) for the rules page (a backtest of one --device is never saved)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv] [--json] [--no-save]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--json] [--no-save]\n\n"+
 			"Replays telemetry and device events from InfluxDB, with the maintenance records, through the\n"+
 			"rules, as the engine would have evaluated them, and\n"+
 			"reports per rule what would have fired, on which devices, and how many tickets a day.\n"+
@@ -100,7 +104,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	started := time.Now()
 	var lastProgress time.Time
 	opts := rules.BacktestOptions{
-		From: from, To: to, Tick: tick, Failures: failures,
+		From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead,
 		Progress: func(done int64, at time.Time) {
 			if t := time.Now(); t.Sub(lastProgress) >= time.Second {
 				lastProgress = t
@@ -150,4 +154,13 @@ func readFailures(path string) ([]rules.Failure, error) {
 	}
 	defer f.Close()
 	return rules.ReadFailures(path, f)
+}
+
+// durationFlag defines a flag of a non-negative duration in the platform's
+// grammar (30m, 2d, 1w).
+func durationFlag(fs *flag.FlagSet, d *time.Duration, name, usage string) {
+	fs.Func(name, usage, func(s string) (err error) {
+		*d, err = proactive.ParseNonNegativeDuration(s)
+		return err
+	})
 }

@@ -66,11 +66,7 @@ func simulateScore(ctx context.Context, e env) error {
 	toFlag := fs.String("to", "", "with --from-influx: end of the period (default: the last sample)")
 	maintFlag := fs.String("maintenance", "", "with --from-influx: CSV `file` of maintenance records (simulate --maintenance-out) instead of the database's")
 	var grace time.Duration
-	fs.Func("grace", "an alert up to `duration` after a breakdown still counts for its fault, as late (like 2h; default 0)", func(s string) error {
-		d, err := proactive.ParseNonNegativeDuration(s)
-		grace = d
-		return err
-	})
+	durationFlag(fs, &grace, "grace", "an alert up to `duration` after a breakdown still counts for its fault, as late (like 2h; default 0)")
 	apiURL := fs.String("api", "", "score the tickets the running platform opened: its base `url`, like http://127.0.0.1:8080 (token in PROACTIVE_API_TOKEN)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(e.args); err != nil {

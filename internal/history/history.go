@@ -136,10 +136,10 @@ func SaveBacktest(ctx context.Context, dsn string, rep *rules.BacktestReport, sc
 	for _, r := range rep.Rules {
 		b := devices.Backtest{Rule: r.Rule, RunAt: runAt.UTC(), From: rep.From.UTC(), To: rep.To.UTC(), Samples: rep.Samples,
 			Fires: r.Fires, Devices: r.Devices, TicketsPerDay: r.TicketsPerDay, Scored: scored}
-		if scored {
-			b.Failures, b.Detected, b.MedianLead, b.FalseAlarms = r.Detected+r.Missed, r.Detected, r.MedianLead, r.FalseAlarms
-			if b.Failures > 0 {
-				b.Recall = float64(r.Detected) / float64(b.Failures)
+		if sc := r.Score; scored && sc != nil {
+			b.Failures, b.Detected, b.MedianLead, b.FalseAlarms = sc.Failures, sc.Detected, sc.LeadMedian, sc.FalseAlerts
+			if sc.Recall != nil {
+				b.Recall = *sc.Recall
 			}
 		}
 		raw, err := r.Summary()
