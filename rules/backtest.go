@@ -97,6 +97,9 @@ type BacktestReport struct {
 	// Components are the scores per component, when failures were given
 	// (each rule's are in its RuleReport).
 	Components []Score `json:"-"`
+	// Compare, when set, is a second rule set's backtest of the same
+	// history, which the table and the JSON show beside this one.
+	Compare *Comparison `json:"-"`
 }
 
 // Scored reports whether the report scores the rules against failures.

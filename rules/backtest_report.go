@@ -63,7 +63,10 @@ func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
 			writeScore(tw, c)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || rep.Compare == nil {
+		return err
+	}
+	return rep.writeComparison(w)
 }
 
 // writeScore prints a score's lines of the table.
@@ -108,6 +111,10 @@ type backtestJSON struct {
 	Rules      []RuleReport `json:"rules"`
 	Components []Score      `json:"components,omitempty"`
 	Alerts     []alertJSON  `json:"alerts"`
+	// Compare is the second rule set's report (--compare), with Label
+	// saying where each set came from.
+	Label   string        `json:"label,omitempty"`
+	Compare *backtestJSON `json:"compare,omitempty"`
 }
 
 type alertJSON struct {
@@ -126,6 +133,18 @@ type alertJSON struct {
 // WriteJSON prints the report as `proactive rules backtest --json` does:
 // the rules' reports and every alert, durations in nanoseconds.
 func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
+	out := rep.json(scored)
+	if c := rep.Compare; c != nil {
+		other := c.Other.json(scored)
+		out.Label, other.Label = c.Label, c.OtherLabel
+		out.Compare = &other
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func (rep *BacktestReport) json(scored bool) backtestJSON {
 	out := backtestJSON{From: rep.From.UTC(), To: rep.To.UTC(), Days: rep.Days(), Samples: rep.Samples, Devices: rep.Devices,
 		Scored: scored, Rules: rep.Rules, Components: rep.Components, Alerts: []alertJSON{}}
 	for _, a := range rep.Alerts {
@@ -138,9 +157,7 @@ func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
 			out.Rules[i].FirstFires = []FirstFire{}
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }
 
 // Summary returns r as the JSON report prints it, its first fires cut to

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,11 +30,12 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	var horizon, minLead time.Duration
 	durationFlag(fs, &horizon, "horizon", "with --failures: an alert counts for a failure at most `duration` before it, and is false when none follows within it (default 14d)")
 	durationFlag(fs, &minLead, "min-lead", "with --failures: an alert detects a failure only this `duration` ahead or more (default 0)")
+	compareDir := fs.String("compare", "", "also score the rule set in `dir` (its *.yaml) over the same history, side by side")
 	tickFlag := fs.String("tick", "1m", "step of the simulated clock at which since_seen() rules are evaluated")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
 	noSave := fs.Bool("no-save", false, "do not save the per-rule summary to the database (db) for the rules page (a backtest of one --device is never saved)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--json] [--no-save]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--compare DIR] [--json] [--no-save]\n\n"+
 			"Replays telemetry and device events from InfluxDB, with the maintenance records, through the\n"+
 			"rules, as the engine would have evaluated them, and\n"+
 			"reports per rule what would have fired, on which devices, and how many tickets a day.\n"+
@@ -85,6 +87,11 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	}
 	set, probs := rules.CompileFiles(patterns)
 	errs = append(errs, probs...)
+	var other *rules.RuleSet
+	if *compareDir != "" {
+		other, probs = rules.CompileFiles([]string{filepath.Join(*compareDir, "*.yaml"), filepath.Join(*compareDir, "*.yml")})
+		errs = append(errs, probs...)
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -102,23 +109,27 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket, src.MaintenanceFrom)
 
 	started := time.Now()
-	var lastProgress time.Time
-	opts := rules.BacktestOptions{
-		From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead,
-		Progress: func(done int64, at time.Time) {
-			if t := time.Now(); t.Sub(lastProgress) >= time.Second {
-				lastProgress = t
-				fmt.Fprintf(e.stderr, "backtest: %d samples replayed, clock at %s\n", done, at.UTC().Format(time.RFC3339))
-			}
-		},
-	}
+	opts := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
 	src.Apply(&opts)
-	rep, err := rules.Backtest(ctx, set, src.Samples, opts)
+	run := func(set *rules.RuleSet, label string) (*rules.BacktestReport, error) {
+		progress, finish := history.Progress(e.stderr, label, from, to)
+		defer finish()
+		opts.Progress = progress
+		return rules.Backtest(ctx, set, src.Samples, opts)
+	}
+	rep, err := run(set, "backtest")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "backtest: %d samples from %d devices replayed in %s\n", rep.Samples, rep.Devices,
 		time.Since(started).Round(time.Millisecond))
+	if other != nil {
+		otherRep, err := run(other, "compare")
+		if err != nil {
+			return fmt.Errorf("--compare %s: %w", *compareDir, err)
+		}
+		rep.Compare = &rules.Comparison{Label: strings.Join(patterns, ","), OtherLabel: *compareDir, Other: otherRep}
+	}
 	if !*noSave && *device == "" {
 		if err := history.SaveBacktest(ctx, cfg.DB.Reveal(), rep, len(failures) > 0, started); err != nil {
 			fmt.Fprintf(e.stderr, "backtest: warning: summary not saved for the rules page: %v\n", err)

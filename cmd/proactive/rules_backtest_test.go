@@ -210,6 +210,57 @@ func TestRulesBacktestCommand(t *testing.T) {
 		}
 	})
 
+	t.Run("compare", func(t *testing.T) {
+		dir := t.TempDir()
+		// B: a stricter compressor_wear, and no silent_device.
+		variant := "rules:\n  - name: compressor_wear\n    component: compressor\n" +
+			"    when: avg(compressor_current, \"1h\") > 2 * avg(compressor_current, \"1d\")\n    severity: warning\n" +
+			"  - name: door_left_open\n    component: door\n    when: compressor_current > 100\n    severity: info\n"
+		if err := os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(variant), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"--rules", ruleFile, "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339),
+			"--failures", failures, "--compare", dir, "--no-save"}
+		stdout, stderr, err := backtest(t, args...)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		for _, re := range []string{
+			`(?m)^Comparison: A = ` + regexp.QuoteMeta(ruleFile) + `, B = ` + regexp.QuoteMeta(dir) + `$`,
+			`(?m)^RULE +FIRES A +FIRES B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
+			`(?m)^compressor_wear +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
+			`(?m)^silent_device +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
+			`(?m)^door_left_open +- +0 +- +- +- +- +- +0 +- +-$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(stdout) {
+				t.Errorf("output does not match %s\n%s", re, stdout)
+			}
+		}
+		stdout, stderr, err = backtest(t, append(args, "--json")...)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		var got struct {
+			Label   string `json:"label"`
+			Compare struct {
+				Label string `json:"label"`
+				Rules []struct {
+					Rule  string `json:"rule"`
+					Fires int    `json:"fires"`
+				} `json:"rules"`
+			} `json:"compare"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Label != ruleFile || got.Compare.Label != dir || len(got.Compare.Rules) != 2 || got.Compare.Rules[1].Rule != "door_left_open" {
+			t.Errorf("JSON comparison %+v", got)
+		}
+		if _, _, err := backtest(t, "--rules", ruleFile, "--compare", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no rules in") {
+			t.Errorf("--compare of an empty directory: %v", err)
+		}
+	})
+
 	t.Run("relative period and rules from the config", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(backtestRules), 0o644); err != nil {
