@@ -401,7 +401,9 @@ func (d *devSim) sample(t time.Time) Reading {
 	m := d.m
 	// The signals: a daily cycle plus an AR(1) deviation whose correlation
 	// decays with the time since the last sample.
-	dt := t.Sub(d.sigT).Seconds()
+	// The first sample may come before base by its jitter: a negative dt
+	// would make the correlation over 1 and the signal NaN for good.
+	dt := max(t.Sub(d.sigT).Seconds(), 0)
 	d.sigT = t
 	d.load = ar1(d.load, dt, m.Load, d.noise.NormFloat64())
 	d.ambient = ar1(d.ambient, dt, m.Ambient, d.noise.NormFloat64())

@@ -145,7 +145,7 @@ func (w *walker) checkSignals(n *yaml.Node, where string, f *Fault, decoyAt, rep
 		if repairAt != nil {
 			w.errf(repairAt, "%s: a decoy has no failure behind it to repair", where)
 		}
-	} else if f.Fade > 0 {
+	} else if f.Fade > 0 && decoyAt == nil {
 		w.errf(n, "%s: fade is for decoys (decoy: true)", where)
 	}
 	if eventsAt != nil && !f.Decoy && !f.breaks {
