@@ -77,9 +77,11 @@ func NewGenerator(sc *Scenario, start time.Time) *Generator {
 	for _, d := range g.devs {
 		byID[d.dev.ID] = d
 	}
+	picked := map[string][]string{} // fault name → its devices
 	for fi := range sc.Faults {
 		f := &sc.Faults[fi]
-		for _, d := range f.pick(sc.devices, pick) {
+		for _, d := range f.pick(avoiding(sc.devices, f.Avoid, picked), pick) {
+			picked[f.Name] = append(picked[f.Name], d.ID)
 			ds := byID[d.ID]
 			r := rand.New(rand.NewPCG(sc.Seed, hash(d.ID, "fault", f.Name, fi)))
 			onset := g.dataStart.Add(f.Onset)
@@ -507,4 +509,19 @@ func (h *devHeap) Pop() any {
 // String describes the device for logs.
 func (d Device) String() string {
 	return d.ID + " (" + d.Model + ")"
+}
+
+// avoiding returns the devices of all that none of the faults named in
+// avoid picked.
+func avoiding(all []Device, avoid []string, picked map[string][]string) []Device {
+	if len(avoid) == 0 {
+		return all
+	}
+	taken := map[string]bool{}
+	for _, name := range avoid {
+		for _, id := range picked[name] {
+			taken[id] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(d Device) bool { return taken[d.ID] })
 }

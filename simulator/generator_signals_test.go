@@ -234,3 +234,26 @@ func TestSimulatorJitterNoNaN(t *testing.T) {
 		}
 	}
 }
+
+// A fault that avoids another picks none of its devices.
+func TestSimulatorAvoid(t *testing.T) {
+	sc := mustScenario(t, `seed: 2
+duration: 1h
+models:
+  - {name: pump-p1, count: 10, id: pump-%03d, metrics: {vibration: {baseline: 2}}}
+faults:
+  - {name: wear, component: bearing, count: 5, onset: 0s, shape: step, effects: {vibration: {add: 1}}}
+  - {name: drift, component: bearing, avoid: [wear], count: 5, onset: 0s, shape: step, decoy: true, breakdown: {after: 1h}, effects: {vibration: {add: 1}}}
+`)
+	g := simulator.NewGenerator(sc, start)
+	seen := map[string]string{}
+	for _, tr := range g.Truth() {
+		if other, ok := seen[tr.Device]; ok {
+			t.Errorf("%s has %s and %s", tr.Device, other, tr.Fault)
+		}
+		seen[tr.Device] = tr.Fault
+	}
+	if len(seen) != 10 {
+		t.Errorf("%d devices picked, want all 10: %v", len(seen), seen)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,6 +181,9 @@ type Fault struct {
 	Events []EventSpec
 	// Repair, when set, ends the fault with maintenance.
 	Repair *Repair
+	// Avoid names earlier faults of the scenario whose devices this one
+	// does not pick: decoys on other devices than the faults they mimic.
+	Avoid []string
 	breaks bool // the fault has a breakdown
 	line   int
 }
@@ -544,6 +548,14 @@ func (w *walker) fault(n *yaml.Node, sc *Scenario, fleetOK bool) Fault {
 		field{"fade", func(v *yaml.Node) { w.duration(v, "fade", &f.Fade) }},
 		field{"events", func(v *yaml.Node) { eventsNode = v }},
 		field{"repair", func(v *yaml.Node) { repairNode = v }},
+		field{"avoid", func(v *yaml.Node) {
+			w.strs(v, "avoid", &f.Avoid)
+			for _, name := range f.Avoid {
+				if !slices.ContainsFunc(sc.Faults, func(o Fault) bool { return o.Name == name }) {
+					w.errf(v, "avoid: %q is not the name of an earlier fault", name)
+				}
+			}
+		}},
 		field{"name", func(v *yaml.Node) { w.str(v, "fault name", &f.Name) }},
 		field{"component", func(v *yaml.Node) { w.str(v, "component", &f.Component) }},
 		field{"onset", func(v *yaml.Node) { w.duration(v, "onset", &f.Onset) }},

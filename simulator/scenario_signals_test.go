@@ -89,6 +89,7 @@ func TestScenarioSignalErrors(t *testing.T) {
 		{"fade without decoy", replace("    repair: {after: 12h", "    fade: 1h\n    repair: {after: 12h"), []string{`s.yaml:14: fault bearing_wear: fade is for decoys`}},
 		{"repair kind", replace("kind: replaced}", "kind: inspected}"), []string{`s.yaml:24: repair kind: "inspected" is not one of replaced, repaired`}},
 		{"repair of a stopped device", replace("then: hold}", "then: stop}"), []string{`s.yaml:24: fault bearing_wear: a device whose breakdown stops it is not repaired`}},
+		{"avoid an unknown fault", replace("    fade: 6h\n", "    fade: 6h\n    avoid: [bearing_waer]\n"), []string{`s.yaml:35: avoid: "bearing_waer" is not the name of an earlier fault`}},
 		{"unknown repair key", replace("{after: 12h,", "{aftr: 12h,"), []string{`s.yaml:24: repair: unknown key "aftr"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
