@@ -183,7 +183,7 @@ type Fault struct {
 	Repair *Repair
 	// Avoid names earlier faults of the scenario whose devices this one
 	// does not pick: decoys on other devices than the faults they mimic.
-	Avoid []string
+	Avoid  []string
 	breaks bool // the fault has a breakdown
 	line   int
 }
