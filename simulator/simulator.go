@@ -412,6 +412,10 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 		}
 		m, ok := s.feed.Next()
 		if !ok {
+			if !s.end.IsZero() {
+				// Faults and repairs after the last message, before the end.
+				return s.writeTruth(s.end)
+			}
 			return nil
 		}
 		if !math.IsInf(s.o.Speed, 1) {
