@@ -286,8 +286,8 @@ func TestSimulateIntoServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTruth := simulator.TruthCSVHeader + "\n" +
-		"fridge-002,fridge-a1,compressor,compressor_wear,linear,2026-03-02T05:00:00Z,2026-03-03T05:00:00Z,hold,2026-03-03T05:00:00Z\n" +
-		"heatpump-001,heatpump-x2,fan,fan_bearing,linear,2026-03-02T10:00:00Z,2026-03-02T10:30:00Z,stop,2026-03-02T10:30:00Z\n"
+		"fridge-002,fridge-a1,compressor,compressor_wear,fault,linear,2026-03-02T05:00:00Z,2026-03-03T05:00:00Z,hold,,2026-03-03T05:00:00Z\n" +
+		"heatpump-001,heatpump-x2,fan,fan_bearing,fault,linear,2026-03-02T10:00:00Z,2026-03-02T10:30:00Z,stop,,2026-03-02T10:30:00Z\n"
 	if string(b) != wantTruth {
 		t.Errorf("truth file:\n%s\nwant:\n%s", b, wantTruth)
 	}
