@@ -91,11 +91,15 @@ type FalseAlert struct {
 	// HealthyDevice says the device had no fault at all; otherwise it had
 	// faults, of another component or at other times.
 	HealthyDevice bool
+	// Decoy says the alert came on a decoy: the device had a decoy of the
+	// alert's component with its onset at or before the alert.
+	Decoy bool
 }
 
 // ScoreReport compares the alerts of a run with its ground truth.
 type ScoreReport struct {
-	// Faults are the injected faults in the order of the ground truth.
+	// Faults are the injected faults in the order of the ground truth;
+	// decoys are not among them (Decoys counts them).
 	Faults []FaultScore
 	// Rules are the rules in the order of ScoreOptions.Rules, then those
 	// only seen in alerts, by name.
@@ -108,14 +112,18 @@ type ScoreReport struct {
 	// without any fault.
 	Detected, Late, Missed, Unwatched int
 	FalseOnHealthy                    int
+	// Decoys counts the decoys of the ground truth, FalseOnDecoys the
+	// false alerts that came on one.
+	Decoys, FalseOnDecoys int
 	// MedianLead is the median lead time of all detected faults.
 	MedianLead time.Duration
 }
 
 // Score matches alerts to the faults of truth by device and component: an
 // alert belongs to a fault when it fired in [onset, breakdown + grace] (or
-// [onset, End] for a fault without breakdown). Only firing alerts count
-// (an empty State counts as firing); an alert listed twice counts once.
+// [onset, End] for a fault without breakdown). A decoy of truth is no
+// fault: an alert on it is false. Only firing alerts count (an empty State
+// counts as firing); an alert listed twice counts once.
 func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport {
 	rep := &ScoreReport{}
 	fires := make([]proactive.Alert, 0, len(alerts))
@@ -181,7 +189,12 @@ func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport
 	explained := make([]bool, len(fires))
 	faulty := map[string]bool{}
 	var leads []time.Duration
+	var decoys []Truth
 	for _, t := range truth {
+		if t.IsDecoy() {
+			decoys = append(decoys, t)
+			continue
+		}
 		faulty[t.Device] = true
 		fs := FaultScore{Truth: t, Outcome: Missed}
 		for i, a := range fires {
@@ -218,13 +231,20 @@ func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport
 		rep.Faults = append(rep.Faults, fs)
 	}
 	rep.MedianLead = medianDuration(leads)
+	rep.Decoys = len(decoys)
 
 	for i, a := range fires {
 		if !explained[i] {
 			fa := FalseAlert{Alert: a, HealthyDevice: !faulty[string(a.Device)]}
+			for _, t := range decoys {
+				fa.Decoy = fa.Decoy || t.Device == string(a.Device) && t.Component == a.Component && !a.FiredAt.Before(t.Onset)
+			}
 			rep.FalseAlerts = append(rep.FalseAlerts, fa)
 			if fa.HealthyDevice {
 				rep.FalseOnHealthy++
+			}
+			if fa.Decoy {
+				rep.FalseOnDecoys++
 			}
 		}
 	}
@@ -243,7 +263,7 @@ func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport
 			}
 		}
 		for _, t := range truth {
-			if t.Component != r.Component {
+			if t.Component != r.Component || t.IsDecoy() {
 				continue
 			}
 			rs.Faults++

@@ -63,11 +63,17 @@ func (rep *ScoreReport) WriteTable(w io.Writer, truthFile, what string) error {
 			if !a.HealthyDevice {
 				has = "other faults"
 			}
+			if a.Decoy {
+				has += ", a decoy"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Rule, a.Device, a.Component, timeString(a.FiredAt), has)
 		}
 	}
 	fmt.Fprintf(tw, "\nFaults: %d detected (median lead %s), %d late, %d missed, %d unwatched. False alerts: %d (%d on devices without a fault).\n",
 		rep.Detected, formatLead(rep.MedianLead), rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
+	if rep.Decoys > 0 {
+		fmt.Fprintf(tw, "Decoys (drifts with no failure behind them): %d, with %d false alert(s) on them.\n", rep.Decoys, rep.FalseOnDecoys)
+	}
 	return tw.Flush()
 }
 
@@ -84,6 +90,8 @@ type scoreJSON struct {
 	Unwatched      int              `json:"unwatched"`
 	FalseAlerts    int              `json:"false_alerts"`
 	FalseOnHealthy int              `json:"false_alerts_on_healthy_devices"`
+	Decoys         int              `json:"decoys"`
+	FalseOnDecoys  int              `json:"false_alerts_on_decoys"`
 	MedianLead     time.Duration    `json:"median_lead_ns"`
 	FaultList      []faultJSON      `json:"fault_outcomes"`
 	Rules          []ruleScoreJSON  `json:"rules"`
@@ -125,6 +133,7 @@ type falseAlertJSON struct {
 	Component     string             `json:"component"`
 	FiredAt       time.Time          `json:"fired_at"`
 	HealthyDevice bool               `json:"healthy_device"`
+	Decoy         bool               `json:"decoy"`
 }
 
 // WriteJSON prints the report as `proactive simulate score --json` does:
@@ -132,7 +141,7 @@ type falseAlertJSON struct {
 func (rep *ScoreReport) WriteJSON(w io.Writer, truthFile, what string) error {
 	out := scoreJSON{Truth: truthFile, Source: what, Alerts: rep.Alerts, Faults: len(rep.Faults), Detected: rep.Detected,
 		Late: rep.Late, Missed: rep.Missed, Unwatched: rep.Unwatched, FalseAlerts: len(rep.FalseAlerts),
-		FalseOnHealthy: rep.FalseOnHealthy, MedianLead: rep.MedianLead,
+		FalseOnHealthy: rep.FalseOnHealthy, Decoys: rep.Decoys, FalseOnDecoys: rep.FalseOnDecoys, MedianLead: rep.MedianLead,
 		FaultList: []faultJSON{}, Rules: []ruleScoreJSON{}, FalseList: []falseAlertJSON{}}
 	for _, f := range rep.Faults {
 		out.FaultList = append(out.FaultList, faultJSON{Device: f.Device, Model: f.Model, Component: f.Component, Fault: f.Fault,
@@ -150,7 +159,7 @@ func (rep *ScoreReport) WriteJSON(w io.Writer, truthFile, what string) error {
 	}
 	for _, a := range rep.FalseAlerts {
 		out.FalseList = append(out.FalseList, falseAlertJSON{Rule: a.Rule, Device: a.Device, Component: a.Component,
-			FiredAt: a.FiredAt.UTC(), HealthyDevice: a.HealthyDevice})
+			FiredAt: a.FiredAt.UTC(), HealthyDevice: a.HealthyDevice, Decoy: a.Decoy})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
