@@ -46,8 +46,18 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 	}
 	p := startServe(t, env)
 	p.waitReady(t)
-	if out, errOut, err := runCmd(t, env, "simulate", "--scenario", "demo", "--start", start, "--speed", "max", "--truth", truth, "--quiet"); err != nil {
+	maint := filepath.Join(dir, "maint.csv")
+	if out, errOut, err := runCmd(t, env, "simulate", "--scenario", "demo", "--start", start, "--speed", "max", "--truth", truth,
+		"--maintenance-out", maint, "--quiet"); err != nil {
 		t.Fatalf("simulate: %v\n%s%s", err, out, errOut)
+	}
+	// The demo repairs nothing: the file has its header only, which the
+	// maintenance import takes.
+	if b, err := os.ReadFile(maint); err != nil || string(b) != "device_id,time,component,kind,notes\n" {
+		t.Errorf("--maintenance-out wrote %q, %v", b, err)
+	}
+	if out, errOut, err := runCmd(t, env, "devices", "import", "--maintenance", maint); err != nil || !strings.Contains(out, "0 rows") {
+		t.Errorf("import of the simulated maintenance: %v\n%s%s", err, out, errOut)
 	}
 	// The live engine fired on them too.
 	for _, fired := range []string{"compressor_wear\",\"device_id\":\"fridge-003", "refrigerant_leak\",\"device_id\":\"fridge-008",
