@@ -29,6 +29,11 @@ type ScoreOptions struct {
 	// MinLead is how far ahead an alert must have fired to detect a
 	// failure; with 0, any time before it.
 	MinLead time.Duration
+	// Grace, when set, is how long after a failure an alert still belongs
+	// to it: a failure with no alert ahead but one within Grace after is
+	// late (not detected), and such an alert is not false. Of use for what
+	// can only be seen once it happened, such as a device falling silent.
+	Grace time.Duration
 }
 
 // ScoredRule names what a Score is about: a rule and the component it
@@ -46,6 +51,9 @@ type Score struct {
 	// those an alert caught (the recall's numerator).
 	Failures int `json:"failures"`
 	Detected int `json:"detected"`
+	// Late counts the failures caught only after they happened, within
+	// ScoreOptions.Grace.
+	Late int `json:"late,omitempty"`
 	// Alerts counts the firing alerts of the period; FalseAlerts those that
 	// no failure followed within the horizon.
 	Alerts      int `json:"alerts"`
@@ -69,10 +77,13 @@ type Score struct {
 // counts for it, with its lead time.
 type FailureOutcome struct {
 	Failure
-	Detected bool          `json:"detected"`
-	Rule     string        `json:"rule,omitempty"`
-	FiredAt  time.Time     `json:"fired_at,omitzero"`
-	Lead     time.Duration `json:"-"`
+	Detected bool `json:"detected"`
+	// Late: not detected, but an alert came within the grace after it;
+	// Rule, FiredAt and Lead (negative) are then that alert's.
+	Late    bool          `json:"late,omitempty"`
+	Rule    string        `json:"rule,omitempty"`
+	FiredAt time.Time     `json:"fired_at,omitzero"`
+	Lead    time.Duration `json:"-"`
 	// TimeToFailure is the alert's prediction when it fired, 0 without one.
 	TimeToFailure time.Duration `json:"-"`
 }
@@ -84,7 +95,7 @@ func (o FailureOutcome) MarshalJSON() ([]byte, error) {
 		plain
 		LeadS          *float64 `json:"lead_s,omitempty"`
 		TimeToFailureS *float64 `json:"time_to_failure_s,omitempty"`
-	}{plain(o), seconds(o.Lead, o.Detected), seconds(o.TimeToFailure, o.TimeToFailure > 0)})
+	}{plain(o), seconds(o.Lead, o.Detected || o.Late), seconds(o.TimeToFailure, o.TimeToFailure > 0)})
 }
 
 // scoreJSON is a score's figures as JSON, lead times in seconds (null
@@ -92,6 +103,7 @@ func (o FailureOutcome) MarshalJSON() ([]byte, error) {
 type scoreJSON struct {
 	Failures    int              `json:"failures"`
 	Detected    int              `json:"detected"`
+	Late        int              `json:"late,omitempty"`
 	Alerts      int              `json:"alerts"`
 	FalseAlerts int              `json:"false_alerts"`
 	Recall      *float64         `json:"recall"`
@@ -104,7 +116,7 @@ type scoreJSON struct {
 
 func (s Score) json() scoreJSON {
 	any := len(s.Leads) > 0
-	return scoreJSON{Failures: s.Failures, Detected: s.Detected, Alerts: s.Alerts, FalseAlerts: s.FalseAlerts,
+	return scoreJSON{Failures: s.Failures, Detected: s.Detected, Late: s.Late, Alerts: s.Alerts, FalseAlerts: s.FalseAlerts,
 		Recall: s.Recall, Precision: s.Precision,
 		LeadMedianS: seconds(s.LeadMedian, any), LeadP10S: seconds(s.LeadP10, any), LeadP90S: seconds(s.LeadP90, any),
 		Outcomes: s.Outcomes}
@@ -250,9 +262,20 @@ func (sc *scorer) score(component string, keep func(proactive.Alert) bool) Score
 			oc.Detected, oc.Rule, oc.FiredAt, oc.Lead, oc.TimeToFailure = true, a.Rule, a.FiredAt, lead, a.TimeToFailure
 			break
 		}
-		if oc.Detected {
+		if !oc.Detected && sc.o.Grace > 0 {
+			for _, a := range byDevice[f.Device] {
+				if !a.FiredAt.Before(f.Time) && !a.FiredAt.After(f.Time.Add(sc.o.Grace)) {
+					oc.Late, oc.Rule, oc.FiredAt, oc.Lead = true, a.Rule, a.FiredAt, f.Time.Sub(a.FiredAt)
+					break
+				}
+			}
+		}
+		switch {
+		case oc.Detected:
 			s.Detected++
 			s.Leads = append(s.Leads, oc.Lead)
+		case oc.Late:
+			s.Late++
 		}
 		s.Outcomes = append(s.Outcomes, oc)
 	}
@@ -279,14 +302,18 @@ func (sc *scorer) previous(f Failure) (time.Time, bool) {
 }
 
 // followed reports whether a failure of a's device and component follows
-// it within the horizon.
+// it within the horizon, or came at most the grace before it.
 func (sc *scorer) followed(a proactive.Alert) bool {
 	ts := sc.failed[deviceComponent{a.Device, a.Component}]
-	i, _ := slices.BinarySearchFunc(ts, a.FiredAt, time.Time.Compare)
+	i, _ := slices.BinarySearchFunc(ts, a.FiredAt.Add(-sc.o.Grace), time.Time.Compare)
 	for ; i < len(ts); i++ {
-		if ts[i].After(a.FiredAt) {
-			return !ts[i].After(a.FiredAt.Add(sc.o.Horizon))
+		if !ts[i].After(a.FiredAt) {
+			if sc.o.Grace > 0 {
+				return true // at most the grace before the alert
+			}
+			continue
 		}
+		return !ts[i].After(a.FiredAt.Add(sc.o.Horizon))
 	}
 	return false
 }

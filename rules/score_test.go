@@ -158,3 +158,24 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+// With a grace, an alert soon after a failure (a device falling silent is
+// seen only once it is) makes it late, not detected, and is not false.
+func TestScoreAlertsGrace(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	alerts := []proactive.Alert{
+		{Rule: "silent", Device: "d1", Component: "connectivity", State: proactive.AlertFiring, FiredAt: t0.Add(time.Hour)},
+		{Rule: "silent", Device: "d2", Component: "connectivity", State: proactive.AlertFiring, FiredAt: t0.Add(3 * time.Hour)},
+	}
+	failures := []rules.Failure{{Device: "d1", Component: "connectivity", Time: t0}, {Device: "d2", Component: "connectivity", Time: t0}}
+	rs := []rules.ScoredRule{{Name: "silent", Component: "connectivity"}}
+	for grace, want := range map[time.Duration][3]int{0: {0, 0, 2}, 2 * time.Hour: {0, 1, 1}} {
+		s := rules.ScoreAlerts(alerts, failures, rs, rules.ScoreOptions{Grace: grace}).Rules[0]
+		if got := [3]int{s.Detected, s.Late, s.FalseAlerts}; got != want {
+			t.Errorf("grace %v: detected, late, false %v, want %v", grace, got, want)
+		}
+		if grace > 0 && (!s.Outcomes[0].Late || s.Outcomes[0].Lead != -time.Hour || s.Outcomes[1].Late) {
+			t.Errorf("grace %v: outcomes %+v", grace, s.Outcomes)
+		}
+	}
+}

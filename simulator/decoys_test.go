@@ -96,8 +96,8 @@ func TestDecoysFigures(t *testing.T) {
 		}
 		sr := simulator.Score(h.truth, rep.Alerts, simulator.ScoreOptions{End: h.end, Rules: infos})
 		rs := sr.Rules[0]
-		f := figures{detected: rs.Detected, faults: rs.Faults, alerts: rs.Alerts, falseAlerts: rs.FalseAlerts, medianLead: rs.MedianLead}
-		for _, l := range rs.LeadTimes {
+		f := figures{detected: rs.Detected, faults: rs.Failures, alerts: rs.Alerts, falseAlerts: rs.FalseAlerts, medianLead: rs.LeadMedian}
+		for _, l := range rs.Leads {
 			if l >= 24*time.Hour {
 				f.early++
 			}
@@ -106,7 +106,7 @@ func TestDecoysFigures(t *testing.T) {
 			f.falseShare = float64(f.falseAlerts) / float64(f.alerts)
 		}
 		t.Logf("%-24s detected %d/%d (%d at least 24h ahead), median lead %s, %d alerts, %d false (%d on decoys): %.1f%% false",
-			rs.Name, f.detected, f.faults, f.early, fmtLead(f.medianLead), f.alerts, f.falseAlerts, sr.FalseOnDecoys, 100*f.falseShare)
+			rs.Rule, f.detected, f.faults, f.early, fmtLead(f.medianLead), f.alerts, f.falseAlerts, sr.FalseOnDecoys, 100*f.falseShare)
 		return f
 	}
 	telemetry := run("bearing_wear.yaml")

@@ -211,7 +211,7 @@ func TestScoreDecoys(t *testing.T) {
 		simulator.ScoreOptions{Rules: []simulator.RuleInfo{{Name: "r", Component: "bearing"}}})
 	rs := rep.Rules[0]
 	if len(rep.Faults) != 1 || rep.Detected != 1 || rep.Decoys != 1 || rep.FalseOnDecoys != 1 || len(rep.FalseAlerts) != 1 ||
-		!rep.FalseAlerts[0].Decoy || !rep.FalseAlerts[0].HealthyDevice || rs.Faults != 1 || rs.FalseAlerts != 1 || rs.TrueAlerts != 1 {
+		!rep.FalseAlerts[0].Decoy || !rep.FalseAlerts[0].HealthyDevice || rs.Failures != 1 || rs.FalseAlerts != 1 || rs.Alerts != 2 {
 		t.Errorf("report %+v, rule %+v", rep, rs)
 	}
 	var b bytes.Buffer

@@ -19,10 +19,12 @@ import (
 const scoreUsage = `usage: proactive simulate score --truth FILE (--alerts FILE | --from-influx | --api URL) [flags]
 
 Compares the platform's alerts with the ground truth of a simulation
-(simulate --truth): for each injected fault, whether an alert of its device
-and component fired between its onset and its breakdown, and with what lead
-time; per rule, precision, recall and median lead time; and the alerts no
-fault explains (false alerts), on devices with or without a fault.
+(simulate --truth), scored as 'rules backtest --failures' scores: a fault
+fails at its breakdown (at its onset without one) and is detected by an
+alert of its device and component fired within --horizon before it and at
+least --min-lead ahead; an alert is false when no failure follows within
+the horizon (decoys have none). Per rule and per component: recall,
+precision, false alerts, lead median/p10/p90.
 
 Where the alerts come from:
   --alerts FILE   the output of 'proactive rules backtest --json', or a JSON
@@ -65,8 +67,10 @@ func simulateScore(ctx context.Context, e env) error {
 	fromFlag := fs.String("from", "", "with --from-influx: start of the telemetry read, as for rules backtest (default 30 days before the first onset)")
 	toFlag := fs.String("to", "", "with --from-influx: end of the period (default: the last sample)")
 	maintFlag := fs.String("maintenance", "", "with --from-influx: CSV `file` of maintenance records (simulate --maintenance-out) instead of the database's")
-	var grace time.Duration
-	durationFlag(fs, &grace, "grace", "an alert up to `duration` after a breakdown still counts for its fault, as late (like 2h; default 0)")
+	var grace, horizon, minLead time.Duration
+	durationFlag(fs, &grace, "grace", "an alert up to `duration` after a fault's failure still belongs to it, as late (like 2h; default 0)")
+	durationFlag(fs, &horizon, "horizon", "an alert counts for a failure at most `duration` before it, and is false when none follows within it (default 14d)")
+	durationFlag(fs, &minLead, "min-lead", "an alert detects a failure only this `duration` ahead or more (default 0)")
 	apiURL := fs.String("api", "", "score the tickets the running platform opened: its base `url`, like http://127.0.0.1:8080 (token in PROACTIVE_API_TOKEN)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(e.args); err != nil {
@@ -120,7 +124,7 @@ func simulateScore(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	rep := simulator.Score(truth, in.Alerts, simulator.ScoreOptions{End: in.End, Grace: grace, Rules: in.Rules})
+	rep := simulator.Score(truth, in.Alerts, simulator.ScoreOptions{End: in.End, Horizon: horizon, MinLead: minLead, Grace: grace, Rules: in.Rules})
 	if *jsonOut {
 		return rep.WriteJSON(e.stdout, *truthFile, in.What)
 	}
