@@ -345,11 +345,21 @@ func cmapssHoldout(t *testing.T, dir string, set *rules.RuleSet) {
 		rul[e.device()] = n
 		failures = append(failures, rules.Failure{Device: e.device(), Time: e.lastTime().Add(time.Duration(n) * cmapssCycle), Component: "engine"})
 	}
-	rep, err := rules.Backtest(t.Context(), set, rules.SliceSource(cmapssSamples(engines)), rules.BacktestOptions{Failures: failures})
+	// The period runs to the last failure: engines fail after their data
+	// ends, and only failures inside the period are scored.
+	var last time.Time
+	for _, f := range failures {
+		last = laterTime(last, f.Time)
+	}
+	rep, err := rules.Backtest(t.Context(), set, rules.SliceSource(cmapssSamples(engines)),
+		rules.BacktestOptions{To: last.Add(time.Second), Failures: failures})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rep.Rules[0].Score
+	if len(r.Outcomes) != len(engines) {
+		t.Fatalf("%d failures scored, want all %d", len(r.Outcomes), len(engines))
+	}
 	var tp, fp, fn, tn, early int
 	var leads []float64
 	for _, o := range r.Outcomes {
@@ -385,4 +395,11 @@ func cmapssHoldout(t *testing.T, dir string, set *rules.RuleSet) {
 	if precision < 0.8 || recall < 0.5 {
 		t.Errorf("precision %.2f recall %.2f, want ≥ 0.8 and ≥ 0.5", precision, recall)
 	}
+}
+
+func laterTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
