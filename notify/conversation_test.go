@@ -32,12 +32,12 @@ func TestStopAndStart(t *testing.T) {
 			t.Errorf("last consent event = %+v, want a withdrawal by SMS", last)
 		}
 
-		// Another alert, past the cooldown: a ticket, no message.
+		// Another alert, past the cooldown: a ticket held for review, no message.
 		e.clock.Add(8 * 24 * time.Hour)
 		e.fire("fridge-1", "fan")
 		e.wantSent(alice, 1)
-		if tk := e.ticket("fridge-1", "fan"); tk.Status != proactive.TicketOpen {
-			t.Errorf("ticket of an opted-out customer is %s, want open", tk.Status)
+		if tk := e.ticket("fridge-1", "fan"); tk.Status != proactive.TicketReview || tk.HeldReason != "opted_out" {
+			t.Errorf("ticket of an opted-out customer is %s held for %q, want review for opted_out", tk.Status, tk.HeldReason)
 		}
 
 		e.reply(alice, "START")
