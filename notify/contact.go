@@ -201,3 +201,16 @@ func (n *Notifier) Dismiss(ctx context.Context, ticket int64, actor, note string
 	}
 	return n.store.CloseTicket(ctx, ticket, proactive.OutcomeFalseAlarm, note, actor)
 }
+
+// holdOffer records on its ticket that an offer waits (quiet hours, the
+// daily cap) and until when: the ticket stays offered, since the offer goes
+// out by itself, but it says why nothing has yet. Other messages are not
+// recorded: only the offer is the alert's.
+func holdOffer(ctx context.Context, tx *devices.Tx, r outRow, reason string, until, now time.Time) error {
+	if r.Kind != KindOffer || r.Ticket == 0 {
+		return nil
+	}
+	_, err := tx.Apply(ctx, devices.Change{At: now, Ticket: r.Ticket, Held: reason, Entries: []devices.Entry{{Ticket: r.Ticket,
+		Actor: "notify", Body: map[string]any{"outreach": "deferred", "reason": reason, "note": heldNotes[reason], "until": until.UTC()}}}})
+	return err
+}

@@ -117,6 +117,13 @@ func TestQuietHoursDefer(t *testing.T) {
 		e.clock.Set(time.Date(2026, 3, 9, 22, 15, 0, 0, paris))
 		e.fire("fridge-1", "compressor")
 		e.wantSent(alice, 0)
+		// The ticket says why its offer waits, and until when.
+		tk := e.ticket("fridge-1", "compressor")
+		if tk.Status != proactive.TicketOffered || tk.HeldReason != "quiet_hours" ||
+			!strings.Contains(string(tk.Timeline[len(tk.Timeline)-1].Body), `"until":"2026-03-10T07:00:00Z"`) {
+			t.Errorf("ticket %s held for %q, last entry %s; want offered, held for quiet_hours until 08:00 Paris",
+				tk.Status, tk.HeldReason, tk.Timeline[len(tk.Timeline)-1].Body)
+		}
 		e.clock.Set(time.Date(2026, 3, 10, 7, 59, 0, 0, paris))
 		e.poll()
 		e.wantSent(alice, 0)
