@@ -130,6 +130,9 @@ func TestQuietHoursDefer(t *testing.T) {
 		e.clock.Set(time.Date(2026, 3, 10, 8, 0, 0, 0, paris))
 		e.poll()
 		e.wantSent(alice, 1)
+		if tk := e.ticket("fridge-1", "compressor"); tk.HeldReason != "" {
+			t.Errorf("sent offer's ticket still held for %q", tk.HeldReason)
+		}
 	})
 }
 

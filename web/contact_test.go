@@ -54,6 +54,8 @@ func TestReviewActions(t *testing.T) {
 		if tk := must(e.store.GetTicket(e.ctx, review.ID)); tk.Status != proactive.TicketOffered {
 			t.Fatalf("after approval: %s, want offered", tk.Status)
 		}
+		_, page = b.get(path)
+		wantNotIn(t, page, `id="held"`)
 		// Approving again is a conflict shown on the page.
 		resp, page = b.post(path+"/approve", url.Values{})
 		wantStatus(t, resp, page, http.StatusConflict)

@@ -205,8 +205,8 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 	d.CanCancel = sess.Staff() && active
 	d.CanApprove = sess.Staff() && s.Outreach != nil && t.Status == proactive.TicketReview
 	d.CanDismiss = sess.Staff() && s.Outreach != nil && (t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview)
-	if t.HeldReason != "" {
-		d.Held = heldText(t.HeldReason)
+	if r := heldNow(t); r != "" {
+		d.Held = heldText(r)
 	}
 	s.render(w, r, status, "ticket", d)
 }
@@ -461,6 +461,22 @@ var heldTexts = map[string]string{
 	"opted_out":        "the customer opted out of SMS",
 	"quiet_hours":      "the offer waited for the customer's quiet hours to end",
 	"daily_cap":        "the offer waited for the customer's daily message cap",
+}
+
+// heldNow returns why a ticket's customer is not being texted now, "" when
+// nothing holds it: the held reason of a ticket still open or in review,
+// or of an offer still waiting for quiet hours or the daily cap. An
+// approved ticket keeps its reason on record but is no longer held.
+func heldNow(t proactive.Ticket) string {
+	switch {
+	case t.HeldReason == "":
+		return ""
+	case t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview:
+		return t.HeldReason
+	case t.Status == proactive.TicketOffered && (t.HeldReason == "quiet_hours" || t.HeldReason == "daily_cap"):
+		return t.HeldReason
+	}
+	return ""
 }
 
 // heldText says a held_reason in words, the reason itself when unknown.
