@@ -123,6 +123,9 @@ type Alert struct {
 	// remembers; the ticket store applies it to what it holds, so that it
 	// survives a restart.
 	Cooldown time.Duration
+	// Contact is the rule's contact policy: who hears of the alert. Empty
+	// is ContactAuto.
+	Contact Contact
 }
 
 // LogValue logs an alert as a group of the platform's log keys (rule,
@@ -130,7 +133,7 @@ type Alert struct {
 // "component" that names the logging part of the platform.
 func (a Alert) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("rule", a.Rule), slog.String("device_id", string(a.Device)),
-		slog.String("component", a.Component))
+		slog.String("component", a.Component), slog.Time("fired_at", a.FiredAt))
 }
 
 // TicketStatus is where a proactive ticket stands.

@@ -245,6 +245,8 @@ func New(o Options) http.Handler {
 	route(http.MethodPost, "/tickets/{id}/visit", anyone, s.recordVisit)
 	route(http.MethodGet, "/tickets/{id}/messages", anyone, s.ticketMessages)
 	route(http.MethodPost, "/tickets/{id}/messages", staff, s.sendMessage)
+	route(http.MethodPost, "/tickets/{id}/approve", staff, s.approveTicket)
+	route(http.MethodPost, "/tickets/{id}/dismiss", staff, s.dismissTicket)
 	route(http.MethodGet, "/appointments", anyone, s.listAppointments)
 	route(http.MethodGet, "/measures", staff, s.measures)
 

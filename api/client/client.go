@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,10 +42,14 @@ func New(base string, o Options) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: o.Token, http: &http.Client{Timeout: o.Timeout}}
 }
 
-// FiredAt returns when the alert that opened t fired (its timeline's alert
-// event, in the devices' time), else when t opened. It needs the timeline,
-// which Client.Ticket fills and Client.Tickets does not.
+// FiredAt returns when the alert that opened t fired (in the devices'
+// time), else when t opened. A ticket opened before the platform kept it
+// on the ticket has it on its timeline only, which Client.Ticket fills and
+// Client.Tickets does not.
 func FiredAt(t proactive.Ticket) time.Time {
+	if !t.FiredAt.IsZero() {
+		return t.FiredAt
+	}
 	for _, ev := range t.Timeline {
 		var body struct {
 			FiredAt time.Time `json:"fired_at"`
@@ -110,10 +115,44 @@ func (c *Client) Ticket(ctx context.Context, id int64) (proactive.Ticket, error)
 	return t, err
 }
 
+// Approve approves ticket id in review: its offer goes out at once (or,
+// when its customer cannot be texted, it goes to open). It returns the
+// ticket as it became.
+func (c *Client) Approve(ctx context.Context, id int64) (proactive.Ticket, error) {
+	var t proactive.Ticket
+	err := c.do(ctx, http.MethodPost, "/api/v1/tickets/"+strconv.FormatInt(id, 10)+"/approve", nil, &t)
+	return t, err
+}
+
+// Dismiss closes ticket id, open or in review, as a false alarm with note
+// (none when empty), and returns it closed.
+func (c *Client) Dismiss(ctx context.Context, id int64, note string) (proactive.Ticket, error) {
+	var t proactive.Ticket
+	err := c.do(ctx, http.MethodPost, "/api/v1/tickets/"+strconv.FormatInt(id, 10)+"/dismiss", map[string]string{"note": note}, &t)
+	return t, err
+}
+
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do sends a request with in as its JSON body (none when nil) and decodes
+// a 200's body into v.
+func (c *Client) do(ctx context.Context, method, path string, in, v any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -123,15 +162,15 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(out)))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }

@@ -92,7 +92,15 @@ type Config struct {
 	} `yaml:"twilio"`
 	// Notify tunes the outreach loop (package notify).
 	Notify struct {
-		ContactCooldown      Duration `yaml:"contact_cooldown"`
+		ContactCooldown Duration `yaml:"contact_cooldown"`
+		// The contact policy (product.md, "Who is contacted"): an alert
+		// older than MaxAlertAge texts nobody; a rule with at least
+		// MinOutcomes outcomes and a precision under MinPrecision has its
+		// tickets held to review. 0 turns MaxAlertAge, MinPrecision and
+		// ContactCooldown off.
+		MaxAlertAge          Duration `yaml:"max_alert_age"`
+		MinOutcomes          int      `yaml:"min_outcomes"`
+		MinPrecision         float64  `yaml:"min_precision"`
 		OfferExpiry          Duration `yaml:"offer_expiry"`
 		OfferReminder        Duration `yaml:"offer_reminder"`
 		SlotLength           Duration `yaml:"slot_length"`
@@ -134,6 +142,9 @@ func Default() Config {
 	c.Rules.SnapshotPath = "data/rules.snapshot"
 	c.Rules.SnapshotInterval = Duration(5 * time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
+	c.Notify.MaxAlertAge = Duration(time.Hour)
+	c.Notify.MinOutcomes = 5
+	c.Notify.MinPrecision = 0.6
 	c.Notify.OfferExpiry = Duration(72 * time.Hour)
 	c.Notify.OfferReminder = Duration(24 * time.Hour)
 	c.Notify.SlotLength = Duration(2 * time.Hour)
@@ -281,6 +292,12 @@ func setFromString(v reflect.Value, s string) error {
 			return fmt.Errorf("%q is not a whole number", s)
 		}
 		v.SetInt(int64(n))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -378,7 +395,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	for key, d := range map[string]Duration{
-		"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.offer_expiry": c.Notify.OfferExpiry,
+		"notify.offer_expiry":   c.Notify.OfferExpiry,
 		"notify.offer_reminder": c.Notify.OfferReminder, "notify.slot_length": c.Notify.SlotLength,
 		"notify.travel_buffer": c.Notify.TravelBuffer, "notify.slot_lead": c.Notify.SlotLead,
 		"notify.slot_horizon": c.Notify.SlotHorizon, "notify.slot_hold": c.Notify.SlotHold,
@@ -387,6 +404,18 @@ func (c *Config) validate() []error {
 		if d <= 0 {
 			bad(key, "must be positive")
 		}
+	}
+	// 0 turns these off.
+	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge} {
+		if d < 0 {
+			bad(key, "must not be negative (0 turns it off)")
+		}
+	}
+	if c.Notify.MinOutcomes <= 0 {
+		bad("notify.min_outcomes", "must be positive, got %d", c.Notify.MinOutcomes)
+	}
+	if p := c.Notify.MinPrecision; !(p >= 0 && p <= 1) {
+		bad("notify.min_precision", "must be between 0 and 1 (0 turns measured trust off), got %v", p)
 	}
 	if c.Notify.SlotCount < 2 || c.Notify.SlotCount > 3 {
 		bad("notify.slot_count", "must be 2 or 3, got %d", c.Notify.SlotCount)
