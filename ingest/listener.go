@@ -33,8 +33,8 @@ type guardedListener struct {
 	open atomic.Int64
 	// conns are the open connections, closed with the listener: mochi
 	// closes only the clients that have connected, and waits for all.
-	mu    sync.Mutex
-	conns map[*guardedConn]struct{}
+	mu        sync.Mutex
+	conns     map[*guardedConn]struct{}
 	acceptErr atomic.Pointer[error] // set while accepts fail
 	overMax   atomic.Bool           // set while connections are refused for the limit
 	closed    chan struct{}
