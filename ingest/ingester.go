@@ -142,9 +142,9 @@ type Options struct {
 	// RateBurst is how many messages a device may send at once, default
 	// ten seconds' worth of MaxRatePerDevice.
 	RateBurst int
-	Metrics       *Metrics
-	Logger        *slog.Logger
-	Now           func() time.Time
+	Metrics   *Metrics
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // item is one message's worth of valid data waiting to be written.
