@@ -465,6 +465,7 @@ func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	t.Parallel()
 	broker, influx, env, prefix, clientID := mosquittoSetup(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 
@@ -520,6 +521,7 @@ func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 
@@ -618,6 +620,7 @@ func TestGracefulShutdownFlushes(t *testing.T) {
 	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 
