@@ -39,9 +39,9 @@ test-short:
 # The figures the issues ask for: end-to-end ingest throughput (a burst of
 # 100,000 QoS 1 messages through a private Mosquitto and through the embedded
 # broker into a throwaway influxd, against each broker's delivery rate to a
-# discarding subscriber; needs the mosquitto binary), rule evaluations per
-# second, a fleet's ingest rate while one device floods, window memory, start-up rebuild of 10,000 devices from InfluxDB and
-# from a snapshot (the raw replay for comparison: -bench BenchmarkRebuild/replay,
+# discarding subscriber; needs the mosquitto binary), a fleet's ingest rate
+# while one device floods, rule evaluations per second, window memory,
+# start-up rebuild of 10,000 devices from InfluxDB and from a snapshot (the raw replay for comparison: -bench BenchmarkRebuild/replay,
 # ~12 min), snapshot size and speed, ticket opens per second and API ticket-list
 # latency on SQLite and PostgreSQL, alert → SMS latency and outbox throughput,
 # and the simulator's publish rate and CPU. Takes about half an hour.
