@@ -41,8 +41,9 @@ test-short:
 # broker into a throwaway influxd, against each broker's delivery rate to a
 # discarding subscriber; needs the mosquitto binary), a fleet's ingest rate
 # while one device floods, rule evaluations per second, window memory,
-# start-up rebuild of 10,000 devices from InfluxDB and from a snapshot (the raw replay for comparison: -bench BenchmarkRebuild/replay,
-# ~12 min), snapshot size and speed, ticket opens per second and API ticket-list
+# start-up rebuild of 10,000 devices from InfluxDB and from a snapshot (the
+# raw replay for comparison: -bench BenchmarkRebuild/replay, ~12 min),
+# snapshot size and speed, ticket opens per second and API ticket-list
 # latency on SQLite and PostgreSQL, alert → SMS latency and outbox throughput,
 # and the simulator's publish rate and CPU. Takes about half an hour.
 bench: bin/influxd
