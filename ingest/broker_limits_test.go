@@ -261,6 +261,9 @@ func TestEmbeddedBrokerRefusesOversizedConnect(t *testing.T) {
 	for _, c := range conns {
 		closedByPeer(t, c)
 	}
+	if got := value(t, b.m.ConnectsRefused.WithLabelValues("packet_too_large")); got != 4 {
+		t.Errorf("connections refused for packet_too_large: %v, want 4", got)
+	}
 }
 
 // rss returns the process's resident set size, for the logs.

@@ -118,7 +118,7 @@ func NewBroker(in *Ingester, opts BrokerOptions) (*Broker, error) {
 	refused := func(reason string) { in.m.ConnectsRefused.WithLabelValues(reason).Inc() }
 	b := &Broker{
 		opts: opts, in: in, log: log, acks: pubacks{byClient: map[*mqtt.Client][]byte{}},
-		ln: newGuardedListener(ln, opts.MaxConnections, opts.ConnectTimeout, log, refused),
+		ln: newGuardedListener(ln, opts.MaxConnections, opts.MaxPacketSize, opts.ConnectTimeout, log, refused),
 	}
 	flush := b.acks.flush
 	in.ackFlush.Store(&flush)

@@ -26,6 +26,7 @@ type guardedListener struct {
 	net.Listener
 	log            *slog.Logger
 	maxConns       int64
+	maxPacket      int
 	connectTimeout time.Duration
 	// refused counts a connection closed by the listener, by reason.
 	refused func(reason string)
@@ -41,9 +42,9 @@ type guardedListener struct {
 	closeOnce sync.Once
 }
 
-func newGuardedListener(ln net.Listener, maxConns int, connectTimeout time.Duration, log *slog.Logger, refused func(string)) *guardedListener {
+func newGuardedListener(ln net.Listener, maxConns, maxPacket int, connectTimeout time.Duration, log *slog.Logger, refused func(string)) *guardedListener {
 	return &guardedListener{
-		Listener: ln, log: log, maxConns: int64(maxConns), connectTimeout: connectTimeout,
+		Listener: ln, log: log, maxConns: int64(maxConns), maxPacket: maxPacket, connectTimeout: connectTimeout,
 		refused: refused, closed: make(chan struct{}), conns: map[*guardedConn]struct{}{},
 	}
 }
@@ -141,13 +142,20 @@ func (l *guardedListener) Err() error {
 func (l *guardedListener) Open() int64 { return l.open.Load() }
 
 // guardedConn is an accepted connection: it counts itself out of the
-// listener's open connections once closed, and tells a CONNECT that did not
-// come in time from other read errors.
+// listener's open connections once closed, and counts a first packet that
+// did not come in time or announces more than the packet size limit (mochi
+// refuses both without a word; the ingest hook sees only clients that
+// connected).
 type guardedConn struct {
 	net.Conn
 	l         *guardedListener
 	connected atomic.Bool
 	closeOnce sync.Once
+	// The first packet's fixed header, as far as read: mochi reads from
+	// one goroutine.
+	headLen   int
+	remaining int
+	headDone  bool
 }
 
 // SetDeadline is how mochi sets the keepalive deadline, which it first
@@ -159,12 +167,34 @@ func (c *guardedConn) SetDeadline(t time.Time) error {
 
 func (c *guardedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if !c.headDone {
+		c.readHead(p[:n])
+	}
 	var ne net.Error
 	if err != nil && !c.connected.Load() && errors.As(err, &ne) && ne.Timeout() {
 		c.connected.Store(true) // counted once
 		c.l.refused("connect_timeout")
 	}
 	return n, err
+}
+
+// readHead follows the first packet's fixed header: a type byte, then the
+// remaining length in one to four bytes of seven bits each.
+func (c *guardedConn) readHead(b []byte) {
+	for _, x := range b {
+		c.headLen++
+		if c.headLen == 1 {
+			continue
+		}
+		c.remaining |= int(x&0x7f) << (7 * (c.headLen - 2))
+		if x&0x80 == 0 || c.headLen == 5 {
+			c.headDone = true
+			if c.remaining+1 > c.l.maxPacket {
+				c.l.refused("packet_too_large")
+			}
+			return
+		}
+	}
 }
 
 func (c *guardedConn) Close() error {
