@@ -14,6 +14,9 @@ import (
 const (
 	acceptRetryMin = 5 * time.Millisecond
 	acceptRetryMax = time.Second
+	// acceptLogEvery spaces the logs of failing accepts, which under a
+	// sustained attack alternate with successes.
+	acceptLogEvery = time.Minute
 )
 
 // guardedListener is the embedded broker's listener. mochi's accept loop
@@ -38,6 +41,12 @@ type guardedListener struct {
 	conns     map[*guardedConn]struct{}
 	acceptErr atomic.Pointer[error] // set while accepts fail
 	overMax   atomic.Bool           // set while connections are refused for the limit
+	// The log of failing accepts, kept by Accept (one goroutine): when an
+	// error was last logged, whether its recovery is still to be logged,
+	// and how many accepts failed since.
+	loggedAt  time.Time
+	logged    bool
+	failures  int
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -52,7 +61,6 @@ func newGuardedListener(ln net.Listener, maxConns, maxPacket int, connectTimeout
 // Accept waits for the next connection under the limit.
 func (l *guardedListener) Accept() (net.Conn, error) {
 	var delay time.Duration
-	var failingSince time.Time
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -64,10 +72,14 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			if errors.Is(err, net.ErrClosed) {
 				return nil, err
 			}
-			if delay == 0 {
-				delay, failingSince = acceptRetryMin, time.Now()
-				l.acceptErr.Store(&err)
+			l.failures++
+			if !l.logged && time.Since(l.loggedAt) >= acceptLogEvery {
+				l.logged, l.loggedAt = true, time.Now()
 				l.log.Error("mqtt listener cannot accept connections; retrying with backoff", "err", err)
+			}
+			if delay == 0 {
+				delay = acceptRetryMin
+				l.acceptErr.Store(&err)
 			} else {
 				delay = min(2*delay, acceptRetryMax)
 			}
@@ -81,9 +93,12 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 			continue
 		}
 		if delay != 0 {
-			delay = 0
 			l.acceptErr.Store(nil)
-			l.log.Info("mqtt listener accepting again", "after", time.Since(failingSince).String())
+			if l.logged {
+				l.logged = false
+				l.log.Info("mqtt listener accepting again", "after", time.Since(l.loggedAt).String(), "failed_accepts", l.failures)
+				l.failures = 0
+			}
 		}
 		if l.open.Load() >= l.maxConns {
 			l.refused("max_connections")
