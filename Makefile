@@ -49,7 +49,7 @@ test-short:
 bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest' -benchmem ./ingest/
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkIngestWhileAnotherFloods' -benchtime 20000x ./ingest/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkIngestWhileAnotherFloods' -benchtime 10000x ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWrite' -benchmem ./influx/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRuleEvaluations' -benchtime 1000000x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkFleetMemory|BenchmarkModelBaselineMemory|BenchmarkEventLogMemory' -benchtime 1x -timeout 30m ./rules/
