@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -22,15 +23,14 @@ const DefaultMaxMetricsPerDevice = 200
 type deviceLimits struct {
 	// rate is nil when messages are not limited.
 	rate *rate.Limiter
+	// limited is set while the device is over its rate, so that an
+	// episode is logged once; capped once it has had a metric over the
+	// limit, logged then.
+	limited, capped atomic.Bool
 
 	mu sync.Mutex
-	// limited is set while the device is over its rate, so that an
-	// episode is logged once.
-	limited bool
-	// names are the device's metric names, sorted; capped is set once it
-	// has had a sample over the limit, logged then.
-	names  []string
-	capped bool
+	// names are the device's metric names, sorted.
+	names []string
 }
 
 // deviceLimits returns the limits of device id, creating them.
@@ -53,10 +53,8 @@ func (l *deviceLimits) allow(t time.Time) bool {
 		return true
 	}
 	ok := l.rate.AllowN(t, 1)
-	if ok {
-		l.mu.Lock()
-		l.limited = false
-		l.mu.Unlock()
+	if ok && l.limited.Load() {
+		l.limited.Store(false)
 	}
 	return ok
 }
@@ -66,11 +64,7 @@ func (l *deviceLimits) allow(t time.Time) bool {
 // episode only, so that a flood neither floods the log nor pushes every
 // other device's dead letters out.
 func (in *Ingester) rateLimited(m Message, id proactive.DeviceID, l *deviceLimits) {
-	l.mu.Lock()
-	first := !l.limited
-	l.limited = true
-	l.mu.Unlock()
-	if !first {
+	if l.limited.Swap(true) {
 		in.m.DeadLetters.WithLabelValues(string(ReasonRateLimited)).Inc()
 		return
 	}
@@ -96,10 +90,7 @@ func (in *Ingester) capMetrics(m Message, id proactive.DeviceID, l *deviceLimits
 			if idx == nil {
 				idx = entryIndexes(m.Payload, len(readings), errs)
 			}
-			l.mu.Lock()
-			first := !l.capped
-			l.capped = true
-			l.mu.Unlock()
+			first := !l.capped.Swap(true)
 			e := EntryError{idx[i], ReasonTooManyMetrics, fmt.Sprintf("metrics %s not stored: the device has %d distinct metric names, the limit",
 				truncate(strings.Join(dropped, ", "), 200), in.opts.MaxMetricsPerDevice)}
 			if first {
