@@ -45,6 +45,23 @@
     box.appendChild(p);
   }
 
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  // timeValues labels a time axis in UTC, 24-hour: the date at whole days,
+  // the time of day otherwise.
+  function timeValues(u, splits, ax, space, incr) {
+    return splits.map(function (v) {
+      var t = new Date(v * 1e3);
+      var date = pad(t.getUTCMonth() + 1) + "-" + pad(t.getUTCDate());
+      if (incr % 86400 === 0) { return date; }
+      var hm = pad(t.getUTCHours()) + ":" + pad(t.getUTCMinutes());
+      return t.getUTCHours() === 0 && t.getUTCMinutes() === 0 ? date : hm;
+    });
+  }
+  var day = 86400;
+  var dayIncrs = [day, 2 * day, 7 * day, 14 * day, 28 * day, 91 * day, 182 * day, 364 * day];
+  var timeIncrs = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600].concat(dayIncrs);
+
   function fmtHours(h) {
     if (h >= 48) { return (Math.round(h / 24 * 10) / 10) + "d"; }
     return (Math.round(h * 10) / 10) + "h";
@@ -86,11 +103,14 @@
     });
     var days = edges[n] > 48;
     draw(box, {
-      height: 200,
+      height: 200, legend: { show: sets > 1 },
       scales: { x: { time: false, range: [0, edges[n]] }, y: { range: [0, top + Math.ceil(top / 5)] } },
       series: series,
       axes: [
-        axis(days ? "lead (days before the failure)" : "lead (hours before the failure)", { values: function (u, vs) { return vs.map(function (v) { return days ? Math.round(v / 24 * 10) / 10 : v; }); } }),
+        axis(days ? "lead (days before the failure)" : "lead (hours before the failure)", {
+          incrs: [0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 672, 1344],
+          values: function (u, vs) { return vs.map(function (v) { return days ? Math.round(v / 24 * 10) / 10 : v; }); }
+        }),
         axis("failures", { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] })
       ]
     }, data);
@@ -111,7 +131,7 @@
       height: 220, tzDate: utc,
       scales: { x: { time: true }, y: { range: function (u, lo, hi) { return [0, Math.max(1, hi) * 1.1]; } } },
       series: series,
-      axes: [axis("day (UTC)"), axis("alerts", { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] })]
+      axes: [axis("day (UTC)", { incrs: dayIncrs, values: timeValues }), axis("alerts", { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] })]
     }, data);
   }
 
@@ -153,7 +173,7 @@
     if (d.scored) {
       items.push({ symbol: "●", color: colors.detected, label: "failure detected" });
       items.push({ symbol: "○", color: colors.missed, label: "failure missed" });
-      items.push({ symbol: "▬", color: "#13743a", label: "horizon before a failure" });
+      items.push({ symbol: "▬", color: "rgba(19,116,58,0.4)", label: "where an alert would detect it" });
     }
     items.push({ symbol: "▲", color: colors.alert, label: d.scored ? "alert followed by a failure" : "alert" });
     if (d.scored) { items.push({ symbol: "✕", color: colors.false, label: "false alert" }); }
@@ -165,11 +185,11 @@
     var splits = [];
     for (var i = 0; i < n; i++) { splits.push(i); }
     draw(box, {
-      height: Math.max(120, n * 22 + 60), tzDate: utc, legend: { show: false },
+      height: n * 30 + 80, tzDate: utc, legend: { show: false },
       cursor: { y: false },
       scales: { x: { time: true, range: [d.from, d.to] }, y: { range: [-0.6, n - 0.4] } },
       series: [{}, { stroke: "transparent", points: { show: false } }],
-      axes: [axis("time (UTC)"), axis("", {
+      axes: [axis("time (UTC)", { incrs: timeIncrs, values: timeValues }), axis("", {
         size: Math.min(200, 16 + longest * 7), grid: { show: false }, ticks: { show: false },
         splits: function () { return splits; },
         values: function (u, vs) { return vs.map(function (v) { return t.devices[n - 1 - v] || ""; }); }
@@ -208,7 +228,7 @@
       height: 160, tzDate: utc,
       scales: { x: { time: true, range: [m.from, m.to] } },
       series: [{}, { label: s.metric, stroke: palette[0], width: 2, points: { show: false } }],
-      axes: [axis(""), axis("", { size: 56 })],
+      axes: [axis("time (UTC)", { incrs: timeIncrs, values: timeValues }), axis(s.metric, { size: 56 })],
       hooks: {
         draw: [function (u) {
           m.alerts.forEach(function (t) { vline(u, t, colors.alert, [6, 4]); });
