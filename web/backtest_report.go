@@ -82,8 +82,8 @@ func (o BacktestReportOptions) withDefaults() BacktestReportOptions {
 // error reading one failure's telemetry is shown on the page, not
 // returned; ctx ending is.
 func WriteBacktestReport(ctx context.Context, w io.Writer, rep *rules.BacktestReport, o BacktestReportOptions) error {
-	if rep == nil {
-		return fmt.Errorf("backtest report: no report")
+	if rep == nil || rep.From.IsZero() || !rep.From.Before(rep.To) {
+		return fmt.Errorf("backtest report: no report, or no period")
 	}
 	o = o.withDefaults()
 	page, err := newReportPage(ctx, rep, o)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -316,17 +314,4 @@ func TestBacktestReport(t *testing.T) {
 			t.Errorf("the page does not say the telemetry failed:\n%s", text)
 		}
 	})
-}
-
-// TestBacktestReportFile writes the report a person would open, for a look
-// (PROACTIVE_REPORT_OUT names the file).
-func TestBacktestReportFile(t *testing.T) {
-	out := os.Getenv("PROACTIVE_REPORT_OUT")
-	if out == "" {
-		t.Skip("set PROACTIVE_REPORT_OUT to write the synthetic report there")
-	}
-	page := writeReport(t, syntheticBacktest(true), web.BacktestReportOptions{Samples: reportSamples, Generated: time.Now()})
-	if err := os.WriteFile(filepath.Clean(out), []byte(page), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
