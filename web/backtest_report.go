@@ -103,7 +103,7 @@ func WriteBacktestReport(ctx context.Context, w io.Writer, rep *rules.BacktestRe
 // reportPage is what the template shows: text for people (tables and the
 // charts' captions) and Data for the script that draws the charts.
 type reportPage struct {
-	Period, Horizon, MinLead, Generated string
+	Period, Horizon, MinLead, After, Generated string
 	Samples                             int64
 	Devices                             int
 	Scored                              bool
@@ -235,7 +235,7 @@ func newReportPage(ctx context.Context, rep *rules.BacktestReport, o BacktestRep
 	p := &reportPage{
 		Period: fmt.Sprintf("%s to %s (%s)", rep.From.UTC().Format(reportTime), rep.To.UTC().Format(reportTime),
 			proactive.FormatDuration(rep.To.Sub(rep.From).Round(time.Minute))),
-		Horizon: proactive.FormatDuration(o.Horizon), MinLead: proactive.FormatDuration(o.MinLead),
+		Horizon: proactive.FormatDuration(o.Horizon), MinLead: proactive.FormatDuration(o.MinLead), After: proactive.FormatDuration(o.After),
 		Samples: rep.Samples, Devices: rep.Devices, Scored: rep.Scored(),
 	}
 	if c := rep.Compare; c != nil && c.Other != nil {

@@ -261,6 +261,7 @@ func TestBacktestReport(t *testing.T) {
 			"Rule Component Fires Devices Tickets/day Failures Detected Recall", "A B A B",
 			"pump_wear pump pump 2 1 0 0 0.20 0.10 2 2 1 0 50% 0% 2 1 1 1 50% 0% 2d - 2d - 2d -",
 			"rules/: 1 of 2 failures detected, lead median 2d (p10 2d, p90 2d); tuned/: 0 of 2 failures detected",
+			"for the failures that rule set A (rules/) missed",
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("the page's text lacks %q:\n%s", want, text)
