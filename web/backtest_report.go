@@ -104,9 +104,9 @@ func WriteBacktestReport(ctx context.Context, w io.Writer, rep *rules.BacktestRe
 // charts' captions) and Data for the script that draws the charts.
 type reportPage struct {
 	Period, Horizon, MinLead, After, Generated string
-	Samples                             int64
-	Devices                             int
-	Scored                              bool
+	Samples                                    int64
+	Devices                                    int
+	Scored                                     bool
 	// Labels name the rule sets, A then B, when compared.
 	Labels []string
 	Rules  reportTable
