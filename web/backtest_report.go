@@ -538,6 +538,7 @@ func (p *reportPage) perDay(sets []*rules.BacktestReport) {
 }
 
 type alertKey struct {
+	set    int
 	rule   string
 	device proactive.DeviceID
 	at     time.Time
@@ -576,7 +577,7 @@ func (p *reportPage) timeline(sets []*rules.BacktestReport, o BacktestReportOpti
 				continue
 			}
 			for _, a := range r.Score.False {
-				falses[alertKey{fmt.Sprint(si, r.Rule), a.Device, a.FiredAt}] = true
+				falses[alertKey{si, r.Rule, a.Device, a.FiredAt}] = true
 			}
 		}
 	}
@@ -617,7 +618,7 @@ func (p *reportPage) timeline(sets []*rules.BacktestReport, o BacktestReportOpti
 			if !ok {
 				continue
 			}
-			f := falses[alertKey{fmt.Sprint(si, a.Rule), a.Device, a.FiredAt}]
+			f := falses[alertKey{si, a.Rule, a.Device, a.FiredAt}]
 			if si == 0 {
 				nAlerts++
 				if f {
