@@ -541,7 +541,7 @@ type alertKey struct {
 	set    int
 	rule   string
 	device proactive.DeviceID
-	at     time.Time
+	at     int64 // Unix ns: a time.Time key would compare its location too
 }
 
 func (p *reportPage) timeline(sets []*rules.BacktestReport, o BacktestReportOptions) {
@@ -577,7 +577,7 @@ func (p *reportPage) timeline(sets []*rules.BacktestReport, o BacktestReportOpti
 				continue
 			}
 			for _, a := range r.Score.False {
-				falses[alertKey{si, r.Rule, a.Device, a.FiredAt}] = true
+				falses[alertKey{si, r.Rule, a.Device, a.FiredAt.UnixNano()}] = true
 			}
 		}
 	}
@@ -618,7 +618,7 @@ func (p *reportPage) timeline(sets []*rules.BacktestReport, o BacktestReportOpti
 			if !ok {
 				continue
 			}
-			f := falses[alertKey{si, a.Rule, a.Device, a.FiredAt}]
+			f := falses[alertKey{si, a.Rule, a.Device, a.FiredAt.UnixNano()}]
 			if si == 0 {
 				nAlerts++
 				if f {
