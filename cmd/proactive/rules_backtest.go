@@ -32,9 +32,10 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	compareDir := fs.String("compare", "", "also score the rule set in `dir` (its *.yaml) over the same history, side by side")
 	tickFlag := fs.String("tick", "1m", "step of the simulated clock at which since_seen() rules are evaluated")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
+	reportFile := fs.String("report", "", "also write the report as one self-contained HTML `file` with charts (lead times, alerts per day, each device's alerts against its failures, the telemetry around missed failures)")
 	noSave := fs.Bool("no-save", false, "do not save the per-rule summary to the database (db) for the rules page (a backtest of one --device is never saved)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--compare DIR] [--json] [--no-save]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--compare DIR] [--json] [--report FILE.html] [--no-save]\n\n"+
 			"Replays telemetry and device events from InfluxDB, with the maintenance records, through the\n"+
 			"rules, as the engine would have evaluated them, and\n"+
 			"reports per rule what would have fired, on which devices, and how many tickets a day.\n"+
@@ -96,7 +97,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	}
 
 	started := time.Now()
-	o := history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag}
+	o := history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag, Report: *reportFile}
 	bo := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
 	rep, err := history.Replay(ctx, cfg, set, o, bo, e.stderr, "backtest")
 	if err != nil {
@@ -115,6 +116,9 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		} else {
 			fmt.Fprintf(e.stderr, "backtest: summary of %d rule(s) saved for the rules page\n", len(rep.Rules))
 		}
+	}
+	if err := history.WriteReport(ctx, cfg, o, rep, bo, e.stderr); err != nil {
+		return err
 	}
 	if *jsonOut {
 		return rep.WriteJSON(e.stdout, len(failures) > 0)

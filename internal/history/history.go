@@ -33,6 +33,9 @@ type Options struct {
 	// format of `devices import --maintenance`) read instead of the
 	// database's.
 	MaintenanceFile string
+	// Report, when set, is the file WriteReport writes; Open checks that
+	// it can be, before the backtest.
+	Report string
 }
 
 // Source is the history of a backtest. Close releases its connection.
@@ -48,6 +51,7 @@ type Source struct {
 	// header line.
 	MaintenanceFrom string
 	tsdb            *influx.Store
+	report          string
 }
 
 // Open reads the maintenance records (from o.MaintenanceFile, else from the
@@ -56,6 +60,9 @@ type Source struct {
 // records; one that cannot be read is an error, since a backtest without
 // the replacements it should see would mislead.
 func Open(ctx context.Context, cfg config.Config, o Options) (*Source, error) {
+	if err := checkReport(o.Report); err != nil {
+		return nil, err
+	}
 	ms, from, err := maintenance(ctx, cfg.DB.Reveal(), o.MaintenanceFile)
 	if err != nil {
 		return nil, err
@@ -79,6 +86,7 @@ func Open(ctx context.Context, cfg config.Config, o Options) (*Source, error) {
 		Maintenance:     ms,
 		MaintenanceFrom: fmt.Sprintf("%d maintenance record(s) from %s", len(ms), from),
 		tsdb:            tsdb,
+		report:          o.Report,
 	}, nil
 }
 
