@@ -71,6 +71,9 @@ type Evaluator struct {
 	ids       []byte // see intern
 	maintID   int64  // the highest maintenance ID observed
 	fleet     *baselines
+	// seenFloor is when telemetry intake last resumed (zero: not known):
+	// the clock's since_seen() counts no silence before it.
+	seenFloor time.Time
 }
 
 // boundRule is a rule with its programs compiled against one evaluator's
@@ -280,9 +283,11 @@ func (ev *Evaluator) window(d *device, ws int) *Window {
 // device, so that a silent device is caught without new data.
 func (ev *Evaluator) Tick(now time.Time) []proactive.Alert {
 	ev.out = ev.out[:0]
+	ev.env.floor = ev.seenFloor
 	for _, d := range ev.devices {
 		ev.evaluate(d, now, true)
 	}
+	ev.env.floor = time.Time{}
 	return ev.out
 }
 
