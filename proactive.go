@@ -123,6 +123,10 @@ type Alert struct {
 	// remembers; the ticket store applies it to what it holds, so that it
 	// survives a restart.
 	Cooldown time.Duration
+	// Models are the rule's model globs (path.Match), none when it applies to
+	// every model: the notifier counts the registered devices the rule
+	// applies to, the base of an incident's share.
+	Models []string
 }
 
 // LogValue logs an alert as a group of the platform's log keys (rule,

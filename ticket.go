@@ -28,6 +28,9 @@ type Ticket struct {
 	// Outcome and OutcomeNotes are set when the ticket closes.
 	Outcome      Outcome `json:"outcome,omitempty"`
 	OutcomeNotes string  `json:"outcome_notes,omitempty"`
+	// IncidentID is the incident the ticket belongs to, 0 when none: no
+	// customer is texted for it, and it waits in review.
+	IncidentID int64 `json:"incident_id,omitempty"`
 	// Timeline is filled by the store's single-ticket read only, oldest
 	// event first.
 	Timeline []TicketEvent `json:"timeline,omitempty"`

@@ -36,20 +36,22 @@ func illegal(t proactive.Ticket, to proactive.TicketStatus) error {
 }
 
 const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
-	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes`
+	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes, incident_id`
 
 func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
 	var t proactive.Ticket
 	var predicted, closed sql.NullTime
 	var tech, outcome sql.NullString
+	var incident sql.NullInt64
 	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
-		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes)
+		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes, &incident)
 	if err != nil {
 		return proactive.Ticket{}, err
 	}
 	t.PredictedFailure, t.ClosedAt = fromNull(predicted), fromNull(closed)
 	t.OpenedAt, t.UpdatedAt = t.OpenedAt.UTC(), t.UpdatedAt.UTC()
 	t.Technician, t.Outcome = tech.String, proactive.Outcome(outcome.String)
+	t.IncidentID = incident.Int64
 	return t, nil
 }
 

@@ -412,6 +412,7 @@ func (ev *Evaluator) emit(d *device, r *boundRule, a *alertState) {
 		Rule: r.Name, Device: d.id, Model: d.info.Model, Component: r.Component,
 		Severity: r.Severity, State: a.state, Summary: r.renderSummary(data),
 		ActiveAt: a.activeAt, FiredAt: a.firedAt, TimeToFailure: a.ttf, Metrics: metrics, Cooldown: r.Cooldown,
+		Models: r.Models,
 	})
 }
 
