@@ -13,6 +13,7 @@ import (
 type metrics struct {
 	alertErrors, sendErrors, jobErrors, webhookRejected, slotTaken prometheus.Counter
 	skipped, deferred, attempts, reconciled, statuses, inbound     *prometheus.CounterVec
+	held                                                           *prometheus.CounterVec
 	alertToSMS                                                     prometheus.Histogram
 }
 
@@ -35,13 +36,16 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 		reconciled:      vec("reconciled_total", "Messages with an unknown outcome, settled: found at the provider or resent.", "result"),
 		statuses:        vec("status_callbacks_total", "Delivery statuses recorded from the provider.", "status"),
 		inbound:         vec("inbound_total", "Inbound SMS by how they were handled.", "handled"),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "proactive", Name: "alerts_held_total",
+			Help: "Alerts whose customer was not texted at once, by reason: review, untrusted_rule, alert_age, contact_none, contact_cooldown, no_consent, quiet_hours, daily_cap, ..."},
+			[]string{"reason"}),
 		alertToSMS: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "proactive", Subsystem: "notify",
 			Name: "alert_to_first_sms_seconds", Help: "From an alert firing to its offer being taken by the SMS provider.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 6 * 3600, 24 * 3600}}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
 	}
 	return m
 }

@@ -39,7 +39,7 @@ func TestCountGauges(t *testing.T) {
 		e := newEnv(t, dsn, func(o *notify.Options) { o.Registerer = reg })
 		outbox := gauges(t, reg, "proactive_notify_outbox_messages")
 		tickets := gauges(t, reg, "proactive_tickets")
-		if len(outbox) != 6 || outbox["pending"] != 0 || len(tickets) != 8 || tickets["open"] != 0 {
+		if len(outbox) != 6 || outbox["pending"] != 0 || len(tickets) != 9 || tickets["open"] != 0 {
 			t.Fatalf("empty database: outbox %v, tickets %v; want every state at 0", outbox, tickets)
 		}
 

@@ -60,7 +60,8 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 		SlotHorizon: time.Duration(nc.SlotHorizon), SlotCount: nc.SlotCount, SlotHold: time.Duration(nc.SlotHold),
 		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
 		SurveyTimeout: time.Duration(nc.SurveyTimeout), HelpContact: nc.HelpContact,
-		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout),
+		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), GroupWait: time.Duration(nc.GroupWait),
+		IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
 	}), nil
 }
 
