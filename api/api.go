@@ -245,6 +245,9 @@ func New(o Options) http.Handler {
 	route(http.MethodPost, "/tickets/{id}/visit", anyone, s.recordVisit)
 	route(http.MethodGet, "/tickets/{id}/messages", anyone, s.ticketMessages)
 	route(http.MethodPost, "/tickets/{id}/messages", staff, s.sendMessage)
+	route(http.MethodGet, "/incidents", staff, s.listIncidents)
+	route(http.MethodGet, "/incidents/{id}", staff, s.getIncident)
+	route(http.MethodPost, "/incidents/{id}/dismiss", staff, s.dismissIncident)
 	route(http.MethodGet, "/appointments", anyone, s.listAppointments)
 	route(http.MethodGet, "/measures", staff, s.measures)
 

@@ -110,10 +110,50 @@ func (c *Client) Ticket(ctx context.Context, id int64) (proactive.Ticket, error)
 	return t, err
 }
 
+// Incidents returns the incidents, newest first; status (open or
+// dismissed) narrows them when not empty.
+func (c *Client) Incidents(ctx context.Context, status proactive.IncidentStatus) ([]proactive.Incident, error) {
+	path := "/api/v1/incidents"
+	if status != "" {
+		path += "?" + url.Values{"status": {string(status)}}.Encode()
+	}
+	var page Page[proactive.Incident]
+	err := c.get(ctx, path, &page)
+	return page.Items, err
+}
+
+// Incident returns the incident id with its devices and tickets.
+func (c *Client) Incident(ctx context.Context, id int64) (proactive.Incident, error) {
+	var i proactive.Incident
+	err := c.get(ctx, "/api/v1/incidents/"+strconv.FormatInt(id, 10), &i)
+	return i, err
+}
+
+// DismissIncident dismisses the open incident id as a false alarm, with an
+// optional note: its tickets in review close with the outcome false_alarm.
+func (c *Client) DismissIncident(ctx context.Context, id int64, note string) (proactive.Incident, error) {
+	body, err := json.Marshal(map[string]string{"note": note})
+	if err != nil {
+		return proactive.Incident{}, err
+	}
+	var i proactive.Incident
+	err = c.do(ctx, http.MethodPost, "/api/v1/incidents/"+strconv.FormatInt(id, 10)+"/dismiss", strings.NewReader(string(body)), &i)
+	return i, err
+}
+
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil, v)
+}
+
+// do sends a request with an optional JSON body and decodes a 200 answer
+// into v.
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -123,15 +163,15 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(answer)))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
+	if err := json.Unmarshal(answer, v); err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
 }
