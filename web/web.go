@@ -197,6 +197,7 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /tickets/{id}/close", s.auth(s.csrf(s.staff(s.close))))
 	mux.Handle("POST /tickets/{id}/cancel", s.auth(s.csrf(s.staff(s.cancel))))
 	mux.Handle("POST /tickets/{id}/visit", s.auth(s.csrf(http.HandlerFunc(s.visitDone))))
+	mux.Handle("POST /incidents/{id}/dismiss", s.auth(s.csrf(s.staff(s.dismissIncident))))
 	mux.Handle("GET /day", s.auth(http.HandlerFunc(s.dayPage)))
 	mux.Handle("GET /schedule", s.auth(s.staff(s.schedulePage)))
 	mux.Handle("GET /fleet", s.auth(s.staff(s.fleetPage)))
