@@ -76,7 +76,7 @@ func serve(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo, Notify: notifier.Alerts, IntakeDown: true})
+	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo, Notify: notifier.Alerts, IntakeDown: true, TickInterval: time.Duration(cfg.Rules.TickInterval)})
 	if probs := engine.Load(specs); len(probs) > 0 {
 		return fmt.Errorf("rules:\n%w", probs)
 	}

@@ -83,6 +83,9 @@ type Config struct {
 		// empty disables snapshots.
 		SnapshotPath     string   `yaml:"snapshot_path"`
 		SnapshotInterval Duration `yaml:"snapshot_interval"`
+		// TickInterval is how often since_seen() rules are evaluated
+		// without new data.
+		TickInterval Duration `yaml:"tick_interval"`
 	} `yaml:"rules"`
 	Twilio struct {
 		AccountSID          string `yaml:"account_sid"`
@@ -145,6 +148,7 @@ func Default() Config {
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
 	c.Rules.SnapshotPath = "data/rules.snapshot"
 	c.Rules.SnapshotInterval = Duration(5 * time.Minute)
+	c.Rules.TickInterval = Duration(time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
 	c.Notify.OfferExpiry = Duration(72 * time.Hour)
 	c.Notify.OfferReminder = Duration(24 * time.Hour)
@@ -431,6 +435,9 @@ func (c *Config) validate() []error {
 	}
 	if _, err := proactive.ParseClock(c.Notify.VisitReminderAt); err != nil {
 		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)
+	}
+	if c.Rules.TickInterval <= 0 {
+		bad("rules.tick_interval", "must be positive")
 	}
 	if c.Rules.SnapshotInterval <= 0 {
 		bad("rules.snapshot_interval", "must be positive")
