@@ -123,6 +123,9 @@ type Alert struct {
 	// remembers; the ticket store applies it to what it holds, so that it
 	// survives a restart.
 	Cooldown time.Duration
+	// Contact is the rule's contact policy: who hears of the alert. Empty
+	// is ContactAuto.
+	Contact Contact
 	// Models are the rule's model globs (path.Match), none when it applies to
 	// every model: the notifier counts the registered devices the rule
 	// applies to, the base of an incident's share.
@@ -134,7 +137,7 @@ type Alert struct {
 // "component" that names the logging part of the platform.
 func (a Alert) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("rule", a.Rule), slog.String("device_id", string(a.Device)),
-		slog.String("component", a.Component))
+		slog.String("component", a.Component), slog.Time("fired_at", a.FiredAt))
 }
 
 // TicketStatus is where a proactive ticket stands.

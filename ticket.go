@@ -28,6 +28,20 @@ type Ticket struct {
 	// Outcome and OutcomeNotes are set when the ticket closes.
 	Outcome      Outcome `json:"outcome,omitempty"`
 	OutcomeNotes string  `json:"outcome_notes,omitempty"`
+	// FiredAt is the opening alert's own time (the devices' clock), zero
+	// for a ticket opened otherwise; the rule's ticket cooldown runs on it.
+	FiredAt time.Time `json:"fired_at,omitzero"`
+	// HeldReason says why the customer was not texted about the ticket
+	// (review, untrusted_rule, alert_age, contact_cooldown, no_consent,
+	// contact_none, quiet_hours, daily_cap, ...), empty when nothing held
+	// the offer back.
+	HeldReason string `json:"held_reason,omitempty"`
+	// AlertsAbsorbed counts the alerts that fired again while the ticket was
+	// open, and opened no ticket of their own; LastAlertAt is when the last
+	// one was seen (the platform's clock) and LastAlertFiredAt its own time.
+	AlertsAbsorbed   int       `json:"alerts_absorbed"`
+	LastAlertAt      time.Time `json:"last_alert_at,omitzero"`
+	LastAlertFiredAt time.Time `json:"last_alert_fired_at,omitzero"`
 	// IncidentID is the incident the ticket belongs to, 0 when none: no
 	// customer is texted for it, and it waits in review.
 	IncidentID int64 `json:"incident_id,omitempty"`

@@ -248,6 +248,8 @@ func New(o Options) http.Handler {
 	route(http.MethodGet, "/incidents", staff, s.listIncidents)
 	route(http.MethodGet, "/incidents/{id}", staff, s.getIncident)
 	route(http.MethodPost, "/incidents/{id}/dismiss", staff, s.dismissIncident)
+	route(http.MethodPost, "/tickets/{id}/approve", staff, s.approveTicket)
+	route(http.MethodPost, "/tickets/{id}/dismiss", staff, s.dismissTicket)
 	route(http.MethodGet, "/appointments", anyone, s.listAppointments)
 	route(http.MethodGet, "/measures", staff, s.measures)
 

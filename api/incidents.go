@@ -41,10 +41,6 @@ func (s *server) getIncident(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, i)
 }
 
-type dismissRequest struct {
-	Note string `json:"note"`
-}
-
 // dismissIncident closes an open incident as a false alarm: its tickets in
 // review close with the outcome false_alarm. The body {"note": "..."} is
 // optional.
@@ -67,20 +63,13 @@ func (s *server) dismissIncident(w http.ResponseWriter, r *http.Request) error {
 // decodeOptional decodes a JSON body like decode, and leaves v as it is
 // when the body is empty.
 func decodeOptional(r *http.Request, v any) error {
-	if r.Body == nil || r.ContentLength == 0 {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decode(r, v) // as decode reports it (too large, ...)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
-	if r.ContentLength < 0 {
-		// Chunked: look at the first byte.
-		var one [1]byte
-		n, err := r.Body.Read(one[:])
-		if n == 0 && err == io.EOF {
-			return nil
-		}
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(one[:n]), r.Body), r.Body}
-	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
 	return decode(r, v)
 }

@@ -30,7 +30,7 @@ func (f *fixture) incident(tb testing.TB) proactive.Incident {
 		if id, err = tx.OpenIncident(ctx, "fleet_glitch", at, 2); err != nil {
 			return err
 		}
-		_, err = tx.JoinIncident(ctx, id, at, at)
+		_, err = tx.JoinIncident(ctx, id, at, at, 0)
 		return err
 	})
 	if err != nil {

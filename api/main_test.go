@@ -211,6 +211,30 @@ func (f *fixture) outreachTicket(tb testing.TB) (proactive.Ticket, string) {
 	return page.Items[0], phone
 }
 
+// reviewTicket is a ticket of a consenting customer that a rule whose
+// contact is review opened: in review, nobody texted. Its rule is its own,
+// so that dismissing it moves no other route case's rule's trust.
+func (f *fixture) reviewTicket(tb testing.TB) proactive.Ticket {
+	tb.Helper()
+	ctx := tb.Context()
+	cust, dev := f.id("rc"), f.id("rd")
+	if _, err := f.store.CreateCustomer(ctx, proactive.Customer{ID: cust, Name: "Rita", Phone: fmt.Sprintf("+3379%07d", f.seq.Add(1)), Language: "en"}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := f.store.RecordConsent(ctx, cust, proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWebForm, Actor: "test"}); err != nil {
+		tb.Fatal(err)
+	}
+	f.device(tb, dev, cust)
+	f.notifier.Alerts(ctx, []proactive.Alert{{Rule: "reviewed_rule", Device: proactive.DeviceID(dev), Model: "fridge-a200",
+		Component: "compressor", Severity: proactive.SeverityWarning, State: proactive.AlertFiring, Summary: "worn",
+		ActiveAt: testNow, FiredAt: testNow, Contact: proactive.ContactReview}})
+	page, err := f.store.ListTickets(ctx, devices.TicketFilter{Device: proactive.DeviceID(dev)})
+	if err != nil || len(page.Items) != 1 || page.Items[0].Status != proactive.TicketReview {
+		tb.Fatalf("the alert on %s did not open a ticket in review: %+v, %v", dev, page.Items, err)
+	}
+	return page.Items[0]
+}
+
 // bookedTicket is an outreachTicket whose visit is booked with tech.
 func (f *fixture) bookedTicket(tb testing.TB, tech string) (proactive.Ticket, notify.Appointment, string) {
 	tb.Helper()

@@ -147,8 +147,7 @@ func (s *server) listRules(w http.ResponseWriter, r *http.Request) error {
 	if s.Rules == nil {
 		return unavailable("the rule engine")
 	}
-	items := s.Rules.Rules()
-	return writeItems(w, items)
+	return writeItems(w, s.rulesWithTrust(r.Context(), s.Rules.Rules()))
 }
 
 func (s *server) listAlerts(w http.ResponseWriter, r *http.Request) error {

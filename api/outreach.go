@@ -50,6 +50,16 @@ type Outreach interface {
 	Appointments(ctx context.Context, f notify.AppointmentFilter) ([]notify.Appointment, error)
 	// Measures computes the outcomes of the outreach loop so far.
 	Measures(ctx context.Context) (notify.Measures, error)
+	// Approve lets a ticket in review text its customer: the offer goes
+	// out at once, or, when the customer cannot be texted, the ticket goes
+	// to open with the reason. EConflict for a ticket not in review.
+	Approve(ctx context.Context, ticket int64, actor string) (proactive.Ticket, error)
+	// Dismiss closes an open or review ticket as a false alarm with a
+	// note. EConflict for a ticket in another status.
+	Dismiss(ctx context.Context, ticket int64, actor, note string) (proactive.Ticket, error)
+	// Trust returns each rule's measured trust, by rule; rules without an
+	// outcome are absent.
+	Trust(ctx context.Context) (map[string]notify.Trust, error)
 }
 
 // outreach returns the outreach loop, or 503 without one.

@@ -461,6 +461,31 @@ func routeCases() []routeCase {
 				tk, _, _ := f.bookedTicket(t, "tech-2")
 				return call{technician, fmt.Sprintf("/tickets/%d/messages", tk.ID), "", 404, hasFields("not_found")}
 			}},
+		{"POST", "/tickets/{id}/approve", staff,
+			func(t *testing.T, f *fixture) call {
+				tk := f.reviewTicket(t)
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/approve", tk.ID), "", 200, func(t *testing.T, f *fixture, r response) {
+					jsonHas(`"status":"offered"`, `"held_reason":"review"`)(t, f, r)
+					msgs, err := f.notifier.Messages(t.Context(), tk.ID, "")
+					if err != nil || len(msgs) != 1 || msgs[0].Kind != notify.KindOffer {
+						t.Errorf("messages %+v, %v; want the one offer", msgs, err)
+					}
+				}}
+			},
+			func(t *testing.T, f *fixture) call {
+				tk, _ := f.outreachTicket(t)
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/approve", tk.ID), "", 409, hasFields("conflict")}
+			}},
+		{"POST", "/tickets/{id}/dismiss", staff,
+			func(t *testing.T, f *fixture) call {
+				tk := f.reviewTicket(t)
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/dismiss", tk.ID), `{"note": "a cleaning crew unplugged it"}`, 200,
+					jsonHas(`"status":"closed"`, `"outcome":"false_alarm"`, `"outcome_notes":"a cleaning crew unplugged it"`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				tk := f.reviewTicket(t)
+				return call{dispatcher, fmt.Sprintf("/tickets/%d/dismiss", tk.ID), `{"note": 7}`, 400, hasFields("bad_request", "note")}
+			}},
 		{"POST", "/tickets/{id}/messages", staff,
 			func(t *testing.T, f *fixture) call {
 				tk, _ := f.outreachTicket(t)
@@ -549,7 +574,7 @@ func routeCases() []routeCase {
 			}},
 		{"GET", "/rules", staff,
 			func(t *testing.T, f *fixture) call {
-				return call{dispatcher, "/rules", "", 200, jsonHas(`"name":"compressor_wear"`, `"health":"ok"`, `"pending":1`, `"firing":2`)}
+				return call{dispatcher, "/rules", "", 200, jsonHas(`"name":"compressor_wear"`, `"health":"ok"`, `"pending":1`, `"firing":2`, `"precision":null`, `"held":false`)}
 			}, nil},
 		{"POST", "/rules/reload", adminOnly,
 			func(t *testing.T, f *fixture) call {

@@ -417,7 +417,10 @@ type Change struct {
 	Entries []Entry
 	// Book books a visit; when its slot is taken Apply stops there with
 	// ErrSlotTaken, what comes before it written.
-	Book   *Booking
+	Book *Booking
+	// Held, when set, is recorded on the ticket as why its customer was
+	// not texted (see Tx.Hold), before Status.
+	Held   string
 	Status *StatusChange
 	// Close closes the ticket with the outcome and notes of its latest
 	// visit, by this actor.
@@ -515,6 +518,11 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 			return out, err
 		}
 		out.Appointment = id
+	}
+	if c.Held != "" {
+		if err := tx.Hold(ctx, c.Ticket, c.Held); err != nil {
+			return out, err
+		}
 	}
 	if s := c.Status; s != nil {
 		if _, err := tx.Transition(ctx, c.Ticket, s.To, s.Actor, s.Note); err != nil {

@@ -109,10 +109,14 @@ func (tx *Tx) OpenIncident(ctx context.Context, rule string, at time.Time, appli
 
 // JoinIncident puts into incident id the firings of its rule between from
 // and to that no incident holds, and their tickets: each active ticket gets
-// the incident's id and a timeline entry, an open one moves to review, and
-// its jobs of the kinds in cancel (an offer still waiting) are disarmed.
-// It returns the ids of the tickets that joined.
-func (tx *Tx) JoinIncident(ctx context.Context, id int64, from, to time.Time, cancel ...string) ([]int64, error) {
+// the incident's id and a timeline entry; an open one whose offer waits
+// (held_reason ” or group_wait) moves to review with held_reason incident,
+// while a ticket for the field team alone (contact_none, or approved
+// without a customer to text) stays open; the jobs of the kinds in cancel
+// (an offer still waiting) are disarmed. Ticket stay (0: none) only gets
+// the incident's id: its alert is being decided on by the caller. It returns
+// the ids of the tickets that moved to review.
+func (tx *Tx) JoinIncident(ctx context.Context, id int64, from, to time.Time, stay int64, cancel ...string) ([]int64, error) {
 	now := tx.s.clock()
 	var rule string
 	if err := tx.tx.QueryRowContext(ctx, `SELECT rule FROM incidents WHERE id = $1`, id).Scan(&rule); errors.Is(err, sql.ErrNoRows) {
@@ -139,6 +143,7 @@ func (tx *Tx) JoinIncident(ctx context.Context, id int64, from, to time.Time, ca
 		return nil, fmt.Errorf("join incident: %w", err)
 	}
 	note := fmt.Sprintf("part of incident %d: many devices fired %s at once; no customer is texted", id, rule)
+	var held []int64
 	for _, t := range tickets {
 		if _, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET incident_id = $2, updated_at = $3 WHERE id = $1`, t, id, now); err != nil {
 			return nil, fmt.Errorf("join incident: %w", err)
@@ -147,10 +152,14 @@ func (tx *Tx) JoinIncident(ctx context.Context, id int64, from, to time.Time, ca
 		if err != nil {
 			return nil, fmt.Errorf("join incident: %w", err)
 		}
-		if cur.Status == proactive.TicketOpen {
+		if t != stay && cur.Status == proactive.TicketOpen && (cur.HeldReason == "" || cur.HeldReason == waitingReason) {
+			if err := tx.Hold(ctx, t, incidentReason); err != nil {
+				return nil, err
+			}
 			if _, err := tx.transition(ctx, t, proactive.TicketReview, "notify", map[string]any{"note": note, "incident_id": id}, "", ""); err != nil {
 				return nil, fmt.Errorf("join incident: %w", err)
 			}
+			held = append(held, t)
 		} else if _, err := insertEvent(ctx, tx.tx, t, now, proactive.TicketEventMessage, "notify",
 			map[string]any{"incident_id": id, "note": note}); err != nil {
 			return nil, fmt.Errorf("join incident: %w", err)
@@ -159,7 +168,23 @@ func (tx *Tx) JoinIncident(ctx context.Context, id int64, from, to time.Time, ca
 			return nil, err
 		}
 	}
-	return tickets, nil
+	return held, nil
+}
+
+// The held reasons JoinIncident and EndWait read and write: an offer
+// waiting notify.group_wait, and a ticket held by its incident.
+const (
+	waitingReason  = "group_wait"
+	incidentReason = "incident"
+)
+
+// EndWait clears a ticket's held reason when it is reason (an offer that
+// waited and now goes out), in this transaction.
+func (tx *Tx) EndWait(ctx context.Context, id int64, reason string) error {
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET held_reason = '' WHERE id = $1 AND held_reason = $2`, id, reason); err != nil {
+		return fmt.Errorf("end the offer's wait: %w", err)
+	}
+	return nil
 }
 
 // scanIDs reads a column of ids and closes rows.
@@ -288,9 +313,9 @@ func (c *conn) ListIncidents(ctx context.Context, f IncidentFilter) ([]proactive
 }
 
 // DismissIncident closes an open incident as a false alarm: each of its
-// tickets still open or in review is closed with the outcome false_alarm
-// (as CloseTicket does), and the incident becomes dismissed. Tickets that
-// went further (a dispatcher approved one) are left as they are. ENotFound
+// tickets in review is closed with the outcome false_alarm (as CloseTicket
+// does), and the incident becomes dismissed. Tickets elsewhere (approved,
+// or open for the field team) are left as they are. ENotFound
 // for no such incident; EConflict for one dismissed already.
 func (c *conn) DismissIncident(ctx context.Context, id int64, actor, note string) (proactive.Incident, error) {
 	v := newValidator("dismissal")
@@ -316,7 +341,7 @@ func (c *conn) DismissIncident(ctx context.Context, id int64, actor, note string
 		} else if n == 0 {
 			return proactive.Errorf(proactive.EConflict, "incident %d is %s already", id, status)
 		}
-		rows, err := tx.tx.QueryContext(ctx, `SELECT id FROM tickets WHERE incident_id = $1 AND status IN ('open', 'review') ORDER BY id`, id)
+		rows, err := tx.tx.QueryContext(ctx, `SELECT id FROM tickets WHERE incident_id = $1 AND status = 'review' ORDER BY id`, id)
 		if err != nil {
 			return err
 		}

@@ -63,12 +63,12 @@ func TestIncidentStore(t *testing.T) {
 			if id, err = tx.OpenIncident(ctx, "compressor_wear", at, 6); err != nil {
 				return err
 			}
-			joined, err := tx.JoinIncident(ctx, id, at.Add(-time.Minute), at.Add(time.Minute), "group_wait")
+			joined, err := tx.JoinIncident(ctx, id, at.Add(-time.Minute), at.Add(time.Minute), 0, "group_wait")
 			if err != nil {
 				return err
 			}
-			if !reflect.DeepEqual(joined, tickets) {
-				return fmt.Errorf("joined %v, want %v", joined, tickets)
+			if !reflect.DeepEqual(joined, tickets[:4]) {
+				return fmt.Errorf("moved to review %v, want %v (not the offered one)", joined, tickets[:4])
 			}
 			if got, ok, err := tx.ActiveIncident(ctx, "compressor_wear", at.Add(4*time.Second)); err != nil || !ok || got != id {
 				return fmt.Errorf("active incident %d, %v, %v; want %d", got, ok, err, id)
@@ -101,11 +101,12 @@ func TestIncidentStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantStatus := proactive.TicketReview
+			wantHeld := "incident"
 			if i == 4 {
-				wantStatus = proactive.TicketOffered
+				wantStatus, wantHeld = proactive.TicketOffered, ""
 			}
-			if tk.IncidentID != inc.ID || tk.Status != wantStatus {
-				t.Errorf("ticket %d: incident %d, status %s; want %d, %s", id, tk.IncidentID, tk.Status, inc.ID, wantStatus)
+			if tk.IncidentID != inc.ID || tk.Status != wantStatus || tk.HeldReason != wantHeld {
+				t.Errorf("ticket %d: incident %d, status %s, held %q; want %d, %s, %q", id, tk.IncidentID, tk.Status, tk.HeldReason, inc.ID, wantStatus, wantHeld)
 			}
 		}
 		list, err := s2.ListIncidents(ctx, devices.IncidentFilter{Status: proactive.IncidentOpen})

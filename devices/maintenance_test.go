@@ -496,3 +496,30 @@ func TestMaintenanceAfterConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestReadMaintenance: the file a backtest reads with --maintenance, parsed
+// as the import parses it, without a database; a bad row fails it by line.
+func TestReadMaintenance(t *testing.T) {
+	ms, err := devices.ReadMaintenance(strings.NewReader("device_id,time,component,kind\n" +
+		"d1,2026-03-01T08:00:00Z,compressor,replaced\n" +
+		"d2,1772352000000,fan,Repaired\n"))
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	want := []proactive.Maintenance{
+		{Device: "d1", Time: t0, Component: "compressor", Kind: proactive.MaintenanceReplaced},
+		{Device: "d2", Time: t0, Component: "fan", Kind: proactive.MaintenanceRepaired},
+	}
+	if err != nil || !reflect.DeepEqual(ms, want) {
+		t.Errorf("ReadMaintenance = %+v, %v; want %+v", ms, err, want)
+	}
+	for file, msg := range map[string]string{
+		"":                      "empty file",
+		"device_id,time,kind\n": "component",
+		"device_id,time,component,kind\nd1,2026-03-01T08:00:00Z,fan,swapped\n": `line 2: kind: "swapped" is not replaced, repaired or inspected`,
+		"device_id,time,component,kind\nd1,2026-03-01T08:00:00Z,fan\n":         "line 2: has 3 fields, the header 4",
+	} {
+		_, err := devices.ReadMaintenance(strings.NewReader(file))
+		if proactive.ErrorCode(err) != proactive.EInvalid || !strings.Contains(proactive.ErrorMessage(err), msg) {
+			t.Errorf("ReadMaintenance(%q) = %v, want an invalid error containing %q", file, err, msg)
+		}
+	}
+}

@@ -39,25 +39,6 @@ type maintRow struct {
 // before it stay, which is harmless since importing is idempotent.
 func ImportMaintenance(ctx context.Context, s *Store, r io.Reader) (ImportReport, error) {
 	var rep ImportReport
-	cr := csv.NewReader(r)
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return rep, proactive.Errorf(proactive.EInvalid, "empty file: want a header line naming the columns (%s)", strings.Join(MaintenanceColumns, ","))
-	}
-	if err != nil {
-		return rep, proactive.Errorf(proactive.EInvalid, "read CSV header: %v", err)
-	}
-	col, err := csvColumns(header, MaintenanceColumns, MaintenanceColumns[:4]...)
-	if err != nil {
-		return rep, err
-	}
-	get := func(rec []string, name string) string {
-		if i, ok := col[name]; ok && i < len(rec) {
-			return strings.TrimSpace(rec[i])
-		}
-		return ""
-	}
 	var batch []maintRow
 	// known holds the devices found so far, checked once per import: one
 	// deleted meanwhile fails its batch on the foreign key instead.
@@ -107,37 +88,84 @@ func ImportMaintenance(ctx context.Context, s *Store, r io.Reader) (ImportReport
 		rep.Rejected = append(rep.Rejected, rejected...)
 		return nil
 	}
+	var flushErr error
+	err := eachMaintenanceRow(r, func(row maintRow, reason string) error {
+		rep.Rows++
+		if reason != "" {
+			rep.Rejected = append(rep.Rejected, RowError{Line: row.line, DeviceID: string(row.m.Device), Reason: reason})
+			return nil
+		}
+		batch = append(batch, row)
+		if len(batch) == importBatch {
+			flushErr = flush()
+		}
+		return flushErr
+	})
+	if flushErr == nil {
+		// What was read before a bad CSV line is imported all the same.
+		err = errors.Join(flush(), err)
+	}
+	return sortRejected(rep), err
+}
+
+// ReadMaintenance reads a maintenance CSV file as ImportMaintenance does,
+// into memory and without a database (for a backtest's --maintenance): any
+// bad row fails the read with its line and reasons.
+func ReadMaintenance(r io.Reader) ([]proactive.Maintenance, error) {
+	var out []proactive.Maintenance
+	err := eachMaintenanceRow(r, func(row maintRow, reason string) error {
+		if reason != "" {
+			return proactive.Errorf(proactive.EInvalid, "line %d: %s", row.line, reason)
+		}
+		out = append(out, row.m)
+		return nil
+	})
+	return out, err
+}
+
+// eachMaintenanceRow reads the header and then calls fn with each row and,
+// for a bad one, the reason (row.m then holds what was read of it). It
+// stops at the first error fn returns, or at a line that is not CSV.
+func eachMaintenanceRow(r io.Reader, fn func(row maintRow, reason string) error) error {
+	cr := csv.NewReader(r)
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return proactive.Errorf(proactive.EInvalid, "empty file: want a header line naming the columns (%s)", strings.Join(MaintenanceColumns, ","))
+	}
+	if err != nil {
+		return proactive.Errorf(proactive.EInvalid, "read CSV header: %v", err)
+	}
+	col, err := csvColumns(header, MaintenanceColumns, MaintenanceColumns[:4]...)
+	if err != nil {
+		return err
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil && !errors.Is(err, csv.ErrFieldCount) {
-			err = errors.Join(flush(), proactive.Errorf(proactive.EInvalid, "read CSV: %v", err))
-			return sortRejected(rep), err
+			return proactive.Errorf(proactive.EInvalid, "read CSV: %v", err)
 		}
 		line, _ := cr.FieldPos(0) // after the error check: it panics after a parse error
-		rep.Rows++
-		id := get(rec, "device_id")
 		if err != nil {
-			rep.Rejected = append(rep.Rejected, RowError{Line: line, DeviceID: id,
-				Reason: fmt.Sprintf("has %d fields, the header %d", len(rec), len(header))})
-			continue
+			err = fn(maintRow{line: line, m: proactive.Maintenance{Device: proactive.DeviceID(get(rec, "device_id"))}},
+				fmt.Sprintf("has %d fields, the header %d", len(rec), len(header)))
+		} else {
+			m, reason := parseMaintenanceRow(get, rec)
+			err = fn(maintRow{line: line, m: m}, reason)
 		}
-		m, reason := parseMaintenanceRow(get, rec)
-		if reason != "" {
-			rep.Rejected = append(rep.Rejected, RowError{Line: line, DeviceID: id, Reason: reason})
-			continue
-		}
-		batch = append(batch, maintRow{line: line, m: m})
-		if len(batch) == importBatch {
-			if err := flush(); err != nil {
-				return sortRejected(rep), err
-			}
+		if err != nil {
+			return err
 		}
 	}
-	err = flush() // before sortRejected copies rep
-	return sortRejected(rep), err
 }
 
 // sortRejected puts the rejected rows in file order: a row is rejected

@@ -311,6 +311,12 @@ func (c *conn) OutboxSent(ctx context.Context, id int64, r OutboxReceipt) (alert
 		if r.FirstOf == 0 {
 			return nil
 		}
+		// An offer that waited for quiet hours or the daily cap is out: its
+		// ticket no longer says it waits.
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET held_reason = '' WHERE id = $1
+			AND held_reason IN ('quiet_hours', 'daily_cap')`, r.FirstOf); err != nil {
+			return err
+		}
 		var at sql.NullTime
 		err := tx.tx.QueryRowContext(ctx, `UPDATE outreach SET first_sms_at = $2 WHERE ticket_id = $1 AND first_sms_at IS NULL
 			RETURNING alert_at`, r.FirstOf, dbTime(r.At)).Scan(&at)

@@ -36,19 +36,22 @@ func illegal(t proactive.Ticket, to proactive.TicketStatus) error {
 }
 
 const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
-	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes, incident_id`
+	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes,
+	fired_at, held_reason, alerts_absorbed, last_alert_at, last_alert_fired_at, incident_id`
 
 func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
 	var t proactive.Ticket
-	var predicted, closed sql.NullTime
+	var predicted, closed, fired, lastAt, lastFired sql.NullTime
 	var tech, outcome sql.NullString
 	var incident sql.NullInt64
 	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
-		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes, &incident)
+		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes,
+		&fired, &t.HeldReason, &t.AlertsAbsorbed, &lastAt, &lastFired, &incident)
 	if err != nil {
 		return proactive.Ticket{}, err
 	}
 	t.PredictedFailure, t.ClosedAt = fromNull(predicted), fromNull(closed)
+	t.FiredAt, t.LastAlertAt, t.LastAlertFiredAt = fromNull(fired), fromNull(lastAt), fromNull(lastFired)
 	t.OpenedAt, t.UpdatedAt = t.OpenedAt.UTC(), t.UpdatedAt.UTC()
 	t.Technician, t.Outcome = tech.String, proactive.Outcome(outcome.String)
 	t.IncidentID = incident.Int64
@@ -106,15 +109,7 @@ func (c *conn) OpenTicket(ctx context.Context, a proactive.Alert) (t proactive.T
 	if err := validateAlert(&a); err != nil {
 		return proactive.Ticket{}, false, err
 	}
-	if c.tx == nil {
-		// The common repeat needs no write lock.
-		t, err = activeTicket(ctx, c.read, a.Device, a.Component)
-		if err == nil {
-			return t, false, nil
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return proactive.Ticket{}, false, fmt.Errorf("open ticket: %w", err)
-		}
-	}
+	// Even a repeat writes: the open ticket records the alert it absorbs.
 	err = c.inTx(ctx, func(tx *Tx) error {
 		t, created, err = tx.openTicket(ctx, a)
 		return err
@@ -129,7 +124,8 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Tick
 	for range 3 {
 		t, err := activeTicket(ctx, tx.tx, a.Device, a.Component)
 		if err == nil {
-			return t, false, nil
+			t, err = tx.absorb(ctx, t, a)
+			return t, false, err
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return proactive.Ticket{}, false, err
 		}
@@ -147,7 +143,7 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Tick
 			}
 		}
 		t = proactive.Ticket{Device: a.Device, Component: a.Component, Rule: a.Rule, Status: proactive.TicketOpen,
-			Severity: a.Severity, Summary: a.Summary, OpenedAt: now, UpdatedAt: now}
+			Severity: a.Severity, Summary: a.Summary, OpenedAt: now, UpdatedAt: now, FiredAt: dbTime(a.FiredAt)}
 		if a.TimeToFailure > 0 {
 			base := a.FiredAt
 			if base.IsZero() {
@@ -158,12 +154,12 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Tick
 		// A concurrent opener that committed first makes this insert do
 		// nothing (on PostgreSQL, after waiting for its commit).
 		err = tx.tx.QueryRowContext(ctx, `INSERT INTO tickets
-			(device_id, component, rule, status, severity, summary, predicted_failure_at, opened_at, updated_at, outcome_notes)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '')
+			(device_id, component, rule, status, severity, summary, predicted_failure_at, opened_at, updated_at, outcome_notes, fired_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10)
 			ON CONFLICT (device_id, component) WHERE status NOT IN `+terminalSQL+` DO NOTHING
 			RETURNING id`,
 			string(t.Device), t.Component, t.Rule, string(t.Status), string(t.Severity), t.Summary,
-			nullTime(t.PredictedFailure), now, now).Scan(&t.ID)
+			nullTime(t.PredictedFailure), now, now, nullTime(t.FiredAt)).Scan(&t.ID)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // lost the race: read the winner's ticket
 		} else if err != nil {
@@ -195,14 +191,21 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Tick
 }
 
 // cooldownTicket returns the latest ticket of the alert's device and
-// component when it opened within the alert's cooldown before now, with the
-// alert recorded on its timeline: the rule asked for no second ticket
-// meanwhile, and this holds across restarts of the rule engine, which keeps
-// its own cooldown in memory only.
+// component when its alert fired within the alert's cooldown of this one,
+// with the alert recorded on its timeline: the rule asked for no second
+// ticket meanwhile, and this holds across restarts of the rule engine, which
+// keeps its own cooldown in memory only. The cooldown is a device-side
+// timer: it runs on the alerts' own times (a ticket without one, on when it
+// opened), so a backfill or a replay still opens a ticket per cooldown.
 func (tx *Tx) cooldownTicket(ctx context.Context, a proactive.Alert, now time.Time) (proactive.Ticket, bool, error) {
+	at := a.FiredAt
+	if at.IsZero() {
+		at = now
+	}
 	t, err := scanTicket(tx.tx.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM tickets
-		WHERE device_id = $1 AND component = $2 AND opened_at > $3 ORDER BY opened_at DESC, id DESC LIMIT 1`,
-		string(a.Device), a.Component, dbTime(now.Add(-a.Cooldown))))
+		WHERE device_id = $1 AND component = $2 AND COALESCE(fired_at, opened_at) > $3 AND COALESCE(fired_at, opened_at) < $4
+		ORDER BY opened_at DESC, id DESC LIMIT 1`,
+		string(a.Device), a.Component, dbTime(at.Add(-a.Cooldown)), dbTime(at.Add(a.Cooldown))))
 	if errors.Is(err, sql.ErrNoRows) {
 		return proactive.Ticket{}, false, nil
 	} else if err != nil {
@@ -216,7 +219,27 @@ func (tx *Tx) cooldownTicket(ctx context.Context, a proactive.Alert, now time.Ti
 	if _, err := insertEvent(ctx, tx.tx, t.ID, now, proactive.TicketEventAlert, "rules", body); err != nil {
 		return proactive.Ticket{}, false, err
 	}
-	return t, true, nil
+	t, err = tx.countAlert(ctx, t, a, now)
+	return t, err == nil, err
+}
+
+// absorb records on an open ticket an alert that opens no ticket of its
+// own: nothing an alert does goes unrecorded.
+func (tx *Tx) absorb(ctx context.Context, t proactive.Ticket, a proactive.Alert) (proactive.Ticket, error) {
+	return tx.countAlert(ctx, t, a, tx.s.clock())
+}
+
+// countAlert adds an alert to a ticket's count of absorbed alerts, with
+// when it was seen and its own time.
+func (tx *Tx) countAlert(ctx context.Context, t proactive.Ticket, a proactive.Alert, now time.Time) (proactive.Ticket, error) {
+	fired := dbTime(a.FiredAt)
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET alerts_absorbed = alerts_absorbed + 1, last_alert_at = $2,
+		last_alert_fired_at = $3 WHERE id = $1`, t.ID, now, nullTime(fired)); err != nil {
+		return proactive.Ticket{}, fmt.Errorf("count absorbed alert: %w", err)
+	}
+	t.AlertsAbsorbed++
+	t.LastAlertAt, t.LastAlertFiredAt = now, fired
+	return t, nil
 }
 
 // insertEvent appends an event to a ticket's timeline.

@@ -30,15 +30,20 @@ func TestOpenTicket(t *testing.T) {
 		}
 		want := proactive.Ticket{ID: tk.ID, Device: "d1", Component: "compressor", Rule: "compressor_wear",
 			Status: proactive.TicketOpen, Severity: proactive.SeverityWarning, Summary: a.Summary,
-			PredictedFailure: a.FiredAt.Add(72 * time.Hour), OpenedAt: clk.Now(), UpdatedAt: clk.Now()}
+			PredictedFailure: a.FiredAt.Add(72 * time.Hour), OpenedAt: clk.Now(), UpdatedAt: clk.Now(), FiredAt: a.FiredAt}
 		if !reflect.DeepEqual(tk, want) {
 			t.Errorf("OpenTicket:\n got %+v\nwant %+v", tk, want)
 		}
 
+		// The alert it absorbs is counted on it, with its own time.
 		clk.Add(time.Hour)
 		again, created, err := s.OpenTicket(ctx, a)
+		want.AlertsAbsorbed, want.LastAlertAt, want.LastAlertFiredAt = 1, clk.Now(), a.FiredAt
 		if err != nil || created || !reflect.DeepEqual(again, want) {
 			t.Errorf("second OpenTicket: created %v, %v, %+v; want the first ticket", created, err, again)
+		}
+		if got, err := s.GetTicket(ctx, tk.ID); err != nil || got.AlertsAbsorbed != 1 || !got.LastAlertFiredAt.Equal(a.FiredAt) {
+			t.Errorf("stored ticket %+v, %v: want one absorbed alert fired at %v", got, err, a.FiredAt)
 		}
 		// Another component is another ticket.
 		other := mustOpenTicket(t, s, alert("d1", "fan"))

@@ -32,12 +32,12 @@ func TestStopAndStart(t *testing.T) {
 			t.Errorf("last consent event = %+v, want a withdrawal by SMS", last)
 		}
 
-		// Another alert, past the cooldown: a ticket, no message.
+		// Another alert, past the cooldown: a ticket held for review, no message.
 		e.clock.Add(8 * 24 * time.Hour)
 		e.fire("fridge-1", "fan")
 		e.wantSent(alice, 1)
-		if tk := e.ticket("fridge-1", "fan"); tk.Status != proactive.TicketOpen {
-			t.Errorf("ticket of an opted-out customer is %s, want open", tk.Status)
+		if tk := e.ticket("fridge-1", "fan"); tk.Status != proactive.TicketReview || tk.HeldReason != "opted_out" {
+			t.Errorf("ticket of an opted-out customer is %s held for %q, want review for opted_out", tk.Status, tk.HeldReason)
 		}
 
 		e.reply(alice, "START")
@@ -117,12 +117,22 @@ func TestQuietHoursDefer(t *testing.T) {
 		e.clock.Set(time.Date(2026, 3, 9, 22, 15, 0, 0, paris))
 		e.fire("fridge-1", "compressor")
 		e.wantSent(alice, 0)
+		// The ticket says why its offer waits, and until when.
+		tk := e.ticket("fridge-1", "compressor")
+		if tk.Status != proactive.TicketOffered || tk.HeldReason != "quiet_hours" ||
+			!strings.Contains(string(tk.Timeline[len(tk.Timeline)-1].Body), `"until":"2026-03-10T07:00:00Z"`) {
+			t.Errorf("ticket %s held for %q, last entry %s; want offered, held for quiet_hours until 08:00 Paris",
+				tk.Status, tk.HeldReason, tk.Timeline[len(tk.Timeline)-1].Body)
+		}
 		e.clock.Set(time.Date(2026, 3, 10, 7, 59, 0, 0, paris))
 		e.poll()
 		e.wantSent(alice, 0)
 		e.clock.Set(time.Date(2026, 3, 10, 8, 0, 0, 0, paris))
 		e.poll()
 		e.wantSent(alice, 1)
+		if tk := e.ticket("fridge-1", "compressor"); tk.HeldReason != "" {
+			t.Errorf("sent offer's ticket still held for %q", tk.HeldReason)
+		}
 	})
 }
 

@@ -301,6 +301,8 @@ type alertState struct {
 	// Recent counts the offers about the device within the contact
 	// cooldown (read only when the customer may be contacted).
 	Recent int
+	// Contact is what the contact policy reads (see contact.go).
+	Contact contactState
 }
 
 // alertAction is what an alert does beyond opening its ticket.
@@ -325,26 +327,20 @@ type alertDecision struct {
 // contactable reports whether a party's customer may be texted at all.
 func contactable(p party) bool { return p.Customer.ID != "" && p.Customer.SMSConsent }
 
-// decideAlert decides what an alert does once its ticket is open.
-func decideAlert(st alertState) alertDecision {
+// decideAlert decides what an alert does once its ticket is open: the
+// contact policy first, then the customer.
+func decideAlert(st alertState, now time.Time) alertDecision {
 	if !st.Created {
 		return alertDecision{Action: alertNone}
 	}
-	var reason string
-	switch c := st.Party.Customer; {
-	case c.ID == "":
-		reason = "no_customer"
-	case !c.SMSConsent && !c.ConsentAt.IsZero():
-		reason = "opted_out"
-	case !c.SMSConsent:
-		reason = "no_consent"
-	case st.Recent > 0:
-		reason = "contact_cooldown"
-	default:
+	reason := policyHold(st.Contact)
+	if reason == "" {
+		reason = customerHold(st.Party, st.Recent)
+	}
+	if reason == "" {
 		return alertDecision{Action: alertOffer}
 	}
-	return alertDecision{Action: alertSkip, Reason: reason, Change: devices.Change{Entries: []devices.Entry{{
-		Ticket: st.Ticket.ID, Actor: "notify", Body: map[string]any{"outreach": "skipped", "reason": reason}}}}}
+	return alertDecision{Action: alertSkip, Reason: reason, Change: holdChange(st.Ticket, reason, st.Contact, now)}
 }
 
 // offerPlan is what an offer takes from its alert.

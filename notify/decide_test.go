@@ -205,7 +205,11 @@ func TestDecideAlert(t *testing.T) {
 	consent := proactive.Customer{ID: "alice", Phone: "+33611111111", SMSConsent: true, ConsentAt: now}
 	withdrawn := proactive.Customer{ID: "alice", ConsentAt: now}
 	never := proactive.Customer{ID: "alice"}
-	tk := proactive.Ticket{ID: 3}
+	tk := proactive.Ticket{ID: 3, Status: proactive.TicketOpen}
+	review := contactState{Contact: proactive.ContactReview}
+	none := contactState{Contact: proactive.ContactNone}
+	old := contactState{Contact: proactive.ContactAuto, Age: 2 * time.Hour, TooOld: true}
+	untrusted := contactState{Contact: proactive.ContactAuto, Untrusted: true, Trust: Trust{Outcomes: 5, Precision: 0.2}}
 	for _, tc := range []struct {
 		name   string
 		st     alertState
@@ -218,17 +222,33 @@ func TestDecideAlert(t *testing.T) {
 		{"no consent", alertState{Party: party{Customer: never}, Ticket: tk, Created: true}, alertSkip, "no_consent"},
 		{"cooldown", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Recent: 1}, alertSkip, "contact_cooldown"},
 		{"offer", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true}, alertOffer, ""},
+		{"review", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Contact: review}, alertSkip, "review"},
+		{"none", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Contact: none}, alertSkip, "contact_none"},
+		{"none before age", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Contact: contactState{Contact: proactive.ContactNone, TooOld: true}}, alertSkip, "contact_none"},
+		{"too old", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Contact: old}, alertSkip, "alert_age"},
+		{"untrusted", alertState{Party: party{Customer: consent}, Ticket: tk, Created: true, Contact: untrusted}, alertSkip, "untrusted_rule"},
+		{"policy before customer", alertState{Party: party{Customer: never}, Ticket: tk, Created: true, Contact: review}, alertSkip, "review"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := decideAlert(tc.st)
+			d := decideAlert(tc.st, now)
 			if d.Action != tc.action || d.Reason != tc.reason {
 				t.Fatalf("decision %+v, want action %d reason %q", d, tc.action, tc.reason)
 			}
-			if d.Action == alertSkip {
-				want := []devices.Entry{{Ticket: 3, Actor: "notify", Body: map[string]any{"outreach": "skipped", "reason": tc.reason}}}
-				if !reflect.DeepEqual(d.Change.Entries, want) {
-					t.Errorf("entries %+v, want %+v", d.Change.Entries, want)
-				}
+			if d.Action != alertSkip {
+				return
+			}
+			c := d.Change
+			if len(c.Entries) != 1 || c.Entries[0].Ticket != 3 || c.Entries[0].Body["outreach"] != "skipped" ||
+				c.Entries[0].Body["reason"] != tc.reason || c.Entries[0].Body["note"] == "" {
+				t.Errorf("entries %+v, want one skip with reason %q and a note", c.Entries, tc.reason)
+			}
+			if c.Held != tc.reason || c.Ticket != 3 {
+				t.Errorf("held %q on ticket %d, want %q on 3", c.Held, c.Ticket, tc.reason)
+			}
+			// Held tickets wait in review, but a contact none one stays open.
+			toReview := c.Status != nil && c.Status.To == proactive.TicketReview
+			if toReview != (tc.reason != "contact_none") {
+				t.Errorf("status change %+v: to review %v, want %v", c.Status, toReview, tc.reason != "contact_none")
 			}
 		})
 	}

@@ -22,8 +22,12 @@ import (
 // on) meanwhile.
 const jobGroupWait = "group_wait"
 
-// reasonIncident labels alerts held because they belong to an incident.
-const reasonIncident = "incident"
+// Held reasons of this file: an offer waiting group_wait, and a ticket held
+// because it belongs to an incident (devices.JoinIncident records it).
+const (
+	heldGroupWait  = "group_wait"
+	reasonIncident = "incident"
+)
 
 // incidentMetrics counts the incidents formed.
 type incidentMetrics struct {
@@ -99,16 +103,24 @@ func (n *Notifier) groupAlert(ctx context.Context, tx *devices.Tx, a proactive.A
 		}
 		g.Formed = true
 	}
-	held, err := tx.JoinIncident(ctx, id, at.Add(-w), at.Add(w), jobGroupWait)
+	var stay int64
+	if fieldTeam(a) {
+		stay = t.ID // its ticket stays open, as the rule's always do
+	}
+	held, err := tx.JoinIncident(ctx, id, at.Add(-w), at.Add(w), stay, jobGroupWait)
 	if err != nil {
 		return grouping{}, err
 	}
 	g.Incident, g.Held = id, len(held)
-	if !containsID(held, t.ID) {
+	if !containsID(held, t.ID) && stay == 0 {
 		g.Held++ // the alert joined a ticket that waits already
 	}
 	return g, nil
 }
+
+// fieldTeam reports whether an alert's rule never texts customers
+// (contact: none): its tickets stay open for the field team, incident or not.
+func fieldTeam(a proactive.Alert) bool { return a.Contact.OrAuto() == proactive.ContactNone }
 
 func containsID(ids []int64, id int64) bool {
 	for _, x := range ids {
@@ -136,7 +148,7 @@ func (n *Notifier) grouped(a proactive.Alert, g grouping, applicable int) {
 // waitChange is a new ticket's offer put off by GroupWait: the job that
 // sends it, and why on the timeline.
 func (n *Notifier) waitChange(t proactive.Ticket, now time.Time) devices.Change {
-	return devices.Change{At: now, Ticket: t.ID,
+	return devices.Change{At: now, Ticket: t.ID, Held: heldGroupWait,
 		Jobs: []devices.NewJob{{Kind: jobGroupWait, Due: now.Add(n.opt.GroupWait)}},
 		Entries: []devices.Entry{{Ticket: t.ID, Actor: "notify", Body: map[string]any{
 			"outreach": "waiting", "group_wait": n.opt.GroupWait.String(),
@@ -145,8 +157,9 @@ func (n *Notifier) waitChange(t proactive.Ticket, now time.Time) devices.Change 
 
 // runGroupWait sends the offer of a ticket whose GroupWait has passed,
 // unless it has joined an incident or left status open meanwhile. The
-// customer is decided on again: consent or the contact cooldown may have
-// changed in the wait.
+// contact policy decided already (the offer was to go out); the customer is
+// decided on again, as consent or the contact cooldown may have changed in
+// the wait.
 func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, error) {
 	t, p, err := n.ticketParty(ctx, ticket)
 	if err != nil {
@@ -162,8 +175,9 @@ func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, er
 	if !t.PredictedFailure.IsZero() {
 		o.TimeToFailure = max(t.PredictedFailure.Sub(t.OpenedAt), 0)
 	}
-	queued := false
+	queued, held := false, ""
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		held = "" // a retried transaction decides afresh
 		now := n.clock()
 		if claimed, err := tx.ClaimJob(ctx, id, now); err != nil || !claimed {
 			return err // or another notifier ran it
@@ -175,21 +189,24 @@ func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, er
 		if t.Status != proactive.TicketOpen || t.IncidentID != 0 {
 			return nil // an incident, a dispatcher or a cancellation came first
 		}
-		st := alertState{Party: p, Ticket: t, Created: true}
-		if contactable(p) {
+		st := alertState{Party: p, Ticket: t, Created: true} // Contact zero: the policy let it through
+		if contactable(p) && n.opt.ContactCooldown > 0 {
 			if st.Recent, err = tx.CountMessages(ctx, p.Device.ID, KindOffer, now.Add(-n.opt.ContactCooldown)); err != nil {
 				return err
 			}
 		}
-		d := decideAlert(st)
+		d := decideAlert(st, now)
 		var c devices.Change
 		switch d.Action {
 		case alertNone:
 			return nil
 		case alertSkip:
-			n.metrics.skipped.WithLabelValues(d.Reason).Inc()
+			held = d.Reason
 			c = d.Change
 		case alertOffer:
+			if err := tx.EndWait(ctx, t.ID, heldGroupWait); err != nil {
+				return err
+			}
 			slots, err := n.holdSlots(ctx, tx, t, p, techs, 1, now)
 			if err != nil {
 				return err
@@ -202,5 +219,9 @@ func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, er
 		_, err = tx.Apply(ctx, c)
 		return err
 	})
+	if err == nil && held != "" {
+		n.metrics.skipped.WithLabelValues(held).Inc()
+		n.metrics.held.WithLabelValues(held).Inc()
+	}
 	return queued, wrap("send the offer after group_wait", err)
 }

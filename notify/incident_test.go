@@ -200,3 +200,26 @@ func TestGroupWait(t *testing.T) {
 		e.wantSent("+33622222222", 1)
 	})
 }
+
+// An incident of a contact: none rule texts nobody, as the rule never does,
+// and leaves its tickets open for the field team, with the incident's id.
+func TestIncidentOfFieldTeamRule(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(o *notify.Options) { o.GroupWait = 30 * time.Second })
+	ids := seedFleet(e, "fridge-x", "fridge-b100", 8)
+	for _, id := range ids[:5] {
+		a := fleetAlert(id, proactive.SeverityInfo, e.clock.Now())
+		a.Contact = proactive.ContactNone
+		e.n.Alerts(e.ctx, []proactive.Alert{a})
+	}
+	e.clock.Add(time.Minute)
+	e.poll()
+	incidents := must(e.store.ListIncidents(e.ctx, devices.IncidentFilter{}))
+	if len(incidents) != 1 || len(e.tw.Messages()) != 0 {
+		t.Fatalf("incidents %+v, %d SMS; want one incident, no SMS", incidents, len(e.tw.Messages()))
+	}
+	for _, id := range ids[:5] {
+		if tk := e.ticket(string(id), "compressor"); tk.Status != proactive.TicketOpen || tk.IncidentID != incidents[0].ID || tk.HeldReason != "contact_none" {
+			t.Errorf("%s: ticket %s, incident %d, held %q; want open for the field team in incident %d", id, tk.Status, tk.IncidentID, tk.HeldReason, incidents[0].ID)
+		}
+	}
+}

@@ -39,14 +39,14 @@ func TestCountGauges(t *testing.T) {
 		e := newEnv(t, dsn, func(o *notify.Options) { o.Registerer = reg })
 		outbox := gauges(t, reg, "proactive_notify_outbox_messages")
 		tickets := gauges(t, reg, "proactive_tickets")
-		if len(outbox) != 6 || outbox["pending"] != 0 || len(tickets) != 9 || tickets["open"] != 0 {
+		if len(outbox) != 6 || outbox["pending"] != 0 || len(tickets) != 9 || tickets["open"] != 0 || tickets["review"] != 0 {
 			t.Fatalf("empty database: outbox %v, tickets %v; want every state at 0", outbox, tickets)
 		}
 
 		e.fire("fridge-1", "compressor")                                                           // offered, its offer sent
 		e.reply(alice, "stop")                                                                     // opted out
 		e.fire("fridge-2", "compressor")                                                           // offered, sent
-		e.fire("fridge-2", "fan")                                                                  // open: within the contact cooldown of fridge-2's offer
+		e.fire("fridge-2", "fan")                                                                  // review: within the contact cooldown of fridge-2's offer
 		must(e.n.SendMessage(e.ctx, e.ticket("fridge-2", "compressor").ID, "dispatcher", "hello")) // pending until a poll
 
 		outbox = gauges(t, reg, "proactive_notify_outbox_messages")
@@ -54,8 +54,8 @@ func TestCountGauges(t *testing.T) {
 			t.Errorf("outbox gauges %v, want 2 sent and 1 pending", outbox)
 		}
 		tickets = gauges(t, reg, "proactive_tickets")
-		if tickets["offered"] != 2 || tickets["open"] != 1 || tickets["closed"] != 0 {
-			t.Errorf("ticket gauges %v, want 2 offered and 1 open", tickets)
+		if tickets["offered"] != 2 || tickets["review"] != 1 || tickets["open"] != 0 || tickets["closed"] != 0 {
+			t.Errorf("ticket gauges %v, want 2 offered and 1 in review", tickets)
 		}
 	})
 }

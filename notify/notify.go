@@ -45,8 +45,20 @@ type Options struct {
 	Registerer prometheus.Registerer
 
 	// ContactCooldown is how long after an offer about a device no new offer
-	// about it is sent, default 7 days.
+	// about it is sent, default 7 days; Off turns it off. It runs on the
+	// wall clock: it protects the customer.
 	ContactCooldown time.Duration
+	// MaxAlertAge is how old an alert may be (its FiredAt against the
+	// notifier's clock) and still text the customer, default 1h; Off turns
+	// the check off. An older one (a backfill, a replay, a late upload)
+	// opens or updates its ticket, which waits in review.
+	MaxAlertAge time.Duration
+	// MinOutcomes and MinPrecision measure a rule's trust: a rule with at
+	// least MinOutcomes outcomes (default 5) and a precision under
+	// MinPrecision (default 0.6; Off turns trust off) has its new tickets
+	// held to review until it recovers.
+	MinOutcomes  int
+	MinPrecision float64
 	// OfferExpiry is how long an offer waits for a reply before the ticket
 	// expires, default 72h; OfferReminder is how long before the expiry the
 	// one reminder goes out, default 24h (none when it is not shorter than
@@ -131,7 +143,18 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	def(&o.ContactCooldown, 7*24*time.Hour)
+	if o.ContactCooldown == 0 {
+		o.ContactCooldown = 7 * 24 * time.Hour
+	}
+	if o.MaxAlertAge == 0 {
+		o.MaxAlertAge = time.Hour
+	}
+	if o.MinOutcomes <= 0 {
+		o.MinOutcomes = 5
+	}
+	if o.MinPrecision == 0 {
+		o.MinPrecision = 0.6
+	}
 	def(&o.OfferExpiry, 72*time.Hour)
 	def(&o.OfferReminder, 24*time.Hour)
 	def(&o.SlotLength, 2*time.Hour)

@@ -133,14 +133,20 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 			if !r.Urgent {
 				if until, quiet := quietUntil(q, now, n.zone(r.TimeZone)); quiet {
 					deferred = "quiet_hours"
-					return tx.OutboxDefer(ctx, r.ID, until, "quiet hours")
+					if err := tx.OutboxDefer(ctx, r.ID, until, "quiet hours"); err != nil {
+						return err
+					}
+					return holdOffer(ctx, tx, r, heldQuietHours, until, now)
 				}
 			}
 			if until, capped, err := n.capped(ctx, tx, r.Customer, now); err != nil {
 				return err
 			} else if capped {
 				deferred = "daily_cap"
-				return tx.OutboxDefer(ctx, r.ID, until, "daily cap")
+				if err := tx.OutboxDefer(ctx, r.ID, until, "daily cap"); err != nil {
+					return err
+				}
+				return holdOffer(ctx, tx, r, heldDailyCap, until, now)
 			}
 		}
 		claimed, err = tx.OutboxClaim(ctx, r.ID, now)
@@ -151,6 +157,9 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 	}
 	if deferred != "" {
 		n.metrics.deferred.WithLabelValues(deferred).Inc()
+		if r.Kind == KindOffer {
+			n.metrics.held.WithLabelValues(deferred).Inc()
+		}
 	}
 	if !claimed {
 		return nil

@@ -71,30 +71,36 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 	if err != nil {
 		return false, err
 	}
-	queued := false
+	queued, held := false, ""
 	var g grouping
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
+		held = "" // a retried transaction decides afresh
 		t, created, err := tx.OpenTicket(ctx, a)
 		if err != nil {
 			return err
 		}
-		if g, err = n.groupAlert(ctx, tx, a, t, applicable); err != nil || g.Incident != 0 {
+		if g, err = n.groupAlert(ctx, tx, a, t, applicable); err != nil || g.Incident != 0 && !fieldTeam(a) {
 			return err // one of an incident's alerts: its ticket waits in review
 		}
 		now := n.clock()
 		st := alertState{Party: p, Ticket: t, Created: created}
-		if created && contactable(p) {
+		if created {
+			if st.Contact, err = n.contactState(ctx, tx, a, now); err != nil {
+				return err
+			}
+		}
+		if created && contactable(p) && n.opt.ContactCooldown > 0 {
 			if st.Recent, err = tx.CountMessages(ctx, p.Device.ID, KindOffer, now.Add(-n.opt.ContactCooldown)); err != nil {
 				return err
 			}
 		}
-		d := decideAlert(st)
+		d := decideAlert(st, now)
 		var c devices.Change
 		switch d.Action {
 		case alertNone:
 			return nil
 		case alertSkip:
-			n.metrics.skipped.WithLabelValues(d.Reason).Inc()
+			held = d.Reason
 			c = d.Change
 		case alertOffer:
 			if n.opt.GroupWait > 0 {
@@ -115,6 +121,11 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 	})
 	if err == nil {
 		n.grouped(a, g, applicable)
+	}
+	if err == nil && held != "" {
+		// Counted once committed: a retry does not count twice.
+		n.metrics.skipped.WithLabelValues(held).Inc()
+		n.metrics.held.WithLabelValues(held).Inc()
 	}
 	return queued, wrap("open ticket and offer", err)
 }

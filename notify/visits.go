@@ -83,7 +83,7 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 			return proactive.Errorf(proactive.EConflict, "technician %s cannot come %s: %s", s.Technician,
 				formatSlot("en", s.Start, s.End, n.zone(tech.TimeZone)), why)
 		}
-		if t.Status == proactive.TicketOpen {
+		if t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview {
 			// Booked by phone: no offer was sent, so no conversation
 			// exists yet to confirm through.
 			_, err := readConversation(ctx, tx, ticket)

@@ -60,9 +60,11 @@ type BacktestOptions struct {
 	// times. Without them the rules see no events and no maintenance.
 	Events      EventSource
 	Maintenance []proactive.Maintenance
-	// Failures are the known failures the rules are scored against; without
-	// them Detected, Missed, LeadTimes and FalseAlarms stay zero.
-	Failures []Failure
+	// Failures are the known failures the rules are scored against
+	// (ScoreAlerts, with Horizon and MinLead); without them the report has
+	// no scores.
+	Failures         []Failure
+	Horizon, MinLead time.Duration
 	// Progress, when set, is called every 4096 samples and once at the end
 	// with the samples replayed so far and the simulated clock. It runs on
 	// the backtest's goroutine: it should return quickly.
@@ -92,7 +94,16 @@ type BacktestReport struct {
 	// From and To are the period reported, [From, To).
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
+	// Components are the scores per component, when failures were given
+	// (each rule's are in its RuleReport).
+	Components []Score `json:"-"`
+	// Compare, when set, is a second rule set's backtest of the same
+	// history, which the table and the JSON show beside this one.
+	Compare *Comparison `json:"-"`
 }
+
+// Scored reports whether the report scores the rules against failures.
+func (r *BacktestReport) Scored() bool { return r.Components != nil }
 
 // Days returns the length of the period in days (of 24h).
 func (r *BacktestReport) Days() float64 { return r.To.Sub(r.From).Hours() / 24 }
@@ -105,13 +116,9 @@ func (r *BacktestReport) Days() float64 { return r.To.Sub(r.From).Hours() / 24 }
 //     so a fire is what opens a ticket.
 //   - TicketsPerDay is Fires divided by the period's length in days (24h),
 //     0 for an empty period.
-//   - For each failure of the rule's component (Failures whose Component is
-//     the rule's, after From), the rule detected it when it fired on that
-//     device in [From or the device's previous failure of that component,
-//     failure time): the earliest such fire gives the lead time, failure
-//     time minus fire time. Otherwise the failure is missed.
-//   - FalseAlarms counts fires on devices that have no failure of the rule's
-//     component among Failures.
+//   - Score, when failures were given, is how its fires fared against them
+//     (ScoreAlerts: detected within the horizon, false alerts, precision,
+//     recall, lead times).
 type RuleReport struct {
 	Rule      string `json:"rule"`
 	Component string `json:"component"`
@@ -122,17 +129,8 @@ type RuleReport struct {
 	TicketsPerDay float64 `json:"tickets_per_day"`
 	// FirstFires is each device's first fire, by time then device.
 	FirstFires []FirstFire `json:"first_fires"`
-	// Detected and Missed count the failures of the rule's component.
-	Detected int `json:"detected"`
-	Missed   int `json:"missed"`
-	// LeadTimes has one entry per detected failure, in the order of
-	// Failures; MedianLead is their median (0 without any).
-	LeadTimes  []time.Duration `json:"lead_times_ns"`
-	MedianLead time.Duration   `json:"median_lead_ns"`
-	// Detections is every failure of the rule's component with how it was
-	// caught, in the order of Failures.
-	Detections  []Detection `json:"outcomes,omitempty"`
-	FalseAlarms int         `json:"false_alarms"`
+	// Score is nil without failures.
+	Score *Score `json:"-"`
 	// Errors counts evaluations that failed (an expression error at run
 	// time); LastError is the last one's message. A rule that errors does
 	// not fire, so a backtest with errors understates it.
@@ -145,19 +143,6 @@ type FirstFire struct {
 	Device proactive.DeviceID `json:"device_id"`
 	At     time.Time          `json:"at"`
 	// TimeToFailure is the rule's prediction when it fired, 0 without one.
-	TimeToFailure time.Duration `json:"time_to_failure_ns,omitempty"`
-}
-
-// Detection is how a rule fared against one failure: whether, when and how
-// early it fired.
-type Detection struct {
-	Failure
-	// Detected is whether the rule fired before the failure; FiredAt is
-	// then its earliest such fire and Lead the failure time minus FiredAt.
-	Detected bool          `json:"detected"`
-	FiredAt  time.Time     `json:"fired_at,omitzero"`
-	Lead     time.Duration `json:"lead_ns,omitempty"`
-	// TimeToFailure is the rule's prediction at FiredAt, 0 without one.
 	TimeToFailure time.Duration `json:"time_to_failure_ns,omitempty"`
 }
 
@@ -261,7 +246,18 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 			rep.Alerts = append(rep.Alerts, a.Alert)
 		}
 	}
-	rep.Rules = scoreRules(set, bt.ev, rep, o.Failures)
+	rep.Rules = ruleReports(set, bt.ev, rep)
+	if len(o.Failures) > 0 {
+		rs := make([]ScoredRule, len(rep.Rules))
+		for i, r := range rep.Rules {
+			rs[i] = ScoredRule{Name: r.Rule, Component: r.Component}
+		}
+		sc := ScoreAlerts(rep.Alerts, o.Failures, rs, ScoreOptions{From: rep.From, To: rep.To, Horizon: o.Horizon, MinLead: o.MinLead})
+		for i := range rep.Rules {
+			rep.Rules[i].Score = &sc.Rules[i]
+		}
+		rep.Components = sc.Components
+	}
 	return rep, nil
 }
 
@@ -325,8 +321,8 @@ func laterOf(a, b time.Time) time.Time {
 	return a
 }
 
-// scoreRules builds each rule's report from the alerts of the period.
-func scoreRules(set *RuleSet, ev *Evaluator, rep *BacktestReport, failures []Failure) []RuleReport {
+// ruleReports builds each rule's report from the alerts of the period.
+func ruleReports(set *RuleSet, ev *Evaluator, rep *BacktestReport) []RuleReport {
 	days := rep.Days()
 	out := make([]RuleReport, 0, len(set.rules))
 	for _, r := range set.rules {
@@ -359,58 +355,9 @@ func scoreRules(set *RuleSet, ev *Evaluator, rep *BacktestReport, failures []Fai
 			}
 			return compareStrings(string(a.Device), string(b.Device))
 		})
-		if len(failures) > 0 {
-			scoreFailures(&rr, r.Component, fires, rep.From, failures)
-		}
 		out = append(out, rr)
 	}
 	return out
-}
-
-// scoreFailures fills in detections, lead times and false alarms.
-func scoreFailures(rr *RuleReport, component string, fires map[proactive.DeviceID][]proactive.Alert, from time.Time, failures []Failure) {
-	// The failures of this component after From, per device in time order,
-	// to find each one's previous failure.
-	failed := map[proactive.DeviceID][]time.Time{}
-	for _, f := range failures {
-		if f.Component == component && f.Time.After(from) {
-			failed[f.Device] = append(failed[f.Device], f.Time)
-		}
-	}
-	for _, ts := range failed {
-		slices.SortFunc(ts, time.Time.Compare)
-	}
-	for _, f := range failures {
-		if f.Component != component || !f.Time.After(from) {
-			continue
-		}
-		lo := from
-		for _, t := range failed[f.Device] {
-			if t.Before(f.Time) {
-				lo = t
-			}
-		}
-		oc := Detection{Failure: f}
-		for _, a := range fires[f.Device] {
-			if !a.FiredAt.Before(lo) && a.FiredAt.Before(f.Time) {
-				oc.Detected, oc.FiredAt, oc.Lead, oc.TimeToFailure = true, a.FiredAt, f.Time.Sub(a.FiredAt), a.TimeToFailure
-				break
-			}
-		}
-		if oc.Detected {
-			rr.Detected++
-			rr.LeadTimes = append(rr.LeadTimes, oc.Lead)
-		} else {
-			rr.Missed++
-		}
-		rr.Detections = append(rr.Detections, oc)
-	}
-	rr.MedianLead = MedianDuration(rr.LeadTimes)
-	for dev, fs := range fires {
-		if len(failed[dev]) == 0 {
-			rr.FalseAlarms += len(fs)
-		}
-	}
 }
 
 // MedianDuration returns the median of ds (the mean of the middle two for

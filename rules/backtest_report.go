@@ -37,11 +37,8 @@ func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
 		fmt.Fprintf(tw, "  fires\t%d\n", r.Fires)
 		fmt.Fprintf(tw, "  devices\t%d\n", r.Devices)
 		fmt.Fprintf(tw, "  tickets/day\t%.2f\n", r.TicketsPerDay)
-		if scored {
-			fmt.Fprintf(tw, "  detected\t%d of %d failures\n", r.Detected, r.Detected+r.Missed)
-			fmt.Fprintf(tw, "  missed\t%d\n", r.Missed)
-			fmt.Fprintf(tw, "  median lead\t%s\n", FormatLead(r.MedianLead))
-			fmt.Fprintf(tw, "  false alarms\t%d\n", r.FalseAlarms)
+		if r.Score != nil {
+			writeScore(tw, *r.Score)
 		}
 		if r.Errors > 0 {
 			fmt.Fprintf(tw, "  errors\t%d (last: %s)\n", r.Errors, r.LastError)
@@ -59,7 +56,46 @@ func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
 			fmt.Fprintf(tw, "    %s\t%s\t%s\n", ff.Device, ff.At.UTC().Format(time.RFC3339), FormatLead(ff.TimeToFailure))
 		}
 	}
-	return tw.Flush()
+	if len(rep.Components) > 0 {
+		fmt.Fprintf(tw, "\nper component\n")
+		for _, c := range rep.Components {
+			fmt.Fprintf(tw, "\ncomponent %s\n", c.Component)
+			writeScore(tw, c)
+		}
+	}
+	if err := tw.Flush(); err != nil || rep.Compare == nil {
+		return err
+	}
+	return rep.writeComparison(w)
+}
+
+// writeScore prints a score's lines of the table.
+func writeScore(tw io.Writer, s Score) {
+	fmt.Fprintf(tw, "  detected\t%d of %d failures\trecall %s\n", s.Detected, s.Failures, FormatRatio(s.Recall))
+	fmt.Fprintf(tw, "  alerts\t%d, %d false\tprecision %s\n", s.Alerts, s.FalseAlerts, FormatRatio(s.Precision))
+	fmt.Fprintf(tw, "  lead median\t%s\tp10 %s, p90 %s\n", FormatLead(s.LeadMedian), FormatLead(s.LeadP10), FormatLead(s.LeadP90))
+}
+
+// FormatRatio prints a precision or recall as a percentage, "-" when
+// undefined.
+func FormatRatio(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", *p*100)
+}
+
+// MarshalJSON writes the rule's report with, when scored, its score's
+// figures (scoreJSON) beside its own.
+func (r RuleReport) MarshalJSON() ([]byte, error) {
+	type plain RuleReport
+	if r.Score == nil {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		plain
+		scoreJSON
+	}{plain(r), r.Score.json()})
 }
 
 // backtestJSON is the JSON report.
@@ -71,9 +107,14 @@ type backtestJSON struct {
 	Devices int       `json:"devices"`
 	// Scored says whether failures were given: without them detected,
 	// missed, lead times and false alarms are not measured.
-	Scored bool         `json:"scored"`
-	Rules  []RuleReport `json:"rules"`
-	Alerts []alertJSON  `json:"alerts"`
+	Scored     bool         `json:"scored"`
+	Rules      []RuleReport `json:"rules"`
+	Components []Score      `json:"components,omitempty"`
+	Alerts     []alertJSON  `json:"alerts"`
+	// Compare is the second rule set's report (--compare), with Label
+	// saying where each set came from.
+	Label   string        `json:"label,omitempty"`
+	Compare *backtestJSON `json:"compare,omitempty"`
 }
 
 type alertJSON struct {
@@ -92,8 +133,20 @@ type alertJSON struct {
 // WriteJSON prints the report as `proactive rules backtest --json` does:
 // the rules' reports and every alert, durations in nanoseconds.
 func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
+	out := rep.json(scored)
+	if c := rep.Compare; c != nil {
+		other := c.Other.json(scored)
+		out.Label, other.Label = c.Label, c.OtherLabel
+		out.Compare = &other
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func (rep *BacktestReport) json(scored bool) backtestJSON {
 	out := backtestJSON{From: rep.From.UTC(), To: rep.To.UTC(), Days: rep.Days(), Samples: rep.Samples, Devices: rep.Devices,
-		Scored: scored, Rules: rep.Rules, Alerts: []alertJSON{}}
+		Scored: scored, Rules: rep.Rules, Components: rep.Components, Alerts: []alertJSON{}}
 	for _, a := range rep.Alerts {
 		out.Alerts = append(out.Alerts, alertJSON{Rule: a.Rule, Device: a.Device, Model: a.Model, Component: a.Component,
 			Severity: a.Severity, State: a.State, Summary: a.Summary, ActiveAt: a.ActiveAt.UTC(), FiredAt: a.FiredAt.UTC(),
@@ -104,9 +157,7 @@ func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
 			out.Rules[i].FirstFires = []FirstFire{}
 		}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out
 }
 
 // Summary returns r as the JSON report prints it, its first fires cut to

@@ -3,6 +3,7 @@ package rules_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"testing"
@@ -102,7 +103,7 @@ func TestBacktestCounts(t *testing.T) {
 		t.Errorf("alerts\n got %v\nwant %v", got, want)
 	}
 	// Without failures there is nothing to score.
-	if hot.Detected+hot.Missed+hot.FalseAlarms != 0 || hot.LeadTimes != nil || hot.MedianLead != 0 {
+	if hot.Score != nil || rep.Components != nil || rep.Scored() {
 		t.Errorf("scored without failures: %+v", hot)
 	}
 }
@@ -135,33 +136,42 @@ func TestBacktestLeadTimes(t *testing.T) {
 		{Device: "f2", Time: t0.Add(12*time.Hour + 10*time.Minute), Component: "fan"}, // no rule watches fans
 	}
 	rep := mustBacktest(t, set, rules.SliceSource(hotFleet()), rules.BacktestOptions{From: t0, To: t0.Add(48 * h), Failures: failures})
-	hot, door := rep.Rules[0], rep.Rules[1]
+	hot, door := *rep.Rules[0].Score, *rep.Rules[1].Score
 
-	if hot.Detected != 1 || hot.Missed != 1 || !slices.Equal(hot.LeadTimes, []time.Duration{7*h + 30*time.Minute}) || hot.MedianLead != 7*h+30*time.Minute {
-		t.Errorf("hot: detected %d missed %d leads %v median %v, want 1, 1, [7h30m], 7h30m", hot.Detected, hot.Missed, hot.LeadTimes, hot.MedianLead)
+	if hot.Failures != 2 || hot.Detected != 1 || !slices.Equal(hot.Leads, []time.Duration{7*h + 30*time.Minute}) || hot.LeadMedian != 7*h+30*time.Minute {
+		t.Errorf("hot: %d of %d detected, leads %v median %v, want 1 of 2, [7h30m], 7h30m", hot.Detected, hot.Failures, hot.Leads, hot.LeadMedian)
 	}
-	// f2 fired twice and has no compressor failure.
-	if hot.FalseAlarms != 2 {
-		t.Errorf("hot: false alarms %d, want 2 (f2's two fires)", hot.FalseAlarms)
+	// f2 fired twice and has no compressor failure: two of three alerts
+	// are false.
+	if hot.Alerts != 3 || hot.FalseAlerts != 2 || *hot.Precision != 1.0/3 {
+		t.Errorf("hot: %d alerts, %d false, precision %v; want 3, 2, 1/3", hot.Alerts, hot.FalseAlerts, *hot.Precision)
 	}
-	wantOutcomes := []rules.Detection{
-		{Failure: failures[0], Detected: true, FiredAt: t0.Add(12*h + 30*time.Minute), Lead: 7*h + 30*time.Minute},
+	wantOutcomes := []rules.FailureOutcome{
+		{Failure: failures[0], Detected: true, Rule: "hot", FiredAt: t0.Add(12*h + 30*time.Minute), Lead: 7*h + 30*time.Minute},
 		{Failure: failures[1]},
 	}
-	if !slices.Equal(hot.Detections, wantOutcomes) {
-		t.Errorf("hot outcomes\n got %+v\nwant %+v", hot.Detections, wantOutcomes)
+	if !slices.Equal(hot.Outcomes, wantOutcomes) {
+		t.Errorf("hot outcomes\n got %+v\nwant %+v", hot.Outcomes, wantOutcomes)
 	}
 
 	// door_open fires at once: on f2 at 06:00 on both days, and on f1 at
 	// 12:00, which has no door failure.
-	if door.Detected != 2 || door.Missed != 0 || !slices.Equal(door.LeadTimes, []time.Duration{10 * time.Minute, h}) {
-		t.Errorf("door_open: detected %d missed %d leads %v, want 2, 0, [10m 1h]", door.Detected, door.Missed, door.LeadTimes)
+	if door.Detected != 2 || door.Failures != 2 || !slices.Equal(door.Leads, []time.Duration{10 * time.Minute, h}) {
+		t.Errorf("door_open: %d of %d detected, leads %v, want 2 of 2, [10m 1h]", door.Detected, door.Failures, door.Leads)
 	}
-	if door.MedianLead != 35*time.Minute {
-		t.Errorf("door_open: median lead %v, want 35m (mean of the middle two)", door.MedianLead)
+	if door.LeadMedian != 35*time.Minute {
+		t.Errorf("door_open: median lead %v, want 35m (mean of the middle two)", door.LeadMedian)
 	}
-	if door.FalseAlarms != 1 {
-		t.Errorf("door_open: false alarms %d, want 1 (f1)", door.FalseAlarms)
+	if door.FalseAlerts != 1 {
+		t.Errorf("door_open: false alerts %d, want 1 (f1)", door.FalseAlerts)
+	}
+	// Per component: the fans no rule watches are listed, missed.
+	var comps []string
+	for _, c := range rep.Components {
+		comps = append(comps, fmt.Sprintf("%s:%d/%d", c.Component, c.Detected, c.Failures))
+	}
+	if want := []string{"compressor:1/2", "door:2/2", "fan:0/1"}; !slices.Equal(comps, want) {
+		t.Errorf("components %v, want %v", comps, want)
 	}
 }
 

@@ -89,6 +89,9 @@ package rules
 // pending); once the condition has been false for `clear_for` (default
 // `for`) it resolves. `predict` is evaluated when the alert fires and on
 // every evaluation while it fires; the alert carries it as TimeToFailure.
+// `contact` (auto, the default; review; none) is who hears of the alert:
+// the alert carries it to notify, which texts the customer, holds the
+// ticket for a dispatcher's review, or never texts (proactive.Contact).
 //
 // Restart: Engine.RebuildHistory loads each window's buckets older than
 // the tail (RebuildTail: the longest for plus clear_for) as one aggregate

@@ -329,6 +329,7 @@ type RuleStatus struct {
 	Name        string             `json:"name"`
 	Component   string             `json:"component"`
 	Severity    proactive.Severity `json:"severity"`
+	Contact     proactive.Contact  `json:"contact"`
 	File        string             `json:"file"`
 	Line        int                `json:"line"`
 	Health      string             `json:"health"` // ok | error
@@ -348,7 +349,8 @@ func (e *Engine) Rules() []RuleStatus {
 	out := make([]RuleStatus, len(set.rules))
 	idx := map[string]int{}
 	for i, r := range set.rules {
-		out[i] = RuleStatus{Name: r.Name, Component: r.Component, Severity: r.Severity, File: r.File, Line: r.Line, Health: "ok"}
+		out[i] = RuleStatus{Name: r.Name, Component: r.Component, Severity: r.Severity, Contact: r.Contact.OrAuto(),
+			File: r.File, Line: r.Line, Health: "ok"}
 		idx[r.Name] = i
 	}
 	for _, sh := range e.shards {

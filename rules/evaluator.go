@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -288,6 +289,11 @@ func (ev *Evaluator) Tick(now time.Time) []proactive.Alert {
 		ev.evaluate(d, now, true)
 	}
 	ev.env.floor = time.Time{}
+	// In device order, not the map's: a backtest's report is the same on
+	// every run.
+	if len(ev.out) > 1 {
+		slices.SortStableFunc(ev.out, func(a, b proactive.Alert) int { return strings.Compare(string(a.Device), string(b.Device)) })
+	}
 	return ev.out
 }
 
@@ -412,7 +418,8 @@ func (ev *Evaluator) emit(d *device, r *boundRule, a *alertState) {
 		Rule: r.Name, Device: d.id, Model: d.info.Model, Component: r.Component,
 		Severity: r.Severity, State: a.state, Summary: r.renderSummary(data),
 		ActiveAt: a.activeAt, FiredAt: a.firedAt, TimeToFailure: a.ttf, Metrics: metrics, Cooldown: r.Cooldown,
-		Models: r.Models,
+		Models:  r.Models,
+		Contact: r.Contact.OrAuto(),
 	})
 }
 

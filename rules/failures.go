@@ -15,8 +15,11 @@ import (
 // ReadFailures reads a CSV of known failures for a backtest's scoring: a
 // header naming the columns device (or device_id), time and component, in
 // any order, then one failure a line, its time in RFC 3339 or Unix
-// milliseconds; lines starting with # are comments. name is the file's name
-// for the errors, which report every bad line (up to 20 CSV errors).
+// milliseconds; lines starting with # are comments. An optional kind column
+// marks rows that are no failure: a row of kind decoy (a drift with no
+// failure behind it, as in the simulator's ground truth) is skipped, so the
+// simulator's truth CSV serves as it is. name is the file's name for the
+// errors, which report every bad line (up to 20 CSV errors).
 func ReadFailures(name string, r io.Reader) ([]Failure, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -65,6 +68,9 @@ func ReadFailures(name string, r io.Reader) ([]Failure, error) {
 				return strings.TrimSpace(rec[i])
 			}
 			return ""
+		}
+		if _, ok := col["kind"]; ok && strings.EqualFold(get("kind"), "decoy") {
+			continue
 		}
 		fl := Failure{Device: proactive.DeviceID(get("device")), Component: get("component")}
 		if !proactive.ValidDeviceID(string(fl.Device)) {

@@ -27,6 +27,29 @@ func TestParseFailures(t *testing.T) {
 	}
 }
 
+// The simulator's ground truth CSV is a failures file: its decoys (kind
+// decoy, no time) are no failures and are skipped; its faults are read at
+// their time.
+func TestParseFailuresSkipsDecoys(t *testing.T) {
+	truth := `device,model,component,fault,kind,shape,onset,breakdown,then,repaired,time
+pump-001,pump-p1,bearing,bearing_wear,fault,linear,2026-03-09T00:00:00Z,2026-03-12T00:00:00Z,hold,2026-03-13T00:00:00Z,2026-03-12T00:00:00Z
+pump-002,pump-p1,bearing,bearing_drift,decoy,linear,2026-03-09T00:00:00Z,,,,
+pump-003,pump-p1,bearing,bearing_drift,DECOY,linear,2026-03-09T00:00:00Z,,,,2026-03-12T00:00:00Z
+`
+	got, err := rules.ReadFailures("truth.csv", strings.NewReader(truth))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []rules.Failure{{Device: "pump-001", Time: time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC), Component: "bearing"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// Without a kind column an empty time is still an error.
+	if _, err := rules.ReadFailures("f.csv", strings.NewReader("device,time,component\npump-002,,bearing\n")); err == nil {
+		t.Error("a failure without time: no error")
+	}
+}
+
 func TestParseTime(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{

@@ -56,6 +56,9 @@ type Spec struct {
 	ClearForSet bool
 	// Severity is info, warning or critical.
 	Severity proactive.Severity
+	// Contact is who hears of the rule's alerts: auto (the default), review
+	// or none; see proactive.Contact.
+	Contact proactive.Contact
 	// Summary is a text/template source, checked to parse; empty when absent.
 	Summary string
 	// Labels are free-form; nil when absent.
@@ -143,7 +146,7 @@ func (ps Problems) Err() error {
 // ruleKeys are the keys a rule may have, in the order the docs list them.
 var ruleKeys = []string{
 	"name", "component", "models", "when", "for", "clear_for",
-	"severity", "predict", "summary", "cooldown", "labels", "reset_on_maintenance",
+	"severity", "predict", "summary", "cooldown", "contact", "labels", "reset_on_maintenance",
 }
 
 // fileParser collects the problems of one file.
@@ -438,6 +441,16 @@ func (p *fileParser) rule(item *yaml.Node, idx int) (spec Spec, ok bool) {
 			} else {
 				p.addf(v.Line, label, "severity: %q is not one of info, warning, critical", s)
 			}
+		case "contact":
+			s, ok := p.text(v, label, key, true)
+			if !ok {
+				continue
+			}
+			if c := proactive.Contact(s); c.Valid() {
+				spec.Contact = c
+			} else {
+				p.addf(v.Line, label, "contact: %q is not one of auto, review, none", s)
+			}
 		case "summary":
 			s, ok := p.text(v, label, key, false)
 			if !ok || s == "" {
@@ -474,6 +487,7 @@ func (p *fileParser) rule(item *yaml.Node, idx int) (spec Spec, ok bool) {
 	if !spec.ClearForSet {
 		spec.ClearFor = spec.For
 	}
+	spec.Contact = spec.Contact.OrAuto()
 	return spec, len(p.probs) == before
 }
 

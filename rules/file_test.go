@@ -56,6 +56,7 @@ func TestParseFileEveryField(t *testing.T) {
 			ClearForSet: true,
 			Cooldown:    7 * 24 * time.Hour,
 			Severity:    proactive.SeverityWarning,
+			Contact:     proactive.ContactAuto,
 			Summary:     "Compressor current {{ .Metrics.compressor_current }} A, above its weekly norm",
 			Labels:      map[string]string{"team": "cooling", "tier": "2"},
 			File:        name,
@@ -72,6 +73,7 @@ func TestParseFileEveryField(t *testing.T) {
 			For:         2 * time.Hour,
 			ClearFor:    2 * time.Hour, // defaults to For
 			Severity:    proactive.SeverityInfo,
+			Contact:     proactive.ContactAuto, // the default
 			Summary:     "Cabinet {{ .Metrics.cabinet_temp }} °C\non {{ .Device.ID }}\n",
 			File:        name,
 			Line:        15,
@@ -91,6 +93,7 @@ func TestParseFileDefaults(t *testing.T) {
 		extra                   string
 		forD, clearFor, cooldwn time.Duration
 		clearForSet             bool
+		contact                 proactive.Contact
 	}{
 		{name: "nothing", extra: ""},
 		{name: "for only", extra: "    for: 10m\n", forD: 10 * time.Minute, clearFor: 10 * time.Minute},
@@ -98,6 +101,10 @@ func TestParseFileDefaults(t *testing.T) {
 		{name: "clear_for set", extra: "    clear_for: 1d12h\n", clearFor: 36 * time.Hour, clearForSet: true},
 		{name: "nulls are absent", extra: "    for: ~\n    clear_for:\n    cooldown: null\n    predict:\n    summary:\n    models:\n    labels:\n"},
 		{name: "cooldown", extra: "    cooldown: 2w\n", cooldwn: 14 * 24 * time.Hour},
+		{name: "cooldown zero is off", extra: "    cooldown: 0\n"},
+		{name: "contact review", extra: "    contact: review\n", contact: proactive.ContactReview},
+		{name: "contact none", extra: "    contact: none\n", contact: proactive.ContactNone},
+		{name: "contact auto", extra: "    contact: auto\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +119,9 @@ func TestParseFileDefaults(t *testing.T) {
 			if s.For != tt.forD || s.ClearFor != tt.clearFor || s.Cooldown != tt.cooldwn || s.ClearForSet != tt.clearForSet {
 				t.Errorf("for=%v clear_for=%v (set %v) cooldown=%v; want %v %v (%v) %v",
 					s.For, s.ClearFor, s.ClearForSet, s.Cooldown, tt.forD, tt.clearFor, tt.clearForSet, tt.cooldwn)
+			}
+			if want := tt.contact.OrAuto(); s.Contact != want {
+				t.Errorf("contact = %q, want %q", s.Contact, want)
 			}
 			if s.Predict != "" || s.Summary != "" || s.Models != nil || s.Labels != nil || s.PredictLine != 0 || s.SummaryLine != 0 {
 				t.Errorf("absent keys not zero: %+v", s)
@@ -195,7 +205,11 @@ func TestParseFileProblems(t *testing.T) {
 		{"unknown key, close to a known one", validRuleYAML + "    sevrity: info\n",
 			[]string{`r.yaml:6: rule r: unknown key "sevrity" (did you mean "severity"?)`}},
 		{"unknown key", validRuleYAML + "    owner: ops\n",
-			[]string{`r.yaml:6: rule r: unknown key "owner" (a rule has name, component, models, when, for, clear_for, severity, predict, summary, cooldown, labels, reset_on_maintenance)`}},
+			[]string{`r.yaml:6: rule r: unknown key "owner" (a rule has name, component, models, when, for, clear_for, severity, predict, summary, cooldown, contact, labels, reset_on_maintenance)`}},
+		{"contact not a policy", validRuleYAML + "    contact: sometimes\n",
+			[]string{`r.yaml:6: rule r: contact: "sometimes" is not one of auto, review, none`}},
+		{"contact empty", validRuleYAML + "    contact:\n",
+			[]string{`r.yaml:6: rule r: contact: must not be empty`}},
 		{"repeated key", validRuleYAML + "    when: y > 2\n",
 			[]string{`r.yaml:6: rule r: key "when" repeated (first at line 4)`}},
 		{"key not a scalar", validRuleYAML + "    [a]: b\n",

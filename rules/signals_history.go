@@ -48,8 +48,8 @@ func SliceEvents(events []proactive.Event) EventSource {
 	}
 }
 
-// allMaintenance reads every record of src, page by page.
-func allMaintenance(ctx context.Context, src MaintenanceSource) ([]proactive.Maintenance, error) {
+// ReadMaintenance reads every record of src, page by page.
+func ReadMaintenance(ctx context.Context, src MaintenanceSource) ([]proactive.Maintenance, error) {
 	var out []proactive.Maintenance
 	var after int64
 	for {
@@ -144,7 +144,7 @@ func (e *Engine) signals(ctx context.Context, h History, from, end time.Time) (*
 	var maint []proactive.Maintenance
 	if h.Maintenance != nil {
 		var err error
-		if maint, err = allMaintenance(ctx, h.Maintenance); err != nil {
+		if maint, err = ReadMaintenance(ctx, h.Maintenance); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 // Truth is one fault the simulator injects: the ground truth that rules are
@@ -22,7 +24,25 @@ type Truth struct {
 	// never does.
 	Breakdown time.Time
 	Then      Then
+	// Kind tells a fault from a decoy (a drift with no failure behind
+	// it); empty reads as a fault.
+	Kind TruthKind
+	// Repaired is when maintenance ended the fault (zero: never, or
+	// after the end of the run).
+	Repaired time.Time
 }
+
+// TruthKind tells the faults of the ground truth from its decoys.
+type TruthKind string
+
+// The kinds of ground truth.
+const (
+	KindFault TruthKind = "fault" // a failure that rules should catch
+	KindDecoy TruthKind = "decoy" // a drift with no failure behind it: an alert on it is false
+)
+
+// IsDecoy reports whether t is a decoy rather than a fault.
+func (t Truth) IsDecoy() bool { return t.Kind == KindDecoy }
 
 // Generator produces a scenario's messages in simulated time, without a
 // broker: the same scenario, seed and start give the same messages.
@@ -31,6 +51,7 @@ type Generator struct {
 	start, dataStart, end time.Time
 	devs                  []*devSim
 	truth                 []Truth
+	maint                 []proactive.Maintenance
 	h                     devHeap
 	heapBuilt             bool
 }
@@ -56,9 +77,11 @@ func NewGenerator(sc *Scenario, start time.Time) *Generator {
 	for _, d := range g.devs {
 		byID[d.dev.ID] = d
 	}
+	picked := map[string][]string{} // fault name → its devices
 	for fi := range sc.Faults {
 		f := &sc.Faults[fi]
-		for _, d := range f.pick(sc.devices, pick) {
+		for _, d := range f.pick(avoiding(sc.devices, f.Avoid, picked), pick) {
+			picked[f.Name] = append(picked[f.Name], d.ID)
 			ds := byID[d.ID]
 			r := rand.New(rand.NewPCG(sc.Seed, hash(d.ID, "fault", f.Name, fi)))
 			onset := g.dataStart.Add(f.Onset)
@@ -73,9 +96,7 @@ func NewGenerator(sc *Scenario, start time.Time) *Generator {
 			}
 			onset = onset.Truncate(time.Millisecond)
 			af := &activeFault{f: f, onset: onset, r: r}
-			if f.breaks {
-				af.breakdown = onset.Add(f.BreakdownAfter)
-			}
+			g.plan(ds, af, fi)
 			ds.faults = append(ds.faults, af)
 			if f.Then == Stop && (ds.stopAt.IsZero() || af.breakdown.Before(ds.stopAt)) {
 				ds.stopAt = af.breakdown
@@ -83,13 +104,27 @@ func NewGenerator(sc *Scenario, start time.Time) *Generator {
 			if !g.end.IsZero() && !onset.Before(g.end) {
 				continue
 			}
-			g.truth = append(g.truth, Truth{
+			tr := Truth{
 				Device: d.ID, Model: d.Model, Component: f.Component, Fault: f.Name, Shape: f.Shape,
-				Onset: onset, Breakdown: af.breakdown, Then: f.Then,
-			})
+				Onset: onset, Breakdown: af.breakdown, Then: f.Then, Kind: KindFault,
+			}
+			if f.Decoy {
+				tr.Kind, tr.Then = KindDecoy, ""
+			}
+			if !af.repairAt.IsZero() && (g.end.IsZero() || af.repairAt.Before(g.end)) {
+				tr.Repaired = af.repairAt
+				g.maint = append(g.maint, proactive.Maintenance{Device: proactive.DeviceID(d.ID), Time: af.repairAt,
+					Component: f.Component, Kind: f.Repair.Kind, Notes: "simulated: ends fault " + f.Name})
+			}
+			g.truth = append(g.truth, tr)
 		}
 	}
 	slices.SortStableFunc(g.truth, func(a, b Truth) int { return a.Onset.Compare(b.Onset) })
+	slices.SortStableFunc(g.maint, func(a, b proactive.Maintenance) int { return a.Time.Compare(b.Time) })
+	for _, d := range g.devs {
+		d.noiseEvents(sc.Seed, g.dataStart)
+		slices.SortStableFunc(d.events, func(a, b DeviceEvent) int { return a.Time.Compare(b.Time) })
+	}
 	for qi := range sc.Quirks {
 		q := &sc.Quirks[qi]
 		for _, d := range q.pick(sc.devices, pick) {
@@ -129,9 +164,13 @@ func (g *Generator) End() time.Time { return g.end }
 // Devices returns the fleet.
 func (g *Generator) Devices() []Device { return g.sc.devices }
 
-// Truth returns every fault injected with an onset before the end of the
-// run, by onset time.
+// Truth returns every fault and decoy injected with an onset before the
+// end of the run, by onset time.
 func (g *Generator) Truth() []Truth { return g.truth }
+
+// Maintenance returns the maintenance records of the repairs that end
+// faults before the end of the run, by time.
+func (g *Generator) Maintenance() []proactive.Maintenance { return g.maint }
 
 // Next returns the next message of the whole fleet in simulated time order
 // (devices in fleet order at the same instant), and false once the run has
@@ -188,7 +227,11 @@ func hash(id, kind, name string, i int) uint64 {
 type activeFault struct {
 	f                *Fault
 	onset, breakdown time.Time
-	r                *rand.Rand
+	// peak is when a decoy's drift peaks and starts to fade; end when its
+	// effects are gone (the fade's end, or the repair); zero for never.
+	peak, end time.Time
+	repairAt  time.Time
+	r         *rand.Rand
 }
 
 // devSim is one device's deterministic stream of messages.
@@ -221,8 +264,11 @@ type devSim struct {
 	pending  []Message
 	lastAt   time.Time
 	done     bool
-	u        []float64 // per fault, this sample's intermittent draw
-	headAt   int64     // pending[0].At in Unix ns, the heap's key (set by peek)
+	u        []float64     // per fault, this sample's intermittent draw
+	headAt   int64         // pending[0].At in Unix ns, the heap's key (set by peek)
+	events   []DeviceEvent // the faults' events still to come, by time
+	noiseEv  []noiseStream
+	due      []DeviceEvent
 }
 
 func newDevSim(i int, d Device, seed uint64, dataStart time.Time) *devSim {
@@ -320,8 +366,13 @@ func (d *devSim) step() {
 				d.offline = true
 				d.emit(Message{At: d.offFrom, Status: true, Online: false})
 			}
-			return // measured while offline: lost
+			d.dueEvents(t) // what happens while offline is lost
+			return         // measured while offline: lost
 		}
+	}
+	for _, e := range d.dueEvents(t) {
+		d.emit(Message{At: e.Time, Events: []DeviceEvent{{Time: e.Time.Add(d.skew), Code: e.Code,
+			Component: e.Component, Severity: e.Severity, Text: e.Text}}})
 	}
 	r := d.sample(t)
 	if d.lateEvery > 0 {
@@ -352,7 +403,9 @@ func (d *devSim) sample(t time.Time) Reading {
 	m := d.m
 	// The signals: a daily cycle plus an AR(1) deviation whose correlation
 	// decays with the time since the last sample.
-	dt := t.Sub(d.sigT).Seconds()
+	// The first sample may come before base by its jitter: a negative dt
+	// would make the correlation over 1 and the signal NaN for good.
+	dt := max(t.Sub(d.sigT).Seconds(), 0)
 	d.sigT = t
 	d.load = ar1(d.load, dt, m.Load, d.noise.NormFloat64())
 	d.ambient = ar1(d.ambient, dt, m.Ambient, d.noise.NormFloat64())
@@ -373,7 +426,7 @@ func (d *devSim) sample(t time.Time) Reading {
 			mt.Noise*d.noise.NormFloat64()
 		pinned := false
 		for fi, f := range d.faults {
-			if t.Before(f.onset) {
+			if t.Before(f.onset) || !f.end.IsZero() && !t.Before(f.end) {
 				continue
 			}
 			if f.f.Then == Pin && !f.breakdown.IsZero() && !t.Before(f.breakdown) {
@@ -387,6 +440,9 @@ func (d *devSim) sample(t time.Time) Reading {
 				continue
 			}
 			lvl := Level(f.f.Shape, progress(t, f.onset, f.f.BreakdownAfter), f.f.Steepness, f.f.Duty, d.u[fi])
+			if !f.peak.IsZero() && t.After(f.peak) {
+				lvl *= 1 - float64(t.Sub(f.peak))/float64(f.f.Fade) // fading: end is peak + Fade
+			}
 			for _, e := range f.f.Effects {
 				if e.Metric == mt.Name {
 					v = e.Apply(v, lvl)
@@ -453,4 +509,19 @@ func (h *devHeap) Pop() any {
 // String describes the device for logs.
 func (d Device) String() string {
 	return d.ID + " (" + d.Model + ")"
+}
+
+// avoiding returns the devices of all that none of the faults named in
+// avoid picked.
+func avoiding(all []Device, avoid []string, picked map[string][]string) []Device {
+	if len(avoid) == 0 {
+		return all
+	}
+	taken := map[string]bool{}
+	for _, name := range avoid {
+		for _, id := range picked[name] {
+			taken[id] = true
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(all), func(d Device) bool { return taken[d.ID] })
 }

@@ -250,11 +250,11 @@ func TestSimulatorTruth(t *testing.T) {
 		b.Write(tr.AppendJSON(nil))
 		b.WriteByte('\n')
 	}
-	want := `{"device":"pump-1","model":"pump","component":"motor","fault":"lin","shape":"linear","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"hold"}
-{"device":"pump-2","model":"pump","component":"motor","fault":"exp","shape":"exponential","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"hold"}
-{"device":"pump-3","model":"pump","component":"motor","fault":"step","shape":"step","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"stop"}
-{"device":"pump-4","model":"pump","component":"motor","fault":"int","shape":"intermittent","onset":"2026-03-02T09:00:00Z","then":"hold"}
-{"device":"pump-5","model":"pump","component":"motor","fault":"pin","shape":"linear","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-03T09:00:00Z","then":"pin"}
+	want := `{"device":"pump-1","model":"pump","component":"motor","fault":"lin","kind":"fault","shape":"linear","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"hold"}
+{"device":"pump-2","model":"pump","component":"motor","fault":"exp","kind":"fault","shape":"exponential","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"hold"}
+{"device":"pump-3","model":"pump","component":"motor","fault":"step","kind":"fault","shape":"step","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-04T09:00:00Z","then":"stop"}
+{"device":"pump-4","model":"pump","component":"motor","fault":"int","kind":"fault","shape":"intermittent","onset":"2026-03-02T09:00:00Z","then":"hold"}
+{"device":"pump-5","model":"pump","component":"motor","fault":"pin","kind":"fault","shape":"linear","onset":"2026-03-02T09:00:00Z","breakdown":"2026-03-03T09:00:00Z","then":"pin"}
 `
 	if b.String() != want {
 		t.Errorf("truth:\n%s\nwant:\n%s", b.String(), want)
@@ -269,8 +269,8 @@ func TestSimulatorTruth(t *testing.T) {
 		c.Write(tr.AppendCSV(nil))
 		c.WriteByte('\n')
 	}
-	if lines := strings.Split(c.String(), "\n"); lines[1] != "pump-1,pump,motor,lin,linear,2026-03-02T09:00:00Z,2026-03-04T09:00:00Z,hold,2026-03-04T09:00:00Z" ||
-		lines[4] != "pump-4,pump,motor,int,intermittent,2026-03-02T09:00:00Z,,hold,2026-03-02T09:00:00Z" {
+	if lines := strings.Split(c.String(), "\n"); lines[1] != "pump-1,pump,motor,lin,fault,linear,2026-03-02T09:00:00Z,2026-03-04T09:00:00Z,hold,,2026-03-04T09:00:00Z" ||
+		lines[4] != "pump-4,pump,motor,int,fault,intermittent,2026-03-02T09:00:00Z,,hold,,2026-03-02T09:00:00Z" {
 		t.Errorf("CSV truth:\n%s", c.String())
 	}
 	back, err = simulator.ReadTruth(&c)

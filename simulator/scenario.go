@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +66,10 @@ type Model struct {
 	Load, Ambient Signal
 	// Metrics are sent in this order.
 	Metrics []Metric
-	line    int
+	// Events are noise: codes the devices report at random, unrelated to
+	// any fault.
+	Events []EventSpec
+	line   int
 }
 
 // Signal is a slowly varying quantity a device's metrics follow: a baseline,
@@ -166,8 +170,22 @@ type Fault struct {
 	BreakdownAfter time.Duration
 	Then           Then
 	Pin            []Value
-	breaks         bool // the fault has a breakdown
-	line           int
+	// Decoy marks a drift with no failure behind it: the same shape and
+	// effects as a fault up to BreakdownAfter, where instead of breaking
+	// down it fades out over Fade (at once when zero) and the device is
+	// healthy again. The ground truth lists it as a decoy, not a failure.
+	Decoy bool
+	Fade  time.Duration
+	// Events are the error codes the device reports before the breakdown
+	// (before the end of the drift, for a decoy).
+	Events []EventSpec
+	// Repair, when set, ends the fault with maintenance.
+	Repair *Repair
+	// Avoid names earlier faults of the scenario whose devices this one
+	// does not pick: decoys on other devices than the faults they mimic.
+	Avoid  []string
+	breaks bool // the fault has a breakdown
+	line   int
 }
 
 // Effect is how a fault moves one metric at its full magnitude: value + Add,
@@ -311,6 +329,9 @@ func (w *walker) model(n *yaml.Node) Model {
 			)
 		}},
 		field{"metrics", func(v *yaml.Node) { metricsNode = v }},
+		field{"events", func(v *yaml.Node) {
+			w.list(v, "events", func(_ int, v *yaml.Node) { m.Events = append(m.Events, w.event(v, "noise event", true)) })
+		}},
 	)
 	if m.Name == "" {
 		w.errf(n, "model: name is required")
@@ -521,8 +542,20 @@ func (s Selector) candidates(all []Device) []Device {
 func (w *walker) fault(n *yaml.Node, sc *Scenario, fleetOK bool) Fault {
 	f := Fault{Shape: Linear, Then: Hold, Steepness: 5, Duty: 0.5, line: n.Line}
 	where := "fault"
-	var effectsNode, breakdownNode *yaml.Node
+	var effectsNode, breakdownNode, decoyNode, repairNode, eventsNode *yaml.Node
 	fields := append(w.selector(n, where, &f.Selector),
+		field{"decoy", func(v *yaml.Node) { decoyNode = v; w.bool(v, "decoy", &f.Decoy) }},
+		field{"fade", func(v *yaml.Node) { w.duration(v, "fade", &f.Fade) }},
+		field{"events", func(v *yaml.Node) { eventsNode = v }},
+		field{"repair", func(v *yaml.Node) { repairNode = v }},
+		field{"avoid", func(v *yaml.Node) {
+			w.strs(v, "avoid", &f.Avoid)
+			for _, name := range f.Avoid {
+				if !slices.ContainsFunc(sc.Faults, func(o Fault) bool { return o.Name == name }) {
+					w.errf(v, "avoid: %q is not the name of an earlier fault", name)
+				}
+			}
+		}},
 		field{"name", func(v *yaml.Node) { w.str(v, "fault name", &f.Name) }},
 		field{"component", func(v *yaml.Node) { w.str(v, "component", &f.Component) }},
 		field{"onset", func(v *yaml.Node) { w.duration(v, "onset", &f.Onset) }},
@@ -617,7 +650,20 @@ func (w *walker) fault(n *yaml.Node, sc *Scenario, fleetOK bool) Fault {
 			w.errf(breakdownNode, "%s: pin is only for then: pin", where)
 		}
 	}
-	if (f.Shape == Linear || f.Shape == Exponential) && f.BreakdownAfter <= 0 {
+	if eventsNode != nil {
+		w.list(eventsNode, where+" events", func(_ int, v *yaml.Node) {
+			e := w.event(v, "event", false)
+			if e.Component == "" {
+				e.Component = f.Component
+			}
+			f.Events = append(f.Events, e)
+		})
+	}
+	if repairNode != nil {
+		f.Repair = w.repair(repairNode, "repair")
+	}
+	w.checkSignals(n, where, &f, decoyNode, repairNode, eventsNode)
+	if (f.Shape == Linear || f.Shape == Exponential) && f.BreakdownAfter <= 0 && !f.Decoy {
 		w.errf(n, "%s: a fault of shape %s needs breakdown: {after: DURATION}, the time from onset to breakdown", where, f.Shape)
 	}
 	if len(f.Effects) == 0 && f.Then != Stop && f.Then != Pin {

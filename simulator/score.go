@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/rules"
 )
 
 // FaultResult is what became of one injected fault: detected, late, missed
@@ -14,19 +15,19 @@ type FaultResult string
 
 // The results of a fault in a Score.
 const (
-	// Detected: an alert of its device and component fired between its
-	// onset and its breakdown (for a fault without breakdown, from its
-	// onset on).
+	// Detected: an alert of its device and component fired within the
+	// horizon before its failure (its breakdown, or its onset for a fault
+	// without one) and at least the minimum lead ahead.
 	Detected FaultResult = "detected"
-	// Late: the first such alert fired after the breakdown, within the
-	// grace period (ScoreOptions.Grace): of use for faults that only show
-	// once they happened, such as a device falling silent.
+	// Late: no alert before the failure, but one within the grace after it
+	// (ScoreOptions.Grace): of use for faults that only show once they
+	// happened, such as a device falling silent.
 	Late FaultResult = "late"
 	// Missed: no alert in time.
 	Missed FaultResult = "missed"
 	// Unwatched: no rule watches the fault's component, so none could
-	// catch it (a decoy, such as a filter change or a door left open). It
-	// counts neither as detected nor as missed.
+	// catch it (a filter change or a door left open, say). It counts
+	// neither as detected nor as missed.
 	Unwatched FaultResult = "unwatched"
 )
 
@@ -36,15 +37,15 @@ type RuleInfo struct {
 	Component string `json:"component"`
 }
 
-// ScoreOptions say how alerts are matched to the ground truth. Zero fields
-// get the defaults noted.
+// ScoreOptions say how alerts are matched to the ground truth: as `rules
+// backtest --failures` scores them (rules.ScoreAlerts), each fault being a
+// failure at its breakdown, or at its onset when it has none.
 type ScoreOptions struct {
-	// End is the end of the period scored: a fault without breakdown is
-	// detected by an alert up to End; zero means any time after its onset.
-	End time.Time
-	// Grace is how long after a breakdown an alert still belongs to the
-	// fault, as a late detection; default 0.
-	Grace time.Duration
+	// From and End are the period scored, [From, End); zero leaves a side
+	// open.
+	From, End time.Time
+	// Horizon, MinLead and Grace are rules.ScoreOptions'.
+	Horizon, MinLead, Grace time.Duration
 	// Rules are the rules that ran, when known: each gets a row even if it
 	// never fired, and faults of a component none of them watches are
 	// Unwatched instead of Missed. Without them, the rules are those that
@@ -56,33 +57,22 @@ type ScoreOptions struct {
 type FaultScore struct {
 	Truth
 	Outcome FaultResult
-	// Rule and FiredAt are the first alert that matched the fault, Alerts
-	// the number of alerts that did.
+	// Rule and FiredAt are the alert that caught the fault (the earliest in
+	// time), Lead the failure time minus FiredAt: negative when late.
 	Rule    string
 	FiredAt time.Time
-	Alerts  int
-	// Lead is the breakdown minus FiredAt: positive when the alert came
-	// before it, negative when late, and zero for a fault without
-	// breakdown or an alert that never came.
-	Lead time.Duration
+	Lead    time.Duration
 }
 
-// RuleScore is one rule's record against the ground truth.
-//
-// An alert of the rule is true when it fired on a device with a fault of the
-// rule's component, between the fault's onset and its breakdown (plus the
-// grace), and false otherwise. Precision is true alerts over all the rule's
-// alerts (nil without alerts); Recall is the faults of the rule's component
-// the rule detected before their breakdown over all the faults of that
-// component (nil without any), and MedianLead the median lead time of
-// those detections.
-type RuleScore struct {
-	RuleInfo
-	Alerts, TrueAlerts, FalseAlerts int
-	Faults, Detected                int
-	Precision, Recall               *float64
-	LeadTimes                       []time.Duration
-	MedianLead                      time.Duration
+// FailureTime is when the fault counts as a failure: its breakdown, or its
+// onset for a fault without one (the time column of the truth CSV).
+func (f FaultScore) FailureTime() time.Time { return failureTime(f.Truth) }
+
+func failureTime(t Truth) time.Time {
+	if t.Breakdown.IsZero() {
+		return t.Onset
+	}
+	return t.Breakdown
 }
 
 // FalseAlert is an alert that no fault explains.
@@ -91,15 +81,20 @@ type FalseAlert struct {
 	// HealthyDevice says the device had no fault at all; otherwise it had
 	// faults, of another component or at other times.
 	HealthyDevice bool
+	// Decoy says the alert came on a decoy: the device had a decoy of the
+	// alert's component with its onset at or before the alert.
+	Decoy bool
 }
 
 // ScoreReport compares the alerts of a run with its ground truth.
 type ScoreReport struct {
-	// Faults are the injected faults in the order of the ground truth.
+	// Faults are the injected faults in the order of the ground truth;
+	// decoys are not among them (Decoys counts them).
 	Faults []FaultScore
-	// Rules are the rules in the order of ScoreOptions.Rules, then those
-	// only seen in alerts, by name.
-	Rules []RuleScore
+	// Rules are the rules' scores in the order of ScoreOptions.Rules, then
+	// those only seen in alerts, by name; Components per component.
+	Rules      []rules.Score
+	Components []rules.Score
 	// FalseAlerts are the alerts no fault explains, by time.
 	FalseAlerts []FalseAlert
 	// Alerts counts the alerts scored (fires, duplicates dropped).
@@ -108,14 +103,17 @@ type ScoreReport struct {
 	// without any fault.
 	Detected, Late, Missed, Unwatched int
 	FalseOnHealthy                    int
-	// MedianLead is the median lead time of all detected faults.
-	MedianLead time.Duration
+	// Decoys counts the decoys of the ground truth, FalseOnDecoys the
+	// false alerts that came on one.
+	Decoys, FalseOnDecoys int
+	// LeadMedian, LeadP10 and LeadP90 are over the detected faults.
+	LeadMedian, LeadP10, LeadP90 time.Duration
 }
 
-// Score matches alerts to the faults of truth by device and component: an
-// alert belongs to a fault when it fired in [onset, breakdown + grace] (or
-// [onset, End] for a fault without breakdown). Only firing alerts count
-// (an empty State counts as firing); an alert listed twice counts once.
+// Score scores alerts against the faults of truth with rules.ScoreAlerts,
+// the one scoring of the platform. A decoy of truth is no fault: an alert
+// on it is false. Only firing alerts count (an empty State counts as
+// firing); an alert listed twice counts once.
 func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport {
 	rep := &ScoreReport{}
 	fires := make([]proactive.Alert, 0, len(alerts))
@@ -133,158 +131,97 @@ func Score(truth []Truth, alerts []proactive.Alert, o ScoreOptions) *ScoreReport
 			continue
 		}
 		seen[k] = true
+		a.State = proactive.AlertFiring
 		fires = append(fires, a)
 	}
 	slices.SortStableFunc(fires, func(a, b proactive.Alert) int { return a.FiredAt.Compare(b.FiredAt) })
 	rep.Alerts = len(fires)
 
 	// The rules: those given, then those only met in alerts.
-	rules := slices.Clone(o.Rules)
-	known := map[string]int{}
-	for i, r := range rules {
-		known[r.Name] = i
-	}
-	var extra []RuleInfo
-	for _, a := range fires {
-		if _, ok := known[a.Rule]; !ok {
-			known[a.Rule] = -1
-			extra = append(extra, RuleInfo{Name: a.Rule, Component: a.Component})
-		}
-	}
-	slices.SortFunc(extra, func(a, b RuleInfo) int { return cmp.Compare(a.Name, b.Name) })
-	rules = append(rules, extra...)
+	rs := make([]rules.ScoredRule, 0, len(o.Rules))
+	known := map[string]bool{}
 	watched := map[string]bool{}
-	for _, r := range rules {
-		watched[r.Component] = true
+	for _, r := range o.Rules {
+		rs = append(rs, rules.ScoredRule{Name: r.Name, Component: r.Component})
+		known[r.Name], watched[r.Component] = true, true
 	}
+	var extra []rules.ScoredRule
+	for _, a := range fires {
+		if !known[a.Rule] {
+			known[a.Rule] = true
+			extra = append(extra, rules.ScoredRule{Name: a.Rule, Component: a.Component})
+		}
+	}
+	slices.SortFunc(extra, func(a, b rules.ScoredRule) int { return cmp.Compare(a.Name, b.Name) })
+	rs = append(rs, extra...)
 
-	// matches says whether alert a belongs to fault t, and whether in time.
-	matches := func(t Truth, a proactive.Alert) (match, inTime bool) {
-		if string(a.Device) != t.Device || a.Component != t.Component || a.FiredAt.Before(t.Onset) {
-			return false, false
-		}
-		if t.Breakdown.IsZero() {
-			return o.End.IsZero() || !a.FiredAt.After(o.End), true
-		}
-		if !a.FiredAt.After(t.Breakdown) {
-			return true, true
-		}
-		return !a.FiredAt.After(t.Breakdown.Add(o.Grace)), false
-	}
-	lead := func(t Truth, at time.Time) time.Duration {
-		if t.Breakdown.IsZero() {
-			return 0
-		}
-		return t.Breakdown.Sub(at)
-	}
-
-	explained := make([]bool, len(fires))
+	var failures []rules.Failure
+	var decoys []Truth
 	faulty := map[string]bool{}
+	for _, t := range truth {
+		if t.IsDecoy() {
+			decoys = append(decoys, t)
+			continue
+		}
+		faulty[t.Device] = true
+		failures = append(failures, rules.Failure{Device: proactive.DeviceID(t.Device), Time: failureTime(t), Component: t.Component})
+	}
+	rep.Decoys = len(decoys)
+	sc := rules.ScoreAlerts(fires, failures, rs, rules.ScoreOptions{From: o.From, To: o.End, Horizon: o.Horizon, MinLead: o.MinLead, Grace: o.Grace})
+	rep.Rules, rep.Components = sc.Rules, sc.Components
+
+	type failureKey struct {
+		device, component string
+		at                int64
+	}
+	outcomes := map[failureKey]rules.FailureOutcome{}
+	for _, c := range sc.Components {
+		for _, oc := range c.Outcomes {
+			outcomes[failureKey{string(oc.Device), oc.Component, oc.Time.UnixNano()}] = oc
+		}
+	}
 	var leads []time.Duration
 	for _, t := range truth {
-		faulty[t.Device] = true
+		if t.IsDecoy() {
+			continue
+		}
 		fs := FaultScore{Truth: t, Outcome: Missed}
-		for i, a := range fires {
-			match, inTime := matches(t, a)
-			if !match {
-				continue
-			}
-			explained[i] = true
-			fs.Alerts++
-			if fs.Rule == "" {
-				fs.Rule, fs.FiredAt, fs.Lead = a.Rule, a.FiredAt, lead(t, a.FiredAt)
-				fs.Outcome = Late
-				if inTime {
-					fs.Outcome = Detected
-				}
-			}
-		}
-		if fs.Outcome == Missed && len(o.Rules) > 0 && !watched[t.Component] {
-			fs.Outcome = Unwatched
-		}
-		switch fs.Outcome {
-		case Detected:
+		oc, inPeriod := outcomes[failureKey{t.Device, t.Component, failureTime(t).UnixNano()}]
+		switch {
+		case !inPeriod:
+			continue // outside the period: not scored
+		case oc.Detected:
+			fs.Outcome, fs.Rule, fs.FiredAt, fs.Lead = Detected, oc.Rule, oc.FiredAt, oc.Lead
 			rep.Detected++
-			if !t.Breakdown.IsZero() {
-				leads = append(leads, fs.Lead)
-			}
-		case Late:
+			leads = append(leads, oc.Lead)
+		case oc.Late:
+			fs.Outcome, fs.Rule, fs.FiredAt, fs.Lead = Late, oc.Rule, oc.FiredAt, oc.Lead
 			rep.Late++
-		case Missed:
-			rep.Missed++
-		case Unwatched:
+		case len(o.Rules) > 0 && !watched[t.Component]:
+			fs.Outcome = Unwatched
 			rep.Unwatched++
+		default:
+			rep.Missed++
 		}
 		rep.Faults = append(rep.Faults, fs)
 	}
-	rep.MedianLead = medianDuration(leads)
+	rep.LeadMedian, rep.LeadP10, rep.LeadP90 = rules.Quantile(leads, 0.5), rules.Quantile(leads, 0.1), rules.Quantile(leads, 0.9)
 
-	for i, a := range fires {
-		if !explained[i] {
+	for _, c := range sc.Components {
+		for _, a := range c.False {
 			fa := FalseAlert{Alert: a, HealthyDevice: !faulty[string(a.Device)]}
+			for _, t := range decoys {
+				fa.Decoy = fa.Decoy || t.Device == string(a.Device) && t.Component == a.Component && !a.FiredAt.Before(t.Onset)
+			}
 			rep.FalseAlerts = append(rep.FalseAlerts, fa)
 			if fa.HealthyDevice {
 				rep.FalseOnHealthy++
 			}
+			if fa.Decoy {
+				rep.FalseOnDecoys++
+			}
 		}
 	}
-
-	for _, r := range rules {
-		rs := RuleScore{RuleInfo: r}
-		for i, a := range fires {
-			if a.Rule != r.Name {
-				continue
-			}
-			rs.Alerts++
-			if explained[i] {
-				rs.TrueAlerts++
-			} else {
-				rs.FalseAlerts++
-			}
-		}
-		for _, t := range truth {
-			if t.Component != r.Component {
-				continue
-			}
-			rs.Faults++
-			for _, a := range fires {
-				if a.Rule != r.Name {
-					continue
-				}
-				if match, inTime := matches(t, a); match && inTime {
-					rs.Detected++
-					if !t.Breakdown.IsZero() {
-						rs.LeadTimes = append(rs.LeadTimes, lead(t, a.FiredAt))
-					}
-					break
-				}
-			}
-		}
-		if rs.Alerts > 0 {
-			p := float64(rs.TrueAlerts) / float64(rs.Alerts)
-			rs.Precision = &p
-		}
-		if rs.Faults > 0 {
-			rc := float64(rs.Detected) / float64(rs.Faults)
-			rs.Recall = &rc
-		}
-		rs.MedianLead = medianDuration(rs.LeadTimes)
-		rep.Rules = append(rep.Rules, rs)
-	}
+	slices.SortStableFunc(rep.FalseAlerts, func(a, b FalseAlert) int { return a.FiredAt.Compare(b.FiredAt) })
 	return rep
-}
-
-// medianDuration is the median of ds (the mean of the middle two for an
-// even count), 0 for none.
-func medianDuration(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return s[n/2-1] + (s[n/2]-s[n/2-1])/2
 }

@@ -8,21 +8,15 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/rules"
 )
 
 // leadString prints a lead time, negative for a late alert.
 func leadString(d time.Duration) string {
 	if d < 0 {
-		return "-" + formatLead(-d)
+		return "-" + rules.FormatLead(-d)
 	}
-	return formatLead(d)
-}
-
-func ratioString(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", *p)
+	return rules.FormatLead(d)
 }
 
 func timeString(t time.Time) string {
@@ -33,29 +27,22 @@ func timeString(t time.Time) string {
 }
 
 // WriteTable prints the report for people: the faults, the rules, the
-// false alerts, and a summary line. truthFile and what (the alerts' source)
-// head it.
+// components, the false alerts, and a summary line, in the words of `rules
+// backtest --failures`. truthFile and what (the alerts' source) head it.
 func (rep *ScoreReport) WriteTable(w io.Writer, truthFile, what string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Score of %d alert(s) (%s) against %d fault(s) of %s\n\n", rep.Alerts, what, len(rep.Faults), truthFile)
 	fmt.Fprintf(tw, "FAULT\tDEVICE\tCOMPONENT\tONSET\tBREAKDOWN\tOUTCOME\tRULE\tFIRED AT\tLEAD\n")
 	for _, f := range rep.Faults {
-		rule := f.Rule
-		if rule == "" {
-			rule = "-"
-		}
-		lead := "-"
-		if f.Rule != "" && !f.Breakdown.IsZero() {
-			lead = leadString(f.Lead)
+		rule, lead := "-", "-"
+		if f.Rule != "" {
+			rule, lead = f.Rule, leadString(f.Lead)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Fault, f.Device, f.Component, timeString(f.Onset),
 			timeString(f.Breakdown), f.Outcome, rule, timeString(f.FiredAt), lead)
 	}
-	fmt.Fprintf(tw, "\nRULE\tCOMPONENT\tALERTS\tTRUE\tFALSE\tFAULTS\tDETECTED\tPRECISION\tRECALL\tMEDIAN LEAD\n")
-	for _, r := range rep.Rules {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", r.Name, r.Component, r.Alerts, r.TrueAlerts, r.FalseAlerts,
-			r.Faults, r.Detected, ratioString(r.Precision), ratioString(r.Recall), formatLead(r.MedianLead))
-	}
+	writeScores(tw, "RULE", rep.Rules)
+	writeScores(tw, "COMPONENT", rep.Components)
 	if len(rep.FalseAlerts) > 0 {
 		fmt.Fprintf(tw, "\nFALSE ALERT\tDEVICE\tCOMPONENT\tFIRED AT\tDEVICE HAS\n")
 		for _, a := range rep.FalseAlerts {
@@ -63,60 +50,73 @@ func (rep *ScoreReport) WriteTable(w io.Writer, truthFile, what string) error {
 			if !a.HealthyDevice {
 				has = "other faults"
 			}
+			if a.Decoy {
+				has += ", a decoy"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Rule, a.Device, a.Component, timeString(a.FiredAt), has)
 		}
 	}
-	fmt.Fprintf(tw, "\nFaults: %d detected (median lead %s), %d late, %d missed, %d unwatched. False alerts: %d (%d on devices without a fault).\n",
-		rep.Detected, formatLead(rep.MedianLead), rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
+	fmt.Fprintf(tw, "\nFaults: %d detected (lead median %s, p10 %s, p90 %s), %d late, %d missed, %d unwatched. False alerts: %d (%d on devices without a fault).\n",
+		rep.Detected, rules.FormatLead(rep.LeadMedian), rules.FormatLead(rep.LeadP10), rules.FormatLead(rep.LeadP90),
+		rep.Late, rep.Missed, rep.Unwatched, len(rep.FalseAlerts), rep.FalseOnHealthy)
+	if rep.Decoys > 0 {
+		fmt.Fprintf(tw, "Decoys (drifts with no failure behind them): %d, with %d false alert(s) on them.\n", rep.Decoys, rep.FalseOnDecoys)
+	}
 	return tw.Flush()
 }
 
-// scoreJSON is the JSON report; durations are in nanoseconds (as in
-// rules backtest --json), ratios null when undefined.
+// writeScores prints a table of scores, one per rule or component.
+func writeScores(tw io.Writer, first string, scores []rules.Score) {
+	fmt.Fprintf(tw, "\n%s\t", first)
+	if first == "RULE" {
+		fmt.Fprintf(tw, "COMPONENT\t")
+	}
+	fmt.Fprintf(tw, "FAILURES\tDETECTED\tRECALL\tALERTS\tFALSE\tPRECISION\tLEAD MEDIAN\tP10\tP90\n")
+	for _, s := range scores {
+		if first == "RULE" {
+			fmt.Fprintf(tw, "%s\t", s.Rule)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", s.Component, s.Failures, s.Detected, rules.FormatRatio(s.Recall),
+			s.Alerts, s.FalseAlerts, rules.FormatRatio(s.Precision), rules.FormatLead(s.LeadMedian), rules.FormatLead(s.LeadP10), rules.FormatLead(s.LeadP90))
+	}
+}
+
+// scoreJSON is the JSON report, in the words and units of `rules backtest
+// --json`: durations in seconds, ratios null when undefined.
 type scoreJSON struct {
 	Truth          string           `json:"truth"`
 	Source         string           `json:"source"`
 	Alerts         int              `json:"alerts"`
-	Faults         int              `json:"faults"`
+	Failures       int              `json:"failures"`
 	Detected       int              `json:"detected"`
 	Late           int              `json:"late"`
 	Missed         int              `json:"missed"`
 	Unwatched      int              `json:"unwatched"`
 	FalseAlerts    int              `json:"false_alerts"`
 	FalseOnHealthy int              `json:"false_alerts_on_healthy_devices"`
-	MedianLead     time.Duration    `json:"median_lead_ns"`
+	Decoys         int              `json:"decoys"`
+	FalseOnDecoys  int              `json:"false_alerts_on_decoys"`
+	LeadMedianS    *float64         `json:"lead_median_s"`
+	LeadP10S       *float64         `json:"lead_p10_s"`
+	LeadP90S       *float64         `json:"lead_p90_s"`
 	FaultList      []faultJSON      `json:"fault_outcomes"`
-	Rules          []ruleScoreJSON  `json:"rules"`
+	Rules          []rules.Score    `json:"rules"`
+	Components     []rules.Score    `json:"components"`
 	FalseList      []falseAlertJSON `json:"false_alert_list"`
 }
 
 type faultJSON struct {
-	Device    string        `json:"device_id"`
-	Model     string        `json:"model"`
-	Component string        `json:"component"`
-	Fault     string        `json:"fault"`
-	Shape     Shape         `json:"shape"`
-	Onset     time.Time     `json:"onset"`
-	Breakdown time.Time     `json:"breakdown,omitzero"`
-	Outcome   FaultResult   `json:"outcome"`
-	Rule      string        `json:"rule,omitempty"`
-	FiredAt   time.Time     `json:"fired_at,omitzero"`
-	Lead      time.Duration `json:"lead_ns,omitempty"`
-	Alerts    int           `json:"alerts"`
-}
-
-type ruleScoreJSON struct {
-	Rule        string          `json:"rule"`
-	Component   string          `json:"component"`
-	Alerts      int             `json:"alerts"`
-	TrueAlerts  int             `json:"true_alerts"`
-	FalseAlerts int             `json:"false_alerts"`
-	Faults      int             `json:"faults"`
-	Detected    int             `json:"detected"`
-	Precision   *float64        `json:"precision"`
-	Recall      *float64        `json:"recall"`
-	MedianLead  time.Duration   `json:"median_lead_ns"`
-	LeadTimes   []time.Duration `json:"lead_times_ns"`
+	Device    string      `json:"device_id"`
+	Model     string      `json:"model"`
+	Component string      `json:"component"`
+	Fault     string      `json:"fault"`
+	Shape     Shape       `json:"shape"`
+	Onset     time.Time   `json:"onset"`
+	Breakdown time.Time   `json:"breakdown,omitzero"`
+	Outcome   FaultResult `json:"outcome"`
+	Rule      string      `json:"rule,omitempty"`
+	FiredAt   time.Time   `json:"fired_at,omitzero"`
+	LeadS     *float64    `json:"lead_s,omitempty"`
 }
 
 type falseAlertJSON struct {
@@ -125,57 +125,41 @@ type falseAlertJSON struct {
 	Component     string             `json:"component"`
 	FiredAt       time.Time          `json:"fired_at"`
 	HealthyDevice bool               `json:"healthy_device"`
+	Decoy         bool               `json:"decoy"`
 }
 
-// WriteJSON prints the report as `proactive simulate score --json` does:
-// durations in nanoseconds, ratios null when undefined.
+func seconds(d time.Duration, ok bool) *float64 {
+	if !ok {
+		return nil
+	}
+	s := d.Seconds()
+	return &s
+}
+
+// WriteJSON prints the report as `proactive simulate score --json` does.
 func (rep *ScoreReport) WriteJSON(w io.Writer, truthFile, what string) error {
-	out := scoreJSON{Truth: truthFile, Source: what, Alerts: rep.Alerts, Faults: len(rep.Faults), Detected: rep.Detected,
+	detected := rep.Detected > 0
+	out := scoreJSON{Truth: truthFile, Source: what, Alerts: rep.Alerts, Failures: len(rep.Faults), Detected: rep.Detected,
 		Late: rep.Late, Missed: rep.Missed, Unwatched: rep.Unwatched, FalseAlerts: len(rep.FalseAlerts),
-		FalseOnHealthy: rep.FalseOnHealthy, MedianLead: rep.MedianLead,
-		FaultList: []faultJSON{}, Rules: []ruleScoreJSON{}, FalseList: []falseAlertJSON{}}
+		FalseOnHealthy: rep.FalseOnHealthy, Decoys: rep.Decoys, FalseOnDecoys: rep.FalseOnDecoys,
+		LeadMedianS: seconds(rep.LeadMedian, detected), LeadP10S: seconds(rep.LeadP10, detected), LeadP90S: seconds(rep.LeadP90, detected),
+		FaultList: []faultJSON{}, Rules: rep.Rules, Components: rep.Components, FalseList: []falseAlertJSON{}}
 	for _, f := range rep.Faults {
 		out.FaultList = append(out.FaultList, faultJSON{Device: f.Device, Model: f.Model, Component: f.Component, Fault: f.Fault,
 			Shape: f.Shape, Onset: f.Onset.UTC(), Breakdown: f.Breakdown.UTC(), Outcome: f.Outcome, Rule: f.Rule,
-			FiredAt: f.FiredAt.UTC(), Lead: f.Lead, Alerts: f.Alerts})
+			FiredAt: f.FiredAt.UTC(), LeadS: seconds(f.Lead, f.Rule != "")})
 	}
-	for _, r := range rep.Rules {
-		lt := r.LeadTimes
-		if lt == nil {
-			lt = []time.Duration{}
-		}
-		out.Rules = append(out.Rules, ruleScoreJSON{Rule: r.Name, Component: r.Component, Alerts: r.Alerts, TrueAlerts: r.TrueAlerts,
-			FalseAlerts: r.FalseAlerts, Faults: r.Faults, Detected: r.Detected, Precision: r.Precision, Recall: r.Recall,
-			MedianLead: r.MedianLead, LeadTimes: lt})
+	if out.Rules == nil {
+		out.Rules = []rules.Score{}
+	}
+	if out.Components == nil {
+		out.Components = []rules.Score{}
 	}
 	for _, a := range rep.FalseAlerts {
 		out.FalseList = append(out.FalseList, falseAlertJSON{Rule: a.Rule, Device: a.Device, Component: a.Component,
-			FiredAt: a.FiredAt.UTC(), HealthyDevice: a.HealthyDevice})
+			FiredAt: a.FiredAt.UTC(), HealthyDevice: a.HealthyDevice, Decoy: a.Decoy})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
-}
-
-// formatLead prints a lead time to the minute, as the rule backtest does:
-// "1w2d", "3d4h", "45m"; "-" for none.
-func formatLead(d time.Duration) string {
-	if d <= 0 {
-		return "-"
-	}
-	if d < time.Minute {
-		return d.Round(time.Second).String()
-	}
-	d = d.Round(time.Minute)
-	var b []byte
-	for _, u := range []struct {
-		name string
-		size time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}} {
-		if q := d / u.size; q > 0 {
-			b = fmt.Appendf(b, "%d%s", q, u.name)
-			d -= q * u.size
-		}
-	}
-	return string(b)
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 // Options configure a Simulator. Zero fields get the defaults noted.
@@ -61,6 +63,12 @@ type Options struct {
 	// JSON lines, or as CSV with TruthCSV.
 	Truth    io.Writer
 	TruthCSV bool
+	// Maintenance receives the maintenance records of the scenario's
+	// repairs as CSV in the format of `proactive devices import
+	// --maintenance` (MaintenanceCSVHeader), each as its time passes; the
+	// header comes at the start, so that a run without repairs leaves a
+	// file that imports nothing.
+	Maintenance io.Writer
 	// Progress receives a progress line at most every ProgressInterval
 	// (default 1s); nil disables it. With ProgressInPlace each line
 	// overwrites the previous one (for a terminal).
@@ -100,6 +108,8 @@ type Simulator struct {
 	end     time.Time // zero: no end
 	truth   []Truth
 	truthAt int // truth[:truthAt] are written
+	maint   []proactive.Maintenance
+	maintAt int // maint[:maintAt] are written
 
 	sent, acked, failed atomic.Int64
 	connected           atomic.Int64
@@ -174,7 +184,7 @@ func New(o Options) (*Simulator, error) {
 			st = o.Now().Truncate(time.Millisecond)
 		}
 		g := NewGenerator(o.Scenario, st)
-		s.feed, s.start, s.end, s.truth = g, g.Start(), g.End(), g.Truth()
+		s.feed, s.start, s.end, s.truth, s.maint = g, g.Start(), g.End(), g.Truth(), g.Maintenance()
 		for _, d := range g.Devices() {
 			s.ids = append(s.ids, d.ID)
 		}
@@ -314,21 +324,41 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 	// Each device's history in few large messages: the platform then
 	// takes a device's week in one go, and its windows are full by the
 	// time the next device comes.
+	if s.o.Maintenance != nil {
+		if _, err := io.WriteString(s.o.Maintenance, MaintenanceCSVHeader+"\n"); err != nil {
+			return fmt.Errorf("write maintenance: %w", err)
+		}
+	}
 	online := make([]bool, len(s.ids))
 	for i := range s.ids {
 		online[i] = true
+		// One batch at a time, of readings or of events: a device's
+		// messages keep their order across its two topics.
 		var batch Message
 		size := 0
 		flush := func() error {
-			if len(batch.Readings) == 0 {
+			if len(batch.Readings) == 0 && len(batch.Events) == 0 {
 				return nil
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			err := pub.publish(ctx, &batch)
-			batch.Readings, size = nil, 0
+			batch.Readings, batch.Events, size = nil, nil, 0
 			return err
+		}
+		add := func(m *Message, bytes int, events bool) error {
+			if (len(batch.Events) > 0) != events && (len(batch.Readings) > 0 || len(batch.Events) > 0) ||
+				len(batch.Readings)+len(batch.Events) >= s.o.BatchSize || size+bytes > maxPayload {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if batch.Readings == nil && batch.Events == nil {
+				batch = Message{Device: m.Device, At: m.At, dev: i}
+			}
+			size += bytes
+			return nil
 		}
 		for {
 			m, ok := s.feed.nextOf(i, s.start)
@@ -339,18 +369,17 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 				online[i] = m.Online // statuses of the past are not sent
 				continue
 			}
-			for _, r := range m.Readings {
-				rs := readingSize(&r)
-				if len(batch.Readings) >= s.o.BatchSize || size+rs > maxPayload {
-					if err := flush(); err != nil {
-						return err
-					}
+			for _, e := range m.Events {
+				if err := add(&m, eventSize(&e), true); err != nil {
+					return err
 				}
-				if batch.Readings == nil {
-					batch = Message{Device: m.Device, At: m.At, dev: i}
+				batch.Events = append(batch.Events, e)
+			}
+			for _, r := range m.Readings {
+				if err := add(&m, readingSize(&r), false); err != nil {
+					return err
 				}
 				batch.Readings = append(batch.Readings, r)
-				size += rs
 				s.setClock(r.Time)
 			}
 		}
@@ -383,6 +412,10 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 		}
 		m, ok := s.feed.Next()
 		if !ok {
+			if !s.end.IsZero() {
+				// Faults and repairs after the last message, before the end.
+				return s.writeTruth(s.end)
+			}
 			return nil
 		}
 		if !math.IsInf(s.o.Speed, 1) {
@@ -413,8 +446,19 @@ func (s *Simulator) setClock(t time.Time) {
 	s.clock.Store(t.UnixMilli())
 }
 
-// writeTruth writes the faults whose onset is at or before t.
+// writeTruth writes the faults whose onset is at or before t, and the
+// maintenance records up to t.
 func (s *Simulator) writeTruth(t time.Time) error {
+	for s.maintAt < len(s.maint) && !s.maint[s.maintAt].Time.After(t) {
+		m := s.maint[s.maintAt]
+		s.maintAt++
+		if s.o.Maintenance == nil {
+			continue
+		}
+		if _, err := s.o.Maintenance.Write(append(AppendMaintenanceCSV(nil, m), '\n')); err != nil {
+			return fmt.Errorf("write maintenance: %w", err)
+		}
+	}
 	for s.truthAt < len(s.truth) && !s.truth[s.truthAt].Onset.After(t) {
 		tr := s.truth[s.truthAt]
 		s.truthAt++

@@ -204,8 +204,8 @@ func TestSimulatorRunPerDevice(t *testing.T) {
 		t.Errorf("%d batched messages, want one per device for its 3 hours of history", batched)
 	}
 	wantTruth := simulator.TruthCSVHeader + "\n" +
-		"fridge-002,fridge-a1,compressor,compressor_wear,linear,2026-03-02T08:00:00Z,2026-03-03T08:00:00Z,hold,2026-03-03T08:00:00Z\n" +
-		"fridge-003,fridge-a1,compressor,compressor_wear,linear,2026-03-02T10:00:00Z,2026-03-03T10:00:00Z,hold,2026-03-03T10:00:00Z\n"
+		"fridge-002,fridge-a1,compressor,compressor_wear,fault,linear,2026-03-02T08:00:00Z,2026-03-03T08:00:00Z,hold,,2026-03-03T08:00:00Z\n" +
+		"fridge-003,fridge-a1,compressor,compressor_wear,fault,linear,2026-03-02T10:00:00Z,2026-03-03T10:00:00Z,hold,,2026-03-03T10:00:00Z\n"
 	if truth.String() != wantTruth {
 		t.Errorf("truth:\n%s\nwant:\n%s", truth.String(), wantTruth)
 	}

@@ -234,3 +234,18 @@ func kind(n *yaml.Node) string {
 	}
 	return "nothing"
 }
+
+func (w *walker) bool(n *yaml.Node, where string, dst *bool) {
+	s, ok := w.scalar(n, where)
+	if !ok {
+		return
+	}
+	switch s {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		w.errf(n, "%s: %q is not true or false", where, s)
+	}
+}

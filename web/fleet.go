@@ -12,6 +12,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/rules"
 )
 
@@ -167,6 +168,15 @@ type ruleRow struct {
 	Board           string
 	// Backtest is its last saved backtest, nil when none was run.
 	Backtest *backtestView
+	// Trust is its measured trust; nil without an outcome.
+	Trust *trustView
+}
+
+// trustView is a rule's measured trust as the rules page says it.
+type trustView struct {
+	notify.Trust
+	// Percent is the precision as a percentage.
+	Percent string
 }
 
 // backtestView is a rule's last backtest as the rules page says it.
@@ -240,8 +250,18 @@ func (s *server) rulesPage(w http.ResponseWriter, r *http.Request) {
 	for _, n := range tested {
 		d.Rules = append(d.Rules, ruleRow{RuleStatus: rules.RuleStatus{Name: n}})
 	}
+	var trust map[string]notify.Trust
+	if s.Outreach != nil {
+		if trust, err = s.Outreach.Trust(ctx); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	for i := range d.Rules {
 		row := &d.Rules[i]
+		if t, ok := trust[row.Name]; ok {
+			row.Trust = &trustView{Trust: t, Percent: strconv.FormatFloat(100*t.Precision, 'f', 0, 64) + "%"}
+		}
 		counts, err := s.Store.CountTickets(ctx, devices.TicketFilter{Rule: row.Name})
 		if err != nil {
 			s.fail(w, r, err)

@@ -29,7 +29,7 @@ func TestBoardIncidentPanel(t *testing.T) {
 		if id, err = tx.OpenIncident(e.ctx, "fleet_glitch", at, 2); err != nil {
 			return err
 		}
-		_, err = tx.JoinIncident(e.ctx, id, at, at)
+		_, err = tx.JoinIncident(e.ctx, id, at, at, 0)
 		return err
 	})
 	if err != nil {

@@ -77,6 +77,7 @@ func mustParsePages(loc *time.Location) *pages {
 			return t.In(l).Format("Mon 2 Jan 15:04")
 		},
 		"clock": func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
+		"held":  heldNow,
 		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":   ago,
 		"dict":  dict,

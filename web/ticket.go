@@ -61,6 +61,10 @@ type ticketData struct {
 	Outcomes      []proactive.Outcome
 	// Which actions the page offers.
 	CanAssign, CanBook, CanMessage, CanComment, CanVisit, CanClose, CanCancel bool
+	// CanApprove and CanDismiss: the contact policy's review.
+	CanApprove, CanDismiss bool
+	// Held explains the ticket's held_reason, empty when nothing held it.
+	Held string
 	// Form values to show again after a failed action.
 	Form map[string]string
 	// Chart is the telemetry around the alert; nil for a ticket whose
@@ -174,7 +178,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 		// The script's refreshes replace only the story, not the forms:
 		// they skip the slots, whose computation takes a write transaction.
 		refresh := r.Header.Get("X-Requested-With") == "fetch"
-		if sess.Staff() && !refresh && (t.Status == proactive.TicketOpen || t.Status == proactive.TicketOffered) {
+		if sess.Staff() && !refresh && (t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview || t.Status == proactive.TicketOffered) {
 			slots, err := s.Outreach.Slots(ctx, t.ID)
 			if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
 				s.fail(w, r, err)
@@ -199,6 +203,11 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 		(sess.Staff() || booked.Technician == sess.technician)
 	d.CanClose = sess.Staff() && t.Status == proactive.TicketVisited
 	d.CanCancel = sess.Staff() && active
+	d.CanApprove = sess.Staff() && s.Outreach != nil && t.Status == proactive.TicketReview
+	d.CanDismiss = sess.Staff() && s.Outreach != nil && (t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview)
+	if r := heldNow(t); r != "" {
+		d.Held = heldText(r)
+	}
 	s.render(w, r, status, "ticket", d)
 }
 
@@ -279,8 +288,14 @@ func describe(e proactive.TicketEvent) string {
 		switch {
 		case str("direction") == "in":
 			return "SMS from the customer: " + str("body")
+		case str("outreach") == "deferred":
+			return fmt.Sprintf("Offer waits (%s) until %s: %s", label(str("reason")), str("until"), str("note"))
 		case str("outreach") != "":
-			return "No SMS sent: " + str("reason")
+			s := "No SMS sent: " + label(str("reason"))
+			if n := str("note"); n != "" {
+				s += " (" + n + ")"
+			}
+			return s
 		case str("survey") != "":
 			return "Satisfaction survey: " + str("survey")
 		}
@@ -410,6 +425,68 @@ func (s *server) close(w http.ResponseWriter, r *http.Request) {
 			strings.TrimSpace(r.PostFormValue("notes")), sessionOf(r.Context()).Actor())
 		return err
 	})
+}
+
+func (s *server) approve(w http.ResponseWriter, r *http.Request) {
+	// When the customer cannot be texted the ticket goes to open instead:
+	// the timeline and the status line say so.
+	s.action(w, r, "Ticket approved.", func(id int64) error {
+		if err := s.needOutreach(); err != nil {
+			return err
+		}
+		_, err := s.Outreach.Approve(r.Context(), id, sessionOf(r.Context()).Actor())
+		return err
+	})
+}
+
+func (s *server) dismiss(w http.ResponseWriter, r *http.Request) {
+	s.action(w, r, "Ticket dismissed as a false alarm.", func(id int64) error {
+		if err := s.needOutreach(); err != nil {
+			return err
+		}
+		_, err := s.Outreach.Dismiss(r.Context(), id, sessionOf(r.Context()).Actor(), strings.TrimSpace(r.PostFormValue("note")))
+		return err
+	})
+}
+
+// heldTexts say why a ticket's customer was not texted, by held_reason.
+var heldTexts = map[string]string{
+	"review":           "the rule asks for a review before texting",
+	"untrusted_rule":   "the rule's precision is too low: review before texting",
+	"alert_age":        "the alert was too old to text about",
+	"contact_none":     "the rule never texts customers: for the field team",
+	"contact_cooldown": "the customer was offered a visit for this device recently",
+	"no_customer":      "the device has no customer",
+	"no_consent":       "the customer has not consented to SMS",
+	"opted_out":        "the customer opted out of SMS",
+	"quiet_hours":      "the offer waited for the customer's quiet hours to end",
+	"daily_cap":        "the offer waited for the customer's daily message cap",
+	"group_wait":       "the offer waits notify.group_wait in case many devices fire the rule at once",
+	"incident":         "part of an incident: many devices fired the rule at once",
+}
+
+// heldNow returns why a ticket's customer is not being texted now, "" when
+// nothing holds it: the held reason of a ticket still open or in review,
+// or of an offer still waiting for quiet hours or the daily cap. An
+// approved ticket keeps its reason on record but is no longer held.
+func heldNow(t proactive.Ticket) string {
+	switch {
+	case t.HeldReason == "":
+		return ""
+	case t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview:
+		return t.HeldReason
+	case t.Status == proactive.TicketOffered && (t.HeldReason == "quiet_hours" || t.HeldReason == "daily_cap"):
+		return t.HeldReason
+	}
+	return ""
+}
+
+// heldText says a held_reason in words, the reason itself when unknown.
+func heldText(reason string) string {
+	if t, ok := heldTexts[reason]; ok {
+		return t
+	}
+	return label(reason)
 }
 
 func (s *server) cancel(w http.ResponseWriter, r *http.Request) {

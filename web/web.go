@@ -77,6 +77,14 @@ type Outreach interface {
 	Appointments(ctx context.Context, f notify.AppointmentFilter) ([]notify.Appointment, error)
 	// Messages lists a ticket's outgoing messages, oldest first.
 	Messages(ctx context.Context, ticket int64, customer string) ([]notify.OutboundMessage, error)
+	// Approve lets a ticket in review text its customer (or moves it to
+	// open when the customer cannot be texted). EConflict when it is not
+	// in review.
+	Approve(ctx context.Context, ticket int64, actor string) (proactive.Ticket, error)
+	// Dismiss closes an open or review ticket as a false alarm.
+	Dismiss(ctx context.Context, ticket int64, actor, note string) (proactive.Ticket, error)
+	// Trust returns each rule's measured trust, by rule.
+	Trust(ctx context.Context) (map[string]notify.Trust, error)
 }
 
 var _ Outreach = (*notify.Notifier)(nil)
@@ -196,6 +204,8 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /tickets/{id}/comment", s.auth(s.csrf(s.staff(s.comment))))
 	mux.Handle("POST /tickets/{id}/close", s.auth(s.csrf(s.staff(s.close))))
 	mux.Handle("POST /tickets/{id}/cancel", s.auth(s.csrf(s.staff(s.cancel))))
+	mux.Handle("POST /tickets/{id}/approve", s.auth(s.csrf(s.staff(s.approve))))
+	mux.Handle("POST /tickets/{id}/dismiss", s.auth(s.csrf(s.staff(s.dismiss))))
 	mux.Handle("POST /tickets/{id}/visit", s.auth(s.csrf(http.HandlerFunc(s.visitDone))))
 	mux.Handle("POST /incidents/{id}/dismiss", s.auth(s.csrf(s.staff(s.dismissIncident))))
 	mux.Handle("GET /day", s.auth(http.HandlerFunc(s.dayPage)))

@@ -4,6 +4,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,10 +42,14 @@ func New(base string, o Options) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: o.Token, http: &http.Client{Timeout: o.Timeout}}
 }
 
-// FiredAt returns when the alert that opened t fired (its timeline's alert
-// event, in the devices' time), else when t opened. It needs the timeline,
-// which Client.Ticket fills and Client.Tickets does not.
+// FiredAt returns when the alert that opened t fired (in the devices'
+// time), else when t opened. A ticket opened before the platform kept it
+// on the ticket has it on its timeline only, which Client.Ticket fills and
+// Client.Tickets does not.
 func FiredAt(t proactive.Ticket) time.Time {
+	if !t.FiredAt.IsZero() {
+		return t.FiredAt
+	}
 	for _, ev := range t.Timeline {
 		var body struct {
 			FiredAt time.Time `json:"fired_at"`
@@ -132,27 +137,48 @@ func (c *Client) Incident(ctx context.Context, id int64) (proactive.Incident, er
 // DismissIncident dismisses the open incident id as a false alarm, with an
 // optional note: its tickets in review close with the outcome false_alarm.
 func (c *Client) DismissIncident(ctx context.Context, id int64, note string) (proactive.Incident, error) {
-	body, err := json.Marshal(map[string]string{"note": note})
-	if err != nil {
-		return proactive.Incident{}, err
-	}
 	var i proactive.Incident
-	err = c.do(ctx, http.MethodPost, "/api/v1/incidents/"+strconv.FormatInt(id, 10)+"/dismiss", strings.NewReader(string(body)), &i)
+	err := c.do(ctx, http.MethodPost, "/api/v1/incidents/"+strconv.FormatInt(id, 10)+"/dismiss", map[string]string{"note": note}, &i)
 	return i, err
+}
+
+// Approve approves ticket id in review: its offer goes out at once (or,
+// when its customer cannot be texted, it goes to open). It returns the
+// ticket as it became.
+func (c *Client) Approve(ctx context.Context, id int64) (proactive.Ticket, error) {
+	var t proactive.Ticket
+	err := c.do(ctx, http.MethodPost, "/api/v1/tickets/"+strconv.FormatInt(id, 10)+"/approve", nil, &t)
+	return t, err
+}
+
+// Dismiss closes ticket id, open or in review, as a false alarm with note
+// (none when empty), and returns it closed.
+func (c *Client) Dismiss(ctx context.Context, id int64, note string) (proactive.Ticket, error) {
+	var t proactive.Ticket
+	err := c.do(ctx, http.MethodPost, "/api/v1/tickets/"+strconv.FormatInt(id, 10)+"/dismiss", map[string]string{"note": note}, &t)
+	return t, err
 }
 
 func (c *Client) get(ctx context.Context, path string, v any) error {
 	return c.do(ctx, http.MethodGet, path, nil, v)
 }
 
-// do sends a request with an optional JSON body and decodes a 200 answer
-// into v.
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, v any) error {
+// do sends a request with in as its JSON body (none when nil) and decodes
+// a 200's body into v.
+func (c *Client) do(ctx context.Context, method, path string, in, v any) error {
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(raw)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}
-	if body != nil {
+	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -163,14 +189,14 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, v 
 		return err
 	}
 	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(answer)))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(out)))
 	}
-	if err := json.Unmarshal(answer, v); err != nil {
+	if err := json.Unmarshal(out, v); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil

@@ -97,3 +97,36 @@ func TestProbe(t *testing.T) {
 		t.Errorf("503: %v", err)
 	}
 }
+
+// Approve and Dismiss post to the ticket's routes with the token; Dismiss
+// sends its note; an error answer is an error naming the route.
+func TestClientApproveDismiss(t *testing.T) {
+	var got []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/tickets/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Note string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		got = append(got, r.PathValue("id")+" "+r.PathValue("action")+" "+body.Note+" "+r.Header.Get("Authorization"))
+		if r.PathValue("id") == "9" {
+			http.Error(w, `{"error":{"code":"conflict"}}`, http.StatusConflict)
+			return
+		}
+		status := map[string]string{"approve": "offered", "dismiss": "closed"}[r.PathValue("action")]
+		fmt.Fprintf(w, `{"id": %s, "status": %q}`, r.PathValue("id"), status)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := client.New(srv.URL, client.Options{Token: "tok"})
+	if tk, err := c.Approve(t.Context(), 3); err != nil || tk.ID != 3 || tk.Status != proactive.TicketOffered {
+		t.Errorf("approve: %+v, %v", tk, err)
+	}
+	if tk, err := c.Dismiss(t.Context(), 4, "cleaning crew"); err != nil || tk.Status != proactive.TicketClosed {
+		t.Errorf("dismiss: %+v, %v", tk, err)
+	}
+	if _, err := c.Approve(t.Context(), 9); err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "/tickets/9/approve") {
+		t.Errorf("conflict: %v", err)
+	}
+	if want := "[3 approve  Bearer tok 4 dismiss cleaning crew Bearer tok 9 approve  Bearer tok]"; fmt.Sprint(got) != want {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+}

@@ -3,21 +3,18 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/devices"
-	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/internal/config"
+	"github.com/proactivehq/proactive/internal/history"
 	"github.com/proactivehq/proactive/rules"
 )
-
-// backtestQueryTimeout bounds one query of a backtest: one chunk of history
-// (rules.InfluxChunk), streamed.
-const backtestQueryTimeout = 10 * time.Minute
 
 // rulesBacktest is `proactive rules backtest`: it replays telemetry history
 // from InfluxDB through rule files and reports what would have fired.
@@ -28,13 +25,19 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	fromFlag := fs.String("from", "-30d", "start of the period: RFC 3339 (or a date), or relative to now like -30d, -12h, -2w")
 	toFlag := fs.String("to", "now", "end of the period (exclusive): now, RFC 3339 (or a date), or relative to now like -1d")
 	device := fs.String("device", "", "replay only this device `id`")
+	maintFlag := fs.String("maintenance", "", "CSV `file` of maintenance records (as devices import --maintenance reads) instead of the database's")
 	failuresFlag := fs.String("failures", "", "CSV `file` of known failures to score the rules against: a header with device,time,component, then one failure a line (time RFC 3339 or Unix milliseconds)")
+	var horizon, minLead time.Duration
+	durationFlag(fs, &horizon, "horizon", "with --failures: an alert counts for a failure at most `duration` before it, and is false when none follows within it (default 14d)")
+	durationFlag(fs, &minLead, "min-lead", "with --failures: an alert detects a failure only this `duration` ahead or more (default 0)")
+	compareDir := fs.String("compare", "", "also score the rule set in `dir` (its *.yaml) over the same history, side by side")
 	tickFlag := fs.String("tick", "1m", "step of the simulated clock at which since_seen() rules are evaluated")
 	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
 	noSave := fs.Bool("no-save", false, "do not save the per-rule summary to the database (db) for the rules page (a backtest of one --device is never saved)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--failures FILE.csv] [--json] [--no-save]\n\n"+
-			"Replays telemetry from InfluxDB through the rules, as the engine would have evaluated it, and\n"+
+		fmt.Fprint(fs.Output(), "usage: proactive rules backtest [--rules FILE]... [--from -30d] [--to now] [--device ID] [--maintenance FILE.csv] [--failures FILE.csv [--horizon 14d] [--min-lead 0]] [--compare DIR] [--json] [--no-save]\n\n"+
+			"Replays telemetry and device events from InfluxDB, with the maintenance records, through the\n"+
+			"rules, as the engine would have evaluated them, and\n"+
 			"reports per rule what would have fired, on which devices, and how many tickets a day.\n"+
 			"Each rule's summary is saved to the database (db), where the web page's rules page shows\n"+
 			"the last one; --no-save skips that, and a failure to save is only a warning.\n\n")
@@ -84,38 +87,51 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 	}
 	set, probs := rules.CompileFiles(patterns)
 	errs = append(errs, probs...)
+	var other *rules.RuleSet
+	if *compareDir != "" {
+		other, probs = rules.CompileFiles([]string{filepath.Join(*compareDir, "*.yaml"), filepath.Join(*compareDir, "*.yml")})
+		errs = append(errs, probs...)
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 
-	history, done := backtestHistory(cfg, from, to, *device)
-	defer done()
+	src, err := history.Open(ctx, cfg, history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
 	what := "all devices"
 	if *device != "" {
 		what = "device " + *device
 	}
-	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s\n", len(set.Rules()), what,
-		from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket)
+	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s; %s\n", len(set.Rules()), what,
+		from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket, src.MaintenanceFrom)
 
 	started := time.Now()
-	var lastProgress time.Time
-	rep, err := rules.Backtest(ctx, set, history,
-		rules.BacktestOptions{
-			From: from, To: to, Tick: tick, Failures: failures,
-			Progress: func(done int64, at time.Time) {
-				if t := time.Now(); t.Sub(lastProgress) >= time.Second {
-					lastProgress = t
-					fmt.Fprintf(e.stderr, "backtest: %d samples replayed, clock at %s\n", done, at.UTC().Format(time.RFC3339))
-				}
-			},
-		})
+	opts := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
+	src.Apply(&opts)
+	run := func(set *rules.RuleSet, label string) (*rules.BacktestReport, error) {
+		progress, finish := history.Progress(e.stderr, label, from, to)
+		defer finish()
+		opts.Progress = progress
+		return rules.Backtest(ctx, set, src.Samples, opts)
+	}
+	rep, err := run(set, "backtest")
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "backtest: %d samples from %d devices replayed in %s\n", rep.Samples, rep.Devices,
 		time.Since(started).Round(time.Millisecond))
+	if other != nil {
+		otherRep, err := run(other, "compare")
+		if err != nil {
+			return fmt.Errorf("--compare %s: %w", *compareDir, err)
+		}
+		rep.Compare = &rules.Comparison{Label: strings.Join(patterns, ","), OtherLabel: *compareDir, Other: otherRep}
+	}
 	if !*noSave && *device == "" {
-		if err := saveBacktest(ctx, cfg.DB.Reveal(), rep, len(failures) > 0, started); err != nil {
+		if err := history.SaveBacktest(ctx, cfg.DB.Reveal(), rep, len(failures) > 0, started); err != nil {
 			fmt.Fprintf(e.stderr, "backtest: warning: summary not saved for the rules page: %v\n", err)
 		} else {
 			fmt.Fprintf(e.stderr, "backtest: summary of %d rule(s) saved for the rules page\n", len(rep.Rules))
@@ -125,40 +141,6 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		return rep.WriteJSON(e.stdout, len(failures) > 0)
 	}
 	return rep.WriteTable(e.stdout, len(failures) > 0)
-}
-
-// saveBacktest stores each rule's summary of rep in the database at dsn,
-// replacing the rule's previous one. It will not create a SQLite database:
-// a backtest run away from the platform's data has nowhere to save.
-func saveBacktest(ctx context.Context, dsn string, rep *rules.BacktestReport, scored bool, runAt time.Time) error {
-	if path, ok := devices.SQLiteFile(dsn); ok {
-		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("no database at %s (db): %w", path, err)
-		}
-	}
-	var bs []devices.Backtest
-	for _, r := range rep.Rules {
-		b := devices.Backtest{Rule: r.Rule, RunAt: runAt.UTC(), From: rep.From.UTC(), To: rep.To.UTC(), Samples: rep.Samples,
-			Fires: r.Fires, Devices: r.Devices, TicketsPerDay: r.TicketsPerDay, Scored: scored}
-		if scored {
-			b.Failures, b.Detected, b.MedianLead, b.FalseAlarms = r.Detected+r.Missed, r.Detected, r.MedianLead, r.FalseAlarms
-			if b.Failures > 0 {
-				b.Recall = float64(r.Detected) / float64(b.Failures)
-			}
-		}
-		raw, err := r.Summary()
-		if err != nil {
-			return fmt.Errorf("encode the report of %s: %w", r.Rule, err)
-		}
-		b.Report = raw
-		bs = append(bs, b)
-	}
-	store, err := devices.Open(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("open the database: %w", err)
-	}
-	defer store.Close()
-	return store.SaveBacktest(ctx, bs...)
 }
 
 // listFlag is a flag that may be repeated and takes comma-separated lists.
@@ -185,13 +167,11 @@ func readFailures(path string) ([]rules.Failure, error) {
 	return rules.ReadFailures(path, f)
 }
 
-// backtestHistory is the telemetry of [from, to) in the configured InfluxDB,
-// of one device or all (device empty), for a backtest; done closes the
-// connection.
-func backtestHistory(cfg Config, from, to time.Time, device string) (src rules.SampleSource, done func()) {
-	tsdb := influx.New(influx.Options{
-		URL: cfg.Influx.URL, Token: cfg.Influx.Token.Reveal(), Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket,
-		Timeout: backtestQueryTimeout,
+// durationFlag defines a flag of a non-negative duration in the platform's
+// grammar (30m, 2d, 1w).
+func durationFlag(fs *flag.FlagSet, d *time.Duration, name, usage string) {
+	fs.Func(name, usage, func(s string) (err error) {
+		*d, err = proactive.ParseNonNegativeDuration(s)
+		return err
 	})
-	return rules.StoredSamples(tsdb, from, to, proactive.DeviceID(device)), tsdb.Close
 }

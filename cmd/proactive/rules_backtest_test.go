@@ -143,11 +143,13 @@ func TestRulesBacktestCommand(t *testing.T) {
 		for _, re := range []string{
 			`(?m)^Backtest 2026-10-01T00:00:00Z to 2026-10-04T00:00:00Z \(3\.0 days\): ` + fmt.Sprint(len(samples)) + ` samples from 4 devices$`,
 			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
-				`  detected +1 of 2 failures\n  missed +1\n  median lead +` + regexp.QuoteMeta(rules.FormatLead(wear.MedianLead)) + `\n  false alarms +0\n`,
+				`  detected +1 of 2 failures +recall 50%\n  alerts +1, 0 false +precision 100%\n  lead median +` +
+				regexp.QuoteMeta(rules.FormatLead(wear.Score.LeadMedian)) + ` +p10 \S+, p90 \S+\n`,
 			`(?m)^    DEVICE +FIRED AT +PREDICTED FAILURE IN\n    fridge-2 +` + regexp.QuoteMeta(wear.FirstFires[0].At.Format(time.RFC3339)) +
 				` +` + regexp.QuoteMeta(rules.FormatLead(wear.FirstFires[0].TimeToFailure)) + `$`,
 			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
-				`  detected +1 of 1 failures\n  missed +0\n  median lead +8h4m\n  false alarms +0\n`,
+				`  detected +1 of 1 failures +recall 100%\n  alerts +1, 0 false +precision 100%\n  lead median +8h4m +p10 8h4m, p90 8h4m\n`,
+			`(?m)^component compressor\n  detected +1 of 2 failures +recall 50%\n`,
 			// fridge-3's last sample is at 49:55; silent after 2h, at the 51:56 tick.
 			`(?m)^    fridge-3 +2026-10-03T03:56:00Z +-$`,
 		} {
@@ -155,8 +157,8 @@ func TestRulesBacktestCommand(t *testing.T) {
 				t.Errorf("output does not match %s", re)
 			}
 		}
-		if silent.MedianLead != 8*time.Hour+4*time.Minute {
-			t.Errorf("silent_device median lead in process %v, want 8h4m", silent.MedianLead)
+		if silent.Score.LeadMedian != 8*time.Hour+4*time.Minute {
+			t.Errorf("silent_device median lead in process %v, want 8h4m", silent.Score.LeadMedian)
 		}
 		if !strings.Contains(stderr, fmt.Sprintf("%d samples from 4 devices replayed", len(samples))) {
 			t.Errorf("stderr does not report the replay:\n%s", stderr)
@@ -174,11 +176,12 @@ func TestRulesBacktestCommand(t *testing.T) {
 			Devices int   `json:"devices"`
 			Scored  bool  `json:"scored"`
 			Rules   []struct {
-				Rule       string `json:"rule"`
-				Fires      int    `json:"fires"`
-				Detected   int    `json:"detected"`
-				Missed     int    `json:"missed"`
-				MedianLead int64  `json:"median_lead_ns"`
+				Rule        string   `json:"rule"`
+				Fires       int      `json:"fires"`
+				Failures    int      `json:"failures"`
+				Detected    int      `json:"detected"`
+				Recall      *float64 `json:"recall"`
+				LeadMedianS float64  `json:"lead_median_s"`
 			} `json:"rules"`
 			Alerts []struct {
 				Rule    string    `json:"rule"`
@@ -193,7 +196,8 @@ func TestRulesBacktestCommand(t *testing.T) {
 		if got.Samples != 3*24*12 || got.Devices != 1 || !got.Scored || len(got.Rules) != 2 {
 			t.Fatalf("report %+v, want fridge-2's %d samples and two rules", got, 3*24*12)
 		}
-		if r := got.Rules[0]; r.Rule != "compressor_wear" || r.Fires != 1 || r.Detected != 1 || r.Missed != 1 || r.MedianLead != int64(want.Rules[0].MedianLead) {
+		if r := got.Rules[0]; r.Rule != "compressor_wear" || r.Fires != 1 || r.Detected != 1 || r.Failures != 2 || r.Recall == nil || *r.Recall != 0.5 ||
+			r.LeadMedianS != want.Rules[0].Score.LeadMedian.Seconds() {
 			t.Errorf("compressor_wear %+v", r)
 		}
 		if len(got.Alerts) == 0 || got.Alerts[0].Device != "fridge-2" || got.Alerts[0].State != "firing" || !got.Alerts[0].FiredAt.Equal(want.Rules[0].FirstFires[0].At) {
@@ -203,6 +207,57 @@ func TestRulesBacktestCommand(t *testing.T) {
 			if a.Device != "fridge-2" {
 				t.Errorf("alert of %s with --device fridge-2", a.Device)
 			}
+		}
+	})
+
+	t.Run("compare", func(t *testing.T) {
+		dir := t.TempDir()
+		// B: a stricter compressor_wear, and no silent_device.
+		variant := "rules:\n  - name: compressor_wear\n    component: compressor\n" +
+			"    when: avg(compressor_current, \"1h\") > 2 * avg(compressor_current, \"1d\")\n    severity: warning\n" +
+			"  - name: door_left_open\n    component: door\n    when: compressor_current > 100\n    severity: info\n"
+		if err := os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(variant), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"--rules", ruleFile, "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339),
+			"--failures", failures, "--compare", dir, "--no-save"}
+		stdout, stderr, err := backtest(t, args...)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		for _, re := range []string{
+			`(?m)^Comparison: A = ` + regexp.QuoteMeta(ruleFile) + `, B = ` + regexp.QuoteMeta(dir) + `$`,
+			`(?m)^RULE +FIRES A +FIRES B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
+			`(?m)^compressor_wear +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
+			`(?m)^silent_device +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
+			`(?m)^door_left_open +- +0 +- +- +- +- +- +0 +- +-$`,
+		} {
+			if !regexp.MustCompile(re).MatchString(stdout) {
+				t.Errorf("output does not match %s\n%s", re, stdout)
+			}
+		}
+		stdout, stderr, err = backtest(t, append(args, "--json")...)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, stderr)
+		}
+		var got struct {
+			Label   string `json:"label"`
+			Compare struct {
+				Label string `json:"label"`
+				Rules []struct {
+					Rule  string `json:"rule"`
+					Fires int    `json:"fires"`
+				} `json:"rules"`
+			} `json:"compare"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Label != ruleFile || got.Compare.Label != dir || len(got.Compare.Rules) != 2 || got.Compare.Rules[1].Rule != "door_left_open" {
+			t.Errorf("JSON comparison %+v", got)
+		}
+		if _, _, err := backtest(t, "--rules", ruleFile, "--compare", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no rules in") {
+			t.Errorf("--compare of an empty directory: %v", err)
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api/client"
 	"github.com/proactivehq/proactive/internal/config"
+	"github.com/proactivehq/proactive/internal/history"
 	"github.com/proactivehq/proactive/rules"
 	"github.com/proactivehq/proactive/simulator"
 )
@@ -18,19 +19,23 @@ import (
 const scoreUsage = `usage: proactive simulate score --truth FILE (--alerts FILE | --from-influx | --api URL) [flags]
 
 Compares the platform's alerts with the ground truth of a simulation
-(simulate --truth): for each injected fault, whether an alert of its device
-and component fired between its onset and its breakdown, and with what lead
-time; per rule, precision, recall and median lead time; and the alerts no
-fault explains (false alerts), on devices with or without a fault.
+(simulate --truth), scored as 'rules backtest --failures' scores: a fault
+fails at its breakdown (at its onset without one) and is detected by an
+alert of its device and component fired within --horizon before it and at
+least --min-lead ahead; an alert is false when no failure follows within
+the horizon (decoys have none). Per rule and per component: recall,
+precision, false alerts, lead median/p10/p90.
 
 Where the alerts come from:
   --alerts FILE   the output of 'proactive rules backtest --json', or a JSON
                   array or JSON lines of alerts (rule, device_id or device,
                   component, fired_at, state)
   --from-influx   run the rules (--rules, default the configured ones) over
-                  the telemetry in InfluxDB, as 'proactive rules backtest'
-                  does, from --from (default 30 days before the first
-                  fault's onset) to --to (default: the last sample)
+                  the telemetry and events in InfluxDB and the maintenance
+                  records (--maintenance FILE, else the database's), as
+                  'proactive rules backtest' does, from --from (default 30
+                  days before the first fault's onset) to --to (default:
+                  the last sample)
   --api URL       the tickets the running platform opened (one alert each,
                   at the time the alert that opened it fired), read with
                   the token in PROACTIVE_API_TOKEN (dispatcher or admin)
@@ -61,12 +66,11 @@ func simulateScore(ctx context.Context, e env) error {
 	fs.Var(&ruleFiles, "rules", "with --from-influx: rule `files` or globs, repeatable or comma-separated (default: the config's rules.paths)")
 	fromFlag := fs.String("from", "", "with --from-influx: start of the telemetry read, as for rules backtest (default 30 days before the first onset)")
 	toFlag := fs.String("to", "", "with --from-influx: end of the period (default: the last sample)")
-	var grace time.Duration
-	fs.Func("grace", "an alert up to `duration` after a breakdown still counts for its fault, as late (like 2h; default 0)", func(s string) error {
-		d, err := proactive.ParseNonNegativeDuration(s)
-		grace = d
-		return err
-	})
+	maintFlag := fs.String("maintenance", "", "with --from-influx: CSV `file` of maintenance records (simulate --maintenance-out) instead of the database's")
+	var grace, horizon, minLead time.Duration
+	durationFlag(fs, &grace, "grace", "an alert up to `duration` after a fault's failure still belongs to it, as late (like 2h; default 0)")
+	durationFlag(fs, &horizon, "horizon", "an alert counts for a failure at most `duration` before it, and is false when none follows within it (default 14d)")
+	durationFlag(fs, &minLead, "min-lead", "an alert detects a failure only this `duration` ahead or more (default 0)")
 	apiURL := fs.String("api", "", "score the tickets the running platform opened: its base `url`, like http://127.0.0.1:8080 (token in PROACTIVE_API_TOKEN)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(e.args); err != nil {
@@ -82,8 +86,8 @@ func simulateScore(ctx context.Context, e env) error {
 	if n := btoi(*alertsFile != "") + btoi(*fromInflux) + btoi(*apiURL != ""); n != 1 {
 		errs = append(errs, errors.New("give where the alerts come from: --alerts FILE, --from-influx or --api URL, one of them"))
 	}
-	if *alertsFile != "" && (*fromFlag != "" || *toFlag != "" || len(ruleFiles) > 0) {
-		errs = append(errs, errors.New("--from, --to and --rules are for --from-influx"))
+	if !*fromInflux && (*fromFlag != "" || *toFlag != "" || *maintFlag != "" || len(ruleFiles) > 0) {
+		errs = append(errs, errors.New("--from, --to, --maintenance and --rules are for --from-influx"))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -112,7 +116,7 @@ func simulateScore(ctx context.Context, e env) error {
 		if len(patterns) == 0 {
 			patterns = cfg.Rules.Paths
 		}
-		if src, err = influxAlertSource(cfg, patterns, *fromFlag, *toFlag, truth, e.stderr); err != nil {
+		if src, err = influxAlertSource(cfg, patterns, *fromFlag, *toFlag, *maintFlag, truth, e.stderr); err != nil {
 			return err
 		}
 	}
@@ -120,7 +124,7 @@ func simulateScore(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	rep := simulator.Score(truth, in.Alerts, simulator.ScoreOptions{End: in.End, Grace: grace, Rules: in.Rules})
+	rep := simulator.Score(truth, in.Alerts, simulator.ScoreOptions{End: in.End, Horizon: horizon, MinLead: minLead, Grace: grace, Rules: in.Rules})
 	if *jsonOut {
 		return rep.WriteJSON(e.stdout, *truthFile, in.What)
 	}
@@ -156,7 +160,7 @@ func alertsFileSource(path string) alertSource {
 // influxAlertSource runs the rule files over the telemetry in the
 // configured InfluxDB with the rule backtest (rules.Backtest over
 // InfluxDB, the same evaluation the engine makes live).
-func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
+func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag, maintFile string, truth []simulator.Truth, progress io.Writer) (alertSource, error) {
 	now := time.Now().UTC()
 	var errs []error
 	// By default the period ends at the last sample, so that devices are
@@ -184,11 +188,16 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag string, t
 		return nil, errors.Join(errs...)
 	}
 	return func(ctx context.Context) (simulator.Alerts, error) {
-		history, done := backtestHistory(cfg, from, to, "")
-		defer done()
-		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry from %s to %s in InfluxDB at %s bucket %s\n", len(set.Rules()),
-			from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket)
-		rep, err := rules.Backtest(ctx, set, history, rules.BacktestOptions{To: end})
+		src, err := history.Open(ctx, cfg, history.Options{From: from, To: to, MaintenanceFile: maintFile})
+		if err != nil {
+			return simulator.Alerts{}, err
+		}
+		defer src.Close()
+		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry and events from %s to %s in InfluxDB at %s bucket %s; %s\n", len(set.Rules()),
+			from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket, src.MaintenanceFrom)
+		opts := rules.BacktestOptions{To: end}
+		src.Apply(&opts)
+		rep, err := rules.Backtest(ctx, set, src.Samples, opts)
 		if err != nil {
 			return simulator.Alerts{}, err
 		}

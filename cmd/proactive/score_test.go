@@ -46,8 +46,18 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 	}
 	p := startServe(t, env)
 	p.waitReady(t)
-	if out, errOut, err := runCmd(t, env, "simulate", "--scenario", "demo", "--start", start, "--speed", "max", "--truth", truth, "--quiet"); err != nil {
+	maint := filepath.Join(dir, "maint.csv")
+	if out, errOut, err := runCmd(t, env, "simulate", "--scenario", "demo", "--start", start, "--speed", "max", "--truth", truth,
+		"--maintenance-out", maint, "--quiet"); err != nil {
 		t.Fatalf("simulate: %v\n%s%s", err, out, errOut)
+	}
+	// The demo repairs nothing: the file has its header only, which the
+	// maintenance import takes.
+	if b, err := os.ReadFile(maint); err != nil || string(b) != "device_id,time,component,kind,notes\n" {
+		t.Errorf("--maintenance-out wrote %q, %v", b, err)
+	}
+	if out, errOut, err := runCmd(t, env, "devices", "import", "--maintenance", maint); err != nil || !strings.Contains(out, "0 rows") {
+		t.Errorf("import of the simulated maintenance: %v\n%s%s", err, out, errOut)
 	}
 	// The live engine fired on them too.
 	for _, fired := range []string{"compressor_wear\",\"device_id\":\"fridge-003", "refrigerant_leak\",\"device_id\":\"fridge-008",
@@ -68,8 +78,8 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 			rep.Faults, rep.Detected, rep.Missed, rep.FalseAlerts, out)
 	}
 	for _, f := range rep.FaultList {
-		if f.Outcome != "detected" || f.Lead <= 0 || f.Rule != f.Fault {
-			t.Errorf("%s on %s: %s by %q, lead %s; want detected by its rule before the breakdown", f.Fault, f.Device, f.Outcome, f.Rule, f.Lead)
+		if f.Outcome != "detected" || f.LeadS <= 0 || f.Rule != f.Fault {
+			t.Errorf("%s on %s: %s by %q, lead %s; want detected by its rule before the breakdown", f.Fault, f.Device, f.Outcome, f.Rule, time.Duration(f.LeadS*1e9))
 		}
 	}
 	for _, r := range rep.Rules {
@@ -108,8 +118,8 @@ func TestSimulateScoreEndToEnd(t *testing.T) {
 			rep.Faults, rep.Detected, rep.FalseAlerts, out)
 	}
 	for _, f := range rep.FaultList {
-		if f.Outcome != "detected" || f.Lead <= 0 {
-			t.Errorf("ticket for %s on %s: %s, lead %s", f.Fault, f.Device, f.Outcome, f.Lead)
+		if f.Outcome != "detected" || f.LeadS <= 0 {
+			t.Errorf("ticket for %s on %s: %s, lead %s", f.Fault, f.Device, f.Outcome, time.Duration(f.LeadS*1e9))
 		}
 	}
 }
@@ -157,7 +167,7 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := strings.Join([]string{"detected", strconv.Itoa(rep.Detected), "missed", strconv.Itoa(rep.Missed), "unwatched", strconv.Itoa(rep.Unwatched),
-			"false", strconv.Itoa(rep.FalseAlerts) + "/" + strconv.Itoa(rep.FalseOnHealthy), "lead", time.Duration(rep.MedianLead).String()}, " ")
+			"false", strconv.Itoa(rep.FalseAlerts) + "/" + strconv.Itoa(rep.FalseOnHealthy), "lead", time.Duration(rep.LeadMedianS * 1e9).String()}, " ")
 		if got != tc.want {
 			t.Errorf("score %s: %s, want %s\n%s", filepath.Base(tc.file), got, tc.want, out)
 		}
@@ -166,9 +176,10 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 	for _, want := range []string{
 		"compressor_wear  fridge-002  compressor  2026-03-02T05:00:00Z  2026-03-03T05:00:00Z  detected   compressor_wear  2026-03-02T17:00:00Z  12h",
 		"door_left_open   fridge-004  door        2026-03-02T05:00:00Z  -                     unwatched",
-		"compressor_wear  compressor    2       1     1      1       1         0.50       1.00    12h",
+		"compressor_wear  compressor    1         1         100%    2       1      50%        12h          12h  12h",
+		"door          1         0         0%      0       0      -          -            -    -",
 		"compressor_wear  fridge-001  compressor  2026-03-02T20:00:00Z  no fault",
-		"Faults: 1 detected (median lead 12h), 0 late, 0 missed, 1 unwatched. False alerts: 1 (1 on devices without a fault).",
+		"Faults: 1 detected (lead median 12h, p10 12h, p90 12h), 0 late, 0 missed, 1 unwatched. False alerts: 1 (1 on devices without a fault).",
 	} {
 		if err != nil || !strings.Contains(out, want) {
 			t.Errorf("score table: %v: no line\n%s\nin:\n%s", err, want, out)
@@ -186,7 +197,7 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 		{[]string{"--alerts", bad}, "alert 2: no fired_at"},
 		{[]string{"--alerts", lines, "--from-influx"}, "--alerts FILE, --from-influx or --api URL, one of them"},
 		{[]string{}, "--alerts FILE, --from-influx or --api URL"},
-		{[]string{"--alerts", lines, "--from", "-1d"}, "--from, --to and --rules are for --from-influx"},
+		{[]string{"--alerts", lines, "--from", "-1d"}, "--from, --to, --maintenance and --rules are for --from-influx"},
 	} {
 		args := append([]string{"simulate", "score", "--truth", truth}, tc.args...)
 		if _, _, err := runCmd(t, nil, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -201,23 +212,23 @@ func TestSimulateScoreAlertsFile(t *testing.T) {
 // scoreJSON is the part of `simulate score --json` (simulator's
 // ScoreReport.WriteJSON) that the tests read.
 type scoreJSON struct {
-	Faults         int           `json:"faults"`
-	Detected       int           `json:"detected"`
-	Missed         int           `json:"missed"`
-	Unwatched      int           `json:"unwatched"`
-	FalseAlerts    int           `json:"false_alerts"`
-	FalseOnHealthy int           `json:"false_alerts_on_healthy_devices"`
-	MedianLead     time.Duration `json:"median_lead_ns"`
+	Faults         int     `json:"failures"`
+	Detected       int     `json:"detected"`
+	Missed         int     `json:"missed"`
+	Unwatched      int     `json:"unwatched"`
+	FalseAlerts    int     `json:"false_alerts"`
+	FalseOnHealthy int     `json:"false_alerts_on_healthy_devices"`
+	LeadMedianS    float64 `json:"lead_median_s"`
 	FaultList      []struct {
-		Device  string        `json:"device_id"`
-		Fault   string        `json:"fault"`
-		Outcome string        `json:"outcome"`
-		Rule    string        `json:"rule"`
-		Lead    time.Duration `json:"lead_ns"`
+		Device  string  `json:"device_id"`
+		Fault   string  `json:"fault"`
+		Outcome string  `json:"outcome"`
+		Rule    string  `json:"rule"`
+		LeadS   float64 `json:"lead_s"`
 	} `json:"fault_outcomes"`
 	Rules []struct {
 		Rule      string   `json:"rule"`
-		Faults    int      `json:"faults"`
+		Faults    int      `json:"failures"`
 		Precision *float64 `json:"precision"`
 	} `json:"rules"`
 }

@@ -76,6 +76,7 @@ func simulate(ctx context.Context, e env) error {
 	})
 	startFlag := fs.String("start", "", "simulated start of the live part: now or an RFC 3339 time (default the scenario's); for --replay with cycles, the time of cycle 1")
 	seedFlag := fs.String("seed", "", "random seed (default the scenario's)")
+	maintOut := fs.String("maintenance-out", "", "write the scenario's repairs to `file` as CSV, for devices import --maintenance or rules backtest --maintenance")
 	truthFile := fs.String("truth", "", "write the ground truth (the faults injected) to `file`: CSV when it ends in .csv, JSON lines otherwise")
 	connections := fs.Int("connections", 0, "MQTT connections (0: one per device up to 100 devices, else 8 shared)")
 	inflight := fs.Int("inflight", 1000, "unacknowledged publishes per connection")
@@ -205,6 +206,14 @@ func simulate(ctx context.Context, e env) error {
 		}
 		defer f.Close()
 		o.Truth, o.TruthCSV = f, strings.EqualFold(filepath.Ext(*truthFile), ".csv")
+	}
+	if *maintOut != "" {
+		f, err := os.Create(*maintOut)
+		if err != nil {
+			return fmt.Errorf("--maintenance-out: %w", err)
+		}
+		defer f.Close()
+		o.Maintenance = f
 	}
 	if *credentials != "" {
 		if o.Credentials, err = simulator.LoadCredentials(*credentials); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -53,15 +54,15 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 	}
 	return notify.New(notify.Options{
 		Store: store, Sender: sender, PublicURL: cfg.PublicURL,
-		Logger: log, Registerer: reg,
-		ContactCooldown: time.Duration(nc.ContactCooldown), OfferExpiry: time.Duration(nc.OfferExpiry),
-		OfferReminder: time.Duration(nc.OfferReminder), SlotLength: time.Duration(nc.SlotLength),
+		Logger: log, Registerer: reg, // a configured 0 turns a check off, which notify spells Off:
+		ContactCooldown: cmp.Or(time.Duration(nc.ContactCooldown), notify.Off), MaxAlertAge: cmp.Or(time.Duration(nc.MaxAlertAge), notify.Off),
+		OfferExpiry: time.Duration(nc.OfferExpiry), OfferReminder: time.Duration(nc.OfferReminder), SlotLength: time.Duration(nc.SlotLength),
 		TravelBuffer: time.Duration(nc.TravelBuffer), SlotLead: time.Duration(nc.SlotLead),
 		SlotHorizon: time.Duration(nc.SlotHorizon), SlotCount: nc.SlotCount, SlotHold: time.Duration(nc.SlotHold),
 		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
 		SurveyTimeout: time.Duration(nc.SurveyTimeout), HelpContact: nc.HelpContact,
-		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), GroupWait: time.Duration(nc.GroupWait),
-		IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
+		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), MinOutcomes: nc.MinOutcomes, MinPrecision: cmp.Or(nc.MinPrecision, notify.Off),
+		GroupWait: time.Duration(nc.GroupWait), IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
 	}), nil
 }
 

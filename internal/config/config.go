@@ -96,7 +96,15 @@ type Config struct {
 	} `yaml:"twilio"`
 	// Notify tunes the outreach loop (package notify).
 	Notify struct {
-		ContactCooldown      Duration `yaml:"contact_cooldown"`
+		ContactCooldown Duration `yaml:"contact_cooldown"`
+		// The contact policy (product.md, "Who is contacted"): an alert
+		// older than MaxAlertAge texts nobody; a rule with at least
+		// MinOutcomes outcomes and a precision under MinPrecision has its
+		// tickets held to review. 0 turns MaxAlertAge, MinPrecision and
+		// ContactCooldown off.
+		MaxAlertAge          Duration `yaml:"max_alert_age"`
+		MinOutcomes          int      `yaml:"min_outcomes"`
+		MinPrecision         float64  `yaml:"min_precision"`
 		OfferExpiry          Duration `yaml:"offer_expiry"`
 		OfferReminder        Duration `yaml:"offer_reminder"`
 		SlotLength           Duration `yaml:"slot_length"`
@@ -150,6 +158,9 @@ func Default() Config {
 	c.Rules.SnapshotInterval = Duration(5 * time.Minute)
 	c.Rules.TickInterval = Duration(time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
+	c.Notify.MaxAlertAge = Duration(time.Hour)
+	c.Notify.MinOutcomes = 5
+	c.Notify.MinPrecision = 0.6
 	c.Notify.OfferExpiry = Duration(72 * time.Hour)
 	c.Notify.OfferReminder = Duration(24 * time.Hour)
 	c.Notify.SlotLength = Duration(2 * time.Hour)
@@ -404,7 +415,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	for key, d := range map[string]Duration{
-		"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.offer_expiry": c.Notify.OfferExpiry,
+		"notify.offer_expiry":   c.Notify.OfferExpiry,
 		"notify.offer_reminder": c.Notify.OfferReminder, "notify.slot_length": c.Notify.SlotLength,
 		"notify.travel_buffer": c.Notify.TravelBuffer, "notify.slot_lead": c.Notify.SlotLead,
 		"notify.slot_horizon": c.Notify.SlotHorizon, "notify.slot_hold": c.Notify.SlotHold,
@@ -414,6 +425,18 @@ func (c *Config) validate() []error {
 		if d <= 0 {
 			bad(key, "must be positive")
 		}
+	}
+	// 0 turns these off.
+	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge} {
+		if d < 0 {
+			bad(key, "must not be negative (0 turns it off)")
+		}
+	}
+	if c.Notify.MinOutcomes <= 0 {
+		bad("notify.min_outcomes", "must be positive, got %d", c.Notify.MinOutcomes)
+	}
+	if p := c.Notify.MinPrecision; !(p >= 0 && p <= 1) {
+		bad("notify.min_precision", "must be between 0 and 1 (0 turns measured trust off), got %v", p)
 	}
 	if c.Notify.SlotCount < 2 || c.Notify.SlotCount > 3 {
 		bad("notify.slot_count", "must be 2 or 3, got %d", c.Notify.SlotCount)

@@ -175,3 +175,29 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// The contact policy's keys: 0 turns a cooldown, the alert age and trust
+// off; out-of-range values are refused, all at once.
+func TestContactPolicyKeys(t *testing.T) {
+	off, err := Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_CONTACT_COOLDOWN": "0", "PROACTIVE_NOTIFY_MAX_ALERT_AGE": "0",
+		"PROACTIVE_NOTIFY_MIN_PRECISION": "0", "PROACTIVE_NOTIFY_MIN_OUTCOMES": "8"}))
+	if err != nil {
+		t.Fatalf("0 refused: %v", err)
+	}
+	if off.Notify.ContactCooldown != 0 || off.Notify.MaxAlertAge != 0 || off.Notify.MinPrecision != 0 || off.Notify.MinOutcomes != 8 {
+		t.Errorf("notify = %+v", off.Notify)
+	}
+	if d := Default().Notify; time.Duration(d.MaxAlertAge) != time.Hour || d.MinOutcomes != 5 || d.MinPrecision != 0.6 {
+		t.Errorf("defaults %+v, want 1h, 5, 0.6", d)
+	}
+	_, err = Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_CONTACT_COOLDOWN": "-1h", "PROACTIVE_NOTIFY_MAX_ALERT_AGE": "-1m",
+		"PROACTIVE_NOTIFY_MIN_PRECISION": "1.5", "PROACTIVE_NOTIFY_MIN_OUTCOMES": "0"}))
+	for _, key := range []string{"notify.contact_cooldown", "notify.max_alert_age", "notify.min_precision", "notify.min_outcomes"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+	if _, err := Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_MIN_PRECISION": "most"})); err == nil || !strings.Contains(err.Error(), "not a number") {
+		t.Errorf("a precision that is no number: %v", err)
+	}
+}
