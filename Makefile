@@ -39,15 +39,17 @@ test-short:
 # The figures the issues ask for: end-to-end ingest throughput (a burst of
 # 100,000 QoS 1 messages through a private Mosquitto and through the embedded
 # broker into a throwaway influxd, against each broker's delivery rate to a
-# discarding subscriber; needs the mosquitto binary), rule evaluations per
-# second, window memory, start-up rebuild of 10,000 devices from InfluxDB and
-# from a snapshot (the raw replay for comparison: -bench BenchmarkRebuild/replay,
-# ~12 min), snapshot size and speed, ticket opens per second and API ticket-list
+# discarding subscriber; needs the mosquitto binary), a fleet's ingest rate
+# while one device floods, rule evaluations per second, window memory,
+# start-up rebuild of 10,000 devices from InfluxDB and from a snapshot (the
+# raw replay for comparison: -bench BenchmarkRebuild/replay, ~12 min),
+# snapshot size and speed, ticket opens per second and API ticket-list
 # latency on SQLite and PostgreSQL, alert → SMS latency and outbox throughput,
 # and the simulator's publish rate and CPU. Takes about half an hour.
 bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest' -benchmem ./ingest/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkIngestWhileAnotherFloods' -benchtime 10000x ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWrite' -benchmem ./influx/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRuleEvaluations' -benchtime 1000000x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkFleetMemory|BenchmarkModelBaselineMemory|BenchmarkEventLogMemory' -benchtime 1x -timeout 30m ./rules/

@@ -41,6 +41,10 @@ const (
 	ReasonBadComponent Reason = "bad_component"
 	ReasonBadSeverity  Reason = "bad_severity"
 	ReasonBadText      Reason = "bad_text"
+	// The reasons of the per-device limits (Options).
+	ReasonDuplicateMetric Reason = "duplicate_metric"
+	ReasonTooManyMetrics  Reason = "too_many_metrics"
+	ReasonRateLimited     Reason = "rate_limited"
 )
 
 // Reasons lists every reason, so that counters can start at zero.
@@ -48,7 +52,7 @@ var Reasons = []Reason{
 	ReasonTooLarge, ReasonNotJSON, ReasonWrongType, ReasonNonFinite, ReasonBadMetricName,
 	ReasonBadTimestamp, ReasonNoMetrics, ReasonBadTopic, ReasonUnknownDevice, ReasonWriteRejected,
 	ReasonShutdownUnsent, ReasonNoEvents, ReasonBadEventCode, ReasonBadComponent, ReasonBadSeverity,
-	ReasonBadText,
+	ReasonBadText, ReasonDuplicateMetric, ReasonTooManyMetrics, ReasonRateLimited,
 }
 
 // EntryError is the rejection of one entry of a payload, or of the whole
@@ -73,23 +77,49 @@ type Reading struct {
 }
 
 // entry is the wire form of one reading; values stay raw so that each can be
-// judged on its own and explained precisely.
+// judged on its own and explained precisely, and metrics stays raw so that
+// a name given twice is seen (a map would keep the last silently).
 type entry struct {
-	TS      json.RawMessage            `json:"ts"`
-	Metrics map[string]json.RawMessage `json:"metrics"`
+	TS      json.RawMessage `json:"ts"`
+	Metrics json.RawMessage `json:"metrics"`
 }
 
-// Earliest and latest timestamps InfluxDB can store (nanoseconds in an int64).
-var (
-	minTime = time.Unix(0, math.MinInt64).Add(time.Second)
-	maxTime = time.Unix(0, math.MaxInt64).Add(-time.Second)
-)
+// MinTime is the earliest timestamp accepted: nothing a device measures
+// predates it, and a device whose clock says otherwise has not set it
+// (ts 1 would be stored in 1970).
+var MinTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// DecodeTelemetry decodes a telemetry payload: a JSON object or an array of
+// DefaultMaxClockSkew is how far ahead of its receipt a timestamp may be by
+// default.
+const DefaultMaxClockSkew = 7 * 24 * time.Hour
+
+// Decoder decodes payloads with the bounds it holds; the zero Decoder has
+// the defaults.
+type Decoder struct {
+	// MaxClockSkew is how far ahead of the time of receipt a timestamp may
+	// be, default DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+}
+
+func (d Decoder) skew() time.Duration {
+	if d.MaxClockSkew <= 0 {
+		return DefaultMaxClockSkew
+	}
+	return d.MaxClockSkew
+}
+
+// DecodeTelemetry decodes a telemetry payload with the zero Decoder.
+func DecodeTelemetry(payload []byte, received time.Time) ([]Reading, []EntryError) {
+	return Decoder{}.Telemetry(payload, received)
+}
+
+// Telemetry decodes a telemetry payload: a JSON object or an array of
 // them. It returns the valid readings and one EntryError per rejected entry
 // (or a single one with Entry -1 when the whole payload is unusable). Entries
-// without ts take received.
-func DecodeTelemetry(payload []byte, received time.Time) ([]Reading, []EntryError) {
+// without ts take received; a ts before MinTime or more than MaxClockSkew
+// after received is refused (bad_timestamp), and so is a metric named twice
+// in one entry (duplicate_metric).
+func (d Decoder) Telemetry(payload []byte, received time.Time) ([]Reading, []EntryError) {
 	if len(payload) > MaxPayload {
 		return nil, []EntryError{{-1, ReasonTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", len(payload), MaxPayload)}}
 	}
@@ -97,10 +127,10 @@ func DecodeTelemetry(payload []byte, received time.Time) ([]Reading, []EntryErro
 	if len(trimmed) == 0 {
 		return nil, []EntryError{{-1, ReasonNotJSON, "empty payload"}}
 	}
-	if readings, ok := decodeFast(trimmed, received); ok {
+	if readings, ok := decodeFast(trimmed, received, d.skew()); ok {
 		return readings, nil
 	}
-	return decodeTelemetry(trimmed, received)
+	return decodeTelemetry(trimmed, received, d.skew())
 }
 
 // entries splits a payload into its entries: the object itself, or each
@@ -128,14 +158,14 @@ func entries(trimmed []byte, emptyReason Reason) ([]json.RawMessage, []EntryErro
 
 // decodeTelemetry is the full decoder: it judges every payload and explains
 // every fault. decodeFast handles the common well-formed ones in one pass.
-func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryError) {
+func decodeTelemetry(trimmed []byte, received time.Time, skew time.Duration) ([]Reading, []EntryError) {
 	raws, errs := entries(trimmed, ReasonNoMetrics)
 	if errs != nil {
 		return nil, errs
 	}
 	readings := make([]Reading, 0, len(raws))
 	for i, raw := range raws {
-		r, reason, detail := decodeEntry(raw, received)
+		r, reason, detail := decodeEntry(raw, received, skew)
 		if reason != "" {
 			idx := i
 			if trimmed[0] == '{' {
@@ -149,7 +179,7 @@ func decodeTelemetry(trimmed []byte, received time.Time) ([]Reading, []EntryErro
 	return readings, errs
 }
 
-func decodeEntry(raw json.RawMessage, received time.Time) (Reading, Reason, string) {
+func decodeEntry(raw json.RawMessage, received time.Time, skew time.Duration) (Reading, Reason, string) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return Reading{}, ReasonWrongType, "entry must be an object, got " + jsonKind(raw)
@@ -162,18 +192,22 @@ func decodeEntry(raw json.RawMessage, received time.Time) (Reading, Reason, stri
 		}
 		return Reading{}, ReasonNotJSON, err.Error()
 	}
-	ts, err := parseTS(e.TS, received)
+	ts, err := parseTS(e.TS, received, skew)
 	if err != nil {
 		return Reading{}, ReasonBadTimestamp, err.Error()
 	}
-	if len(e.Metrics) == 0 {
+	fields, reason, detail := metricFields(e.Metrics)
+	if reason != "" {
+		return Reading{}, reason, detail
+	}
+	if len(fields) == 0 {
 		return Reading{}, ReasonNoMetrics, `"metrics" is missing or empty`
 	}
-	metrics := make(map[string]float64, len(e.Metrics))
+	metrics := make(map[string]float64, len(fields))
 	// Judged in name order, so an entry with several faults always gets the
 	// same reason.
-	for _, name := range slices.Sorted(maps.Keys(e.Metrics)) {
-		v := e.Metrics[name]
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		v := fields[name]
 		if !proactive.ValidMetricName(name) {
 			return Reading{}, ReasonBadMetricName, fmt.Sprintf("metric name %q does not match [a-z][a-z0-9_]{0,63}", truncate(name, 80))
 		}
@@ -186,7 +220,41 @@ func decodeEntry(raw json.RawMessage, received time.Time) (Reading, Reason, stri
 	return Reading{Time: ts, Metrics: metrics}, "", ""
 }
 
-func parseTS(raw json.RawMessage, received time.Time) (time.Time, error) {
+// metricFields splits the raw "metrics" object into its fields, refusing a
+// name given twice. Absent and null are no fields.
+func metricFields(raw json.RawMessage) (map[string]json.RawMessage, Reason, string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, "", ""
+	}
+	if raw[0] != '{' {
+		return nil, ReasonWrongType, `"metrics" must be an object, got ` + jsonKind(raw)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, ReasonNotJSON, err.Error()
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, ReasonNotJSON, err.Error()
+		}
+		name, _ := tok.(string) // an object's keys are strings
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, ReasonNotJSON, err.Error()
+		}
+		if _, dup := fields[name]; dup {
+			return nil, ReasonDuplicateMetric, fmt.Sprintf("metric %q is given twice", truncate(name, 80))
+		}
+		fields[name] = v
+	}
+	return fields, "", ""
+}
+
+// parseTS reads a timestamp, received when absent, and refuses one before
+// MinTime or more than skew after received.
+func parseTS(raw json.RawMessage, received time.Time, skew time.Duration) (time.Time, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return received, nil
 	}
@@ -214,8 +282,11 @@ func parseTS(raw json.RawMessage, received time.Time) (time.Time, error) {
 		}
 		t = time.UnixMilli(ms)
 	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return t, fmt.Errorf("ts %s is outside the range InfluxDB can store (1677 to 2262)", truncate(string(raw), 40))
+	if t.Before(MinTime) {
+		return t, fmt.Errorf("ts %s is before 2000-01-01: is the device's clock set?", truncate(string(raw), 40))
+	}
+	if t.After(received.Add(skew)) {
+		return t, fmt.Errorf("ts %s is more than %s ahead of the time of receipt", truncate(string(raw), 40), proactive.FormatDuration(skew))
 	}
 	return t, nil
 }

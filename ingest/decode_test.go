@@ -95,14 +95,45 @@ func telemetryCases() []telemetryCase {
 			want:    []ingest.Reading{reading(time.UnixMilli(1763791200123), "a", 1.0)},
 		},
 		{
-			name:    "ts zero is the epoch",
-			payload: `{"ts": 0, "metrics": {"a": 1}}`,
-			want:    []ingest.Reading{reading(time.UnixMilli(0), "a", 1.0)},
+			name:     "ts zero is the epoch, a clock never set",
+			payload:  `{"ts": 0, "metrics": {"a": 1}}`,
+			wantErrs: whole(ingest.ReasonBadTimestamp),
 		},
 		{
-			name:    "ts negative milliseconds before 1970",
-			payload: `{"ts": -86400000, "metrics": {"a": 1}}`,
-			want:    []ingest.Reading{reading(time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), "a", 1.0)},
+			name:     "ts one millisecond",
+			payload:  `{"ts": 1, "metrics": {"a": 1}}`,
+			wantErrs: whole(ingest.ReasonBadTimestamp),
+		},
+		{
+			name:     "ts negative milliseconds before 1970",
+			payload:  `{"ts": -86400000, "metrics": {"a": 1}}`,
+			wantErrs: whole(ingest.ReasonBadTimestamp),
+		},
+		{
+			name:     "ts just before 2000",
+			payload:  `{"ts": "1999-12-31T23:59:59.999Z", "metrics": {"a": 1}}`,
+			wantErrs: whole(ingest.ReasonBadTimestamp),
+		},
+		{
+			name:    "ts 2000-01-01 is the earliest",
+			payload: `{"ts": 946684800000, "metrics": {"a": 1}}`,
+			want:    []ingest.Reading{reading(ingest.MinTime, "a", 1.0)},
+		},
+		{
+			name:    "ts 7 days ahead of receipt",
+			payload: `{"ts": "2025-11-29T06:00:00Z", "metrics": {"a": 1}}`,
+			want:    []ingest.Reading{reading(received.Add(ingest.DefaultMaxClockSkew), "a", 1.0)},
+		},
+		{
+			name:     "ts more than 7 days ahead of receipt",
+			payload:  `{"ts": "2025-11-29T06:00:00.001Z", "metrics": {"a": 1}}`,
+			wantErrs: whole(ingest.ReasonBadTimestamp),
+		},
+		{
+			name:     "ts bad in one entry of an array",
+			payload:  `[{"ts": 1763791200000, "metrics": {"a": 1}}, {"ts": 1, "metrics": {"a": 2}}]`,
+			want:     []ingest.Reading{reading(at, "a", 1.0)},
+			wantErrs: []ingest.EntryError{{Entry: 1, Reason: ingest.ReasonBadTimestamp}},
 		},
 		{
 			name:    "ts float with zero fraction",
@@ -199,15 +230,33 @@ func telemetryCases() []telemetryCase {
 			payload:  `{"ts": "1677-01-01T00:00:00Z", "metrics": {"a": 1}}`,
 			wantErrs: whole(ingest.ReasonBadTimestamp),
 		},
+
+		// Names given twice: encoding/json would keep the last silently.
 		{
-			name:    "ts RFC 3339 early 2262 is storable",
-			payload: `{"ts": "2262-01-01T00:00:00Z", "metrics": {"a": 1}}`,
-			want:    []ingest.Reading{reading(time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC), "a", 1.0)},
+			name:     "metric given twice",
+			payload:  `{"metrics": {"a": 1, "b": 2, "a": 3}}`,
+			wantErrs: whole(ingest.ReasonDuplicateMetric),
 		},
 		{
-			name:    "ts RFC 3339 late 1677 is storable",
-			payload: `{"ts": "1677-12-31T00:00:00Z", "metrics": {"a": 1}}`,
-			want:    []ingest.Reading{reading(time.Date(1677, 12, 31, 0, 0, 0, 0, time.UTC), "a", 1.0)},
+			name:     "metric given twice with the same value",
+			payload:  `{"metrics": {"a": 1, "a": 1}}`,
+			wantErrs: whole(ingest.ReasonDuplicateMetric),
+		},
+		{
+			name:     "metric given twice, once escaped",
+			payload:  `{"metrics": {"a": 1, "\u0061": 2}}`,
+			wantErrs: whole(ingest.ReasonDuplicateMetric),
+		},
+		{
+			name:     "metric given twice in one entry of an array",
+			payload:  `[{"metrics": {"a": 1}}, {"metrics": {"a": 1, "a": 2}}, {"metrics": {"a": 3}}]`,
+			want:     []ingest.Reading{reading(received, "a", 1.0), reading(received, "a", 3.0)},
+			wantErrs: []ingest.EntryError{{Entry: 1, Reason: ingest.ReasonDuplicateMetric}},
+		},
+		{
+			name:    "same metric in two entries",
+			payload: `[{"ts": 1763791200000, "metrics": {"a": 1}}, {"ts": 1763791201000, "metrics": {"a": 2}}]`,
+			want:    []ingest.Reading{reading(at, "a", 1.0), reading(at.Add(time.Second), "a", 2.0)},
 		},
 
 		// Metric names.
@@ -549,8 +598,8 @@ func FuzzDecodeTelemetry(f *testing.F) {
 					t.Errorf("reading %d metric %q = %v, not finite", i, name, v)
 				}
 			}
-			if y := r.Time.Year(); y < 1677 || y > 2262 {
-				t.Errorf("reading %d time %v is outside what InfluxDB stores", i, r.Time)
+			if r.Time.Before(ingest.MinTime) || r.Time.After(received.Add(ingest.DefaultMaxClockSkew)) {
+				t.Errorf("reading %d time %v is before 2000 or over 7 days ahead", i, r.Time)
 			}
 		}
 		for _, e := range errs {

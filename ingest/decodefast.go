@@ -18,8 +18,8 @@ import (
 // validation rule and dead-letter reason is the full decoder's, and for
 // what it accepts decodeFast returns what the full decoder would
 // (FuzzDecodeFastAgrees checks it).
-func decodeFast(b []byte, received time.Time) ([]Reading, bool) {
-	d := fastDecoder{b: b, received: received}
+func decodeFast(b []byte, received time.Time, skew time.Duration) ([]Reading, bool) {
+	d := fastDecoder{b: b, received: received, skew: skew}
 	if d.peek() == '{' {
 		r, ok := d.entry()
 		if !ok || !d.end() {
@@ -51,6 +51,7 @@ type fastDecoder struct {
 	b        []byte
 	i        int
 	received time.Time
+	skew     time.Duration
 }
 
 // skip passes JSON whitespace.
@@ -195,7 +196,7 @@ func (d *fastDecoder) entry() (Reading, bool) {
 					return Reading{}, false
 				}
 			}
-			t, err := parseTS(raw, d.received)
+			t, err := parseTS(raw, d.received, d.skew)
 			if err != nil {
 				return Reading{}, false
 			}

@@ -33,11 +33,11 @@ func FuzzDecodeFastAgrees(f *testing.F) {
 		if len(trimmed) == 0 || len(payload) > MaxPayload {
 			return
 		}
-		fast, ok := decodeFast(trimmed, received)
+		fast, ok := decodeFast(trimmed, received, DefaultMaxClockSkew)
 		if !ok {
 			return
 		}
-		full, errs := decodeTelemetry(trimmed, received)
+		full, errs := decodeTelemetry(trimmed, received, DefaultMaxClockSkew)
 		if len(errs) > 0 {
 			t.Fatalf("decodeFast accepted %q, the full decoder found %v", payload, errs)
 		}
@@ -68,7 +68,7 @@ func BenchmarkDecodeTelemetry(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, errs := decodeTelemetry(payload, received); errs != nil {
+			if _, errs := decodeTelemetry(payload, received, DefaultMaxClockSkew); errs != nil {
 				b.Fatal(errs)
 			}
 		}

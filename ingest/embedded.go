@@ -37,6 +37,15 @@ type AuthenticateFunc func(ctx context.Context, clientID, username string, passw
 // authTimeout bounds one credentials check.
 const authTimeout = 10 * time.Second
 
+// The defaults of the broker's limits.
+const (
+	// DefaultMaxPacketSize is the largest payload the ingester takes
+	// (MaxPayload) plus room for the topic, packet id and properties.
+	DefaultMaxPacketSize  = MaxPayload + 1024
+	DefaultMaxConnections = 100000
+	DefaultConnectTimeout = 10 * time.Second
+)
+
 // BrokerOptions configure the embedded broker.
 type BrokerOptions struct {
 	// Listen is the TCP address, default ":1883".
@@ -57,7 +66,17 @@ type BrokerOptions struct {
 	// unavailable when the check fails (0x88, 0x03). The platform's own
 	// in-process client is not a device and is not checked.
 	Authenticate AuthenticateFunc
-	Logger       *slog.Logger
+	// MaxConnections bounds the open network connections, default
+	// 100000; the broker accepts one more and closes it at once.
+	MaxConnections int
+	// MaxPacketSize is the largest MQTT packet a client may send, default
+	// DefaultMaxPacketSize; a larger one closes its connection before it
+	// is read, CONNECT included.
+	MaxPacketSize int
+	// ConnectTimeout is how long a new connection has to send its
+	// CONNECT, default 10s.
+	ConnectTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 // Broker is the MQTT broker built into the binary (mochi-mqtt). Telemetry,
@@ -67,7 +86,7 @@ type Broker struct {
 	opts   BrokerOptions
 	in     *Ingester
 	log    *slog.Logger
-	ln     net.Listener
+	ln     *guardedListener
 	server *mqtt.Server
 	ready  atomic.Bool
 	acks   pubacks
@@ -82,12 +101,25 @@ func NewBroker(in *Ingester, opts BrokerOptions) (*Broker, error) {
 	if opts.Logger == nil {
 		opts.Logger = in.opts.Logger
 	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxPacketSize <= 0 {
+		opts.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("embedded mqtt broker: listen on %s: %w", opts.Listen, err)
 	}
 	log := opts.Logger.With("component", "broker")
-	b := &Broker{opts: opts, in: in, log: log, ln: ln, acks: pubacks{byClient: map[*mqtt.Client][]byte{}}}
+	refused := func(reason string) { in.m.ConnectsRefused.WithLabelValues(reason).Inc() }
+	b := &Broker{
+		opts: opts, in: in, log: log, acks: pubacks{byClient: map[*mqtt.Client][]byte{}},
+		ln: newGuardedListener(ln, opts.MaxConnections, opts.MaxPacketSize, opts.ConnectTimeout, log, refused),
+	}
 	flush := b.acks.flush
 	in.ackFlush.Store(&flush)
 	return b, nil
@@ -96,12 +128,13 @@ func NewBroker(in *Ingester, opts BrokerOptions) (*Broker, error) {
 // Addr returns the address the broker listens on.
 func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
 
-// Ready reports nil once the broker serves clients.
+// Ready reports nil while the broker serves clients and its listener
+// accepts connections.
 func (b *Broker) Ready() error {
 	if !b.ready.Load() {
 		return fmt.Errorf("embedded mqtt broker not serving")
 	}
-	return nil
+	return b.ln.Err()
 }
 
 // Run serves MQTT clients until ctx is cancelled, then disconnects them.
@@ -118,6 +151,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	// with thousands connected the default costs memory and GC time for
 	// nothing; 1024 still lets a subscriber fall 1024 messages behind.
 	caps.MaximumClientWritesPending = 1024
+	// mochi checks it on each fixed header, CONNECT's too, before it
+	// allocates the packet: a client cannot make it buffer more.
+	caps.MaximumPacketSize = uint32(b.opts.MaxPacketSize)
 	server := mqtt.New(&mqtt.Options{Logger: quiet, Capabilities: caps, InlineClient: true})
 	h := &ingestHook{b: b, ctx: ctx}
 	if err := server.AddHook(h, nil); err != nil {
@@ -165,7 +201,7 @@ type ingestHook struct {
 func (h *ingestHook) ID() string { return "proactive-ingest" }
 
 func (h *ingestHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent, mqtt.OnDisconnect}, []byte{b})
 }
 
 // connectRefusal is why a CONNECT is refused: the MQTT 5 reason code, the
@@ -373,6 +409,16 @@ func (p *pubacks) flush() {
 
 // pubackWriteTimeout bounds one connection's batch of PUBACKs.
 const pubackWriteTimeout = 2 * time.Second
+
+// OnDisconnect counts the connections dropped for a packet over
+// MaxPacketSize (mochi closes them without a word).
+func (h *ingestHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if errors.Is(err, packets.ErrPacketTooLarge) {
+		h.b.in.m.ConnectsRefused.WithLabelValues("packet_too_large").Inc()
+		h.b.log.Warn("mqtt client sent a packet over mqtt.max_packet_size; connection closed",
+			"client_id", truncate(cl.ID, 80), "remote", cl.Net.Remote, "max_packet_size", h.b.opts.MaxPacketSize)
+	}
+}
 
 // OnWillSent records a device's will (its offline status), which mochi
 // publishes without passing through OnPublish.

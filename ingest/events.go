@@ -24,13 +24,18 @@ type eventEntry struct {
 	Text      json.RawMessage `json:"text"`
 }
 
-// DecodeEvents decodes an events payload: a JSON object or an array of them,
+// DecodeEvents decodes an events payload with the zero Decoder.
+func DecodeEvents(payload []byte, received time.Time) ([]proactive.Event, []EntryError) {
+	return Decoder{}.Events(payload, received)
+}
+
+// Events decodes an events payload: a JSON object or an array of them,
 // each {"ts", "code", "component", "severity", "text"} with code required.
 // It returns the valid events, without Device (the topic says whose they
 // are), and one EntryError per rejected entry (or a single one with Entry
 // -1 when the whole payload is unusable), by the same rules as
-// DecodeTelemetry. Entries without ts take received.
-func DecodeEvents(payload []byte, received time.Time) ([]proactive.Event, []EntryError) {
+// Telemetry. Entries without ts take received.
+func (d Decoder) Events(payload []byte, received time.Time) ([]proactive.Event, []EntryError) {
 	if len(payload) > MaxPayload {
 		return nil, []EntryError{{-1, ReasonTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", len(payload), MaxPayload)}}
 	}
@@ -44,7 +49,7 @@ func DecodeEvents(payload []byte, received time.Time) ([]proactive.Event, []Entr
 	}
 	events := make([]proactive.Event, 0, len(raws))
 	for i, raw := range raws {
-		e, reason, detail := decodeEvent(raw, received)
+		e, reason, detail := decodeEvent(raw, received, d.skew())
 		if reason != "" {
 			idx := i
 			if trimmed[0] == '{' {
@@ -61,7 +66,7 @@ func DecodeEvents(payload []byte, received time.Time) ([]proactive.Event, []Entr
 // decodeEvent judges one entry, its fields in a fixed order (ts, code,
 // component, severity, text) so that an entry with several faults always
 // gets the same reason.
-func decodeEvent(raw json.RawMessage, received time.Time) (proactive.Event, Reason, string) {
+func decodeEvent(raw json.RawMessage, received time.Time, skew time.Duration) (proactive.Event, Reason, string) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] != '{' {
 		return proactive.Event{}, ReasonWrongType, "entry must be an object, got " + jsonKind(raw)
@@ -70,7 +75,7 @@ func decodeEvent(raw json.RawMessage, received time.Time) (proactive.Event, Reas
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return proactive.Event{}, ReasonNotJSON, err.Error() // raw fields take any JSON value; not reached
 	}
-	ts, err := parseTS(w.TS, received)
+	ts, err := parseTS(w.TS, received, skew)
 	if err != nil {
 		return proactive.Event{}, ReasonBadTimestamp, err.Error()
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,9 +136,24 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// DeadLetterLog is how many recent dead letters are kept, default 1000.
 	DeadLetterLog int
-	Metrics       *Metrics
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// MaxClockSkew is how far ahead of its receipt a timestamp may be,
+	// default DefaultMaxClockSkew (Decoder).
+	MaxClockSkew time.Duration
+	// MaxMetricsPerDevice bounds the distinct metric names a device may
+	// have, default 200: the metrics of a sample past it are dead-lettered
+	// (too_many_metrics) and its other metrics stored.
+	MaxMetricsPerDevice int
+	// MaxRatePerDevice bounds a device's messages per second, averaged
+	// over RateBurst messages (a token bucket); 0, the default, sets no
+	// bound. A message over it is dead-lettered (rate_limited) before it
+	// is decoded, so a flood costs other devices nothing but the reading.
+	MaxRatePerDevice float64
+	// RateBurst is how many messages a device may send at once, default
+	// ten seconds' worth of MaxRatePerDevice.
+	RateBurst int
+	Metrics   *Metrics
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // item is one message's worth of valid data waiting to be written.
@@ -158,6 +174,9 @@ type Ingester struct {
 	queue  chan *item
 	dead   *DeadLetters
 	points atomic.Int64
+	dec    Decoder
+	// limits holds each device's *deviceLimits.
+	limits sync.Map
 
 	mu       sync.Mutex
 	stopping bool
@@ -211,6 +230,12 @@ func New(opts Options) *Ingester {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.MaxMetricsPerDevice <= 0 {
+		opts.MaxMetricsPerDevice = DefaultMaxMetricsPerDevice
+	}
+	if opts.MaxRatePerDevice > 0 && opts.RateBurst <= 0 {
+		opts.RateBurst = max(1, int(math.Ceil(10*opts.MaxRatePerDevice)))
+	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
@@ -235,6 +260,7 @@ func New(opts Options) *Ingester {
 		m:      opts.Metrics,
 		queue:  make(chan *item, queue),
 		dead:   NewDeadLetters(opts.DeadLetterLog),
+		dec:    Decoder{MaxClockSkew: opts.MaxClockSkew},
 		stopCh: make(chan struct{}),
 	}
 }
@@ -314,6 +340,11 @@ func (in *Ingester) decode(m Message) *item {
 		in.deadLetter(m, id, EntryError{-1, ReasonUnknownDevice, fmt.Sprintf("device %q is not registered", id)})
 		return nil
 	}
+	lim := in.deviceLimits(id)
+	if !lim.allow(m.Received) {
+		in.rateLimited(m, id, lim)
+		return nil
+	}
 	it := &item{msg: m, device: id}
 	if kind == TopicStatus {
 		online, eerr := DecodeStatus(m.Payload)
@@ -325,7 +356,7 @@ func (in *Ingester) decode(m Message) *item {
 		return it
 	}
 	if kind == TopicEvents {
-		events, errs := DecodeEvents(m.Payload, m.Received)
+		events, errs := in.dec.Events(m.Payload, m.Received)
 		for _, e := range errs {
 			in.deadLetter(m, id, e)
 		}
@@ -338,10 +369,11 @@ func (in *Ingester) decode(m Message) *item {
 		it.events = events
 		return it
 	}
-	readings, errs := DecodeTelemetry(m.Payload, m.Received)
+	readings, errs := in.dec.Telemetry(m.Payload, m.Received)
 	for _, e := range errs {
 		in.deadLetter(m, id, e)
 	}
+	readings = in.capMetrics(m, id, lim, readings, errs)
 	if len(readings) == 0 {
 		return nil
 	}
@@ -363,6 +395,13 @@ func kindLabel(k TopicKind) string {
 }
 
 func (in *Ingester) deadLetter(m Message, id proactive.DeviceID, e EntryError) {
+	in.recordDeadLetter(m, id, e)
+	in.log.Warn("dead letter", "topic", truncate(m.Topic, 200), "entry", e.Entry, "reason", e.Reason, "detail", e.Detail)
+}
+
+// recordDeadLetter counts a dead letter and keeps it in the log of recent
+// ones, without logging it.
+func (in *Ingester) recordDeadLetter(m Message, id proactive.DeviceID, e EntryError) {
 	in.m.DeadLetters.WithLabelValues(string(e.Reason)).Inc()
 	excerpt := m.Payload
 	if len(excerpt) > excerptLen {
@@ -372,7 +411,6 @@ func (in *Ingester) deadLetter(m Message, id proactive.DeviceID, e EntryError) {
 		Time: m.Received, Topic: truncate(m.Topic, 200), Device: string(id),
 		Entry: e.Entry, Reason: e.Reason, Detail: e.Detail, Payload: string(excerpt),
 	})
-	in.log.Warn("dead letter", "topic", truncate(m.Topic, 200), "entry", e.Entry, "reason", e.Reason, "detail", e.Detail)
 }
 
 // Run writes queued messages in batches until ctx is cancelled, then stops

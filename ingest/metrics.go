@@ -14,8 +14,8 @@ type Metrics struct {
 	WriteErrors   *prometheus.CounterVec
 	Pending       prometheus.Gauge
 	SinkSeconds   prometheus.Histogram
-	// ConnectsRefused counts the embedded broker's refused device
-	// connections, by reason.
+	// ConnectsRefused counts the connections the embedded broker refused
+	// or dropped, by reason.
 	ConnectsRefused *prometheus.CounterVec
 }
 
@@ -60,10 +60,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ConnectsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proactive_mqtt_connects_refused_total",
-			Help: "Device connections the embedded broker refused, by reason (client_id_mismatch, bad_credentials, will_topic, auth_unavailable).",
+			Help: "Connections the embedded broker refused or dropped, by reason (client_id_mismatch, bad_credentials, will_topic, auth_unavailable, max_connections, connect_timeout, packet_too_large).",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{"client_id_mismatch", "bad_credentials", "will_topic", "auth_unavailable"} {
+	for _, r := range []string{"client_id_mismatch", "bad_credentials", "will_topic", "auth_unavailable", "max_connections", "connect_timeout", "packet_too_large"} {
 		m.ConnectsRefused.WithLabelValues(r)
 	}
 	for _, r := range Reasons {

@@ -61,6 +61,28 @@ func FiredAt(t proactive.Ticket) time.Time {
 	return t.OpenedAt
 }
 
+// TicketAlerts reads every ticket, page by page, as the alert that opened
+// it: fired at FiredAt (in the devices' time, which is simulated time
+// under simulate --speed), which a ticket opened before the platform kept
+// it on the ticket has on its timeline only, read then.
+func (c *Client) TicketAlerts(ctx context.Context) ([]proactive.Alert, error) {
+	var out []proactive.Alert
+	err := c.EachTicket(ctx, func(t proactive.Ticket) error {
+		if t.FiredAt.IsZero() {
+			full, err := c.Ticket(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			t = full
+		}
+		fired := FiredAt(t)
+		out = append(out, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
+			Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
+		return nil
+	})
+	return out, err
+}
+
 // Page is one page of a listing; Next is the cursor of the next page,
 // empty after the last one.
 type Page[T any] struct {

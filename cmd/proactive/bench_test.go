@@ -117,6 +117,7 @@ func BenchmarkIngest(b *testing.B) {
 		broker := startBenchMosquitto(b)
 		influx := testenv.InfluxWith(b, testenv.InfluxOptions{DisableFlux: true})
 		env := baseEnv(b, influx)
+		env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the burst outpaces a device's rate limit
 		id := strconv.FormatInt(time.Now().UnixNano(), 36)
 		env["PROACTIVE_MQTT_URL"] = broker.url
 		env["PROACTIVE_MQTT_TOPIC_PREFIX"] = "bench-" + id
@@ -135,6 +136,7 @@ func BenchmarkIngest(b *testing.B) {
 	b.Run("embedded/ingest", func(b *testing.B) {
 		influx := testenv.InfluxWith(b, testenv.InfluxOptions{DisableFlux: true})
 		env := baseEnv(b, influx)
+		env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the burst outpaces a device's rate limit
 		env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(b)
 		benchIngestRun(b, "embedded", "tcp://"+env["PROACTIVE_MQTT_LISTEN"], env, influx, nil)
 	})

@@ -278,7 +278,9 @@ func fixture(t *testing.T, c paho.Client, prefix string) (want, map[string]float
 	publish(t, c, bad, `{"metrics": {"compressor_current": "high"}}`)
 	publish(t, c, bad, `{"ts": "yesterday", "metrics": {"compressor_current": 1}}`)
 	publish(t, c, bad, `{"metrics": {}}`)
-	publish(t, c, bad, `{"metrics": {"x": 1}, "pad": "`+strings.Repeat("x", 70<<10)+`"}`)
+	// Over the 64 KiB payload limit, under the embedded broker's packet
+	// limit (which drops the connection rather than dead-letter).
+	publish(t, c, bad, `{"metrics": {"x": 1}, "pad": "`+strings.Repeat("x", 64<<10)+`"}`)
 	publish(t, c, prefix+"/bad device!/telemetry", `{"metrics": {"x": 1}}`)
 	return w, map[string]float64{
 		"bad_metric_name": 9, "not_json": 1, "non_finite": 1, "wrong_type": 1,
@@ -467,6 +469,7 @@ func TestCrashWithExternalBrokerLosesNothing(t *testing.T) {
 	t.Parallel()
 	broker, influx, env, prefix, clientID := mosquittoSetup(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 
@@ -522,6 +525,7 @@ func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 
@@ -620,6 +624,7 @@ func TestGracefulShutdownFlushes(t *testing.T) {
 	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
 	p := startChild(t, env)
 	p.waitReady(t)
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
-	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/internal/history"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -96,35 +95,15 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 		return errors.Join(errs...)
 	}
 
-	src, err := history.Open(ctx, cfg, history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	what := "all devices"
-	if *device != "" {
-		what = "device " + *device
-	}
-	fmt.Fprintf(e.stderr, "backtest: %d rule(s) over %s, %s to %s, from InfluxDB at %s bucket %s; %s\n", len(set.Rules()), what,
-		from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket, src.MaintenanceFrom)
-
 	started := time.Now()
-	opts := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
-	src.Apply(&opts)
-	run := func(set *rules.RuleSet, label string) (*rules.BacktestReport, error) {
-		progress, finish := history.Progress(e.stderr, label, from, to)
-		defer finish()
-		opts.Progress = progress
-		return rules.Backtest(ctx, set, src.Samples, opts)
-	}
-	rep, err := run(set, "backtest")
+	o := history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag}
+	bo := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
+	rep, err := history.Replay(ctx, cfg, set, o, bo, e.stderr, "backtest")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "backtest: %d samples from %d devices replayed in %s\n", rep.Samples, rep.Devices,
-		time.Since(started).Round(time.Millisecond))
 	if other != nil {
-		otherRep, err := run(other, "compare")
+		otherRep, err := history.Replay(ctx, cfg, other, o, bo, e.stderr, "compare")
 		if err != nil {
 			return fmt.Errorf("--compare %s: %w", *compareDir, err)
 		}

@@ -33,7 +33,7 @@ func TestRulesCmdCheckExamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rules check: %v\n%s", err, stderr)
 	}
-	if want := "7 rule(s) OK\n6 rule test file(s) OK\n"; stdout != want {
+	if want := "10 rule(s) OK\n9 rule test file(s) OK\n"; stdout != want {
 		t.Errorf("stdout %q, want %q", stdout, want)
 	}
 }

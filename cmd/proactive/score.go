@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/api/client"
 	"github.com/proactivehq/proactive/internal/config"
 	"github.com/proactivehq/proactive/internal/history"
@@ -188,21 +187,11 @@ func influxAlertSource(cfg Config, patterns []string, fromFlag, toFlag, maintFil
 		return nil, errors.Join(errs...)
 	}
 	return func(ctx context.Context) (simulator.Alerts, error) {
-		src, err := history.Open(ctx, cfg, history.Options{From: from, To: to, MaintenanceFile: maintFile})
+		rep, err := history.Replay(ctx, cfg, set, history.Options{From: from, To: to, MaintenanceFile: maintFile},
+			rules.BacktestOptions{To: end}, progress, "score")
 		if err != nil {
 			return simulator.Alerts{}, err
 		}
-		defer src.Close()
-		fmt.Fprintf(progress, "score: %d rule(s) over the telemetry and events from %s to %s in InfluxDB at %s bucket %s; %s\n", len(set.Rules()),
-			from.Format(time.RFC3339), to.Format(time.RFC3339), config.RedactURL(cfg.Influx.URL), cfg.Influx.Bucket, src.MaintenanceFrom)
-		opts := rules.BacktestOptions{To: end}
-		src.Apply(&opts)
-		rep, err := rules.Backtest(ctx, set, src.Samples, opts)
-		if err != nil {
-			return simulator.Alerts{}, err
-		}
-		fmt.Fprintf(progress, "score: %d samples from %d devices, %s to %s\n", rep.Samples, rep.Devices,
-			rep.From.UTC().Format(time.RFC3339), rep.To.UTC().Format(time.RFC3339))
 		in := simulator.Alerts{Alerts: rep.Alerts, End: rep.To, What: "rules over InfluxDB " + config.RedactURL(cfg.Influx.URL) + " bucket " + cfg.Influx.Bucket}
 		for _, r := range set.Rules() {
 			in.Rules = append(in.Rules, simulator.RuleInfo{Name: r.Name, Component: r.Component})
@@ -219,26 +208,14 @@ func btoi(b bool) int {
 }
 
 // ticketsAPISource reads every ticket of the running platform through its
-// API, page by page, as one alert each: fired when the alert that opened it
-// fired (its timeline's alert event, in the devices' time, which is
-// simulated time under simulate --speed), else when it opened.
+// API as the alert that opened it (client.TicketAlerts).
 func ticketsAPISource(base, token string) alertSource {
 	c := client.New(base, client.Options{Token: token})
 	return func(ctx context.Context) (simulator.Alerts, error) {
-		in := simulator.Alerts{What: "tickets of " + config.RedactURL(base)}
-		err := c.EachTicket(ctx, func(t proactive.Ticket) error {
-			full, err := c.Ticket(ctx, t.ID)
-			if err != nil {
-				return err
-			}
-			fired := client.FiredAt(full)
-			in.Alerts = append(in.Alerts, proactive.Alert{Rule: t.Rule, Device: t.Device, Component: t.Component,
-				Severity: t.Severity, State: proactive.AlertFiring, ActiveAt: fired, FiredAt: fired})
-			return nil
-		})
+		alerts, err := c.TicketAlerts(ctx)
 		if err != nil {
-			return in, fmt.Errorf("--api: %w", err)
+			return simulator.Alerts{}, fmt.Errorf("--api: %w", err)
 		}
-		return in, nil
+		return simulator.Alerts{Alerts: alerts, What: "tickets of " + config.RedactURL(base)}, nil
 	}
 }

@@ -100,6 +100,9 @@ func serve(ctx context.Context, e env) error {
 			return model, ok
 		},
 		RequireRegistration: cfg.Ingest.RequireRegistration,
+		MaxMetricsPerDevice: cfg.Ingest.MaxMetricsPerDevice,
+		MaxRatePerDevice:    float64(cfg.Ingest.MaxRatePerDevice),
+		MaxClockSkew:        time.Duration(cfg.Ingest.MaxClockSkew),
 		TopicPrefix:         cfg.MQTT.TopicPrefix,
 		BatchSize:           cfg.Influx.BatchSize,
 		FlushInterval:       time.Duration(cfg.Influx.FlushInterval),
@@ -120,6 +123,8 @@ func serve(ctx context.Context, e env) error {
 		}
 		b, err := ingest.NewBroker(in, ingest.BrokerOptions{
 			Listen: cfg.MQTT.Listen, DeviceTopics: cfg.MQTT.DeviceTopics, Logger: log, Authenticate: auth,
+			MaxConnections: cfg.MQTT.MaxConnections, MaxPacketSize: cfg.MQTT.MaxPacketSize,
+			ConnectTimeout: time.Duration(cfg.MQTT.ConnectTimeout),
 		})
 		if err != nil {
 			return err

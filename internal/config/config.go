@@ -49,6 +49,11 @@ type Config struct {
 		// the device messages ($share/<group>/...) instead of each taking
 		// all of them.
 		SharedGroup string `yaml:"shared_group"`
+		// The embedded broker's limits: open connections, the largest
+		// packet (refused before it is read), the time to send CONNECT.
+		MaxConnections int      `yaml:"max_connections"`
+		MaxPacketSize  int      `yaml:"max_packet_size"`
+		ConnectTimeout Duration `yaml:"connect_timeout"`
 	} `yaml:"mqtt"`
 	Influx struct {
 		URL           string   `yaml:"url"`
@@ -61,6 +66,12 @@ type Config struct {
 	} `yaml:"influx"`
 	Ingest struct {
 		RequireRegistration bool `yaml:"require_registration"`
+		// Per-device limits: distinct metric names, messages per second
+		// (0 = none; a burst of ten seconds' worth), and how far ahead
+		// of its receipt a timestamp may be.
+		MaxMetricsPerDevice int      `yaml:"max_metrics_per_device"`
+		MaxRatePerDevice    int      `yaml:"max_rate_per_device"`
+		MaxClockSkew        Duration `yaml:"max_clock_skew"`
 	} `yaml:"ingest"`
 	DB   Secret `yaml:"db"`
 	HTTP struct {
@@ -144,6 +155,12 @@ func Default() Config {
 	c.MQTT.Listen = ":1883"
 	c.MQTT.ClientID = "proactive-ingest"
 	c.MQTT.TopicPrefix = "devices"
+	c.MQTT.MaxConnections = 100000
+	c.MQTT.MaxPacketSize = 64<<10 + 1024 // a 64 KiB payload and its headers
+	c.MQTT.ConnectTimeout = Duration(10 * time.Second)
+	c.Ingest.MaxMetricsPerDevice = 200
+	c.Ingest.MaxRatePerDevice = 10
+	c.Ingest.MaxClockSkew = Duration(7 * 24 * time.Hour)
 	c.Influx.URL = "http://127.0.0.1:8086"
 	c.Influx.Bucket = "telemetry/autogen"
 	c.Influx.BatchSize = 5000
@@ -379,6 +396,24 @@ func (c *Config) validate() []error {
 	}
 	if c.MQTT.TopicPrefix == "" || strings.ContainsAny(c.MQTT.TopicPrefix, "+#") {
 		bad("mqtt.topic_prefix", "must be a non-empty topic without wildcards")
+	}
+	if c.MQTT.MaxConnections <= 0 {
+		bad("mqtt.max_connections", "must be positive, got %d", c.MQTT.MaxConnections)
+	}
+	if c.MQTT.MaxPacketSize < 1024 || c.MQTT.MaxPacketSize > 256<<20 {
+		bad("mqtt.max_packet_size", "must be from 1024 to 268435456 bytes, got %d", c.MQTT.MaxPacketSize)
+	}
+	if c.MQTT.ConnectTimeout <= 0 {
+		bad("mqtt.connect_timeout", "must be positive")
+	}
+	if c.Ingest.MaxMetricsPerDevice <= 0 {
+		bad("ingest.max_metrics_per_device", "must be positive, got %d", c.Ingest.MaxMetricsPerDevice)
+	}
+	if c.Ingest.MaxRatePerDevice < 0 {
+		bad("ingest.max_rate_per_device", "must be 0 (no limit) or positive, got %d", c.Ingest.MaxRatePerDevice)
+	}
+	if c.Ingest.MaxClockSkew <= 0 {
+		bad("ingest.max_clock_skew", "must be positive")
 	}
 	if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("influx.url", "must be an http:// or https:// URL, got %q", c.Influx.URL)

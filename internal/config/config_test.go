@@ -201,3 +201,27 @@ func TestContactPolicyKeys(t *testing.T) {
 		t.Errorf("a precision that is no number: %v", err)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	cfg, err := Load("", envMap(map[string]string{
+		"PROACTIVE_MQTT_MAX_CONNECTIONS": "500", "PROACTIVE_MQTT_MAX_PACKET_SIZE": "2048", "PROACTIVE_MQTT_CONNECT_TIMEOUT": "3s",
+		"PROACTIVE_INGEST_MAX_METRICS_PER_DEVICE": "50", "PROACTIVE_INGEST_MAX_RATE_PER_DEVICE": "0", "PROACTIVE_INGEST_MAX_CLOCK_SKEW": "1d",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.MaxConnections != 500 || cfg.MQTT.MaxPacketSize != 2048 || time.Duration(cfg.MQTT.ConnectTimeout) != 3*time.Second ||
+		cfg.Ingest.MaxMetricsPerDevice != 50 || cfg.Ingest.MaxRatePerDevice != 0 || time.Duration(cfg.Ingest.MaxClockSkew) != 24*time.Hour {
+		t.Errorf("limits from the environment not applied: %+v %+v", cfg.MQTT, cfg.Ingest)
+	}
+	_, err = Load("", envMap(map[string]string{
+		"PROACTIVE_MQTT_MAX_CONNECTIONS": "0", "PROACTIVE_MQTT_MAX_PACKET_SIZE": "300000000", "PROACTIVE_MQTT_CONNECT_TIMEOUT": "0s",
+		"PROACTIVE_INGEST_MAX_METRICS_PER_DEVICE": "0", "PROACTIVE_INGEST_MAX_RATE_PER_DEVICE": "-1", "PROACTIVE_INGEST_MAX_CLOCK_SKEW": "0s",
+	}))
+	for _, key := range []string{"mqtt.max_connections", "mqtt.max_packet_size", "mqtt.connect_timeout",
+		"ingest.max_metrics_per_device", "ingest.max_rate_per_device", "ingest.max_clock_skew"} {
+		if err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+}
