@@ -12,14 +12,26 @@ import (
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
-// incident makes an open incident of rule fleet_glitch (which no alert of the other tests fires) from two new
-// tickets in review.
+// incident makes an open incident of rule fleet_glitch (which no alert of
+// the other tests fires) from two new tickets of that rule in review.
 func (f *fixture) incident(tb testing.TB) proactive.Incident {
 	tb.Helper()
 	ctx := tb.Context()
 	var id int64
 	at := time.Now()
-	tickets := []proactive.Ticket{f.ticket(tb, ""), f.ticket(tb, "")}
+	// Tickets of their own rule: dismissing them as false alarms must not
+	// lower the precision of the rule the other route cases fire.
+	var tickets []proactive.Ticket
+	for range 2 {
+		dev := f.id("inc")
+		f.device(tb, dev, "")
+		t, _, err := f.store.OpenTicket(ctx, proactive.Alert{Rule: "fleet_glitch", Device: proactive.DeviceID(dev), Component: "compressor",
+			Severity: proactive.SeverityWarning, State: proactive.AlertFiring, Summary: "glitch"})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tickets = append(tickets, t)
+	}
 	err := f.store.WithTx(ctx, func(tx *devices.Tx) error {
 		for _, t := range tickets {
 			if err := tx.RecordFiring(ctx, "fleet_glitch", t.Device, t.ID, at); err != nil {
