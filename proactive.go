@@ -126,6 +126,10 @@ type Alert struct {
 	// Contact is the rule's contact policy: who hears of the alert. Empty
 	// is ContactAuto.
 	Contact Contact
+	// Models are the rule's model globs (path.Match), none when it applies to
+	// every model: the notifier counts the registered devices the rule
+	// applies to, the base of an incident's share.
+	Models []string
 }
 
 // LogValue logs an alert as a group of the platform's log keys (rule,

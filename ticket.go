@@ -42,6 +42,9 @@ type Ticket struct {
 	AlertsAbsorbed   int       `json:"alerts_absorbed"`
 	LastAlertAt      time.Time `json:"last_alert_at,omitzero"`
 	LastAlertFiredAt time.Time `json:"last_alert_fired_at,omitzero"`
+	// IncidentID is the incident the ticket belongs to, 0 when none: no
+	// customer is texted for it, and it waits in review.
+	IncidentID int64 `json:"incident_id,omitempty"`
 	// Timeline is filled by the store's single-ticket read only, oldest
 	// event first.
 	Timeline []TicketEvent `json:"timeline,omitempty"`

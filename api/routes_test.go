@@ -525,6 +525,40 @@ func routeCases() []routeCase {
 			func(t *testing.T, f *fixture) call {
 				return call{dispatcher, "/appointments?from=yesterday&ticket_id=x", "", 400, hasFields("bad_request", "from", "ticket_id")}
 			}},
+		{"GET", "/incidents", staff,
+			func(t *testing.T, f *fixture) call {
+				i := f.incident(t)
+				return call{dispatcher, "/incidents?status=open", "", 200, jsonHas(`"items":[`, fmt.Sprintf(`"id":%d`, i.ID), `"devices":["`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{dispatcher, "/incidents?status=closed&limit=0", "", 400, hasFields("bad_request", "limit")}
+			}},
+		{"GET", "/incidents/{id}", staff,
+			func(t *testing.T, f *fixture) call {
+				i := f.incident(t)
+				return call{dispatcher, fmt.Sprintf("/incidents/%d", i.ID), "", 200, jsonHas(`"rule":"fleet_glitch"`, `"status":"open"`, `"opened_at":`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{dispatcher, "/incidents/99999", "", 404, hasFields("not_found")}
+			}},
+		{"POST", "/incidents/{id}/dismiss", staff,
+			func(t *testing.T, f *fixture) call {
+				i := f.incident(t)
+				return call{dispatcher, fmt.Sprintf("/incidents/%d/dismiss", i.ID), `{"note": "broker outage"}`, 200, func(t *testing.T, f *fixture, r response) {
+					jsonHas(`"status":"dismissed"`)(t, f, r)
+					tk, err := f.store.GetTicket(t.Context(), i.Tickets[0])
+					if err != nil || tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomeFalseAlarm {
+						t.Errorf("the incident's ticket after the dismissal: %s, %q, %v; want closed as false_alarm", tk.Status, tk.Outcome, err)
+					}
+				}}
+			},
+			func(t *testing.T, f *fixture) call {
+				i := f.incident(t)
+				if _, err := f.store.DismissIncident(t.Context(), i.ID, "test", ""); err != nil {
+					t.Fatal(err)
+				}
+				return call{dispatcher, fmt.Sprintf("/incidents/%d/dismiss", i.ID), "", 409, hasFields("conflict")}
+			}},
 		{"GET", "/measures", staff,
 			func(t *testing.T, f *fixture) call {
 				return call{dispatcher, "/measures", "", 200, jsonHas(`"alert_to_first_sms_seconds":`, `"offers":`, `"offer_acceptance":`,

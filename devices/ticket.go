@@ -37,15 +37,16 @@ func illegal(t proactive.Ticket, to proactive.TicketStatus) error {
 
 const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
 	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes,
-	fired_at, held_reason, alerts_absorbed, last_alert_at, last_alert_fired_at`
+	fired_at, held_reason, alerts_absorbed, last_alert_at, last_alert_fired_at, incident_id`
 
 func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
 	var t proactive.Ticket
 	var predicted, closed, fired, lastAt, lastFired sql.NullTime
 	var tech, outcome sql.NullString
+	var incident sql.NullInt64
 	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
 		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes,
-		&fired, &t.HeldReason, &t.AlertsAbsorbed, &lastAt, &lastFired)
+		&fired, &t.HeldReason, &t.AlertsAbsorbed, &lastAt, &lastFired, &incident)
 	if err != nil {
 		return proactive.Ticket{}, err
 	}
@@ -53,6 +54,7 @@ func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
 	t.FiredAt, t.LastAlertAt, t.LastAlertFiredAt = fromNull(fired), fromNull(lastAt), fromNull(lastFired)
 	t.OpenedAt, t.UpdatedAt = t.OpenedAt.UTC(), t.UpdatedAt.UTC()
 	t.Technician, t.Outcome = tech.String, proactive.Outcome(outcome.String)
+	t.IncidentID = incident.Int64
 	return t, nil
 }
 

@@ -167,9 +167,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("embedded mqtt broker: %w", err)
 	}
 	b.ready.Store(true)
+	b.in.intake(true)
 	b.log.Info("embedded mqtt broker listening", "addr", b.ln.Addr().String())
 	<-ctx.Done()
 	b.ready.Store(false)
+	b.in.intake(false)
 	// mochi v2.7.9 can deadlock in Close when a client connects or
 	// disconnects meanwhile (a recursive read lock, mochi-mqtt/server#488):
 	// bound the wait, so that shutdown goes on; the process is exiting.

@@ -52,6 +52,12 @@ type SinkFunc func(ctx context.Context, samples []proactive.Sample, statuses []p
 // order they were received per device, under the same terms as SinkFunc.
 type EventSinkFunc func(ctx context.Context, events []proactive.Event)
 
+// IntakeFunc is told whether telemetry can reach the ingester: true once its
+// source (the embedded broker, or the subscription to an external one) is
+// serving, false when it loses its broker or stops. It is called from the
+// source's goroutines and must not block.
+type IntakeFunc func(up bool)
+
 // LookupFunc returns the registered model of a device and whether the device
 // is registered.
 type LookupFunc func(id proactive.DeviceID) (model string, ok bool)
@@ -93,6 +99,9 @@ type Options struct {
 	// before Sink gets its samples, so that the samples' evaluations see
 	// the events stored with them.
 	EventSink EventSinkFunc
+	// Intake, when set, is told when the source connects and disconnects,
+	// so that the rules do not take our own outage for silent devices.
+	Intake IntakeFunc
 	// Lookup gives a device's model; with RequireRegistration, telemetry from
 	// devices it does not know is dead-lettered.
 	Lookup              LookupFunc
@@ -729,4 +738,11 @@ func (in *Ingester) drain(p *pipeline) {
 		break
 	}
 	p.write(batch)
+}
+
+// intake tells Options.Intake whether the source is serving.
+func (in *Ingester) intake(up bool) {
+	if in.opts.Intake != nil {
+		in.opts.Intake(up)
+	}
 }

@@ -126,13 +126,16 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				s.log.Error("subscribe failed; reconnecting", "err", tok.Error())
 				s.connected.Store(false)
+				s.in.intake(false)
 				return
 			}
 			s.connected.Store(true)
+			s.in.intake(true)
 			s.log.Info("connected to mqtt broker", "broker", broker, "client_id", s.opts.ClientID, "shared_group", s.opts.SharedGroup)
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.connected.Store(false)
+			s.in.intake(false)
 			s.log.Warn("lost mqtt connection; reconnecting", "err", err)
 		})
 	if s.opts.TLS != nil {
@@ -142,6 +145,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 	client.Connect() // with ConnectRetry the token completes only once connected
 	<-ctx.Done()
 	s.connected.Store(false)
+	s.in.intake(false)
 	// Acks still pending are lost with the connection; the broker resends
 	// those messages to our session next time, so nothing is dropped.
 	client.Disconnect(250)

@@ -58,6 +58,9 @@ func (n *Notifier) setAsideJob(ctx context.Context, id int64, cause error, now t
 
 // runJob runs one job, reporting whether it queued a message.
 func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int64) (bool, error) {
+	if kind == jobGroupWait {
+		return n.runGroupWait(ctx, id, ticket) // no conversation yet
+	}
 	p, err := n.partyOfTicket(ctx, ticket)
 	if err != nil {
 		return false, err

@@ -113,6 +113,19 @@ type Options struct {
 	// PollInterval is how often Run looks for due messages and jobs without
 	// being woken, default 1s.
 	PollInterval time.Duration
+
+	// GroupWait is how long a new ticket's offer waits after its alert, so
+	// that an incident can form first (a persisted job: a restart keeps
+	// it). Zero, the default here, sends it at once; the configuration's
+	// default is 30s.
+	GroupWait time.Duration
+	// When at least IncidentMinDevices devices (default 5), and at least
+	// IncidentMinShare (default 0.2) of the registered devices the rule
+	// applies to, fire one rule within IncidentWindow (default 15m), they
+	// form an incident: its tickets wait in review and nobody is texted.
+	IncidentMinDevices int
+	IncidentMinShare   float64
+	IncidentWindow     time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -155,6 +168,13 @@ func (o Options) withDefaults() Options {
 	def(&o.ReconcileAfter, time.Minute)
 	def(&o.SendTimeout, 15*time.Second)
 	def(&o.PollInterval, time.Second)
+	def(&o.IncidentWindow, 15*time.Minute)
+	if o.IncidentMinDevices <= 0 {
+		o.IncidentMinDevices = 5
+	}
+	if o.IncidentMinShare <= 0 {
+		o.IncidentMinShare = 0.2
+	}
 	if o.SlotCount < 2 || o.SlotCount > 3 {
 		o.SlotCount = 3
 	}
@@ -180,12 +200,13 @@ func (o Options) withDefaults() Options {
 // Notifier is the outreach loop. Its methods are safe for concurrent use;
 // Run delivers the outbox and runs the scheduled jobs.
 type Notifier struct {
-	opt     Options
-	store   *devices.Store
-	sender  Sender
-	log     *slog.Logger
-	now     func() time.Time
-	metrics *metrics
+	opt       Options
+	store     *devices.Store
+	sender    Sender
+	log       *slog.Logger
+	now       func() time.Time
+	metrics   *metrics
+	incidents incidentMetrics
 
 	wake chan struct{}
 
@@ -214,6 +235,7 @@ func New(opt Options) *Notifier {
 		techCache: map[string]techEntry{},
 	}
 	n.metrics = newMetrics(n, opt.Registerer)
+	n.incidents = newIncidentMetrics(opt.Registerer)
 	return n
 }
 

@@ -67,12 +67,20 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 	if err != nil {
 		return false, err
 	}
+	applicable, err := n.applicable(ctx, a)
+	if err != nil {
+		return false, err
+	}
 	queued, held := false, ""
+	var g grouping
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		held = "" // a retried transaction decides afresh
 		t, created, err := tx.OpenTicket(ctx, a)
 		if err != nil {
 			return err
+		}
+		if g, err = n.groupAlert(ctx, tx, a, t, applicable); err != nil || g.Incident != 0 && !fieldTeam(a) {
+			return err // one of an incident's alerts: its ticket waits in review
 		}
 		now := n.clock()
 		st := alertState{Party: p, Ticket: t, Created: created}
@@ -95,6 +103,10 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 			held = d.Reason
 			c = d.Change
 		case alertOffer:
+			if n.opt.GroupWait > 0 {
+				c = n.waitChange(t, now) // an incident may form meanwhile
+				break
+			}
 			slots, err := n.holdSlots(ctx, tx, t, p, techs, 1, now)
 			if err != nil {
 				return err
@@ -107,6 +119,9 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 		_, err = tx.Apply(ctx, c)
 		return err
 	})
+	if err == nil {
+		n.grouped(a, g, applicable)
+	}
 	if err == nil && held != "" {
 		// Counted once committed: a retry does not count twice.
 		n.metrics.skipped.WithLabelValues(held).Inc()

@@ -34,7 +34,9 @@ package rules
 //	                          threshold; forecast(m, threshold, "7d") picks the trend window.
 //	                          0 when already there; Never (longer than any duration) when the
 //	                          trend is flat, moves away, or has fewer than 2 samples
-//	since_seen()              time since the device's newest sample
+//	since_seen()              time since the device's newest sample; on the clock's ticks, no
+//	                          earlier than when telemetry intake last resumed (Engine.SetIntake):
+//	                          the platform's own outage is not the device's silence
 //
 // Events, maintenance and the fleet (Engine.ConsumeEvents,
 // ConsumeMaintenance and MaintenanceFeed bring them in; an event evaluates

@@ -38,9 +38,14 @@ type Options struct {
 	// TickInterval is how often since_seen() rules are evaluated without new
 	// data, default 1m.
 	TickInterval time.Duration
-	Registerer   prometheus.Registerer
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// IntakeDown starts the engine with intake down: the clock evaluates no
+	// since_seen() rule until SetIntake(true) reports that telemetry flows,
+	// so that a restart after downtime does not make every device silent.
+	// Leave it false where nothing reports intake (tests, tools).
+	IntakeDown bool
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Engine evaluates the loaded rules for every device as samples arrive,
@@ -55,6 +60,10 @@ type Engine struct {
 
 	mu  sync.Mutex // guards set
 	set *RuleSet
+
+	intakeMu sync.Mutex // guards intakeUp, resumed
+	intakeUp bool
+	resumed  time.Time // when intake last came up; zero: never reported
 }
 
 type shard struct {
@@ -94,7 +103,7 @@ func New(opts Options) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	e := &Engine{opts: opts, log: opts.Logger.With("component", "rules"), seed: maphash.MakeSeed()}
+	e := &Engine{opts: opts, log: opts.Logger.With("component", "rules"), seed: maphash.MakeSeed(), intakeUp: !opts.IntakeDown}
 	e.m = newEngineMetrics(opts.Registerer, e)
 	e.set = &RuleSet{layout: newLayout()}
 	e.fleet = newBaselines()
@@ -234,7 +243,12 @@ func (e *Engine) work(ctx context.Context, sh *shard) {
 		case batch := <-sh.in:
 			e.process(ctx, sh, batch)
 		case <-tick.C:
+			up, resumed := e.intake()
+			if !up {
+				continue // our own outage: no device is silent meanwhile
+			}
 			sh.mu.Lock()
+			sh.ev.seenFloor = resumed
 			alerts := append([]proactive.Alert(nil), sh.ev.Tick(e.opts.Now())...)
 			sh.mu.Unlock()
 			e.notify(ctx, alerts)
@@ -249,6 +263,32 @@ func (e *Engine) work(ctx context.Context, sh *shard) {
 			}
 		}
 	}
+}
+
+// SetIntake reports whether telemetry reaches the engine: false while the
+// ingester is disconnected from its broker or not running. While intake is
+// down the clock fires no since_seen() rule; once it is up again, a device's
+// silence is measured from then at the earliest, so the platform's own
+// outage makes no device silent. It has the shape of ingest's IntakeFunc.
+func (e *Engine) SetIntake(up bool) {
+	now := e.opts.Now()
+	e.intakeMu.Lock()
+	defer e.intakeMu.Unlock()
+	if up == e.intakeUp {
+		return
+	}
+	e.intakeUp = up
+	if up {
+		e.resumed = now
+	}
+	e.log.Info("telemetry intake changed", "up", up)
+}
+
+// intake reports whether intake is up and since when.
+func (e *Engine) intake() (bool, time.Time) {
+	e.intakeMu.Lock()
+	defer e.intakeMu.Unlock()
+	return e.intakeUp, e.resumed
 }
 
 func (e *Engine) process(ctx context.Context, sh *shard, b batch) {

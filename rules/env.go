@@ -32,6 +32,9 @@ type evalEnv struct {
 	// fleet and layout are the evaluator's, for the model functions.
 	fleet  *baselines
 	layout *layout
+	// floor is, on the clock's ticks, when intake last resumed: since_seen()
+	// measures no silence before it. Zero otherwise.
+	floor time.Time
 }
 
 // functions returns the rule functions, as the compiler rewrites them (by
@@ -196,5 +199,9 @@ func (e *evalEnv) sinceSeen() time.Duration {
 	if e.dev.lastSeen.IsZero() {
 		return Never
 	}
-	return max(e.now.Sub(e.dev.lastSeen), 0)
+	seen := e.dev.lastSeen
+	if e.floor.After(seen) {
+		seen = e.floor // our own outage is not the device's silence
+	}
+	return max(e.now.Sub(seen), 0)
 }

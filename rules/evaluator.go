@@ -72,6 +72,9 @@ type Evaluator struct {
 	ids       []byte // see intern
 	maintID   int64  // the highest maintenance ID observed
 	fleet     *baselines
+	// seenFloor is when telemetry intake last resumed (zero: not known):
+	// the clock's since_seen() counts no silence before it.
+	seenFloor time.Time
 }
 
 // boundRule is a rule with its programs compiled against one evaluator's
@@ -281,9 +284,11 @@ func (ev *Evaluator) window(d *device, ws int) *Window {
 // device, so that a silent device is caught without new data.
 func (ev *Evaluator) Tick(now time.Time) []proactive.Alert {
 	ev.out = ev.out[:0]
+	ev.env.floor = ev.seenFloor
 	for _, d := range ev.devices {
 		ev.evaluate(d, now, true)
 	}
+	ev.env.floor = time.Time{}
 	// In device order, not the map's: a backtest's report is the same on
 	// every run.
 	if len(ev.out) > 1 {
@@ -413,6 +418,7 @@ func (ev *Evaluator) emit(d *device, r *boundRule, a *alertState) {
 		Rule: r.Name, Device: d.id, Model: d.info.Model, Component: r.Component,
 		Severity: r.Severity, State: a.state, Summary: r.renderSummary(data),
 		ActiveAt: a.activeAt, FiredAt: a.firedAt, TimeToFailure: a.ttf, Metrics: metrics, Cooldown: r.Cooldown,
+		Models:  r.Models,
 		Contact: r.Contact.OrAuto(),
 	})
 }

@@ -199,6 +199,8 @@ type boardData struct {
 	Ages    []ageChoice
 	Older   string
 	Techs   map[string]string
+	// Incidents are the open incidents, for the panel above the board.
+	Incidents []proactive.Incident
 }
 
 // home is the dispatcher's board, or a technician's day.
@@ -270,6 +272,10 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d.Techs, err = s.technicianNames(ctx); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if d.Incidents, err = s.openIncidents(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -461,6 +461,8 @@ var heldTexts = map[string]string{
 	"opted_out":        "the customer opted out of SMS",
 	"quiet_hours":      "the offer waited for the customer's quiet hours to end",
 	"daily_cap":        "the offer waited for the customer's daily message cap",
+	"group_wait":       "the offer waits notify.group_wait in case many devices fire the rule at once",
+	"incident":         "part of an incident: many devices fired the rule at once",
 }
 
 // heldNow returns why a ticket's customer is not being texted now, "" when

@@ -137,6 +137,33 @@ func (c *Client) Ticket(ctx context.Context, id int64) (proactive.Ticket, error)
 	return t, err
 }
 
+// Incidents returns the incidents, newest first; status (open or
+// dismissed) narrows them when not empty.
+func (c *Client) Incidents(ctx context.Context, status proactive.IncidentStatus) ([]proactive.Incident, error) {
+	path := "/api/v1/incidents"
+	if status != "" {
+		path += "?" + url.Values{"status": {string(status)}}.Encode()
+	}
+	var page Page[proactive.Incident]
+	err := c.get(ctx, path, &page)
+	return page.Items, err
+}
+
+// Incident returns the incident id with its devices and tickets.
+func (c *Client) Incident(ctx context.Context, id int64) (proactive.Incident, error) {
+	var i proactive.Incident
+	err := c.get(ctx, "/api/v1/incidents/"+strconv.FormatInt(id, 10), &i)
+	return i, err
+}
+
+// DismissIncident dismisses the open incident id as a false alarm, with an
+// optional note: its tickets in review close with the outcome false_alarm.
+func (c *Client) DismissIncident(ctx context.Context, id int64, note string) (proactive.Incident, error) {
+	var i proactive.Incident
+	err := c.do(ctx, http.MethodPost, "/api/v1/incidents/"+strconv.FormatInt(id, 10)+"/dismiss", map[string]string{"note": note}, &i)
+	return i, err
+}
+
 // Approve approves ticket id in review: its offer goes out at once (or,
 // when its customer cannot be texted, it goes to open). It returns the
 // ticket as it became.

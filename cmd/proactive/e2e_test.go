@@ -76,6 +76,8 @@ func baseEnv(t testing.TB, influx *testenv.InfluxServer) map[string]string {
 		"PROACTIVE_DB":            t.TempDir() + "/proactive.db",
 		// Not the default data/ in the package directory, shared by tests.
 		"PROACTIVE_RULES_SNAPSHOT_PATH": t.TempDir() + "/rules.snapshot",
+		// Offers at once: the tests of notify.group_wait set it.
+		"PROACTIVE_NOTIFY_GROUP_WAIT": "0s",
 	}
 }
 

@@ -76,7 +76,7 @@ func serve(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo, Notify: notifier.Alerts})
+	engine := rules.New(rules.Options{Registerer: reg, Logger: log, Device: deviceInfo, Notify: notifier.Alerts, IntakeDown: true, TickInterval: time.Duration(cfg.Rules.TickInterval)})
 	if probs := engine.Load(specs); len(probs) > 0 {
 		return fmt.Errorf("rules:\n%w", probs)
 	}
@@ -94,7 +94,7 @@ func serve(ctx context.Context, e env) error {
 	in := ingest.New(ingest.Options{
 		Writer:    tsdb,
 		Sink:      sink,
-		EventSink: eventSink,
+		EventSink: eventSink, Intake: engine.SetIntake, // our own outage is no device's silence
 		Lookup: func(id proactive.DeviceID) (string, bool) {
 			model, _, ok := store.DeviceInfo(id)
 			return model, ok

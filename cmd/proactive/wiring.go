@@ -62,6 +62,7 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
 		SurveyTimeout: time.Duration(nc.SurveyTimeout), HelpContact: nc.HelpContact,
 		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), MinOutcomes: nc.MinOutcomes, MinPrecision: cmp.Or(nc.MinPrecision, notify.Off),
+		GroupWait: time.Duration(nc.GroupWait), IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
 	}), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -93,6 +94,9 @@ type Config struct {
 		// empty disables snapshots.
 		SnapshotPath     string   `yaml:"snapshot_path"`
 		SnapshotInterval Duration `yaml:"snapshot_interval"`
+		// TickInterval is how often since_seen() rules are evaluated
+		// without new data.
+		TickInterval Duration `yaml:"tick_interval"`
 	} `yaml:"rules"`
 	Twilio struct {
 		AccountSID          string `yaml:"account_sid"`
@@ -127,6 +131,17 @@ type Config struct {
 		HelpContact          string   `yaml:"help_contact"`
 		MaxAttempts          int      `yaml:"max_attempts"`
 		SendTimeout          Duration `yaml:"send_timeout"`
+		// GroupWait is how long an offer waits after its alert so that an
+		// incident can form first; 0s sends it at once.
+		GroupWait Duration `yaml:"group_wait"`
+		// Incident: at least MinDevices devices, and at least MinShare of
+		// the registered devices a rule applies to, firing it within
+		// Window are one incident, whose customers are not texted.
+		Incident struct {
+			MinDevices int      `yaml:"min_devices"`
+			MinShare   float64  `yaml:"min_share"`
+			Window     Duration `yaml:"window"`
+		} `yaml:"incident"`
 	} `yaml:"notify"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -158,6 +173,7 @@ func Default() Config {
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
 	c.Rules.SnapshotPath = "data/rules.snapshot"
 	c.Rules.SnapshotInterval = Duration(5 * time.Minute)
+	c.Rules.TickInterval = Duration(time.Minute)
 	c.Notify.ContactCooldown = Duration(7 * 24 * time.Hour)
 	c.Notify.MaxAlertAge = Duration(time.Hour)
 	c.Notify.MinOutcomes = 5
@@ -176,6 +192,10 @@ func Default() Config {
 	c.Notify.HelpContact = "reply CALL and we will phone you"
 	c.Notify.MaxAttempts = 8
 	c.Notify.SendTimeout = Duration(15 * time.Second)
+	c.Notify.GroupWait = Duration(30 * time.Second)
+	c.Notify.Incident.MinDevices = 5
+	c.Notify.Incident.MinShare = 0.2
+	c.Notify.Incident.Window = Duration(15 * time.Minute)
 	c.ShutdownTimeout = Duration(15 * time.Second)
 	return c
 }
@@ -311,7 +331,7 @@ func setFromString(v reflect.Value, s string) error {
 		v.SetInt(int64(n))
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("%q is not a number", s)
 		}
 		v.SetFloat(f)
@@ -435,6 +455,7 @@ func (c *Config) validate() []error {
 		"notify.travel_buffer": c.Notify.TravelBuffer, "notify.slot_lead": c.Notify.SlotLead,
 		"notify.slot_horizon": c.Notify.SlotHorizon, "notify.slot_hold": c.Notify.SlotHold,
 		"notify.survey_timeout": c.Notify.SurveyTimeout, "notify.send_timeout": c.Notify.SendTimeout,
+		"notify.incident.window": c.Notify.Incident.Window,
 	} {
 		if d <= 0 {
 			bad(key, "must be positive")
@@ -458,11 +479,23 @@ func (c *Config) validate() []error {
 	if c.Notify.DailyCap <= 0 {
 		bad("notify.daily_cap", "must be positive, got %d", c.Notify.DailyCap)
 	}
+	if c.Notify.GroupWait < 0 {
+		bad("notify.group_wait", "must not be negative (0s sends offers at once)")
+	}
+	if c.Notify.Incident.MinDevices < 2 {
+		bad("notify.incident.min_devices", "must be at least 2, got %d", c.Notify.Incident.MinDevices)
+	}
+	if s := c.Notify.Incident.MinShare; !(s > 0 && s <= 1) {
+		bad("notify.incident.min_share", "must be a share above 0 and at most 1, got %v", s)
+	}
 	if c.Notify.MaxAttempts <= 0 {
 		bad("notify.max_attempts", "must be positive, got %d", c.Notify.MaxAttempts)
 	}
 	if _, err := proactive.ParseClock(c.Notify.VisitReminderAt); err != nil {
 		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)
+	}
+	if c.Rules.TickInterval <= 0 {
+		bad("rules.tick_interval", "must be positive")
 	}
 	if c.Rules.SnapshotInterval <= 0 {
 		bad("rules.snapshot_interval", "must be positive")

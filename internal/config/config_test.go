@@ -61,6 +61,8 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		"PROACTIVE_TWILIO_ACCOUNT_SID":           "AC1",
 		"PROACTIVE_TWILIO_AUTH_TOKEN":            "secret",
 		"PROACTIVE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
+		"PROACTIVE_NOTIFY_GROUP_WAIT":            "0s",
+		"PROACTIVE_NOTIFY_INCIDENT_MIN_SHARE":    "0.35",
 	}
 	got, err := Load("", envMap(env))
 	if err != nil {
@@ -74,7 +76,8 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		time.Duration(got.Influx.FlushInterval) != 250*time.Millisecond,
 		!got.Ingest.RequireRegistration,
 		!reflect.DeepEqual(got.Rules.Paths, []string{"a/*.yaml", "b.yaml"}),
-		got.DB.Reveal() != "postgres://u:p@db/proactive":
+		got.DB.Reveal() != "postgres://u:p@db/proactive",
+		got.Notify.GroupWait != 0, got.Notify.Incident.MinShare != 0.35:
 		t.Errorf("environment not applied: %+v", got)
 	}
 }
@@ -85,11 +88,14 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	if err := os.WriteFile(path, []byte("influx:\n  batch_size: 0\n  flush_interval: 1s\nmqtt:\n  url: ftp://x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Load(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many"}))
+	_, err := Load(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many",
+		"PROACTIVE_NOTIFY_GROUP_WAIT": "-1s", "PROACTIVE_NOTIFY_INCIDENT_MIN_DEVICES": "1", "PROACTIVE_NOTIFY_INCIDENT_MIN_SHARE": "1.5",
+		"PROACTIVE_NOTIFY_INCIDENT_WINDOW": "0s"}))
 	if err == nil {
 		t.Fatal("want errors")
 	}
-	for _, key := range []string{"influx.batch_size", "mqtt.url", "log.level", "influx.queue_size (PROACTIVE_INFLUX_QUEUE_SIZE)"} {
+	for _, key := range []string{"influx.batch_size", "mqtt.url", "log.level", "influx.queue_size (PROACTIVE_INFLUX_QUEUE_SIZE)",
+		"notify.group_wait", "notify.incident.min_devices", "notify.incident.min_share", "notify.incident.window"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -24,6 +24,28 @@ import (
 // otherwise.
 func PrivateMosquitto(tb testing.TB, conf string) int {
 	tb.Helper()
+	m := RestartableMosquitto(tb, conf)
+	if m == nil {
+		return 0
+	}
+	return m.Port
+}
+
+// MosquittoServer is a private Mosquitto that a test may stop and start
+// again on the same port, as an outage of the broker.
+type MosquittoServer struct {
+	// Port is the 127.0.0.1 port it listens on.
+	Port int
+
+	bin, conf, logPath string
+	cmd                *exec.Cmd
+	exited             chan struct{}
+}
+
+// RestartableMosquitto starts a private Mosquitto as PrivateMosquitto does
+// and returns it, to Stop and Start again; nil when the test is skipped.
+func RestartableMosquitto(tb testing.TB, conf string) *MosquittoServer {
+	tb.Helper()
 	bin := os.Getenv("PROACTIVE_MOSQUITTO")
 	if bin == "" {
 		var err error
@@ -35,7 +57,7 @@ func PrivateMosquitto(tb testing.TB, conf string) int {
 	}
 	if bin == "" {
 		RequireService(tb, "mosquitto", "mosquitto binary not found: install Debian's mosquitto package")
-		return 0
+		return nil
 	}
 	dir := tb.TempDir()
 	port := FreePort(tb)
@@ -49,28 +71,34 @@ func PrivateMosquitto(tb testing.TB, conf string) int {
 	if err := os.WriteFile(path, []byte(text+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	log, err := os.Create(filepath.Join(dir, "mosquitto.log"))
+	m := &MosquittoServer{Port: port, bin: bin, conf: path, logPath: filepath.Join(dir, "mosquitto.log")}
+	m.Start(tb)
+	tb.Cleanup(func() { m.Stop(tb) })
+	return m
+}
+
+// Start starts the broker (again) and waits until it listens.
+func (m *MosquittoServer) Start(tb testing.TB) {
+	tb.Helper()
+	log, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-c", path)
+	cmd := exec.Command(m.bin, "-c", m.conf)
 	cmd.Stdout, cmd.Stderr = log, log
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
+		log.Close()
 		tb.Fatalf("start mosquitto: %v", err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		log.Close()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	go func() { _ = cmd.Wait(); log.Close(); close(exited) }()
+	m.cmd, m.exited = cmd, exited
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(m.Port))
 	Eventually(tb, 0, func() error {
 		select {
 		case <-exited:
-			b, _ := os.ReadFile(log.Name())
+			b, _ := os.ReadFile(m.logPath)
 			tb.Fatalf("mosquitto exited at start:\n%s", b)
 		default:
 		}
@@ -81,7 +109,18 @@ func PrivateMosquitto(tb testing.TB, conf string) int {
 		c.Close()
 		return nil
 	})
-	return port
+}
+
+// Stop kills the broker, as a crash or an outage would, and waits for it to
+// exit; stopping a stopped broker does nothing.
+func (m *MosquittoServer) Stop(tb testing.TB) {
+	tb.Helper()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	m.cmd = nil
 }
 
 // MosquittoPasswordFile writes a Mosquitto password file holding user with
