@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -182,9 +183,9 @@ type trustView struct {
 // backtestView is a rule's last backtest as the rules page says it.
 type backtestView struct {
 	devices.Backtest
-	// Days is the period's length, PerDay the tickets a day, Recall a
-	// percentage and Lead the median lead time, formatted.
-	Days, PerDay, Recall, Lead string
+	// Days is the period's length, PerDay the tickets a day, Recall and
+	// Precision percentages and Lead the median lead time, formatted.
+	Days, PerDay, Recall, Precision, Lead string
 }
 
 func newBacktestView(b devices.Backtest) *backtestView {
@@ -195,6 +196,14 @@ func newBacktestView(b devices.Backtest) *backtestView {
 	}
 	if b.Scored && b.MedianLead > 0 {
 		v.Lead = humanDuration(b.MedianLead)
+	}
+	// The precision is in the saved report (rules.RuleReport's JSON), as
+	// the backtest scored it.
+	var rep struct {
+		Precision *float64 `json:"precision"`
+	}
+	if b.Scored && json.Unmarshal(b.Report, &rep) == nil && rep.Precision != nil {
+		v.Precision = strconv.FormatFloat(100**rep.Precision, 'f', 0, 64) + "%"
 	}
 	return v
 }

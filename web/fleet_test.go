@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -111,17 +112,18 @@ func TestRulesPage(t *testing.T) {
 		from := run.AddDate(0, 0, -30)
 		if err := e.store.SaveBacktest(e.ctx,
 			devices.Backtest{Rule: "compressor_wear", RunAt: run, From: from, To: run, Samples: 8640, Fires: 12, Devices: 9,
-				TicketsPerDay: 0.4, Scored: true, Failures: 5, Detected: 4, Recall: 0.8, MedianLead: 50 * time.Hour, FalseAlarms: 3},
+				TicketsPerDay: 0.4, Scored: true, Failures: 5, Detected: 4, Recall: 0.8, MedianLead: 50 * time.Hour, FalseAlarms: 3,
+				Report: json.RawMessage(`{"rule": "compressor_wear", "alerts": 12, "false_alerts": 3, "precision": 0.75}`)},
 			devices.Backtest{Rule: "door_seal", RunAt: run, From: from, To: run, Fires: 1, Devices: 1, TicketsPerDay: 1.0 / 30},
 			devices.Backtest{Rule: "pump_cavitation", RunAt: run, From: from, To: run, Scored: true}); err != nil {
 			t.Fatal(err)
 		}
 		_, page := b.get("/rules")
 		wantIn(t, page, `<th scope="col">Last backtest</th>`,
-			"12 fires on 9 devices, 0.40 tickets/day over 30.0 days; caught 4 of 5 failures (80%), median lead 2 days 2 h, 3 false alarms",
+			"12 fires on 9 devices, 0.40 tickets/day over 30.0 days; caught 4 of 5 failures (80%), median lead 2 days 2 h, 3 false alerts (precision 75%)",
 			"1 fire on 1 device, 0.03 tickets/day over 30.0 days</span>",
 			// A rule only backtested is listed, with its summary.
-			`<span class="rule-name">pump_cavitation</span>`, "0 fires on 0 devices, 0.00 tickets/day over 30.0 days; no known failures of its component, 0 false alarms",
+			`<span class="rule-name">pump_cavitation</span>`, "0 fires on 0 devices, 0.00 tickets/day over 30.0 days; no known failures of its component, 0 false alerts",
 			"(run <time", "2 h ago</time>)",
 			// fan_wear was never backtested.
 			"Never run")
