@@ -190,10 +190,8 @@ func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, er
 			return nil // an incident, a dispatcher or a cancellation came first
 		}
 		st := alertState{Party: p, Ticket: t, Created: true} // Contact zero: the policy let it through
-		if contactable(p) && n.opt.ContactCooldown > 0 {
-			if st.Recent, err = tx.CountMessages(ctx, p.Device.ID, KindOffer, now.Add(-n.opt.ContactCooldown)); err != nil {
-				return err
-			}
+		if st.Recent, err = n.recentOffers(ctx, tx, p, now); err != nil {
+			return err
 		}
 		d := decideAlert(st, now)
 		var c devices.Change

@@ -89,8 +89,8 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 				return err
 			}
 		}
-		if created && contactable(p) && n.opt.ContactCooldown > 0 {
-			if st.Recent, err = tx.CountMessages(ctx, p.Device.ID, KindOffer, now.Add(-n.opt.ContactCooldown)); err != nil {
+		if created {
+			if st.Recent, err = n.recentOffers(ctx, tx, p, now); err != nil {
 				return err
 			}
 		}
@@ -251,4 +251,14 @@ func (n *Notifier) endSurvey(ctx context.Context, tx *devices.Tx, ticket int64, 
 	_, err := tx.Apply(ctx, devices.Change{At: now, Ticket: ticket, Close: "notify", Stage: stageDone,
 		CancelJobs: []string{jobSurveyTimeout}})
 	return err
+}
+
+// recentOffers counts the offers about the party's device within the
+// contact cooldown: none to count when the customer cannot be texted or
+// the cooldown is off.
+func (n *Notifier) recentOffers(ctx context.Context, tx *devices.Tx, p party, now time.Time) (int, error) {
+	if !contactable(p) || n.opt.ContactCooldown <= 0 {
+		return 0, nil
+	}
+	return tx.CountMessages(ctx, p.Device.ID, KindOffer, now.Add(-n.opt.ContactCooldown))
 }
