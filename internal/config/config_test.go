@@ -61,6 +61,7 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		"PROACTIVE_TWILIO_ACCOUNT_SID":           "AC1",
 		"PROACTIVE_TWILIO_AUTH_TOKEN":            "secret",
 		"PROACTIVE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
+		"PROACTIVE_PUBLIC_URL":                   "https://proactive.example",
 	}
 	got, err := Load("", envMap(env))
 	if err != nil {
@@ -111,6 +112,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"PROACTIVE_TWILIO_ACCOUNT_SID": "AC1",
 		"PROACTIVE_TWILIO_AUTH_TOKEN":  "twilio-secret-4",
 		"PROACTIVE_TWILIO_FROM":        "+15550001111",
+		"PROACTIVE_PUBLIC_URL":         "https://proactive.example",
 	}
 	cfg, err := Load("", envMap(env))
 	if err != nil {
