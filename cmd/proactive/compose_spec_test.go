@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/loader"
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/compose-spec/compose-go/v2/types"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/proactivehq/proactive/internal/config"
