@@ -260,3 +260,38 @@ func TestNearest(t *testing.T) {
 		}
 	}
 }
+
+// Merge keys apply before the keys written beside them, and a mapping
+// merged into itself is an error, not an endless loop.
+func TestFileMerges(t *testing.T) {
+	path := writeFile(t, "c.yaml", "x-base: &base\n  batch_size: 42\n  queue_size: 7\n")
+	_, err := Load(path, envMap(nil))
+	wantErrors(t, err, "unknown key x-base")
+
+	path = writeFile(t, "c.yaml", "influx:\n  batch_size: 9\n  <<: {batch_size: 42, queue_size: 7}\n")
+	cfg, err := Load(path, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Influx.BatchSize != 9 || cfg.Influx.QueueSize != 7 {
+		t.Errorf("batch_size %d, queue_size %d; want 9 (written) and 7 (merged)", cfg.Influx.BatchSize, cfg.Influx.QueueSize)
+	}
+	path = writeFile(t, "c.yaml", "influx: &a\n  batch_size: 9\n  <<: *a\n")
+	_, err = Load(path, envMap(nil))
+	wantErrors(t, err, "influx merges a mapping into itself")
+}
+
+// The file decoder takes what an operator writes: no input makes it panic
+// or loop.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{
+		"influx:\n  tokn: x\n  batch_size: many\n", "rules:\n  paths: [a, b]\n", "notify: &n\n  <<: *n\n",
+		"- a\n", "a: [\n", "mqtt:\n  url: mqtt://x:1883\n  url: y\n", "influx: {<<: [{queue_size: 1}]}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg := Default()
+		_ = decodeFile(&cfg, "c.yaml", b)
+	})
+}

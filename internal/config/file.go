@@ -20,7 +20,7 @@ func decodeFile(cfg *Config, name string, b []byte) []error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file: the defaults
 	}
-	d := fileDecoder{name: name, keys: fileKeys()}
+	d := fileDecoder{name: name, keys: fileKeys(), merging: map[*yaml.Node]bool{}}
 	d.section(reflect.ValueOf(cfg).Elem(), doc.Content[0], "")
 	return d.errs
 }
@@ -29,6 +29,9 @@ type fileDecoder struct {
 	name string
 	keys []candidate
 	errs []error
+	// merging holds the mappings being merged, against a merge of a
+	// mapping into itself.
+	merging map[*yaml.Node]bool
 }
 
 func (d *fileDecoder) fail(n *yaml.Node, format string, args ...any) {
@@ -54,11 +57,15 @@ func (d *fileDecoder) section(v reflect.Value, n *yaml.Node, prefix string) {
 	for i := range v.NumField() {
 		fields[yamlName(v.Type().Field(i))] = i
 	}
-	seen := map[string]int{}
+	// Merged mappings (<<: *anchor) first, so that the keys written here
+	// override them, as YAML has it.
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Tag == "!!merge" { // <<: *anchor
-			val = unalias(val)
+		if k, val := n.Content[i], unalias(n.Content[i+1]); k.Tag == "!!merge" {
+			if d.merging[val] {
+				d.fail(k, "%s merges a mapping into itself", what)
+				continue
+			}
+			d.merging[val] = true
 			if val.Kind == yaml.SequenceNode {
 				for _, m := range val.Content {
 					d.section(v, m, prefix)
@@ -66,6 +73,13 @@ func (d *fileDecoder) section(v reflect.Value, n *yaml.Node, prefix string) {
 			} else {
 				d.section(v, val, prefix)
 			}
+			delete(d.merging, val)
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Tag == "!!merge" {
 			continue
 		}
 		key := joinKey(prefix, k.Value)
