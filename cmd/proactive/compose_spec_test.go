@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -557,4 +558,115 @@ func mqttConnect(broker, user, password string, roots *x509.CertPool) error {
 	}
 	c.Disconnect(50)
 	return nil
+}
+
+// deploy/mosquitto/entrypoint.sh on this machine's Mosquitto 2.0, as the
+// container runs it (as root): it puts the platform's password in place,
+// serves the certificate Caddy holds for the host on the TLS listener,
+// reloads a renewed one without a restart, and on SIGTERM stops Mosquitto
+// so that it saves its store.
+func TestMosquittoEntrypoint(t *testing.T) {
+	mosquitto := requireTool(t, "mosquitto", "mosquitto")
+	requireTool(t, "mosquitto_passwd", "mosquitto")
+	if os.Geteuid() != 0 {
+		t.Skip("the entrypoint runs as root, as in its container (it hands files to the mosquitto user)")
+	}
+	t.Parallel()
+	dir, caddyData := t.TempDir(), t.TempDir()
+	certDir := filepath.Join(caddyData, "caddy", "certificates", "local", "localhost")
+	for _, d := range []string{filepath.Join(dir, "auth"), filepath.Join(dir, "config"), filepath.Join(dir, "data"), certDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Caddy's certificate for the host, then a renewed one from another CA.
+	caddyCert := func() *x509.CertPool {
+		caPath, certPath, keyPath := writeCerts(t, t.TempDir())
+		for src, dst := range map[string]string{certPath: "localhost.crt", keyPath: "localhost.key"} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(certDir, dst+".tmp"), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(certDir, dst+".tmp"), filepath.Join(certDir, dst)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, _ := os.ReadFile(caPath)
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b)
+		return pool
+	}
+	first := caddyCert()
+	secret := filepath.Join(t.TempDir(), "mqtt_password")
+	files := map[string]string{
+		filepath.Join(dir, "auth", "acl.conf"): "user proactive\ntopic read devices/#\n",
+		secret:                                 "s3cret\n",
+	}
+	plainPort, tlsPort := testenv.FreePort(t), testenv.FreePort(t)
+	files[filepath.Join(dir, "config", "mosquitto.conf")] = "user root\n" + strings.NewReplacer(
+		"listener 1883\n", fmt.Sprintf("listener %d 127.0.0.1\n", plainPort),
+		"listener 8883\n", fmt.Sprintf("listener %d 127.0.0.1\n", tlsPort),
+		"/mosquitto/", dir+"/",
+	).Replace(mustReadFile(t, "deploy/mosquitto/mosquitto.conf"))
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	script, _ := filepath.Abs(filepath.Join(repoRoot, "deploy", "mosquitto", "entrypoint.sh"))
+	cmd := exec.Command("sh", script)
+	cmd.Env = append(os.Environ(), "MOSQUITTO_DIR="+dir, "CADDY_DATA="+caddyData, "MOSQUITTO_BIN="+mosquitto,
+		"MQTT_PLATFORM_USER=proactive", "MQTT_PLATFORM_PASSWORD_FILE="+secret, "MQTT_TLS_HOST=localhost",
+		"TLS_WAIT_SECONDS=10", "TLS_CHECK_SECONDS=1")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Mosquitto is the script's child: stop both
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+
+	servesCA := func(pool *x509.CertPool) func() error {
+		return func() error {
+			conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+			if err != nil {
+				return fmt.Errorf("TLS listener: %w; output:\n%s", err, out.String())
+			}
+			return conn.Close()
+		}
+	}
+	testenv.Eventually(t, 20*time.Second, servesCA(first))
+	if err := mqttConnect(fmt.Sprintf("ssl://localhost:%d", tlsPort), "proactive", "s3cret", first); err != nil {
+		t.Errorf("the platform user with the secret's password over TLS: %v", err)
+	}
+	if err := mqttConnect(fmt.Sprintf("tcp://127.0.0.1:%d", plainPort), "proactive", "wrong", nil); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+
+	renewed := caddyCert()
+	testenv.Eventually(t, 20*time.Second, servesCA(renewed))
+	if !strings.Contains(out.String(), "renewed; reloading") {
+		t.Errorf("no reload reported:\n%s", out.String())
+	}
+
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("entrypoint exited with %v after SIGTERM:\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the entrypoint did not stop within 20s of SIGTERM:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "mosquitto.db")); err != nil {
+		t.Errorf("Mosquitto saved no store on the way out: %v\n%s", err, out.String())
+	}
 }

@@ -12,8 +12,12 @@
 # SIGHUP (Caddy's own CA renews its certificates within a day, Let's
 # Encrypt's within two months).
 set -eu
-auth=/mosquitto/auth
-tls=/mosquitto/tls
+# The image's paths; a test runs this script on its own directories.
+: "${MOSQUITTO_DIR:=/mosquitto}"
+: "${CADDY_DATA:=/caddy-data}"
+: "${MOSQUITTO_BIN:=/usr/sbin/mosquitto}"
+auth=$MOSQUITTO_DIR/auth
+tls=$MOSQUITTO_DIR/tls
 : "${MQTT_PLATFORM_USER:=proactive}"
 : "${MQTT_PLATFORM_PASSWORD_FILE:?MQTT_PLATFORM_PASSWORD_FILE is not set}"
 : "${MQTT_TLS_HOST:=localhost}"
@@ -25,12 +29,12 @@ if [ ! -f "$auth/acl.conf" ]; then
 fi
 [ -f "$auth/passwd" ] || touch "$auth/passwd"
 mosquitto_passwd -b "$auth/passwd" "$MQTT_PLATFORM_USER" "$(cat "$MQTT_PLATFORM_PASSWORD_FILE")"
-chown mosquitto:mosquitto "$auth/passwd" /mosquitto/data
+chown mosquitto:mosquitto "$auth/passwd" "$MOSQUITTO_DIR/data"
 chmod 0600 "$auth/passwd"
 
 # The newest certificate Caddy holds for the host, whichever issuer.
 find_cert() {
-	find /caddy-data/caddy/certificates -name "$MQTT_TLS_HOST.crt" 2>/dev/null | while read -r crt; do
+	find "$CADDY_DATA/caddy/certificates" -name "$MQTT_TLS_HOST.crt" 2>/dev/null | while read -r crt; do
 		[ -f "${crt%.crt}.key" ] && echo "$(stat -c %Y "$crt") $crt"
 	done | sort -rn | head -n 1 | cut -d' ' -f2-
 }
@@ -59,7 +63,7 @@ until copy_cert || [ -f "$tls/cert.pem" ]; do
 	waited=$((waited + 2))
 done
 
-/usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf &
+"$MOSQUITTO_BIN" -c "$MOSQUITTO_DIR/config/mosquitto.conf" &
 pid=$!
 # Stop the way docker stops us, so that Mosquitto saves its store on the way out.
 stopping=
