@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -294,4 +295,32 @@ func FuzzConfigFile(f *testing.F) {
 		cfg := Default()
 		_ = decodeFile(&cfg, "c.yaml", b)
 	})
+}
+
+// Every PROACTIVE_* variable the code reads is known to the check of
+// unknown variables, so that a command's own variable is never refused.
+func TestEveryVariableReadIsKnown(t *testing.T) {
+	known := Variables()
+	read := regexp.MustCompile(`[Gg]etenv\("(PROACTIVE_[A-Z0-9_]+)"\)`)
+	files, _ := filepath.Glob("../../cmd/*/*.go")
+	more, _ := filepath.Glob("../../internal/*/*.go")
+	n := 0
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range read.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if _, ok := known[m[1]]; !ok && OtherVariables[m[1]] == "" && !strings.HasPrefix(m[1], testPrefix) {
+				t.Errorf("%s reads %s, which Load would refuse as unknown: add it to OtherVariables", f, m[1])
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("found no getenv of a PROACTIVE_* variable: the pattern is stale")
+	}
 }
