@@ -284,7 +284,12 @@ func TestCaddyfile(t *testing.T) {
 	caddy := requireTool(t, "caddy", "caddy")
 	for _, host := range []string{"localhost", "proactive.example.com"} {
 		path := caddyfileFor(t, "127.0.0.1:8080")
-		cmd := exec.Command(caddy, "adapt", "--config", path, "--adapter", "caddyfile", "--validate")
+		validate := exec.Command(caddy, "validate", "--config", path, "--adapter", "caddyfile")
+		validate.Env = caddyEnv(t.TempDir(), host)
+		if out, err := validate.CombinedOutput(); err != nil {
+			t.Fatalf("caddy validate, PUBLIC_HOST=%s: %v\n%s", host, err, out)
+		}
+		cmd := exec.Command(caddy, "adapt", "--config", path, "--adapter", "caddyfile")
 		cmd.Env = caddyEnv(t.TempDir(), host)
 		out, err := cmd.Output()
 		if err != nil {
@@ -292,7 +297,7 @@ func TestCaddyfile(t *testing.T) {
 			if ee, ok := err.(*exec.ExitError); ok {
 				stderr = ee.Stderr
 			}
-			t.Fatalf("caddy validate, PUBLIC_HOST=%s: %v\n%s", host, err, stderr)
+			t.Fatalf("caddy adapt, PUBLIC_HOST=%s: %v\n%s", host, err, stderr)
 		}
 		for _, want := range []string{`"host":["` + host + `"]`, `"path":["/metrics","/metrics/*"]`, `"dial":"127.0.0.1:8080"`} {
 			if !bytes.Contains(out, []byte(want)) {
