@@ -41,6 +41,23 @@ type composeFile struct {
 	Name     string                    `yaml:"name"`
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Secrets  map[string]struct {
+		Environment string `yaml:"environment"`
+		File        string `yaml:"file"`
+	} `yaml:"secrets"`
+	// secretValues is each secret's content with deploy/env.example as .env.
+	secretValues map[string]string
+}
+
+// secretAt returns the content of the secret s sees at path, which must be
+// one of its secrets under /run/secrets.
+func (cf composeFile) secretAt(s composeService, path string) (string, bool) {
+	name, ok := strings.CutPrefix(path, "/run/secrets/")
+	if !ok || !slices.Contains(s.Secrets, name) {
+		return "", false
+	}
+	v, ok := cf.secretValues[name]
+	return v, ok
 }
 
 type composeService struct {
@@ -49,9 +66,14 @@ type composeService struct {
 	Command     []string          `yaml:"command"`
 	Entrypoint  []string          `yaml:"entrypoint"`
 	Environment map[string]string `yaml:"environment"`
-	Volumes     []string          `yaml:"volumes"`
-	Ports       []string          `yaml:"ports"`
-	DependsOn   map[string]struct {
+	EnvFile     []struct {
+		Path     string `yaml:"path"`
+		Required *bool  `yaml:"required"`
+	} `yaml:"env_file"`
+	Secrets   []string `yaml:"secrets"`
+	Volumes   []string `yaml:"volumes"`
+	Ports     []string `yaml:"ports"`
+	DependsOn map[string]struct {
 		Condition string `yaml:"condition"`
 		Required  *bool  `yaml:"required"`
 	} `yaml:"depends_on"`
@@ -138,7 +160,10 @@ func mustReadFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// loadCompose reads docker-compose.yml with the variables at their defaults.
+// loadCompose reads docker-compose.yml with the variables at their defaults,
+// each service's environment as the container gets it (env_file and
+// environment, with deploy/env.example as .env), and the variables it reads
+// from .env (interpolated, and the sources of secrets).
 func loadCompose(t *testing.T) (composeFile, map[string]bool) {
 	t.Helper()
 	text, vars := interpolate(t, mustReadFile(t, "docker-compose.yml"))
@@ -148,6 +173,23 @@ func loadCompose(t *testing.T) (composeFile, map[string]bool) {
 	}
 	if len(cf.Services) == 0 {
 		t.Fatal("docker-compose.yml: no services")
+	}
+	p := composeProject(t, nil)
+	for name, s := range cf.Services {
+		s.Environment = map[string]string{}
+		for k, v := range p.Services[name].Environment {
+			if v != nil {
+				s.Environment[k] = *v
+			}
+		}
+		cf.Services[name] = s
+	}
+	cf.secretValues = map[string]string{}
+	for name, sec := range p.Secrets {
+		cf.secretValues[name] = sec.Content
+		if sec.Environment != "" {
+			vars[sec.Environment] = true
+		}
 	}
 	return cf, vars
 }
@@ -191,10 +233,11 @@ func TestComposeConfigSync(t *testing.T) {
 	cf, vars := loadCompose(t)
 	keys := configEnv()
 	for _, f := range []string{"docker-compose.yml", "Dockerfile", "deploy/env.example", "docs/operations.md", "docs/scaling.md",
-		"deploy/mosquitto/mosquitto.conf", "deploy/mosquitto/entrypoint.sh"} {
+		"docs/deploy.md", "deploy/mosquitto/mosquitto.conf", "deploy/mosquitto/entrypoint.sh", "deploy/proactive.env",
+		"deploy/proactive.env.example", "deploy/caddy/Caddyfile"} {
 		for _, name := range envNameRe.FindAllString(mustReadFile(t, f), -1) {
-			if _, ok := keys[name]; !ok && name != "PROACTIVE_CONFIG" {
-				t.Errorf("%s: %s is not a configuration variable (cmd/proactive/config.go)", f, name)
+			if _, ok := keys[name]; !ok && config.OtherVariables[name] == "" {
+				t.Errorf("%s: %s is not a configuration variable (internal/config)", f, name)
 			}
 		}
 	}
@@ -204,10 +247,10 @@ func TestComposeConfigSync(t *testing.T) {
 		t.Fatal("no proactive service")
 	}
 	for _, name := range []string{
-		"PROACTIVE_MQTT_URL", "PROACTIVE_MQTT_USERNAME", "PROACTIVE_MQTT_PASSWORD", "PROACTIVE_MQTT_CLIENT_ID",
-		"PROACTIVE_INFLUX_URL", "PROACTIVE_INFLUX_TOKEN", "PROACTIVE_INFLUX_ORG", "PROACTIVE_INFLUX_BUCKET",
+		"PROACTIVE_MQTT_URL", "PROACTIVE_MQTT_USERNAME", "PROACTIVE_MQTT_PASSWORD_FILE", "PROACTIVE_MQTT_CLIENT_ID",
+		"PROACTIVE_INFLUX_URL", "PROACTIVE_INFLUX_TOKEN_FILE", "PROACTIVE_INFLUX_ORG", "PROACTIVE_INFLUX_BUCKET",
 		"PROACTIVE_DB", "PROACTIVE_HTTP_ADDR", "PROACTIVE_PUBLIC_URL", "PROACTIVE_RULES", "PROACTIVE_LOG_FORMAT",
-		"PROACTIVE_TWILIO_ACCOUNT_SID", "PROACTIVE_TWILIO_AUTH_TOKEN", "PROACTIVE_TWILIO_FROM", "PROACTIVE_TWILIO_MESSAGING_SERVICE_SID",
+		"PROACTIVE_TWILIO_AUTH_TOKEN_FILE", // the account and sender: in proactive.env (TestComposeEnvFile)
 	} {
 		if _, ok := svc.Environment[name]; !ok {
 			t.Errorf("proactive service: %s is not set", name)
@@ -218,7 +261,8 @@ func TestComposeConfigSync(t *testing.T) {
 			t.Errorf("proactive service: %s is not a configuration variable", name)
 		}
 	}
-	cfg, err := loadConfig("", envMap(svc.Environment))
+	env := withSecretFiles(t, cf, svc)
+	cfg, err := loadConfig("", envMap(env), environList(env)...)
 	if err != nil {
 		t.Fatalf("the proactive service's environment is not a valid configuration:\n%v", err)
 	}
@@ -330,32 +374,47 @@ func TestComposeServices(t *testing.T) {
 	influx := cf.Services["influxdb"].Environment
 	for k, want := range map[string]string{
 		"DOCKER_INFLUXDB_INIT_MODE": "setup", "DOCKER_INFLUXDB_INIT_ORG": env["PROACTIVE_INFLUX_ORG"],
-		"DOCKER_INFLUXDB_INIT_BUCKET": env["PROACTIVE_INFLUX_BUCKET"], "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": env["PROACTIVE_INFLUX_TOKEN"],
+		"DOCKER_INFLUXDB_INIT_BUCKET": env["PROACTIVE_INFLUX_BUCKET"],
 	} {
 		if influx[k] != want || want == "" {
 			t.Errorf("influxdb %s = %q, want %q", k, influx[k], want)
 		}
 	}
-	if len(influx["DOCKER_INFLUXDB_INIT_PASSWORD"]) < 8 {
-		t.Error("InfluxDB refuses an admin password under 8 characters")
+	ifx := cf.Services["influxdb"]
+	initToken, ok1 := cf.secretAt(ifx, influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE"])
+	pxToken, ok2 := cf.secretAt(px, env["PROACTIVE_INFLUX_TOKEN_FILE"])
+	if !ok1 || !ok2 || initToken != pxToken || initToken == "" {
+		t.Error("influxdb's DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE and proactive's PROACTIVE_INFLUX_TOKEN_FILE are not one secret")
+	}
+	if pw, _ := cf.secretAt(ifx, influx["DOCKER_INFLUXDB_INIT_PASSWORD_FILE"]); len(pw) < 8 {
+		t.Error("InfluxDB refuses an admin password under 8 characters (DOCKER_INFLUXDB_INIT_PASSWORD_FILE)")
 	}
 
 	// Mosquitto: the platform user, the files the config names, the limits.
 	mq := cf.Services["mosquitto"]
-	if mq.Environment["MQTT_PLATFORM_USER"] != env["PROACTIVE_MQTT_USERNAME"] || mq.Environment["MQTT_PLATFORM_PASSWORD"] != env["PROACTIVE_MQTT_PASSWORD"] {
-		t.Error("mosquitto's platform user or password differs from proactive's PROACTIVE_MQTT_USERNAME/PASSWORD")
+	mqPass, ok1 := cf.secretAt(mq, mq.Environment["MQTT_PLATFORM_PASSWORD_FILE"])
+	pxPass, ok2 := cf.secretAt(px, env["PROACTIVE_MQTT_PASSWORD_FILE"])
+	if mq.Environment["MQTT_PLATFORM_USER"] != env["PROACTIVE_MQTT_USERNAME"] || !ok1 || !ok2 || mqPass != pxPass {
+		t.Error("mosquitto's platform user or password differs from proactive's PROACTIVE_MQTT_USERNAME/PASSWORD_FILE")
 	}
 	conf := map[string]string{}
+	var listeners []string
 	for _, line := range strings.Split(mustReadFile(t, "deploy/mosquitto/mosquitto.conf"), "\n") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.HasPrefix(k, "#") {
 			conf[k] = strings.TrimSpace(v)
+			if k == "listener" {
+				listeners = append(listeners, conf[k])
+			}
 		}
+	}
+	if !slices.Equal(listeners, []string{"1883", "8883"}) {
+		t.Errorf("mosquitto.conf: listeners %v, want 1883 (plaintext) and 8883 (TLS)", listeners)
 	}
 	confMount, _, _ := mountOf(mq, "/mosquitto/config/mosquitto.conf")
 	if confMount != "./deploy/mosquitto/mosquitto.conf" {
 		t.Errorf("mosquitto.conf is mounted from %q", confMount)
 	}
-	for k, want := range map[string]string{"allow_anonymous": "false", "persistence": "true", "listener": "1883"} {
+	for k, want := range map[string]string{"allow_anonymous": "false", "persistence": "true", "autosave_on_changes": "true"} {
 		if conf[k] != want {
 			t.Errorf("mosquitto.conf: %s = %q, want %q", k, conf[k], want)
 		}
@@ -393,10 +452,7 @@ func TestComposeServices(t *testing.T) {
 
 	// The commands the compose file runs exist: the ACL generator runs
 	// here on a SQLite registry, the health check is a registered command.
-	genEnv := map[string]string{}
-	for k, v := range gen.Environment {
-		genEnv[k] = v
-	}
+	genEnv := withSecretFiles(t, cf, gen)
 	genEnv["PROACTIVE_DB"] = filepath.Join(t.TempDir(), "proactive.db")
 	aclPath := filepath.Join(t.TempDir(), "acl.conf")
 	args := append([]string{"proactive"}, gen.Command...)
@@ -457,18 +513,19 @@ func TestComposeServices(t *testing.T) {
 		t.Errorf("postgres profiles %v, want [postgres]", pg.Profiles)
 	}
 	var pgURL string
-	for _, m := range envLineRe.FindAllStringSubmatch(mustReadFile(t, "deploy/env.example"), -1) {
-		if m[1] == "DB" && strings.HasPrefix(m[2], "postgres://") {
+	for _, m := range envLineRe.FindAllStringSubmatch(mustReadFile(t, "deploy/proactive.env.example"), -1) {
+		if m[1] == "PROACTIVE_DB" && strings.HasPrefix(m[2], "postgres://") {
 			pgURL = m[2]
 		}
 	}
 	u, err := url.Parse(pgURL)
 	if err != nil || pgURL == "" {
-		t.Fatalf("deploy/env.example gives no DB=postgres://... example (%v)", err)
+		t.Fatalf("deploy/proactive.env.example gives no PROACTIVE_DB=postgres://... example (%v)", err)
 	}
 	pass, _ := u.User.Password()
+	pgPass, _ := cf.secretAt(pg, pg.Environment["POSTGRES_PASSWORD_FILE"])
 	if u.Hostname() != "postgres" || u.Port() != "5432" || u.User.Username() != pg.Environment["POSTGRES_USER"] ||
-		pass != pg.Environment["POSTGRES_PASSWORD"] || strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
+		pass != pgPass || strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
 		t.Errorf("the example DB URL %s does not match the postgres service %v", u.Redacted(), pg.Environment)
 	}
 }
@@ -533,6 +590,14 @@ func grafanaDatasources(t *testing.T, cf composeFile) map[string]grafanaDatasour
 	t.Helper()
 	gf := cf.Services["grafana"]
 	text := mustReadFile(t, "deploy/grafana/provisioning/datasources/datasources.yaml")
+	text = regexp.MustCompile(`\$__file\{([^}]*)\}`).ReplaceAllStringFunc(text, func(s string) string {
+		path := strings.TrimSuffix(strings.TrimPrefix(s, "$__file{"), "}")
+		v, ok := cf.secretAt(gf, path)
+		if !ok {
+			t.Errorf("datasources.yaml reads the file %s, which is no secret of the grafana service", path)
+		}
+		return v
+	})
 	text = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`).ReplaceAllStringFunc(text, func(s string) string {
 		name := strings.Trim(s, "${}")
 		v, ok := gf.Environment[name]
@@ -887,7 +952,8 @@ func TestComposeDashboards(t *testing.T) {
 		}
 	}
 	if ds := sources["influxdb"]; ds.JSONData["version"] != "Flux" || ds.JSONData["organization"] != influxEnv["DOCKER_INFLUXDB_INIT_ORG"] ||
-		ds.JSONData["defaultBucket"] != bucket || ds.Secure["token"] != influxEnv["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"] {
+		ds.JSONData["defaultBucket"] != bucket || ds.Secure["token"] != cf.secretValues["influx_token"] ||
+		influxEnv["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE"] != "/run/secrets/influx_token" {
 		t.Errorf("the InfluxDB data source does not use Flux with the org, bucket and token InfluxDB is set up with: %+v", ds)
 	}
 	gf := cf.Services["grafana"]

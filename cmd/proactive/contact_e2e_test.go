@@ -70,6 +70,7 @@ func TestServeContactReview(t *testing.T) {
 	env["PROACTIVE_TWILIO_AUTH_TOKEN"] = "0123456789abcdef0123456789abcdef" // twilio-go checks its form
 	env["PROACTIVE_TWILIO_FROM"] = "+15005550006"
 	env["PROACTIVE_TWILIO_API_URL"] = tw.URL
+	env["PROACTIVE_PUBLIC_URL"] = "http://" + env["PROACTIVE_HTTP_ADDR"] // required with Twilio
 
 	ctx := t.Context()
 	store, err := devices.Open(ctx, env["PROACTIVE_DB"])

@@ -26,7 +26,7 @@ type Config = config.Config
 var version = "dev"
 
 func main() {
-	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "proactive:", err)
 		}
@@ -39,8 +39,11 @@ func main() {
 type env struct {
 	args   []string
 	getenv func(string) string
-	stdout io.Writer
-	stderr io.Writer
+	// environ is the environment as os.Environ gives it, for the
+	// configuration's check of unknown PROACTIVE_* names; nil skips it.
+	environ []string
+	stdout  io.Writer
+	stderr  io.Writer
 }
 
 // command is one subcommand. Issues that add commands add an entry to
@@ -69,8 +72,10 @@ func commands() map[string]command {
 
 // run is main without the process: tests call it with their own arguments,
 // environment and outputs. It returns when the command is done or ctx (or a
-// SIGINT/SIGTERM) ends it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// SIGINT/SIGTERM) ends it. environ, when given, is the environment getenv
+// reads in os.Environ's form: the configuration then refuses PROACTIVE_*
+// variables that nothing reads.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, environ ...string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmds := commands()
@@ -86,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stderr, cmds)
 		return fmt.Errorf("unknown command %q", args[1])
 	}
-	return c.run(ctx, env{args: args[2:], getenv: getenv, stdout: stdout, stderr: stderr})
+	return c.run(ctx, env{args: args[2:], getenv: getenv, environ: environ, stdout: stdout, stderr: stderr})
 }
 
 func usage(w io.Writer, cmds map[string]command) {
@@ -123,7 +128,7 @@ func configFlags(name string, e env) (*flag.FlagSet, func() (Config, error)) {
 	fs := flag.NewFlagSet("proactive "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	path := fs.String("config", e.getenv("PROACTIVE_CONFIG"), "YAML configuration `file` (env PROACTIVE_CONFIG); every key can be overridden by PROACTIVE_* variables")
-	return fs, func() (Config, error) { return config.Load(*path, e.getenv) }
+	return fs, func() (Config, error) { return config.Load(*path, e.getenv, e.environ...) }
 }
 
 func printConfig(_ context.Context, e env) error {
@@ -133,7 +138,7 @@ func printConfig(_ context.Context, e env) error {
 	}
 	cfg, err := load()
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration:\n%w", err) // as serve says it
 	}
 	_, err = io.WriteString(e.stdout, cfg.Printable())
 	return err

@@ -4,7 +4,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,41 +239,43 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return proactive.FormatDuration(time.Duration(d)), nil }
 
-// Load reads the file (when path is not empty), applies the
-// environment and validates. It reports every problem at once.
-func Load(path string, getenv func(string) string) (Config, error) {
+// Load reads the file (when path is not empty), applies the environment
+// and validates. It reports every problem at once: a bad value or an
+// unknown key in the file does not stop the rest of the file, the
+// environment or the validation from being checked.
+//
+// getenv reads the variables. environ, when given, is that same
+// environment as os.Environ returns it: with it, a variable that is set
+// but empty sets its key to empty (rather than leaving the default), and a
+// PROACTIVE_* variable that nothing reads is an error naming the nearest
+// known one. Each secret may also come from the file named by its
+// variable with _FILE appended (Docker secrets).
+func Load(path string, getenv func(string) string, environ ...string) (Config, error) {
 	cfg := Default()
+	var errs []error
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
-		}
+		errs = append(errs, decodeFile(&cfg, path, b)...)
 	}
-	var errs []error
-	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, v reflect.Value) {
-		s := getenv(env)
-		if s == "" {
-			return
-		}
-		if err := setFromString(v, s); err != nil {
-			errs = append(errs, fmt.Errorf("%s (%s): %w", key, env, err))
-		}
-	})
+	errs = append(errs, applyEnv(&cfg, getenv, environ)...)
 	errs = append(errs, cfg.validate()...)
 	return cfg, errors.Join(errs...)
 }
 
 // Variables returns every environment variable Load reads, with the yaml
-// key it sets.
+// key it sets: one per key, and the _FILE variable of each secret.
 func Variables() map[string]string {
 	cfg := Default()
 	keys := map[string]string{}
-	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, _ reflect.Value) { keys[env] = key })
+	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, v reflect.Value) {
+		keys[env] = key
+		if _, secret := v.Interface().(Secret); secret {
+			keys[env+fileSuffix] = key
+		}
+	})
 	return keys
 }
 
@@ -442,6 +443,9 @@ func (c *Config) validate() []error {
 		}
 	}
 	if c.Twilio.AccountSID != "" {
+		if c.PublicURL == "" {
+			bad("public_url", "required with twilio.account_sid: Twilio signs its webhooks with the public URL, and replies could never be verified without it")
+		}
 		if c.Twilio.AuthToken == "" {
 			bad("twilio.auth_token", "required with twilio.account_sid")
 		}

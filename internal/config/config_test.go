@@ -63,6 +63,7 @@ func TestEveryKeyFromEnvironment(t *testing.T) {
 		"PROACTIVE_TWILIO_MESSAGING_SERVICE_SID": "MG1",
 		"PROACTIVE_NOTIFY_GROUP_WAIT":            "0s",
 		"PROACTIVE_NOTIFY_INCIDENT_MIN_SHARE":    "0.35",
+		"PROACTIVE_PUBLIC_URL":                   "https://proactive.example",
 	}
 	got, err := Load("", envMap(env))
 	if err != nil {
@@ -117,6 +118,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"PROACTIVE_TWILIO_ACCOUNT_SID": "AC1",
 		"PROACTIVE_TWILIO_AUTH_TOKEN":  "twilio-secret-4",
 		"PROACTIVE_TWILIO_FROM":        "+15550001111",
+		"PROACTIVE_PUBLIC_URL":         "https://proactive.example",
 	}
 	cfg, err := Load("", envMap(env))
 	if err != nil {

@@ -40,7 +40,7 @@ func TestConfigDurations(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fileErr, `line 2: "7x": unknown unit "x"`},
+		{fileErr, `notify.contact_cooldown (` + path + ` line 2): "7x": unknown unit "x"`},
 		{envErr, `notify.offer_expiry (PROACTIVE_NOTIFY_OFFER_EXPIRY): "3 days": unknown unit " days"`},
 	} {
 		if tt.err == nil || !strings.Contains(tt.err.Error(), tt.want) {
