@@ -397,3 +397,37 @@ func TestAuthFailuresLimited(t *testing.T) {
 		t.Errorf("code %q, want rate_limited", code)
 	}
 }
+
+// updated_since keeps the tickets changed since a time: a comment on the
+// timeline counts, as a status change does.
+func TestTicketListUpdatedSince(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		a, b, c := f.ticket(t, "tech-1"), f.ticket(t, "tech-1"), f.ticket(t, "tech-2")
+		since := time.Now().UTC()
+		testenv.Eventually(t, 0, func() error { // the store's clock must pass since
+			if !time.Now().After(since) {
+				return fmt.Errorf("clock still at %v", since)
+			}
+			return nil
+		})
+		if _, err := f.store.Comment(t.Context(), b.ID, "dispatcher", "called the customer"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.store.Transition(t.Context(), c.ID, proactive.TicketOffered, "dispatcher", ""); err != nil {
+			t.Fatal(err)
+		}
+		r := f.as(t, devices.RoleDispatcher, "GET", "/tickets?updated_since="+since.Format(time.RFC3339Nano), "")
+		want(t, r, 200)
+		var page devices.Page[proactive.Ticket]
+		r.decode(t, &page)
+		var got []int64
+		for _, x := range page.Items {
+			got = append(got, x.ID)
+		}
+		if !slices.Equal(got, []int64{c.ID, b.ID}) {
+			t.Errorf("updated since: %v, want [%d %d] (not %d)", got, c.ID, b.ID, a.ID)
+		}
+		want(t, f.as(t, devices.RoleDispatcher, "GET", "/tickets?updated_since=yesterday", ""), 400)
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -35,6 +36,12 @@ func (s *server) listTickets(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("active"); v != "" {
 		if f.Active, err = strconv.ParseBool(v); err != nil {
 			return badRequest(map[string]string{"active": "want true or false"}, "bad query parameter active=%q", v)
+		}
+	}
+	if v := q.Get("updated_since"); v != "" {
+		if f.UpdatedSince, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return badRequest(map[string]string{"updated_since": "want an RFC 3339 time, like 2026-03-10T09:30:00Z"},
+				"bad query parameter updated_since=%q", v)
 		}
 	}
 	if tok := tokenOf(r.Context()); tok.Role == devices.RoleTechnician {

@@ -234,7 +234,7 @@ func (tx *Tx) absorb(ctx context.Context, t proactive.Ticket, a proactive.Alert)
 func (tx *Tx) countAlert(ctx context.Context, t proactive.Ticket, a proactive.Alert, now time.Time) (proactive.Ticket, error) {
 	fired := dbTime(a.FiredAt)
 	if _, err := tx.tx.ExecContext(ctx, `UPDATE tickets SET alerts_absorbed = alerts_absorbed + 1, last_alert_at = $2,
-		last_alert_fired_at = $3 WHERE id = $1`, t.ID, now, nullTime(fired)); err != nil {
+		last_alert_fired_at = $3, updated_at = $2 WHERE id = $1`, t.ID, now, nullTime(fired)); err != nil {
 		return proactive.Ticket{}, fmt.Errorf("count absorbed alert: %w", err)
 	}
 	t.AlertsAbsorbed++
@@ -254,6 +254,12 @@ func insertEvent(ctx context.Context, q querier, ticket int64, at time.Time, kin
 	e := proactive.TicketEvent{TicketID: ticket, At: at, Kind: kind, Actor: actor, Body: raw}
 	err = q.QueryRowContext(ctx, `INSERT INTO ticket_events (ticket_id, at, kind, actor, body)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, ticket, at, string(kind), actor, string(raw)).Scan(&e.ID)
+	if err != nil {
+		return e, err
+	}
+	// Whatever lands on the timeline changes the ticket for those who poll
+	// with updated_since.
+	_, err = q.ExecContext(ctx, `UPDATE tickets SET updated_at = $2 WHERE id = $1 AND updated_at < $2`, ticket, at)
 	return e, err
 }
 
@@ -584,6 +590,10 @@ type TicketFilter struct {
 	// OpenedAfter and OpenedBefore keep tickets opened at or after, and
 	// before, these times; zero is unbounded.
 	OpenedAfter, OpenedBefore time.Time
+	// UpdatedSince keeps tickets changed at or after it (a status, an
+	// assignment, anything on the timeline, an absorbed alert): what an
+	// integration polls for. Zero is unbounded.
+	UpdatedSince time.Time
 	// IDs keeps these tickets, at most 500.
 	IDs []int64
 	ListOptions
@@ -675,6 +685,9 @@ func (f TicketFilter) where(v *validator, args []any) (string, []any) {
 	}
 	if !f.OpenedBefore.IsZero() {
 		conds = append(conds, "opened_at < "+arg(dbTime(f.OpenedBefore)))
+	}
+	if !f.UpdatedSince.IsZero() {
+		conds = append(conds, "updated_at >= "+arg(dbTime(f.UpdatedSince)))
 	}
 	return strings.Join(conds, " AND "), args
 }
