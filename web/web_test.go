@@ -417,7 +417,8 @@ func TestMountedAtRoot(t *testing.T) {
 	r.Mount("/", web.New(web.Options{Store: e.store, Tokens: e.tokens, Outreach: e.n}))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
-	for path, want := range map[string]int{"/healthz": 200, "/signin": 200, "/static/app.css": 200, "/nope": 303} {
+	for path, want := range map[string]int{"/healthz": 200, "/signin": 200, "/static/app.css": 200, "/nope": 303,
+		"/static/": 404, "/static/nope.css": 404} {
 		req, _ := http.NewRequestWithContext(e.ctx, http.MethodGet, srv.URL+path, nil)
 		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 		if err != nil {
