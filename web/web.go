@@ -240,7 +240,7 @@ func securityHeaders(next http.Handler) http.Handler {
 func filesOnly(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimSuffix(path.Clean("/"+r.URL.Path)[1:], "/")
+		name := strings.TrimSuffix(path.Clean("/" + r.URL.Path)[1:], "/")
 		if fi, err := fs.Stat(fsys, name); name == "" || err != nil || fi.IsDir() {
 			http.NotFound(w, r)
 			return
