@@ -43,6 +43,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/httprate"
+
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/notify"
@@ -138,6 +140,10 @@ type Options struct {
 	InsecureCookies bool
 	// RefreshEvery is how often the board's script reloads it, default 10s.
 	RefreshEvery time.Duration
+	// SignInFailures is how many failed sign-ins one client address may
+	// make a minute, default 30; past it sign-in answers 429 until the
+	// minute moves on, so that guessing tokens goes nowhere.
+	SignInFailures int
 }
 
 func (o Options) withDefaults() Options {
@@ -162,6 +168,9 @@ func (o Options) withDefaults() Options {
 	if o.RefreshEvery <= 0 {
 		o.RefreshEvery = 10 * time.Second
 	}
+	if o.SignInFailures <= 0 {
+		o.SignInFailures = 30
+	}
 	return o
 }
 
@@ -171,6 +180,8 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    *pages
+	// signInFailures counts failed sign-ins per client address.
+	signInFailures *httprate.RateLimiter
 }
 
 // New returns the web pages' handler, to serve at /. It panics without a
@@ -182,6 +193,7 @@ func New(o Options) http.Handler {
 	o = o.withDefaults()
 	s := &server{Options: o, log: o.Logger.With("component", "web")}
 	s.sessions = newSessions(o.Now, o.SessionIdle, o.SessionMax, o.MaxSessions)
+	s.signInFailures = httprate.NewRateLimiter(o.SignInFailures, signInWindow)
 	s.pages = mustParsePages(o.Location)
 
 	static, err := fs.Sub(staticFS, "static")

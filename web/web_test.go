@@ -456,3 +456,21 @@ func TestSignInStaysOnSite(t *testing.T) {
 		})
 	}
 }
+
+// Failed sign-ins are limited per client address: past the limit sign-in
+// answers 429 with Retry-After, even for a valid token from that address.
+func TestSignInFailuresLimited(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.SignInFailures = 3 })
+	b := e.browser()
+	b.get("/signin")
+	for range 3 {
+		resp, page := b.post("/signin", url.Values{"token": {"pat_0123456789abcdef_" + strings.Repeat("0", 64)}})
+		wantStatus(t, resp, page, http.StatusUnauthorized)
+	}
+	resp, page := b.post("/signin", url.Values{"token": {e.tok["admin"]}})
+	wantStatus(t, resp, page, http.StatusTooManyRequests)
+	wantIn(t, page, "Too many failed sign-ins")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
