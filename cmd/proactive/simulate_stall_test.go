@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -154,4 +155,55 @@ func TestSimulateExitsOnSIGTERMWhileStalled(t *testing.T) {
 		t.Errorf("no clear message on exit:\n%s", o)
 	}
 	t.Logf("output:\n%s", out.String())
+}
+
+// The fleet-load stall, both sides: the simulator's connections to the
+// embedded broker of `proactive serve` are cut twice mid-burst (as the
+// broker's acknowledgement write deadline or a network would); the
+// simulator reconnects and publishes again what was not acknowledged, the
+// broker takes the new connections, and every reading is stored.
+func TestSimulateIntoServeThroughCutConnections(t *testing.T) {
+	t.Parallel()
+	influx, env, _ := servePlatform(t)
+	proxy := testenv.NewProxy(t, env["PROACTIVE_MQTT_LISTEN"])
+	cut := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { cut <- n }()
+		for _, at := range []int64{100 << 10, 300 << 10} {
+			for proxy.Forwarded() < at {
+				select {
+				case <-t.Context().Done():
+					return
+				case <-time.After(time.Millisecond): // polling a counter
+				}
+			}
+			proxy.Cut()
+			n++
+		}
+	}()
+	out, err := simulateRun(t, env, "--broker", "mqtt://"+proxy.Addr(), "--load", "200", "--interval", "1s", "--duration", "30s",
+		"--speed", "10", "--start", "2026-03-02T09:00:00Z", "--connections", "4")
+	if err != nil {
+		t.Fatalf("simulate through cut connections: %v\n%s", err, out)
+	}
+	if n := <-cut; n != 2 {
+		t.Fatalf("%d cuts, want 2 (the run was shorter than the test expects); output:\n%s", n, out)
+	}
+	if !strings.Contains(out, `"reconnects"`) || strings.Contains(out, `"reconnects":0`) {
+		t.Errorf("no reconnection reported:\n%s", out)
+	}
+	got := countByDevice(t, influx, "telemetry")
+	bad := 0
+	for i := 1; i <= 200; i++ {
+		if n := got[fmt.Sprintf("load-%06d", i)]; n != 30 {
+			bad++
+			if bad <= 5 {
+				t.Errorf("load-%06d: %d readings stored, want 30", i, n)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of 200 devices lost readings", bad)
+	}
 }

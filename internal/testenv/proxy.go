@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -21,6 +22,7 @@ type Proxy struct {
 	refuse  bool
 	wg      sync.WaitGroup
 	accepts int
+	up      atomic.Int64 // bytes from clients to the server
 }
 
 // NewProxy listens on 127.0.0.1:0 and forwards each connection to target;
@@ -51,6 +53,9 @@ func (p *Proxy) Accepted() int {
 	defer p.mu.Unlock()
 	return p.accepts
 }
+
+// Forwarded is how many bytes clients have sent through the proxy.
+func (p *Proxy) Forwarded() int64 { return p.up.Load() }
 
 // Cut closes every open connection through the proxy, both ways.
 func (p *Proxy) Cut() {
@@ -105,19 +110,35 @@ func (p *Proxy) accept() {
 		p.accepts++
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, s)
-		go p.pipe(s, c)
+		go p.pipe(s, c, &p.up)
+		go p.pipe(c, s, nil)
 	}
 }
 
-// pipe copies from src to dst; when either side ends, both close.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies from src to dst, counting the bytes in n when set; when
+// either side ends, both close.
+func (p *Proxy) pipe(dst, src net.Conn, n *atomic.Int64) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	var w io.Writer = dst
+	if n != nil {
+		w = countingWriter{dst, n}
+	}
+	_, _ = io.Copy(w, src)
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
 	delete(p.conns, dst)
 	delete(p.conns, src)
 	p.mu.Unlock()
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(b []byte) (int, error) {
+	k, err := c.w.Write(b)
+	c.n.Add(int64(k))
+	return k, err
 }
