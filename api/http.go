@@ -78,10 +78,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error.Message = fmt.Sprintf("rules not reloaded, the running rules stay: %d problem(s)", len(probs))
 		body.Error.Fields = problemFields(probs)
 	case devices.Unavailable(err):
-		// The database is down or busy: the request may succeed later.
-		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		// The database (or InfluxDB) is down or busy: the request may
+		// succeed later.
+		s.log.Warn("dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		status, body.Error.Code = http.StatusServiceUnavailable, proactive.EUnavailable
-		body.Error.Message = "the database is unavailable: retry after the time in Retry-After"
+		body.Error.Message = "a service this request needs (the database or InfluxDB) is unavailable: retry after the time in Retry-After"
 	default:
 		code := proactive.ErrorCode(err)
 		if st, ok := codeStatus[code]; ok {

@@ -474,3 +474,22 @@ func TestSignInFailuresLimited(t *testing.T) {
 		t.Error("429 without Retry-After")
 	}
 }
+
+// While the database is down a page answers 503 with Retry-After, not 500.
+func TestDatabaseDownIs503(t *testing.T) {
+	pu, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, pu.Host)
+	pu.Host = proxy.Addr()
+	e := newEnv(t, pu.String())
+	b := e.signedIn("dispatcher")
+	proxy.Refuse()
+	resp, page := b.get("/")
+	wantStatus(t, resp, page, http.StatusServiceUnavailable)
+	wantIn(t, page, "database is unavailable")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+}
