@@ -215,6 +215,12 @@ func (c *conn) reconnect() (paho.Client, error) {
 			c.mu.Unlock()
 			c.s.reconnects.Add(1)
 			c.s.log.Warn("mqtt connection lost; reconnected", "connection", c.i+1)
+			if c.perDev {
+				// The broker published the device's will (offline) when the
+				// connection dropped: say it is back, as a device would.
+				m := Message{Device: c.s.ids[c.i], Status: true, Online: true}
+				cl.Publish(m.Topic(c.s.o.TopicPrefix), 1, false, m.AppendPayload(nil))
+			}
 			return cl, nil
 		}
 		if ctx.Err() != nil {

@@ -3,6 +3,7 @@ package simulator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -16,9 +17,17 @@ import (
 // A connection dropped in the middle of a burst (the broker's side closes
 // it, as a write deadline would) is reconnected and the burst resumes:
 // every reading reaches the broker, at least once, and the run ends.
+// With a connection per device, each device announces itself online again
+// on its new connection (the broker sent its will when the old one
+// dropped).
 func TestSimulatorResumesAfterDroppedConnection(t *testing.T) {
 	t.Parallel()
-	sc := mustScenario(t, strings.NewReplacer("count: 3", "count: 200", "backfill: 3h", "backfill: 24h").Replace(small))
+	t.Run("shared", func(t *testing.T) { t.Parallel(); testResume(t, 200, 2) })
+	t.Run("per device", func(t *testing.T) { t.Parallel(); testResume(t, 20, 0) })
+}
+
+func testResume(t *testing.T, devices, connections int) {
+	sc := mustScenario(t, strings.NewReplacer("count: 3", fmt.Sprintf("count: %d", devices), "backfill: 3h", "backfill: 24h").Replace(small))
 	distinct := func(b *broker) int {
 		unique := map[string]bool{}
 		for _, r := range readings(t, b.published()) {
@@ -28,7 +37,7 @@ func TestSimulatorResumesAfterDroppedConnection(t *testing.T) {
 	}
 	// What a run without trouble delivers.
 	ref := startBroker(t, "", "")
-	sim, err := simulator.New(simulator.Options{Scenario: sc, Start: start, Broker: ref.url, Speed: math.Inf(1), Connections: 2})
+	sim, err := simulator.New(simulator.Options{Scenario: sc, Start: start, Broker: ref.url, Speed: math.Inf(1), Connections: connections})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +49,7 @@ func TestSimulatorResumesAfterDroppedConnection(t *testing.T) {
 	b := startBroker(t, "", "")
 	proxy := testenv.NewProxy(t, strings.TrimPrefix(b.url, "mqtt://"))
 	sim, err = simulator.New(simulator.Options{
-		Scenario: sc, Start: start, Broker: "mqtt://" + proxy.Addr(), Speed: math.Inf(1), Connections: 2, MaxInflight: 100,
+		Scenario: sc, Start: start, Broker: "mqtt://" + proxy.Addr(), Speed: math.Inf(1), Connections: connections, MaxInflight: 100,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +83,18 @@ func TestSimulatorResumesAfterDroppedConnection(t *testing.T) {
 	if got := distinct(b); got != want {
 		t.Errorf("%d distinct readings reached the broker, want %d as without the cuts", got, want)
 	}
-	if proxy.Accepted() < 4 {
-		t.Errorf("%d connections through the proxy, want the 2 first and 2 reconnections", proxy.Accepted())
+	if proxy.Accepted() <= sim.Stats().Connections {
+		t.Errorf("%d connections through the proxy, want reconnections beyond the %d first", proxy.Accepted(), sim.Stats().Connections)
+	}
+	if connections == 0 {
+		online := 0
+		for _, m := range b.published() {
+			if strings.HasSuffix(m.topic, "/status") && m.payload == `{"online":true}` {
+				online++
+			}
+		}
+		if online <= devices {
+			t.Errorf("%d online statuses, want the %d first and more after the reconnections", online, devices)
+		}
 	}
 }
