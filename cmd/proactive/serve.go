@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -159,7 +158,12 @@ func serve(ctx context.Context, e env) error {
 	checks := []api.Check{
 		{Name: "mqtt", Fn: func(context.Context) error { return src.Ready() }},
 		{Name: "database", Fn: func(ctx context.Context) error { return store.Ping(ctx) }},
-		{Name: "influxdb", Fn: func(ctx context.Context) error { return cmp.Or(in.WriteError(), tsdb.Ping(ctx)) }},
+		{Name: "influxdb", Fn: func(ctx context.Context) error {
+			if err := in.WriteError(); err != nil {
+				return err
+			}
+			return tsdb.Ping(ctx)
+		}},
 	}
 	srv := api.NewServer(api.NewRouter(api.RouterOptions{
 		Registry: reg, MetricsToken: cfg.HTTP.MetricsToken.Reveal(), Checks: checks, TrustedProxies: proxies, Logger: log,
