@@ -26,15 +26,21 @@ influxdb-stop:
 run: build bin/influxd
 	scripts/run.sh
 
+# gotestsum runs go test and ends with a summary: each skipped test and
+# why (a missing service, -short), then the failures. Fetched and built by
+# `go run` from the Go module proxy the first time, like bin/influxd.
+GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-fails --format-hide-empty-pkg --
+
 # Every test. Integration tests start their own influxd and brokers; they
-# need bin/influxd, and Mosquitto on 127.0.0.1:1883 (skipped without it,
-# failed under CI=true).
+# need bin/influxd, Mosquitto on 127.0.0.1:1883, PostgreSQL on
+# 127.0.0.1:5432 and Chromium (skipped without them, failed under
+# CI=true); .ci/run installs and starts them.
 test: bin/influxd
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GOTESTSUM) -count=1 -timeout 20m ./...
 
 test-short:
-	$(GO) test -count=1 -short ./...
+	$(GOTESTSUM) -count=1 -short ./...
 
 # The figures the issues ask for: end-to-end ingest throughput (a burst of
 # 100,000 QoS 1 messages through a private Mosquitto and through the embedded

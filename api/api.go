@@ -126,6 +126,9 @@ type Options struct {
 	// MaxPoints bounds the points per metric of a telemetry range, default
 	// 2000; a request asks for 500 unless it says otherwise.
 	MaxPoints int
+	// Checks are the readiness conditions, as /readyz runs them; GET
+	// /health shows admins their errors in full.
+	Checks []Check
 }
 
 func (o Options) withDefaults() Options {
@@ -208,6 +211,7 @@ func New(o Options) http.Handler {
 	}
 	route(http.MethodGet, "/openapi.json", anyone, s.openAPI)
 	route(http.MethodGet, "/me", anyone, s.me)
+	route(http.MethodGet, "/health", adminOnly, s.health)
 
 	route(http.MethodGet, "/devices", staff, s.listDevices)
 	route(http.MethodPost, "/devices", staff, s.createDevice)
@@ -273,6 +277,18 @@ func (s *server) openAPI(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, err := w.Write(openAPI)
 	return err
+}
+
+// health runs the readiness checks with each failure's error in full,
+// connection details included: /readyz, unauthenticated, gives only a
+// reason.
+func (s *server) health(w http.ResponseWriter, r *http.Request) error {
+	status, results := runChecks(r.Context(), s.Checks, error.Error)
+	body := map[string]any{"checks": results, "status": "ready"}
+	if status != http.StatusOK {
+		body["status"] = "not ready"
+	}
+	return writeJSON(w, status, body)
 }
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) error {

@@ -77,6 +77,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, body.Error.Code = http.StatusUnprocessableEntity, proactive.EInvalid
 		body.Error.Message = fmt.Sprintf("rules not reloaded, the running rules stay: %d problem(s)", len(probs))
 		body.Error.Fields = problemFields(probs)
+	case devices.Unavailable(err):
+		// The database (or InfluxDB) is down or busy: the request may
+		// succeed later.
+		s.log.Warn("dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		status, body.Error.Code = http.StatusServiceUnavailable, proactive.EUnavailable
+		body.Error.Message = "a service this request needs (the database or InfluxDB) is unavailable: retry after the time in Retry-After"
 	default:
 		code := proactive.ErrorCode(err)
 		if st, ok := codeStatus[code]; ok {
@@ -90,8 +96,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="proactive"`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	_ = writeJSON(w, status, body)
 }
@@ -294,10 +303,14 @@ func int64Param(r *http.Request, name string) (int64, error) {
 	return n, nil
 }
 
+// retryAfter is the Retry-After, in seconds, of a 503.
+const retryAfter = "5"
+
 // clientAddr is the address failed authentications are counted against:
-// the connection's peer. Behind a proxy that is the proxy, so the limit
-// then holds for everyone behind it together, which errs on the safe side;
-// forwarded headers are not trusted, since a client can set them.
+// the client as a trusted proxy forwarded it (the router's clientIP puts it
+// in RemoteAddr), else the connection's peer. Behind a proxy that is not
+// configured as trusted that is the proxy, so the limit then holds for
+// everyone behind it together, which errs on the safe side.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -46,27 +47,35 @@ const maxProfileSeconds = 300
 
 // pprofCPU serves a CPU profile of seconds (default 30).
 func (s *server) pprofCPU(w http.ResponseWriter, r *http.Request) error {
+	secs := 30
 	if v := r.URL.Query().Get("seconds"); v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > maxProfileSeconds {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxProfileSeconds {
 			return badRequest(map[string]string{"seconds": "want an integer from 1 to 300"}, "bad query parameter seconds=%q", v)
 		}
+		secs = n
 	}
-	return s.exclusive(w, r, cpuProfiling, pprof.Profile)
+	return s.exclusive(w, r, cpuProfiling, time.Duration(secs)*time.Second, pprof.Profile)
 }
 
 // pprofTrace serves an execution trace of seconds (default 1, fractions
 // allowed).
 func (s *server) pprofTrace(w http.ResponseWriter, r *http.Request) error {
+	secs := 1.0
 	if v := r.URL.Query().Get("seconds"); v != "" {
-		if f, err := strconv.ParseFloat(v, 64); err != nil || !(f > 0 && f <= maxProfileSeconds) {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0 && f <= maxProfileSeconds) {
 			return badRequest(map[string]string{"seconds": "want a number of seconds above 0, at most 300"}, "bad query parameter seconds=%q", v)
 		}
+		secs = f
 	}
-	return s.exclusive(w, r, tracing, pprof.Trace)
+	return s.exclusive(w, r, tracing, time.Duration(secs*float64(time.Second)), pprof.Trace)
 }
 
-// exclusive runs h once it holds slot.
-func (s *server) exclusive(w http.ResponseWriter, r *http.Request, slot chan struct{}, h http.HandlerFunc) error {
+// exclusive runs h, which streams for d, once it holds slot. The wait for
+// the slot and d are outside the server's WriteTimeout.
+func (s *server) exclusive(w http.ResponseWriter, r *http.Request, slot chan struct{}, d time.Duration, h http.HandlerFunc) error {
+	r = extendWrite(w, r, maxProfileSeconds*time.Second+d)
 	select {
 	case slot <- struct{}{}:
 	case <-r.Context().Done():

@@ -93,6 +93,11 @@ func routeCases() []routeCase {
 				return call{technician, "/me", "", 200, jsonHas(`"role":"technician"`, `"technician_id":"tech-1"`)}
 			}, nil},
 
+		{"GET", "/health", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				return call{admin, "/health", "", 200, jsonHas(`"status":"ready"`)}
+			}, nil},
+
 		{"GET", "/devices", staff,
 			func(t *testing.T, f *fixture) call {
 				return call{dispatcher, "/devices?customer_id=c-base", "", 200, jsonHas(`"id":"d-base"`)}

@@ -192,10 +192,8 @@ func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 		return "", nil, nil, err
 	}
 	sqliteFunctions.Do(registerSQLiteFunctions)
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", nil, nil, fmt.Errorf("create database directory: %w", err)
-		}
+	if err := privateFile(path); err != nil {
+		return "", nil, nil, err
 	}
 	common := url.Values{}
 	for k, v := range query {
@@ -228,6 +226,37 @@ func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 	read.SetMaxOpenConns(opt.MaxOpenConns)
 	read.SetMaxIdleConns(opt.MaxOpenConns)
 	return SQLite, db, read, nil
+}
+
+// privateFile creates the database file and its directory readable by the
+// owner only (0600 and 0700), since the file holds token and device-secret
+// hashes and customers' names, phones and addresses. SQLite gives the -wal
+// and -shm files the mode of the database file, so they follow. A file that
+// exists already loses its group and other bits; an existing directory is
+// left as it is, as it may be shared on purpose.
+func privateFile(path string) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			continue // no -wal or -shm yet
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(name, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make %s private: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // sqlitePath splits a SQLite DSN into the file path and any extra driver

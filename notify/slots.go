@@ -104,6 +104,16 @@ func calendar(ctx context.Context, tx reader, techs []proactive.Technician, excl
 // holdSlots picks the slots of a ticket's offer number offer and holds them.
 func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t proactive.Ticket, p party, techs []proactive.Technician,
 	offer int, now time.Time) ([]Slot, error) {
+	// Offers at once to the same technicians wait for each other here
+	// (PostgreSQL; SQLite has one writer), so that the second reads the
+	// first's holds and never offers the same slot to two customers.
+	ids := make([]string, len(techs))
+	for i, tc := range techs {
+		ids[i] = tc.ID
+	}
+	if err := tx.LockTechnicians(ctx, ids); err != nil {
+		return nil, err
+	}
 	busy, held, err := calendar(ctx, tx, techs, t.ID, now)
 	if err != nil {
 		return nil, err

@@ -132,7 +132,7 @@ func (c *Checkpoint) load() (SnapshotInfo, error) {
 func (c *Checkpoint) Save() (SnapshotInfo, error) {
 	path := c.o.Path
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return SnapshotInfo{}, fmt.Errorf("rule snapshot: %w", err)
 	}
 	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithPermissions(0o600))

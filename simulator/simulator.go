@@ -113,6 +113,7 @@ type Simulator struct {
 
 	sent, acked, failed atomic.Int64
 	connected           atomic.Int64
+	reconnects          atomic.Int64
 	clock               atomic.Int64 // simulated clock, Unix ms
 	backfilled          atomic.Int64 // devices whose history is published
 	live                atomic.Bool
@@ -286,7 +287,14 @@ func (s *Simulator) Run(ctx context.Context) error {
 		defer close(progressDone)
 		s.progressLoop(progressStop)
 	}()
-	runErr := s.publishAll(ctx, pub)
+	runErr := pub.announce(ctx)
+	if runErr == nil {
+		runErr = s.publishAll(ctx, pub)
+	}
+	if ctx.Err() != nil {
+		s.log.Info("stopping: waiting for the last acknowledgements", "in_flight", s.sent.Load()-s.acked.Load()-s.failed.Load(),
+			"drain_timeout", s.o.DrainTimeout.String())
+	}
 	drainErr := pub.close(s.o.DrainTimeout)
 	close(progressStop)
 	<-progressDone
@@ -297,7 +305,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 		runErr = errors.Join(runErr, fmt.Errorf("%d publishes failed, the first: %w", n, s.publishErr()))
 	}
 	st := s.Stats()
-	s.log.Info("simulation ended", "messages", st.Sent, "acked", st.Acked, "failed", st.Failed,
+	s.log.Info("simulation ended", "messages", st.Sent, "acked", st.Acked, "failed", st.Failed, "reconnects", s.reconnects.Load(),
 		"clock", st.Clock.Format(time.RFC3339), "faults_started", st.FaultsStarted)
 	return errors.Join(runErr, drainErr)
 }

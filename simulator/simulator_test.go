@@ -30,6 +30,9 @@ type broker struct {
 	msgs           []published
 	wills          map[string]string // client id → will topic and payload
 	clients        map[string]bool
+	// onPublish, when set, is called with the count of publishes so far
+	// after each, outside the lock.
+	onPublish func(n int)
 }
 
 type published struct {
@@ -77,8 +80,12 @@ func (b *broker) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 func (b *broker) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.msgs = append(b.msgs, published{cl.ID, pk.TopicName, string(pk.Payload), pk.FixedHeader.Qos})
+	n, f := len(b.msgs), b.onPublish
+	b.mu.Unlock()
+	if f != nil {
+		f(n)
+	}
 	return pk, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 )
 
 // pageData is what every page's layout needs.
@@ -170,6 +171,13 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, status int,
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	msg := proactive.ErrorMessage(err)
+	if status == http.StatusInternalServerError && devices.Unavailable(err) {
+		s.log.Warn("page failed: database unavailable", "path", r.URL.Path, "err", err)
+		status, msg = http.StatusServiceUnavailable, "The database is unavailable. Try again in a moment."
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	if status == http.StatusInternalServerError {
 		s.log.Error("page failed", "path", r.URL.Path, "err", err)
 		msg = "Something went wrong on our side. Try again in a moment."

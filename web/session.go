@@ -6,11 +6,15 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-chi/httprate"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -282,14 +286,26 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusForbidden, "This form has expired or did not come from this site. Reload the page and try again.")
 		return
 	}
+	addr := clientAddr(r)
+	if _, failed, _ := s.signInFailures.Status(addr); failed >= float64(s.SignInFailures) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(signInWindow.Seconds())))
+		s.renderSignIn(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins from this address. Wait a minute and try again.")
+		return
+	}
 	tok, err := s.Tokens.Authenticate(r.Context(), strings.TrimSpace(r.PostFormValue("token")))
 	if err != nil {
 		code := proactive.ErrorCode(err)
 		if code != proactive.EUnauthorized {
+			status := http.StatusInternalServerError
+			if devices.Unavailable(err) {
+				status = http.StatusServiceUnavailable
+				w.Header().Set("Retry-After", "5")
+			}
 			s.log.Error("sign in", "err", err)
-			s.renderSignIn(w, r, http.StatusInternalServerError, next, "Signing in failed on our side. Try again in a moment.")
+			s.renderSignIn(w, r, status, next, "Signing in failed on our side. Try again in a moment.")
 			return
 		}
+		s.signInFailures.OnLimit(w, r, addr) // counts the failure
 		s.renderSignIn(w, r, http.StatusUnauthorized, next, "That token is not valid, or it was revoked.")
 		return
 	}
@@ -304,6 +320,20 @@ func (s *server) signIn(w http.ResponseWriter, r *http.Request) {
 		next = "/"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signInWindow is the window of SignInFailures.
+const signInWindow = time.Minute
+
+// clientAddr is the address failed sign-ins are counted against: the
+// client as a trusted proxy forwarded it (the service's router puts it in
+// RemoteAddr), else the connection's peer.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return httprate.CanonicalizeIP(host)
 }
 
 // signOut ends the session.

@@ -39,7 +39,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path"
+	"strings"
 	"time"
+
+	"github.com/go-chi/httprate"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -136,6 +140,10 @@ type Options struct {
 	InsecureCookies bool
 	// RefreshEvery is how often the board's script reloads it, default 10s.
 	RefreshEvery time.Duration
+	// SignInFailures is how many failed sign-ins one client address may
+	// make a minute, default 30; past it sign-in answers 429 until the
+	// minute moves on, so that guessing tokens goes nowhere.
+	SignInFailures int
 }
 
 func (o Options) withDefaults() Options {
@@ -160,6 +168,9 @@ func (o Options) withDefaults() Options {
 	if o.RefreshEvery <= 0 {
 		o.RefreshEvery = 10 * time.Second
 	}
+	if o.SignInFailures <= 0 {
+		o.SignInFailures = 30
+	}
 	return o
 }
 
@@ -169,6 +180,8 @@ type server struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    *pages
+	// signInFailures counts failed sign-ins per client address.
+	signInFailures *httprate.RateLimiter
 }
 
 // New returns the web pages' handler, to serve at /. It panics without a
@@ -180,6 +193,7 @@ func New(o Options) http.Handler {
 	o = o.withDefaults()
 	s := &server{Options: o, log: o.Logger.With("component", "web")}
 	s.sessions = newSessions(o.Now, o.SessionIdle, o.SessionMax, o.MaxSessions)
+	s.signInFailures = httprate.NewRateLimiter(o.SignInFailures, signInWindow)
 	s.pages = mustParsePages(o.Location)
 
 	static, err := fs.Sub(staticFS, "static")
@@ -187,7 +201,7 @@ func New(o Options) http.Handler {
 		panic(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(filesOnly(static))))
 	mux.Handle("GET /favicon.ico", cacheStatic(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "icon.svg")
 	})))
@@ -231,6 +245,20 @@ func securityHeaders(next http.Handler) http.Handler {
 			h.Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// filesOnly serves the files of fsys and answers 404 for a directory,
+// "/static/" itself included, so that the assets are not listed.
+func filesOnly(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimSuffix(path.Clean("/" + r.URL.Path)[1:], "/")
+		if fi, err := fs.Stat(fsys, name); name == "" || err != nil || fi.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
 	})
 }
 

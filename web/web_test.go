@@ -417,7 +417,8 @@ func TestMountedAtRoot(t *testing.T) {
 	r.Mount("/", web.New(web.Options{Store: e.store, Tokens: e.tokens, Outreach: e.n}))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
-	for path, want := range map[string]int{"/healthz": 200, "/signin": 200, "/static/app.css": 200, "/nope": 303} {
+	for path, want := range map[string]int{"/healthz": 200, "/signin": 200, "/static/app.css": 200, "/nope": 303,
+		"/static/": 404, "/static/nope.css": 404} {
 		req, _ := http.NewRequestWithContext(e.ctx, http.MethodGet, srv.URL+path, nil)
 		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 		if err != nil {
@@ -453,5 +454,42 @@ func TestSignInStaysOnSite(t *testing.T) {
 				t.Errorf("next=%q: redirect to %q, want /", next, loc)
 			}
 		})
+	}
+}
+
+// Failed sign-ins are limited per client address: past the limit sign-in
+// answers 429 with Retry-After, even for a valid token from that address.
+func TestSignInFailuresLimited(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.SignInFailures = 3 })
+	b := e.browser()
+	b.get("/signin")
+	for range 3 {
+		resp, page := b.post("/signin", url.Values{"token": {"pat_0123456789abcdef_" + strings.Repeat("0", 64)}})
+		wantStatus(t, resp, page, http.StatusUnauthorized)
+	}
+	resp, page := b.post("/signin", url.Values{"token": {e.tok["admin"]}})
+	wantStatus(t, resp, page, http.StatusTooManyRequests)
+	wantIn(t, page, "Too many failed sign-ins")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
+// While the database is down a page answers 503 with Retry-After, not 500.
+func TestDatabaseDownIs503(t *testing.T) {
+	pu, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, pu.Host)
+	pu.Host = proxy.Addr()
+	e := newEnv(t, pu.String())
+	b := e.signedIn("dispatcher")
+	proxy.Refuse()
+	resp, page := b.get("/")
+	wantStatus(t, resp, page, http.StatusServiceUnavailable)
+	wantIn(t, page, "database is unavailable")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
 	}
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"syscall"
 	"time"
 
@@ -153,27 +151,27 @@ func serve(ctx context.Context, e env) error {
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", cfg.HTTP.Addr, err)
 	}
-	srv := &http.Server{
-		Handler: api.NewRouter(api.RouterOptions{
-			Registry: reg,
-			Checks: []api.Check{
-				{Name: "mqtt", Fn: func(context.Context) error { return src.Ready() }},
-				{Name: "database", Fn: func(ctx context.Context) error { return store.Ping(ctx) }},
-				{Name: "influxdb", Fn: func(ctx context.Context) error {
-					if err := in.WriteError(); err != nil {
-						return err
-					}
-					return tsdb.Ping(ctx)
-				}},
-			},
-			Logger:   log,
-			API:      newAPI(cfg, store, tokens, engine, in, tsdb, notifier, log),
-			Webhooks: newWebhooks(cfg, notifier, log),
-			Web:      newWeb(cfg, store, tokens, engine, tsdb, notifier, log),
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	proxies, err := api.ParseProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	checks := []api.Check{
+		{Name: "mqtt", Fn: func(context.Context) error { return src.Ready() }},
+		{Name: "database", Fn: func(ctx context.Context) error { return store.Ping(ctx) }},
+		{Name: "influxdb", Fn: func(ctx context.Context) error {
+			if err := in.WriteError(); err != nil {
+				return err
+			}
+			return tsdb.Ping(ctx)
+		}},
+	}
+	srv := api.NewServer(api.NewRouter(api.RouterOptions{
+		Registry: reg, MetricsToken: cfg.HTTP.MetricsToken.Reveal(), Checks: checks, TrustedProxies: proxies, Logger: log,
+		API:      newAPI(cfg, store, tokens, engine, in, tsdb, notifier, checks, log),
+		Webhooks: newWebhooks(cfg, notifier, log),
+		Web:      newWeb(cfg, store, tokens, engine, tsdb, notifier, log),
+	}), api.ServerOptions{ReadTimeout: time.Duration(cfg.HTTP.ReadTimeout), WriteTimeout: time.Duration(cfg.HTTP.WriteTimeout),
+		IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), Logger: log})
 	if err := tsdb.Ping(ctx); err != nil {
 		// Not fatal: telemetry waits unacknowledged until InfluxDB answers.
 		log.Warn("influxdb not reachable yet; ingest will wait for it", "url", config.RedactURL(cfg.Influx.URL), "err", err)

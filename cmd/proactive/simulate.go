@@ -112,7 +112,7 @@ func simulate(ctx context.Context, e env) error {
 	o := simulator.Options{
 		Username: *username, Password: *password,
 		TopicPrefix: cfg.MQTT.TopicPrefix, Connections: *connections, MaxInflight: *inflight,
-		ClientID: *clientID, Logger: log,
+		ClientID: *clientID, Logger: log, DrainTimeout: time.Duration(cfg.ShutdownTimeout), // on SIGTERM too
 	}
 	if o.Password == "" {
 		o.Password = e.getenv("PROACTIVE_SIMULATE_PASSWORD")

@@ -68,8 +68,9 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 
 // newAPI builds the /api/v1 handler over the running components.
 func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, tsdb *influx.Store,
-	n *notify.Notifier, log *slog.Logger) http.Handler {
+	n *notify.Notifier, checks []api.Check, log *slog.Logger) http.Handler {
 	return api.New(api.Options{
+		Checks:      checks,
 		Store:       store,
 		Tokens:      tokens,
 		Rules:       engine,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
@@ -79,6 +80,17 @@ type Config struct {
 		// HTTP to a host other than localhost (browsers keep Secure cookies
 		// on localhost); behind TLS leave it false.
 		InsecureCookies bool `yaml:"insecure_cookies"`
+		// Timeouts of a request's read (body included), of its answer
+		// (CPU profiles and traces set their own) and of an idle
+		// kept-alive connection.
+		ReadTimeout  Duration `yaml:"read_timeout"`
+		WriteTimeout Duration `yaml:"write_timeout"`
+		IdleTimeout  Duration `yaml:"idle_timeout"`
+		// TrustedProxies (CIDRs) are the reverse proxies whose
+		// X-Forwarded-For names the client, for the failed-auth limits.
+		TrustedProxies []string `yaml:"trusted_proxies"`
+		// MetricsToken, when set, is the bearer token /metrics requires.
+		MetricsToken Secret `yaml:"metrics_token"`
 	} `yaml:"http"`
 	PublicURL string `yaml:"public_url"`
 	Rules     struct {
@@ -167,6 +179,7 @@ func Default() Config {
 	c.Influx.QueueSize = 10000
 	c.DB = "data/proactive.db"
 	c.HTTP.Addr = ":8080"
+	c.HTTP.ReadTimeout, c.HTTP.WriteTimeout, c.HTTP.IdleTimeout = Duration(30*time.Second), Duration(time.Minute), Duration(2*time.Minute)
 	c.Rules.Enabled = true
 	c.Rules.Paths = []string{"rules/*.yaml"}
 	c.Rules.RebuildTimeout = Duration(2 * time.Minute)
@@ -436,6 +449,16 @@ func (c *Config) validate() []error {
 	}
 	if c.HTTP.Addr == "" {
 		bad("http.addr", "required")
+	}
+	if c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.IdleTimeout <= 0 {
+		bad("http", "read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("http.trusted_proxies", "%q is not a CIDR such as 10.0.0.0/8 or an address", p)
+			}
+		}
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" {
