@@ -142,14 +142,17 @@ func TestRulesBacktestCommand(t *testing.T) {
 		wear, silent := want.Rules[0], want.Rules[1]
 		for _, re := range []string{
 			`(?m)^Backtest 2026-10-01T00:00:00Z to 2026-10-04T00:00:00Z \(3\.0 days\): ` + fmt.Sprint(len(samples)) + ` samples from 4 devices$`,
-			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n` +
+				`  tickets +1 +0\.33/day +1 true, 0 false\n  texts +1 +0\.33/day +1 true, 0 false\n` +
 				`  detected +1 of 2 failures +recall 50%\n  alerts +1, 0 false +precision 100%\n  lead median +` +
 				regexp.QuoteMeta(rules.FormatLead(wear.Score.LeadMedian)) + ` +p10 \S+, p90 \S+\n`,
 			`(?m)^    DEVICE +FIRED AT +PREDICTED FAILURE IN\n    fridge-2 +` + regexp.QuoteMeta(wear.FirstFires[0].At.Format(time.RFC3339)) +
 				` +` + regexp.QuoteMeta(rules.FormatLead(wear.FirstFires[0].TimeToFailure)) + `$`,
-			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n` +
+				`  tickets +1 +0\.33/day +1 true, 0 false\n  texts +1 +0\.33/day +1 true, 0 false\n` +
 				`  detected +1 of 1 failures +recall 100%\n  alerts +1, 0 false +precision 100%\n  lead median +8h4m +p10 8h4m, p90 8h4m\n`,
 			`(?m)^component compressor\n  detected +1 of 2 failures +recall 50%\n`,
+			`(?m)^Tickets and texts: the alerts replayed through the notifier in data time .*; 0 device\(s\) with their customers from no database .*, 4 with a synthetic customer who consents to SMS; .*$`,
 			// fridge-3's last sample is at 49:55; silent after 2h, at the 51:56 tick.
 			`(?m)^    fridge-3 +2026-10-03T03:56:00Z +-$`,
 		} {
