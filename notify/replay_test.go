@@ -190,3 +190,30 @@ func TestReplayHandlesTickets(t *testing.T) {
 		t.Errorf("tickets by device and status %v, want 3 closed each", got)
 	}
 }
+
+// An auto rule whose settled tickets keep proving false loses the
+// customer's texts once its measured trust holds it (MinOutcomes 5,
+// MinPrecision 0.6 by default): the replay runs the trust hold too.
+func TestReplayTrustHold(t *testing.T) {
+	t.Parallel()
+	start := monday0830.UTC()
+	o := replayOptions(t)
+	o.To = start.Add(30 * 24 * time.Hour)
+	o.True = func(proactive.Alert) bool { return false }
+	var alerts []proactive.Alert
+	for i := range 10 {
+		alerts = append(alerts, replayAlert("wear", "", fmt.Sprintf("fridge-%d", i), start.Add(time.Duration(i)*48*time.Hour)))
+	}
+	res, err := notify.Replay(t.Context(), alerts, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tickets, texts := counts(res); tickets != 10 || texts != 5 {
+		t.Errorf("%d tickets, %d texts; want 10, 5 (then the rule is held)", tickets, texts)
+	}
+	for _, tk := range res.Tickets[5:] {
+		if tk.Held != "untrusted_rule" {
+			t.Errorf("ticket %d of %s held %q, want untrusted_rule", tk.ID, tk.Device, tk.Held)
+		}
+	}
+}

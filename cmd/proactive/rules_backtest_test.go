@@ -230,10 +230,10 @@ func TestRulesBacktestCommand(t *testing.T) {
 		}
 		for _, re := range []string{
 			`(?m)^Comparison: A = ` + regexp.QuoteMeta(ruleFile) + `, B = ` + regexp.QuoteMeta(dir) + `$`,
-			`(?m)^RULE +FIRES A +FIRES B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
-			`(?m)^compressor_wear +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
-			`(?m)^silent_device +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
-			`(?m)^door_left_open +- +0 +- +- +- +- +- +0 +- +-$`,
+			`(?m)^RULE +FIRES A +FIRES B +TICKETS A +TICKETS B +TEXTS A +TEXTS B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
+			`(?m)^compressor_wear +1 +0 +1 +0 +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
+			`(?m)^silent_device +1 +- +1 +- +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
+			`(?m)^door_left_open +- +0 +- +0 +- +0 +- +- +- +- +- +0 +- +-$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(stdout) {
 				t.Errorf("output does not match %s\n%s", re, stdout)
