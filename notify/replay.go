@@ -153,7 +153,7 @@ func Replay(ctx context.Context, alerts []proactive.Alert, o ReplayOptions) (Rep
 	}
 
 	no := o.Notify
-	no.Store, no.Now, no.Registerer = store, clock.now, nil
+	no.Store, no.Now, no.Registerer, no.fixedRegistry = store, clock.now, nil, true
 	no.Sender = SenderFunc(func(_ context.Context, m Message) (Receipt, error) {
 		return Receipt{SID: "replay-" + strconv.FormatInt(m.ID, 10), Status: "sent"}, nil
 	})
