@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -261,6 +262,46 @@ func TestRulesBacktestCommand(t *testing.T) {
 		}
 		if _, _, err := backtest(t, "--rules", ruleFile, "--compare", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no rules in") {
 			t.Errorf("--compare of an empty directory: %v", err)
+		}
+	})
+
+	// The tickets and texts are counted on the configured database's
+	// devices and customers: fridge-2's customer never consented, so its
+	// ticket texts nobody; fridge-3's did.
+	t.Run("registry", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "proactive.db")
+		reg, err := devices.Open(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []string{"ann", "bob"} {
+			if _, err := reg.CreateCustomer(t.Context(), proactive.Customer{ID: c, Name: c, Phone: fmt.Sprintf("+3360000000%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reg.CreateDevice(t.Context(), proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+2)), Model: "fridge-a1",
+				CustomerID: c, TimeZone: "Europe/Paris"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := reg.RecordConsent(t.Context(), "bob", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWritten, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		reg.Close()
+		var out, errOut bytes.Buffer
+		env := envMap(map[string]string{"PROACTIVE_INFLUX_URL": influx.URL(), "PROACTIVE_INFLUX_BUCKET": influx.Bucket(), "PROACTIVE_DB": db})
+		err = run(t.Context(), []string{"proactive", "rules", "backtest", "--rules", ruleFile, "--from", start.Format(time.RFC3339),
+			"--to", end.Format(time.RFC3339), "--no-save"}, env, &out, &errOut)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, errOut.String())
+		}
+		for _, re := range []string{
+			`(?m)^Tickets and texts: .*; 2 device\(s\) with their customers from the database, 2 with a synthetic customer who consents to SMS; .*cancelled \(no failures to settle them by\)`,
+			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets +1 +0\.33/day\n  texts +0 +0\.00/day\n`,
+			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets +1 +0\.33/day\n  texts +1 +0\.33/day\n`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out.String()) {
+				t.Errorf("output does not match %s\n%s", re, out.String())
+			}
 		}
 	})
 
