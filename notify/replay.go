@@ -163,6 +163,7 @@ func Replay(ctx context.Context, alerts []proactive.Alert, o ReplayOptions) (Rep
 			return ReplayResult{}, err
 		}
 		r.n.Alerts(ctx, []proactive.Alert{a})
+		r.opened = append(r.opened, a.FiredAt)
 		if err := ctx.Err(); err != nil {
 			return ReplayResult{}, fmt.Errorf("replay: %w", err)
 		}
@@ -185,6 +186,10 @@ type replayer struct {
 	clock *replayClock
 	o     ReplayOptions
 	last  time.Time // the last poll, zero before the first
+	// opened are the times of the alerts fed and not yet handled, in
+	// order: a ticket opens only at an alert's time, so there is nothing
+	// to handle before the first of them is HandleAfter old.
+	opened []time.Time
 }
 
 // advance moves the clock to t in steps of at most Step, polling and
@@ -224,12 +229,21 @@ func (r *replayer) handle(ctx context.Context, now time.Time) error {
 	if r.o.HandleAfter < 0 {
 		return nil
 	}
+	cutoff := now.Add(-r.o.HandleAfter)
+	i := 0
+	for i < len(r.opened) && r.opened[i].Before(cutoff) {
+		i++
+	}
+	if i == 0 {
+		return nil
+	}
+	r.opened = r.opened[i:]
 	status := []proactive.TicketStatus{proactive.TicketOpen, proactive.TicketReview}
 	if r.o.True != nil {
 		status = append(status, proactive.TicketOffered)
 	}
 	for {
-		page, err := r.store.ListTickets(ctx, devices.TicketFilter{Status: status, OpenedBefore: now.Add(-r.o.HandleAfter),
+		page, err := r.store.ListTickets(ctx, devices.TicketFilter{Status: status, OpenedBefore: cutoff,
 			ListOptions: devices.ListOptions{Limit: 500}})
 		if err != nil || len(page.Items) == 0 {
 			return err
