@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,24 @@ func (o Options) forms(devices, applicable int) bool {
 
 // applicable counts the registered devices an alert's rule applies to.
 func (n *Notifier) applicable(ctx context.Context, a proactive.Alert) (int, error) {
+	key := strings.Join(a.Models, "\x00")
+	if n.opt.fixedRegistry {
+		n.appliesMu.Lock()
+		c, ok := n.applies[key]
+		n.appliesMu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
 	c, err := n.store.CountModelDevices(ctx, a.Models)
+	if err == nil && n.opt.fixedRegistry {
+		n.appliesMu.Lock()
+		if n.applies == nil {
+			n.applies = map[string]int{}
+		}
+		n.applies[key] = c
+		n.appliesMu.Unlock()
+	}
 	return c, wrap("count the rule's devices", err)
 }
 

@@ -126,6 +126,11 @@ type Options struct {
 	IncidentMinDevices int
 	IncidentMinShare   float64
 	IncidentWindow     time.Duration
+
+	// fixedRegistry says that no device is registered or removed while
+	// the notifier runs (a replay's store), so the count of devices a rule
+	// applies to is read once per rule.
+	fixedRegistry bool
 }
 
 func (o Options) withDefaults() Options {
@@ -215,6 +220,11 @@ type Notifier struct {
 
 	techMu    sync.Mutex
 	techCache map[string]techEntry
+
+	// applies caches the devices each rule applies to, by its models,
+	// with Options.fixedRegistry.
+	appliesMu sync.Mutex
+	applies   map[string]int
 }
 
 // New returns a Notifier. It panics without a Store, a programming error.

@@ -65,6 +65,11 @@ type BacktestOptions struct {
 	// no scores.
 	Failures         []Failure
 	Horizon, MinLead time.Duration
+	// Outreach, when set, replays the period's firing alerts through the
+	// notifier's decision code (the tickets and customer texts the live
+	// pipeline would have made of them); the rules' reports then count
+	// them. Without it Tickets, Texts and their rates stay 0.
+	Outreach OutreachFunc
 	// Progress, when set, is called every 4096 samples and once at the end
 	// with the samples replayed so far and the simulated clock. It runs on
 	// the backtest's goroutine: it should return quickly.
@@ -100,6 +105,10 @@ type BacktestReport struct {
 	// Compare, when set, is a second rule set's backtest of the same
 	// history, which the table and the JSON show beside this one.
 	Compare *Comparison `json:"-"`
+	// Outreach, when BacktestOptions.Outreach was given, says how the
+	// alerts were replayed through the notifier (Outreach.Note); nil
+	// otherwise.
+	Outreach *Outreach `json:"-"`
 }
 
 // Scored reports whether the report scores the rules against failures.
@@ -112,10 +121,17 @@ func (r *BacktestReport) Days() float64 { return r.To.Sub(r.From).Hours() / 24 }
 //
 // Definitions:
 //   - A fire is an alert going to firing; a rule fires at most once per
-//     device and component at a time, and not again within its cooldown,
-//     so a fire is what opens a ticket.
-//   - TicketsPerDay is Fires divided by the period's length in days (24h),
-//     0 for an empty period.
+//     device and component at a time, and not again within its cooldown.
+//   - Tickets and Texts are what the notifier's own decision code made of
+//     the fires in data time (BacktestOptions.Outreach): tickets opened
+//     (an open ticket absorbs later fires; the rule's cooldown holds across
+//     closed ones) and customer texts (offers sent; review, contact: none,
+//     incidents, the contact cooldown, consent and the daily cap hold
+//     them). TicketsPerDay and TextsPerDay divide them by the period's
+//     length in days (24h), 0 for an empty period.
+//   - With failures, a ticket or text is true when a failure of its device
+//     and component follows its alert within the horizon (the scoring's
+//     definition of a true alert), false otherwise.
 //   - Score, when failures were given, is how its fires fared against them
 //     (ScoreAlerts: detected within the horizon, false alerts, precision,
 //     recall, lead times).
@@ -126,7 +142,16 @@ type RuleReport struct {
 	// devices.
 	Fires         int     `json:"fires"`
 	Devices       int     `json:"devices"`
+	Tickets       int     `json:"tickets"`
+	Texts         int     `json:"texts"`
 	TicketsPerDay float64 `json:"tickets_per_day"`
+	TextsPerDay   float64 `json:"texts_per_day"`
+	// TrueTickets and the others split Tickets and Texts by truth; nil
+	// without failures.
+	TrueTickets  *int `json:"true_tickets,omitempty"`
+	FalseTickets *int `json:"false_tickets,omitempty"`
+	TrueTexts    *int `json:"true_texts,omitempty"`
+	FalseTexts   *int `json:"false_texts,omitempty"`
 	// FirstFires is each device's first fire, by time then device.
 	FirstFires []FirstFire `json:"first_fires"`
 	// Score is nil without failures.
@@ -177,7 +202,7 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 	}
 	bt := &backtest{
 		ev: newEvaluator(set, o.Device, o.Tolerance), o: o, ticking: ticking,
-		devices: map[proactive.DeviceID]struct{}{},
+		devices: map[proactive.DeviceID]string{},
 	}
 	var q *signalQueue
 	if o.Events != nil || len(o.Maintenance) > 0 {
@@ -206,7 +231,9 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 		bt.advance(s.Time, false)
 		bt.record(bt.ev.Observe(s), s.Time)
 		bt.samples++
-		bt.devices[s.Device] = struct{}{}
+		if m, ok := bt.devices[s.Device]; !ok || m == "" {
+			bt.devices[s.Device] = s.Model
+		}
 		if bt.samples%progressEvery == 0 {
 			if o.Progress != nil {
 				o.Progress(bt.samples, bt.clock)
@@ -258,6 +285,11 @@ func Backtest(ctx context.Context, set *RuleSet, src SampleSource, o BacktestOpt
 		}
 		rep.Components = sc.Components
 	}
+	if o.Outreach != nil {
+		if err := rep.outreach(ctx, o, bt.devices); err != nil {
+			return nil, fmt.Errorf("backtest: tickets and texts: %w", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -270,7 +302,7 @@ type backtest struct {
 	clock, first time.Time
 	nextTick     time.Time // zero until the first sample
 	samples      int64
-	devices      map[proactive.DeviceID]struct{}
+	devices      map[proactive.DeviceID]string // the model, "" unknown
 	alerts       []timedAlert
 }
 
@@ -323,7 +355,6 @@ func laterOf(a, b time.Time) time.Time {
 
 // ruleReports builds each rule's report from the alerts of the period.
 func ruleReports(set *RuleSet, ev *Evaluator, rep *BacktestReport) []RuleReport {
-	days := rep.Days()
 	out := make([]RuleReport, 0, len(set.rules))
 	for _, r := range set.rules {
 		rr := RuleReport{Rule: r.Name, Component: r.Component}
@@ -346,9 +377,6 @@ func ruleReports(set *RuleSet, ev *Evaluator, rep *BacktestReport) []RuleReport 
 			fires[a.Device] = append(fires[a.Device], a)
 		}
 		rr.Devices = len(fires)
-		if days > 0 {
-			rr.TicketsPerDay = float64(rr.Fires) / days
-		}
 		slices.SortStableFunc(rr.FirstFires, func(a, b FirstFire) int {
 			if c := a.At.Compare(b.At); c != 0 {
 				return c

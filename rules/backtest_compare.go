@@ -20,7 +20,7 @@ func (rep *BacktestReport) writeComparison(w io.Writer) error {
 	c := rep.Compare
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nComparison: A = %s, B = %s\n", c.Label, c.OtherLabel)
-	fmt.Fprintf(tw, "RULE\tFIRES A\tFIRES B\tRECALL A\tRECALL B\tPRECISION A\tPRECISION B\tFALSE A\tFALSE B\tLEAD A\tLEAD B\n")
+	fmt.Fprintf(tw, "RULE\tFIRES A\tFIRES B\tTICKETS A\tTICKETS B\tTEXTS A\tTEXTS B\tRECALL A\tRECALL B\tPRECISION A\tPRECISION B\tFALSE A\tFALSE B\tLEAD A\tLEAD B\n")
 	a, b := byRule(rep.Rules), byRule(c.Other.Rules)
 	var names []string
 	for _, r := range rep.Rules {
@@ -33,7 +33,8 @@ func (rep *BacktestReport) writeComparison(w io.Writer) error {
 	}
 	for _, n := range names {
 		ra, rb := a[n], b[n]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, fires(ra), fires(rb),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n, fires(ra), fires(rb),
+			countCell(rep, ra, tickets), countCell(c.Other, rb, tickets), countCell(rep, ra, texts), countCell(c.Other, rb, texts),
 			scoreCell(ra, func(s *Score) string { return FormatRatio(s.Recall) }), scoreCell(rb, func(s *Score) string { return FormatRatio(s.Recall) }),
 			scoreCell(ra, func(s *Score) string { return FormatRatio(s.Precision) }), scoreCell(rb, func(s *Score) string { return FormatRatio(s.Precision) }),
 			scoreCell(ra, func(s *Score) string { return fmt.Sprint(s.FalseAlerts) }), scoreCell(rb, func(s *Score) string { return fmt.Sprint(s.FalseAlerts) }),
@@ -55,6 +56,18 @@ func fires(r *RuleReport) string {
 		return "-"
 	}
 	return fmt.Sprint(r.Fires)
+}
+
+func tickets(r *RuleReport) int { return r.Tickets }
+func texts(r *RuleReport) int   { return r.Texts }
+
+// countCell prints a rule's tickets or texts: "-" for a rule missing from
+// its set, or a set not replayed through the notifier.
+func countCell(rep *BacktestReport, r *RuleReport, n func(*RuleReport) int) string {
+	if r == nil || rep.Outreach == nil {
+		return "-"
+	}
+	return fmt.Sprint(n(r))
 }
 
 func scoreCell(r *RuleReport, f func(*Score) string) string {

@@ -158,7 +158,7 @@ func TestBacktestInfluxMatchesLiveEvaluation(t *testing.T) {
 		t.Errorf("compressor_wear: %+v, want one fire, on fridge-2, with a prediction", wear)
 	}
 	for _, r := range rep.Rules {
-		t.Logf("%s: %d fires on %d devices, %.2f tickets/day", r.Rule, r.Fires, r.Devices, r.TicketsPerDay)
+		t.Logf("%s: %d fires on %d devices, %.2f a day", r.Rule, r.Fires, r.Devices, float64(r.Fires)/rep.Days())
 	}
 
 	// One device.

@@ -32,11 +32,17 @@ func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Backtest %s to %s (%.1f days): %d samples from %d devices\n",
 		rep.From.UTC().Format(time.RFC3339), rep.To.UTC().Format(time.RFC3339), rep.Days(), rep.Samples, rep.Devices)
+	if rep.Outreach != nil && rep.Outreach.Note != "" {
+		fmt.Fprintf(tw, "Tickets and texts: %s\n", rep.Outreach.Note)
+	}
 	for _, r := range rep.Rules {
 		fmt.Fprintf(tw, "\nrule %s (component %s)\n", r.Rule, r.Component)
 		fmt.Fprintf(tw, "  fires\t%d\n", r.Fires)
 		fmt.Fprintf(tw, "  devices\t%d\n", r.Devices)
-		fmt.Fprintf(tw, "  tickets/day\t%.2f\n", r.TicketsPerDay)
+		if rep.Outreach != nil {
+			fmt.Fprintf(tw, "  tickets\t%d\t%.2f/day%s\n", r.Tickets, r.TicketsPerDay, trueFalse(r.TrueTickets, r.FalseTickets))
+			fmt.Fprintf(tw, "  texts\t%d\t%.2f/day%s\n", r.Texts, r.TextsPerDay, trueFalse(r.TrueTexts, r.FalseTexts))
+		}
 		if r.Score != nil {
 			writeScore(tw, *r.Score)
 		}
@@ -67,6 +73,15 @@ func (rep *BacktestReport) WriteTable(w io.Writer, scored bool) error {
 		return err
 	}
 	return rep.writeComparison(w)
+}
+
+// trueFalse is the table's split of tickets or texts by truth, "" without
+// failures.
+func trueFalse(t, f *int) string {
+	if t == nil || f == nil {
+		return ""
+	}
+	return fmt.Sprintf("\t%d true, %d false", *t, *f)
 }
 
 // writeScore prints a score's lines of the table.
@@ -107,7 +122,10 @@ type backtestJSON struct {
 	Devices int       `json:"devices"`
 	// Scored says whether failures were given: without them detected,
 	// missed, lead times and false alarms are not measured.
-	Scored     bool         `json:"scored"`
+	Scored bool `json:"scored"`
+	// Outreach says how tickets and texts were counted (the replay through
+	// the notifier), absent when they were not.
+	Outreach   string       `json:"outreach,omitempty"`
 	Rules      []RuleReport `json:"rules"`
 	Components []Score      `json:"components,omitempty"`
 	Alerts     []alertJSON  `json:"alerts"`
@@ -147,6 +165,9 @@ func (rep *BacktestReport) WriteJSON(w io.Writer, scored bool) error {
 func (rep *BacktestReport) json(scored bool) backtestJSON {
 	out := backtestJSON{From: rep.From.UTC(), To: rep.To.UTC(), Days: rep.Days(), Samples: rep.Samples, Devices: rep.Devices,
 		Scored: scored, Rules: rep.Rules, Components: rep.Components, Alerts: []alertJSON{}}
+	if rep.Outreach != nil {
+		out.Outreach = rep.Outreach.Note
+	}
 	for _, a := range rep.Alerts {
 		out.Alerts = append(out.Alerts, alertJSON{Rule: a.Rule, Device: a.Device, Model: a.Model, Component: a.Component,
 			Severity: a.Severity, State: a.State, Summary: a.Summary, ActiveAt: a.ActiveAt.UTC(), FiredAt: a.FiredAt.UTC(),

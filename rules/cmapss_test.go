@@ -290,9 +290,9 @@ func TestCMAPSS(t *testing.T) {
 	maeTTF := percentileOfSorted(absErr, 50)
 	t.Logf("per engine:\n%s", table.String())
 	t.Logf("FD001 train, rule %s: recall %d/%d = %.2f; lead time (cycles) min %.0f p10 %.0f median %.0f p90 %.0f max %.0f; "+
-		"fired > %d cycles early: %d; false alarms: %d; fires %d (%.2f tickets/day); prediction error median %.1f cycles (%d without prediction)",
+		"fired > %d cycles early: %d; false alarms: %d; fires %d (%.2f a day); prediction error median %.1f cycles (%d without prediction)",
 		r.Rule, sc.Detected, len(failures), recall, leads[0], p10, med, p90, leads[len(leads)-1], tooEarly, early, sc.FalseAlerts,
-		r.Fires, r.TicketsPerDay, maeTTF, noPrediction)
+		r.Fires, float64(r.Fires)/rep.Days(), maeTTF, noPrediction)
 
 	// Measured when the rule was written: recall 1.00, lead p10 13, median
 	// 25, p90 57, none early, prediction error median 7 cycles.

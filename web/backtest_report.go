@@ -104,9 +104,12 @@ func WriteBacktestReport(ctx context.Context, w io.Writer, rep *rules.BacktestRe
 // charts' captions) and Data for the script that draws the charts.
 type reportPage struct {
 	Period, Horizon, MinLead, After, Generated string
-	Samples                                    int64
-	Devices                                    int
-	Scored                                     bool
+	// Outreach says how tickets and texts were counted, "" when they
+	// were not (rules.Outreach.Note).
+	Outreach string
+	Samples  int64
+	Devices  int
+	Scored   bool
 	// Labels name the rule sets, A then B, when compared.
 	Labels []string
 	Rules  reportTable
@@ -238,6 +241,9 @@ func newReportPage(ctx context.Context, rep *rules.BacktestReport, o BacktestRep
 		Horizon: proactive.FormatDuration(o.Horizon), MinLead: proactive.FormatDuration(o.MinLead), After: proactive.FormatDuration(o.After),
 		Samples: rep.Samples, Devices: rep.Devices, Scored: rep.Scored(),
 	}
+	if rep.Outreach != nil {
+		p.Outreach = rep.Outreach.Note
+	}
 	if c := rep.Compare; c != nil && c.Other != nil {
 		sets = append(sets, c.Other)
 		p.Labels = []string{c.Label, c.OtherLabel}
@@ -351,7 +357,7 @@ func interleave(cols [][]string) []string {
 }
 
 func ruleTable(sets []*rules.BacktestReport, scored bool) reportTable {
-	t := reportTable{Caption: "Per rule", Key: "Rule", Head: []string{"Component", "Fires", "Devices", "Tickets/day"},
+	t := reportTable{Caption: "Per rule", Key: "Rule", Head: []string{"Component", "Fires", "Devices", "Tickets/day", "Texts/day"},
 		Compare: len(sets) > 1}
 	if scored {
 		t.Head = append(t.Head, scoreHead...)
@@ -364,7 +370,13 @@ func ruleTable(sets []*rules.BacktestReport, scored bool) reportTable {
 				cols = append(cols, slices.Repeat([]string{"-"}, len(t.Head)))
 				continue
 			}
-			c := []string{r.Component, fmt.Sprint(r.Fires), fmt.Sprint(r.Devices), fmt.Sprintf("%.2f", r.TicketsPerDay)}
+			// Tickets and texts come from the replay through the notifier,
+			// dashes without one.
+			tickets, texts := "-", "-"
+			if s.Outreach != nil {
+				tickets, texts = fmt.Sprintf("%.2f", r.TicketsPerDay), fmt.Sprintf("%.2f", r.TextsPerDay)
+			}
+			c := []string{r.Component, fmt.Sprint(r.Fires), fmt.Sprint(r.Devices), tickets, texts}
 			if scored {
 				c = append(c, scoreCells(r.Score)...)
 			}

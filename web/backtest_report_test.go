@@ -39,10 +39,12 @@ func syntheticBacktest(compare bool) *rules.BacktestReport {
 	b := []proactive.Alert{alert("pump_wear", "dev-2", day(3))}
 	build := func(alerts []proactive.Alert) *rules.BacktestReport {
 		sc := rules.ScoreAlerts(alerts, failures, rs, rules.ScoreOptions{From: day(0), To: day(10)})
-		rep := &rules.BacktestReport{Alerts: alerts, Samples: 4321, Devices: 3, From: day(0), To: day(10), Components: sc.Components}
+		rep := &rules.BacktestReport{Alerts: alerts, Samples: 4321, Devices: 3, From: day(0), To: day(10), Components: sc.Components,
+			Outreach: &rules.Outreach{Note: "replayed through the notifier"}}
 		for i, r := range rs {
 			s := sc.Rules[i]
-			rep.Rules = append(rep.Rules, rules.RuleReport{Rule: r.Name, Component: r.Component, Fires: s.Alerts, TicketsPerDay: float64(s.Alerts) / 10, Score: &s})
+			rep.Rules = append(rep.Rules, rules.RuleReport{Rule: r.Name, Component: r.Component, Fires: s.Alerts,
+				Tickets: s.Alerts, TicketsPerDay: float64(s.Alerts) / 10, Texts: s.Alerts / 2, TextsPerDay: float64(s.Alerts/2) / 10, Score: &s})
 		}
 		return rep
 	}
@@ -221,8 +223,8 @@ func TestBacktestReport(t *testing.T) {
 		}
 		for _, want := range []string{
 			"Period 2026-10-01 00:00 UTC to 2026-10-11 00:00 UTC (1w3d)", "Horizon 2w", "Minimum lead 0s",
-			"pump_wear pump 2 0 0.20 2 1 50% 2 1 50% 2d 2d 2d", // rule table
-			"<b>x</b> pump 1 0 0.10 2 0 0% 1 1 0% - - -",
+			"pump_wear pump 2 0 0.20 0.10 2 1 50% 2 1 50% 2d 2d 2d", // rule table
+			"<b>x</b> pump 1 0 0.10 0.00 2 0 0% 1 1 0% - - -",
 			"Lead times of rule pump_wear", "1 of 2 failures detected, lead median 2d",
 			"dev-3, pump, failed 2026-10-10 00:00 UTC",
 			"3 device(s) with a failure or an alert, one row each: 1 failure(s) detected, 1 missed; 3 alert(s), 2 of them false",
@@ -258,8 +260,9 @@ func TestBacktestReport(t *testing.T) {
 		}
 		for _, want := range []string{
 			"Rule set A rules/", "Rule set B tuned/",
-			"Rule Component Fires Devices Tickets/day Failures Detected Recall", "A B A B",
-			"pump_wear pump pump 2 1 0 0 0.20 0.10 2 2 1 0 50% 0% 2 1 1 1 50% 0% 2d - 2d - 2d -",
+			"Rule Component Fires Devices Tickets/day Texts/day Failures Detected Recall", "A B A B",
+			"pump_wear pump pump 2 1 0 0 0.20 0.10 0.10 0.00 2 2 1 0 50% 0% 2 1 1 1 50% 0% 2d - 2d - 2d -",
+			"Tickets and texts per day: replayed through the notifier.",
 			"rules/: 1 of 2 failures detected, lead median 2d (p10 2d, p90 2d); tuned/: 0 of 2 failures detected",
 			"for the failures that rule set A (rules/) missed",
 		} {

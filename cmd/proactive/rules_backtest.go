@@ -98,7 +98,8 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 
 	started := time.Now()
 	o := history.Options{From: from, To: to, Device: proactive.DeviceID(*device), MaintenanceFile: *maintFlag, Report: *reportFile}
-	bo := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead}
+	bo := rules.BacktestOptions{From: from, To: to, Tick: tick, Failures: failures, Horizon: horizon, MinLead: minLead,
+		Outreach: history.Outreach(cfg, e.stderr)}
 	rep, err := history.Replay(ctx, cfg, set, o, bo, e.stderr, "backtest")
 	if err != nil {
 		return err

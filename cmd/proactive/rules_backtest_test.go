@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/rules"
 )
@@ -142,14 +143,17 @@ func TestRulesBacktestCommand(t *testing.T) {
 		wear, silent := want.Rules[0], want.Rules[1]
 		for _, re := range []string{
 			`(?m)^Backtest 2026-10-01T00:00:00Z to 2026-10-04T00:00:00Z \(3\.0 days\): ` + fmt.Sprint(len(samples)) + ` samples from 4 devices$`,
-			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n` +
+				`  tickets +1 +0\.33/day +1 true, 0 false\n  texts +1 +0\.33/day +1 true, 0 false\n` +
 				`  detected +1 of 2 failures +recall 50%\n  alerts +1, 0 false +precision 100%\n  lead median +` +
 				regexp.QuoteMeta(rules.FormatLead(wear.Score.LeadMedian)) + ` +p10 \S+, p90 \S+\n`,
 			`(?m)^    DEVICE +FIRED AT +PREDICTED FAILURE IN\n    fridge-2 +` + regexp.QuoteMeta(wear.FirstFires[0].At.Format(time.RFC3339)) +
 				` +` + regexp.QuoteMeta(rules.FormatLead(wear.FirstFires[0].TimeToFailure)) + `$`,
-			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets/day +0\.33\n` +
+			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n` +
+				`  tickets +1 +0\.33/day +1 true, 0 false\n  texts +1 +0\.33/day +1 true, 0 false\n` +
 				`  detected +1 of 1 failures +recall 100%\n  alerts +1, 0 false +precision 100%\n  lead median +8h4m +p10 8h4m, p90 8h4m\n`,
 			`(?m)^component compressor\n  detected +1 of 2 failures +recall 50%\n`,
+			`(?m)^Tickets and texts: the alerts replayed through the notifier in data time .*; 0 device\(s\) with their customers from no database .*, 4 with a synthetic customer who consents to SMS; .*$`,
 			// fridge-3's last sample is at 49:55; silent after 2h, at the 51:56 tick.
 			`(?m)^    fridge-3 +2026-10-03T03:56:00Z +-$`,
 		} {
@@ -227,10 +231,10 @@ func TestRulesBacktestCommand(t *testing.T) {
 		}
 		for _, re := range []string{
 			`(?m)^Comparison: A = ` + regexp.QuoteMeta(ruleFile) + `, B = ` + regexp.QuoteMeta(dir) + `$`,
-			`(?m)^RULE +FIRES A +FIRES B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
-			`(?m)^compressor_wear +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
-			`(?m)^silent_device +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
-			`(?m)^door_left_open +- +0 +- +- +- +- +- +0 +- +-$`,
+			`(?m)^RULE +FIRES A +FIRES B +TICKETS A +TICKETS B +TEXTS A +TEXTS B +RECALL A +RECALL B +PRECISION A +PRECISION B +FALSE A +FALSE B +LEAD A +LEAD B$`,
+			`(?m)^compressor_wear +1 +0 +1 +0 +1 +0 +50% +0% +100% +- +0 +0 +\S+ +-$`,
+			`(?m)^silent_device +1 +- +1 +- +1 +- +100% +- +100% +- +0 +- +8h4m +-$`,
+			`(?m)^door_left_open +- +0 +- +0 +- +0 +- +- +- +- +- +0 +- +-$`,
 		} {
 			if !regexp.MustCompile(re).MatchString(stdout) {
 				t.Errorf("output does not match %s\n%s", re, stdout)
@@ -258,6 +262,46 @@ func TestRulesBacktestCommand(t *testing.T) {
 		}
 		if _, _, err := backtest(t, "--rules", ruleFile, "--compare", t.TempDir()); err == nil || !strings.Contains(err.Error(), "no rules in") {
 			t.Errorf("--compare of an empty directory: %v", err)
+		}
+	})
+
+	// The tickets and texts are counted on the configured database's
+	// devices and customers: fridge-2's customer never consented, so its
+	// ticket texts nobody; fridge-3's did.
+	t.Run("registry", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "proactive.db")
+		reg, err := devices.Open(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []string{"ann", "bob"} {
+			if _, err := reg.CreateCustomer(t.Context(), proactive.Customer{ID: c, Name: c, Phone: fmt.Sprintf("+3360000000%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := reg.CreateDevice(t.Context(), proactive.Device{ID: proactive.DeviceID(fmt.Sprintf("fridge-%d", i+2)), Model: "fridge-a1",
+				CustomerID: c, TimeZone: "Europe/Paris"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := reg.RecordConsent(t.Context(), "bob", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentWritten, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		reg.Close()
+		var out, errOut bytes.Buffer
+		env := envMap(map[string]string{"PROACTIVE_INFLUX_URL": influx.URL(), "PROACTIVE_INFLUX_BUCKET": influx.Bucket(), "PROACTIVE_DB": db})
+		err = run(t.Context(), []string{"proactive", "rules", "backtest", "--rules", ruleFile, "--from", start.Format(time.RFC3339),
+			"--to", end.Format(time.RFC3339), "--no-save"}, env, &out, &errOut)
+		if err != nil {
+			t.Fatalf("backtest: %v\nstderr:\n%s", err, errOut.String())
+		}
+		for _, re := range []string{
+			`(?m)^Tickets and texts: .*; 2 device\(s\) with their customers from the database, 2 with a synthetic customer who consents to SMS; .*cancelled \(no failures to settle them by\)`,
+			`(?m)^rule compressor_wear \(component compressor\)\n  fires +1\n  devices +1\n  tickets +1 +0\.33/day\n  texts +0 +0\.00/day\n`,
+			`(?m)^rule silent_device \(component connectivity\)\n  fires +1\n  devices +1\n  tickets +1 +0\.33/day\n  texts +1 +0\.33/day\n`,
+		} {
+			if !regexp.MustCompile(re).MatchString(out.String()) {
+				t.Errorf("output does not match %s\n%s", re, out.String())
+			}
 		}
 	})
 

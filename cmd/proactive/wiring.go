@@ -1,13 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/history"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
 	"github.com/proactivehq/proactive/rules"
@@ -47,23 +46,12 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 		sender = notify.NewConsoleSender(stdout)
 		log.Info("no twilio account configured: SMS are printed on the console")
 	}
-	nc := cfg.Notify
-	remindAt, err := proactive.ParseClock(nc.VisitReminderAt)
+	no, err := history.NotifyOptions(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("notify.visit_reminder_at: %w", err) // validated with the config already
+		return nil, err // validated with the config already
 	}
-	return notify.New(notify.Options{
-		Store: store, Sender: sender, PublicURL: cfg.PublicURL,
-		Logger: log, Registerer: reg, // a configured 0 turns a check off, which notify spells Off:
-		ContactCooldown: cmp.Or(time.Duration(nc.ContactCooldown), notify.Off), MaxAlertAge: cmp.Or(time.Duration(nc.MaxAlertAge), notify.Off),
-		OfferExpiry: time.Duration(nc.OfferExpiry), OfferReminder: time.Duration(nc.OfferReminder), SlotLength: time.Duration(nc.SlotLength),
-		TravelBuffer: time.Duration(nc.TravelBuffer), SlotLead: time.Duration(nc.SlotLead),
-		SlotHorizon: time.Duration(nc.SlotHorizon), SlotCount: nc.SlotCount, SlotHold: time.Duration(nc.SlotHold),
-		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
-		SurveyTimeout: time.Duration(nc.SurveyTimeout), HelpContact: nc.HelpContact,
-		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), MinOutcomes: nc.MinOutcomes, MinPrecision: cmp.Or(nc.MinPrecision, notify.Off),
-		GroupWait: time.Duration(nc.GroupWait), IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
-	}), nil
+	no.Store, no.Sender, no.Logger, no.Registerer = store, sender, log, reg
+	return notify.New(no), nil
 }
 
 // newAPI builds the /api/v1 handler over the running components.
