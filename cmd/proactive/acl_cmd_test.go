@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -108,12 +109,15 @@ func TestDevicesACLMosquitto(t *testing.T) {
 		}
 	}
 	data := t.TempDir()
+	// The TLS listener is the compose file's business (compose tests run
+	// it with a certificate); the ACL is the same on both listeners.
+	plain := regexp.MustCompile(`(?s)listener 8883\n.*?tls_version [^\n]*\n`).ReplaceAllString(string(conf), "")
 	text := strings.NewReplacer(
 		"listener 1883\n", "listener {{port}} 127.0.0.1\n",
 		"/mosquitto/auth/passwd", passwd,
 		"/mosquitto/auth/acl.conf", acl,
 		"/mosquitto/data/", data+"/",
-	).Replace(string(conf))
+	).Replace(plain)
 	for _, line := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(line, "#") && strings.Contains(line, "/mosquitto/") {
 			t.Fatalf("a /mosquitto/ path the test does not map: %s", line)

@@ -166,6 +166,7 @@ func TestServeContactNoneAndTrust(t *testing.T) {
 	env["PROACTIVE_TWILIO_AUTH_TOKEN"] = "0123456789abcdef0123456789abcdef"
 	env["PROACTIVE_TWILIO_FROM"] = "+15005550006"
 	env["PROACTIVE_TWILIO_API_URL"] = tw.URL
+	env["PROACTIVE_PUBLIC_URL"] = "https://proactive.example"
 	env["PROACTIVE_NOTIFY_MIN_OUTCOMES"] = "2"
 
 	ctx := t.Context()
