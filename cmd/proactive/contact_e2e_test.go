@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -107,6 +108,9 @@ func TestServeContactReview(t *testing.T) {
 	}
 	if got := metric(t, p.http, `proactive_alerts_held_total{reason="review"}`); got != 1 {
 		t.Errorf("alerts held for review: %v, want 1", got)
+	}
+	if got := metric(t, p.http, `proactive_build_info{goversion="`+runtime.Version()+`",version="`+version+`"}`); got != 1 {
+		t.Errorf("proactive_build_info %v, want 1", got)
 	}
 
 	// A restart keeps the ticket in review, and still nobody is texted.

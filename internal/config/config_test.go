@@ -227,3 +227,17 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// JSON logs carry durations in seconds, not slog's nanoseconds; text logs
+// keep Go's notation for people.
+func TestLoggerDurations(t *testing.T) {
+	for format, want := range map[string]string{"json": `"wait":1.5`, "text": "wait=1.5s"} {
+		c := Default()
+		c.Log.Format = format
+		var b strings.Builder
+		c.Logger(&b).Info("x", slog.Group("g", "wait", 1500*time.Millisecond))
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s log %q, want %s", format, b.String(), want)
+		}
+	}
+}
