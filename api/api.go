@@ -234,6 +234,7 @@ func New(o Options) http.Handler {
 	route(http.MethodGet, "/technicians", staff, s.listTechnicians)
 	route(http.MethodPost, "/technicians", adminOnly, s.createTechnician)
 	route(http.MethodGet, "/technicians/{id}", anyone, s.getTechnician)
+	route(http.MethodGet, "/technicians/{id}/calendar.ics", anyone, s.calendar)
 	route(http.MethodPut, "/technicians/{id}", staff, s.updateTechnician)
 	route(http.MethodDelete, "/technicians/{id}", adminOnly, s.deleteTechnician)
 

@@ -220,6 +220,11 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 		}
 		h := r.Header.Get("Authorization")
+		if h == "" && strings.HasSuffix(r.URL.Path, ".ics") && r.URL.Query().Has("token") {
+			// Calendar apps subscribe to a URL and send no headers: a feed's
+			// URL carries its token (the access log leaves query strings out).
+			h = "Bearer " + r.URL.Query().Get("token")
+		}
 		scheme, plain, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			fail(proactive.Errorf(proactive.EUnauthorized, "missing bearer token: send Authorization: Bearer pat_..."))

@@ -258,6 +258,13 @@ func routeCases() []routeCase {
 			func(t *testing.T, f *fixture) call {
 				return call{dispatcher, "/technicians/ghost", "", 404, hasFields("not_found")}
 			}},
+		{"GET", "/technicians/{id}/calendar.ics", anyone,
+			func(t *testing.T, f *fixture) call {
+				return call{technician, "/technicians/tech-1/calendar.ics", "", 200, jsonHas("BEGIN:VCALENDAR", "Visits of")}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{technician, "/technicians/tech-2/calendar.ics", "", 403, hasFields("forbidden")}
+			}},
 		{"PUT", "/technicians/{id}", staff,
 			func(t *testing.T, f *fixture) call {
 				id := f.id("tp")
