@@ -69,9 +69,9 @@ func (sr *resultSeries) column(name string) int {
 // queryResponse is one JSON object of a (chunked) /query response.
 type queryResponse struct {
 	Results []struct {
-		StatementID int      `json:"statement_id"`
+		StatementID int            `json:"statement_id"`
 		Series      []resultSeries `json:"series"`
-		Error       string   `json:"error"`
+		Error       string         `json:"error"`
 	} `json:"results"`
 	Error string `json:"error"`
 }
