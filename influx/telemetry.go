@@ -43,11 +43,15 @@ func (s *Store) Latest(ctx context.Context, device proactive.DeviceID) ([]Metric
 		return nil, proactive.Errorf(proactive.EInvalid, "device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
 	}
 	metrics, err := s.numericFields(ctx)
-	if err != nil || len(metrics) == 0 {
-		return []MetricValue{}, err
+	if err != nil {
+		return nil, err
 	}
+	if len(metrics) == 0 {
+		return []MetricValue{}, nil
+	}
+	// Points stamped in the future (a device's clock ahead) are not latest.
 	where := " WHERE " + quoteIdent("device_id") + " = " + quoteString(string(device)) +
-		" AND time >= now() - " + strconv.FormatInt(int64(s.lookback/time.Second), 10) + "s"
+		" AND time >= now() - " + strconv.FormatInt(int64(s.lookback/time.Second), 10) + "s AND time <= now()"
 	stmts := make([]string, len(metrics))
 	for i, m := range metrics {
 		stmts[i] = "SELECT last(" + quoteIdent(m) + ") FROM " + quoteIdent(MeasurementTelemetry) + where
