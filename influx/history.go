@@ -190,11 +190,15 @@ func nextChunk(span, got time.Duration, rows int) time.Duration {
 // in time order, the series in no given order. It stops at the first error
 // fn returns and returns it, and once ctx is done returns ctx's error.
 //
-// It reads with one request of one statement per metric, each grouped by
-// device and model, so the server streams each series as it stores it,
-// without a merge or sort across series; the rule rebuild builds its
-// window buckets from them (rules.StoredHistory). Server-side aggregates
-// cannot reproduce the float32 accumulation of a live window.
+// It reads with one statement grouped by device and model, so the server
+// streams one device's series after another without a merge across them,
+// and every metric in one pass (a statement per metric was measured about a
+// third slower on InfluxDB 1.8). A row holds all the metrics of a time, so
+// the values of one (device, model) series are held until it ends and then
+// handed to fn metric by metric: the memory is one device's samples over
+// [from, to). The rule rebuild builds its window buckets from them
+// (rules.StoredHistory); server-side aggregates cannot reproduce the
+// float32 accumulation of a live window.
 func (s *Store) Values(ctx context.Context, from, to time.Time, metrics []string, fn func(device proactive.DeviceID, model, metric string, t time.Time, v float64) error) error {
 	if len(metrics) == 0 {
 		return nil
@@ -207,32 +211,68 @@ func (s *Store) Values(ctx context.Context, from, to time.Time, metrics []string
 	metrics = slices.Clone(metrics)
 	slices.Sort(metrics) // the same query every time
 	metrics = slices.Compact(metrics)
-	stmts := make([]string, len(metrics))
+	fields := make([]string, len(metrics))
 	for i, m := range metrics {
-		stmts[i] = "SELECT " + quoteIdent(m) + " FROM " + quoteIdent(MeasurementTelemetry) +
-			" WHERE " + timeRange(from, to) + " GROUP BY " + quoteIdent("device_id") + ", " + quoteIdent("model")
+		fields[i] = quoteIdent(m)
 	}
-	return s.influxQL(ctx, strings.Join(stmts, "; "), func(stmt int, sr *resultSeries) error {
-		if stmt < 0 || stmt >= len(metrics) {
-			return fmt.Errorf("query influxdb: result of statement %d of %d", stmt, len(metrics))
+	q := "SELECT " + strings.Join(fields, ", ") + " FROM " + quoteIdent(MeasurementTelemetry) +
+		" WHERE " + timeRange(from, to) + " GROUP BY " + quoteIdent("device_id") + ", " + quoteIdent("model")
+
+	// The series being read, and its values by metric.
+	var dev proactive.DeviceID
+	var model string
+	held := make([][]timedValue, len(metrics))
+	flush := func() error {
+		for i, vs := range held {
+			for _, v := range vs {
+				if err := fn(dev, model, metrics[i], time.Unix(0, v.t).UTC(), v.v); err != nil {
+					return err
+				}
+			}
+			held[i] = vs[:0]
 		}
-		metric := metrics[stmt]
-		dev := proactive.DeviceID(sr.Tags["device_id"])
-		model := sr.Tags["model"]
-		timeCol, valCol := sr.column("time"), sr.column(metric)
-		if dev == "" || timeCol < 0 || valCol < 0 {
+		return nil
+	}
+	cols := make([]int, len(metrics))
+	err := s.influxQL(ctx, q, func(_ int, sr *resultSeries) error {
+		d, m := proactive.DeviceID(sr.Tags["device_id"]), sr.Tags["model"]
+		if d != dev || m != model {
+			if err := flush(); err != nil {
+				return err
+			}
+			dev, model = d, m
+		}
+		timeCol := sr.column("time")
+		if dev == "" || timeCol < 0 {
 			return nil
+		}
+		for i, m := range metrics {
+			cols[i] = sr.column(m)
 		}
 		for _, row := range sr.Values {
 			t, ok := epochTime(row[timeCol])
-			v, isNum := number(row[valCol])
-			if !ok || !isNum {
+			if !ok {
 				continue
 			}
-			if err := fn(dev, model, metric, t, v); err != nil {
-				return err
+			for i, c := range cols {
+				if c < 0 {
+					continue
+				}
+				if v, ok := number(row[c]); ok {
+					held[i] = append(held[i], timedValue{t.UnixNano(), v})
+				}
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// timedValue is a value of a series and its time in Unix nanoseconds.
+type timedValue struct {
+	t int64
+	v float64
 }
