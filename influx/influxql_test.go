@@ -75,3 +75,32 @@ func TestQueryURL(t *testing.T) {
 		}
 	}
 }
+
+// Rows of one time come sorted; a time going back is an error, not a
+// silently broken order.
+func TestSameTime(t *testing.T) {
+	t0 := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	var got []string
+	emit := func(s string) error { got = append(got, s); return nil }
+	st := sameTime[string]{less: strings.Compare}
+	for _, r := range []struct {
+		at  time.Time
+		row string
+	}{{t0, "b"}, {t0, "a"}, {t0.Add(time.Second), "d"}, {t0.Add(time.Second), "c"}} {
+		if err := st.add(r.at, r.row, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.flush(emit); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, "") != "abcd" {
+		t.Errorf("rows in order %v, want a b c d", got)
+	}
+	if err := st.add(t0.Add(time.Second), "e", emit); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.add(t0, "f", emit); err == nil || !strings.Contains(err.Error(), "out of time order") {
+		t.Errorf("a time going back: %v", err)
+	}
+}
