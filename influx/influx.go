@@ -71,8 +71,6 @@ type Store struct {
 	writeURL string
 	queryURL string
 	gzip     bool
-	org      string
-	bucket   string
 	lookback time.Duration
 	encoders sync.Pool // *lineprotocol.Encoder, reused batch after batch
 	gzips    sync.Pool // *gzipBuffer
@@ -98,8 +96,6 @@ func New(o Options) *Store {
 		writeURL: c.HTTPService().ServerAPIURL() + "write?" + q.Encode(),
 		queryURL: queryURL(c.ServerURL(), o.Bucket),
 		gzip:     gzip,
-		org:      o.Org,
-		bucket:   o.Bucket,
 		lookback: o.LatestLookback,
 	}
 }
