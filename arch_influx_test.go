@@ -24,13 +24,17 @@ var influxClients = []string{"github.com/influxdata/influxdb-client-go", "github
 // source: its write endpoint, and Flux (a query from a bucket, or a pipe).
 var influxWire = regexp.MustCompile(`/api/v2/write|from\(\s*bucket\s*:|\|>`)
 
+// fluxQuery matches Flux in Go source.
+var fluxQuery = regexp.MustCompile(`from\(\s*bucket\s*:|\|>`)
+
 // InfluxDB is spoken to only from the influx package: no other package of
 // the module imports an InfluxDB client or line-protocol library, in its
 // code or its tests, and none writes Flux or calls the write endpoint in its
 // code. Test files may hold Flux as data: cmd/proactive/compose_test.go
 // checks the Grafana dashboards' queries. ingest and rules do not even
 // depend on influx; cmd/proactive hands them an *influx.Store through the
-// interfaces they declare.
+// interfaces they declare. Not even the speakers write Flux: InfluxDB 3 has
+// none, so every read is InfluxQL.
 func TestInfluxOnlyInInflux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -62,6 +66,16 @@ func TestInfluxOnlyInInflux(t *testing.T) {
 		}
 		seen[p.ImportPath] = true
 		if slices.Contains(influxSpeakers, p.ImportPath) {
+			for _, f := range p.GoFiles {
+				src, err := os.ReadFile(filepath.Join(p.Dir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if loc := fluxQuery.FindIndex(src); loc != nil {
+					t.Errorf("%s: %q: reads are InfluxQL, which InfluxDB 1.8, 2.x and 3.x all serve; 3.x has no Flux",
+						filepath.Join(p.Dir, f), src[loc[0]:loc[1]])
+				}
+			}
 			continue
 		}
 		for _, imports := range [][]string{p.Imports, p.TestImports, p.XTestImports} {

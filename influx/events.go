@@ -1,11 +1,11 @@
 package influx
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
-
-	"github.com/influxdata/influxdb-client-go/v2/api"
 
 	"github.com/proactivehq/proactive"
 )
@@ -19,62 +19,48 @@ import (
 // that rebuilds and backtests see the events the live engine saw.
 //
 // Like Samples it queries one time chunk at a time, sized to hold about
-// 50,000 rows, and streams each response's rows into fn.
+// 50,000 rows, and streams each response's rows into fn, holding only the
+// events of one timestamp to sort them.
 func (s *Store) Events(ctx context.Context, from, to time.Time, device proactive.DeviceID, fn func(proactive.Event) error) error {
-	return s.chunked(from, to, device, func(q api.QueryAPI, start, end time.Time) (int, error) {
-		return eventChunk(ctx, q, fluxEvents(s.bucket, start, end, string(device)), end, fn)
-	})
-}
-
-// eventChunk runs one chunk's query and streams its events before stop
-// into fn; the rows at stop, which InfluxDB 1.8 returns too
-// (influxdata/influxdb#19966), are the next chunk's.
-func eventChunk(ctx context.Context, q api.QueryAPI, flux string, stop time.Time, fn func(proactive.Event) error) (rows int, err error) {
-	res, err := q.Query(ctx, flux)
-	if err != nil {
-		return 0, fmt.Errorf("query influxdb: %w", err)
-	}
-	defer res.Close()
-	for res.Next() {
-		rows++
-		rec := res.Record()
-		dev, _ := rec.ValueByKey("device_id").(string)
-		code, _ := rec.ValueByKey("code").(string)
-		if dev == "" || code == "" || !rec.Time().Before(stop) {
-			continue
-		}
-		ev := proactive.Event{Device: proactive.DeviceID(dev), Time: rec.Time(), Code: code}
-		ev.Component, _ = rec.ValueByKey("component").(string)
-		ev.Model, _ = rec.ValueByKey("model").(string)
-		ev.Text, _ = rec.ValueByKey("text").(string)
-		sev, _ := rec.ValueByKey("severity").(string)
-		ev.Severity = proactive.Severity(sev)
-		if err := fn(ev); err != nil {
+	return s.chunked(from, to, device, func(start, end time.Time) (int, error) {
+		q := "SELECT * FROM " + quoteIdent(MeasurementEvents) + " WHERE " + timeRange(start, end) + deviceCond(device)
+		var rows int
+		tied := sameTime[proactive.Event]{less: func(a, b proactive.Event) int {
+			return cmp.Or(strings.Compare(string(a.Device), string(b.Device)), strings.Compare(a.Code, b.Code),
+				strings.Compare(a.Component, b.Component), strings.Compare(a.Model, b.Model), strings.Compare(a.Text, b.Text))
+		}}
+		err := s.influxQL(ctx, q, func(_ int, sr *resultSeries) error {
+			col := func(name string) func(row []any) string {
+				i := sr.column(name)
+				return func(row []any) string {
+					if i < 0 {
+						return ""
+					}
+					return text(row[i])
+				}
+			}
+			timeCol := sr.column("time")
+			if timeCol < 0 {
+				return fmt.Errorf("query influxdb: events result without a time column: %v", sr.Columns)
+			}
+			dev, code, component, model, txt, sev := col("device_id"), col("code"), col("component"), col("model"), col("text"), col("severity")
+			for _, row := range sr.Values {
+				rows++
+				t, ok := epochTime(row[timeCol])
+				ev := proactive.Event{Device: proactive.DeviceID(dev(row)), Time: t, Code: code(row), Component: component(row),
+					Model: model(row), Text: txt(row), Severity: proactive.Severity(sev(row))}
+				if !ok || ev.Device == "" || ev.Code == "" || !t.Before(end) {
+					continue
+				}
+				if err := tied.add(t, ev, fn); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return rows, err
 		}
-	}
-	if err := res.Err(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return rows, ctxErr
-		}
-		return rows, fmt.Errorf("read influxdb query result: %w", err)
-	}
-	return rows, nil
-}
-
-// fluxEvents is the query of one chunk of Events: the events of
-// [start, stop), fields pivoted into columns, all in one table sorted by
-// time, device, code and component, so that a replay is deterministic.
-func fluxEvents(bucket string, start, stop time.Time, device string) string {
-	filter := `r._measurement == "events"`
-	if device != "" {
-		filter += ` and r.device_id == ` + fluxString(device)
-	}
-	return fmt.Sprintf(`from(bucket: %s)
-  |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => %s)
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
-  |> group()
-  |> sort(columns: ["_time", "device_id", "code", "component"])`,
-		fluxString(bucket), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), filter)
+		return rows, tied.flush(fn)
+	})
 }

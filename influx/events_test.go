@@ -20,7 +20,7 @@ import (
 // given, newlines and tabs in the text stored as spaces. The message is
 // acknowledged once they are there.
 func TestEventsThroughIngestIntoInflux(t *testing.T) {
-	srv := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	srv := testenv.Influx(t)
 	for _, c := range []struct {
 		name        string
 		compression influx.Compression

@@ -4,10 +4,11 @@
 // backtests. Everything else declares the small interface it needs and is
 // handed a *Store by cmd/proactive.
 //
-// Writes go to the v2 write API (which InfluxDB 1.8 serves too), encoded with
-// github.com/influxdata/line-protocol/v2; reads are Flux queries (InfluxDB
-// 2.x, or 1.8 with flux-enabled). Both, and the health check, go through the
-// official client, github.com/influxdata/influxdb-client-go/v2.
+// Writes go to the v2 write API, encoded with
+// github.com/influxdata/line-protocol/v2; reads are InfluxQL over the v1
+// /query API. InfluxDB 1.8, 2.x and 3.x serve both, and no read needs Flux,
+// which 3.x lacks. Both, and the health check, go through the HTTP service
+// of the official client, github.com/influxdata/influxdb-client-go/v2.
 package influx
 
 import (
@@ -29,9 +30,13 @@ const (
 	MeasurementEvents    = "events"
 )
 
-// Options locate the InfluxDB bucket. For InfluxDB 1.8 the bucket is
-// "database/retention_policy", the token "user:password" or empty, and the
-// org is ignored. Zero fields get the defaults given on each.
+// Options locate the InfluxDB bucket. Writes name it as the bucket; reads
+// split it into database and retention policy at its first "/" ("telemetry"
+// is database telemetry with its default retention policy). For InfluxDB
+// 1.8 the bucket is "database/retention_policy", the token "user:password"
+// or empty, and the org is ignored; for 2.x reads need a DBRP mapping of the
+// database (and policy) to the bucket; for 3.x the bucket is the database.
+// Zero fields get the defaults given on each.
 type Options struct {
 	URL, Token, Org, Bucket string
 	// Timeout bounds one HTTP request, default 10s.
@@ -64,9 +69,8 @@ const (
 type Store struct {
 	client   influxdb2.Client
 	writeURL string
+	queryURL string
 	gzip     bool
-	org      string
-	bucket   string
 	lookback time.Duration
 	encoders sync.Pool // *lineprotocol.Encoder, reused batch after batch
 	gzips    sync.Pool // *gzipBuffer
@@ -90,9 +94,8 @@ func New(o Options) *Store {
 	return &Store{
 		client:   c,
 		writeURL: c.HTTPService().ServerAPIURL() + "write?" + q.Encode(),
+		queryURL: queryURL(c.ServerURL(), o.Bucket),
 		gzip:     gzip,
-		org:      o.Org,
-		bucket:   o.Bucket,
 		lookback: o.LatestLookback,
 	}
 }

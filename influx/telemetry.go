@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,27 +32,76 @@ type MetricSeries struct {
 
 // Latest returns the last value of every metric device sent within the
 // lookback, by metric name. A device with no telemetry gets an empty slice.
+//
+// InfluxQL gives a selector's own time only when it is the one selector of
+// its statement, so it asks for the field keys of the measurement and then
+// sends one statement per numeric field. Without a GROUP BY each statement
+// merges the series of the device that differ in their model tag (a
+// device re-registered under another model).
 func (s *Store) Latest(ctx context.Context, device proactive.DeviceID) ([]MetricValue, error) {
 	if !proactive.ValidDeviceID(string(device)) {
 		return nil, proactive.Errorf(proactive.EInvalid, "device %q is not a device id ([A-Za-z0-9_.-]{1,64})", device)
 	}
-	// Grouping by field alone merges the series of one device that differ
-	// in their model tag (a device re-registered under another model).
-	flux := fmt.Sprintf(`from(bucket: %s)
-  |> range(start: -%ds)
-  |> filter(fn: (r) => r._measurement == %s and r.device_id == %s)
-  |> group(columns: ["_field"])
-  |> last()`,
-		fluxString(s.bucket), int64(s.lookback/time.Second), fluxString(MeasurementTelemetry), fluxString(string(device)))
+	metrics, err := s.numericFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(metrics) == 0 {
+		return []MetricValue{}, nil
+	}
+	// Points stamped in the future (a device's clock ahead) are not latest.
+	where := " WHERE " + quoteIdent("device_id") + " = " + quoteString(string(device)) +
+		" AND time >= now() - " + strconv.FormatInt(int64(s.lookback/time.Second), 10) + "s AND time <= now()"
+	stmts := make([]string, len(metrics))
+	for i, m := range metrics {
+		stmts[i] = "SELECT last(" + quoteIdent(m) + ") FROM " + quoteIdent(MeasurementTelemetry) + where
+	}
 	out := []MetricValue{}
-	err := s.query(ctx, flux, func(field string, t time.Time, v float64) {
-		out = append(out, MetricValue{Metric: field, Value: v, Time: t})
+	err = s.influxQL(ctx, strings.Join(stmts, "; "), func(stmt int, sr *resultSeries) error {
+		if stmt < 0 || stmt >= len(metrics) || len(sr.Columns) < 2 || sr.Columns[0] != "time" {
+			return nil
+		}
+		for _, row := range sr.Values {
+			t, ok := epochTime(row[0])
+			if v, isNum := value(row[1]); ok && isNum {
+				out = append(out, MetricValue{Metric: metrics[stmt], Value: v, Time: t})
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b MetricValue) int { return strings.Compare(a.Metric, b.Metric) })
 	return out, nil
+}
+
+// numericFields returns the numeric fields of the telemetry measurement
+// that are metric names, sorted.
+func (s *Store) numericFields(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.influxQL(ctx, "SHOW FIELD KEYS FROM "+quoteIdent(MeasurementTelemetry), func(_ int, sr *resultSeries) error {
+		keyCol, typeCol := sr.column("fieldKey"), sr.column("fieldType")
+		if keyCol < 0 {
+			return fmt.Errorf("query influxdb: field keys without a fieldKey column: %v", sr.Columns)
+		}
+		for _, row := range sr.Values {
+			k := text(row[keyCol])
+			if typeCol >= 0 {
+				switch text(row[typeCol]) {
+				case "float", "integer", "unsigned", "":
+				default:
+					continue // string and boolean fields hold no metric Write stores
+				}
+			}
+			if proactive.ValidMetricName(k) {
+				out = append(out, k)
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return slices.Compact(out), err
 }
 
 // Range returns device's metrics (all of them when metrics is empty) in
@@ -75,46 +125,66 @@ func (s *Store) Range(ctx context.Context, device proactive.DeviceID, metrics []
 		return nil, 0, proactive.Errorf(proactive.EInvalid, "maxPoints must be positive")
 	}
 	every = RangeEvery(to.Sub(from), maxPoints)
-	filter := fmt.Sprintf(`r._measurement == %s and r.device_id == %s`, fluxString(MeasurementTelemetry), fluxString(string(device)))
-	if len(metrics) > 0 {
-		alts := make([]string, len(metrics))
-		for i, m := range metrics {
-			alts[i] = `r._field == ` + fluxString(m)
+	if len(metrics) == 0 {
+		if metrics, err = s.numericFields(ctx); err != nil {
+			return nil, 0, err
 		}
-		filter += ` and (` + strings.Join(alts, " or ") + `)`
+		if len(metrics) == 0 {
+			return []MetricSeries{}, every, nil
+		}
+	} else {
+		metrics = slices.Clone(metrics)
+		slices.Sort(metrics)
+		metrics = slices.Compact(metrics)
 	}
-	// InfluxDB 1.8 treats range's stop as inclusive
-	// (influxdata/influxdb#19966), hence the filter on _time. Windows are
-	// aligned to the epoch: shifting the times by from's offset into its
-	// window, and back after, makes the first window start at from, so
-	// that there are no more windows than maxPoints.
-	stop := to.UTC().Format(time.RFC3339Nano)
+	sel := make([]string, len(metrics))
+	for i, m := range metrics {
+		sel[i] = "mean(" + quoteIdent(m) + ") AS " + quoteIdent(m)
+	}
+	// Windows are aligned to the epoch plus an offset: from's offset into
+	// its window makes the first window start at from, so that there are
+	// no more windows than maxPoints.
 	offset := time.Duration(from.UnixNano() % int64(every))
-	flux := fmt.Sprintf(`from(bucket: %s)
-  |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => %s and r._time < %s)
-  |> group(columns: ["_field"])
-  |> timeShift(duration: -%dns)
-  |> aggregateWindow(every: %ds, fn: mean, createEmpty: false, timeSrc: "_start")
-  |> timeShift(duration: %dns)`,
-		fluxString(s.bucket), from.UTC().Format(time.RFC3339Nano), stop, filter, stop,
-		int64(offset), int64(every/time.Second), int64(offset))
+	if offset < 0 {
+		offset += every
+	}
+	q := "SELECT " + strings.Join(sel, ", ") + " FROM " + quoteIdent(MeasurementTelemetry) +
+		" WHERE " + quoteIdent("device_id") + " = " + quoteString(string(device)) + " AND " + timeRange(from, to) +
+		" GROUP BY time(" + strconv.FormatInt(int64(every/time.Second), 10) + "s, " + strconv.FormatInt(int64(offset/time.Microsecond), 10) + "u) fill(none)"
 	byMetric := map[string]*MetricSeries{}
-	err = s.query(ctx, flux, func(field string, t time.Time, v float64) {
-		s := byMetric[field]
-		if s == nil {
-			s = &MetricSeries{Metric: field}
-			byMetric[field] = s
+	err = s.influxQL(ctx, q, func(_ int, sr *resultSeries) error {
+		timeCol := sr.column("time")
+		if timeCol < 0 {
+			return nil
 		}
-		s.Points = append(s.Points, SeriesPoint{Time: t, Value: v})
+		for _, m := range metrics {
+			c := sr.column(m)
+			if c < 0 {
+				continue
+			}
+			for _, row := range sr.Values {
+				t, ok := epochTime(row[timeCol])
+				v, isNum := value(row[c])
+				if !ok || !isNum {
+					continue
+				}
+				ms := byMetric[m]
+				if ms == nil {
+					ms = &MetricSeries{Metric: m}
+					byMetric[m] = ms
+				}
+				ms.Points = append(ms.Points, SeriesPoint{Time: t, Value: v})
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	series = make([]MetricSeries, 0, len(byMetric))
-	for _, s := range byMetric {
-		slices.SortFunc(s.Points, func(a, b SeriesPoint) int { return a.Time.Compare(b.Time) })
-		series = append(series, *s)
+	for _, ms := range byMetric {
+		slices.SortFunc(ms.Points, func(a, b SeriesPoint) int { return a.Time.Compare(b.Time) })
+		series = append(series, *ms)
 	}
 	slices.SortFunc(series, func(a, b MetricSeries) int { return strings.Compare(a.Metric, b.Metric) })
 	return series, every, nil
@@ -130,37 +200,13 @@ func RangeEvery(span time.Duration, maxPoints int) time.Duration {
 	return max(time.Second, (every + time.Second - 1).Truncate(time.Second))
 }
 
-// query runs flux and hands each numeric row's field, time and value to fn.
-func (s *Store) query(ctx context.Context, flux string, fn func(field string, t time.Time, v float64)) error {
-	res, err := s.client.QueryAPI(s.org).Query(ctx, flux)
-	if err != nil {
-		return fmt.Errorf("query influxdb: %w", err)
-	}
-	defer res.Close()
-	for res.Next() {
-		rec := res.Record()
-		var v float64
-		switch x := rec.Value().(type) {
-		case float64:
-			v = x
-		case int64:
-			v = float64(x)
-		case uint64:
-			v = float64(x)
-		case bool:
-			if x {
-				v = 1
-			}
-		default:
-			continue
+// value reads a metric's value: a number, or a bool as 1 or 0.
+func value(v any) (float64, bool) {
+	if b, ok := v.(bool); ok {
+		if b {
+			return 1, true
 		}
-		fn(rec.Field(), rec.Time().UTC(), v)
+		return 0, true
 	}
-	if err := res.Err(); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		return fmt.Errorf("read influxdb query result: %w", err)
-	}
-	return nil
+	return number(v)
 }

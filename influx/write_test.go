@@ -15,7 +15,7 @@ import (
 // Every value, tag and timestamp the writer encodes must come back from
 // InfluxDB as written, compressed or not.
 func TestInfluxWriteStoresWhatItIsGiven(t *testing.T) {
-	srv := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	srv := testenv.Influx(t)
 	ts := time.Date(2026, 11, 20, 8, 0, 0, 123_000_000, time.UTC)
 	for i, c := range []struct {
 		name        string
@@ -77,7 +77,7 @@ func TestInfluxWriteStoresWhatItIsGiven(t *testing.T) {
 // ingester then dead-letters it); one that fails for want of the server is
 // retryable.
 func TestInfluxWriteClassifiesErrors(t *testing.T) {
-	srv := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	srv := testenv.Influx(t)
 	w := influx.New(influx.Options{URL: srv.URL(), Bucket: srv.Bucket()})
 	t.Cleanup(w.Close)
 	at := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)

@@ -69,8 +69,8 @@ func (c *Checkpoint) Enabled() bool { return c.o.Path != "" && c.engine.Lookback
 // Restore restores the rule windows and alert states before the engine
 // runs, so that a restart forgets no window and fires nothing twice: from
 // the snapshot plus the gap since replayed from History, or, without a
-// usable snapshot, from History alone. A failure (InfluxDB down, Flux
-// disabled) is not fatal: the rules then start from what they have, which
+// usable snapshot, from History alone. A failure (InfluxDB down, the
+// database missing) is not fatal: the rules then start from what they have, which
 // the log says.
 func (c *Checkpoint) Restore(ctx context.Context) {
 	if c.engine.Lookback() <= 0 {

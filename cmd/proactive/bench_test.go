@@ -115,7 +115,7 @@ func BenchmarkIngest(b *testing.B) {
 	})
 	b.Run("mosquitto/ingest", func(b *testing.B) {
 		broker := startBenchMosquitto(b)
-		influx := testenv.InfluxWith(b, testenv.InfluxOptions{DisableFlux: true})
+		influx := testenv.Influx(b)
 		env := baseEnv(b, influx)
 		env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the burst outpaces a device's rate limit
 		id := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -134,7 +134,7 @@ func BenchmarkIngest(b *testing.B) {
 		benchLimitRun(b, "embedded", url, "devices", nil, benchInlineSubscriber(server), nil)
 	})
 	b.Run("embedded/ingest", func(b *testing.B) {
-		influx := testenv.InfluxWith(b, testenv.InfluxOptions{DisableFlux: true})
+		influx := testenv.Influx(b)
 		env := baseEnv(b, influx)
 		env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the burst outpaces a device's rate limit
 		env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(b)

@@ -81,7 +81,7 @@ func TestExternalBrokerTLSWithPassword(t *testing.T) {
 		"persistence false", "log_dest file " + brokerLog,
 	}, "\n"))
 
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_URL"] = "mqtts://127.0.0.1:" + strconv.Itoa(port)
 	env["PROACTIVE_MQTT_TLS_CA_FILE"] = ca
@@ -153,7 +153,7 @@ func TestExternalBrokerRestartResubscribes(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	broker := startPlainBroker(t, addr)
 
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_URL"] = "mqtt://" + addr
 	p := startServe(t, env)

@@ -455,7 +455,7 @@ func TestComposeWebhookThroughCaddy(t *testing.T) {
 		t.Fatalf("PROACTIVE_PUBLIC_URL = %q, want it derived from PUBLIC_HOST", env["PROACTIVE_PUBLIC_URL"])
 	}
 
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	tw := newTwilioAPI(t)
 	dir := t.TempDir()
 	maps.Copy(env, map[string]string{

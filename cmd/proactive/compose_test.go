@@ -829,57 +829,39 @@ func checkPromQL(reg descRecorder, expr string, legend string) error {
 }
 
 var (
-	fluxBucketRe  = regexp.MustCompile(`(?:from|schema\.\w+)\(bucket:\s*([^,)]+)`)
-	fluxMeasureRe = regexp.MustCompile(`(?:_measurement\s*==\s*|measurement:\s*)"([^"]*)"`)
-	fluxFieldRe   = regexp.MustCompile(`r\.([A-Za-z_][A-Za-z0-9_]*)`)
-	fluxTagRe     = regexp.MustCompile(`tag:\s*"([^"]*)"`)
-	fluxColumnsRe = regexp.MustCompile(`columns:\s*\[([^\]]*)\]|column:\s*"([^"]*)"`)
-	statusField   = regexp.MustCompile(`_measurement == "status" and r\._field == "([^"]*)"`)
+	influxQLFromRe  = regexp.MustCompile(`(?i)\bFROM\s+("(?:[^"\\]|\\.)*"|[A-Za-z_]\w*)`)
+	influxQLIdentRe = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
+	influxQLAliasRe = regexp.MustCompile(`(?i)\bAS\s+"([^"]*)"`)
+	influxQLSelects = regexp.MustCompile(`(?i)^\s*(SELECT|SHOW (TAG VALUES|FIELD KEYS|TAG KEYS|MEASUREMENTS))\b`)
 )
 
-// checkFlux checks a Flux query against what ingest writes: the bucket,
-// measurements telemetry and status, tags device_id and model.
-func checkFlux(q, bucket string) error {
-	cols := map[string]bool{"_measurement": true, "_field": true, "_value": true, "_time": true, "_start": true, "_stop": true,
-		"device_id": true, "model": true}
-	buckets := fluxBucketRe.FindAllStringSubmatch(q, -1)
-	if len(buckets) == 0 {
-		return fmt.Errorf("%q reads no bucket", q)
+// checkInfluxQL checks an InfluxQL query against what ingest writes:
+// measurements telemetry and status, tags device_id and model, the status
+// field online, and metrics only through Grafana variables. Flux, which
+// InfluxDB 3 lacks, is refused.
+func checkInfluxQL(q string) error {
+	if strings.Contains(q, "|>") || strings.Contains(q, "from(bucket") {
+		return fmt.Errorf("%q is Flux, which InfluxDB 3 does not serve", q)
 	}
-	for _, b := range buckets {
-		if b[1] != "v.defaultBucket" && b[1] != strconv.Quote(bucket) {
-			return fmt.Errorf("%q reads bucket %s, not %q", q, b[1], bucket)
+	if !influxQLSelects.MatchString(q) {
+		return fmt.Errorf("%q is not a SELECT or SHOW", q)
+	}
+	measurements := map[string]bool{influx.MeasurementTelemetry: true, influx.MeasurementStatus: true}
+	names := map[string]bool{"device_id": true, "model": true, "online": true}
+	for k := range measurements {
+		names[k] = true
+	}
+	for _, m := range influxQLAliasRe.FindAllStringSubmatch(q, -1) {
+		names[m[1]] = true
+	}
+	for _, m := range influxQLFromRe.FindAllStringSubmatch(q, -1) {
+		if name := strings.Trim(m[1], `"`); !measurements[name] {
+			return fmt.Errorf("%q: ingest writes no measurement %q", q, name)
 		}
 	}
-	for _, m := range fluxMeasureRe.FindAllStringSubmatch(q, -1) {
-		if m[1] != influx.MeasurementTelemetry && m[1] != influx.MeasurementStatus {
-			return fmt.Errorf("%q: ingest writes no measurement %q", q, m[1])
-		}
-	}
-	for _, m := range statusField.FindAllStringSubmatch(q, -1) {
-		if m[1] != "online" {
-			return fmt.Errorf("%q: measurement status has no field %q", q, m[1])
-		}
-	}
-	for _, m := range fluxFieldRe.FindAllStringSubmatch(q, -1) {
-		if !cols[m[1]] {
-			return fmt.Errorf("%q: ingest writes no column %s", q, m[1])
-		}
-	}
-	for _, m := range fluxTagRe.FindAllStringSubmatch(q, -1) {
-		if !cols[m[1]] {
-			return fmt.Errorf("%q: ingest writes no tag %s", q, m[1])
-		}
-	}
-	for _, m := range fluxColumnsRe.FindAllStringSubmatch(q, -1) {
-		names := []string{m[2]}
-		if m[1] != "" {
-			names = strings.Split(m[1], ",")
-		}
-		for _, n := range names {
-			if n = strings.Trim(strings.TrimSpace(n), `"`); !cols[n] {
-				return fmt.Errorf("%q: no column %s", q, n)
-			}
+	for _, m := range influxQLIdentRe.FindAllStringSubmatch(q, -1) {
+		if !names[m[1]] && !strings.HasPrefix(m[1], "$") {
+			return fmt.Errorf("%q: ingest writes no tag or field %s", q, m[1])
 		}
 	}
 	return nil
@@ -951,10 +933,12 @@ func TestComposeDashboards(t *testing.T) {
 			t.Errorf("data source %s: service %s does not listen on %s", uid, host, port)
 		}
 	}
-	if ds := sources["influxdb"]; ds.JSONData["version"] != "Flux" || ds.JSONData["organization"] != influxEnv["DOCKER_INFLUXDB_INIT_ORG"] ||
-		ds.JSONData["defaultBucket"] != bucket || ds.Secure["token"] != cf.secretValues["influx_token"] ||
+	// InfluxQL, with the database the bucket's virtual DBRP mapping gives
+	// (a bucket without a "/" is the database of the same name) and the token.
+	if ds := sources["influxdb"]; ds.JSONData["version"] != "InfluxQL" || ds.JSONData["dbName"] != bucket ||
+		ds.JSONData["httpHeaderName1"] != "Authorization" || ds.Secure["httpHeaderValue1"] != "Token "+cf.secretValues["influx_token"] ||
 		influxEnv["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE"] != "/run/secrets/influx_token" {
-		t.Errorf("the InfluxDB data source does not use Flux with the org, bucket and token InfluxDB is set up with: %+v", ds)
+		t.Errorf("the InfluxDB data source does not use InfluxQL with the database and token InfluxDB is set up with: %+v", ds)
 	}
 	gf := cf.Services["grafana"]
 	if src, _, _ := mountOf(gf, "/etc/grafana/provisioning/datasources"); src != "./deploy/grafana/provisioning" {
@@ -1026,7 +1010,7 @@ func TestComposeDashboards(t *testing.T) {
 				case "prometheus":
 					err = checkPromQL(reg, q, legend)
 				case "influxdb":
-					err = checkFlux(q, bucket)
+					err = checkInfluxQL(q)
 				}
 				if err != nil {
 					t.Errorf("%s: %v", where, err)
@@ -1034,7 +1018,7 @@ func TestComposeDashboards(t *testing.T) {
 			}
 			checkVars := func(where, s string) {
 				for _, m := range grafanaVar.FindAllStringSubmatch(s, -1) {
-					if !vars[m[1]] && !strings.HasPrefix(m[1], "__") {
+					if !vars[m[1]] && !strings.HasPrefix(m[1], "__") && m[1] != "timeFilter" { // Grafana's own
 						t.Errorf("%s: variable $%s is not defined in the dashboard", where, m[1])
 					}
 				}
@@ -1132,16 +1116,19 @@ func TestComposeCheckers(t *testing.T) {
 		}
 	}
 	for q, wantErr := range map[string]string{
-		`from(bucket: v.defaultBucket) |> filter(fn: (r) => r._measurement == "telemetry" and r.device_id == "x")`: "",
-		`from(bucket: "telemetry") |> filter(fn: (r) => r._measurement == "telemetry")`:                            "",
-		`from(bucket: "other") |> filter(fn: (r) => r._measurement == "telemetry")`:                                "bucket",
-		`from(bucket: v.defaultBucket) |> filter(fn: (r) => r._measurement == "telemtry")`:                         "measurement",
-		`from(bucket: v.defaultBucket) |> filter(fn: (r) => r.deviceid == "x")`:                                    "column deviceid",
-		`from(bucket: v.defaultBucket) |> keep(columns: ["_time", "serial"])`:                                      "column serial",
+		`SELECT mean("$metric") FROM "telemetry" WHERE "device_id" =~ /^$device$/ AND $timeFilter GROUP BY time($__interval), "device_id"`: "",
+		`SELECT last("online") AS "on" FROM "status" WHERE "on" = false`:                                                                   "",
+		`SHOW TAG VALUES FROM "telemetry" WITH KEY = "model"`:                                                                              "",
+		`SELECT count("x") FROM (SELECT last("$metric") FROM "telemetry" GROUP BY "device_id")`:                                            "field x",
+		`SELECT "current" FROM "telemtry"`:                                                                                                 "measurement",
+		`SELECT "current" FROM telemtry`:                                                                                                   "measurement",
+		`SELECT "$metric" FROM "telemetry" WHERE "deviceid" = 'x'`:                                                                         "deviceid",
+		`from(bucket: v.defaultBucket) |> range(start: -1h)`:                                                                               "Flux",
+		`DROP MEASUREMENT "telemetry"`:                                                                                                     "not a SELECT",
 	} {
-		err := checkFlux(q, "telemetry")
+		err := checkInfluxQL(q)
 		if (wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), wantErr)) {
-			t.Errorf("checkFlux(%s) = %v, want %q", q, err, wantErr)
+			t.Errorf("checkInfluxQL(%s) = %v, want %q", q, err, wantErr)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func TestServeContactReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := newTwilioAPI(t)
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
@@ -162,7 +162,7 @@ func TestServeContactNoneAndTrust(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw := newTwilioAPI(t)
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")

@@ -61,7 +61,7 @@ func connectDevice(t *testing.T, broker, clientID, username, password string) (p
 // with their own secret, and holds each to its own topics.
 func TestEmbeddedBrokerDeviceAuth(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_MQTT_DEVICE_AUTH"] = "true"

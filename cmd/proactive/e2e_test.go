@@ -349,7 +349,7 @@ func checkDeadLetters(t *testing.T, addr string, wantDL map[string]float64) {
 
 func TestIngestThroughEmbeddedBroker(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	p := startServe(t, env)
@@ -401,7 +401,7 @@ func TestIngestThroughMosquitto(t *testing.T) {
 func mosquittoSetup(t *testing.T) (broker string, influx *testenv.InfluxServer, env map[string]string, prefix, clientID string) {
 	t.Helper()
 	broker = testenv.Mosquitto(t)
-	influx = testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx = testenv.Influx(t)
 	env = baseEnv(t, influx)
 	prefix, clientID = uniqueSession(t, broker)
 	env["PROACTIVE_MQTT_URL"] = broker
@@ -529,7 +529,7 @@ func crashMidStream(t *testing.T, p *platform, env map[string]string, influx *te
 // and a device that keeps its session resends what was not acknowledged.
 func TestCrashWithEmbeddedBrokerLosesNothing(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = crashFlush
@@ -556,7 +556,7 @@ func TestInfluxOutageLosesNothing(t *testing.T) {
 		t.Skip("takes over 30 s")
 	}
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	// Messages held are bounded by the queue, the batch being retried, and
@@ -629,7 +629,7 @@ func TestInfluxOutageLosesNothing(t *testing.T) {
 // every publish it acknowledged is in InfluxDB.
 func TestGracefulShutdownFlushes(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // the stream outpaces a device's rate limit
@@ -674,7 +674,7 @@ func TestGracefulShutdownFlushes(t *testing.T) {
 // topics: it cannot forge another device's telemetry nor read the fleet's.
 func TestEmbeddedBrokerHoldsDevicesToTheirTopics(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_MQTT_DEVICE_TOPICS"] = "true"

@@ -40,7 +40,7 @@ func TestServeRulesAlertAndReload(t *testing.T) {
 	}
 	write("rules:\n  - name: cabinet_hot\n    component: cabinet\n    severity: warning\n    when: cabinet_temp > 10\n")
 
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
@@ -95,7 +95,7 @@ func TestServeUsesTheRegistry(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: old_fridge_hot\n    component: cabinet\n    models: [\"fridge-*\"]\n    severity: warning\n    when: cabinet_temp > 10 && device.age_days > 300\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
@@ -132,7 +132,7 @@ func TestServeRulesDisabled(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: hot\n    component: cabinet\n    severity: loud\n    when: cabinet_temp > 10\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")

@@ -24,7 +24,7 @@ func TestScaleOutTwoInstancesOnePostgres(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.Postgres(t)
 	broker := testenv.Mosquitto(t)
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: compressor_hot\n    component: compressor\n    severity: warning\n    when: compressor_current > 10\n    summary: \"Compressor current {{ .Metrics.compressor_current }} A\"\n"), 0o600); err != nil {
 		t.Fatal(err)

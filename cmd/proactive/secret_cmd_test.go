@@ -15,7 +15,7 @@ import (
 // device out; a new secret replaces the old one.
 func TestDevicesSecretCmd(t *testing.T) {
 	t.Parallel()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_MQTT_DEVICE_AUTH"] = "true"

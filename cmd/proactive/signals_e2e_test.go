@@ -25,7 +25,7 @@ func signalsPlatform(t *testing.T, rulesYAML string, seed func(*devices.Store)) 
 	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(rulesYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	influx = testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx = testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")

@@ -176,7 +176,7 @@ func simulateRun(t *testing.T, env map[string]string, args ...string) (string, e
 // broker, flushing often so that acknowledgements come quickly.
 func servePlatform(t *testing.T) (*testenv.InfluxServer, map[string]string, *platform) {
 	t.Helper()
-	influx := testenv.InfluxWith(t, testenv.InfluxOptions{DisableFlux: true})
+	influx := testenv.Influx(t)
 	env := baseEnv(t, influx)
 	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
 	env["PROACTIVE_INFLUX_FLUSH_INTERVAL"] = "50ms"

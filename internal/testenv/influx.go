@@ -25,19 +25,20 @@ const (
 	influxDatabase = "telemetry"
 	influxBucket   = influxDatabase + "/autogen"
 
-	// influxStartTimeout is generous because `go test ./...` may start several influxd
-	// at once, each spending seconds of CPU compiling the Flux standard library.
+	// influxStartTimeout is generous because `go test ./...` may start many influxd
+	// at once on a loaded machine.
 	influxStartTimeout = 60 * time.Second
 	influxStopTimeout  = 10 * time.Second
 )
 
 // InfluxOptions tunes the influxd that InfluxWith starts. The zero value is the
 // configuration of scripts/influxdb.sh, which the platform runs against.
+//
+// Flux is off in every influxd started here (flux-enabled = false), as in
+// scripts/influxdb.sh: the platform reads only in InfluxQL, which InfluxDB 1.8, 2.x
+// and 3.x all serve, so a read that still needed Flux fails its tests.
 type InfluxOptions struct {
-	// DisableFlux turns off Flux, and with it /api/v2/query. influxd 1.8 then answers
-	// /ping in well under a second instead of about 5 s, which it spends compiling the
-	// Flux standard library. Writes through /api/v2/write and the InfluxQL helpers
-	// (Query, Points, Count) keep working, so tests that only write can use it.
+	// Deprecated: Flux is always off; DisableFlux changes nothing.
 	DisableFlux bool
 }
 
@@ -62,7 +63,7 @@ type influxProcess struct {
 	exited chan struct{} // closed once cmd.Wait has returned
 }
 
-// Influx starts influxd with the platform's configuration (Flux on) in tb.TempDir()
+// Influx starts influxd with the platform's configuration (Flux off) in tb.TempDir()
 // on a free port, waits until it answers /ping, creates database "telemetry" and
 // registers a cleanup that stops it. The binary is $PROACTIVE_INFLUXD or
 // <repo root>/bin/influxd; if it is missing, Influx calls RequireService.
@@ -393,13 +394,13 @@ bind-address = "127.0.0.1:0"
 
 [http]
   bind-address = "127.0.0.1:%d"
-  flux-enabled = %t
+  flux-enabled = false
   log-enabled = false
 
 [logging]
   suppress-logo = true
 `, q(filepath.Join(s.dir, "meta")), q(filepath.Join(s.dir, "data")), q(filepath.Join(s.dir, "wal")),
-		s.port, !s.opts.DisableFlux)
+		s.port)
 }
 
 // logTail returns the last n lines of influxd.log, for failure messages.
