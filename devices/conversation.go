@@ -56,6 +56,11 @@ type CustomerConversations struct {
 	Slots []OfferSlot
 	// Open are the tickets of the customer's conversations not done.
 	Open []int64
+	// Ended is the customer's latest conversation that is done, read
+	// only when there is no Active one (a reply after a decline or an
+	// expiry answers it); EndedFound is false when there is none.
+	Ended      Conversation
+	EndedFound bool
 }
 
 // CustomerConversations reads the conversations of a customer that an
@@ -73,6 +78,17 @@ func (s *Store) CustomerConversations(ctx context.Context, customer string) (Cus
 		cc.Active, cc.Found = c, true
 		if cc.Slots, err = offerSlots(ctx, s.read, c.Ticket, c.Offer); err != nil {
 			return cc, err
+		}
+	}
+	if !cc.Found {
+		c, err := scanConversation(s.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM outreach
+			WHERE customer_id = $1 AND stage = 'done' ORDER BY updated_at DESC, ticket_id DESC LIMIT 1`, customer))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return cc, fmt.Errorf("find ended conversation: %w", err)
+		default:
+			cc.Ended, cc.EndedFound = c, true
 		}
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT ticket_id FROM outreach WHERE customer_id = $1 AND stage <> 'done'
@@ -247,29 +263,39 @@ type ProviderStatus struct {
 	ErrorCode string
 }
 
+// StatusOf is the message a provider status was kept on.
+type StatusOf struct {
+	// Ticket is the message's ticket, 0 for none.
+	Ticket   int64
+	Kind     string
+	Customer string
+}
+
 // RecordProviderStatus keeps a delivery status on the message with its SID
 // (or, when the provider's answer to the send was lost, on message ID,
 // which then adopts the SID) unless the message has one of rank at least
-// as high. It returns the message's ticket (0 for none) and kind, and
-// whether the status was kept.
-func (tx *Tx) RecordProviderStatus(ctx context.Context, st ProviderStatus) (ticket int64, kind string, ok bool, err error) {
+// as high. It returns the message's ticket, kind and customer, and whether
+// the status was kept.
+func (tx *Tx) RecordProviderStatus(ctx context.Context, st ProviderStatus) (of StatusOf, ok bool, err error) {
 	var tk sql.NullInt64
+	var cust sql.NullString
 	err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET provider_status = $2, provider_rank = $3, error_code = $4
-		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &kind)
+		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind, customer_id`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
 	if errors.Is(err, sql.ErrNoRows) && st.ID > 0 {
 		// The callback beat our record of the send, or the send's answer
 		// was lost: the provider has the message, so adopt it.
 		err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET sid = $2, provider_status = $3, provider_rank = $4, error_code = $5,
 			status = 'sent', sent_at = COALESCE(sent_at, claimed_at), last_error = ''
-			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind`,
-			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &kind)
+			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind, customer_id`,
+			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", false, nil
+		return StatusOf{}, false, nil
 	} else if err != nil {
-		return 0, "", false, fmt.Errorf("record provider status: %w", err)
+		return StatusOf{}, false, fmt.Errorf("record provider status: %w", err)
 	}
-	return tk.Int64, kind, true, nil
+	of.Ticket, of.Customer = tk.Int64, cust.String
+	return of, true, nil
 }
 
 // ErrSlotTaken is the answer of a booking whose technician is no longer
@@ -422,6 +448,9 @@ type Change struct {
 	// not texted (see Tx.Hold), before Status.
 	Held   string
 	Status *StatusChange
+	// FollowUp, when set, raises a follow-up on the ticket for this
+	// reason (see Tx.RaiseFollowUp), after Status.
+	FollowUp string
 	// Close closes the ticket with the outcome and notes of its latest
 	// visit, by this actor.
 	Close        string
@@ -531,6 +560,11 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 	}
 	if c.Close != "" {
 		if err := tx.closeWithVisit(ctx, c.Ticket, c.Close); err != nil {
+			return out, err
+		}
+	}
+	if c.FollowUp != "" {
+		if err := tx.RaiseFollowUp(ctx, c.Ticket, c.FollowUp, "customer", c.At); err != nil {
 			return out, err
 		}
 	}

@@ -62,16 +62,19 @@ func TestDecideReply(t *testing.T) {
 		check   func(t *testing.T, d replyDecision)
 	}{
 		{name: "stop at an offer", st: at(stageOffer, false), body: " stop. ", metric: "stop", entries: []string{"7:opt_out", "9:opt_out"},
+			sent: []string{KindOptOut},
 			check: func(t *testing.T, d replyDecision) {
 				c := d.Change
 				if c.Consent == nil || c.Consent.Granted || c.Consent.Method != proactive.ConsentSMS || c.Consent.Note != "SMS keyword STOP" {
 					t.Errorf("consent = %+v, want withdrawn by SMS keyword STOP", c.Consent)
 				}
-				if c.Customer != "alice" || c.Suppress == "" || !reflect.DeepEqual(c.Keep, []string{KindHelp}) {
-					t.Errorf("suppress %q of %q keeping %v, want alice's pending messages but help", c.Suppress, c.Customer, c.Keep)
+				if c.Customer != "alice" || c.Suppress == "" || !reflect.DeepEqual(c.Keep, []string{KindHelp, KindOptOut}) {
+					t.Errorf("suppress %q of %q keeping %v, want alice's pending messages but help and the confirmation", c.Suppress, c.Customer, c.Keep)
 				}
 			}},
-		{name: "carrier stop word without conversation", st: none, body: "UNSUBSCRIBE", metric: "stop"},
+		{name: "carrier stop word without conversation", st: none, body: "UNSUBSCRIBE", metric: "stop", sent: []string{KindOptOut}},
+		{name: "twilio stop word", st: none, body: "revoke", metric: "stop", sent: []string{KindOptOut}},
+		{name: "french help", st: none, body: "Aide", metric: "help", sent: []string{KindHelp}},
 		{name: "start", st: at(stageScheduled, false), body: "Start", metric: "start", entries: []string{"7:start", "9:start"},
 			sent: []string{KindStart},
 			check: func(t *testing.T, d replyDecision) {

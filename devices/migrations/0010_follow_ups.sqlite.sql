@@ -1,0 +1,10 @@
+-- Follow-ups: a customer's request that needs a person (a call back, a
+-- reply after a decline or an expiry, an undelivered offer, a declined
+-- critical ticket) flags its ticket until someone handles it. The ticket
+-- keeps its status; the timeline keeps who raised and handled each one.
+-- SQLite dialect; the PostgreSQL file of the same version gives the same
+-- columns.
+
+ALTER TABLE tickets ADD COLUMN follow_up_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE tickets ADD COLUMN follow_up_since TIMESTAMP;
+CREATE INDEX tickets_follow_up ON tickets (follow_up_since) WHERE follow_up_reason <> '';
