@@ -82,6 +82,12 @@ func mustParsePages(loc *time.Location) *pages {
 		"ago":   ago,
 		"dict":  dict,
 		"label": label,
+		"followUpNote": func(reason string) string {
+			if n, ok := proactive.FollowUpNotes[reason]; ok {
+				return strings.ToUpper(n[:1]) + n[1:]
+			}
+			return label(reason)
+		},
 	}
 	entries, err := fs.ReadDir(staticFS, "static")
 	if err != nil {
