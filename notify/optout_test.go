@@ -146,3 +146,26 @@ func TestDisclosure(t *testing.T) {
 		}
 	})
 }
+
+// TestDeviceNameInSMS: the offer names the device as its customer knows
+// it, in French with the component translated.
+func TestDeviceNameInSMS(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		d := must(e.store.GetDevice(e.ctx, "fridge-2"))
+		d.Name = "frigo cuisine"
+		must(e.store.UpdateDevice(e.ctx, d))
+		e.fire("fridge-2", "compressor")
+		offer := e.wantSent(bruno, 1)[0]
+		contains(t, offer, "frigo cuisine", "(compresseur)", "APPEL", "NON")
+		if n, ucs2 := notify.Segments(offer); n > 2 || ucs2 {
+			t.Errorf("French offer takes %d segments (UCS-2 %v):\n%s", n, ucs2, offer)
+		}
+		e.reply(bruno, "appel")
+		e.poll()
+		contains(t, e.wantSent(bruno, 2)[1], "notre équipe vous appelle")
+		if tk := e.ticket("fridge-2", "compressor"); tk.FollowUp == nil {
+			t.Error("APPEL raised no follow-up")
+		}
+	})
+}

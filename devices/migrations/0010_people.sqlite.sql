@@ -8,3 +8,7 @@
 ALTER TABLE tickets ADD COLUMN follow_up_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE tickets ADD COLUMN follow_up_since TIMESTAMP;
 CREATE INDEX tickets_follow_up ON tickets (follow_up_since) WHERE follow_up_reason <> '';
+
+-- A device's name as its customer knows it ("the kitchen fridge"), which
+-- the SMS use instead of the model when it is set.
+ALTER TABLE devices ADD COLUMN name TEXT NOT NULL DEFAULT '';
