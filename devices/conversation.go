@@ -25,16 +25,18 @@ type Conversation struct {
 	// Offer is the number of the ticket's current offer (1, then 2 after a
 	// re-offer, ...).
 	Offer int
-	// Clarified is set once an unexpected reply to the current offer has
-	// been answered: later ones are only recorded.
-	Clarified bool
+	// Clarified is set once unexpected replies to the current offer have
+	// had all their clarifying answers (Clarifications of them): later ones
+	// are only recorded.
+	Clarified      bool
+	Clarifications int
 }
 
-const conversationColumns = `ticket_id, customer_id, device_id, stage, offer_no, clarified`
+const conversationColumns = `ticket_id, customer_id, device_id, stage, offer_no, clarified, clarifications`
 
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
-	err := row.Scan(&c.Ticket, &c.Customer, &c.Device, &c.Stage, &c.Offer, &c.Clarified)
+	err := row.Scan(&c.Ticket, &c.Customer, &c.Device, &c.Stage, &c.Offer, &c.Clarified, &c.Clarifications)
 	return c, err
 }
 
@@ -163,7 +165,7 @@ func (tx *Tx) ReleaseHolds(ctx context.Context, ticket int64, at time.Time) erro
 // given) and returns its number.
 func (tx *Tx) RenewOffer(ctx context.Context, ticket int64, at time.Time) (int, error) {
 	var offer int
-	if err := tx.tx.QueryRowContext(ctx, `UPDATE outreach SET offer_no = offer_no + 1, offered_at = $2, clarified = FALSE, updated_at = $2
+	if err := tx.tx.QueryRowContext(ctx, `UPDATE outreach SET offer_no = offer_no + 1, offered_at = $2, clarified = FALSE, clarifications = 0, updated_at = $2
 		WHERE ticket_id = $1 RETURNING offer_no`, ticket, dbTime(at)).Scan(&offer); err != nil {
 		return 0, fmt.Errorf("renew offer: %w", err)
 	}
@@ -313,15 +315,32 @@ type Booking struct {
 	// Note is the ticket's transition note, such as "visit booked".
 	Note string
 	At   time.Time
+	// Reschedule moves the ticket's booked visit to this slot instead: the
+	// ticket stays scheduled, the old visit is cancelled once the new one
+	// is in, and choosing the booked slot again changes nothing.
+	Reschedule bool
 }
 
 // Book books a visit: the appointment, the ticket scheduled and assigned
 // to the technician. ErrSlotTaken, with nothing written, when the
 // technician has another visit then (with the buffer around it).
 func (tx *Tx) Book(ctx context.Context, b Booking) (int64, error) {
+	var old int64
+	if b.Reschedule {
+		var tech string
+		var start time.Time
+		err := tx.tx.QueryRowContext(ctx, `SELECT id, technician_id, starts_at FROM appointments WHERE ticket_id = $1 AND status = 'booked'
+			ORDER BY id DESC LIMIT 1`, b.Ticket).Scan(&old, &tech, &start)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("read booked visit: %w", err)
+		}
+		if old > 0 && tech == b.Technician && start.Equal(b.Start) {
+			return old, nil // the booked slot again
+		}
+	}
 	var busy int
 	err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appointments WHERE technician_id = $1 AND status <> 'cancelled'
-		AND starts_at < $3 AND ends_at > $2`, b.Technician, b.Start.Add(-b.Buffer).UTC(), b.End.Add(b.Buffer).UTC()).Scan(&busy)
+		AND starts_at < $3 AND ends_at > $2 AND id <> $4`, b.Technician, b.Start.Add(-b.Buffer).UTC(), b.End.Add(b.Buffer).UTC(), old).Scan(&busy)
 	if err != nil {
 		return 0, fmt.Errorf("check technician calendar: %w", err)
 	}
@@ -341,7 +360,14 @@ func (tx *Tx) Book(ctx context.Context, b Booking) (int64, error) {
 	} else if err != nil {
 		return 0, fmt.Errorf("insert appointment: %w", err)
 	}
-	if _, err := tx.Transition(ctx, b.Ticket, proactive.TicketScheduled, b.Actor, b.Note); err != nil {
+	if b.Reschedule && old > 0 {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE appointments SET status = 'cancelled' WHERE id = $1`, old); err != nil {
+			return 0, fmt.Errorf("cancel the moved visit: %w", err)
+		}
+		if _, err := tx.record(ctx, b.Ticket, proactive.TicketEventComment, b.Actor, map[string]any{"text": b.Note}); err != nil {
+			return 0, err
+		}
+	} else if _, err := tx.Transition(ctx, b.Ticket, proactive.TicketScheduled, b.Actor, b.Note); err != nil {
 		return 0, err
 	}
 	if _, err := tx.Assign(ctx, b.Ticket, b.Technician, b.Actor); err != nil {
@@ -428,10 +454,12 @@ type Change struct {
 	// change.
 	Customer string
 	Consent  *proactive.ConsentEvent
-	// ClaimClarify marks the conversation's current offer as clarified;
-	// when it already was (a concurrent reply), Otherwise is applied
-	// instead of the rest of this change.
+	// ClaimClarify claims one of the ClarifyLimit (default 1) clarifying
+	// answers of the conversation's current offer; when none is left (a
+	// concurrent reply took the last), Otherwise is applied instead of the
+	// rest of this change.
 	ClaimClarify bool
+	ClarifyLimit int
 	Otherwise    *Change
 	// Suppress, when set, is the reason the customer's pending messages,
 	// except those of the kinds in Keep, are suppressed.
@@ -501,7 +529,9 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 		}
 	}
 	if c.ClaimClarify {
-		res, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET clarified = TRUE WHERE ticket_id = $1 AND clarified = FALSE`, c.Ticket)
+		limit := max(c.ClarifyLimit, 1)
+		res, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET clarifications = clarifications + 1,
+			clarified = (clarifications + 1 >= $2) WHERE ticket_id = $1 AND clarifications < $2`, c.Ticket, limit)
 		if err != nil {
 			return out, fmt.Errorf("claim clarification: %w", err)
 		}

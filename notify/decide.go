@@ -96,6 +96,9 @@ type replyDecision struct {
 	// Reoffer offers new slots after Change: at once when Change books
 	// nothing (the chosen slot has passed), or when its slot is taken.
 	Reoffer bool
+	// Reschedule is set when Change moves a booked visit: when the slot is
+	// taken the visit stays and the customer is told so.
+	Reschedule bool
 }
 
 // inEntry is an inbound message on a ticket's timeline; text is its body,
@@ -202,6 +205,19 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		b.Inbound, b.Entries = c.Inbound, c.Entries
 		d.Change = b
 		return d, nil
+	case conv.Stage == stageScheduled && r.Kind == replyNumber && r.Number >= 1 && r.Number <= len(cc.Slots) &&
+		Slot(cc.Slots[r.Number-1]).Start.After(now):
+		// Another slot of the offer after booking moves the visit there.
+		d.Metric, d.Reschedule = "reschedule", true
+		b, err := n.bookChange(st.Ticket, p, Slot(cc.Slots[r.Number-1]), "customer", true, now)
+		if err != nil {
+			return d, err
+		}
+		b.Book.Reschedule, b.Book.Note = true, "visit moved by SMS to slot "+strconv.Itoa(r.Number)
+		b.CancelJobs = append(b.CancelJobs, jobVisitReminder)
+		b.Inbound, b.Entries = c.Inbound, append(c.Entries, inEntry(conv.Ticket, body, "reschedule "+strconv.Itoa(r.Number)))
+		d.Change = b
+		return d, nil
 	case conv.Stage == stageSurvey && r.Kind == replyNumber && r.Number >= 1 && r.Number <= 5:
 		d.Metric = "survey"
 		e := inEntry(conv.Ticket, body, "survey")
@@ -280,9 +296,15 @@ func (n *Notifier) followUpEnded(d *replyDecision, st replyState, body string) e
 	return nil
 }
 
-// clarify answers an unexpected reply once per offer: the decision claims
-// the offer's clarification, and when a concurrent reply had claimed it
-// the message is only recorded, as ignored.
+// maxClarifications is how many unexpected replies to one offer get a
+// clarifying answer; later ones are only recorded, so that a confused
+// customer and the notifier do not talk in circles.
+const maxClarifications = 2
+
+// clarify answers an unexpected reply, up to maxClarifications times per
+// offer (the last answer says a person can call): the decision claims one
+// of the offer's clarifications, and when none is left the message is only
+// recorded, as ignored.
 func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 	c := &d.Change
 	conv, p := st.Conversations.Active, st.Party
@@ -290,11 +312,15 @@ func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 	if conv.Stage == stageOffer {
 		data.Slots = n.slotLines(p, toSlots(st.Conversations.Slots))
 	}
-	text, err := n.render(p.Customer.Language, KindClarify, data)
+	tmpl := KindClarify
+	if conv.Clarifications > 0 {
+		tmpl = "clarify_last"
+	}
+	text, err := n.render(p.Customer.Language, tmpl, data)
 	if err != nil {
 		return err
 	}
-	c.ClaimClarify = true
+	c.ClaimClarify, c.ClarifyLimit = true, maxClarifications
 	c.Otherwise = &devices.Change{At: c.At, Entries: []devices.Entry{inEntry(conv.Ticket, body, "ignored")}}
 	c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindClarify))
 	c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindClarify, text, false, c.At))
@@ -317,18 +343,22 @@ func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string,
 	loc := n.zone(p.Device.TimeZone)
 	d := p.data()
 	d.Visit = formatSlot(p.Customer.Language, s.Start.UTC(), s.End.UTC(), loc)
-	body, err := n.render(p.Customer.Language, KindConfirm, d)
+	// The reminder goes out the day before at VisitReminderAt, local time;
+	// a visit booked after that moment (the same day, say) is confirmed
+	// without the promise of a reminder.
+	v := s.Start.In(loc)
+	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
+	tmpl := KindConfirm
+	if due.After(now) {
+		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
+	} else {
+		tmpl = "confirm_soon"
+	}
+	body, err := n.render(p.Customer.Language, tmpl, d)
 	if err != nil {
 		return c, err
 	}
 	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
-	// The reminder goes out the day before at VisitReminderAt, local time;
-	// a visit booked after that moment has just been confirmed instead.
-	v := s.Start.In(loc)
-	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
-	if due.After(now) {
-		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
-	}
 	return c, nil
 }
 

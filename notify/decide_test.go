@@ -145,7 +145,14 @@ func TestDecideReply(t *testing.T) {
 			sent: []string{KindCallback}},
 		{name: "call when scheduled", st: at(stageScheduled, false), body: "call", metric: "call", entries: []string{"7:callback"},
 			sent: []string{KindCallback}},
-		{name: "number when scheduled", st: at(stageScheduled, false), body: "2", metric: "other", entries: []string{"7:clarify"},
+		{name: "number when scheduled", st: at(stageScheduled, false), body: "2", metric: "reschedule", entries: []string{"7:reschedule 2"},
+			sent: []string{KindConfirm},
+			check: func(t *testing.T, d replyDecision) {
+				if b := d.Change.Book; b == nil || !b.Reschedule || !d.Reschedule {
+					t.Errorf("booking %+v, want the visit moved", b)
+				}
+			}},
+		{name: "not a slot when scheduled", st: at(stageScheduled, false), body: "9", metric: "other", entries: []string{"7:clarify"},
 			sent: []string{KindClarify}},
 		{name: "no when scheduled", st: at(stageScheduled, false), body: "NO", metric: "other", entries: []string{"7:clarify"},
 			sent: []string{KindClarify}},

@@ -40,7 +40,7 @@ func TestConversationTable(t *testing.T) {
 	}{
 		{"1", [5]want{
 			{"Booked", proactive.TicketScheduled, ""},
-			{"did not understand", proactive.TicketScheduled, ""},
+			{"Booked", proactive.TicketScheduled, ""}, // moved from slot 2 to 1
 			{"our team will call you", proactive.TicketDeclined, proactive.FollowUpAfterDecline},
 			{"our team will call you", proactive.TicketExpired, proactive.FollowUpAfterExpiry},
 			{"", proactive.TicketOffered, proactive.FollowUpOptedOut}}},
@@ -207,6 +207,47 @@ func TestFollowUpUndelivered(t *testing.T) {
 		}
 		if tk := e.ticket("fridge-2", "compressor"); followUpReason(tk) != proactive.FollowUpUndelivered {
 			t.Errorf("undelivered offer: follow-up %q, want %s", followUpReason(tk), proactive.FollowUpUndelivered)
+		}
+	})
+}
+
+// TestRescheduleBySMS: after booking, another slot number of the offer
+// moves the visit; the booked one again changes nothing; a same-day visit
+// is confirmed without the promise of a reminder the day before.
+func TestRescheduleBySMS(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		e.fire("fridge-1", "compressor")
+		e.reply(alice, "1") // Mon 9 Mar 10:30, today
+		e.poll()
+		got := e.wantSent(alice, 2)
+		contains(t, got[1], "Booked", "Mon 9 Mar 10:30")
+		if strings.Contains(got[1], "day before") {
+			t.Errorf("a same-day visit promises a reminder the day before: %q", got[1])
+		}
+		e.reply(alice, "3")
+		e.poll()
+		got = e.wantSent(alice, 3)
+		contains(t, got[2], "Booked", "Wed 11 Mar", "day before")
+		tk := e.ticket("fridge-1", "compressor")
+		apps := must(e.n.Appointments(e.ctx, notify.AppointmentFilter{Ticket: tk.ID}))
+		booked := 0
+		for _, a := range apps {
+			if a.Status == "booked" {
+				booked++
+				if a.Start.Day() != 11 {
+					t.Errorf("booked visit on %s, want Wed 11 Mar", a.Start)
+				}
+			}
+		}
+		if booked != 1 || tk.Status != proactive.TicketScheduled {
+			t.Errorf("%d booked visits, ticket %s; want 1, scheduled: %+v", booked, tk.Status, apps)
+		}
+		e.reply(alice, "3") // the booked slot again
+		e.poll()
+		e.wantSent(alice, 4)
+		if n := len(must(e.n.Appointments(e.ctx, notify.AppointmentFilter{Ticket: tk.ID}))); n != len(apps) {
+			t.Errorf("choosing the booked slot again made %d visits, want %d", n, len(apps))
 		}
 	})
 }

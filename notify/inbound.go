@@ -104,6 +104,15 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 			n.metrics.slotTaken.Inc()
 			return n.reoffer(ctx, tx, st.Ticket, st.Party, techs)
 		}
+		if d.Reschedule && !repeat && errors.Is(err, devices.ErrSlotTaken) {
+			n.metrics.slotTaken.Inc()
+			text, rerr := n.render(st.Customer.Language, "reschedule_taken", st.Party.data())
+			if rerr != nil {
+				return rerr
+			}
+			_, err = tx.Apply(ctx, devices.Change{At: d.Change.At, Ticket: st.Ticket.ID,
+				Messages: []devices.NewMessage{outMessage(st.Party, st.Ticket.ID, KindReoffer, text, false, d.Change.At)}})
+		}
 		return err
 	})
 	if repeat {

@@ -12,3 +12,8 @@ CREATE INDEX tickets_follow_up ON tickets (follow_up_since) WHERE follow_up_reas
 -- A device's name as its customer knows it ("the kitchen fridge"), which
 -- the SMS use instead of the model when it is set.
 ALTER TABLE devices ADD COLUMN name TEXT NOT NULL DEFAULT '';
+
+-- An offer gets two clarifying answers, not one, before unclear replies
+-- are only recorded.
+ALTER TABLE outreach ADD COLUMN clarifications INTEGER NOT NULL DEFAULT 0;
+UPDATE outreach SET clarifications = 2 WHERE clarified;
