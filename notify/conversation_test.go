@@ -81,7 +81,7 @@ func TestReplies(t *testing.T) {
 		e.reply(alice, "what?")
 		e.poll()
 		contains(t, e.wantSent(alice, 4)[3], "still did not understand", "CALL") // a second, last clarifying reply
-		e.reply(alice, "7") // not a slot of the offer: recorded, no new reply
+		e.reply(alice, "7")                                                      // not a slot of the offer: recorded, no new reply
 		e.poll()
 		e.wantSent(alice, 4)
 
