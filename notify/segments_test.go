@@ -60,7 +60,12 @@ func TestToGSM7(t *testing.T) {
 // whole.
 func TestTemplateSegments(t *testing.T) {
 	loc, _ := time.LoadLocation("Europe/Paris")
-	start := time.Date(2026, 9, 30, 14, 0, 0, 0, loc)
+	for _, start := range []time.Time{time.Date(2026, 9, 30, 14, 0, 0, 0, loc), time.Date(2026, 9, 30, 10, 30, 0, 0, loc)} {
+		templateSegments(t, loc, start)
+	}
+}
+
+func templateSegments(t *testing.T, loc *time.Location, start time.Time) {
 	for lang := range templateText {
 		var slots []string
 		for i := range 3 {
@@ -69,6 +74,10 @@ func TestTemplateSegments(t *testing.T) {
 		}
 		for kind := range templateText[lang] {
 			for _, n := range []int{3, 2, 0} {
+				if n == 3 {
+					// Three slots on three days, the last one in the afternoon.
+					slots[2] = "3) " + formatSlot(lang, start.Add(49*time.Hour+30*time.Minute), start.Add(51*time.Hour+30*time.Minute), loc)
+				}
 				d := msgData{Brand: "Frigo Care", Product: "Cuisine pro 2", Component: "refrigerant",
 					Forecast: formatForecast(lang, 12*24*time.Hour), Slots: slots[:n],
 					Visit: formatSlot(lang, start, start.Add(2*time.Hour), loc), Contact: "call 0800 123 456 (Mon-Fri 8-18)",

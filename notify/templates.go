@@ -115,7 +115,7 @@ var templateText = map[string]map[string]string{
 		KindDispatch:       `{{.Text}}`,
 	},
 	"fr": {
-		KindOffer: `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Visite possible :
+		KindOffer: `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Créneaux :
 {{range .Slots}}{{.}}
 {{end}}{{if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.`,
 		"offer_noslots": `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez APPEL pour fixer une visite, NON pour refuser.`,
@@ -215,8 +215,13 @@ func render(lang, kind string, d msgData) (string, error) {
 	}
 	var body string
 	var n int
-	for _, max := range [][2]int{{40, 30}, {24, 20}, {20, 16}, {16, 14}, {12, 10}} {
+	// Shorter names first; the forecast goes last, since the slots and the
+	// keywords are what the customer acts on.
+	for i, max := range [][2]int{{40, 30}, {24, 20}, {20, 16}, {16, 14}, {12, 10}, {12, 10}, {8, 8}} {
 		d.Product, d.Component = clipGSM(product, max[0]), clipGSM(component, max[1])
+		if i >= 5 {
+			d.Forecast = ""
+		}
 		var b strings.Builder
 		if err := t.Execute(&b, d); err != nil {
 			return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
@@ -277,9 +282,9 @@ func formatSlot(lang string, start, end time.Time, loc *time.Location) string {
 // hourFR is the French way to write a time of day: 9h, 14h30.
 func hourFR(t time.Time) string {
 	if t.Minute() == 0 {
-		return t.Format("15h")
+		return fmt.Sprintf("%dh", t.Hour())
 	}
-	return t.Format("15h04")
+	return fmt.Sprintf("%dh%02d", t.Hour(), t.Minute())
 }
 
 // formatForecast turns a time to failure into "about 5 days".
