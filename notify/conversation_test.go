@@ -295,7 +295,7 @@ func TestLastSlot(t *testing.T) {
 			t.Errorf("winner got %q", e.sentTo(winner))
 		}
 		got := e.sentTo(loser)
-		if len(got) != 2 || !(strings.Contains(got[1], "taken") || strings.Contains(got[1], "pris")) {
+		if len(got) != 2 || !(strings.Contains(got[1], "taken") || strings.Contains(got[1], "plus libre")) {
 			t.Errorf("loser got %q, want a new offer", got)
 		}
 	})

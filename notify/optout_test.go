@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/internal/faketwilio"
@@ -86,8 +87,12 @@ func TestOptedOutAtCarrier(t *testing.T) {
 			t.Fatalf("%d attempts, want 1: 21610 is not retried", len(e.tw.Posts()))
 		}
 		tk := e.ticket("fridge-1", "compressor")
-		if !strings.Contains(string(tk.Timeline[len(tk.Timeline)-1].Body), `"status":"failed"`) {
-			t.Errorf("ticket does not show the failed offer: %s", tk.Timeline[len(tk.Timeline)-1].Body)
+		failed := false
+		for _, ev := range tk.Timeline {
+			failed = failed || strings.Contains(string(ev.Body), `"status":"failed"`)
+		}
+		if !failed || tk.FollowUp == nil || tk.FollowUp.Reason != proactive.FollowUpUndelivered {
+			t.Errorf("ticket does not show the failed offer (%v) and its follow-up (%+v)", failed, tk.FollowUp)
 		}
 		wantOptedOutAtCarrier(t, e, "fan")
 	})

@@ -73,7 +73,7 @@ func templateSegments(t *testing.T, loc *time.Location, start time.Time) {
 			slots = append(slots, string(rune('1'+i))+") "+formatSlot(lang, s, s.Add(2*time.Hour), loc))
 		}
 		for kind := range templateText[lang] {
-			for _, n := range []int{3, 2, 0} {
+			for _, n := range []int{3, 2, 1, 0} {
 				if n == 3 {
 					// Three slots on three days, the last one in the afternoon.
 					slots[2] = "3) " + formatSlot(lang, start.Add(49*time.Hour+30*time.Minute), start.Add(51*time.Hour+30*time.Minute), loc)

@@ -88,7 +88,7 @@ var templateText = map[string]map[string]string{
 	"en": {
 		KindOffer: `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. A technician can come:
 {{range .Slots}}{{.}}
-{{end}}Reply {{if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL to talk, NO to decline.`,
+{{end}}Reply {{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL to talk, NO to decline.`,
 		"offer_noslots": `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. Reply CALL to arrange a visit, NO to decline.`,
 		KindOfferReminder: `Reminder: your {{.Product}} needs a {{.Component}} check. A technician can come:
 {{range .Slots}}{{.}}
@@ -117,7 +117,7 @@ var templateText = map[string]map[string]string{
 	"fr": {
 		KindOffer: `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Créneaux :
 {{range .Slots}}{{.}}
-{{end}}{{if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.`,
+{{end}}{{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.`,
 		"offer_noslots": `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez APPEL pour fixer une visite, NON pour refuser.`,
 		KindOfferReminder: `Rappel : votre {{.Product}} a besoin d'une vérification ({{.Component}}). Un technicien peut passer :
 {{range .Slots}}{{.}}
