@@ -362,7 +362,8 @@ func TestBrowserFollowUp(t *testing.T) {
 		t.Errorf("after handling: follow-up %+v, last entry %s by %s: %s", tk.FollowUp, last.Kind, last.Actor, last.Body)
 	}
 	do(t, ctx, "ticket page", chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", base, e.offered)), chromedp.WaitVisible(chromedp.CSS(".timeline")))
-	if s := text(t, ctx, ".timeline"); !strings.Contains(s, "called, visit Thursday") {
+	if s := text(t, ctx, ".timeline"); !strings.Contains(s, "Follow up: the customer asked to be called back") ||
+		!strings.Contains(s, "Follow-up handled (Call requested): called, visit Thursday") {
 		t.Errorf("the ticket's timeline lacks the handling:\n%s", s)
 	}
 }

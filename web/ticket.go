@@ -280,6 +280,15 @@ func describe(e proactive.TicketEvent) string {
 		return "Unassigned (was " + str("previous") + ")"
 	case proactive.TicketEventComment:
 		return str("text")
+	case proactive.TicketEventFollowUp:
+		if h := str("handled"); h != "" {
+			s := "Follow-up handled (" + label(h) + ")"
+			if n := str("note"); n != "" {
+				s += ": " + n
+			}
+			return s
+		}
+		return "Follow up: " + str("note")
 	case proactive.TicketEventMessage:
 		switch {
 		case str("direction") == "in":
