@@ -282,3 +282,18 @@ func TestPhoneIn(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPhoneIn: any cell and country either gives an E.164 number or is
+// refused, and never panics.
+func FuzzPhoneIn(f *testing.F) {
+	f.Add("06 12 34 56 78", "FR")
+	f.Add("+1 (415) 555-2671", "")
+	f.Add("\x00+", "ZZ")
+	f.Fuzz(func(t *testing.T, s, country string) {
+		if n, ok := devices.PhoneIn(s, country); ok {
+			if n2, ok2 := devices.NormalizePhone(n); !ok2 || n2 != n {
+				t.Fatalf("PhoneIn(%q, %q) = %q, not E.164", s, country, n)
+			}
+		}
+	})
+}

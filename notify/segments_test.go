@@ -120,3 +120,21 @@ func TestComponentNames(t *testing.T) {
 		t.Errorf("French offer = %q, %v; want the component in French", body, err)
 	}
 }
+
+// FuzzToGSM7: any text (a device's model, a brand) comes out in the GSM
+// 7-bit alphabet, and counting its segments never fails.
+func FuzzToGSM7(f *testing.F) {
+	for _, s := range []string{"", "fenêtre", "l’île…", "😀\x00\xff", strings.Repeat("€", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g := toGSM7(s)
+		if !IsGSM7(g) {
+			t.Fatalf("toGSM7(%q) = %q, not GSM-7", s, g)
+		}
+		if n, ucs2 := Segments(g); ucs2 || n < 1 {
+			t.Fatalf("Segments(%q) = %d, %v", g, n, ucs2)
+		}
+		Segments(s)
+	})
+}
