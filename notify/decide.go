@@ -121,6 +121,9 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		c.Inbound = &devices.InboundMessage{SID: sid, From: st.Customer.Phone, Body: body, At: now}
 		if cc.Found {
 			c.Inbound.Ticket = cc.Active.Ticket
+		} else if cc.EndedFound {
+			// After a decline or an expiry the thread still shows it.
+			c.Inbound.Ticket = cc.Ended.Ticket
 		}
 	}
 	// everywhere puts the message on every open conversation's timeline,
@@ -133,7 +136,7 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 			c.Entries = append(c.Entries, inEntry(cc.Ended.Ticket, body, handled))
 		}
 	}
-	// answer queues a keyword's answer, about no ticket. With the
+	// answer queues a keyword's answer. With the
 	// provider's Advanced Opt-Out the provider has answered already: the
 	// keyword is only recorded.
 	answer := func(kind string, data msgData) error {
@@ -146,7 +149,12 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 			return err
 		}
 		everywhere(kind)
-		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, 0, kind, text, false, now))
+		// On the conversation's ticket, so that its thread shows the answer.
+		var ticket int64
+		if c.Inbound != nil {
+			ticket = c.Inbound.Ticket
+		}
+		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, ticket, kind, text, false, now))
 		return nil
 	}
 	switch r.Kind {

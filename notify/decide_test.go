@@ -81,8 +81,8 @@ func TestDecideReply(t *testing.T) {
 				if c := d.Change.Consent; c == nil || !c.Granted || c.Note != "SMS keyword START" {
 					t.Errorf("consent = %+v, want granted by SMS keyword START", c)
 				}
-				if m := d.Change.Messages[0]; m.Ticket != 0 || m.Device != "" || m.Phone != alice.Phone {
-					t.Errorf("answer = %+v, want to alice about no ticket", m)
+				if m := d.Change.Messages[0]; m.Ticket != 7 || m.Phone != alice.Phone {
+					t.Errorf("answer = %+v, want to alice on the conversation's ticket", m)
 				}
 			}},
 		{name: "help", st: at(stageOffer, false), body: "info", metric: "help", entries: []string{"7:help", "9:help"}, sent: []string{KindHelp},

@@ -110,9 +110,13 @@ func TestConversationTable(t *testing.T) {
 						if reason := followUpReason(tk); reason != w.followUp {
 							t.Errorf("follow-up %q, want %q", reason, w.followUp)
 						}
-						// Every reply is on the ticket's thread.
+						// Every reply is on the ticket's thread, and so is its answer.
 						if last := lastInbound(tk); !strings.Contains(last, row.keyword) {
 							t.Errorf("last inbound message on the ticket is %s, want %q", last, row.keyword)
+						}
+						if msgs := must(e.n.Messages(e.ctx, tk.ID, "")); w.answer != "" &&
+							(len(msgs) == 0 || !strings.Contains(msgs[len(msgs)-1].Body, w.answer)) {
+							t.Errorf("the ticket's thread does not end with the answer %q", w.answer)
 						}
 					})
 				}
