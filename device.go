@@ -10,6 +10,9 @@ type Device struct {
 	ID DeviceID `json:"id"`
 	// Model is what rules match with their models globs, e.g. fridge-a200.
 	Model string `json:"model"`
+	// Name is what the customer calls the device ("kitchen fridge"): the
+	// SMS name it, or the model when it is empty.
+	Name string `json:"name,omitempty"`
 	// Serial is the manufacturer's serial number; unique per model when set.
 	Serial string `json:"serial,omitempty"`
 	// CustomerID is the owner, empty while the device has none.

@@ -45,9 +45,41 @@ type Ticket struct {
 	// IncidentID is the incident the ticket belongs to, 0 when none: no
 	// customer is texted for it, and it waits in review.
 	IncidentID int64 `json:"incident_id,omitempty"`
+	// FollowUp is the customer's request that waits for a person, nil when
+	// none does. The ticket keeps its status meanwhile.
+	FollowUp *FollowUp `json:"follow_up,omitempty"`
 	// Timeline is filled by the store's single-ticket read only, oldest
 	// event first.
 	Timeline []TicketEvent `json:"timeline,omitempty"`
+}
+
+// FollowUp is a customer's request that needs a person: a task on the
+// board until someone handles it (the timeline says who and when).
+type FollowUp struct {
+	// Reason is one of the FollowUp* reasons.
+	Reason string `json:"reason"`
+	// Since is when the first request still unhandled came.
+	Since time.Time `json:"since"`
+}
+
+// The reasons for a follow-up.
+const (
+	FollowUpCall             = "call_requested"        // the customer asked to be called (CALL)
+	FollowUpAfterDecline     = "reply_after_decline"   // the customer wrote after declining
+	FollowUpAfterExpiry      = "reply_after_expiry"    // the customer wrote after the offer expired
+	FollowUpUndelivered      = "offer_undelivered"     // the offer failed or was not delivered
+	FollowUpDeclinedCritical = "declined_critical"     // a critical ticket was declined
+	FollowUpOptedOut         = "reply_while_opted_out" // an opted-out customer wrote: no SMS may answer
+)
+
+// FollowUpNotes say what a person should do about each reason.
+var FollowUpNotes = map[string]string{
+	FollowUpCall:             "the customer asked to be called back",
+	FollowUpAfterDecline:     "the customer wrote after declining the visit: call them",
+	FollowUpAfterExpiry:      "the customer wrote after the offer expired: call them",
+	FollowUpUndelivered:      "the offer SMS was not delivered: call the customer",
+	FollowUpDeclinedCritical: "the customer declined a visit about a critical alert: call them",
+	FollowUpOptedOut:         "the customer wrote but has opted out of SMS: call them",
 }
 
 // Outcome is what the visit found, recorded when a ticket closes; per rule,
@@ -83,12 +115,13 @@ const (
 	TicketEventMessage    TicketEventKind = "message"    // an SMS sent or received (body: the notifier's)
 	TicketEventComment    TicketEventKind = "comment"    // a person's remark (body: text)
 	TicketEventAssignment TicketEventKind = "assignment" // a technician assigned or removed (body: technician, previous)
+	TicketEventFollowUp   TicketEventKind = "follow_up"  // a follow-up raised (body: reason, note) or handled (body: handled, note)
 )
 
 // Valid reports whether k is one of the declared kinds.
 func (k TicketEventKind) Valid() bool {
 	switch k {
-	case TicketEventAlert, TicketEventState, TicketEventMessage, TicketEventComment, TicketEventAssignment:
+	case TicketEventAlert, TicketEventState, TicketEventMessage, TicketEventComment, TicketEventAssignment, TicketEventFollowUp:
 		return true
 	}
 	return false

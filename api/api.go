@@ -243,6 +243,7 @@ func New(o Options) http.Handler {
 	route(http.MethodPost, "/tickets/{id}/assign", staff, s.assignTicket)
 	route(http.MethodPost, "/tickets/{id}/transition", anyone, s.transitionTicket)
 	route(http.MethodPost, "/tickets/{id}/comment", anyone, s.commentTicket)
+	route(http.MethodPost, "/tickets/{id}/follow-up/handled", anyone, s.handleFollowUp)
 	route(http.MethodPost, "/tickets/{id}/close", anyone, s.closeTicket)
 	route(http.MethodGet, "/tickets/{id}/slots", staff, s.ticketSlots)
 	route(http.MethodPost, "/tickets/{id}/book", staff, s.bookTicket)

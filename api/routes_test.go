@@ -345,6 +345,26 @@ func routeCases() []routeCase {
 				tk := f.ticket(t, "tech-1")
 				return call{technician, fmt.Sprintf("/tickets/%d/comment", tk.ID), `{"text": "   "}`, 422, hasFields("invalid", "text")}
 			}},
+		{"POST", "/tickets/{id}/follow-up/handled", anyone,
+			func(t *testing.T, f *fixture) call {
+				tk := f.ticket(t, "tech-1")
+				if err := f.store.WithTx(t.Context(), func(tx *devices.Tx) error {
+					return tx.RaiseFollowUp(t.Context(), tk.ID, proactive.FollowUpCall, "customer", time.Now())
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return call{technician, fmt.Sprintf("/tickets/%d/follow-up/handled", tk.ID), `{"note": "called back"}`, 200,
+					func(t *testing.T, f *fixture, r response) {
+						jsonHas(`"kind":"follow_up"`, `"handled":"call_requested"`, `"note":"called back"`, `"actor":"technician tech-1"`)(t, f, r)
+						if strings.Contains(string(r.body), `"follow_up":{`) {
+							t.Errorf("handled ticket still has its follow-up: %s", r.body)
+						}
+					}}
+			},
+			func(t *testing.T, f *fixture) call {
+				tk := f.ticket(t, "tech-1")
+				return call{technician, fmt.Sprintf("/tickets/%d/follow-up/handled", tk.ID), `{}`, 409, nil}
+			}},
 		{"POST", "/tickets/{id}/close", anyone,
 			func(t *testing.T, f *fixture) call {
 				tk := f.ticket(t, "tech-1", "scheduled", "visited")

@@ -44,6 +44,11 @@ func (s *server) listTickets(w http.ResponseWriter, r *http.Request) error {
 				"bad query parameter updated_since=%q", v)
 		}
 	}
+	if v := q.Get("follow_up"); v != "" {
+		if f.FollowUp, err = strconv.ParseBool(v); err != nil {
+			return badRequest(map[string]string{"follow_up": "want true or false"}, "bad query parameter follow_up=%q", v)
+		}
+	}
 	if tok := tokenOf(r.Context()); tok.Role == devices.RoleTechnician {
 		if f.Technician != "" && f.Technician != tok.TechnicianID {
 			return forbidden("a technician token sees only the tickets of technician %s", tok.TechnicianID)
@@ -105,6 +110,27 @@ func (s *server) change(ctx context.Context, id int64, fn func(tx *devices.Tx, t
 		}
 		return fn(tx, tok)
 	})
+}
+
+type followUpRequest struct {
+	Note string `json:"note"`
+}
+
+// handleFollowUp marks a ticket's follow-up handled by the caller.
+func (s *server) handleFollowUp(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := idAndBody[followUpRequest](r)
+	if err != nil {
+		return err
+	}
+	var t proactive.Ticket
+	err = s.change(r.Context(), id, func(tx *devices.Tx, tok devices.Token) error {
+		t, err = tx.HandleFollowUp(r.Context(), id, actor(tok), req.Note)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
 }
 
 type assignRequest struct {

@@ -25,16 +25,18 @@ type Conversation struct {
 	// Offer is the number of the ticket's current offer (1, then 2 after a
 	// re-offer, ...).
 	Offer int
-	// Clarified is set once an unexpected reply to the current offer has
-	// been answered: later ones are only recorded.
-	Clarified bool
+	// Clarified is set once unexpected replies to the current offer have
+	// had all their clarifying answers (Clarifications of them): later ones
+	// are only recorded.
+	Clarified      bool
+	Clarifications int
 }
 
-const conversationColumns = `ticket_id, customer_id, device_id, stage, offer_no, clarified`
+const conversationColumns = `ticket_id, customer_id, device_id, stage, offer_no, clarified, clarifications`
 
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
-	err := row.Scan(&c.Ticket, &c.Customer, &c.Device, &c.Stage, &c.Offer, &c.Clarified)
+	err := row.Scan(&c.Ticket, &c.Customer, &c.Device, &c.Stage, &c.Offer, &c.Clarified, &c.Clarifications)
 	return c, err
 }
 
@@ -56,6 +58,11 @@ type CustomerConversations struct {
 	Slots []OfferSlot
 	// Open are the tickets of the customer's conversations not done.
 	Open []int64
+	// Ended is the customer's latest conversation that is done, read
+	// only when there is no Active one (a reply after a decline or an
+	// expiry answers it); EndedFound is false when there is none.
+	Ended      Conversation
+	EndedFound bool
 }
 
 // CustomerConversations reads the conversations of a customer that an
@@ -73,6 +80,17 @@ func (s *Store) CustomerConversations(ctx context.Context, customer string) (Cus
 		cc.Active, cc.Found = c, true
 		if cc.Slots, err = offerSlots(ctx, s.read, c.Ticket, c.Offer); err != nil {
 			return cc, err
+		}
+	}
+	if !cc.Found {
+		c, err := scanConversation(s.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM outreach
+			WHERE customer_id = $1 AND stage = 'done' ORDER BY updated_at DESC, ticket_id DESC LIMIT 1`, customer))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return cc, fmt.Errorf("find ended conversation: %w", err)
+		default:
+			cc.Ended, cc.EndedFound = c, true
 		}
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT ticket_id FROM outreach WHERE customer_id = $1 AND stage <> 'done'
@@ -147,7 +165,7 @@ func (tx *Tx) ReleaseHolds(ctx context.Context, ticket int64, at time.Time) erro
 // given) and returns its number.
 func (tx *Tx) RenewOffer(ctx context.Context, ticket int64, at time.Time) (int, error) {
 	var offer int
-	if err := tx.tx.QueryRowContext(ctx, `UPDATE outreach SET offer_no = offer_no + 1, offered_at = $2, clarified = FALSE, updated_at = $2
+	if err := tx.tx.QueryRowContext(ctx, `UPDATE outreach SET offer_no = offer_no + 1, offered_at = $2, clarified = FALSE, clarifications = 0, updated_at = $2
 		WHERE ticket_id = $1 RETURNING offer_no`, ticket, dbTime(at)).Scan(&offer); err != nil {
 		return 0, fmt.Errorf("renew offer: %w", err)
 	}
@@ -247,29 +265,39 @@ type ProviderStatus struct {
 	ErrorCode string
 }
 
+// StatusOf is the message a provider status was kept on.
+type StatusOf struct {
+	// Ticket is the message's ticket, 0 for none.
+	Ticket   int64
+	Kind     string
+	Customer string
+}
+
 // RecordProviderStatus keeps a delivery status on the message with its SID
 // (or, when the provider's answer to the send was lost, on message ID,
 // which then adopts the SID) unless the message has one of rank at least
-// as high. It returns the message's ticket (0 for none) and kind, and
-// whether the status was kept.
-func (tx *Tx) RecordProviderStatus(ctx context.Context, st ProviderStatus) (ticket int64, kind string, ok bool, err error) {
+// as high. It returns the message's ticket, kind and customer, and whether
+// the status was kept.
+func (tx *Tx) RecordProviderStatus(ctx context.Context, st ProviderStatus) (of StatusOf, ok bool, err error) {
 	var tk sql.NullInt64
+	var cust sql.NullString
 	err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET provider_status = $2, provider_rank = $3, error_code = $4
-		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &kind)
+		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind, customer_id`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
 	if errors.Is(err, sql.ErrNoRows) && st.ID > 0 {
 		// The callback beat our record of the send, or the send's answer
 		// was lost: the provider has the message, so adopt it.
 		err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET sid = $2, provider_status = $3, provider_rank = $4, error_code = $5,
 			status = 'sent', sent_at = COALESCE(sent_at, claimed_at), last_error = ''
-			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind`,
-			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &kind)
+			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind, customer_id`,
+			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", false, nil
+		return StatusOf{}, false, nil
 	} else if err != nil {
-		return 0, "", false, fmt.Errorf("record provider status: %w", err)
+		return StatusOf{}, false, fmt.Errorf("record provider status: %w", err)
 	}
-	return tk.Int64, kind, true, nil
+	of.Ticket, of.Customer = tk.Int64, cust.String
+	return of, true, nil
 }
 
 // ErrSlotTaken is the answer of a booking whose technician is no longer
@@ -287,15 +315,32 @@ type Booking struct {
 	// Note is the ticket's transition note, such as "visit booked".
 	Note string
 	At   time.Time
+	// Reschedule moves the ticket's booked visit to this slot instead: the
+	// ticket stays scheduled, the old visit is cancelled once the new one
+	// is in, and choosing the booked slot again changes nothing.
+	Reschedule bool
 }
 
 // Book books a visit: the appointment, the ticket scheduled and assigned
 // to the technician. ErrSlotTaken, with nothing written, when the
 // technician has another visit then (with the buffer around it).
 func (tx *Tx) Book(ctx context.Context, b Booking) (int64, error) {
+	var old int64
+	if b.Reschedule {
+		var tech string
+		var start time.Time
+		err := tx.tx.QueryRowContext(ctx, `SELECT id, technician_id, starts_at FROM appointments WHERE ticket_id = $1 AND status = 'booked'
+			ORDER BY id DESC LIMIT 1`, b.Ticket).Scan(&old, &tech, &start)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("read booked visit: %w", err)
+		}
+		if old > 0 && tech == b.Technician && start.Equal(b.Start) {
+			return old, nil // the booked slot again
+		}
+	}
 	var busy int
 	err := tx.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appointments WHERE technician_id = $1 AND status <> 'cancelled'
-		AND starts_at < $3 AND ends_at > $2`, b.Technician, b.Start.Add(-b.Buffer).UTC(), b.End.Add(b.Buffer).UTC()).Scan(&busy)
+		AND starts_at < $3 AND ends_at > $2 AND id <> $4`, b.Technician, b.Start.Add(-b.Buffer).UTC(), b.End.Add(b.Buffer).UTC(), old).Scan(&busy)
 	if err != nil {
 		return 0, fmt.Errorf("check technician calendar: %w", err)
 	}
@@ -315,7 +360,14 @@ func (tx *Tx) Book(ctx context.Context, b Booking) (int64, error) {
 	} else if err != nil {
 		return 0, fmt.Errorf("insert appointment: %w", err)
 	}
-	if _, err := tx.Transition(ctx, b.Ticket, proactive.TicketScheduled, b.Actor, b.Note); err != nil {
+	if b.Reschedule && old > 0 {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE appointments SET status = 'cancelled' WHERE id = $1`, old); err != nil {
+			return 0, fmt.Errorf("cancel the moved visit: %w", err)
+		}
+		if _, err := tx.record(ctx, b.Ticket, proactive.TicketEventComment, b.Actor, map[string]any{"text": b.Note}); err != nil {
+			return 0, err
+		}
+	} else if _, err := tx.Transition(ctx, b.Ticket, proactive.TicketScheduled, b.Actor, b.Note); err != nil {
 		return 0, err
 	}
 	if _, err := tx.Assign(ctx, b.Ticket, b.Technician, b.Actor); err != nil {
@@ -402,10 +454,12 @@ type Change struct {
 	// change.
 	Customer string
 	Consent  *proactive.ConsentEvent
-	// ClaimClarify marks the conversation's current offer as clarified;
-	// when it already was (a concurrent reply), Otherwise is applied
-	// instead of the rest of this change.
+	// ClaimClarify claims one of the ClarifyLimit (default 1) clarifying
+	// answers of the conversation's current offer; when none is left (a
+	// concurrent reply took the last), Otherwise is applied instead of the
+	// rest of this change.
 	ClaimClarify bool
+	ClarifyLimit int
 	Otherwise    *Change
 	// Suppress, when set, is the reason the customer's pending messages,
 	// except those of the kinds in Keep, are suppressed.
@@ -422,6 +476,9 @@ type Change struct {
 	// not texted (see Tx.Hold), before Status.
 	Held   string
 	Status *StatusChange
+	// FollowUp, when set, raises a follow-up on the ticket for this
+	// reason (see Tx.RaiseFollowUp), after Status.
+	FollowUp string
 	// Close closes the ticket with the outcome and notes of its latest
 	// visit, by this actor.
 	Close        string
@@ -472,7 +529,9 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 		}
 	}
 	if c.ClaimClarify {
-		res, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET clarified = TRUE WHERE ticket_id = $1 AND clarified = FALSE`, c.Ticket)
+		limit := max(c.ClarifyLimit, 1)
+		res, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET clarifications = clarifications + 1,
+			clarified = (clarifications + 1 >= $2) WHERE ticket_id = $1 AND clarifications < $2`, c.Ticket, limit)
 		if err != nil {
 			return out, fmt.Errorf("claim clarification: %w", err)
 		}
@@ -531,6 +590,11 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 	}
 	if c.Close != "" {
 		if err := tx.closeWithVisit(ctx, c.Ticket, c.Close); err != nil {
+			return out, err
+		}
+	}
+	if c.FollowUp != "" {
+		if err := tx.RaiseFollowUp(ctx, c.Ticket, c.FollowUp, "customer", c.At); err != nil {
 			return out, err
 		}
 	}

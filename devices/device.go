@@ -20,6 +20,8 @@ func validateDevice(d *proactive.Device, now time.Time) error {
 	v.text("model", d.Model, 100, true)
 	d.Serial = strings.TrimSpace(d.Serial)
 	v.text("serial", d.Serial, 100, false)
+	d.Name = strings.TrimSpace(d.Name)
+	v.text("name", d.Name, 60, false)
 	if d.CustomerID != "" {
 		v.check(ValidID(d.CustomerID), "customer_id", "%q must match [A-Za-z0-9_.-]{1,64}", d.CustomerID)
 	}
@@ -51,7 +53,7 @@ func validateDevice(d *proactive.Device, now time.Time) error {
 }
 
 const deviceColumns = `id, model, serial, customer_id, site_line1, site_line2, site_city, site_postal_code, site_country,
-	time_zone, installed_on, firmware, metadata, created_at, updated_at`
+	time_zone, installed_on, firmware, metadata, created_at, updated_at, name`
 
 func scanDevice(row interface{ Scan(...any) error }) (proactive.Device, error) {
 	var d proactive.Device
@@ -59,7 +61,7 @@ func scanDevice(row interface{ Scan(...any) error }) (proactive.Device, error) {
 	var installed sql.NullTime
 	var meta []byte
 	err := row.Scan(&d.ID, &d.Model, &d.Serial, &customer, &d.Site.Line1, &d.Site.Line2, &d.Site.City,
-		&d.Site.PostalCode, &d.Site.Country, &d.TimeZone, &installed, &d.Firmware, &meta, &d.CreatedAt, &d.UpdatedAt)
+		&d.Site.PostalCode, &d.Site.Country, &d.TimeZone, &installed, &d.Firmware, &meta, &d.CreatedAt, &d.UpdatedAt, &d.Name)
 	if err != nil {
 		return proactive.Device{}, err
 	}
@@ -123,9 +125,9 @@ func (s *Store) CreateDevice(ctx context.Context, d proactive.Device) (proactive
 			return err
 		}
 		args := append([]any{string(d.ID)}, deviceArgs(d)...)
-		args = append(args, now, now)
+		args = append(args, now, now, d.Name)
 		_, err := tx.tx.ExecContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 		if isUniqueViolation(err) {
 			return proactive.Errorf(proactive.EConflict, "device %s already exists", d.ID)
 		}
@@ -158,10 +160,10 @@ func (s *Store) UpdateDevice(ctx context.Context, d proactive.Device) (proactive
 			return err
 		}
 		args := append([]any{string(d.ID)}, deviceArgs(d)...)
-		args = append(args, now)
+		args = append(args, now, d.Name)
 		row := tx.tx.QueryRowContext(ctx, `UPDATE devices SET model = $2, serial = $3, customer_id = $4,
 			site_line1 = $5, site_line2 = $6, site_city = $7, site_postal_code = $8, site_country = $9,
-			time_zone = $10, installed_on = $11, firmware = $12, metadata = $13, updated_at = $14
+			time_zone = $10, installed_on = $11, firmware = $12, metadata = $13, updated_at = $14, name = $15
 			WHERE id = $1 RETURNING `+deviceColumns, args...)
 		out, err = scanDevice(row)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -20,7 +20,7 @@ import (
 // writes them. A file may give them in any order and leave out all but
 // device_id and model.
 var ImportColumns = []string{
-	"device_id", "model", "serial",
+	"device_id", "model", "serial", "device_name",
 	"customer_id", "customer_name", "customer_phone", "customer_language", "customer_quiet_hours", "sms_consent",
 	"site_street", "site_postal_code", "site_city", "site_country",
 	"time_zone", "installed_on", "firmware",
@@ -70,7 +70,10 @@ func (e RowError) String() string {
 //   - device_id, model, serial, site_street, site_postal_code, site_city,
 //     site_country (ISO 3166-1 alpha-2), time_zone (IANA, required for a new
 //     device), installed_on (YYYY-MM-DD) and firmware set the device;
-//   - customer_id, customer_name, customer_phone (E.164), customer_language
+//   - device_name names the device as its customer knows it ("kitchen
+//     fridge"), which the SMS use instead of the model;
+//   - customer_id, customer_name, customer_phone (E.164, or as the
+//     site_country writes numbers: 06 12 34 56 78 in FR), customer_language
 //     set its owner, who is created when new and updated otherwise; with no
 //     customer_id, an existing customer is found by customer_phone;
 //   - sms_consent (true or false) records the customer's SMS consent with
@@ -360,6 +363,7 @@ var (
 	deviceFieldColumns = map[string]string{
 		"id": "device_id", "site.line1": "site_street", "site.city": "site_city",
 		"site.postal_code": "site_postal_code", "site.country": "site_country", "installed": "installed_on",
+		"name": "device_name",
 	}
 	customerFieldColumns = map[string]string{
 		"id": "customer_id", "name": "customer_name", "phone": "customer_phone", "language": "customer_language",
@@ -391,6 +395,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 	}
 	dev.Model = get("model")
 	set(&dev.Serial, "serial")
+	set(&dev.Name, "device_name")
 	set(&dev.Site.Line1, "site_street")
 	set(&dev.Site.PostalCode, "site_postal_code")
 	set(&dev.Site.City, "site_city")
@@ -408,6 +413,14 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 
 	// The owner.
 	custID, name, phone, lang := get("customer_id"), get("customer_name"), get("customer_phone"), get("customer_language")
+	if phone != "" {
+		// A number written as the site's country writes it (06 12 34 56 78
+		// in France) is taken in E.164 form; any other is left for
+		// validation to report.
+		if n, ok := PhoneIn(phone, dev.Site.Country); ok {
+			phone = n
+		}
+	}
 	consentText := get("sms_consent")
 	var granted bool
 	if consentText != "" {
@@ -446,7 +459,9 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 			cust.QuietHours = &qh
 		}
 		set(&cust.Name, "customer_name")
-		set(&cust.Phone, "customer_phone")
+		if phone != "" {
+			cust.Phone = phone
+		}
 		set(&cust.Language, "customer_language")
 		if v := get("customer_quiet_hours"); v != "" {
 			if qh, err := proactive.ParseQuietHours(v); err != nil {
@@ -495,7 +510,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 
 	devChanged := isNew || dev.Model != old.Model || dev.Serial != old.Serial || dev.CustomerID != old.CustomerID ||
 		dev.Site != old.Site || dev.TimeZone != old.TimeZone || !dev.Installed.Equal(old.Installed) ||
-		dev.Firmware != old.Firmware || !bytes.Equal(dev.Metadata, old.Metadata)
+		dev.Firmware != old.Firmware || !bytes.Equal(dev.Metadata, old.Metadata) || dev.Name != old.Name
 	if devChanged {
 		if err := serialFree(ctx, q, dev); err != nil {
 			return 0, nil, err
@@ -503,12 +518,12 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 		args := append([]any{string(dev.ID)}, deviceArgs(dev)...)
 		if isNew {
 			_, err = q.ExecContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, append(args, now, now)...)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, append(args, now, now, dev.Name)...)
 		} else {
 			_, err = q.ExecContext(ctx, `UPDATE devices SET model = $2, serial = $3, customer_id = $4,
 				site_line1 = $5, site_line2 = $6, site_city = $7, site_postal_code = $8, site_country = $9,
-				time_zone = $10, installed_on = $11, firmware = $12, metadata = $13, updated_at = $14
-				WHERE id = $1`, append(args, now)...)
+				time_zone = $10, installed_on = $11, firmware = $12, metadata = $13, updated_at = $14, name = $15
+				WHERE id = $1`, append(args, now, dev.Name)...)
 		}
 		if isUniqueViolation(err) {
 			return 0, nil, proactive.Errorf(proactive.EConflict, "device %s or serial %s of model %s taken meanwhile", dev.ID, dev.Serial, dev.Model)

@@ -226,3 +226,74 @@ func TestImportQuietHours(t *testing.T) {
 		}
 	})
 }
+
+// TestImportNameAndLocalPhones: device_name names the device; a phone
+// number written as the site's country writes it is stored in E.164, and
+// one that is no number there is rejected.
+func TestImportNameAndLocalPhones(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		s := mustOpen(t, dsn)
+		file := "device_id,model,device_name,site_country,time_zone,customer_id,customer_name,customer_phone\n" +
+			"d1,fridge-a200,Kitchen fridge,FR,Europe/Paris,c1,Ann,06 12 34 56 78\n" +
+			"d2,fridge-a200,,GB,Europe/London,c2,Bob,07911 123456\n" +
+			"d3,fridge-a200,,FR,Europe/Paris,c3,Cy,+44 7700 900124\n" +
+			"d4,fridge-a200,,FR,Europe/Paris,c4,Di,12 34\n"
+		rep, err := devices.Import(t.Context(), s, strings.NewReader(file), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Created != 3 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "customer_phone") {
+			t.Fatalf("report %+v", rep)
+		}
+		for id, want := range map[string]string{"c1": "+33612345678", "c2": "+447911123456", "c3": "+447700900124"} {
+			if c, err := s.GetCustomer(t.Context(), id); err != nil || c.Phone != want {
+				t.Errorf("customer %s phone %q (%v), want %s", id, c.Phone, err, want)
+			}
+		}
+		if d, _ := s.GetDevice(t.Context(), "d1"); d.Name != "Kitchen fridge" {
+			t.Errorf("d1 name %q", d.Name)
+		}
+		if d, _ := s.GetDevice(t.Context(), "d2"); d.Name != "" {
+			t.Errorf("d2 name %q, want none", d.Name)
+		}
+		// The same file again changes nothing.
+		rep, err = devices.Import(t.Context(), s, strings.NewReader(file), nil)
+		if err != nil || rep.Unchanged != 3 {
+			t.Errorf("second import %+v, %v: want 3 unchanged", rep, err)
+		}
+	})
+}
+
+func TestPhoneIn(t *testing.T) {
+	for _, c := range []struct {
+		in, country, want string
+		ok                bool
+	}{
+		{"+33 6 12 34 56 78", "", "+33612345678", true},
+		{"06 12 34 56 78", "FR", "+33612345678", true},
+		{"06.12.34.56.78", "fr", "+33612345678", true},
+		{"(415) 555-2671", "US", "+14155552671", true},
+		{"06 12 34 56 78", "", "06 12 34 56 78", false},
+		{"12", "FR", "12", false},
+		{"not a number", "DE", "not a number", false},
+	} {
+		if got, ok := devices.PhoneIn(c.in, c.country); got != c.want || ok != c.ok {
+			t.Errorf("PhoneIn(%q, %q) = %q, %v; want %q, %v", c.in, c.country, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// FuzzPhoneIn: any cell and country either gives an E.164 number or is
+// refused, and never panics.
+func FuzzPhoneIn(f *testing.F) {
+	f.Add("06 12 34 56 78", "FR")
+	f.Add("+1 (415) 555-2671", "")
+	f.Add("\x00+", "ZZ")
+	f.Fuzz(func(t *testing.T, s, country string) {
+		if n, ok := devices.PhoneIn(s, country); ok {
+			if n2, ok2 := devices.NormalizePhone(n); !ok2 || n2 != n {
+				t.Fatalf("PhoneIn(%q, %q) = %q, not E.164", s, country, n)
+			}
+		}
+	})
+}

@@ -37,18 +37,23 @@ func illegal(t proactive.Ticket, to proactive.TicketStatus) error {
 
 const ticketColumns = `id, device_id, component, rule, status, severity, summary, predicted_failure_at,
 	opened_at, updated_at, closed_at, technician_id, outcome, outcome_notes,
-	fired_at, held_reason, alerts_absorbed, last_alert_at, last_alert_fired_at, incident_id`
+	fired_at, held_reason, alerts_absorbed, last_alert_at, last_alert_fired_at, incident_id,
+	follow_up_reason, follow_up_since`
 
 func scanTicket(row interface{ Scan(...any) error }) (proactive.Ticket, error) {
 	var t proactive.Ticket
-	var predicted, closed, fired, lastAt, lastFired sql.NullTime
+	var predicted, closed, fired, lastAt, lastFired, followSince sql.NullTime
 	var tech, outcome sql.NullString
 	var incident sql.NullInt64
+	var followReason string
 	err := row.Scan(&t.ID, &t.Device, &t.Component, &t.Rule, &t.Status, &t.Severity, &t.Summary, &predicted,
 		&t.OpenedAt, &t.UpdatedAt, &closed, &tech, &outcome, &t.OutcomeNotes,
-		&fired, &t.HeldReason, &t.AlertsAbsorbed, &lastAt, &lastFired, &incident)
+		&fired, &t.HeldReason, &t.AlertsAbsorbed, &lastAt, &lastFired, &incident, &followReason, &followSince)
 	if err != nil {
 		return proactive.Ticket{}, err
+	}
+	if followReason != "" {
+		t.FollowUp = &proactive.FollowUp{Reason: followReason, Since: fromNull(followSince)}
 	}
 	t.PredictedFailure, t.ClosedAt = fromNull(predicted), fromNull(closed)
 	t.FiredAt, t.LastAlertAt, t.LastAlertFiredAt = fromNull(fired), fromNull(lastAt), fromNull(lastFired)
@@ -596,6 +601,8 @@ type TicketFilter struct {
 	UpdatedSince time.Time
 	// IDs keeps these tickets, at most 500.
 	IDs []int64
+	// FollowUp keeps tickets with a follow-up waiting for a person.
+	FollowUp bool
 	ListOptions
 }
 
@@ -656,6 +663,9 @@ func (f TicketFilter) where(v *validator, args []any) (string, []any) {
 	}
 	if f.Rule != "" {
 		conds = append(conds, "rule = "+arg(f.Rule))
+	}
+	if f.FollowUp {
+		conds = append(conds, "follow_up_reason <> ''")
 	}
 	q := strings.TrimSpace(f.Query)
 	if n, err := strconv.ParseInt(strings.TrimPrefix(q, "#"), 10, 64); strings.HasPrefix(q, "#") && err == nil {

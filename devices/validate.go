@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/nyaruka/phonenumbers"
+
 	"github.com/proactivehq/proactive"
 )
 
@@ -106,6 +108,24 @@ func NormalizePhone(s string) (string, bool) {
 		return r
 	}, strings.TrimSpace(s))
 	return n, e164.MatchString(n)
+}
+
+// PhoneIn returns phone number s in E.164 form, read as numbers are written
+// in country (ISO 3166-1 alpha-2, such as FR) when it is not in
+// international form already, and reports whether it is a valid number
+// (libphonenumber's metadata, through github.com/nyaruka/phonenumbers).
+func PhoneIn(s, country string) (string, bool) {
+	if n, ok := NormalizePhone(s); ok {
+		return n, true
+	}
+	if country == "" {
+		return s, false
+	}
+	num, err := phonenumbers.Parse(s, strings.ToUpper(strings.TrimSpace(country)))
+	if err != nil || !phonenumbers.IsValidNumber(num) {
+		return s, false
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), true
 }
 
 // NormalizeLanguage returns a language tag in canonical case and reports

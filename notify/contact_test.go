@@ -194,7 +194,7 @@ func TestApproveWithoutConsent(t *testing.T) {
 			t.Fatalf("approve: %s, %v; want open", got.Status, err)
 		}
 		e.poll()
-		e.wantSent(alice, 0)
+		e.wantSent(alice, 1) // the STOP's confirmation only
 		last := got.Timeline[len(got.Timeline)-1]
 		var b map[string]any
 		if err := json.Unmarshal(last.Body, &b); err != nil || last.Actor != "dispatcher" || b["to"] != "open" {

@@ -15,7 +15,15 @@ import (
 // written by one devices.Tx.Apply.
 
 // The keywords a reply may be, after trimming and upper-casing.
-var stopWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true}
+// The opt-out keywords are the carriers' and Twilio's.
+var stopWords = map[string]bool{"STOP": true, "STOPALL": true, "UNSUBSCRIBE": true, "CANCEL": true, "END": true, "QUIT": true,
+	"REVOKE": true, "OPTOUT": true}
+
+// callWords ask for a call back, in each language the templates speak:
+// any is accepted from every customer, since a French customer may answer
+// in English.
+var callWords = map[string]bool{"CALL": true, "CALL ME": true, "APPEL": true, "APPELER": true, "APPELEZ-MOI": true,
+	"APPELEZ MOI": true, "RAPPEL": true, "RAPPELER": true, "RAPPELEZ-MOI": true, "RAPPELEZ MOI": true}
 
 // keyword normalises a reply: upper case, without surrounding spaces and
 // punctuation.
@@ -53,11 +61,11 @@ func parseReply(body string) parsedReply {
 		p.Kind = replyStop
 	case kw == "START" || kw == "UNSTOP":
 		p.Kind = replyStart
-	case kw == "HELP" || kw == "INFO":
+	case kw == "HELP" || kw == "INFO" || kw == "AIDE":
 		p.Kind = replyHelp
-	case kw == "CALL":
+	case callWords[kw]:
 		p.Kind = replyCall
-	case kw == "NO":
+	case kw == "NO" || kw == "NON":
 		p.Kind = replyNo
 	default:
 		if num, err := strconv.Atoi(kw); err == nil {
@@ -88,6 +96,9 @@ type replyDecision struct {
 	// Reoffer offers new slots after Change: at once when Change books
 	// nothing (the chosen slot has passed), or when its slot is taken.
 	Reoffer bool
+	// Reschedule is set when Change moves a booked visit: when the slot is
+	// taken the visit stays and the customer is told so.
+	Reschedule bool
 }
 
 // inEntry is an inbound message on a ticket's timeline; text is its body,
@@ -110,51 +121,79 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		c.Inbound = &devices.InboundMessage{SID: sid, From: st.Customer.Phone, Body: body, At: now}
 		if cc.Found {
 			c.Inbound.Ticket = cc.Active.Ticket
+		} else if cc.EndedFound {
+			// After a decline or an expiry the thread still shows it.
+			c.Inbound.Ticket = cc.Ended.Ticket
 		}
 	}
-	// everywhere puts the message on every open conversation's timeline.
+	// everywhere puts the message on every open conversation's timeline,
+	// or on the ended one's when none is open.
 	everywhere := func(handled string) {
 		for _, id := range cc.Open {
 			c.Entries = append(c.Entries, inEntry(id, body, handled))
 		}
+		if len(cc.Open) == 0 && cc.EndedFound {
+			c.Entries = append(c.Entries, inEntry(cc.Ended.Ticket, body, handled))
+		}
 	}
-	// answer queues a keyword's answer, about no ticket.
+	// answer queues a keyword's answer. With the
+	// provider's Advanced Opt-Out the provider has answered already: the
+	// keyword is only recorded.
 	answer := func(kind string, data msgData) error {
-		text, err := render(st.Customer.Language, kind, data)
+		if n.opt.AdvancedOptOut {
+			everywhere(kind + " (answered by the provider)")
+			return nil
+		}
+		text, err := n.render(st.Customer.Language, kind, data)
 		if err != nil {
 			return err
 		}
 		everywhere(kind)
-		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, 0, kind, text, false, now))
+		// On the conversation's ticket, so that its thread shows the answer.
+		var ticket int64
+		if c.Inbound != nil {
+			ticket = c.Inbound.Ticket
+		}
+		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, ticket, kind, text, false, now))
 		return nil
 	}
 	switch r.Kind {
 	case replyStop:
-		// No answer: the number is opted out, and the carrier or Twilio
-		// confirms the opt-out itself.
+		// The number is opted out; the confirmation is the one message it
+		// still gets.
 		d.Metric = "stop"
 		c.Customer = st.Customer.ID
 		c.Consent = &proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "customer",
 			Note: "SMS keyword " + r.Keyword}
-		c.Suppress, c.Keep = "customer opted out", []string{KindHelp}
-		everywhere("opt_out")
-		return d, nil
+		c.Suppress, c.Keep = "customer opted out", []string{KindHelp, KindOptOut}
+		return d, answer(KindOptOut, msgData{})
 	case replyStart:
 		d.Metric = "start"
 		c.Customer = st.Customer.ID
 		c.Consent = &proactive.ConsentEvent{Granted: true, Method: proactive.ConsentSMS, Actor: "customer",
-			Note: "SMS keyword START"}
+			Note: "SMS keyword " + r.Keyword}
 		return d, answer(KindStart, msgData{})
 	case replyHelp:
 		d.Metric = "help"
 		return d, answer(KindHelp, msgData{Contact: n.opt.HelpContact})
 	}
 	if !cc.Found {
+		if cc.EndedFound && afterOffer(st.Ticket, now) && r.Kind != replyNo {
+			return d, n.followUpEnded(&d, st, body)
+		}
 		d.Metric = "no_conversation"
+		everywhere("ignored")
 		return d, nil
 	}
 	conv, p := cc.Active, st.Party
 	c.Ticket = conv.Ticket
+	if !st.Customer.SMSConsent {
+		// No SMS may answer an opted-out customer but the keywords': a
+		// person calls, and nothing is booked or declined unseen.
+		d.Metric, c.FollowUp = "opted_out", proactive.FollowUpOptedOut
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, "follow_up"))
+		return d, nil
+	}
 	switch {
 	case conv.Stage == stageOffer && r.Kind == replyNumber:
 		d.Metric = "slot"
@@ -174,13 +213,26 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		b.Inbound, b.Entries = c.Inbound, c.Entries
 		d.Change = b
 		return d, nil
+	case conv.Stage == stageScheduled && r.Kind == replyNumber && r.Number >= 1 && r.Number <= len(cc.Slots) &&
+		Slot(cc.Slots[r.Number-1]).Start.After(now):
+		// Another slot of the offer after booking moves the visit there.
+		d.Metric, d.Reschedule = "reschedule", true
+		b, err := n.bookChange(st.Ticket, p, Slot(cc.Slots[r.Number-1]), "customer", true, now)
+		if err != nil {
+			return d, err
+		}
+		b.Book.Reschedule, b.Book.Note = true, "visit moved by SMS to slot "+strconv.Itoa(r.Number)
+		b.CancelJobs = append(b.CancelJobs, jobVisitReminder)
+		b.Inbound, b.Entries = c.Inbound, append(c.Entries, inEntry(conv.Ticket, body, "reschedule "+strconv.Itoa(r.Number)))
+		d.Change = b
+		return d, nil
 	case conv.Stage == stageSurvey && r.Kind == replyNumber && r.Number >= 1 && r.Number <= 5:
 		d.Metric = "survey"
 		e := inEntry(conv.Ticket, body, "survey")
 		e.Body["csat"] = r.Number
 		c.CSAT, c.Entries = r.Number, append(c.Entries, e)
 		c.Close, c.Stage, c.CancelJobs = "notify", stageDone, []string{jobSurveyTimeout}
-		text, err := render(p.Customer.Language, KindThanks, p.data())
+		text, err := n.render(p.Customer.Language, KindThanks, p.data())
 		if err != nil {
 			return d, err
 		}
@@ -188,16 +240,22 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		return d, nil
 	case r.Kind == replyCall:
 		d.Metric = "call"
-		text, err := render(st.Customer.Language, KindCallback, msgData{})
+		text, err := n.render(st.Customer.Language, KindCallback, msgData{})
 		if err != nil {
 			return d, err
 		}
 		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindCallback))
 		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindCallback, text, false, now))
+		c.FollowUp = proactive.FollowUpCall
 		return d, nil
 	case r.Kind == replyNo && conv.Stage == stageOffer:
 		d.Metric = "no"
-		text, err := render(st.Customer.Language, KindDeclined, p.data())
+		kind := KindDeclined
+		if st.Ticket.Severity == proactive.SeverityCritical {
+			// A critical fault is not left at a decline: a person calls.
+			kind, c.FollowUp = KindDeclinedUrgent, proactive.FollowUpDeclinedCritical
+		}
+		text, err := n.render(st.Customer.Language, kind, p.data())
 		if err != nil {
 			return d, err
 		}
@@ -205,16 +263,56 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		c.Status = &devices.StatusChange{To: proactive.TicketDeclined, Actor: "customer", Note: "declined by SMS"}
 		c.Stage, c.ReleaseHolds = stageDone, true
 		c.CancelJobs = []string{jobOfferReminder, jobOfferExpire}
-		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindDeclined, text, false, now))
+		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, kind, text, false, now))
 		return d, nil
 	}
 	d.Metric = "other"
 	return d, n.clarify(&d, st, body)
 }
 
-// clarify answers an unexpected reply once per offer: the decision claims
-// the offer's clarification, and when a concurrent reply had claimed it
-// the message is only recorded, as ignored.
+// followUpWindow is how long after a declined or expired offer a reply
+// still asks for a person; later, the offer is forgotten.
+const followUpWindow = 30 * 24 * time.Hour
+
+// afterOffer reports whether ticket t ended its offer (declined or
+// expired) recently enough for a reply to be about it.
+func afterOffer(t proactive.Ticket, now time.Time) bool {
+	return (t.Status == proactive.TicketDeclined || t.Status == proactive.TicketExpired) &&
+		now.Sub(t.UpdatedAt) < followUpWindow
+}
+
+// followUpEnded makes a reply after a declined or expired offer a
+// follow-up on its ticket, which keeps its status, and tells the customer
+// that a person will call.
+func (n *Notifier) followUpEnded(d *replyDecision, st replyState, body string) error {
+	c := &d.Change
+	t := st.Ticket
+	d.Metric, c.Ticket = "after_end", t.ID
+	c.FollowUp = proactive.FollowUpAfterDecline
+	if t.Status == proactive.TicketExpired {
+		c.FollowUp = proactive.FollowUpAfterExpiry
+	}
+	if c.Inbound != nil {
+		c.Inbound.Ticket = t.ID
+	}
+	text, err := n.render(st.Customer.Language, KindFollowUp, st.Party.data())
+	if err != nil {
+		return err
+	}
+	c.Entries = append(c.Entries, inEntry(t.ID, body, KindFollowUp))
+	c.Messages = append(c.Messages, outMessage(st.Party, t.ID, KindFollowUp, text, false, c.At))
+	return nil
+}
+
+// maxClarifications is how many unexpected replies to one offer get a
+// clarifying answer; later ones are only recorded, so that a confused
+// customer and the notifier do not talk in circles.
+const maxClarifications = 2
+
+// clarify answers an unexpected reply, up to maxClarifications times per
+// offer (the last answer says a person can call): the decision claims one
+// of the offer's clarifications, and when none is left the message is only
+// recorded, as ignored.
 func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 	c := &d.Change
 	conv, p := st.Conversations.Active, st.Party
@@ -222,11 +320,15 @@ func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 	if conv.Stage == stageOffer {
 		data.Slots = n.slotLines(p, toSlots(st.Conversations.Slots))
 	}
-	text, err := render(p.Customer.Language, KindClarify, data)
+	tmpl := KindClarify
+	if conv.Clarifications > 0 {
+		tmpl = "clarify_last"
+	}
+	text, err := n.render(p.Customer.Language, tmpl, data)
 	if err != nil {
 		return err
 	}
-	c.ClaimClarify = true
+	c.ClaimClarify, c.ClarifyLimit = true, maxClarifications
 	c.Otherwise = &devices.Change{At: c.At, Entries: []devices.Entry{inEntry(conv.Ticket, body, "ignored")}}
 	c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindClarify))
 	c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindClarify, text, false, c.At))
@@ -249,18 +351,22 @@ func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string,
 	loc := n.zone(p.Device.TimeZone)
 	d := p.data()
 	d.Visit = formatSlot(p.Customer.Language, s.Start.UTC(), s.End.UTC(), loc)
-	body, err := render(p.Customer.Language, KindConfirm, d)
+	// The reminder goes out the day before at VisitReminderAt, local time;
+	// a visit booked after that moment (the same day, say) is confirmed
+	// without the promise of a reminder.
+	v := s.Start.In(loc)
+	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
+	tmpl := KindConfirm
+	if due.After(now) {
+		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
+	} else {
+		tmpl = "confirm_soon"
+	}
+	body, err := n.render(p.Customer.Language, tmpl, d)
 	if err != nil {
 		return c, err
 	}
 	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
-	// The reminder goes out the day before at VisitReminderAt, local time;
-	// a visit booked after that moment has just been confirmed instead.
-	v := s.Start.In(loc)
-	due := time.Date(v.Year(), v.Month(), v.Day()-1, 0, int(n.opt.VisitReminderAt), 0, 0, loc)
-	if due.After(now) {
-		c.Jobs = []devices.NewJob{{Kind: jobVisitReminder, Due: due}}
-	}
 	return c, nil
 }
 
@@ -273,7 +379,7 @@ func (n *Notifier) reofferChange(t proactive.Ticket, p party, slots []Slot, now 
 	}
 	d := p.data()
 	d.Slots = n.slotLines(p, slots)
-	body, err := render(p.Customer.Language, tmpl, d)
+	body, err := n.render(p.Customer.Language, tmpl, d)
 	if err != nil {
 		return devices.Change{}, err
 	}
@@ -368,7 +474,7 @@ func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now tim
 	d := p.data()
 	d.Forecast = formatForecast(p.Customer.Language, o.TimeToFailure)
 	d.Slots = n.slotLines(p, slots)
-	body, err := render(p.Customer.Language, tmpl, d)
+	body, err := n.render(p.Customer.Language, tmpl, d)
 	if err != nil {
 		return devices.Change{}, err
 	}

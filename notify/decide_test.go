@@ -62,24 +62,27 @@ func TestDecideReply(t *testing.T) {
 		check   func(t *testing.T, d replyDecision)
 	}{
 		{name: "stop at an offer", st: at(stageOffer, false), body: " stop. ", metric: "stop", entries: []string{"7:opt_out", "9:opt_out"},
+			sent: []string{KindOptOut},
 			check: func(t *testing.T, d replyDecision) {
 				c := d.Change
 				if c.Consent == nil || c.Consent.Granted || c.Consent.Method != proactive.ConsentSMS || c.Consent.Note != "SMS keyword STOP" {
 					t.Errorf("consent = %+v, want withdrawn by SMS keyword STOP", c.Consent)
 				}
-				if c.Customer != "alice" || c.Suppress == "" || !reflect.DeepEqual(c.Keep, []string{KindHelp}) {
-					t.Errorf("suppress %q of %q keeping %v, want alice's pending messages but help", c.Suppress, c.Customer, c.Keep)
+				if c.Customer != "alice" || c.Suppress == "" || !reflect.DeepEqual(c.Keep, []string{KindHelp, KindOptOut}) {
+					t.Errorf("suppress %q of %q keeping %v, want alice's pending messages but help and the confirmation", c.Suppress, c.Customer, c.Keep)
 				}
 			}},
-		{name: "carrier stop word without conversation", st: none, body: "UNSUBSCRIBE", metric: "stop"},
+		{name: "carrier stop word without conversation", st: none, body: "UNSUBSCRIBE", metric: "stop", sent: []string{KindOptOut}},
+		{name: "twilio stop word", st: none, body: "revoke", metric: "stop", sent: []string{KindOptOut}},
+		{name: "french help", st: none, body: "Aide", metric: "help", sent: []string{KindHelp}},
 		{name: "start", st: at(stageScheduled, false), body: "Start", metric: "start", entries: []string{"7:start", "9:start"},
 			sent: []string{KindStart},
 			check: func(t *testing.T, d replyDecision) {
 				if c := d.Change.Consent; c == nil || !c.Granted || c.Note != "SMS keyword START" {
 					t.Errorf("consent = %+v, want granted by SMS keyword START", c)
 				}
-				if m := d.Change.Messages[0]; m.Ticket != 0 || m.Device != "" || m.Phone != alice.Phone {
-					t.Errorf("answer = %+v, want to alice about no ticket", m)
+				if m := d.Change.Messages[0]; m.Ticket != 7 || m.Phone != alice.Phone {
+					t.Errorf("answer = %+v, want to alice on the conversation's ticket", m)
 				}
 			}},
 		{name: "help", st: at(stageOffer, false), body: "info", metric: "help", entries: []string{"7:help", "9:help"}, sent: []string{KindHelp},
@@ -142,7 +145,14 @@ func TestDecideReply(t *testing.T) {
 			sent: []string{KindCallback}},
 		{name: "call when scheduled", st: at(stageScheduled, false), body: "call", metric: "call", entries: []string{"7:callback"},
 			sent: []string{KindCallback}},
-		{name: "number when scheduled", st: at(stageScheduled, false), body: "2", metric: "other", entries: []string{"7:clarify"},
+		{name: "number when scheduled", st: at(stageScheduled, false), body: "2", metric: "reschedule", entries: []string{"7:reschedule 2"},
+			sent: []string{KindConfirm},
+			check: func(t *testing.T, d replyDecision) {
+				if b := d.Change.Book; b == nil || !b.Reschedule || !d.Reschedule {
+					t.Errorf("booking %+v, want the visit moved", b)
+				}
+			}},
+		{name: "not a slot when scheduled", st: at(stageScheduled, false), body: "9", metric: "other", entries: []string{"7:clarify"},
 			sent: []string{KindClarify}},
 		{name: "no when scheduled", st: at(stageScheduled, false), body: "NO", metric: "other", entries: []string{"7:clarify"},
 			sent: []string{KindClarify}},

@@ -49,8 +49,8 @@ func isPrintableASCII(s string) bool {
 
 // FuzzRender: every template, in any language tag, with any device model
 // and component (they come from the registry and the rule files), renders
-// within MaxBody characters, on lines free of control characters, ending
-// with the opt-out line (HELP's answer names STOP itself). A dispatcher's
+// within MaxBody characters and MaxSegments GSM-7 segments, on lines free
+// of control characters, ending with its footer. A dispatcher's
 // free text either fits with the opt-out line or is refused.
 func FuzzRender(f *testing.F) {
 	f.Add("en", "fridge-a200", "compressor", "Your visit is confirmed.", int64(5*24))
@@ -70,7 +70,6 @@ func FuzzRender(f *testing.F) {
 		}
 		d := msgData{Product: product, Component: component, Forecast: formatForecast(lang, time.Duration(ttfHours)*time.Hour),
 			Slots: slots, Visit: formatSlot(lang, start, start.Add(2*time.Hour), loc), Contact: "reply CALL and we will phone you"}
-		optLine := optOut[baseLanguage(lang)]
 		for kind := range templateText["en"] {
 			dd := d
 			if kind == KindDispatch {
@@ -88,12 +87,11 @@ func FuzzRender(f *testing.F) {
 				if c := utf8.RuneCountInString(body); c > MaxBody {
 					t.Errorf("%s: %d characters, more than %d", kind, c, MaxBody)
 				}
-				if kind == KindHelp {
-					if !strings.Contains(body, "STOP") {
-						t.Errorf("%s: the HELP answer does not name STOP: %q", kind, body)
-					}
-				} else if !strings.HasSuffix(body, "\n"+optLine) {
-					t.Errorf("%s: no opt-out line at the end: %q", kind, body)
+				if segs, ucs2 := Segments(body); segs > MaxSegments || ucs2 && kind != KindDispatch {
+					t.Errorf("%s: %d segments (UCS-2 %v): %q", kind, segs, ucs2, body)
+				}
+				if f := footer(baseLanguage(lang), kind); !strings.HasSuffix(body, "\n"+f) && f != "" {
+					t.Errorf("%s: no footer at the end: %q", kind, body)
 				}
 				if kind == KindDispatch {
 					continue

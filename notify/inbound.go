@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -30,19 +31,45 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 		return nil // nothing we track
 	}
 	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
-		ticket, kind, ok, err := tx.RecordProviderStatus(ctx, devices.ProviderStatus{ID: id, SID: sid, Status: status, Rank: rank,
+		of, ok, err := tx.RecordProviderStatus(ctx, devices.ProviderStatus{ID: id, SID: sid, Status: status, Rank: rank,
 			ErrorCode: errorCode})
 		if err != nil || !ok {
 			return err // !ok: unknown SID, or a status no newer than the one kept
 		}
 		n.metrics.statuses.WithLabelValues(status).Inc()
-		if (status == "failed" || status == "undelivered") && ticket > 0 {
-			_, err = tx.Record(ctx, ticket, proactive.TicketEventMessage, "notify", map[string]any{
-				"direction": "out", "kind": kind, "sid": sid, "status": status, "error_code": errorCode})
+		if (status == "failed" || status == "undelivered") && of.Ticket > 0 {
+			if _, err = tx.Record(ctx, of.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
+				"direction": "out", "kind": of.Kind, "sid": sid, "status": status, "error_code": errorCode}); err != nil {
+				return err
+			}
+			if offerKind(of.Kind) {
+				if err := tx.RaiseFollowUp(ctx, of.Ticket, proactive.FollowUpUndelivered, "notify", n.clock()); err != nil {
+					return err
+				}
+			}
 		}
-		return err
+		if errorCode == codeOptedOut && of.Customer != "" {
+			return optedOutTx(ctx, tx, of.Customer, n.clock())
+		}
+		return nil
 	})
 	return wrap("record delivery status", err)
+}
+
+// codeOptedOut is the provider's error code for a recipient who opted out
+// with the carrier or the provider (Twilio's 21610, "Attempt to send to
+// unsubscribed recipient"), as status callbacks carry it.
+const codeOptedOut = "21610"
+
+// optedOutTx records in tx that the provider refused a message because its
+// customer opted out: consent withdrawn, pending messages suppressed, so
+// that the platform agrees with the carrier.
+func optedOutTx(ctx context.Context, tx *devices.Tx, customer string, now time.Time) error {
+	_, err := tx.Apply(ctx, devices.Change{At: now, Customer: customer,
+		Consent: &proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "carrier",
+			Note: "the provider refused a message: the recipient opted out (error " + codeOptedOut + ")"},
+		Suppress: "customer opted out at the carrier"})
+	return err
 }
 
 // Inbound handles an SMS from a customer: the provider's message SID (a
@@ -77,6 +104,15 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 			n.metrics.slotTaken.Inc()
 			return n.reoffer(ctx, tx, st.Ticket, st.Party, techs)
 		}
+		if d.Reschedule && !repeat && errors.Is(err, devices.ErrSlotTaken) {
+			n.metrics.slotTaken.Inc()
+			text, rerr := n.render(st.Customer.Language, "reschedule_taken", st.Party.data())
+			if rerr != nil {
+				return rerr
+			}
+			_, err = tx.Apply(ctx, devices.Change{At: d.Change.At, Ticket: st.Ticket.ID,
+				Messages: []devices.NewMessage{outMessage(st.Party, st.Ticket.ID, KindReoffer, text, false, d.Change.At)}})
+		}
 		return err
 	})
 	if repeat {
@@ -102,8 +138,12 @@ func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState,
 	if st.Conversations, err = n.store.CustomerConversations(ctx, c.ID); err != nil {
 		return st, err
 	}
-	if st.Conversations.Found {
-		if st.Ticket, err = n.store.GetTicket(ctx, st.Conversations.Active.Ticket); err != nil {
+	if cc := st.Conversations; cc.Found || cc.EndedFound {
+		id := cc.Active.Ticket
+		if !cc.Found {
+			id = cc.Ended.Ticket
+		}
+		if st.Ticket, err = n.store.GetTicket(ctx, id); err != nil {
 			return st, err
 		}
 		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {

@@ -100,7 +100,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			}
 			d := p.data()
 			d.Slots = n.slotLines(p, slots)
-			text, err := render(p.Customer.Language, KindOfferReminder, d)
+			text, err := n.render(p.Customer.Language, KindOfferReminder, d)
 			if err != nil {
 				return err
 			}
@@ -127,7 +127,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			}
 			d := p.data()
 			d.Visit = formatSlot(p.Customer.Language, a.Start, a.End, n.zone(p.Device.TimeZone))
-			text, err := render(p.Customer.Language, KindVisitReminder, d)
+			text, err := n.render(p.Customer.Language, KindVisitReminder, d)
 			if err != nil {
 				return err
 			}

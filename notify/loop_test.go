@@ -32,7 +32,7 @@ func TestWholeLoop(t *testing.T) {
 			t.Errorf("StatusCallback = %q, want our status webhook", offer.StatusCallback)
 		}
 		contains(t, offer.Body, "fridge-a200", "compressor", "about 5 days",
-			"1) Mon 9 Mar 10:30-12:30", "2) Tue 10 Mar 08:00-10:00", "3) Wed 11 Mar 08:00-10:00", "Reply STOP to opt out.")
+			"1) Mon 9 Mar 10:30-12:30", "2) Tue 10 Mar 08:00-10:00", "3) Wed 11 Mar 08:00-10:00", "Reply STOP to opt out, HELP for help.")
 		if n := utf8.RuneCountInString(offer.Body); n > notify.MaxBody {
 			t.Errorf("offer is %d characters", n)
 		}

@@ -50,8 +50,8 @@ func TestCountGauges(t *testing.T) {
 		must(e.n.SendMessage(e.ctx, e.ticket("fridge-2", "compressor").ID, "dispatcher", "hello")) // pending until a poll
 
 		outbox = gauges(t, reg, "proactive_notify_outbox_messages")
-		if outbox["sent"] != 2 || outbox["pending"] != 1 || outbox["failed"] != 0 {
-			t.Errorf("outbox gauges %v, want 2 sent and 1 pending", outbox)
+		if outbox["sent"] != 3 || outbox["pending"] != 1 || outbox["failed"] != 0 {
+			t.Errorf("outbox gauges %v, want 3 sent (two offers, the STOP's confirmation) and 1 pending", outbox)
 		}
 		tickets = gauges(t, reg, "proactive_tickets")
 		if tickets["offered"] != 2 || tickets["review"] != 1 || tickets["open"] != 0 || tickets["closed"] != 0 {

@@ -93,6 +93,14 @@ type Options struct {
 	// HelpContact is what HELP answers with, such as "call 0800 123 456";
 	// default "reply CALL and we will phone you".
 	HelpContact string
+	// Brand is the name the customer knows the service by, which opens the
+	// offer and the HELP answer (carriers require it), default "Proactive".
+	Brand string
+	// AdvancedOptOut is set when the provider answers the opt-out, opt-in
+	// and help keywords itself (Twilio's Advanced Opt-Out): the notifier
+	// then records them without answering, so that the customer does not
+	// get two answers.
+	AdvancedOptOut bool
 	// MaxAttempts bounds the delivery attempts of one message, default 8;
 	// RetryBackoff is the first retry's delay, doubled each time up to
 	// MaxBackoff (defaults 2s and 10m).
@@ -191,6 +199,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HelpContact == "" {
 		o.HelpContact = "reply CALL and we will phone you"
+	}
+	if o.Brand = strings.TrimSpace(oneLine(o.Brand)); o.Brand == "" {
+		o.Brand = "Proactive"
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8

@@ -126,7 +126,7 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 		if err != nil {
 			return err
 		}
-		if !consent && r.Kind != KindHelp {
+		if !consent && r.Kind != KindHelp && r.Kind != KindOptOut {
 			return finishTx(ctx, tx, r, statusSuppressed, "customer has not consented or opted out")
 		}
 		if proactiveKind(r.Kind) {
@@ -177,6 +177,14 @@ func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) erro
 	switch {
 	case err == nil:
 		return n.markSent(ctx, r, rec, now)
+	case errors.Is(err, ErrOptedOut):
+		n.metrics.attempts.WithLabelValues("failed").Inc()
+		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
+			if err := finishTx(ctx, tx, r, statusFailed, clipError(err)); err != nil {
+				return err
+			}
+			return optedOutTx(ctx, tx, r.Customer, now)
+		})
 	case errors.Is(err, ErrAmbiguous):
 		n.metrics.attempts.WithLabelValues("unknown").Inc()
 		return n.store.OutboxUnknown(ctx, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
@@ -223,10 +231,21 @@ func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason stri
 	if ok, err := tx.OutboxFinish(ctx, r.ID, status, reason); err != nil || !ok || r.Ticket == 0 {
 		return err
 	}
-	_, err := tx.Record(ctx, r.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
-		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason})
-	return err
+	if _, err := tx.Record(ctx, r.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
+		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason}); err != nil {
+		return err
+	}
+	if status == statusFailed && offerKind(r.Kind) {
+		// The customer never saw the offer: a person calls instead of the
+		// ticket waiting out its expiry.
+		return tx.RaiseFollowUp(ctx, r.Ticket, proactive.FollowUpUndelivered, "notify", tx.Now())
+	}
+	return nil
 }
+
+// offerKind reports whether messages of kind k offer slots, so that their
+// failure leaves the customer without a way to book.
+func offerKind(k string) bool { return k == KindOffer || k == KindOfferReminder || k == KindReoffer }
 
 // capped reports whether the customer had DailyCap proactive messages in
 // the last 24 hours, and if so when the oldest of them leaves the window.

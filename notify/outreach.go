@@ -32,8 +32,14 @@ type party struct {
 	Component string
 }
 
+// data is what every message about p's device says: the device by the
+// name its customer knows, else its model.
 func (p party) data() msgData {
-	return msgData{Product: p.Device.Model, Component: p.Component}
+	product := p.Device.Name
+	if product == "" {
+		product = p.Device.Model
+	}
+	return msgData{Product: product, Component: p.Component}
 }
 
 // loadParty reads a device and its customer (Customer.ID empty when the

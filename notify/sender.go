@@ -71,6 +71,11 @@ var ErrTemporary = errors.New("temporary delivery failure")
 // have taken the message.
 var ErrAmbiguous = errors.New("delivery outcome unknown")
 
+// ErrOptedOut marks a message the provider refused because the recipient
+// opted out at the carrier or with the provider (Twilio's error 21610): the
+// notifier records the opt-out and sends nothing more.
+var ErrOptedOut = errors.New("recipient opted out")
+
 // ConsoleSender prints each message instead of sending it, for a platform
 // without SMS provider settings. It is safe for concurrent use.
 type ConsoleSender struct {

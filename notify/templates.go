@@ -9,26 +9,29 @@ import (
 	"unicode/utf8"
 )
 
-// MaxBody is the longest message the notifier sends, in characters: two SMS
-// segments. The opt-out line is included.
+// MaxBody is the longest message the notifier sends, in characters, the
+// footer included; it must also fit in MaxSegments segments.
 const MaxBody = 320
 
 // The kinds of outgoing message. Proactive kinds obey quiet hours and the
 // daily cap; the others answer something the customer just sent.
 const (
-	KindOffer         = "offer"
-	KindOfferReminder = "offer_reminder"
-	KindVisitReminder = "visit_reminder"
-	KindSurvey        = "survey"
-	KindDispatch      = "dispatch"
-	KindConfirm       = "confirm"
-	KindReoffer       = "reoffer"
-	KindDeclined      = "declined"
-	KindCallback      = "callback"
-	KindHelp          = "help"
-	KindStart         = "start"
-	KindClarify       = "clarify"
-	KindThanks        = "thanks"
+	KindOffer          = "offer"
+	KindOfferReminder  = "offer_reminder"
+	KindVisitReminder  = "visit_reminder"
+	KindSurvey         = "survey"
+	KindDispatch       = "dispatch"
+	KindConfirm        = "confirm"
+	KindReoffer        = "reoffer"
+	KindDeclined       = "declined"
+	KindCallback       = "callback"
+	KindHelp           = "help"
+	KindStart          = "start"
+	KindClarify        = "clarify"
+	KindThanks         = "thanks"
+	KindOptOut         = "opt_out"           // the confirmation of STOP
+	KindFollowUp       = "follow_up"         // the answer to a reply after the conversation ended
+	KindDeclinedUrgent = "declined_critical" // the answer to NO about a critical alert
 )
 
 // proactiveKind reports whether a message of kind k is sent on our
@@ -43,6 +46,7 @@ func proactiveKind(k string) bool {
 
 // msgData is what templates see.
 type msgData struct {
+	Brand     string // Options.Brand
 	Product   string
 	Component string
 	Forecast  string   // "about 5 days", empty without a prediction
@@ -52,60 +56,113 @@ type msgData struct {
 	Text      string // a dispatcher's free text
 }
 
-// optOut ends every message but the HELP answer's own opt-out hint.
+// optOut ends the messages that do not carry the full disclosure.
 var optOut = map[string]string{
 	"en": "Reply STOP to opt out.",
 	"fr": "STOP pour ne plus recevoir.",
 }
 
-// templateText per language and kind; the opt-out line is appended.
+// disclosure ends the first message of a conversation (the offer) and the
+// HELP answer, as carriers require (CTIA): the cost and both keywords.
+var disclosure = map[string]string{
+	"en": "Msg & data rates may apply. Reply STOP to opt out, HELP for help.",
+	"fr": "SMS non surtaxés. STOP pour se désabonner, AIDE pour l'aide.",
+}
+
+// footer is the line that ends a message of kind in lang: the disclosure,
+// the opt-out line, or nothing on the opt-out's confirmation.
+func footer(lang, kind string) string {
+	switch kind {
+	case KindOffer, "offer_noslots", KindHelp:
+		return disclosure[lang]
+	case KindOptOut:
+		return ""
+	}
+	return optOut[lang]
+}
+
+// templateText per language and kind; the footer is appended. The texts
+// keep to the GSM 7-bit alphabet (see IsGSM7), which a test checks: one
+// other character would make the whole message UCS-2.
 var templateText = map[string]map[string]string{
 	"en": {
-		KindOffer: `{{.Product}}: our monitoring expects the {{.Component}} to fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. A technician can come:
+		KindOffer: `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. A technician can come:
 {{range .Slots}}{{.}}
-{{end}}Reply {{if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL for a call, NO to decline.`,
-		"offer_noslots": `{{.Product}}: our monitoring expects the {{.Component}} to fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. Reply CALL to arrange a visit, NO to decline.`,
+{{end}}Reply {{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL to talk, NO to decline.`,
+		"offer_noslots": `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. Reply CALL to arrange a visit, NO to decline.`,
 		KindOfferReminder: `Reminder: your {{.Product}} needs a {{.Component}} check. A technician can come:
 {{range .Slots}}{{.}}
 {{end}}Reply with a number to book, CALL or NO.`,
 		KindReoffer: `Sorry, that slot was just taken. A technician can come:
 {{range .Slots}}{{.}}
 {{end}}Reply with a number to book, CALL or NO.`,
-		"reoffer_noslots": `Sorry, that slot was just taken and none is free now. Reply CALL and we will phone you.`,
-		KindConfirm:       `Booked: a technician visits your {{.Product}} {{.Visit}}. We will remind you the day before.`,
-		KindVisitReminder: `Reminder: a technician visits your {{.Product}} tomorrow, {{.Visit}}.`,
-		KindSurvey:        `How was the visit to your {{.Product}}? Reply 1 (poor) to 5 (excellent).`,
-		KindThanks:        `Thank you for your feedback.`,
-		KindDeclined:      `Understood, no visit is planned. Reply CALL if you change your mind.`,
-		KindCallback:      `Thanks, we will call you shortly.`,
-		KindHelp:          `Proactive service for your devices: {{.Contact}}. Reply STOP to opt out, START to opt in.`,
-		KindStart:         `You will receive service messages again.`,
-		KindClarify:       `Sorry, we did not understand. {{if .Slots}}Reply with a slot number ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{else}}Reply {{end}}CALL, NO or HELP.`,
-		KindDispatch:      `{{.Text}}`,
+		"reoffer_noslots":  `Sorry, that slot was just taken and none is free now. Reply CALL and we will phone you.`,
+		KindConfirm:        `Booked: a technician visits your {{.Product}} {{.Visit}}. We will remind you the day before.`,
+		"confirm_soon":     `Booked: a technician visits your {{.Product}} {{.Visit}}.`,
+		"reschedule_taken": `Sorry, that slot was just taken: your visit stays as booked. Reply CALL to arrange another time.`,
+		"clarify_last":     `Sorry, we still did not understand. {{if .Slots}}Reply with a slot number, {{else}}Reply {{end}}or CALL and our team will phone you.`,
+		KindVisitReminder:  `Reminder: a technician visits your {{.Product}} tomorrow, {{.Visit}}.`,
+		KindSurvey:         `How was the visit to your {{.Product}}? Reply 1 (poor) to 5 (excellent).`,
+		KindThanks:         `Thank you for your feedback.`,
+		KindDeclined:       `Understood, no visit is planned. Reply CALL if you change your mind.`,
+		KindCallback:       `Thanks, our team will call you shortly.`,
+		KindFollowUp:       `Thanks for your message. This offer has ended, so our team will call you to arrange a visit if needed.`,
+		KindDeclinedUrgent: `Understood, no visit is planned. As this fault is serious, our team will call you to talk it over.`,
+		KindHelp:           `{{.Brand}}, proactive service for your devices: {{.Contact}}.`,
+		KindOptOut:         `{{.Brand}}: you are unsubscribed and will get no more messages. Reply START to subscribe again.`,
+		KindStart:          `You will receive service messages again.`,
+		KindClarify:        `Sorry, we did not understand. {{if .Slots}}Reply with a slot number ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{else}}Reply {{end}}CALL, NO or HELP.`,
+		KindDispatch:       `{{.Text}}`,
 	},
 	"fr": {
-		KindOffer: `{{.Product}} : notre surveillance prévoit une panne de {{.Component}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Un technicien peut passer :
+		KindOffer: `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Créneaux :
 {{range .Slots}}{{.}}
-{{end}}Répondez {{if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, CALL pour être rappelé, NO pour refuser.`,
-		"offer_noslots": `{{.Product}} : notre surveillance prévoit une panne de {{.Component}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez CALL pour fixer une visite, NO pour refuser.`,
-		KindOfferReminder: `Rappel : votre {{.Product}} doit être vérifié ({{.Component}}). Un technicien peut passer :
+{{end}}{{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.`,
+		"offer_noslots": `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez APPEL pour fixer une visite, NON pour refuser.`,
+		KindOfferReminder: `Rappel : votre {{.Product}} a besoin d'une vérification ({{.Component}}). Un technicien peut passer :
 {{range .Slots}}{{.}}
-{{end}}Répondez par un numéro, CALL ou NO.`,
-		KindReoffer: `Désolé, ce créneau vient d'être pris. Un technicien peut passer :
+{{end}}Répondez par un numéro, APPEL ou NON.`,
+		KindReoffer: `Désolé, ce créneau n'est plus libre. Un technicien peut passer :
 {{range .Slots}}{{.}}
-{{end}}Répondez par un numéro, CALL ou NO.`,
-		"reoffer_noslots": `Désolé, ce créneau vient d'être pris et aucun autre n'est libre. Répondez CALL pour être rappelé.`,
-		KindConfirm:       `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}. Rappel la veille.`,
-		KindVisitReminder: `Rappel : un technicien passe pour votre {{.Product}} demain, {{.Visit}}.`,
-		KindSurvey:        `Comment s'est passée la visite pour votre {{.Product}} ? Répondez de 1 (mauvais) à 5 (excellent).`,
-		KindThanks:        `Merci pour votre avis.`,
-		KindDeclined:      `C'est noté, aucune visite n'est prévue. Répondez CALL si vous changez d'avis.`,
-		KindCallback:      `Merci, nous vous appelons très vite.`,
-		KindHelp:          `Service proactif de vos appareils : {{.Contact}}. STOP pour ne plus recevoir, START pour recevoir.`,
-		KindStart:         `Vous recevrez à nouveau nos messages de service.`,
-		KindClarify:       `Désolé, nous n'avons pas compris. Répondez {{if .Slots}}par un numéro ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{end}}CALL, NO ou HELP.`,
-		KindDispatch:      `{{.Text}}`,
+{{end}}Répondez par un numéro, APPEL ou NON.`,
+		"reoffer_noslots":  `Désolé, ce créneau n'est plus libre et aucun autre ne l'est. Répondez APPEL et nous vous appelons.`,
+		KindConfirm:        `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}. Rappel la veille.`,
+		"confirm_soon":     `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}.`,
+		"reschedule_taken": `Désolé, ce créneau n'est plus libre : votre visite reste prévue. Répondez APPEL pour un autre horaire.`,
+		"clarify_last":     `Désolé, nous ne comprenons toujours pas. Répondez {{if .Slots}}par un numéro, {{end}}ou APPEL et notre équipe vous appelle.`,
+		KindVisitReminder:  `Rappel : un technicien passe pour votre {{.Product}} demain, {{.Visit}}.`,
+		KindSurvey:         `Comment s'est passée la visite pour votre {{.Product}} ? Répondez de 1 (mauvais) à 5 (excellent).`,
+		KindThanks:         `Merci pour votre avis.`,
+		KindDeclined:       `C'est noté, aucune visite n'est prévue. Répondez APPEL si vous changez d'avis.`,
+		KindCallback:       `Merci, notre équipe vous appelle très vite.`,
+		KindFollowUp:       `Merci pour votre message. Cette offre est close : notre équipe vous appelle pour fixer une visite si besoin.`,
+		KindDeclinedUrgent: `C'est noté, aucune visite n'est prévue. Cette panne étant sérieuse, notre équipe va vous appeler.`,
+		KindHelp:           `{{.Brand}}, service proactif de vos appareils : {{.Contact}}.`,
+		KindOptOut:         `{{.Brand}} : vous ne recevrez plus de messages. Répondez START pour les recevoir à nouveau.`,
+		KindStart:          `Vous recevrez à nouveau nos messages de service.`,
+		KindClarify:        `Désolé, nous n'avons pas compris. Répondez {{if .Slots}}par un numéro ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{end}}APPEL, NON ou AIDE.`,
+		KindDispatch:       `{{.Text}}`,
 	},
+}
+
+// componentNames translate the rules' component names; a component not
+// listed is shown as written, its underscores as spaces.
+var componentNames = map[string]map[string]string{
+	"fr": {
+		"bearing": "roulement", "cabinet": "caisson", "compressor": "compresseur", "connectivity": "connexion",
+		"door": "porte", "door_seal": "joint de porte", "engine": "moteur", "fan": "ventilateur", "filter": "filtre",
+		"maintenance": "entretien", "motor": "moteur", "refrigerant": "fluide frigo", "seal": "joint",
+		"sensor": "capteur", "condenser": "condenseur", "evaporator": "évaporateur", "thermostat": "thermostat",
+		"battery": "batterie", "pump": "pompe", "heater": "résistance", "defrost": "dégivrage", "valve": "vanne",
+	},
+}
+
+// componentName is component in lang.
+func componentName(lang, component string) string {
+	if t, ok := componentNames[lang][strings.ToLower(component)]; ok {
+		return t
+	}
+	return strings.ReplaceAll(component, "_", " ")
 }
 
 var templates = func() map[string]map[string]*template.Template {
@@ -129,36 +186,63 @@ func baseLanguage(tag string) string {
 	return "en"
 }
 
+// render is the package's render with the notifier's brand.
+func (n *Notifier) render(lang, kind string, d msgData) (string, error) {
+	d.Brand = n.opt.Brand
+	return render(lang, kind, d)
+}
+
 // render builds the text of a message of kind in the customer's language,
-// with the opt-out line (except on the HELP answer, which names STOP
-// itself). The device's model and component are put on one line and
-// clipped, shorter when the whole would not fit in MaxBody characters (a
-// long model in French with three slots would not). Only free text that
-// does not fit (a dispatcher's) makes an error.
+// with its footer (see footer), within MaxSegments SMS segments. The
+// device's model, the component (translated), the brand and the contact
+// are put on one line in the GSM 7-bit alphabet and clipped, shorter when
+// the whole would not fit (a long model in French with three slots would
+// not). Only free text that does not fit (a dispatcher's) makes an error.
 func render(lang, kind string, d msgData) (string, error) {
 	lang = baseLanguage(lang)
 	t := templates[lang][kind]
 	if t == nil {
 		return "", fmt.Errorf("no %s template for %s messages", lang, kind)
 	}
-	product, component := oneLine(d.Product), strings.ReplaceAll(oneLine(d.Component), "_", " ")
+	product := toGSM7(strings.TrimSpace(oneLine(d.Product)))
+	component := toGSM7(strings.TrimSpace(componentName(lang, oneLine(d.Component))))
+	d.Brand, d.Contact = toGSM7(clip(oneLine(d.Brand), 20)), toGSM7(clip(oneLine(d.Contact), 80))
+	d.Visit = toGSM7(d.Visit)
+	slots := d.Slots
+	d.Slots = make([]string, len(slots))
+	for i, s := range slots {
+		d.Slots[i] = toGSM7(s)
+	}
 	var body string
 	var n int
-	for _, max := range [][2]int{{40, 30}, {24, 20}, {16, 14}, {10, 10}} {
-		d.Product, d.Component = clip(product, max[0]), clip(component, max[1])
+	// Shorter names first; the forecast goes last, since the slots and the
+	// keywords are what the customer acts on.
+	for i, max := range [][2]int{{40, 30}, {24, 20}, {20, 16}, {16, 14}, {12, 10}, {12, 10}, {8, 8}} {
+		d.Product, d.Component = clipGSM(product, max[0]), clipGSM(component, max[1])
+		if i >= 5 {
+			d.Forecast = ""
+		}
 		var b strings.Builder
 		if err := t.Execute(&b, d); err != nil {
 			return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
 		}
 		body = strings.TrimSpace(b.String())
-		if kind != KindHelp {
-			body += "\n" + optOut[lang]
+		if f := footer(lang, kind); f != "" {
+			body += "\n" + f
 		}
-		if n = utf8.RuneCountInString(body); n <= MaxBody {
+		if n, _ = Segments(body); n <= MaxSegments && utf8.RuneCountInString(body) <= MaxBody {
 			return body, nil
 		}
 	}
-	return "", fmt.Errorf("render %s/%s: %d characters, more than %d", lang, kind, n, MaxBody)
+	return "", fmt.Errorf("render %s/%s: %d SMS segments, more than %d: %q", lang, kind, n, MaxSegments, body)
+}
+
+// clipGSM clips s to n characters with a GSM-7 ellipsis.
+func clipGSM(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-2]) + ".."
 }
 
 // oneLine replaces control characters (line breaks among them) and invalid
@@ -180,19 +264,27 @@ func clip(s string, n int) string {
 }
 
 var (
-	weekdaysFR = [7]string{"dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."}
-	monthsFR   = [12]string{"janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."}
+	weekdaysFR = [7]string{"dim", "lun", "mar", "mer", "jeu", "ven", "sam"}
+	monthsFR   = [12]string{"janv", "févr", "mars", "avr", "mai", "juin", "juil", "aout", "sept", "oct", "nov", "déc"}
 )
 
 // formatSlot writes a visit window in the site's local time and the
-// customer's language: "Tue 12 Mar 08:00-10:00".
+// customer's language, short since an offer lists three: "Tue 12 Mar
+// 08:00-10:00", "mar 12 mars 8h-10h".
 func formatSlot(lang string, start, end time.Time, loc *time.Location) string {
 	s, e := start.In(loc), end.In(loc)
 	if baseLanguage(lang) == "fr" {
-		return fmt.Sprintf("%s %d %s %s-%s", weekdaysFR[s.Weekday()], s.Day(), monthsFR[s.Month()-1],
-			s.Format("15h04"), e.Format("15h04"))
+		return fmt.Sprintf("%s %d %s %s-%s", weekdaysFR[s.Weekday()], s.Day(), monthsFR[s.Month()-1], hourFR(s), hourFR(e))
 	}
 	return s.Format("Mon 2 Jan 15:04") + "-" + e.Format("15:04")
+}
+
+// hourFR is the French way to write a time of day: 9h, 14h30.
+func hourFR(t time.Time) string {
+	if t.Minute() == 0 {
+		return fmt.Sprintf("%dh", t.Hour())
+	}
+	return fmt.Sprintf("%dh%02d", t.Hour(), t.Minute())
 }
 
 // formatForecast turns a time to failure into "about 5 days".

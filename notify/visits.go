@@ -310,7 +310,7 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 		if err := setStage(ctx, tx, ticket, stageSurvey, now); err != nil {
 			return err
 		}
-		text, err := render(p.Customer.Language, KindSurvey, p.data())
+		text, err := n.render(p.Customer.Language, KindSurvey, p.data())
 		if err != nil {
 			return err
 		}
@@ -342,7 +342,7 @@ func (n *Notifier) SendMessage(ctx context.Context, ticket int64, actor, text st
 	if p.Customer.ID == "" || !p.Customer.SMSConsent {
 		return 0, proactive.Errorf(proactive.EConflict, "the customer of ticket %d may not be texted", ticket)
 	}
-	body, err := render(p.Customer.Language, KindDispatch, msgData{Text: text})
+	body, err := n.render(p.Customer.Language, KindDispatch, msgData{Text: text})
 	if err != nil {
 		return 0, proactive.Errorf(proactive.EInvalid, "the text is too long: with the opt-out line a message holds %d characters", MaxBody)
 	}

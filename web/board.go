@@ -201,6 +201,9 @@ type boardData struct {
 	Techs   map[string]string
 	// Incidents are the open incidents, for the panel above the board.
 	Incidents []proactive.Incident
+	// FollowUps are the tickets whose customer waits for a person, oldest
+	// request first, for the panel above the board.
+	FollowUps []proactive.Ticket
 }
 
 // home is the dispatcher's board, or a technician's day.
@@ -279,7 +282,51 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if d.FollowUps, err = s.followUps(ctx); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "board", d)
+}
+
+// followUps lists the tickets with a follow-up waiting (the first 100),
+// oldest request first: whoever waits longest is called first.
+func (s *server) followUps(ctx context.Context) ([]proactive.Ticket, error) {
+	page, err := s.Store.ListTickets(ctx, devices.TicketFilter{FollowUp: true, ListOptions: devices.ListOptions{Limit: 100}})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(page.Items, func(a, b proactive.Ticket) int { return a.FollowUp.Since.Compare(b.FollowUp.Since) })
+	return page.Items, nil
+}
+
+// handleFollowUp marks a ticket's follow-up handled by the signed-in
+// person, with the form's note, and returns to the page it came from.
+func (s *server) handleFollowUp(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.renderError(w, r, http.StatusNotFound, fmt.Sprintf("there is no ticket %q", r.PathValue("id")))
+		return
+	}
+	_, err = s.Store.HandleFollowUp(r.Context(), id, sessionOf(r.Context()).Actor(), r.PostFormValue("note"))
+	msg := fmt.Sprintf("Follow-up of ticket %d marked handled.", id)
+	switch status := statusOf(err); {
+	case err == nil:
+	case status == http.StatusInternalServerError:
+		s.fail(w, r, err)
+		return
+	case status == http.StatusNotFound:
+		s.renderError(w, r, status, proactive.ErrorMessage(err))
+		return
+	default:
+		msg = proactive.ErrorMessage(err)
+	}
+	s.sessions.setFlash(sessionOf(r.Context()), msg)
+	back := "/"
+	if r.PostFormValue("back") == "ticket" {
+		back = fmt.Sprintf("/tickets/%d", id)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // technicianNames maps technician ids to names.

@@ -323,3 +323,47 @@ func TestBrowserPages(t *testing.T) {
 	checkPage(t, ctx, "board-filtered")
 	t.Logf("screenshots in %s", t.ArtifactDir())
 }
+
+// TestBrowserFollowUp: a customer's CALL puts a follow-up on the board;
+// the dispatcher marks it handled with a note and it leaves the board,
+// the timeline saying who handled it.
+func TestBrowserFollowUp(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(*web.Options) {})
+	if code := e.reply("+33611111111", "CALL"); code != 200 {
+		t.Fatalf("webhook answered %d", code)
+	}
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	item := fmt.Sprintf("#follow-up-%d", e.offered)
+	do(t, ctx, "sign in",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tok["dispatcher"]),
+	)
+	submit(t, ctx, "sign in", "main form button[type=submit]")
+	do(t, ctx, "follow-up on the board", chromedp.WaitVisible(chromedp.CSS(item)))
+	if s := text(t, ctx, item); !strings.Contains(s, "asked to be called back") || !strings.Contains(s, fmt.Sprintf("#%d", e.offered)) {
+		t.Errorf("follow-up shows:\n%s", s)
+	}
+	if s := text(t, ctx, ".columns"); !strings.Contains(s, "Follow up: Call requested") {
+		t.Errorf("the ticket's card does not say it needs a follow-up:\n%s", s)
+	}
+	checkPage(t, ctx, "board-follow-up")
+	do(t, ctx, "note", chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#follow-up-note-%d", e.offered)), "called, visit Thursday"))
+	submit(t, ctx, "mark handled", item+" button")
+	do(t, ctx, "handled", chromedp.WaitVisible(chromedp.CSS(".flash")))
+	if n := must(chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".follow-ups").length`))); n != 0 {
+		t.Errorf("the follow-up is still on the board")
+	}
+	tk := must(e.store.GetTicket(e.ctx, e.offered))
+	last := tk.Timeline[len(tk.Timeline)-1]
+	if tk.FollowUp != nil || last.Kind != proactive.TicketEventFollowUp || !strings.Contains(string(last.Body), "called, visit Thursday") ||
+		!strings.Contains(last.Actor, "dispatcher") {
+		t.Errorf("after handling: follow-up %+v, last entry %s by %s: %s", tk.FollowUp, last.Kind, last.Actor, last.Body)
+	}
+	do(t, ctx, "ticket page", chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", base, e.offered)), chromedp.WaitVisible(chromedp.CSS(".timeline")))
+	if s := text(t, ctx, ".timeline"); !strings.Contains(s, "Follow up: the customer asked to be called back") ||
+		!strings.Contains(s, "Follow-up handled (Call requested): called, visit Thursday") {
+		t.Errorf("the ticket's timeline lacks the handling:\n%s", s)
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -14,6 +15,8 @@ type visit struct {
 	notify.Appointment
 	Ticket proactive.Ticket
 	Device proactive.Device
+	// Customer is the device's owner, nil when it has none.
+	Customer *proactive.Customer
 	// CanMark is whether the visit may be recorded as done now.
 	CanMark bool
 }
@@ -32,6 +35,22 @@ type dayData struct {
 	Outcomes []proactive.Outcome
 	// Here is this page's address, where visit forms come back to.
 	Here string
+}
+
+// customerOf reads a device's customer, nil when it has none: the
+// technician who visits calls them and needs their name.
+func (s *server) customerOf(ctx context.Context, d proactive.Device) (*proactive.Customer, error) {
+	if d.CustomerID == "" {
+		return nil, nil
+	}
+	c, err := s.Store.GetCustomer(ctx, d.CustomerID)
+	if proactive.ErrorCode(err) == proactive.ENotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 // dayPage is a technician's visits of one day, in their time zone: a
@@ -108,6 +127,10 @@ func (s *server) dayPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if v.Device, err = s.Store.GetDevice(ctx, v.Ticket.Device); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if v.Customer, err = s.customerOf(ctx, v.Device); err != nil {
 			s.fail(w, r, err)
 			return
 		}

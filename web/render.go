@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -77,12 +78,20 @@ func mustParsePages(loc *time.Location) *pages {
 			}
 			return t.In(l).Format("Mon 2 Jan 15:04")
 		},
-		"clock": func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
-		"held":  heldNow,
-		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ago":   ago,
-		"dict":  dict,
-		"label": label,
+		"clock":   func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
+		"held":    heldNow,
+		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":     ago,
+		"dict":    dict,
+		"label":   label,
+		"mapURL":  mapURL,
+		"address": address,
+		"followUpNote": func(reason string) string {
+			if n, ok := proactive.FollowUpNotes[reason]; ok {
+				return strings.ToUpper(n[:1]) + n[1:]
+			}
+			return label(reason)
+		},
 	}
 	entries, err := fs.ReadDir(staticFS, "static")
 	if err != nil {
@@ -132,6 +141,27 @@ func ago(now, t time.Time) string {
 }
 
 // label turns an identifier such as no_fault_found into words.
+// address writes a site on one line: "10 rue Oberkampf, 75011 Paris FR".
+func address(a proactive.Address) string {
+	var parts []string
+	for _, p := range []string{a.Line1, a.Line2, strings.TrimSpace(a.PostalCode + " " + a.City), a.Country} {
+		if p = strings.TrimSpace(p); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mapURL is an OpenStreetMap search for a site, for a link: the page loads
+// nothing from outside, the technician's browser opens the map. Empty for
+// a site without an address.
+func mapURL(a proactive.Address) string {
+	if a.Line1 == "" && a.City == "" && a.PostalCode == "" {
+		return ""
+	}
+	return "https://www.openstreetmap.org/search?query=" + strings.ReplaceAll(url.QueryEscape(address(a)), "+", "%20")
+}
+
 func label(v any) string {
 	s := strings.ReplaceAll(fmt.Sprint(v), "_", " ")
 	if s == "" {

@@ -120,15 +120,11 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 		s.fail(w, r, err)
 		return
 	}
-	if d.Device.CustomerID != "" && sess.Staff() {
-		c, err := s.Store.GetCustomer(ctx, d.Device.CustomerID)
-		if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
-			s.fail(w, r, err)
-			return
-		}
-		if err == nil {
-			d.Customer = &c
-		}
+	// Technicians see the customer too (only their own tickets reach
+	// here): they call ahead and ring at the door.
+	if d.Customer, err = s.customerOf(ctx, d.Device); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if loc, err := time.LoadLocation(d.Device.TimeZone); err == nil && d.Device.TimeZone != "" && !sess.Staff() {
 		d.Loc = loc
@@ -284,6 +280,15 @@ func describe(e proactive.TicketEvent) string {
 		return "Unassigned (was " + str("previous") + ")"
 	case proactive.TicketEventComment:
 		return str("text")
+	case proactive.TicketEventFollowUp:
+		if h := str("handled"); h != "" {
+			s := "Follow-up handled (" + label(h) + ")"
+			if n := str("note"); n != "" {
+				s += ": " + n
+			}
+			return s
+		}
+		return "Follow up: " + str("note")
 	case proactive.TicketEventMessage:
 		switch {
 		case str("direction") == "in":

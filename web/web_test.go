@@ -258,6 +258,13 @@ func TestActions(t *testing.T) {
 			wantStatus(t, resp, page, http.StatusOK)
 			wantIn(t, page, "My day", "10 rue Oberkampf", fmt.Sprintf("Ticket #%d", e.offered), "Mark done")
 			wantNotIn(t, page, fmt.Sprintf("Ticket #%d", e.critical))
+			// The technician sees whom they visit, how to call them and where
+			// to go; the map is a link, nothing loaded by the page.
+			wantIn(t, page, "Alice Martin", `href="tel:&#43;33611111111"`,
+				`href="https://www.openstreetmap.org/search?query=10%20rue%20Oberkampf%2C%2075011%20Paris%2C%20FR"`)
+			resp, page = paula.get(ticketPath)
+			wantStatus(t, resp, page, http.StatusOK)
+			wantIn(t, page, "Alice Martin", `href="tel:&#43;33611111111"`, "https://www.openstreetmap.org/search?query=10%20rue%20Oberkampf")
 			resp, page = paula.post(ticketPath+"/visit", url.Values{"outcome": {"part_replaced"}, "notes": {"new relay"}, "next": {"/day"}})
 			wantStatus(t, resp, page, http.StatusSeeOther)
 			if loc := resp.Header.Get("Location"); loc != "/day" {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -115,6 +116,9 @@ type Config struct {
 		From                string `yaml:"from"`
 		MessagingServiceSID string `yaml:"messaging_service_sid"`
 		APIURL              string `yaml:"api_url"`
+		// AdvancedOptOut: Twilio answers STOP, START and HELP itself; the
+		// platform only records them.
+		AdvancedOptOut bool `yaml:"advanced_opt_out"`
 	} `yaml:"twilio"`
 	// Notify tunes the outreach loop (package notify).
 	Notify struct {
@@ -140,6 +144,7 @@ type Config struct {
 		VisitReminderAt      string   `yaml:"visit_reminder_at"`
 		SurveyTimeout        Duration `yaml:"survey_timeout"`
 		HelpContact          string   `yaml:"help_contact"`
+		Brand                string   `yaml:"brand"` // opens the offer and the HELP answer
 		MaxAttempts          int      `yaml:"max_attempts"`
 		SendTimeout          Duration `yaml:"send_timeout"`
 		// GroupWait is how long an offer waits after its alert so that an
@@ -202,6 +207,7 @@ func Default() Config {
 	c.Notify.VisitReminderAt = "18:00"
 	c.Notify.SurveyTimeout = Duration(48 * time.Hour)
 	c.Notify.HelpContact = "reply CALL and we will phone you"
+	c.Notify.Brand = "Proactive"
 	c.Notify.MaxAttempts = 8
 	c.Notify.SendTimeout = Duration(15 * time.Second)
 	c.Notify.GroupWait = Duration(30 * time.Second)
@@ -517,6 +523,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Notify.MaxAttempts <= 0 {
 		bad("notify.max_attempts", "must be positive, got %d", c.Notify.MaxAttempts)
+	}
+	if b := strings.TrimSpace(c.Notify.Brand); b == "" || utf8.RuneCountInString(b) > 20 {
+		bad("notify.brand", "must be 1 to 20 characters (it opens every offer), got %q", c.Notify.Brand)
 	}
 	if _, err := proactive.ParseClock(c.Notify.VisitReminderAt); err != nil {
 		bad("notify.visit_reminder_at", "%q is not a time of day like 18:00", c.Notify.VisitReminderAt)

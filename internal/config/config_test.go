@@ -91,12 +91,12 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 	_, err := Load(path, envMap(map[string]string{"PROACTIVE_LOG_LEVEL": "loud", "PROACTIVE_INFLUX_QUEUE_SIZE": "many",
 		"PROACTIVE_NOTIFY_GROUP_WAIT": "-1s", "PROACTIVE_NOTIFY_INCIDENT_MIN_DEVICES": "1", "PROACTIVE_NOTIFY_INCIDENT_MIN_SHARE": "1.5",
-		"PROACTIVE_NOTIFY_INCIDENT_WINDOW": "0s"}))
+		"PROACTIVE_NOTIFY_INCIDENT_WINDOW": "0s", "PROACTIVE_NOTIFY_BRAND": "A brand name far too long for an SMS"}))
 	if err == nil {
 		t.Fatal("want errors")
 	}
 	for _, key := range []string{"influx.batch_size", "mqtt.url", "log.level", "influx.queue_size (PROACTIVE_INFLUX_QUEUE_SIZE)",
-		"notify.group_wait", "notify.incident.min_devices", "notify.incident.min_share", "notify.incident.window"} {
+		"notify.group_wait", "notify.incident.min_devices", "notify.incident.min_share", "notify.incident.window", "notify.brand"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -183,6 +183,10 @@ func (s *Sender) Find(ctx context.Context, m notify.Message, since time.Time) (n
 
 var httpCode = regexp.MustCompile(`HTTP error code: (\d{3})`)
 
+// codeUnsubscribed is Twilio's error for a recipient who replied STOP (to
+// Twilio or to the carrier): "Attempt to send to unsubscribed recipient".
+const codeUnsubscribed = 21610
+
 // classify maps a twilio-go error to the outbox's retry classes.
 func classify(err error, wrote bool) error {
 	status := 0
@@ -200,6 +204,8 @@ func classify(err error, wrote bool) error {
 		}
 	}
 	switch {
+	case rest != nil && rest.Code == codeUnsubscribed:
+		return fmt.Errorf("%w: twilio refused the message (%d): %v", notify.ErrOptedOut, rest.Code, err)
 	case status == http.StatusTooManyRequests || status >= 500:
 		return fmt.Errorf("%w: twilio answered %d: %v", notify.ErrTemporary, status, err)
 	case status != 0:

@@ -25,11 +25,12 @@ type Behavior int
 
 // The answers the server can give.
 const (
-	Created     Behavior = iota // 201 with a new SID
-	TooMany                     // 429, nothing created
-	ServerError                 // 500, nothing created
-	Hang                        // the message is created, the answer never comes
-	HangDropped                 // nothing is created and no answer comes
+	Created      Behavior = iota // 201 with a new SID
+	TooMany                      // 429, nothing created
+	ServerError                  // 500, nothing created
+	Hang                         // the message is created, the answer never comes
+	HangDropped                  // nothing is created and no answer comes
+	Unsubscribed                 // 400 with error 21610: the recipient opted out
 )
 
 // Post is one message creation request as received.
@@ -142,6 +143,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusTooManyRequests, 20429, "Too Many Requests")
 	case ServerError:
 		writeErr(w, http.StatusInternalServerError, 20500, "Internal Server Error")
+	case Unsubscribed:
+		writeErr(w, http.StatusBadRequest, 21610, "Attempt to send to unsubscribed recipient")
 	case Hang, HangDropped:
 		select {
 		case <-s.release:
