@@ -40,7 +40,12 @@ func (s *server) base(r *http.Request, title, nav string) pageData {
 	p := pageData{Title: title, Nav: nav}
 	if sess := sessionOf(r.Context()); sess != nil {
 		p.User, p.CSRF = sess, sess.csrf
-		p.Flash = s.sessions.takeFlash(sess)
+		// The script's refreshes replace parts of a page and show no flash:
+		// one that lands between a form's POST and its redirect would take
+		// the confirmation the person is waiting for.
+		if r.Header.Get("X-Requested-With") != "fetch" {
+			p.Flash = s.sessions.takeFlash(sess)
+		}
 	}
 	return p
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -192,6 +193,17 @@ func TestActions(t *testing.T) {
 			if last.Kind != proactive.TicketEventAssignment || last.Actor != "dispatcher" {
 				t.Errorf("last event %s by %s, want an assignment by dispatcher", last.Kind, last.Actor)
 			}
+			// The page's own refresh, landing between the POST and the
+			// redirect's GET, leaves the confirmation to the page.
+			req, _ := http.NewRequestWithContext(e.ctx, http.MethodGet, e.srv.URL+ticketPath, nil)
+			req.Header.Set("X-Requested-With", "fetch")
+			refresh, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(refresh.Body)
+			refresh.Body.Close()
+			wantNotIn(t, string(body), "Ticket assigned to tech-lyon.")
 			_, page = b.get(ticketPath)
 			wantIn(t, page, "Ticket assigned to tech-lyon.", "Assigned to Leo", "Assigned to tech-lyon")
 		})
