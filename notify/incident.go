@@ -212,32 +212,16 @@ func (n *Notifier) runGroupWait(ctx context.Context, id, ticket int64) (bool, er
 			return err
 		}
 		d := decideAlert(st, now)
-		var c devices.Change
-		switch d.Action {
-		case alertNone:
-			return nil
-		case alertSkip:
-			held = d.Reason
-			c = d.Change
-		case alertOffer:
+		if d.Action == alertOffer {
 			if err := tx.EndWait(ctx, t.ID, heldGroupWait); err != nil {
 				return err
 			}
-			slots, err := n.holdSlots(ctx, tx, t, p, techs, 1, now)
-			if err != nil {
-				return err
-			}
-			if c, err = n.offerChange(st, o, slots, now); err != nil {
-				return err
-			}
-			queued = true
 		}
-		_, err = tx.Apply(ctx, c)
+		queued, held, err = n.carryOut(ctx, tx, st, d, o, techs, now)
 		return err
 	})
-	if err == nil && held != "" {
-		n.metrics.skipped.WithLabelValues(held).Inc()
-		n.metrics.held.WithLabelValues(held).Inc()
+	if err == nil {
+		n.countHeld(held)
 	}
 	return queued, wrap("send the offer after group_wait", err)
 }

@@ -101,39 +101,51 @@ func (n *Notifier) handleAlert(ctx context.Context, a proactive.Alert) (bool, er
 			}
 		}
 		d := decideAlert(st, now)
-		var c devices.Change
-		switch d.Action {
-		case alertNone:
-			return nil
-		case alertSkip:
-			held = d.Reason
-			c = d.Change
-		case alertOffer:
-			if n.opt.GroupWait > 0 {
-				c = n.waitChange(t, now) // an incident may form meanwhile
-				break
-			}
-			slots, err := n.holdSlots(ctx, tx, t, p, techs, 1, now)
-			if err != nil {
-				return err
-			}
-			if c, err = n.offerChange(st, o, slots, now); err != nil {
-				return err
-			}
-			queued = true
+		if d.Action == alertOffer && n.opt.GroupWait > 0 {
+			_, err = tx.Apply(ctx, n.waitChange(t, now)) // an incident may form meanwhile
+			return err
 		}
-		_, err = tx.Apply(ctx, c)
+		queued, held, err = n.carryOut(ctx, tx, st, d, o, techs, now)
 		return err
 	})
 	if err == nil {
 		n.grouped(a, g, applicable)
+		n.countHeld(held)
 	}
-	if err == nil && held != "" {
-		// Counted once committed: a retry does not count twice.
+	return queued, wrap("open ticket and offer", err)
+}
+
+// carryOut does in tx what an alert's decision says: a skip is recorded,
+// an offer goes out with slots held for it.
+func (n *Notifier) carryOut(ctx context.Context, tx *devices.Tx, st alertState, d alertDecision, o offerPlan,
+	techs []proactive.Technician, now time.Time) (queued bool, held string, err error) {
+	var c devices.Change
+	switch d.Action {
+	case alertNone:
+		return false, "", nil
+	case alertSkip:
+		held, c = d.Reason, d.Change
+	case alertOffer:
+		slots, err := n.holdSlots(ctx, tx, st.Ticket, st.Party, techs, 1, now)
+		if err != nil {
+			return false, "", err
+		}
+		if c, err = n.offerChange(st, o, slots, now); err != nil {
+			return false, "", err
+		}
+		queued = true
+	}
+	_, err = tx.Apply(ctx, c)
+	return queued, held, err
+}
+
+// countHeld counts an alert held from the customer, once its transaction
+// committed: a retry does not count twice.
+func (n *Notifier) countHeld(held string) {
+	if held != "" {
 		n.metrics.skipped.WithLabelValues(held).Inc()
 		n.metrics.held.WithLabelValues(held).Inc()
 	}
-	return queued, wrap("open ticket and offer", err)
 }
 
 // schedule arms the job of kind for ticket at due, replacing any earlier one.

@@ -629,7 +629,7 @@ func suggestKey(key string) string {
 	best, bestDist := "", 3
 	if len(key) <= 32 {
 		for _, k := range ruleKeys {
-			if d := keyEditDistance(key, k); d < bestDist {
+			if d := proactive.EditDistance(key, k); d < bestDist {
 				best, bestDist = k, d
 			}
 		}
@@ -638,27 +638,6 @@ func suggestKey(key string) string {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return " (a rule has " + strings.Join(ruleKeys, ", ") + ")"
-}
-
-// keyEditDistance is the Levenshtein distance between two short strings.
-func keyEditDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // LoadFiles expands the patterns with path/filepath.Glob, reads and parses

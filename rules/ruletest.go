@@ -662,7 +662,7 @@ func closestKey(key string, keys []string) string {
 	best, bestDist := "", 3
 	if len(key) <= 32 {
 		for _, k := range keys {
-			if d := keyEditDistance(key, k); d < bestDist {
+			if d := proactive.EditDistance(key, k); d < bestDist {
 				best, bestDist = k, d
 			}
 		}

@@ -303,13 +303,27 @@ func (s *server) followUps(ctx context.Context) ([]proactive.Ticket, error) {
 // handleFollowUp marks a ticket's follow-up handled by the signed-in
 // person, with the form's note, and returns to the page it came from.
 func (s *server) handleFollowUp(w http.ResponseWriter, r *http.Request) {
+	s.flashAction(w, r, "ticket", func(id int64) (string, string, error) {
+		_, err := s.Store.HandleFollowUp(r.Context(), id, sessionOf(r.Context()).Actor(), r.PostFormValue("note"))
+		back := "/"
+		if r.PostFormValue("back") == "ticket" {
+			back = fmt.Sprintf("/tickets/%d", id)
+		}
+		return fmt.Sprintf("Follow-up of ticket %d marked handled.", id), back, err
+	})
+}
+
+// flashAction runs do for the object the path's id names (what says which,
+// for a 404) and returns to the page do names, with do's message or the
+// refusal's as the flash; a missing object is an error page, a failure of
+// ours the error page of a 500.
+func (s *server) flashAction(w http.ResponseWriter, r *http.Request, what string, do func(id int64) (msg, back string, err error)) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		s.renderError(w, r, http.StatusNotFound, fmt.Sprintf("there is no ticket %q", r.PathValue("id")))
+		s.renderError(w, r, http.StatusNotFound, fmt.Sprintf("there is no %s %q", what, r.PathValue("id")))
 		return
 	}
-	_, err = s.Store.HandleFollowUp(r.Context(), id, sessionOf(r.Context()).Actor(), r.PostFormValue("note"))
-	msg := fmt.Sprintf("Follow-up of ticket %d marked handled.", id)
+	msg, back, err := do(id)
 	switch status := statusOf(err); {
 	case err == nil:
 	case status == http.StatusInternalServerError:
@@ -322,10 +336,6 @@ func (s *server) handleFollowUp(w http.ResponseWriter, r *http.Request) {
 		msg = proactive.ErrorMessage(err)
 	}
 	s.sessions.setFlash(sessionOf(r.Context()), msg)
-	back := "/"
-	if r.PostFormValue("back") == "ticket" {
-		back = fmt.Sprintf("/tickets/%d", id)
-	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 

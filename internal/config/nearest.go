@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"strings"
+
+	"github.com/proactivehq/proactive"
 )
 
 // candidate is a known name for "did you mean" hints: the name compared,
@@ -33,10 +35,10 @@ func nearest(name string, sep byte, tails []string, cands []candidate) string {
 	}
 	best, bestRank := "", rank{}
 	for i, c := range cands {
-		r := rank{whole: editDistance(name, c.name)}
+		r := rank{whole: proactive.EditDistance(name, c.name)}
 		r.score = r.whole
 		for _, tail := range tails {
-			r.score = min(r.score, editDistance(tail, c.last)+1)
+			r.score = min(r.score, proactive.EditDistance(tail, c.last)+1)
 		}
 		have := strings.Split(c.name, string(sep))
 		for _, w := range words {
@@ -49,28 +51,6 @@ func nearest(name string, sep byte, tails []string, cands []candidate) string {
 		}
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance of a and b in bytes (the names
-// compared are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // lastPart is what follows the last sep in s.
