@@ -99,7 +99,7 @@ func TestConversationTable(t *testing.T) {
 						case w.answer == "" && len(got) != before:
 							t.Errorf("answered %q, want no answer", got[len(got)-1])
 						case w.answer != "" && len(got) != before+1:
-							t.Errorf("%d answers, want 1 with %q", len(got)-before, w.answer)
+							t.Errorf("%d answers %q, want 1 with %q", len(got)-before, got[min(before, len(got)):], w.answer)
 						case w.answer != "":
 							contains(t, got[len(got)-1], w.answer)
 						}

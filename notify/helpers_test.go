@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -45,6 +46,10 @@ type env struct {
 	web   *httptest.Server
 	mu    sync.Mutex
 	seq   int
+	// twilioTimeout bounds a request to the fake Twilio, default 10s: a
+	// short one times out on a loaded machine and makes an answer look
+	// lost (a test once saw two answers where one was sent).
+	twilioTimeout time.Duration
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -98,12 +103,12 @@ func (e *env) notifier(tune func(*notify.Options)) *notify.Notifier {
 
 func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.Notifier {
 	sender, err := twilio.New(twilio.Options{AccountSID: "AC0123456789", AuthToken: authToken, From: "+15005550006",
-		APIURL: e.tw.URL, Timeout: 300 * time.Millisecond})
+		APIURL: e.tw.URL, Timeout: cmp.Or(e.twilioTimeout, 10*time.Second)})
 	if err != nil {
 		e.t.Fatalf("twilio sender: %v", err)
 	}
 	opt := notify.Options{Store: st, Sender: sender, PublicURL: e.web.URL,
-		Now: e.clock.Now, Logger: discard(), SendTimeout: 2 * time.Second}
+		Now: e.clock.Now, Logger: discard(), SendTimeout: 10 * time.Second}
 	if tune != nil {
 		tune(&opt)
 	}
