@@ -37,8 +37,14 @@ func (tx *Tx) askSurvey(ctx context.Context, ticket int64, a SurveyAsk, at time.
 		VALUES ($1, $2, $3, $4) ON CONFLICT (ticket_id, survey) DO NOTHING`, ticket, string(a.Survey), a.Customer, dbTime(at)); err != nil {
 		return fmt.Errorf("record %s question: %w", a.Survey, err)
 	}
+	return tx.ResetClarifications(ctx, ticket)
+}
+
+// ResetClarifications gives a ticket's conversation its clarifying answers
+// afresh, for a new question.
+func (tx *Tx) ResetClarifications(ctx context.Context, ticket int64) error {
 	if _, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET clarified = FALSE, clarifications = 0 WHERE ticket_id = $1`, ticket); err != nil {
-		return fmt.Errorf("record %s question: %w", a.Survey, err)
+		return fmt.Errorf("reset clarifications: %w", err)
 	}
 	return nil
 }

@@ -126,3 +126,9 @@ func (n *Notifier) endQuestion(ctx context.Context, tx *devices.Tx, ticket int64
 	}
 	return setStage(ctx, tx, ticket, stageDone, now)
 }
+
+// Outcomes computes the loyalty, effort and fix measures grouped by g (see
+// devices.Outcomes); EInvalid for an unknown grouping.
+func (n *Notifier) Outcomes(ctx context.Context, g devices.GroupBy) ([]devices.Outcomes, error) {
+	return n.store.Outcomes(ctx, g)
+}

@@ -316,6 +316,11 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 		if err := setStage(ctx, tx, ticket, stageSurvey, now); err != nil {
 			return err
 		}
+		// The satisfaction question gets its own clarifying answers,
+		// whatever the offer used.
+		if err := tx.ResetClarifications(ctx, ticket); err != nil {
+			return err
+		}
 		text, err := n.render(p.Customer.Language, KindSurvey, p.data())
 		if err != nil {
 			return err
