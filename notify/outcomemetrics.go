@@ -27,7 +27,7 @@ func newOutcomeMetrics(reg prometheus.Registerer) *outcomeMetrics {
 			Help: "Visits that fixed a fault (outcome fault_confirmed or part_replaced), by rule, device model and whether it was the ticket's first visit."},
 			[]string{"rule", "model", "first_visit"}),
 		alertToFix: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "proactive", Name: "alert_to_fix_seconds",
-			Help: "From a ticket's opening by its alert to the visit that fixed the fault, by rule.",
+			Help:    "From a ticket's opening by its alert to the visit that fixed the fault, by rule.",
 			Buckets: []float64{3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 5 * 86400, 7 * 86400, 14 * 86400, 30 * 86400}},
 			[]string{"rule"}),
 	}

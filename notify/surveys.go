@@ -121,7 +121,7 @@ func surveyClarifyData(survey proactive.Survey) msgData {
 // the satisfaction answer already.
 func (n *Notifier) endQuestion(ctx context.Context, tx *devices.Tx, ticket int64, survey proactive.Survey, now time.Time) error {
 	if _, err := tx.Record(ctx, ticket, proactive.TicketEventMessage, "notify", map[string]any{
-		"survey": string(survey) + ": no answer", "after": n.opt.SurveyTimeout.String()}); err != nil {
+		"survey": "no answer", "question": string(survey), "after": n.opt.SurveyTimeout.String()}); err != nil {
 		return err
 	}
 	return setStage(ctx, tx, ticket, stageDone, now)

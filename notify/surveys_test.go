@@ -223,7 +223,7 @@ func TestNPSQuestionTimesOut(t *testing.T) {
 		}
 		found := false
 		for _, ev := range e.ticket("fridge-1", "compressor").Timeline {
-			found = found || strings.Contains(string(ev.Body), `"survey":"nps: no answer"`)
+			found = found || strings.Contains(string(ev.Body), `"question":"nps"`) && strings.Contains(string(ev.Body), `"survey":"no answer"`)
 		}
 		if !found {
 			t.Error("the timeline does not say the NPS question went unanswered")

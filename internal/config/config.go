@@ -143,6 +143,11 @@ type Config struct {
 		CriticalInQuietHours bool     `yaml:"critical_in_quiet_hours"`
 		VisitReminderAt      string   `yaml:"visit_reminder_at"`
 		SurveyTimeout        Duration `yaml:"survey_timeout"`
+		// NPSInterval is the least time between two NPS questions to one
+		// customer (0 never asks it); CES asks the effort question after
+		// the NPS answer.
+		NPSInterval Duration `yaml:"nps_interval"`
+		CES         bool     `yaml:"ces"`
 		HelpContact          string   `yaml:"help_contact"`
 		Brand                string   `yaml:"brand"` // opens the offer and the HELP answer
 		MaxAttempts          int      `yaml:"max_attempts"`
@@ -206,6 +211,7 @@ func Default() Config {
 	c.Notify.DailyCap = 3
 	c.Notify.VisitReminderAt = "18:00"
 	c.Notify.SurveyTimeout = Duration(48 * time.Hour)
+	c.Notify.NPSInterval = Duration(90 * 24 * time.Hour)
 	c.Notify.HelpContact = "reply CALL and we will phone you"
 	c.Notify.Brand = "Proactive"
 	c.Notify.MaxAttempts = 8
@@ -495,7 +501,8 @@ func (c *Config) validate() []error {
 		}
 	}
 	// 0 turns these off.
-	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge} {
+	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge,
+		"notify.nps_interval": c.Notify.NPSInterval} {
 		if d < 0 {
 			bad(key, "must not be negative (0 turns it off)")
 		}
