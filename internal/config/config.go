@@ -143,11 +143,8 @@ type Config struct {
 		CriticalInQuietHours bool     `yaml:"critical_in_quiet_hours"`
 		VisitReminderAt      string   `yaml:"visit_reminder_at"`
 		SurveyTimeout        Duration `yaml:"survey_timeout"`
-		// NPSInterval is the least time between two NPS questions to one
-		// customer (0 never asks it); CES asks the effort question after
-		// the NPS answer.
-		NPSInterval Duration `yaml:"nps_interval"`
-		CES         bool     `yaml:"ces"`
+		NPSInterval          Duration `yaml:"nps_interval"` // least time between two NPS questions to a customer; 0: never
+		CES                  bool     `yaml:"ces"`          // the effort question after the NPS answer
 		HelpContact          string   `yaml:"help_contact"`
 		Brand                string   `yaml:"brand"` // opens the offer and the HELP answer
 		MaxAttempts          int      `yaml:"max_attempts"`
