@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -39,7 +40,10 @@ const (
 // Zero fields get the defaults given on each.
 type Options struct {
 	URL, Token, Org, Bucket string
-	// Timeout bounds one HTTP request, default 10s.
+	// Timeout bounds one write request, default 10s. A query gets it for
+	// its response to start and then for each pause in its streamed
+	// result: a rebuild reading a large fleet's history for minutes is not
+	// cut short, one that stalls is.
 	Timeout time.Duration
 	// Compression of write bodies, default CompressAuto.
 	Compression Compression
@@ -72,8 +76,13 @@ type Store struct {
 	queryURL string
 	gzip     bool
 	lookback time.Duration
-	encoders sync.Pool // *lineprotocol.Encoder, reused batch after batch
-	gzips    sync.Pool // *gzipBuffer
+	// query is the HTTP client of /query: no overall timeout (see
+	// Options.Timeout), authorization added per request.
+	query        *http.Client
+	queryTimeout time.Duration
+	auth         string
+	encoders     sync.Pool // *lineprotocol.Encoder, reused batch after batch
+	gzips        sync.Pool // *gzipBuffer
 }
 
 // New returns a store for the given bucket. It does not connect.
@@ -97,7 +106,23 @@ func New(o Options) *Store {
 		queryURL: queryURL(c.ServerURL(), o.Bucket),
 		gzip:     gzip,
 		lookback: o.LatestLookback,
+		query: &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: o.Timeout, MaxIdleConnsPerHost: 4,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: o.Timeout,
+		}},
+		queryTimeout: o.Timeout,
+		auth:         authorization(o.Token),
 	}
+}
+
+// authorization is the Authorization header for token: "Token" for 2.x and
+// 3.x and for 1.8's "user:password" alike, which 1.8 takes in that form
+// too; none without a token.
+func authorization(token string) string {
+	if token == "" {
+		return ""
+	}
+	return "Token " + token
 }
 
 // loopback reports whether rawURL names this machine.
@@ -114,7 +139,10 @@ func loopback(rawURL string) bool {
 }
 
 // Close releases idle connections.
-func (s *Store) Close() { s.client.Close() }
+func (s *Store) Close() {
+	s.client.Close()
+	s.query.CloseIdleConnections()
+}
 
 // Ping checks that InfluxDB answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -108,11 +108,19 @@ func (s *Store) influxQL(ctx context.Context, q string, fn func(stmt int, sr *re
 		return fmt.Errorf("query influxdb: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.client.HTTPService().DoHTTPRequestWithResponse(req, nil)
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	resp, err := s.query.Do(req)
 	if err != nil {
 		return ctxOr(ctx, fmt.Errorf("query influxdb: %w", unwrapURL(err)))
 	}
 	defer resp.Body.Close()
+	// A pause of queryTimeout in the stream ends the read; the stream as a
+	// whole may take as long as ctx allows.
+	stalled := time.AfterFunc(s.queryTimeout, func() { resp.Body.Close() })
+	defer stalled.Stop()
+	resp.Body = &resetOnRead{ReadCloser: resp.Body, timer: stalled, d: s.queryTimeout}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return fmt.Errorf("query influxdb: %s: %s", resp.Status, errorText(body))
@@ -124,6 +132,9 @@ func (s *Store) influxQL(ctx context.Context, q string, fn func(stmt int, sr *re
 		if err := dec.Decode(&r); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
+			}
+			if !stalled.Stop() && ctx.Err() == nil {
+				return fmt.Errorf("read influxdb query result: no data for %s", s.queryTimeout)
 			}
 			return ctxOr(ctx, fmt.Errorf("read influxdb query result: %w", unwrapURL(err)))
 		}
@@ -141,6 +152,21 @@ func (s *Store) influxQL(ctx context.Context, q string, fn func(stmt int, sr *re
 			}
 		}
 	}
+}
+
+// resetOnRead restarts timer on every read that returns data.
+type resetOnRead struct {
+	io.ReadCloser
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (r *resetOnRead) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.d)
+	}
+	return n, err
 }
 
 // ctxOr returns ctx's error once ctx is done, else err: a cancelled read

@@ -153,6 +153,10 @@ var ruleKeys = []string{
 type fileParser struct {
 	file  string
 	probs Problems
+	// broken holds the rules refused for a problem of their own keys, so
+	// that their expressions are still checked: one run of rules check
+	// reports a missing severity: and a bad when: together.
+	broken []Spec
 }
 
 func (p *fileParser) addf(line int, rule, format string, args ...any) {
@@ -171,6 +175,10 @@ func (p *fileParser) addf(line int, rule, format string, args ...any) {
 func ParseFile(name string, data []byte) ([]Spec, Problems) {
 	p := &fileParser{file: name}
 	specs := p.parse(data)
+	for _, b := range p.broken {
+		_, more := compileRules(newLayout(), []Spec{b})
+		p.probs = append(p.probs, more...)
+	}
 	slices.SortStableFunc(p.probs, func(a, b Problem) int { return a.Line - b.Line })
 	return specs, p.probs
 }
@@ -239,6 +247,12 @@ func (p *fileParser) parse(data []byte) []Spec {
 		}
 		spec, ok := p.rule(item, i)
 		if !ok {
+			if spec.When != "" {
+				if !validRuleName(spec.Name) {
+					spec.Name = fmt.Sprintf("#%d", i+1)
+				}
+				p.broken = append(p.broken, spec)
+			}
 			continue
 		}
 		if first, dup := names[spec.Name]; dup {

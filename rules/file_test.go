@@ -171,7 +171,7 @@ func TestParseFileProblems(t *testing.T) {
 			[]string{"r.yaml:6: YAML: mapping values are not allowed in this context"}},
 		{"yaml unclosed flow list", validRuleYAML + "    models: [a, b\n",
 			[]string{"r.yaml:6: YAML: did not find expected ',' or ']'"}},
-		{"yaml bad indentation", "rules:\n  - name: r\n    when: x\n  severity: info\n",
+		{"yaml bad indentation", "rules:\n  - name: r\n    when: x > 1\n  severity: info\n",
 			[]string{"r.yaml:2: YAML: did not find expected '-' indicator"}},
 		{"yaml unknown anchor, which yaml gives no line", "rules:\n  - name: *nope\n",
 			[]string{"r.yaml: YAML: unknown anchor 'nope' referenced"}},
@@ -214,19 +214,19 @@ func TestParseFileProblems(t *testing.T) {
 			[]string{`r.yaml:6: rule r: key "when" repeated (first at line 4)`}},
 		{"key not a scalar", validRuleYAML + "    [a]: b\n",
 			[]string{"r.yaml:6: rule r: keys must be plain names"}},
-		{"alias", "rules:\n  - name: &n r\n    component: *n\n    when: x\n    severity: info\n",
+		{"alias", "rules:\n  - name: &n r\n    component: *n\n    when: x > 1\n    severity: info\n",
 			[]string{"r.yaml:3: rule r: component: YAML aliases are not supported in rule files"}},
 
 		// name and component.
-		{"empty name", "rules:\n  - name: ''\n    component: c\n    when: x\n    severity: info\n",
+		{"empty name", "rules:\n  - name: ''\n    component: c\n    when: x > 1\n    severity: info\n",
 			[]string{"r.yaml:2: rule #1: name: must not be empty"}},
-		{"bad name", "rules:\n  - name: Compressor\n    component: c\n    when: x\n    severity: info\n",
+		{"bad name", "rules:\n  - name: Compressor\n    component: c\n    when: x > 1\n    severity: info\n",
 			[]string{`r.yaml:2: rule #1: name: "Compressor" must match [a-z][a-z0-9_]{0,63}`}},
-		{"name too long", "rules:\n  - name: " + strings.Repeat("a", 65) + "\n    component: c\n    when: x\n    severity: info\n",
+		{"name too long", "rules:\n  - name: " + strings.Repeat("a", 65) + "\n    component: c\n    when: x > 1\n    severity: info\n",
 			[]string{`r.yaml:2: rule #1: name: "` + strings.Repeat("a", 65) + `" must match [a-z][a-z0-9_]{0,63}`}},
-		{"name a list", "rules:\n  - name: [r]\n    component: c\n    when: x\n    severity: info\n",
+		{"name a list", "rules:\n  - name: [r]\n    component: c\n    when: x > 1\n    severity: info\n",
 			[]string{"r.yaml:2: rule #1: name: must be a single value, not a list"}},
-		{"bad component", "rules:\n  - name: r\n    component: 1st-stage\n    when: x\n    severity: info\n",
+		{"bad component", "rules:\n  - name: r\n    component: 1st-stage\n    when: x > 1\n    severity: info\n",
 			[]string{`r.yaml:3: rule r: component: "1st-stage" must match [a-z][a-z0-9_]{0,63}`}},
 		{"duplicate name", validRuleYAML + "  - name: r\n    component: d\n    when: y\n    severity: info\n",
 			[]string{"r.yaml:6: rule r: name already used at line 2"}},
@@ -242,9 +242,12 @@ func TestParseFileProblems(t *testing.T) {
 			[]string{"r.yaml:6: rule r: predict: expression is 4097 bytes, over the limit of 4096"}},
 
 		// severity.
-		{"bad severity", "rules:\n  - name: r\n    component: c\n    when: x\n    severity: high\n",
+		// One run reports a rule's own problems and its expressions' together.
+		{"missing severity and a bad when", "rules:\n  - name: r\n    component: c\n    when: x\n    predict: '1 +'\n",
+			[]string{"r.yaml:2: rule r: missing required key severity:", `r.yaml:4: rule r: when: expected bool, but got float64 (column 1 of "x")`, "r.yaml:5: rule r: predict: unexpected token EOF (column 3 of \"1 +\")"}},
+		{"bad severity", "rules:\n  - name: r\n    component: c\n    when: x > 1\n    severity: high\n",
 			[]string{`r.yaml:5: rule r: severity: "high" is not one of info, warning, critical`}},
-		{"severity in capitals", "rules:\n  - name: r\n    component: c\n    when: x\n    severity: Warning\n",
+		{"severity in capitals", "rules:\n  - name: r\n    component: c\n    when: x > 1\n    severity: Warning\n",
 			[]string{`r.yaml:5: rule r: severity: "Warning" is not one of info, warning, critical`}},
 
 		// Durations.
@@ -339,7 +342,7 @@ func TestParseFileLimits(t *testing.T) {
 		for i := range MaxRulesPerFile + 2 {
 			// Each rule takes 4 lines; rule i starts on line 2+4i.
 			b.WriteString("  - name: r_" + strconv.Itoa(i) + "\n")
-			b.WriteString("    component: c\n    when: x\n    severity: info\n")
+			b.WriteString("    component: c\n    when: x > 1\n    severity: info\n")
 		}
 		specs, probs := ParseFile("many.yaml", []byte(b.String()))
 		want := []string{"many.yaml:4002: more than 1000 rules in one file; split them across files"}

@@ -14,26 +14,7 @@ import (
 	"github.com/proactivehq/proactive/ingest"
 )
 
-const aclUsage = `usage: proactive devices acl [--config FILE] [--out FILE] [--platform-user NAME]
-
-Writes a Mosquitto ACL file (acl_file in mosquitto.conf) from the registry
-(the configured db): each registered device may publish only to its own
-topics,
-
-  user <device_id>
-  topic write <prefix>/<device_id>/telemetry
-  topic write <prefix>/<device_id>/status
-  topic write <prefix>/<device_id>/events
-
-and the platform's own MQTT user (mqtt.username, or --platform-user) may
-read every device's telemetry, status and events, and the broker's $SYS topics for
-health checks. Devices log in with their device id as username.
-
---out writes the file atomically (a temporary file renamed over it), so a
-broker reloading on SIGHUP never reads half a file; without it the ACL goes
-to standard output. Run it again after importing or deleting devices, then
-send Mosquitto SIGHUP.
-`
+var aclUsage = helpText("devices-acl")
 
 // aclPageSize is how many devices one registry query reads.
 const aclPageSize = 500
@@ -46,7 +27,7 @@ func devicesACL(ctx context.Context, e env) error {
 	}
 	out := fs.String("out", "", "write the ACL to this `file` (atomically) instead of standard output")
 	platformUser := fs.String("platform-user", "", "the platform's MQTT `user` (default mqtt.username, or proactive when that is empty)")
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

@@ -4,36 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/cli"
 )
 
-const devicesUsage = `usage: proactive devices import [--config FILE] FILE.csv
-       proactive devices import --technicians [--config FILE] FILE.csv
-       proactive devices import --maintenance [--config FILE] FILE.csv
-       proactive devices acl [--config FILE] [--out FILE]   (a Mosquitto ACL from the registry; acl -h)
-       proactive devices secret [--revoke] ID...             (issue or revoke device MQTT secrets; secret -h)
-
-Imports devices and their customers into the registry (the configured db:
-a SQLite file or a postgres:// URL). The CSV has a header line naming its
-columns, in any order:
-
-  %s
-
-device_id and model are required; time_zone (IANA, like Europe/Paris) is
-required for a new device; installed_on is YYYY-MM-DD; customer_phone is
-E.164 (+4915550000001); sms_consent is true or false and is recorded in the
-customer's consent trail (method import) when it changes. An empty cell
-keeps the stored value. Rows are upserts, so importing a file again is safe.
-
-Each rejected row is listed with its line and reasons, the other rows are
-imported all the same, and the exit status is still 0: only a file-level
-error (unreadable file, unknown column, malformed CSV, database failure)
-exits non-zero.
-`
+var devicesUsage = helpText("devices")
 
 func devicesCmd(ctx context.Context, e env) error {
 	if len(e.args) > 0 && e.args[0] == "acl" {
@@ -45,10 +25,11 @@ func devicesCmd(ctx context.Context, e env) error {
 		return devicesSecret(ctx, e)
 	}
 	if len(e.args) == 0 || e.args[0] != "import" {
-		fmt.Fprintf(e.stderr, devicesUsage, strings.Join(devices.ImportColumns, ","))
-		if len(e.args) > 0 && (e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help") {
-			return nil
+		usage := fmt.Sprintf(devicesUsage, strings.Join(devices.ImportColumns, ","))
+		if len(e.args) > 0 && cli.IsHelp(e.args[0]) {
+			return cli.Help(e.stdout, usage)
 		}
+		io.WriteString(e.stderr, usage)
 		return errors.New("devices: want a subcommand: import, acl or secret")
 	}
 	fs, load := configFlags("devices import", e)
@@ -60,7 +41,7 @@ func devicesCmd(ctx context.Context, e env) error {
 		fmt.Fprintf(fs.Output(), devicesUsage+"\nFlags:\n", strings.Join(devices.ImportColumns, ","))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(e.args[1:]); err != nil {
+	if err := e.parse(fs, e.args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

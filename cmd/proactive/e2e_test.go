@@ -26,6 +26,11 @@ import (
 // TestMain lets a test start the platform as a child process (the test binary
 // itself), so that it can be killed with SIGKILL mid-stream.
 func TestMain(m *testing.M) {
+	if os.Getenv("PROACTIVE_TEST_SUBPROCESS") == "main" {
+		os.Args = append([]string{"proactive"}, strings.Fields(os.Getenv("PROACTIVE_TEST_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
 	if os.Getenv("PROACTIVE_TEST_SUBPROCESS") == "simulate" {
 		args := append([]string{"proactive", "simulate"}, strings.Fields(os.Getenv("PROACTIVE_TEST_ARGS"))...)
 		if err := run(context.Background(), args, os.Getenv, os.Stdout, os.Stderr); err != nil {

@@ -9,13 +9,7 @@ import (
 	"github.com/proactivehq/proactive/internal/config"
 )
 
-const healthcheckUsage = `usage: proactive healthcheck [--config FILE] [--ready] [--url URL]
-
-Asks the running service on this machine whether it is alive (GET /healthz)
-or, with --ready, ready (GET /readyz), and exits 0 when it answers 200. It is
-the container's HEALTHCHECK: the image has no shell, curl or wget. The URL
-defaults to http.addr on the loopback interface.
-`
+var healthcheckUsage = helpText("healthcheck")
 
 // healthcheck is the `proactive healthcheck` command.
 func healthcheck(ctx context.Context, e env) error {
@@ -27,7 +21,7 @@ func healthcheck(ctx context.Context, e env) error {
 	ready := fs.Bool("ready", false, "ask /readyz (every dependency usable) instead of /healthz (the process answers)")
 	target := fs.String("url", "", "the `URL` to ask (default http://127.0.0.1:PORT/healthz with PORT from http.addr)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this `duration`")
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

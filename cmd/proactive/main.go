@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,10 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sort"
-	"strings"
 	"syscall"
 
+	"github.com/proactivehq/proactive/internal/cli"
 	"github.com/proactivehq/proactive/internal/config"
 )
 
@@ -26,10 +26,12 @@ type Config = config.Config
 var version = "dev"
 
 func main() {
-	if err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr, os.Environ()...); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "proactive:", err)
-		}
+	err := run(context.Background(), os.Args, os.Getenv, os.Stdout, os.Stderr, os.Environ()...)
+	if errors.Is(err, flag.ErrHelp) {
+		return // help was asked for and given
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proactive:", err)
 		os.Exit(1)
 	}
 }
@@ -46,27 +48,41 @@ type env struct {
 	stderr  io.Writer
 }
 
-// command is one subcommand. Issues that add commands add an entry to
-// commands().
-type command struct {
-	summary string
-	run     func(ctx context.Context, e env) error
+// parse parses a command's flags the way every command does (cli.Parse).
+func (e env) parse(fs *flag.FlagSet, args []string) error {
+	return cli.Parse(fs, args, e.stdout, e.stderr)
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"serve":   {"run the platform: MQTT ingest into InfluxDB, HTTP API", serve},
-		"version": {"print the version", printVersion},
-		"config":  {"print the effective configuration, secrets redacted", printConfig},
-		"rules":   {"check and test rule files (rules check|test FILE...)", rulesCmd},
-		"devices": {"import devices and customers into the registry (devices import FILE.csv)", devicesCmd},
+// command is one subcommand; subs are its own subcommands, each a line of
+// the usage. Issues that add commands add an entry to commands().
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, e env) error
+	subs          []cli.Command
+}
 
-		"simulate": {"publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate},
-		"token":    {"create, list and revoke API tokens (token create --role R --name N)", tokenCmd},
-
-		"sms": {"play the customer's phone: send a signed inbound SMS to the platform (sms reply --from PHONE TEXT)", smsCmd},
-
-		"healthcheck": {"ask the local service whether it is alive (the container health check)", healthcheck},
+func commands() []command {
+	return []command{
+		{"serve", "run the platform: MQTT ingest into InfluxDB, rules, tickets and SMS, HTTP API and web page", serve, nil},
+		{"simulate", "publish a simulated fleet with faults, or replay recorded telemetry, over MQTT", simulate, []cli.Command{
+			{Name: "simulate score", Summary: "run rules over a simulated fleet (or InfluxDB history) and score them against its faults"}}},
+		{"rules", "check, test and backtest rule files", rulesCmd, []cli.Command{
+			{Name: "rules check", Summary: "check rule files and report every problem with file and line"},
+			{Name: "rules test", Summary: "run rule unit tests (NAME_test.yaml)"},
+			{Name: "rules backtest", Summary: "replay history from InfluxDB through rules and the contact policy; score against failures"}}},
+		{"devices", "the device registry", devicesCmd, []cli.Command{
+			{Name: "devices import", Summary: "import devices and customers, --technicians or --maintenance records from CSV"},
+			{Name: "devices acl", Summary: "write a Mosquitto ACL that holds each device to its own topics"},
+			{Name: "devices secret", Summary: "issue or revoke devices' MQTT secrets"}}},
+		{"token", "API tokens", tokenCmd, []cli.Command{
+			{Name: "token create", Summary: "create an API token (--role admin|dispatcher|technician --name N)"},
+			{Name: "token list", Summary: "list API tokens"},
+			{Name: "token revoke", Summary: "revoke an API token by its ID"}}},
+		{"sms", "play the customer's phone", smsCmd, []cli.Command{
+			{Name: "sms reply", Summary: "send a signed inbound SMS to the platform (sms reply --from PHONE TEXT)"}}},
+		{"config", "print the effective configuration, secrets redacted", printConfig, nil},
+		{"healthcheck", "ask the local service whether it is alive (the container health check)", healthcheck, nil},
+		{"version", "print the version", printVersion, nil},
 	}
 }
 
@@ -79,37 +95,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmds := commands()
-	if len(args) < 2 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
-		usage(stderr, cmds)
-		if len(args) < 2 {
-			return errors.New("no command given")
-		}
-		return nil
+	var lines []cli.Command
+	byName := map[string]command{}
+	for _, c := range cmds {
+		byName[c.name] = c
+		lines = append(lines, cli.Command{Name: c.name, Summary: c.summary})
+		lines = append(lines, c.subs...)
 	}
-	c, ok := cmds[args[1]]
+	usage := cli.Usage("proactive", lines)
+	e := env{getenv: getenv, environ: environ, stdout: stdout, stderr: stderr}
+	switch {
+	case len(args) < 2:
+		io.WriteString(stderr, usage)
+		return errors.New("no command given")
+	case args[1] == "help" && len(args) > 2: // help TOPIC is TOPIC -h
+		args = append(append(args[:1:1], args[2:]...), "-h")
+	case cli.IsHelp(args[1]):
+		return cli.Help(stdout, usage)
+	case cli.IsVersion(args[1]):
+		return printVersion(ctx, e)
+	}
+	c, ok := byName[args[1]]
 	if !ok {
-		usage(stderr, cmds)
-		return fmt.Errorf("unknown command %q", args[1])
+		return fmt.Errorf("unknown command %q (run 'proactive help' for the list)", args[1])
 	}
-	return c.run(ctx, env{args: args[2:], getenv: getenv, environ: environ, stdout: stdout, stderr: stderr})
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString("usage: proactive COMMAND [flags]\n\ncommands:\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "  %-10s %s\n", n, cmds[n].summary)
-	}
-	b.WriteString("\nRun 'proactive COMMAND -h' for the flags of a command.\n")
-	io.WriteString(w, b.String())
+	e.args = args[2:]
+	return c.run(ctx, e)
 }
 
 func printVersion(_ context.Context, e env) error {
+	fs := flag.NewFlagSet("proactive version", flag.ContinueOnError)
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), "usage: proactive version\nPrints the version (also: proactive --version).\n")
+	}
+	if err := e.parse(fs, e.args); err != nil {
+		return err
+	}
 	v := version
 	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
 		for _, s := range bi.Settings {
@@ -126,14 +147,17 @@ func printVersion(_ context.Context, e env) error {
 // the configuration.
 func configFlags(name string, e env) (*flag.FlagSet, func() (Config, error)) {
 	fs := flag.NewFlagSet("proactive "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: proactive %s [flags]\n\nFlags:\n", name)
+		fs.PrintDefaults()
+	}
 	path := fs.String("config", e.getenv("PROACTIVE_CONFIG"), "YAML configuration `file` (env PROACTIVE_CONFIG); every key can be overridden by PROACTIVE_* variables")
 	return fs, func() (Config, error) { return config.Load(*path, e.getenv, e.environ...) }
 }
 
 func printConfig(_ context.Context, e env) error {
 	fs, load := configFlags("config", e)
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	cfg, err := load()
@@ -142,4 +166,18 @@ func printConfig(_ context.Context, e env) error {
 	}
 	_, err = io.WriteString(e.stdout, cfg.Printable())
 	return err
+}
+
+// help holds the commands' usage texts, one file per command: text is
+// easier to keep right in a file of its own than in a Go string.
+//
+//go:embed help/*.txt
+var help embed.FS
+
+func helpText(name string) string {
+	b, err := help.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic(err) // a missing file is a build mistake, caught by every test
+	}
+	return string(b)
 }

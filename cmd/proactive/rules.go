@@ -5,16 +5,26 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+
+	"github.com/proactivehq/proactive/internal/cli"
 
 	"github.com/proactivehq/proactive/rules"
 )
 
 // rulesCmd is `proactive rules check|test|backtest`.
+var rulesUsage = helpText("rules")
+
 func rulesCmd(ctx context.Context, e env) error {
 	if len(e.args) == 0 {
-		return errors.New("usage: proactive rules check|test FILE...")
+		io.WriteString(e.stderr, rulesUsage)
+		return errors.New("rules: want a subcommand: check, test or backtest")
 	}
 	sub, rest := e.args[0], e.args[1:]
+	switch {
+	case cli.IsHelp(sub):
+		return cli.Help(e.stdout, rulesUsage)
+	}
 	switch sub {
 	case "check":
 		return rulesCheck(rest, e)
@@ -23,15 +33,17 @@ func rulesCmd(ctx context.Context, e env) error {
 	case "backtest":
 		return rulesBacktest(ctx, rest, e)
 	}
-	return fmt.Errorf("unknown rules command %q (check, test)", sub)
+	return fmt.Errorf("rules: unknown subcommand %q: want check, test or backtest", sub)
 }
 
 // rulesCheck loads and compiles rule files without running them, and prints
 // every problem with its file and line.
 func rulesCheck(args []string, e env) error {
 	fs := flag.NewFlagSet("proactive rules check", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), "usage: proactive rules check FILE...\nChecks rule files and rule test files (NAME_test.yaml) without running them.\n")
+	}
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

@@ -43,7 +43,7 @@ func rulesBacktest(ctx context.Context, args []string, e env) error {
 			"the last one; --no-save skips that, and a failure to save is only a warning.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	ruleFiles = append(ruleFiles, fs.Args()...)

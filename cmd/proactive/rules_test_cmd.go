@@ -16,14 +16,13 @@ import (
 // returns an error when a test failed or a file could not run.
 func rulesTest(args []string, e env) error {
 	fs := flag.NewFlagSet("proactive rules test", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	verbose := fs.Bool("v", false, "list every alert of every test, with its time and time to failure")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: proactive rules test [-v] FILE_test.yaml...")
-		fmt.Fprintln(e.stderr, "Runs rule unit tests; rules/examples/README.md describes their format.")
+		fmt.Fprintln(fs.Output(), "usage: proactive rules test [-v] FILE_test.yaml...")
+		fmt.Fprintln(fs.Output(), "Runs rule unit tests; rules/examples/README.md describes their format.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := e.parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

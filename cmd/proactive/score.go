@@ -15,36 +15,7 @@ import (
 	"github.com/proactivehq/proactive/simulator"
 )
 
-const scoreUsage = `usage: proactive simulate score --truth FILE (--alerts FILE | --from-influx | --api URL) [flags]
-
-Compares the platform's alerts with the ground truth of a simulation
-(simulate --truth), scored as 'rules backtest --failures' scores: a fault
-fails at its breakdown (at its onset without one) and is detected by an
-alert of its device and component fired within --horizon before it and at
-least --min-lead ahead; an alert is false when no failure follows within
-the horizon (decoys have none). Per rule and per component: recall,
-precision, false alerts, lead median/p10/p90.
-
-Where the alerts come from:
-  --alerts FILE   the output of 'proactive rules backtest --json', or a JSON
-                  array or JSON lines of alerts (rule, device_id or device,
-                  component, fired_at, state)
-  --from-influx   run the rules (--rules, default the configured ones) over
-                  the telemetry and events in InfluxDB and the maintenance
-                  records (--maintenance FILE, else the database's), as
-                  'proactive rules backtest' does, from --from (default 30
-                  days before the first fault's onset) to --to (default:
-                  the last sample)
-  --api URL       the tickets the running platform opened (one alert each,
-                  at the time the alert that opened it fired), read with
-                  the token in PROACTIVE_API_TOKEN (dispatcher or admin)
-
-  proactive simulate --scenario compressor_wear --truth truth.csv
-  proactive simulate score --truth truth.csv --from-influx
-  proactive rules backtest --from -30d --json > bt.json && proactive simulate score --truth truth.csv --alerts bt.json --json
-
-Flags:
-`
+var scoreUsage = helpText("simulate-score")
 
 // alertSource fetches the alerts to score. A source is one flag and one such
 // function: --alerts (alertsFileSource), --from-influx (influxAlertSource)
@@ -72,7 +43,7 @@ func simulateScore(ctx context.Context, e env) error {
 	durationFlag(fs, &minLead, "min-lead", "an alert detects a failure only this `duration` ahead or more (default 0)")
 	apiURL := fs.String("api", "", "score the tickets the running platform opened: its base `url`, like http://127.0.0.1:8080 (token in PROACTIVE_API_TOKEN)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

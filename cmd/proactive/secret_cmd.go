@@ -10,19 +10,7 @@ import (
 	"github.com/proactivehq/proactive/devices"
 )
 
-const secretUsage = `usage: proactive devices secret [--config FILE] ID...
-       proactive devices secret --revoke [--config FILE] ID...
-
-Issues each device a new MQTT secret (replacing the one it had) and prints
-device_id,secret lines, the CSV 'proactive simulate --credentials' reads.
-The registry keeps only a bcrypt hash: this is the one time the secret is
-shown. With mqtt.device_auth the embedded broker checks it at CONNECT
-(username and client id = the device id); for Mosquitto, add it to the
-password file with mosquitto_passwd (docs/operations.md). --revoke deletes
-the devices' secrets instead: they can no longer log in (a running platform
-stops accepting a changed or revoked secret within a minute, the life of
-its cache of checked secrets).
-`
+var secretUsage = helpText("devices-secret")
 
 // devicesSecret is `proactive devices secret`.
 func devicesSecret(ctx context.Context, e env) error {
@@ -32,7 +20,7 @@ func devicesSecret(ctx context.Context, e env) error {
 		fs.PrintDefaults()
 	}
 	revoke := fs.Bool("revoke", false, "delete the devices' secrets instead of issuing new ones")
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {

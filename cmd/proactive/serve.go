@@ -30,7 +30,7 @@ type source interface {
 
 func serve(ctx context.Context, e env) error {
 	fs, load := configFlags("serve", e)
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -17,33 +17,7 @@ import (
 	"github.com/proactivehq/proactive/simulator"
 )
 
-const simulateUsage = `usage: proactive simulate [flags]
-       proactive simulate score --truth FILE (--alerts FILE | --from-influx) [flags]
-
-Publishes a simulated fleet with injected faults (--scenario), or recorded
-telemetry from a CSV file (--replay), over MQTT as the devices would.
-
-  proactive simulate                                   # the demo scenario
-  proactive simulate --scenario simulator/scenarios/fan_bearing.yaml --speed 3600 --truth truth.csv
-  proactive simulate --replay train_FD001.txt --preset cmapss --speed max
-  proactive simulate --replay log.csv --device-col id --time-col ts --time-format unix-ms \
-      --metrics temp=cabinet_temp,amps=compressor_current --speed 60
-  proactive simulate --scenario demo --registry fleet.csv && proactive devices import fleet.csv
-  proactive simulate --load 100000 --interval 10s      # 10,000 msgs/s over 8 connections
-
-'proactive simulate score' compares the platform's alerts with the ground
-truth (--truth) of a run: see 'proactive simulate score -h'.
-
---registry FILE writes the scenario's fleet (devices, models, time zones and
-a fake customer per device with a +4915550NNNNNN test number and SMS
-consent) in the format of 'proactive devices import', to stdout when FILE
-is -, and exits without publishing anything.
-
-The broker is the configured one: mqtt.url, or else the embedded broker at
-mqtt.listen. Built-in scenarios: %s.
-
-Flags:
-`
+var simulateUsage = helpText("simulate")
 
 func simulate(ctx context.Context, e env) error {
 	if len(e.args) > 0 && e.args[0] == "score" {
@@ -97,7 +71,7 @@ func simulate(ctx context.Context, e env) error {
 	})
 	registry := fs.String("registry", "", "write the scenario's fleet as a CSV `file` for 'proactive devices import' (- for stdout) and exit without publishing")
 	metrics := fs.String("metrics", "", "replay metric columns as COLUMN=name,... (default every other column under its own name)")
-	if err := fs.Parse(e.args); err != nil {
+	if err := e.parse(fs, e.args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

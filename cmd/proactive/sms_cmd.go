@@ -12,26 +12,20 @@ import (
 
 	"github.com/proactivehq/proactive/api/client"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/cli"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
 )
 
-const smsUsage = `usage: proactive sms reply [--config FILE] --from PHONE TEXT...
-
-Plays the customer's phone: posts TEXT as an inbound SMS from PHONE to the
-platform's webhook (public_url + /webhooks/twilio/sms), signed with the
-configured twilio.auth_token exactly as Twilio signs it. For the demo and
-for trying a conversation without a Twilio account; the platform answers
-through its outbox (printed on its console without Twilio).
-`
+var smsUsage = helpText("sms")
 
 // smsCmd dispatches the sms subcommands.
 func smsCmd(ctx context.Context, e env) error {
 	if len(e.args) == 0 || e.args[0] != "reply" {
-		fmt.Fprint(e.stderr, smsUsage)
-		if len(e.args) > 0 && (e.args[0] == "-h" || e.args[0] == "--help" || e.args[0] == "help") {
-			return nil
+		if len(e.args) > 0 && cli.IsHelp(e.args[0]) {
+			return cli.Help(e.stdout, smsUsage)
 		}
+		fmt.Fprint(e.stderr, smsUsage)
 		return errors.New("sms: want a subcommand: reply")
 	}
 	fs, load := configFlags("sms reply", e)
@@ -40,7 +34,7 @@ func smsCmd(ctx context.Context, e env) error {
 		fmt.Fprint(fs.Output(), smsUsage+"\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(e.args[1:]); err != nil {
+	if err := e.parse(fs, e.args[1:]); err != nil {
 		return err
 	}
 	text := strings.Join(fs.Args(), " ")

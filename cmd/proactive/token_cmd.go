@@ -10,19 +10,10 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/cli"
 )
 
-const tokenUsage = `usage:
-  proactive token create --role admin|dispatcher|technician --name NAME [--technician ID] [--config FILE]
-  proactive token list [--config FILE]
-  proactive token revoke [--config FILE] ID
-
-Manages the API's bearer tokens in the configured db. create prints the
-token on standard output, once: only its hash is stored, so it cannot be
-shown again. A technician token acts for one technician (--technician) and
-sees only that technician's tickets. revoke ends a token for good; a running
-server stops accepting it within seconds.
-`
+var tokenUsage = helpText("token")
 
 func tokenCmd(ctx context.Context, e env) error {
 	if len(e.args) == 0 {
@@ -31,9 +22,8 @@ func tokenCmd(ctx context.Context, e env) error {
 	}
 	sub, rest := e.args[0], e.args[1:]
 	switch sub {
-	case "-h", "--help", "help":
-		io.WriteString(e.stderr, tokenUsage)
-		return nil
+	case "-h", "-help", "--help", "help":
+		return cli.Help(e.stdout, tokenUsage)
 	case "create", "list", "revoke":
 	default:
 		io.WriteString(e.stderr, tokenUsage)
@@ -50,7 +40,7 @@ func tokenCmd(ctx context.Context, e env) error {
 		fs.StringVar(&name, "name", "", "a `name` saying who or what holds the token")
 		fs.StringVar(&tech, "technician", "", "the technician `ID` a technician token acts for")
 	}
-	if err := fs.Parse(rest); err != nil {
+	if err := e.parse(fs, rest); err != nil {
 		return err
 	}
 	switch {
@@ -60,9 +50,12 @@ func tokenCmd(ctx context.Context, e env) error {
 	case sub != "revoke" && fs.NArg() != 0:
 		fs.Usage()
 		return fmt.Errorf("token %s takes no arguments, got %q", sub, fs.Args())
-	case sub == "create" && (role == "" || name == ""):
-		fs.Usage()
-		return errors.New("token create needs --role and --name")
+	case sub == "create" && role == "":
+		return errors.New("token create needs --role: admin, dispatcher or technician")
+	case sub == "create" && !devices.Role(role).Valid():
+		return fmt.Errorf("token create: unknown role %q: want admin, dispatcher or technician", role)
+	case sub == "create" && name == "":
+		return errors.New("token create needs --name, saying who or what holds the token")
 	}
 	cfg, err := load()
 	if err != nil {

@@ -69,8 +69,9 @@ func TestTokenCmdErrors(t *testing.T) {
 	}{
 		{nil, "want a subcommand"},
 		{[]string{"mint"}, `unknown subcommand "mint"`},
-		{[]string{"create", "--name", "x"}, "needs --role and --name"},
-		{[]string{"create", "--role", "root", "--name", "x"}, `role: "root" is not admin, dispatcher or technician`},
+		{[]string{"create", "--name", "x"}, "needs --role"},
+		{[]string{"create", "--role", "admin"}, "needs --name"},
+		{[]string{"create", "--role", "root"}, `unknown role "root": want admin, dispatcher or technician`},
 		{[]string{"create", "--role", "technician", "--name", "x"}, "technician_id: required"},
 		{[]string{"create", "--role", "technician", "--name", "x", "--technician", "ghost"}, "technician ghost not found"},
 		{[]string{"revoke"}, "takes one token ID"},

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ type Config struct {
 		MaxRatePerDevice    int      `yaml:"max_rate_per_device"`
 		MaxClockSkew        Duration `yaml:"max_clock_skew"`
 	} `yaml:"ingest"`
-	DB   Secret `yaml:"db"`
+	DB   DSN `yaml:"db"`
 	HTTP struct {
 		Addr string `yaml:"addr"`
 		// InsecureCookies lets the web page's session cookie go over plain
@@ -236,6 +237,46 @@ func (s Secret) String() string {
 // Reveal returns the secret itself, for the one place that uses it.
 func (s Secret) Reveal() string { return string(s) }
 
+func (Secret) isSecret() {}
+
+// secret is a configuration value that may hold a secret: it may come from a
+// _FILE variable, and never prints whole.
+type secret interface{ isSecret() }
+
+// DSN is the database: a SQLite path, which prints as it is (an operator
+// needs to see which file is used), or a PostgreSQL URL or key=value
+// string, which prints with its password replaced.
+type DSN string
+
+func (DSN) isSecret() {}
+
+// Reveal returns the whole DSN, password included, for opening the database.
+func (d DSN) Reveal() string { return string(d) }
+
+var dsnPassword = regexp.MustCompile(`(?i)((?:^|[\s&?])(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+
+// String implements fmt.Stringer.
+func (d DSN) String() string {
+	s := string(d)
+	if scheme, _, ok := strings.Cut(s, "://"); ok && !strings.ContainsAny(scheme, "/\\ ") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return "[redacted]" // cannot tell where a password would be
+		}
+		s = u.Redacted()
+	}
+	return dsnPassword.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d DSN) MarshalYAML() (any, error) { return d.String(), nil }
+
+// MarshalJSON implements json.Marshaler.
+func (d DSN) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// LogValue implements slog.LogValuer.
+func (d DSN) LogValue() slog.Value { return slog.StringValue(d.String()) }
+
 // MarshalYAML implements yaml.Marshaler.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
@@ -294,7 +335,7 @@ func Variables() map[string]string {
 	keys := map[string]string{}
 	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, v reflect.Value) {
 		keys[env] = key
-		if _, secret := v.Interface().(Secret); secret {
+		if _, isSecret := v.Interface().(secret); isSecret {
 			keys[env+fileSuffix] = key
 		}
 	})

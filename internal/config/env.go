@@ -40,7 +40,7 @@ func applyEnv(cfg *Config, getenv func(string) string, environ []string) []error
 	var errs []error
 	walkLeaves(reflect.ValueOf(cfg).Elem(), "", func(key, env string, v reflect.Value) {
 		s := getenv(env)
-		if _, secret := v.Interface().(Secret); secret {
+		if _, isSecret := v.Interface().(secret); isSecret {
 			if path := getenv(env + fileSuffix); path != "" {
 				if s != "" {
 					errs = append(errs, fmt.Errorf("%s: both %s and %s are set: keep one", key, env, env+fileSuffix))
@@ -123,7 +123,7 @@ func knownVariables() []candidate {
 			// The name the key would have without its env tag.
 			cands = append(cands, candidate{derived, last, env})
 		}
-		if _, secret := v.Interface().(Secret); secret {
+		if _, isSecret := v.Interface().(secret); isSecret {
 			cands = append(cands, candidate{env + fileSuffix, last + fileSuffix, env + fileSuffix})
 		}
 	})
@@ -143,7 +143,7 @@ func secretVariables() []string {
 	var names []string
 	cfg := Default()
 	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(_, env string, v reflect.Value) {
-		if _, secret := v.Interface().(Secret); secret {
+		if _, isSecret := v.Interface().(secret); isSecret {
 			names = append(names, env)
 		}
 	})

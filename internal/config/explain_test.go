@@ -184,7 +184,7 @@ func TestSecretFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, got := range map[string]Secret{
+	for name, got := range map[string]interface{ Reveal() string }{
 		"PROACTIVE_MQTT_PASSWORD": cfg.MQTT.Password, "PROACTIVE_INFLUX_TOKEN": cfg.Influx.Token,
 		"PROACTIVE_DB": cfg.DB, "PROACTIVE_TWILIO_AUTH_TOKEN": cfg.Twilio.AuthToken,
 	} {
@@ -192,7 +192,7 @@ func TestSecretFiles(t *testing.T) {
 			t.Errorf("%s_FILE gave %q, want %q", name, got.Reveal(), want[name])
 		}
 	}
-	if p := cfg.Printable(); strings.Contains(p, "tw-tok") || strings.Contains(p, "influx-tok") {
+	if p := cfg.Printable(); strings.Contains(p, "tw-tok") || strings.Contains(p, "influx-tok") || strings.Contains(p, "u:p@") {
 		t.Errorf("a secret from a file printed:\n%s", p)
 	}
 
@@ -322,5 +322,36 @@ func TestEveryVariableReadIsKnown(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("found no getenv of a PROACTIVE_* variable: the pattern is stale")
+	}
+}
+
+// The database prints whole when it is a SQLite path (the operator needs to
+// see which file is used) and with its password replaced when it is a
+// PostgreSQL URL or key=value string.
+func TestDSNPrints(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"data/proactive.db":                                           "data/proactive.db",
+		"/var/lib/proactive/p.db?_pragma=busy_timeout":                "/var/lib/proactive/p.db?_pragma=busy_timeout",
+		"postgres://app:s3cret@db:5432/proactive":                     "postgres://app:xxxxx@db:5432/proactive",
+		"postgres://app@db/proactive?password=s3cret&sslmode=disable": "postgres://app@db/proactive?password=xxxxx&sslmode=disable",
+		"host=db user=app password=s3cret dbname=p":                   "host=db user=app password=xxxxx dbname=p",
+		"host=db password='s3 cret' dbname=p":                         "host=db password=xxxxx dbname=p",
+		"":                                                            "",
+	} {
+		d := DSN(dsn)
+		if got := d.String(); got != want {
+			t.Errorf("DSN(%q).String() = %q, want %q", dsn, got, want)
+		}
+		if b, _ := d.MarshalJSON(); strings.Contains(string(b), "s3") {
+			t.Errorf("DSN(%q) as JSON shows its password: %s", dsn, b)
+		}
+	}
+	env := map[string]string{"PROACTIVE_DB": "data/x.db"}
+	cfg, err := Load("", envMap(env), environ(env)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Printable(); !strings.Contains(p, "db: data/x.db") {
+		t.Errorf("the printed configuration hides the SQLite path:\n%s", p)
 	}
 }

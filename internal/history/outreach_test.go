@@ -40,7 +40,7 @@ func TestBacktestOutreachChain(t *testing.T) {
 		t.Fatal(probs)
 	}
 	cfg := config.Default()
-	cfg.DB = config.Secret(filepath.Join(t.TempDir(), "none.db")) // no registry: every customer consents
+	cfg.DB = config.DSN(filepath.Join(t.TempDir(), "none.db")) // no registry: every customer consents
 	failures := []rules.Failure{{Device: "hot-1", Component: "compressor", Time: from.Add(3 * 24 * time.Hour)}}
 	rep, err := rules.Backtest(t.Context(), set, rules.SliceSource(samples), rules.BacktestOptions{From: from, To: to,
 		Failures: failures, Outreach: history.Outreach(cfg, io.Discard)})
