@@ -32,7 +32,7 @@ func TestMeasuresPage(t *testing.T) {
 
 	e.surveyed()
 	_, page = b.get("/measures")
-	wantIn(t, page, "4.00 <span class=\"meta\">of 1 answer</span>", "&#43;100 <span class=\"meta\">of 1 answer: 1 promoters, 0 passives, 0 detractors",
+	wantIn(t, page, "4.00 <span class=\"meta\">of 1 answer</span>", "&#43;100 <span class=\"meta\">of 1 answer: 1 promoter, 0 passives, 0 detractors",
 		"100% <span class=\"meta\">1 of 1 fix</span>",
 		`<th scope="row" data-label="Month">2026-03</th>`, `<a href="/measures?by=month" aria-current="page">Month</a>`)
 	_, page = b.get("/measures?by=model")
