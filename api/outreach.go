@@ -50,6 +50,10 @@ type Outreach interface {
 	Appointments(ctx context.Context, f notify.AppointmentFilter) ([]notify.Appointment, error)
 	// Measures computes the outcomes of the outreach loop so far.
 	Measures(ctx context.Context) (notify.Measures, error)
+	// Outcomes computes the survey and fix measures grouped by month,
+	// model or rule (devices.ByNone: one group of all tickets); EInvalid
+	// for another grouping.
+	Outcomes(ctx context.Context, by devices.GroupBy) ([]devices.Outcomes, error)
 	// Approve lets a ticket in review text its customer: the offer goes
 	// out at once, or, when the customer cannot be texted, the ticket goes
 	// to open with the reason. EConflict for a ticket not in review.
@@ -399,7 +403,8 @@ func (s *server) listAppointments(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, page)
 }
 
-// measuresResponse is notify.Measures with durations in seconds.
+// measuresResponse is notify.Measures with durations in seconds, the
+// outcomes of all tickets at the top level and, with ?by=, per group.
 type measuresResponse struct {
 	AlertToFirstSMS    float64            `json:"alert_to_first_sms_seconds"`
 	AlertToFirstSMSP50 float64            `json:"alert_to_first_sms_p50_seconds"`
@@ -408,13 +413,42 @@ type measuresResponse struct {
 	OfferAcceptance    float64            `json:"offer_acceptance"`
 	TimeToVisit        float64            `json:"time_to_visit_seconds"`
 	ResolutionTime     float64            `json:"resolution_time_seconds"`
-	FirstVisitFixRate  float64            `json:"first_visit_fix_rate"`
-	CSAT               float64            `json:"csat"`
-	CSATAnswers        int                `json:"csat_answers"`
 	RulePrecision      map[string]float64 `json:"rule_precision"`
+	outcomesJSON
+	// By and Groups are there when the request asks for groups.
+	By     string          `json:"by,omitempty"`
+	Groups *[]outcomesJSON `json:"groups,omitempty"`
+}
+
+// outcomesJSON is devices.Outcomes with durations in seconds.
+type outcomesJSON struct {
+	Key               *string `json:"key,omitempty"` // a group's; absent at the top level
+	CSAT              float64 `json:"csat"`
+	CSATAnswers       int     `json:"csat_answers"`
+	NPS               float64 `json:"nps"`
+	NPSAnswers        int     `json:"nps_answers"`
+	Promoters         int     `json:"promoters"`
+	Passives          int     `json:"passives"`
+	Detractors        int     `json:"detractors"`
+	CES               float64 `json:"ces"`
+	CESAnswers        int     `json:"ces_answers"`
+	Fixes             int     `json:"fixes"`
+	FirstVisitFixes   int     `json:"first_visit_fixes"`
+	FirstVisitFixRate float64 `json:"first_visit_fix_rate"`
+	AlertToFix        float64 `json:"alert_to_fix_seconds"`
+}
+
+func toOutcomesJSON(o devices.Outcomes) outcomesJSON {
+	return outcomesJSON{CSAT: o.CSAT, CSATAnswers: o.CSATAnswers, NPS: o.NPS, NPSAnswers: o.NPSAnswers, Promoters: o.Promoters,
+		Passives: o.Passives, Detractors: o.Detractors, CES: o.CES, CESAnswers: o.CESAnswers, Fixes: o.Fixes,
+		FirstVisitFixes: o.FirstVisitFixes, FirstVisitFixRate: o.FirstVisitFixRate, AlertToFix: o.AlertToFix.Seconds()}
 }
 
 func (s *server) measures(w http.ResponseWriter, r *http.Request) error {
+	by := devices.GroupBy(r.URL.Query().Get("by"))
+	if !by.Valid() {
+		return badRequest(map[string]string{"by": "must be month, model or rule"}, "by %q: want month, model or rule", by)
+	}
 	o, err := s.outreach()
 	if err != nil {
 		return err
@@ -426,10 +460,33 @@ func (s *server) measures(w http.ResponseWriter, r *http.Request) error {
 	if m.RulePrecision == nil {
 		m.RulePrecision = map[string]float64{}
 	}
-	return writeJSON(w, http.StatusOK, measuresResponse{
+	all, err := o.Outcomes(r.Context(), devices.ByNone)
+	if err != nil {
+		return err
+	}
+	resp := measuresResponse{
 		AlertToFirstSMS: m.AlertToFirstSMS.Seconds(), AlertToFirstSMSP50: m.AlertToFirstSMSP50.Seconds(),
 		AlertToFirstSMSP99: m.AlertToFirstSMSP99.Seconds(), Offers: m.Offers, OfferAcceptance: m.OfferAcceptance,
-		TimeToVisit: m.TimeToVisit.Seconds(), ResolutionTime: m.ResolutionTime.Seconds(), FirstVisitFixRate: m.FirstVisitFixRate,
-		CSAT: m.CSAT, CSATAnswers: m.CSATAnswers, RulePrecision: m.RulePrecision,
-	})
+		TimeToVisit: m.TimeToVisit.Seconds(), ResolutionTime: m.ResolutionTime.Seconds(), RulePrecision: m.RulePrecision,
+	}
+	if len(all) == 1 {
+		resp.outcomesJSON = toOutcomesJSON(all[0])
+	}
+	// The CSAT and the first-visit fix rate as the measures have always
+	// given them (the same figures, computed alongside).
+	resp.CSAT, resp.CSATAnswers, resp.FirstVisitFixRate = m.CSAT, m.CSATAnswers, m.FirstVisitFixRate
+	if by != devices.ByNone {
+		groups, err := o.Outcomes(r.Context(), by)
+		if err != nil {
+			return err
+		}
+		list := make([]outcomesJSON, 0, len(groups))
+		for _, g := range groups {
+			j := toOutcomesJSON(g)
+			j.Key = &g.Key
+			list = append(list, j)
+		}
+		resp.By, resp.Groups = string(by), &list
+	}
+	return writeJSON(w, http.StatusOK, resp)
 }

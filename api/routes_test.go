@@ -593,9 +593,13 @@ func routeCases() []routeCase {
 			}},
 		{"GET", "/measures", staff,
 			func(t *testing.T, f *fixture) call {
-				return call{dispatcher, "/measures", "", 200, jsonHas(`"alert_to_first_sms_seconds":`, `"offers":`, `"offer_acceptance":`,
-					`"time_to_visit_seconds":`, `"resolution_time_seconds":`, `"first_visit_fix_rate":`, `"csat":`, `"rule_precision":{`)}
-			}, nil},
+				return call{dispatcher, "/measures?by=rule", "", 200, jsonHas(`"alert_to_first_sms_seconds":`, `"offers":`, `"offer_acceptance":`,
+					`"time_to_visit_seconds":`, `"resolution_time_seconds":`, `"first_visit_fix_rate":`, `"csat":`, `"rule_precision":{`,
+					`"nps":`, `"ces":`, `"alert_to_fix_seconds":`, `"by":"rule"`, `"groups":[`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{dispatcher, "/measures?by=week", "", 400, hasFields("bad_request", "by")}
+			}},
 
 		{"GET", "/dead-letters", staff,
 			func(t *testing.T, f *fixture) call {

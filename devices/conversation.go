@@ -20,7 +20,8 @@ type Conversation struct {
 	Ticket   int64
 	Customer string
 	Device   proactive.DeviceID
-	// Stage is offer, scheduled, survey or done.
+	// Stage is offer, scheduled, survey (the satisfaction question), nps,
+	// ces or done.
 	Stage string
 	// Offer is the number of the ticket's current offer (1, then 2 after a
 	// re-offer, ...).
@@ -70,7 +71,7 @@ type CustomerConversations struct {
 func (s *Store) CustomerConversations(ctx context.Context, customer string) (CustomerConversations, error) {
 	var cc CustomerConversations
 	c, err := scanConversation(s.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM outreach
-		WHERE customer_id = $1 AND stage IN ('offer', 'survey', 'scheduled')
+		WHERE customer_id = $1 AND stage IN ('offer', 'survey', 'nps', 'ces', 'scheduled')
 		ORDER BY CASE WHEN stage = 'scheduled' THEN 1 ELSE 0 END, updated_at DESC, ticket_id DESC LIMIT 1`, customer))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -436,7 +437,8 @@ type NewConversation struct {
 // alert's offer, a booking. Tx.Apply writes it at once, in this order (so
 // that the timeline reads in the order things happened): the inbound
 // message, the consent, the clarification claim, the suppressions, the new
-// conversation, the satisfaction score, the timeline entries, the booking,
+// conversation, the satisfaction score, the survey answer and question,
+// the timeline entries, the booking,
 // the status change, the closing, the stage, the holds released, the jobs
 // cancelled, the messages queued, the jobs armed. Zero fields write
 // nothing.
@@ -467,7 +469,11 @@ type Change struct {
 	Keep     []string
 	Start    *NewConversation
 	// CSAT is the satisfaction score the customer gave, 0 for none.
-	CSAT    int
+	CSAT int
+	// Answer is the customer's answer to the NPS or CES question; Ask puts
+	// the next question (see surveys.go).
+	Answer  *SurveyScore
+	Ask     *SurveyAsk
 	Entries []Entry
 	// Book books a visit; when its slot is taken Apply stops there with
 	// ErrSlotTaken, what comes before it written.
@@ -564,6 +570,16 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 		if _, err := tx.tx.ExecContext(ctx, `UPDATE outreach SET csat = $2, csat_at = $3 WHERE ticket_id = $1`,
 			c.Ticket, c.CSAT, dbTime(c.At)); err != nil {
 			return out, fmt.Errorf("record satisfaction: %w", err)
+		}
+	}
+	if c.Answer != nil {
+		if err := tx.scoreSurvey(ctx, c.Ticket, *c.Answer, c.At); err != nil {
+			return out, err
+		}
+	}
+	if c.Ask != nil {
+		if err := tx.askSurvey(ctx, c.Ticket, *c.Ask, c.At); err != nil {
+			return out, err
 		}
 	}
 	for _, e := range c.Entries {

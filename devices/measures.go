@@ -28,8 +28,10 @@ type Measures struct {
 	// ResolutionTime is from a ticket's opening to its closing with an
 	// outcome.
 	ResolutionTime time.Duration `json:"resolution_time"`
-	// FirstVisitFixRate is the share of closed tickets that needed one visit
-	// and whose outcome was not no_fault_found.
+	// FirstVisitFixRate is the share of the tickets closed with a fix
+	// (fault_confirmed or part_replaced, after a visit) that one visit
+	// fixed for good: no second visit, and no other ticket of the device
+	// and component within RepeatWindow after closing (see Outcomes).
 	FirstVisitFixRate float64 `json:"first_visit_fix_rate"`
 	// CSAT is the mean satisfaction answer (1–5), of CSATAnswers answers.
 	CSAT        float64 `json:"csat"`
@@ -83,15 +85,14 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 	// or closed, each with its done visits' count and the first one's time.
 	opened, closed := c.s.micros("t.opened_at"), c.s.micros("t.closed_at")
 	isClosed := `t.status = 'closed' AND t.closed_at IS NOT NULL`
-	var visits, resolved, fixedFirst int
+	var visits, resolved int
 	var toVisit, toResolve int64
 	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(v.ticket_id), `+sumSQL(`v.first - `+opened)+`,
 		`+sumSQL(`CASE WHEN `+isClosed+` THEN 1 ELSE 0 END`)+`,
-		`+sumSQL(`CASE WHEN `+isClosed+` THEN `+closed+` - `+opened+` ELSE 0 END`)+`,
-		`+sumSQL(`CASE WHEN `+isClosed+` AND v.n = 1 AND COALESCE(t.outcome, '') <> 'no_fault_found' THEN 1 ELSE 0 END`)+`
-		FROM tickets t LEFT JOIN (SELECT ticket_id, COUNT(*) AS n, MIN(`+c.s.micros("done_at")+`) AS first
+		`+sumSQL(`CASE WHEN `+isClosed+` THEN `+closed+` - `+opened+` ELSE 0 END`)+`
+		FROM tickets t LEFT JOIN (SELECT ticket_id, MIN(`+c.s.micros("done_at")+`) AS first
 			FROM appointments WHERE status = 'done' GROUP BY ticket_id) v ON v.ticket_id = t.id
-		WHERE t.status IN ('visited', 'closed')`).Scan(&visits, &toVisit, &resolved, &toResolve, &fixedFirst); err != nil {
+		WHERE t.status IN ('visited', 'closed')`).Scan(&visits, &toVisit, &resolved, &toResolve); err != nil {
 		return m, fmt.Errorf("measures: visits: %w", err)
 	}
 	if visits > 0 {
@@ -99,7 +100,15 @@ func (c *conn) Measures(ctx context.Context) (Measures, error) {
 	}
 	if resolved > 0 {
 		m.ResolutionTime = fromMicros(toResolve) / time.Duration(resolved)
-		m.FirstVisitFixRate = float64(fixedFirst) / float64(resolved)
+	}
+	var fixes, fixedFirst int
+	if err := c.read.QueryRowContext(ctx, `SELECT COUNT(*), `+sumSQL(c.s.firstVisitFix("t", "v.n"))+`
+		FROM tickets t JOIN (SELECT ticket_id, COUNT(*) AS n FROM appointments WHERE status = 'done' GROUP BY ticket_id) v
+		ON v.ticket_id = t.id WHERE `+fixedTicket("t")).Scan(&fixes, &fixedFirst); err != nil {
+		return m, fmt.Errorf("measures: first-visit fixes: %w", err)
+	}
+	if fixes > 0 {
+		m.FirstVisitFixRate = float64(fixedFirst) / float64(fixes)
 	}
 	rows, err := c.read.QueryContext(ctx, `SELECT rule, COUNT(*),
 		`+sumSQL(`CASE WHEN outcome IN ('fault_confirmed', 'part_replaced') THEN 1 ELSE 0 END`)+`

@@ -99,7 +99,7 @@ func rowByRow(ctx context.Context, db *sql.DB) (devices.Measures, error) {
 	}); err != nil {
 		return m, err
 	}
-	var visits, resolved, fixedFirst int
+	var visits, resolved, fixes, fixedFirst int
 	var toVisit, toResolve time.Duration
 	type ruleCount struct{ closed, confirmed int }
 	rules := map[string]*ruleCount{}
@@ -122,8 +122,12 @@ func rowByRow(ctx context.Context, db *sql.DB) (devices.Measures, error) {
 		}
 		resolved++
 		toResolve += closed.Time.Sub(opened)
-		if v != nil && v.n == 1 && outcome != "no_fault_found" {
-			fixedFirst++
+		// Every ticket has a component of its own here: no repeats.
+		if v != nil && (outcome == "fault_confirmed" || outcome == "part_replaced") {
+			fixes++
+			if v.n == 1 {
+				fixedFirst++
+			}
 		}
 		rc := rules[rule]
 		if rc == nil {
@@ -143,7 +147,9 @@ func rowByRow(ctx context.Context, db *sql.DB) (devices.Measures, error) {
 	}
 	if resolved > 0 {
 		m.ResolutionTime = toResolve / time.Duration(resolved)
-		m.FirstVisitFixRate = float64(fixedFirst) / float64(resolved)
+	}
+	if fixes > 0 {
+		m.FirstVisitFixRate = float64(fixedFirst) / float64(fixes)
 	}
 	for r, c := range rules {
 		m.RulePrecision[r] = float64(c.confirmed) / float64(c.closed)

@@ -86,6 +86,10 @@ type replyState struct {
 	// messages go to (when there is one).
 	Ticket proactive.Ticket
 	Party  party
+	// NPSAskedAt is when the customer was last asked the NPS question,
+	// zero when never (read when the active conversation awaits the
+	// satisfaction answer).
+	NPSAskedAt time.Time
 }
 
 // replyDecision is what a reply does.
@@ -99,6 +103,9 @@ type replyDecision struct {
 	// Reschedule is set when Change moves a booked visit: when the slot is
 	// taken the visit stays and the customer is told so.
 	Reschedule bool
+	// Survey and Score are the survey answer the reply gave, if any.
+	Survey proactive.Survey
+	Score  int
 }
 
 // inEntry is an inbound message on a ticket's timeline; text is its body,
@@ -226,18 +233,9 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		b.Inbound, b.Entries = c.Inbound, append(c.Entries, inEntry(conv.Ticket, body, "reschedule "+strconv.Itoa(r.Number)))
 		d.Change = b
 		return d, nil
-	case conv.Stage == stageSurvey && r.Kind == replyNumber && r.Number >= 1 && r.Number <= 5:
-		d.Metric = "survey"
-		e := inEntry(conv.Ticket, body, "survey")
-		e.Body["csat"] = r.Number
-		c.CSAT, c.Entries = r.Number, append(c.Entries, e)
-		c.Close, c.Stage, c.CancelJobs = "notify", stageDone, []string{jobSurveyTimeout}
-		text, err := n.render(p.Customer.Language, KindThanks, p.data())
-		if err != nil {
-			return d, err
-		}
-		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindThanks, text, false, now))
-		return d, nil
+	case isSurveyAnswer(conv.Stage, r):
+		survey, _ := surveyStage(conv.Stage)
+		return d, n.decideSurvey(&d, st, survey, r, body, now)
 	case r.Kind == replyCall:
 		d.Metric = "call"
 		text, err := n.render(st.Customer.Language, KindCallback, msgData{})
@@ -323,6 +321,10 @@ func (n *Notifier) clarify(d *replyDecision, st replyState, body string) error {
 	tmpl := KindClarify
 	if conv.Clarifications > 0 {
 		tmpl = "clarify_last"
+	}
+	if survey, ok := surveyStage(conv.Stage); ok {
+		// A survey's question: the range of its answers, each time.
+		tmpl, data = "clarify_survey", surveyClarifyData(survey)
 	}
 	text, err := n.render(p.Customer.Language, tmpl, data)
 	if err != nil {

@@ -36,6 +36,16 @@ func TestDecideReply(t *testing.T) {
 	passed.Conversations.Slots = []devices.OfferSlot{{Position: 1, Technician: "tom", Start: now.Add(-time.Hour), End: now.Add(time.Hour)}}
 	noConsent := at(stageOffer, false)
 	noConsent.Party.Customer.SMSConsent = false
+	has := func(t *testing.T, body string, parts ...string) {
+		t.Helper()
+		for _, p := range parts {
+			if !strings.Contains(body, p) {
+				t.Errorf("message %q lacks %q", body, p)
+			}
+		}
+	}
+	npsAsked := at(stageSurvey, false) // 89 days ago: not yet due
+	npsAsked.NPSAskedAt = now.Add(-89 * 24 * time.Hour)
 
 	// handled lists the inbound entries as "ticket:handled".
 	handled := func(c devices.Change) []string {
@@ -156,7 +166,47 @@ func TestDecideReply(t *testing.T) {
 			sent: []string{KindClarify}},
 		{name: "no when scheduled", st: at(stageScheduled, false), body: "NO", metric: "other", entries: []string{"7:clarify"},
 			sent: []string{KindClarify}},
-		{name: "survey score", st: at(stageSurvey, false), body: "4", metric: "survey", entries: []string{"7:survey"}, sent: []string{KindThanks},
+		{name: "survey score, NPS due", st: at(stageSurvey, false), body: "4", metric: "survey", entries: []string{"7:survey"}, sent: []string{KindNPS},
+			check: func(t *testing.T, d replyDecision) {
+				c := d.Change
+				if c.CSAT != 4 || c.Close != "notify" || c.Stage != stageNPS || c.Ask == nil || c.Ask.Survey != proactive.SurveyNPS ||
+					c.Ask.Customer != "alice" || len(c.CancelJobs) != 0 || len(c.Jobs) != 1 || c.Jobs[0].Kind != jobSurveyTimeout ||
+					!c.Jobs[0].Due.Equal(now.Add(48*time.Hour)) {
+					t.Errorf("change = %+v, want csat 4, closed, the NPS question asked with its own timeout", c)
+				}
+				has(t, c.Messages[0].Body, "recommend Proactive", "0 (not at all) to 10")
+				if d.Survey != proactive.SurveyCSAT || d.Score != 4 {
+					t.Errorf("answer %s %d, want csat 4", d.Survey, d.Score)
+				}
+			}},
+		{name: "nps score", st: at(stageNPS, false), body: "9", metric: "nps", entries: []string{"7:nps"}, sent: []string{KindThanks},
+			check: func(t *testing.T, d replyDecision) {
+				c := d.Change
+				if c.Answer == nil || *c.Answer != (devices.SurveyScore{Survey: proactive.SurveyNPS, Score: 9}) || c.Entries[0].Body["nps"] != 9 ||
+					c.Close != "" || c.CSAT != 0 || c.Stage != stageDone || !reflect.DeepEqual(c.CancelJobs, []string{jobSurveyTimeout}) {
+					t.Errorf("change = %+v, want nps 9, done, the timeout cancelled, no closing", c)
+				}
+			}},
+		{name: "nps zero", st: at(stageNPS, false), body: "0", metric: "nps", entries: []string{"7:nps"}, sent: []string{KindThanks}},
+		{name: "nps out of range", st: at(stageNPS, false), body: "11", metric: "other", entries: []string{"7:clarify"}, sent: []string{KindClarify},
+			check: func(t *testing.T, d replyDecision) {
+				has(t, d.Change.Messages[0].Body, "from 0 to 10")
+			}},
+		{name: "ces out of range", st: at(stageCES, false), body: "0", metric: "other", entries: []string{"7:clarify"}, sent: []string{KindClarify},
+			check: func(t *testing.T, d replyDecision) {
+				has(t, d.Change.Messages[0].Body, "from 1 to 5")
+			}},
+		{name: "ces score", st: at(stageCES, false), body: "5", metric: "ces", entries: []string{"7:ces"}, sent: []string{KindThanks},
+			check: func(t *testing.T, d replyDecision) {
+				if a := d.Change.Answer; a == nil || *a != (devices.SurveyScore{Survey: proactive.SurveyCES, Score: 5}) || d.Change.Stage != stageDone {
+					t.Errorf("change = %+v, want ces 5, done", d.Change)
+				}
+			}},
+		{name: "stop at the nps question", st: at(stageNPS, false), body: "STOP", metric: "stop", entries: []string{"7:opt_out", "9:opt_out"},
+			sent: []string{KindOptOut}},
+		{name: "help at the ces question", st: at(stageCES, false), body: "HELP", metric: "help", entries: []string{"7:help", "9:help"},
+			sent: []string{KindHelp}},
+		{name: "survey score, NPS asked lately", st: npsAsked, body: "4", metric: "survey", entries: []string{"7:survey"}, sent: []string{KindThanks},
 			check: func(t *testing.T, d replyDecision) {
 				c := d.Change
 				if c.CSAT != 4 || c.Entries[0].Body["csat"] != 4 || c.Close != "notify" || c.Stage != stageDone ||

@@ -122,6 +122,9 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 	if err != nil {
 		return wrap("handle inbound message", err)
 	}
+	if d.Survey != "" {
+		n.outcomes.answered(d.Survey, d.Score)
+	}
 	n.notifyWake()
 	return nil
 }
@@ -147,6 +150,11 @@ func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState,
 			return st, err
 		}
 		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {
+			return st, err
+		}
+	}
+	if cc := st.Conversations; cc.Found && cc.Active.Stage == stageSurvey {
+		if st.NPSAskedAt, err = n.store.LastSurveyAsked(ctx, c.ID, proactive.SurveyNPS); err != nil {
 			return st, err
 		}
 	}

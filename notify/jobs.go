@@ -135,6 +135,10 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			queued = err == nil
 			return err
 		case jobSurveyTimeout:
+			if conv.Stage == stageNPS || conv.Stage == stageCES {
+				survey, _ := surveyStage(conv.Stage)
+				return n.endQuestion(ctx, tx, ticket, survey, now)
+			}
 			if conv.Stage != stageSurvey {
 				return nil
 			}

@@ -77,18 +77,24 @@ func TestWholeLoop(t *testing.T) {
 			t.Fatalf("after the visit: ticket %s, want visited", tk.Status)
 		}
 
+		// The satisfaction answer closes the ticket; the customer, never
+		// asked before, gets the NPS question next.
 		e.reply("+33611111111", "5")
 		e.poll()
-		conv := must(e.n.Conversation(e.ctx, tk.ID))
-		if conv.CSAT != 5 || conv.Stage != "done" {
-			t.Errorf("conversation = %+v, want CSAT 5, done", conv)
-		}
 		tk = e.ticket("fridge-1", "compressor")
 		if tk.Status != proactive.TicketClosed || tk.Outcome != proactive.OutcomePartReplaced {
 			t.Errorf("ticket %s with outcome %q, want closed part_replaced", tk.Status, tk.Outcome)
 		}
 		got = e.wantSent("+33611111111", 5)
-		contains(t, got[4], "Thank you")
+		contains(t, got[4], "recommend", "0 (not at all) to 10")
+		e.reply("+33611111111", "9")
+		e.poll()
+		conv := must(e.n.Conversation(e.ctx, tk.ID))
+		if conv.CSAT != 5 || conv.NPS == nil || *conv.NPS != 9 || conv.Stage != "done" {
+			t.Errorf("conversation = %+v, want CSAT 5, NPS 9, done", conv)
+		}
+		got = e.wantSent("+33611111111", 6)
+		contains(t, got[5], "Thank you")
 
 		m := must(e.n.Measures(e.ctx))
 		if m.CSAT != 5 || m.CSATAnswers != 1 || m.OfferAcceptance != 1 || m.FirstVisitFixRate != 1 || m.RulePrecision["compressor_wear"] != 1 {

@@ -90,6 +90,14 @@ type Options struct {
 	// SurveyTimeout is how long the satisfaction question waits for an
 	// answer before the survey ends quietly, default 48h.
 	SurveyTimeout time.Duration
+	// NPSInterval is the least time between two NPS questions (0–10, "how
+	// likely are you to recommend us") to one customer, default 90 days;
+	// Off never asks it. The question follows an answered satisfaction
+	// question.
+	NPSInterval time.Duration
+	// CES asks the effort question (1–5, "how easy was it") after the NPS
+	// answer (after the satisfaction answer when NPSInterval is Off).
+	CES bool
 	// HelpContact is what HELP answers with, such as "call 0800 123 456";
 	// default "reply CALL and we will phone you".
 	HelpContact string
@@ -176,6 +184,9 @@ func (o Options) withDefaults() Options {
 	def(&o.SlotHorizon, 14*24*time.Hour)
 	def(&o.SlotHold, 4*time.Hour)
 	def(&o.SurveyTimeout, 48*time.Hour)
+	if o.NPSInterval == 0 {
+		o.NPSInterval = 90 * 24 * time.Hour
+	}
 	def(&o.RetryBackoff, 2*time.Second)
 	def(&o.MaxBackoff, 10*time.Minute)
 	def(&o.ReconcileAfter, time.Minute)
@@ -223,6 +234,7 @@ type Notifier struct {
 	now       func() time.Time
 	metrics   *metrics
 	incidents incidentMetrics
+	outcomes  *outcomeMetrics
 
 	wake chan struct{}
 
@@ -257,6 +269,7 @@ func New(opt Options) *Notifier {
 	}
 	n.metrics = newMetrics(n, opt.Registerer)
 	n.incidents = newIncidentMetrics(opt.Registerer)
+	n.outcomes = newOutcomeMetrics(opt.Registerer)
 	return n
 }
 

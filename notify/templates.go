@@ -20,6 +20,8 @@ const (
 	KindOfferReminder  = "offer_reminder"
 	KindVisitReminder  = "visit_reminder"
 	KindSurvey         = "survey"
+	KindNPS            = "nps" // the loyalty question, after the satisfaction answer
+	KindCES            = "ces" // the effort question, after the NPS answer
 	KindDispatch       = "dispatch"
 	KindConfirm        = "confirm"
 	KindReoffer        = "reoffer"
@@ -54,6 +56,7 @@ type msgData struct {
 	Visit     string   // the booked visit, formatted
 	Contact   string
 	Text      string // a dispatcher's free text
+	Low, High int    // the range of a survey's answers
 }
 
 // optOut ends the messages that do not carry the full disclosure.
@@ -104,6 +107,9 @@ var templateText = map[string]map[string]string{
 		KindVisitReminder:  `Reminder: a technician visits your {{.Product}} tomorrow, {{.Visit}}.`,
 		KindSurvey:         `How was the visit to your {{.Product}}? Reply 1 (poor) to 5 (excellent).`,
 		KindThanks:         `Thank you for your feedback.`,
+		KindNPS:            `One more question: how likely are you to recommend {{.Brand}} to a friend? Reply 0 (not at all) to 10 (extremely likely).`,
+		KindCES:            `And how easy was it to get your {{.Product}} fixed? Reply 1 (very hard) to 5 (very easy).`,
+		"clarify_survey":   `Sorry, we did not understand. Please reply with a number from {{.Low}} to {{.High}}.`,
 		KindDeclined:       `Understood, no visit is planned. Reply CALL if you change your mind.`,
 		KindCallback:       `Thanks, our team will call you shortly.`,
 		KindFollowUp:       `Thanks for your message. This offer has ended, so our team will call you to arrange a visit if needed.`,
@@ -133,6 +139,9 @@ var templateText = map[string]map[string]string{
 		KindVisitReminder:  `Rappel : un technicien passe pour votre {{.Product}} demain, {{.Visit}}.`,
 		KindSurvey:         `Comment s'est passée la visite pour votre {{.Product}} ? Répondez de 1 (mauvais) à 5 (excellent).`,
 		KindThanks:         `Merci pour votre avis.`,
+		KindNPS:            `Une autre question : recommanderiez-vous {{.Brand}} à un proche ? Répondez de 0 (pas du tout) à 10 (certainement).`,
+		KindCES:            `Et était-il facile de faire réparer votre {{.Product}} ? Répondez de 1 (très difficile) à 5 (très facile).`,
+		"clarify_survey":   `Désolé, nous n'avons pas compris. Répondez par un nombre de {{.Low}} à {{.High}}.`,
 		KindDeclined:       `C'est noté, aucune visite n'est prévue. Répondez APPEL si vous changez d'avis.`,
 		KindCallback:       `Merci, notre équipe vous appelle très vite.`,
 		KindFollowUp:       `Merci pour votre message. Cette offre est close : notre équipe vous appelle pour fixer une visite si besoin.`,

@@ -264,7 +264,7 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 	if utf8.RuneCountInString(actor) > 100 {
 		return Appointment{}, proactive.Errorf(proactive.EInvalid, "actor is longer than 100 characters")
 	}
-	p, err := n.partyOfTicket(ctx, ticket)
+	t, p, err := n.ticketParty(ctx, ticket)
 	if err != nil {
 		return Appointment{}, err
 	}
@@ -277,6 +277,7 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 	}
 	now := n.clock()
 	var a Appointment
+	visits := 0 // the ticket's visits, counted when this one fixed the fault
 	err = n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		var err error
 		a, err = bookedAppointment(ctx, tx, ticket)
@@ -290,6 +291,11 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 			return err
 		}
 		a.Status, a.DoneAt, a.Outcome, a.Notes = "done", now, outcome, notes
+		if fixOutcome(outcome) {
+			if visits, err = tx.DoneVisits(ctx, ticket); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Transition(ctx, ticket, proactive.TicketVisited, actor, "visit done: "+string(outcome)); err != nil {
 			return err
 		}
@@ -310,6 +316,11 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 		if err := setStage(ctx, tx, ticket, stageSurvey, now); err != nil {
 			return err
 		}
+		// The satisfaction question gets its own clarifying answers,
+		// whatever the offer used.
+		if err := tx.ResetClarifications(ctx, ticket); err != nil {
+			return err
+		}
 		text, err := n.render(p.Customer.Language, KindSurvey, p.data())
 		if err != nil {
 			return err
@@ -321,6 +332,9 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 	})
 	if err != nil {
 		return Appointment{}, wrap("record visit", err)
+	}
+	if visits > 0 {
+		n.outcomes.fixed(t.Rule, p.Device.Model, visits, now.Sub(t.OpenedAt))
 	}
 	n.notifyWake()
 	return a, nil
@@ -387,7 +401,8 @@ func (n *Notifier) Messages(ctx context.Context, ticket int64, customer string) 
 type Conversation struct {
 	Ticket   int64  `json:"ticket_id"`
 	Customer string `json:"customer_id"`
-	// Stage is offer, scheduled, survey or done.
+	// Stage is offer, scheduled, survey (the satisfaction question), nps,
+	// ces or done.
 	Stage string `json:"stage"`
 	// Offer counts the offers sent (a taken slot makes a new one).
 	Offer int `json:"offer"`
@@ -395,6 +410,10 @@ type Conversation struct {
 	Slots []Slot `json:"slots,omitempty"`
 	// CSAT is the 1–5 answer to the satisfaction question, 0 without one.
 	CSAT int `json:"csat,omitempty"`
+	// NPS (0–10) and CES (1–5) are the answers to the loyalty and effort
+	// questions, nil without one.
+	NPS *int `json:"nps,omitempty"`
+	CES *int `json:"ces,omitempty"`
 }
 
 // Conversation returns a ticket's conversation; ENotFound when the ticket
@@ -409,6 +428,16 @@ func (n *Notifier) Conversation(ctx context.Context, ticket int64) (Conversation
 		c = Conversation{Ticket: ticket, Customer: conv.Customer, Stage: conv.Stage, Offer: conv.Offer}
 		if c.CSAT, err = tx.SurveyAnswer(ctx, ticket); err != nil {
 			return err
+		}
+		scores, err := tx.SurveyScores(ctx, ticket)
+		if err != nil {
+			return err
+		}
+		if v, ok := scores[proactive.SurveyNPS]; ok {
+			c.NPS = &v
+		}
+		if v, ok := scores[proactive.SurveyCES]; ok {
+			c.CES = &v
 		}
 		c.Slots, err = offerSlots(ctx, tx, ticket, conv.Offer)
 		return err

@@ -367,3 +367,32 @@ func TestBrowserFollowUp(t *testing.T) {
 		t.Errorf("the ticket's timeline lacks the handling:\n%s", s)
 	}
 }
+
+// TestBrowserMeasures: the measures page, reached from the navigation,
+// passes axe and fits every viewport, with a group's row and the choice of
+// grouping.
+func TestBrowserMeasures(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), func(*web.Options) {})
+	e.surveyed()
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	do(t, ctx, "sign in",
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tok["dispatcher"]),
+	)
+	submit(t, ctx, "sign in", "main form button[type=submit]")
+	do(t, ctx, "board", chromedp.WaitVisible(chromedp.CSS("#board")))
+	submit(t, ctx, "measures", `nav[aria-label="Main"] a[href="/measures"]`)
+	do(t, ctx, "measures page", chromedp.WaitVisible(chromedp.CSS("table.measures")))
+	if s := text(t, ctx, "table.measures"); !strings.Contains(s, "2026-03") {
+		t.Errorf("measures by month show:\n%s", s)
+	}
+	checkPage(t, ctx, "measures")
+	submit(t, ctx, "by model", `a[href="/measures?by=model"]`)
+	do(t, ctx, "by model", chromedp.WaitVisible(chromedp.CSS("table.measures")))
+	if s := text(t, ctx, "table.measures"); !strings.Contains(s, "fridge-a200") {
+		t.Errorf("measures by model show:\n%s", s)
+	}
+	checkPage(t, ctx, "measures-by-model")
+}

@@ -292,7 +292,14 @@ func describe(e proactive.TicketEvent) string {
 	case proactive.TicketEventMessage:
 		switch {
 		case str("direction") == "in":
-			return "SMS from the customer: " + str("body")
+			s := "SMS from the customer: " + str("body")
+			for _, a := range [...]struct{ key, name, scale string }{
+				{"csat", "satisfaction", "1–5"}, {"nps", "NPS", "0–10"}, {"ces", "effort", "1–5, 5 the easiest"}} {
+				if v := str(a.key); v != "" {
+					s += " (" + a.name + " answer " + v + " on " + a.scale + ")"
+				}
+			}
+			return s
 		case str("outreach") == "deferred":
 			return fmt.Sprintf("Offer waits (%s) until %s: %s", label(str("reason")), str("until"), str("note"))
 		case str("outreach") != "":
@@ -301,6 +308,8 @@ func describe(e proactive.TicketEvent) string {
 				s += " (" + n + ")"
 			}
 			return s
+		case str("survey") != "" && str("question") != "":
+			return strings.ToUpper(str("question")) + " question: " + str("survey")
 		case str("survey") != "":
 			return "Satisfaction survey: " + str("survey")
 		}

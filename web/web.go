@@ -89,6 +89,9 @@ type Outreach interface {
 	Dismiss(ctx context.Context, ticket int64, actor, note string) (proactive.Ticket, error)
 	// Trust returns each rule's measured trust, by rule.
 	Trust(ctx context.Context) (map[string]notify.Trust, error)
+	// Outcomes computes the survey and fix measures grouped by month,
+	// model or rule (devices.ByNone: all tickets in one group).
+	Outcomes(ctx context.Context, by devices.GroupBy) ([]devices.Outcomes, error)
 }
 
 var _ Outreach = (*notify.Notifier)(nil)
@@ -227,6 +230,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /schedule", s.auth(s.staff(s.schedulePage)))
 	mux.Handle("GET /fleet", s.auth(s.staff(s.fleetPage)))
 	mux.Handle("GET /rules", s.auth(s.staff(s.rulesPage)))
+	mux.Handle("GET /measures", s.auth(s.staff(s.measuresPage)))
 	mux.Handle("/", s.auth(http.HandlerFunc(s.notFound)))
 	return securityHeaders(mux)
 }

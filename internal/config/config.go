@@ -144,6 +144,8 @@ type Config struct {
 		CriticalInQuietHours bool     `yaml:"critical_in_quiet_hours"`
 		VisitReminderAt      string   `yaml:"visit_reminder_at"`
 		SurveyTimeout        Duration `yaml:"survey_timeout"`
+		NPSInterval          Duration `yaml:"nps_interval"` // least time between two NPS questions to a customer; 0: never
+		CES                  bool     `yaml:"ces"`          // the effort question after the NPS answer
 		HelpContact          string   `yaml:"help_contact"`
 		Brand                string   `yaml:"brand"` // opens the offer and the HELP answer
 		MaxAttempts          int      `yaml:"max_attempts"`
@@ -207,6 +209,7 @@ func Default() Config {
 	c.Notify.DailyCap = 3
 	c.Notify.VisitReminderAt = "18:00"
 	c.Notify.SurveyTimeout = Duration(48 * time.Hour)
+	c.Notify.NPSInterval = Duration(90 * 24 * time.Hour)
 	c.Notify.HelpContact = "reply CALL and we will phone you"
 	c.Notify.Brand = "Proactive"
 	c.Notify.MaxAttempts = 8
@@ -536,7 +539,8 @@ func (c *Config) validate() []error {
 		}
 	}
 	// 0 turns these off.
-	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge} {
+	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge,
+		"notify.nps_interval": c.Notify.NPSInterval} {
 		if d < 0 {
 			bad(key, "must not be negative (0 turns it off)")
 		}
