@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,6 +267,12 @@ func (d *Dispatcher) send(ctx context.Context, dd devices.DueDelivery) (int, tim
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return 0, 0, fmt.Errorf("no answer within %s", d.opt.Timeout)
+		}
+		// Without the URL, which may hold a secret (Slack's do): the error
+		// goes to the delivery log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
 		return 0, 0, err
 	}

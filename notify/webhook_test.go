@@ -454,3 +454,20 @@ func TestWebhookValidation(t *testing.T) {
 		}
 	})
 }
+
+// A receiver that cannot be reached is retried; the log's error does not
+// repeat the URL, which may hold a secret.
+func TestWebhookUnreachable(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), nil)
+	rc := newReceiver(t)
+	url := rc.URL + "/services/T000/B000/secretpart"
+	rc.Close()
+	hook := e.webhook(url, proactive.WebhookSlack)
+	e.open("fridge-1", "fan")
+	deliver(t, e.dispatcher(e.store, nil))
+	l := e.log(hook.ID)
+	if len(l) != 1 || l[0].State != devices.DeliveryPending || l[0].Attempts != 1 || l[0].LastError == "" ||
+		strings.Contains(l[0].LastError, "secretpart") {
+		t.Fatalf("log %+v", l)
+	}
+}
