@@ -265,14 +265,14 @@ type DueDelivery struct {
 }
 
 // WebhookDue returns, oldest first and at most limit, the pending
-// deliveries due at now that are first in their order: no earlier
-// delivery of the same webhook and key is pending.
+// deliveries of enabled webhooks due at now that are first in their
+// order: no earlier delivery of the same webhook and key is pending.
 func (c *conn) WebhookDue(ctx context.Context, now time.Time, limit int) ([]DueDelivery, error) {
 	rows, err := c.read.QueryContext(ctx, `SELECT d.id, d.webhook_id, w.url, w.secret, w.format, e.id, e.type, e.at, e.data, d.attempts
 		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN webhook_events e ON e.id = d.event_id
-		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+		WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled = $3 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
 			WHERE p.webhook_id = d.webhook_id AND p.order_key = d.order_key AND p.state = 'pending' AND p.id < d.id)
-		ORDER BY d.id LIMIT $2`, dbTime(now), limit)
+		ORDER BY d.id LIMIT $2`, dbTime(now), limit, true)
 	if err != nil {
 		return nil, fmt.Errorf("read due deliveries: %w", err)
 	}

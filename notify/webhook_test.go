@@ -446,6 +446,24 @@ func TestWebhookValidation(t *testing.T) {
 		if w = must(e.store.EnableWebhook(e.ctx, w.ID, false)); w.Enabled {
 			t.Error("not disabled")
 		}
+		// A disabled webhook's queued deliveries wait; it gets no new events.
+		rc := newReceiver(t)
+		on := e.webhook(rc.URL, "", proactive.EventTicketCancelled)
+		tk := e.open("fridge-2", "fan")
+		must(e.store.Transition(e.ctx, tk.ID, proactive.TicketCancelled, "test", ""))
+		must(e.store.EnableWebhook(e.ctx, on.ID, false))
+		e.open("fridge-1", "fan")
+		must(e.store.Transition(e.ctx, e.open("fridge-1", "door").ID, proactive.TicketCancelled, "test", ""))
+		dp := e.dispatcher(e.store, nil)
+		deliver(t, dp)
+		if n := len(rc.requests()); n != 0 {
+			t.Fatalf("a disabled webhook got %d requests", n)
+		}
+		must(e.store.EnableWebhook(e.ctx, on.ID, true))
+		deliver(t, dp)
+		if got := rc.requests(); len(got) != 1 || got[0].Event.Type != proactive.EventTicketCancelled {
+			t.Fatalf("after enabling: %+v", got)
+		}
 		if err := e.store.DeleteWebhook(e.ctx, w.ID); err != nil {
 			t.Fatal(err)
 		}
