@@ -268,6 +268,12 @@ func New(o Options) http.Handler {
 	route(http.MethodPost, "/tokens", adminOnly, s.createToken)
 	route(http.MethodDelete, "/tokens/{id}", adminOnly, s.revokeToken)
 
+	route(http.MethodGet, "/webhooks", adminOnly, s.listWebhooks)
+	route(http.MethodPost, "/webhooks", adminOnly, s.createWebhook)
+	route(http.MethodPatch, "/webhooks/{id}", adminOnly, s.updateWebhook)
+	route(http.MethodDelete, "/webhooks/{id}", adminOnly, s.deleteWebhook)
+	route(http.MethodGet, "/webhooks/{id}/deliveries", adminOnly, s.webhookDeliveries)
+
 	route(http.MethodGet, "/debug/pprof/", adminOnly, s.pprofIndex)
 	route(http.MethodGet, "/debug/pprof/profile", adminOnly, s.pprofCPU)
 	route(http.MethodGet, "/debug/pprof/trace", adminOnly, s.pprofTrace)

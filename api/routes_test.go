@@ -666,6 +666,64 @@ func routeCases() []routeCase {
 				return call{admin, "/tokens/ghost", "", 404, hasFields("not_found")}
 			}},
 
+		{"GET", "/webhooks", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, "/webhooks", "", 200, func(t *testing.T, f *fixture, r response) {
+					jsonHas(`"events":["ticket.closed"]`, `"enabled":true`, `"format":"json"`)(t, f, r)
+					if strings.Contains(string(r.body), "secret") || strings.Contains(string(r.body), hookSecret) {
+						t.Errorf("webhook list shows secrets: %s", r.body)
+					}
+				}}
+			}, nil},
+		{"POST", "/webhooks", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				return call{admin, "/webhooks", `{"url": "http://127.0.0.1:9/hook", "events": ["ticket.opened", "customer.opted_out"],
+					"secret": "` + hookSecret + `", "format": "slack"}`, 201,
+					jsonHas(`"url":"http://127.0.0.1:9/hook"`, `"events":["customer.opted_out","ticket.opened"]`, `"format":"slack"`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{admin, "/webhooks", `{"url": "gopher://x", "events": ["ticket.opened", "ticket.exploded"], "secret": "` + hookSecret + `"}`,
+					400, func(t *testing.T, f *fixture, r response) {
+						hasFields("bad_request", "url", "events")(t, f, r)
+						jsonHas(`ticket.exploded`, `customer.callback_requested`)(t, f, r)
+					}}
+			}},
+		{"PATCH", "/webhooks/{id}", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, fmt.Sprintf("/webhooks/%d", w.ID), `{"enabled": false}`, 200, jsonHas(`"enabled":false`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, fmt.Sprintf("/webhooks/%d", w.ID), `{}`, 400, hasFields("bad_request", "enabled")}
+			}},
+		{"DELETE", "/webhooks/{id}", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, fmt.Sprintf("/webhooks/%d", w.ID), "", 204, func(t *testing.T, f *fixture, r response) {
+					want(t, f.as(t, admin, "GET", fmt.Sprintf("/webhooks/%d/deliveries", w.ID), ""), 404)
+				}}
+			},
+			func(t *testing.T, f *fixture) call {
+				return call{admin, "/webhooks/999999", "", 404, hasFields("not_found")}
+			}},
+		{"GET", "/webhooks/{id}/deliveries", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventCustomerOptedOut)
+				cust := fmt.Sprintf("hook-%d", f.seq.Add(1))
+				must(f.store.CreateCustomer(t.Context(), proactive.Customer{ID: cust, Name: "Hugo", Phone: fmt.Sprintf("+3378%07d", f.seq.Add(1)), Language: "en"}))
+				for _, granted := range []bool{true, false} {
+					must(f.store.RecordConsent(t.Context(), cust, proactive.ConsentEvent{Granted: granted, Method: proactive.ConsentAPI, Actor: "test"}))
+				}
+				return call{admin, fmt.Sprintf("/webhooks/%d/deliveries?limit=10", w.ID), "", 200,
+					jsonHas(`"type":"customer.opted_out"`, `"state":"pending"`, `"attempts":0`, `"event_id":"evt_`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, fmt.Sprintf("/webhooks/%d/deliveries?limit=0", w.ID), "", 400, hasFields("bad_request", "limit")}
+			}},
+
 		{"GET", "/debug/pprof/", adminOnly,
 			func(t *testing.T, f *fixture) call {
 				return call{admin, "/debug/pprof/", "", 200, jsonHas("heap?debug=1", "goroutine?debug=2", "profile?debug=1")}
@@ -750,4 +808,20 @@ func TestRoutes(t *testing.T) {
 			})
 		}
 	})
+}
+
+const hookSecret = "s3cret-s3cret-s3cret"
+
+// webhook registers a webhook for events to a port nothing listens on.
+func (f *fixture) webhook(t *testing.T, events ...proactive.EventType) proactive.Webhook {
+	t.Helper()
+	return must(f.store.CreateWebhook(t.Context(), proactive.Webhook{URL: "http://127.0.0.1:9/hook", Events: events}, hookSecret))
+}
+
+// must returns v, or panics (failing the test with a stack) on err.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

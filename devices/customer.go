@@ -244,7 +244,15 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 	if err := v.err(); err != nil {
 		return proactive.ConsentEvent{}, err
 	}
+	var optedOut bool
 	err := func() error {
+		// Whether this withdraws a consent in force: what customer.opted_out
+		// reports, once per withdrawal.
+		var was bool
+		if err := tx.tx.QueryRowContext(ctx, `SELECT sms_consent FROM customers WHERE id = $1`, customerID).Scan(&was); err != nil &&
+			!errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET sms_consent = $2, consent_at = $3, updated_at = $4
 			WHERE id = $1 AND (consent_at IS NULL OR consent_at <= $3)`, customerID, ev.Granted, ev.At, now)
 		if err != nil {
@@ -252,7 +260,9 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
-		} else if n == 0 {
+		} else if n > 0 {
+			optedOut = was && !ev.Granted
+		} else {
 			// Either no such customer, or a later event already decided.
 			var one int
 			err := tx.tx.QueryRowContext(ctx, `SELECT 1 FROM customers WHERE id = $1`, customerID).Scan(&one)
@@ -262,9 +272,16 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 				return err
 			}
 		}
-		return tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note)
+		if err := tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID)
+			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID); err != nil {
+			return err
+		}
+		if !optedOut {
+			return nil
+		}
+		return tx.emit(ctx, proactive.EventCustomerOptedOut, customerKey(customerID),
+			proactive.CustomerEvent{CustomerID: customerID, Method: ev.Method, Reason: ev.Note})
 	}()
 	if err != nil {
 		return proactive.ConsentEvent{}, wrapOp("record consent", err)

@@ -19,9 +19,21 @@ func (tx *Tx) RaiseFollowUp(ctx context.Context, ticket int64, reason, actor str
 		WHERE id = $1 AND follow_up_reason = ''`, ticket, reason, dbTime(at)); err != nil {
 		return fmt.Errorf("raise follow-up: %w", err)
 	}
-	_, err := tx.record(ctx, ticket, proactive.TicketEventFollowUp, actor,
-		map[string]any{"reason": reason, "note": proactive.FollowUpNotes[reason]})
-	return err
+	if _, err := tx.record(ctx, ticket, proactive.TicketEventFollowUp, actor,
+		map[string]any{"reason": reason, "note": proactive.FollowUpNotes[reason]}); err != nil {
+		return err
+	}
+	if reason != proactive.FollowUpCall {
+		return nil
+	}
+	// On the ticket's order: a CRM sees the call request after the offer.
+	ev := proactive.CustomerEvent{TicketID: ticket, Reason: reason}
+	err := tx.tx.QueryRowContext(ctx, `SELECT t.device_id, COALESCE(o.customer_id, '') FROM tickets t
+		LEFT JOIN outreach o ON o.ticket_id = t.id WHERE t.id = $1`, ticket).Scan(&ev.DeviceID, &ev.CustomerID)
+	if err != nil {
+		return fmt.Errorf("raise follow-up: %w", err)
+	}
+	return tx.emit(ctx, proactive.EventCallbackRequested, ticketKey(ticket), ev)
 }
 
 // HandleFollowUp marks a ticket's follow-up handled by actor, with an

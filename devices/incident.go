@@ -104,6 +104,11 @@ func (tx *Tx) OpenIncident(ctx context.Context, rule string, at time.Time, appli
 	if err != nil {
 		return 0, fmt.Errorf("open incident: %w", err)
 	}
+	inc := proactive.Incident{ID: id, Rule: rule, Status: proactive.IncidentOpen, OpenedAt: now, FirstAlertAt: dbTime(at),
+		LastAlertAt: dbTime(at), Applicable: applicable, Devices: []proactive.DeviceID{}, Tickets: []int64{}}
+	if err := tx.emit(ctx, proactive.EventIncidentOpened, incidentKey(id), inc); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 

@@ -85,6 +85,10 @@ type Store struct {
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
+
+	// webhookWake gets a value when a committed transaction queued webhook
+	// deliveries (see WebhookWake).
+	webhookWake chan struct{}
 }
 
 // Open opens the store named by dsn with default Options; see OpenOptions.
@@ -110,6 +114,8 @@ func OpenOptions(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		cost:    opt.BcryptCost,
 		info:    newTTLCache[proactive.DeviceID, deviceInfo](opt.InfoTTL, 100_000),
 		secrets: newTTLCache[proactive.DeviceID, [32]byte](opt.SecretCacheTTL, 100_000),
+
+		webhookWake: make(chan struct{}, 1),
 	}
 	var err error
 	s.dialect, s.db, s.read, err = openDB(dsn, opt)

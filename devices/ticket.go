@@ -190,6 +190,9 @@ func (tx *Tx) openTicket(ctx context.Context, a proactive.Alert) (proactive.Tick
 		if _, err := insertEvent(ctx, tx.tx, t.ID, now, proactive.TicketEventAlert, "rules", body); err != nil {
 			return proactive.Ticket{}, false, err
 		}
+		if err := tx.emitTicket(ctx, t); err != nil {
+			return proactive.Ticket{}, false, err
+		}
 		return t, true, nil
 	}
 	return proactive.Ticket{}, false, errors.New("ticket opened and closed repeatedly by others meanwhile")
@@ -378,6 +381,10 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 	t.ClosedAt = fromNull(closedAt)
 	if outcome != "" {
 		t.Outcome, t.OutcomeNotes = outcome, notes
+	}
+	// Every status change passes here: its event is queued with it.
+	if err := tx.emitTicket(ctx, t); err != nil {
+		return proactive.Ticket{}, err
 	}
 	return t, nil
 }

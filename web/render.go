@@ -21,7 +21,7 @@ import (
 type pageData struct {
 	Title string
 	// Nav is the current section for the navigation: board, schedule,
-	// day, fleet, rules or measures.
+	// day, fleet, rules, measures or webhooks.
 	Nav string
 	// User is the signed-in session; nil on the sign-in and error pages
 	// of a visitor.
@@ -107,7 +107,7 @@ func mustParsePages(loc *time.Location) *pages {
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	p := &pages{set: map[string]*template.Template{}}
-	for _, name := range []string{"signin", "error", "board", "ticket", "day", "schedule", "fleet", "rules", "measures"} {
+	for _, name := range []string{"signin", "error", "board", "ticket", "day", "schedule", "fleet", "rules", "measures", "webhooks", "webhook"} {
 		t := template.Must(layout.Clone())
 		p.set[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))
 	}

@@ -53,6 +53,9 @@ func (s *session) Staff() bool {
 	return s.role == devices.RoleAdmin || s.role == devices.RoleDispatcher
 }
 
+// Admin reports whether the session is an admin's.
+func (s *session) Admin() bool { return s.role == devices.RoleAdmin }
+
 // Actor names the session's user on ticket timelines, as the API does.
 func (s *session) Actor() string {
 	if s.role == devices.RoleTechnician {

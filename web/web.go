@@ -231,6 +231,11 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /fleet", s.auth(s.staff(s.fleetPage)))
 	mux.Handle("GET /rules", s.auth(s.staff(s.rulesPage)))
 	mux.Handle("GET /measures", s.auth(s.staff(s.measuresPage)))
+	mux.Handle("GET /webhooks", s.auth(s.admin(s.webhooksPage)))
+	mux.Handle("POST /webhooks", s.auth(s.csrf(s.admin(s.createWebhook))))
+	mux.Handle("GET /webhooks/{id}", s.auth(s.admin(s.webhookPage)))
+	mux.Handle("POST /webhooks/{id}/enable", s.auth(s.csrf(s.admin(s.enableWebhook))))
+	mux.Handle("POST /webhooks/{id}/delete", s.auth(s.csrf(s.admin(s.deleteWebhook))))
 	mux.Handle("/", s.auth(http.HandlerFunc(s.notFound)))
 	return securityHeaders(mux)
 }

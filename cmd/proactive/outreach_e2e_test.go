@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,6 +48,20 @@ func TestServeOutreachLoop(t *testing.T) {
 	seedOutreach(t, store, phone)
 	_, token, err := devices.NewTokens(store, devices.TokenOptions{}).Create(ctx, "e2e", devices.Role("dispatcher"), "")
 	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A webhook: serve's dispatcher posts the ticket's events to it.
+	var hookMu sync.Mutex
+	var hooked []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		hooked = append(hooked, r.Header.Get("X-Proactive-Event"))
+	}))
+	defer receiver.Close()
+	if _, err := store.CreateWebhook(ctx, proactive.Webhook{URL: receiver.URL, Events: []proactive.EventType{proactive.EventTicketOpened,
+		proactive.EventTicketOffered, proactive.EventTicketScheduled}}, "e2e-webhook-secret"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -99,6 +116,14 @@ func TestServeOutreachLoop(t *testing.T) {
 	if signin.StatusCode != http.StatusOK || !strings.Contains(string(html), "token") {
 		t.Errorf("GET / (following redirects): %s\n%.500s", signin.Status, html)
 	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if want := []string{"ticket.opened", "ticket.offered", "ticket.scheduled"}; !slices.Equal(hooked, want) {
+			return fmt.Errorf("webhook got %v, want %v", hooked, want)
+		}
+		return nil
+	})
 	if strings.Contains(p.logs.String(), "e2e-auth-token") || strings.Contains(p.logs.String(), token) {
 		t.Error("a secret appears in the logs")
 	}

@@ -194,6 +194,8 @@ func serve(ctx context.Context, e env) error {
 	deadline := time.Duration(cfg.ShutdownTimeout)
 	err = lifecycle.Run(ctx, deadline,
 		lifecycle.Part{Name: "http", Run: lifecycle.ServeHTTP(srv, ln, 5*time.Second)},
+		// Webhooks stop after the notifier, whose last changes queue events.
+		lifecycle.Part{Name: "webhooks", Run: newDispatcher(cfg, store, reg, log).Run},
 		// The notifier outlives the rule engine, whose last alerts it
 		// takes, and drains its in-flight sends when stopped.
 		lifecycle.Part{Name: "notify", Run: notifier.Run},

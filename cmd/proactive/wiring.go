@@ -54,6 +54,11 @@ func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, lo
 	return notify.New(no), nil
 }
 
+// newDispatcher builds the delivery of outbound events to the webhooks.
+func newDispatcher(cfg Config, store *devices.Store, reg prometheus.Registerer, log *slog.Logger) *notify.Dispatcher {
+	return notify.NewDispatcher(store, history.DispatcherOptions(cfg, reg, log))
+}
+
 // newAPI builds the /api/v1 handler over the running components.
 func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, in *ingest.Ingester, tsdb *influx.Store,
 	n *notify.Notifier, checks []api.Check, log *slog.Logger) http.Handler {

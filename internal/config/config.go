@@ -150,6 +150,12 @@ type Config struct {
 		Brand                string   `yaml:"brand"` // opens the offer and the HELP answer
 		MaxAttempts          int      `yaml:"max_attempts"`
 		SendTimeout          Duration `yaml:"send_timeout"`
+		// Webhooks: a delivery gets WebhookAttempts attempts of at most
+		// WebhookTimeout each, WebhookBackoff after the first failure,
+		// doubled after each next one up to an hour; then it is dead.
+		WebhookAttempts int      `yaml:"webhook_attempts"`
+		WebhookTimeout  Duration `yaml:"webhook_timeout"`
+		WebhookBackoff  Duration `yaml:"webhook_backoff"`
 		// GroupWait is how long an offer waits after its alert so that an
 		// incident can form first; 0s sends it at once.
 		GroupWait Duration `yaml:"group_wait"`
@@ -214,6 +220,9 @@ func Default() Config {
 	c.Notify.Brand = "Proactive"
 	c.Notify.MaxAttempts = 8
 	c.Notify.SendTimeout = Duration(15 * time.Second)
+	c.Notify.WebhookAttempts = 12
+	c.Notify.WebhookTimeout = Duration(10 * time.Second)
+	c.Notify.WebhookBackoff = Duration(30 * time.Second)
 	c.Notify.GroupWait = Duration(30 * time.Second)
 	c.Notify.Incident.MinDevices = 5
 	c.Notify.Incident.MinShare = 0.2
@@ -533,6 +542,7 @@ func (c *Config) validate() []error {
 		"notify.slot_horizon": c.Notify.SlotHorizon, "notify.slot_hold": c.Notify.SlotHold,
 		"notify.survey_timeout": c.Notify.SurveyTimeout, "notify.send_timeout": c.Notify.SendTimeout,
 		"notify.incident.window": c.Notify.Incident.Window,
+		"notify.webhook_timeout": c.Notify.WebhookTimeout, "notify.webhook_backoff": c.Notify.WebhookBackoff,
 	} {
 		if d <= 0 {
 			bad(key, "must be positive")
@@ -553,6 +563,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Notify.SlotCount < 2 || c.Notify.SlotCount > 3 {
 		bad("notify.slot_count", "must be 2 or 3, got %d", c.Notify.SlotCount)
+	}
+	if c.Notify.WebhookAttempts <= 0 {
+		bad("notify.webhook_attempts", "must be positive, got %d", c.Notify.WebhookAttempts)
 	}
 	if c.Notify.DailyCap <= 0 {
 		bad("notify.daily_cap", "must be positive, got %d", c.Notify.DailyCap)

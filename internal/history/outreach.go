@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -97,4 +100,12 @@ func registry(ctx context.Context, dsn string) (*devices.Store, string) {
 		return nil, fmt.Sprintf("no database (it could not be opened: %v)", err)
 	}
 	return store, "the database"
+}
+
+// DispatcherOptions are the webhook dispatcher's options configured by
+// cfg, with its metrics on reg and its logs on log.
+func DispatcherOptions(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) notify.DispatcherOptions {
+	nc := cfg.Notify
+	return notify.DispatcherOptions{Attempts: nc.WebhookAttempts, Timeout: time.Duration(nc.WebhookTimeout),
+		Backoff: time.Duration(nc.WebhookBackoff), Registerer: reg, Logger: log}
 }

@@ -1,0 +1,101 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/internal/testenv"
+)
+
+const hookSecret = "a-secret-of-20-chars"
+
+// Admins register, disable and delete webhooks and read their delivery
+// log; dispatchers see neither the page nor its link; a bad registration
+// shows its problems and keeps what was typed, never the secret.
+func TestWebhooksPage(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	d := e.signedIn("dispatcher")
+	resp, page := d.get("/webhooks")
+	wantStatus(t, resp, page, http.StatusForbidden)
+	_, page = d.get("/")
+	wantNotIn(t, page, `href="/webhooks"`)
+
+	a := e.signedIn("admin")
+	resp, page = a.get("/webhooks")
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, `href="/webhooks" aria-current="page"`, "No webhooks registered.", `value="customer.opted_out"`)
+
+	resp, page = a.post("/webhooks", url.Values{"url": {"ftp://crm.example"}, "events": {"ticket.closed"}, "secret": {"short"}})
+	wantStatus(t, resp, page, http.StatusBadRequest)
+	wantIn(t, page, "was not registered", `value="ftp://crm.example"`, "http:// or https://", "16 to 256", `value="ticket.closed" checked`)
+	wantNotIn(t, page, `value="short"`)
+
+	resp, page = a.post("/webhooks", url.Values{"url": {"http://127.0.0.1:9/crm"}, "events": {"ticket.cancelled", "ticket.closed"},
+		"secret": {hookSecret}, "format": {"slack"}})
+	wantStatus(t, resp, page, http.StatusSeeOther)
+	_, page = a.get("/webhooks")
+	wantIn(t, page, "Webhook 1 registered", "1: http://127.0.0.1:9/crm", "ticket.cancelled, ticket.closed", "slack", "Enabled")
+	wantNotIn(t, page, hookSecret)
+
+	must(e.store.Transition(e.ctx, e.open, proactive.TicketCancelled, "test", "duplicate"))
+	resp, page = a.get("/webhooks/1")
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, "evt_", "ticket.cancelled", "Pending")
+
+	resp, page = a.post("/webhooks/1/enable", url.Values{"enabled": {"false"}})
+	wantStatus(t, resp, page, http.StatusSeeOther)
+	_, page = a.get("/webhooks")
+	wantIn(t, page, "Webhook 1 disabled", "Disabled", ">Enable<")
+	if w := must(e.store.Webhook(e.ctx, 1)); w.Enabled {
+		t.Error("still enabled")
+	}
+	resp, page = d.post("/webhooks/1/delete", url.Values{})
+	wantStatus(t, resp, page, http.StatusForbidden)
+	resp, page = a.post("/webhooks/1/delete", url.Values{})
+	wantStatus(t, resp, page, http.StatusSeeOther)
+	_, page = a.get("/webhooks")
+	wantIn(t, page, "Webhook 1 deleted.", "No webhooks registered.")
+	resp, page = a.get("/webhooks/1")
+	wantStatus(t, resp, page, http.StatusNotFound)
+	resp, page = a.post("/webhooks/1/delete", url.Values{"csrf": {"forged"}})
+	wantStatus(t, resp, page, http.StatusForbidden)
+}
+
+// The webhooks page and a delivery log in a browser: registering with the
+// keyboard's form, and no accessibility violation at either width.
+func TestBrowserWebhooks(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	do(t, ctx, "sign in",
+		chromedp.Navigate(base+"/webhooks"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), e.tok["admin"]),
+	)
+	submit(t, ctx, "sign in", "main form button[type=submit]")
+	do(t, ctx, "webhooks", chromedp.WaitVisible(chromedp.CSS("#w-url")))
+	checkPage(t, ctx, "webhooks-empty")
+	do(t, ctx, "fill the form",
+		chromedp.SendKeys(chromedp.CSS("#w-url"), "http://127.0.0.1:9/crm"),
+		chromedp.Click(chromedp.CSS(`input[value="ticket.cancelled"]`)),
+		chromedp.SendKeys(chromedp.CSS("#w-secret"), hookSecret),
+	)
+	submit(t, ctx, "register", `form[action="/webhooks"] button[type=submit]`)
+	do(t, ctx, "listed", chromedp.WaitVisible(chromedp.CSS("table.stack")))
+	if flash := text(t, ctx, ".flash"); !strings.Contains(flash, "registered") {
+		t.Errorf("flash %q", flash)
+	}
+	checkPage(t, ctx, "webhooks")
+	must(e.store.Transition(e.ctx, e.open, proactive.TicketCancelled, "test", "duplicate"))
+	do(t, ctx, "log", chromedp.Navigate(fmt.Sprintf("%s/webhooks/%d", base, 1)), chromedp.WaitVisible(chromedp.CSS("table.stack")))
+	if s := text(t, ctx, "table.stack"); !strings.Contains(s, "ticket.cancelled") {
+		t.Errorf("log shows:\n%s", s)
+	}
+	checkPage(t, ctx, "webhook-log")
+}
