@@ -548,3 +548,85 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	f.cl.Close()
 	return nil
 }
+
+// KafkaIntake is an instance's part in Kafka (ingest.source: kafka,
+// kafka.forward): the forwarder of its MQTT intake, and the consumer.
+type KafkaIntake struct {
+	o       KafkaOptions
+	consume bool
+	fwd     *Forwarder
+}
+
+// NewKafkaIntake prepares what consume and forward ask for: with consume,
+// the MQTT intake is always forwarded, since a device's messages are
+// evaluated only by its partition's owner. Neither: nothing, and its
+// methods change nothing.
+func NewKafkaIntake(o KafkaOptions, consume, forward bool, prefix string, log *slog.Logger) (*KafkaIntake, error) {
+	k := &KafkaIntake{o: o, consume: consume}
+	if !consume && !forward {
+		return k, nil
+	}
+	if err := k.o.defaults(prefix, log); err != nil {
+		return nil, err
+	}
+	fwd, err := NewForwarder(k.o, prefix, log)
+	if err != nil {
+		return nil, err
+	}
+	k.fwd = fwd
+	return k, nil
+}
+
+// Forward is the ingester's Options.Forward: nil when nothing forwards.
+func (k *KafkaIntake) Forward() func(context.Context, Message) error {
+	if k.fwd == nil {
+		return nil
+	}
+	return k.fwd.Forward
+}
+
+// Source returns what the instance runs as its source: mqtt alone, or with
+// the forwarder and, when consuming, the Kafka consumer of in.
+func (k *KafkaIntake) Source(in *Ingester, mqtt Source) Source {
+	if k.fwd == nil {
+		return mqtt
+	}
+	all := sources{mqtt, k.fwd}
+	if k.consume {
+		c, _ := NewKafka(in, k.o) // the options were checked by NewKafkaIntake
+		all = append(all, c)
+	}
+	return all
+}
+
+// Source is a part that feeds the ingester.
+type Source interface {
+	// Run feeds until ctx ends.
+	Run(ctx context.Context) error
+	// Ready reports nil while the source is serving.
+	Ready() error
+}
+
+// Ready reports nil: the forwarder buffers while Kafka is away.
+func (f *Forwarder) Ready() error { return nil }
+
+// sources run together.
+type sources []Source
+
+func (s sources) Run(ctx context.Context) error {
+	errs := make([]error, len(s))
+	var wg sync.WaitGroup
+	for i, src := range s {
+		wg.Go(func() { errs[i] = src.Run(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s sources) Ready() error {
+	var errs []error
+	for _, src := range s {
+		errs = append(errs, src.Ready())
+	}
+	return errors.Join(errs...)
+}
