@@ -89,6 +89,9 @@ func (o *KafkaOptions) defaults(prefix string, log *slog.Logger) error {
 	if o.Logger == nil {
 		o.Logger = log
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return nil
 }
 
