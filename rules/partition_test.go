@@ -43,7 +43,7 @@ func (l *partAlerts) firing(dev proactive.DeviceID) int {
 	return n
 }
 
-func runPartEngine(t *testing.T, log *partAlerts, now func() time.Time) *rules.Engine {
+func runPartEngine(t testing.TB, log *partAlerts, now func() time.Time) *rules.Engine {
 	t.Helper()
 	e := rules.New(rules.Options{Notify: log.notify, Now: now})
 	if probs := e.Load([]rules.Spec{{Name: "wear", Component: "compressor", Severity: proactive.SeverityWarning,
