@@ -59,6 +59,9 @@ type KafkaOptions struct {
 	// Assigned, Revoked and Lost are told of partition moves (see
 	// PartitionFunc); rules.Partitions has them.
 	Assigned, Revoked, Lost PartitionFunc
+	// SessionTimeout is how long the group waits for a silent member
+	// before its partitions move, default franz-go's 45s.
+	SessionTimeout time.Duration
 	// RevokeTimeout bounds how long a revoke waits for the records of its
 	// partitions to be stored and evaluated, default 30s.
 	RevokeTimeout time.Duration
@@ -174,6 +177,9 @@ func (k *Kafka) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(k.revoked),
 		kgo.OnPartitionsLost(k.lost),
 	}, k.o.ClientOptions...)
+	if d := k.o.SessionTimeout; d > 0 {
+		opts = append(opts, kgo.SessionTimeout(d), kgo.HeartbeatInterval(min(3*time.Second, d/5)))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

@@ -99,7 +99,7 @@ func serve(ctx context.Context, e env) error {
 		parts = rules.NewPartitions(engine, rules.PartitionOptions{Dir: cfg.Kafka.SnapshotDir, History: history, Interval: time.Duration(cfg.Rules.SnapshotInterval), RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Logger: log})
 	}
 	kafka, err := ingest.NewKafkaIntake(ingest.KafkaOptions{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, EventsTopic: cfg.Kafka.EventsTopic, Group: cfg.Kafka.Group,
-		Evaluated: engine.Sync, Assigned: parts.Assign, Revoked: parts.Revoke, Lost: parts.Lose}, parts != nil, cfg.Kafka.Forward, cfg.MQTT.TopicPrefix, log)
+		SessionTimeout: time.Duration(cfg.Kafka.SessionTimeout), Evaluated: engine.Sync, Assigned: parts.Assign, Revoked: parts.Revoke, Lost: parts.Lose}, parts != nil, cfg.Kafka.Forward, cfg.MQTT.TopicPrefix, log)
 	if err != nil {
 		return err
 	}

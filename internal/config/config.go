@@ -93,6 +93,9 @@ type Config struct {
 		// snapshot per partition for its next owner; empty: the next
 		// owner rebuilds from InfluxDB.
 		SnapshotDir string `yaml:"snapshot_dir"`
+		// SessionTimeout is how long the group waits for a silent
+		// instance before its partitions move: the failover time.
+		SessionTimeout Duration `yaml:"session_timeout"`
 	} `yaml:"kafka"`
 	DB   Secret `yaml:"db"`
 	HTTP struct {
@@ -200,6 +203,7 @@ func Default() Config {
 	c.Kafka.EventsTopic = "proactive.events"
 	c.Kafka.Group = "proactive"
 	c.Kafka.SnapshotDir = "data/partitions"
+	c.Kafka.SessionTimeout = Duration(45 * time.Second)
 	c.Ingest.MaxRatePerDevice = 10
 	c.Ingest.MaxClockSkew = Duration(7 * 24 * time.Hour)
 	c.Influx.URL = "http://127.0.0.1:8086"
@@ -461,6 +465,8 @@ func (c *Config) validate() []error {
 	}
 	if c.Kafka.Topic == "" || c.Kafka.EventsTopic == "" || c.Kafka.Group == "" {
 		bad("kafka", "topic, events_topic and group must not be empty")
+	} else if c.Kafka.SessionTimeout < Duration(time.Second) {
+		bad("kafka.session_timeout", "must be at least 1s")
 	} else if c.Kafka.Topic == c.Kafka.EventsTopic {
 		bad("kafka.events_topic", "must differ from kafka.topic")
 	}
