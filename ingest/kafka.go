@@ -361,10 +361,9 @@ func (k *Kafka) partitionOf(ctx context.Context, cl *kgo.Client) func(proactive.
 
 func (k *Kafka) assigned(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
 	parts := k.telemetry(m)
-	if k.o.Assigned != nil && len(parts) > 0 {
+	if k.o.Assigned != nil {
+		// Called with no partitions too: what a revoke parked goes.
 		k.o.Assigned(ctx, parts, k.partitionOf(ctx, cl))
-	} else if k.o.Assigned != nil {
-		k.o.Assigned(ctx, nil, func(proactive.DeviceID) int32 { return -1 })
 	}
 	k.ready.Store(true)
 	k.in.intake(true)
