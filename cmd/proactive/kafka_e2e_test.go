@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/ingest"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -171,4 +173,129 @@ func TestKafkaThreeInstancesKillOne(t *testing.T) {
 			t.Errorf("%s: %d alert events on its ticket, want 1", id(d), alerts)
 		}
 	}
+}
+
+// TestKafkaPartitionMoveKeepsWindows: an instance takes a week of readings
+// through Kafka; a second instance joins, and the partitions it gets move
+// to it with their windows (the first instance's snapshots in the shared
+// directory). A rule that compares the last hour with the last 7 days then
+// fires on the first reading after the move, for every device, as it would
+// have without the move; an engine without the week would not fire.
+func TestKafkaPartitionMoveKeepsWindows(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Postgres(t)
+	influx := testenv.Influx(t)
+	const partitions = 6
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "proactive.telemetry", "proactive.events"),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: compressor_wear\n    component: compressor\n    severity: warning\n    when: avg(compressor_current, \"1h\") > 1.25 * avg(compressor_current, \"7d\")\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	store, err := devices.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	// One device in every partition, so that the joining instance gets some
+	// whichever half the group gives it.
+	run := fmt.Sprintf("m%d", time.Now().UnixNano()%1e9)
+	var ids []string
+	covered := map[int32]bool{}
+	for i := 0; len(covered) < partitions; i++ {
+		id := fmt.Sprintf("%s-fridge-%03d", run, i)
+		if p := ingest.KafkaPartition(proactive.DeviceID(id), partitions); !covered[p] {
+			covered[p] = true
+			ids = append(ids, id)
+			if _, err := store.CreateDevice(ctx, proactive.Device{ID: proactive.DeviceID(id), Model: "fridge-a1", TimeZone: "UTC"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	snapshots := t.TempDir()
+	instance := func() *platform {
+		env := baseEnv(t, influx)
+		env["PROACTIVE_DB"] = dsn
+		env["PROACTIVE_RULES"] = filepath.Join(dir, "*.yaml")
+		env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+		env["PROACTIVE_INGEST_SOURCE"] = "kafka"
+		env["PROACTIVE_KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
+		env["PROACTIVE_KAFKA_SNAPSHOT_DIR"] = snapshots
+		env["PROACTIVE_KAFKA_SESSION_TIMEOUT"] = "2s"
+		env["PROACTIVE_INGEST_MAX_RATE_PER_DEVICE"] = "0" // a week of readings comes at once
+		p := startChild(t, env)
+		p.waitReady(t)
+		return p
+	}
+	a := instance()
+
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	reading := func(id string, ts time.Time, v float64) *kgo.Record {
+		return &kgo.Record{Topic: "proactive.telemetry", Key: []byte(id),
+			Value:   fmt.Appendf(nil, `{"ts": %d, "metrics": {"compressor_current": %g}}`, ts.UnixMilli(), v),
+			Headers: []kgo.RecordHeader{{Key: "topic", Value: []byte("devices/" + id + "/telemetry")}}}
+	}
+	now := time.Now().Truncate(time.Second)
+	base := now.Add(-7*24*time.Hour - 30*time.Minute)
+	var week []*kgo.Record
+	for h := range 7 * 24 {
+		for _, id := range ids {
+			week = append(week, reading(id, base.Add(time.Duration(h)*time.Hour), 5))
+		}
+	}
+	if err := prod.ProduceSync(ctx, week...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		n := 0
+		for _, s := range influx.Query(t, fmt.Sprintf(`SELECT count("compressor_current") FROM "telemetry" WHERE "device_id" =~ /^%s-/`, run)) {
+			for _, row := range s.Values {
+				if f, ok := row[1].(float64); ok {
+					n += int(f)
+				}
+			}
+		}
+		if n != len(week) {
+			return fmt.Errorf("%d of %d readings stored", n, len(week))
+		}
+		return nil
+	})
+
+	b := instance() // the group rebalances: a snapshots its partitions, b restores its share
+	testenv.Eventually(t, 0, func() error {
+		if !regexp.MustCompile(`"msg":"partition restored from its snapshot".*"devices":[1-9]`).MatchString(b.logs.String()) {
+			return fmt.Errorf("the joining instance restored no partition from a snapshot:\n%s", tail(b.logs.String(), 3000))
+		}
+		return nil
+	})
+	var hot []*kgo.Record
+	for _, id := range ids {
+		hot = append(hot, reading(id, now.Add(-time.Minute), 20))
+	}
+	if err := prod.ProduceSync(ctx, hot...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, func() error {
+		for _, id := range ids {
+			page, err := store.ListTickets(ctx, devices.TicketFilter{Device: proactive.DeviceID(id)})
+			if err != nil {
+				return err
+			}
+			if len(page.Items) != 1 {
+				return fmt.Errorf("%s: %d tickets, want 1:\nA:\n%s\nB:\n%s", id, len(page.Items), tail(a.logs.String(), 2000), tail(b.logs.String(), 2000))
+			}
+		}
+		return nil
+	})
+	a.terminate(t)
+	b.terminate(t)
 }
