@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -298,4 +299,64 @@ func TestKafkaPartitionMoveKeepsWindows(t *testing.T) {
 	})
 	a.terminate(t)
 	b.terminate(t)
+}
+
+// TestKafkaForwardsMQTTIntake: with ingest.source: kafka, what a device
+// publishes to the instance's embedded broker goes through Kafka (the
+// forwarder), is consumed by the partition's owner and stored; the
+// device's QoS 1 publish is acknowledged once Kafka has it.
+func TestKafkaForwardsMQTTIntake(t *testing.T) {
+	t.Parallel()
+	influx := testenv.Influx(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "proactive.telemetry", "proactive.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	env := baseEnv(t, influx)
+	listen := testenv.FreeAddr(t)
+	env["PROACTIVE_MQTT_LISTEN"] = listen
+	env["PROACTIVE_INGEST_SOURCE"] = "kafka"
+	env["PROACTIVE_KAFKA_BROKERS"] = strings.Join(c.ListenAddrs(), ",")
+	env["PROACTIVE_KAFKA_SNAPSHOT_DIR"] = t.TempDir()
+	p := startServe(t, env)
+	p.waitReady(t)
+
+	dev := device(t, "tcp://"+listen, "fwd-fridge-1", false)
+	ts := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for i := range 5 {
+		publish(t, dev, "devices/fwd-fridge-1/telemetry",
+			fmt.Sprintf(`{"ts": %d, "metrics": {"compressor_current": %d}}`, ts.Add(time.Duration(i)*time.Second).UnixMilli(), i))
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if n := influx.Count(t, "telemetry"); n != 5 {
+			return fmt.Errorf("%d of 5 points stored:\n%s", n, tail(p.logs.String(), 3000))
+		}
+		return nil
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics("proactive.telemetry"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := 0
+	for got < 5 {
+		fs := cl.PollFetches(ctxTimeout(t, 10*time.Second))
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			if string(r.Key) != "fwd-fridge-1" || r.Partition != ingest.KafkaPartition("fwd-fridge-1", 3) {
+				t.Errorf("record key %q in partition %d", r.Key, r.Partition)
+			}
+		})
+	}
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
