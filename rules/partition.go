@@ -99,6 +99,31 @@ func (e *Engine) adopt(s *Engine, keep func(proactive.DeviceID) bool) int {
 	return n
 }
 
+// firingSince returns the firing alerts of the devices keep selects that
+// fired after since.
+func (e *Engine) firingSince(keep func(proactive.DeviceID) bool, since time.Time) []proactive.Alert {
+	var out []proactive.Alert
+	for _, sh := range e.shards {
+		sh.mu.Lock()
+		ev := sh.ev
+		ev.out = ev.out[:0]
+		for _, d := range ev.devices {
+			if !keep(d.id) || d.alerts == nil {
+				continue
+			}
+			for _, r := range ev.bound {
+				if a := d.alerts[r.Name]; a != nil && a.state == proactive.AlertFiring && a.firedAt.After(since) {
+					ev.emit(d, r, a)
+				}
+			}
+		}
+		out = append(out, ev.out...)
+		ev.out = ev.out[:0]
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 // rebuildFleet recomputes the model baselines from every device, with
 // every shard locked: devices came or went.
 func (e *Engine) rebuildFleet() {
@@ -171,6 +196,11 @@ type PartitionOptions struct {
 	Interval time.Duration
 	// History is the stored telemetry the restores read.
 	History History
+	// Renotify is how far back, from now, a restore without a snapshot
+	// notifies again the alerts that fired (default 10m): a killed owner
+	// may have stored their samples and died before it evaluated them.
+	// The tickets are idempotent, so a second notice opens none.
+	Renotify time.Duration
 	// RebuildTimeout bounds one assignment's restore (default 2m).
 	RebuildTimeout time.Duration
 	Now            func() time.Time
@@ -205,6 +235,9 @@ func NewPartitions(engine *Engine, o PartitionOptions) *Partitions {
 	}
 	if o.RebuildTimeout <= 0 {
 		o.RebuildTimeout = 2 * time.Minute
+	}
+	if o.Renotify <= 0 {
+		o.Renotify = 10 * time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -298,8 +331,13 @@ func (p *Partitions) Assign(ctx context.Context, parts []int32, of func(proactiv
 	if len(rebuild) > 0 {
 		keep := in(of, rebuild)
 		s := p.engine.scratch()
-		rep, err := s.RebuildHistory(rctx, p.o.History.only(keep), p.o.Now())
+		end := p.o.Now()
+		rep, err := s.RebuildHistory(rctx, p.o.History.only(keep), end)
+		// As after a snapshot: the recent firings may never have been
+		// notified (a killed owner stored their samples, then died).
+		late := s.firingSince(keep, end.Add(-p.o.Renotify))
 		n := p.engine.adopt(s, keep)
+		p.engine.notify(ctx, late)
 		devices += n
 		if err != nil {
 			p.log.Warn("partition windows not fully rebuilt from influxdb; their alerts restart from what was loaded",
@@ -331,7 +369,12 @@ func (p *Partitions) restoreSnapshot(ctx context.Context, part int32, of func(pr
 	}
 	keep := in(of, map[int32]bool{part: true})
 	rep, err := s.RebuildSince(ctx, p.o.History.only(keep), info, p.o.Now())
+	// Alerts that fired in the gap were never notified here; their old
+	// owner may have died before it evaluated them. A second notice opens
+	// no second ticket (tickets are per device and component).
+	late := s.firingSince(keep, info.Time)
 	n := p.engine.adopt(s, keep)
+	p.engine.notify(ctx, late)
 	if err != nil {
 		p.log.Warn("partition restored from its snapshot, but the gap not fully replayed", "partition", part, "devices", n, "err", err)
 		return n, nil

@@ -131,3 +131,40 @@ func TestPartitionMoveKeepsWindows(t *testing.T) {
 		t.Errorf("device-1 fired on the old owner after the move")
 	}
 }
+
+// A partition restored from history notifies the alerts that fired in the
+// last minutes: its old owner may have stored their samples and died
+// before it evaluated them. Older firings are not notified again.
+func TestPartitionRestoreNotifiesRecentFirings(t *testing.T) {
+	end := time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return end }
+	samples := []proactive.Sample{
+		{Device: "device-0", Time: end.Add(-25 * time.Minute), Metrics: map[string]float64{"current": 50}}, // fired before Renotify
+		{Device: "device-1", Time: end.Add(-time.Minute), Metrics: map[string]float64{"current": 50}},
+	}
+	h := rules.History{Samples: func(from, to time.Time) rules.SampleSource {
+		return func(_ context.Context, fn func(proactive.Sample) error) error {
+			for _, s := range samples {
+				if !s.Time.Before(from) && s.Time.Before(to) {
+					if err := fn(s); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+	}}
+	var log partAlerts
+	e := rules.New(rules.Options{Notify: log.notify, Now: now})
+	if probs := e.Load([]rules.Spec{{Name: "hot", Component: "compressor", Severity: proactive.SeverityWarning,
+		When: `max(current, "15m") > 10`, File: "r.yaml", Line: 1, WhenLine: 1}}); probs != nil {
+		t.Fatal(probs)
+	}
+	rules.NewPartitions(e, rules.PartitionOptions{History: h, Now: now}).Assign(t.Context(), []int32{0, 1}, partOf)
+	if n := log.firing("device-1"); n != 1 {
+		t.Errorf("device-1 fired a minute ago: notified %d times, want 1", n)
+	}
+	if n := log.firing("device-0"); n != 0 {
+		t.Errorf("device-0 fired 25 minutes ago: notified %d times, want 0", n)
+	}
+}
