@@ -62,6 +62,8 @@ bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWindow' -benchmem ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRebuild/(snapshot|aggregated)' -benchtime 1x -timeout 60m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSnapshot' -benchtime 1x -timeout 30m ./rules/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkKafkaIngest' -benchtime 200000x -timeout 10m ./ingest/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkPartitionRestore' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkOpenTicket|BenchmarkCheckDeviceSecret' -benchtime 2s ./devices/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkAlertToSMS' -benchtime 1x -timeout 20m ./notify/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSimulatorPublish' -benchtime 1000000x -timeout 10m ./simulator/

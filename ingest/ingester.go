@@ -72,6 +72,10 @@ type Message struct {
 	// again. Exactly one of them is called, once. Either may be nil.
 	Ack  func()
 	Nack func()
+	// AckAfterSink, when true, calls Ack only after the sinks have taken
+	// the batch the message was stored in: Kafka commits an offset only
+	// once its records are evaluated, not only stored.
+	AckAfterSink bool
 	// queueAck, when set, is used instead of Ack once the message is
 	// stored: it queues the acknowledgement, and the ingester's ackFlush
 	// sends the acks of a batch together (the embedded broker's PUBACKs,
@@ -95,6 +99,10 @@ func (m Message) nack() {
 type Options struct {
 	Writer Writer
 	Sink   SinkFunc
+	// Forward, when set, takes every message Handle is given instead of
+	// the ingester, and answers for its Ack or Nack (Kafka's forwarder:
+	// the MQTT intake goes to a topic that the instances consume).
+	Forward func(ctx context.Context, m Message) error
 	// EventSink, when set, gets the events of each stored batch, just
 	// before Sink gets its samples, so that the samples' evaluations see
 	// the events stored with them.
@@ -287,6 +295,14 @@ func (in *Ingester) WriteError() error {
 // ErrClosed once shutdown began, or ctx's error. Whatever it returns, exactly
 // one of m.Ack and m.Nack is called, now or after the write.
 func (in *Ingester) Handle(ctx context.Context, m Message) error {
+	if in.opts.Forward != nil {
+		return in.opts.Forward(ctx, m)
+	}
+	return in.handle(ctx, m)
+}
+
+// handle is Handle without forwarding: the Kafka consumer's way in.
+func (in *Ingester) handle(ctx context.Context, m Message) error {
 	in.mu.Lock()
 	if in.stopping {
 		in.mu.Unlock()
@@ -614,8 +630,16 @@ func (in *Ingester) settle(ctx context.Context, w *written) {
 	}
 	in.points.Add(int64(stored))
 	in.m.PointsWritten.Add(float64(stored))
+	defer func() {
+		for i, it := range w.batch {
+			if w.errs[i] == nil && it.msg.AckAfterSink {
+				it.msg.ack()
+			}
+		}
+	}()
 	for i, it := range w.batch {
 		switch err := w.errs[i]; {
+		case err == nil && it.msg.AckAfterSink:
 		case err == nil:
 			if it.msg.queueAck != nil {
 				it.msg.queueAck()

@@ -30,6 +30,10 @@ type CheckpointOptions struct {
 	// takes its shutdown snapshot only then: an engine that did not drain
 	// may not hold every sample it was given.
 	Stopped <-chan struct{}
+	// Partitions, when set, keeps the engine's devices instead (Kafka):
+	// Restore then restores nothing, each partition's devices coming on
+	// its assignment, and Run snapshots each owned partition.
+	Partitions *Partitions
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -73,7 +77,7 @@ func (c *Checkpoint) Enabled() bool { return c.o.Path != "" && c.engine.Lookback
 // database missing) is not fatal: the rules then start from what they have, which
 // the log says.
 func (c *Checkpoint) Restore(ctx context.Context) {
-	if c.engine.Lookback() <= 0 {
+	if c.engine.Lookback() <= 0 || c.o.Partitions != nil {
 		return // no rules
 	}
 	start := c.o.Now()
@@ -160,6 +164,9 @@ func (c *Checkpoint) Save() (SnapshotInfo, error) {
 // periodic write that fails is logged; the previous snapshot stays. Without
 // Enabled, Run only waits for ctx.
 func (c *Checkpoint) Run(ctx context.Context) error {
+	if c.o.Partitions != nil {
+		return c.o.Partitions.Run(ctx)
+	}
 	if !c.Enabled() {
 		<-ctx.Done()
 		return nil

@@ -79,6 +79,9 @@ type batch struct {
 	samples []proactive.Sample
 	events  []proactive.Event
 	maint   []proactive.Maintenance
+	// done, when set, is closed once the shard has processed the batch
+	// (Sync's barrier).
+	done chan struct{}
 }
 
 func (b batch) len() int { return len(b.samples) + len(b.events) + len(b.maint) }
@@ -308,6 +311,9 @@ func (e *Engine) process(ctx context.Context, sh *shard, b batch) {
 		e.m.samples.Add(float64(len(b.samples)))
 	}
 	e.notify(ctx, alerts)
+	if b.done != nil {
+		close(b.done)
+	}
 }
 
 func (e *Engine) notify(ctx context.Context, alerts []proactive.Alert) {

@@ -69,6 +69,11 @@ type SnapshotInfo struct {
 // times after its alerts), an end tag with the device count, and the
 // CRC-32C of all that precedes it.
 func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
+	return e.snapshot(w, nil)
+}
+
+// snapshot is Snapshot of the devices keep selects, all when keep is nil.
+func (e *Engine) snapshot(w io.Writer, keep func(proactive.DeviceID) bool) (SnapshotInfo, error) {
 	e.mu.Lock()
 	l := e.set.layout
 	e.mu.Unlock()
@@ -82,6 +87,9 @@ func (e *Engine) Snapshot(w io.Writer) (SnapshotInfo, error) {
 		sh.mu.Lock()
 		list := make([]*device, 0, len(sh.ev.devices))
 		for _, d := range sh.ev.devices {
+			if keep != nil && !keep(d.id) {
+				continue
+			}
 			list = append(list, d)
 			if d.lastSeen.After(newest) {
 				newest = d.lastSeen

@@ -92,8 +92,19 @@ func serve(ctx context.Context, e env) error {
 		log.Info("rules disabled on this instance (rules.enabled: false)")
 	}
 
+	history := rules.StoredHistory(tsdb)
+	history.Maintenance = store // the rebuild applies repairs at their times, as the live engine did
+	var parts *rules.Partitions // with Kafka, a partition's devices are restored on its assignment, not at start
+	if cfg.Ingest.Source == "kafka" {
+		parts = rules.NewPartitions(engine, rules.PartitionOptions{Dir: cfg.Kafka.SnapshotDir, History: history, Interval: time.Duration(cfg.Rules.SnapshotInterval), RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Logger: log})
+	}
+	kafka, err := ingest.NewKafkaIntake(ingest.KafkaOptions{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.Topic, EventsTopic: cfg.Kafka.EventsTopic, Group: cfg.Kafka.Group,
+		SessionTimeout: time.Duration(cfg.Kafka.SessionTimeout), Evaluated: engine.Sync, Assigned: parts.Assign, Revoked: parts.Revoke, Lost: parts.Lose}, parts != nil, cfg.Kafka.Forward, cfg.MQTT.TopicPrefix, log)
+	if err != nil {
+		return err
+	}
 	in := ingest.New(ingest.Options{
-		Writer:    tsdb,
+		Writer: tsdb, Forward: kafka.Forward(),
 		Sink:      sink,
 		EventSink: eventSink, Intake: engine.SetIntake, // our own outage is no device's silence
 		Lookup: func(id proactive.DeviceID) (string, bool) {
@@ -146,6 +157,7 @@ func serve(ctx context.Context, e env) error {
 		}
 		src, mqttWhere = s, "external broker "+config.RedactURL(cfg.MQTT.URL)
 	}
+	src = kafka.Source(in, src)
 
 	// One token cache for the API and the web page, so that a revocation
 	// through either takes effect in both at once.
@@ -182,12 +194,10 @@ func serve(ctx context.Context, e env) error {
 	log.Info("proactive serving", "version", version, "http", ln.Addr().String(), "mqtt", mqttWhere,
 		"influxdb", config.RedactURL(cfg.Influx.URL), "bucket", cfg.Influx.Bucket)
 
-	history := rules.StoredHistory(tsdb)
-	history.Maintenance = store // the rebuild applies repairs at their times, as the live engine did
 	rulesStopped := make(chan struct{})
 	checkpoint := rules.NewCheckpoint(engine, rules.CheckpointOptions{
 		Path: cfg.Rules.SnapshotPath, Interval: time.Duration(cfg.Rules.SnapshotInterval), History: history,
-		RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Stopped: rulesStopped, Logger: log,
+		RebuildTimeout: time.Duration(cfg.Rules.RebuildTimeout), Stopped: rulesStopped, Logger: log, Partitions: parts,
 	})
 	checkpoint.Restore(ctx)
 

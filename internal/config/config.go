@@ -67,7 +67,11 @@ type Config struct {
 		QueueSize     int      `yaml:"queue_size"`
 	} `yaml:"influx"`
 	Ingest struct {
-		RequireRegistration bool `yaml:"require_registration"`
+		// Source is where the ingester takes messages from: mqtt (the
+		// embedded or external broker) or kafka (the topics below, shared
+		// with the other instances through a consumer group).
+		Source              string `yaml:"source"`
+		RequireRegistration bool   `yaml:"require_registration"`
 		// Per-device limits: distinct metric names, messages per second
 		// (0 = none; a burst of ten seconds' worth), and how far ahead
 		// of its receipt a timestamp may be.
@@ -75,6 +79,25 @@ type Config struct {
 		MaxRatePerDevice    int      `yaml:"max_rate_per_device"`
 		MaxClockSkew        Duration `yaml:"max_clock_skew"`
 	} `yaml:"ingest"`
+	// Kafka is the log that instances share past one machine
+	// (docs/scaling.md): records keyed by device id, the MQTT payload as
+	// value, the MQTT topic in header "topic".
+	Kafka struct {
+		Brokers     []string `yaml:"brokers"`
+		Topic       string   `yaml:"topic"`
+		EventsTopic string   `yaml:"events_topic"`
+		Group       string   `yaml:"group"`
+		// Forward sends the MQTT intake to the topics instead of the
+		// ingester, for brokers without a Kafka bridge.
+		Forward bool `yaml:"forward"`
+		// SnapshotDir, in storage the instances share, holds a rule
+		// snapshot per partition for its next owner; empty: the next
+		// owner rebuilds from InfluxDB.
+		SnapshotDir string `yaml:"snapshot_dir"`
+		// SessionTimeout is how long the group waits for a silent
+		// instance before its partitions move: the failover time.
+		SessionTimeout Duration `yaml:"session_timeout"`
+	} `yaml:"kafka"`
 	DB   DSN `yaml:"db"`
 	HTTP struct {
 		Addr string `yaml:"addr"`
@@ -183,7 +206,13 @@ func Default() Config {
 	c.MQTT.MaxConnections = 100000
 	c.MQTT.MaxPacketSize = 64<<10 + 1024 // a 64 KiB payload and its headers
 	c.MQTT.ConnectTimeout = Duration(10 * time.Second)
+	c.Ingest.Source = "mqtt"
 	c.Ingest.MaxMetricsPerDevice = 200
+	c.Kafka.Topic = "proactive.telemetry"
+	c.Kafka.EventsTopic = "proactive.events"
+	c.Kafka.Group = "proactive"
+	c.Kafka.SnapshotDir = "data/partitions"
+	c.Kafka.SessionTimeout = Duration(45 * time.Second)
 	c.Ingest.MaxRatePerDevice = 10
 	c.Ingest.MaxClockSkew = Duration(7 * 24 * time.Hour)
 	c.Influx.URL = "http://127.0.0.1:8086"
@@ -478,6 +507,21 @@ func (c *Config) validate() []error {
 	}
 	if c.MQTT.ConnectTimeout <= 0 {
 		bad("mqtt.connect_timeout", "must be positive")
+	}
+	switch c.Ingest.Source {
+	case "mqtt", "kafka":
+	default:
+		bad("ingest.source", "%q is not one of mqtt, kafka", c.Ingest.Source)
+	}
+	if (c.Ingest.Source == "kafka" || c.Kafka.Forward) && len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "required with ingest.source: kafka or kafka.forward: true (host:port, comma-separated in PROACTIVE_KAFKA_BROKERS)")
+	}
+	if c.Kafka.Topic == "" || c.Kafka.EventsTopic == "" || c.Kafka.Group == "" {
+		bad("kafka", "topic, events_topic and group must not be empty")
+	} else if c.Kafka.SessionTimeout < Duration(time.Second) {
+		bad("kafka.session_timeout", "must be at least 1s")
+	} else if c.Kafka.Topic == c.Kafka.EventsTopic {
+		bad("kafka.events_topic", "must differ from kafka.topic")
 	}
 	if c.Ingest.MaxMetricsPerDevice <= 0 {
 		bad("ingest.max_metrics_per_device", "must be positive, got %d", c.Ingest.MaxMetricsPerDevice)
