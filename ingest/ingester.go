@@ -163,6 +163,9 @@ type item struct {
 	samples  []proactive.Sample
 	statuses []proactive.DeviceStatus
 	events   []proactive.Event
+	// one backs samples when the message holds one reading, as nearly
+	// every message does: one allocation for the item and its sample.
+	one [1]proactive.Sample
 }
 
 // Ingester validates messages and writes them in batches. Handle may be
@@ -327,7 +330,7 @@ func (in *Ingester) decode(m Message) *item {
 	if kind == TopicUnknown && err == nil {
 		return nil // not ours: some other application's topic on a shared broker
 	}
-	in.m.Messages.WithLabelValues(kindLabel(kind)).Inc()
+	in.m.message(kind).Inc()
 	if err != nil {
 		in.deadLetter(m, "", EntryError{-1, ReasonBadTopic, err.Error()})
 		return nil
@@ -377,7 +380,11 @@ func (in *Ingester) decode(m Message) *item {
 	if len(readings) == 0 {
 		return nil
 	}
-	it.samples = make([]proactive.Sample, len(readings))
+	if len(readings) == 1 {
+		it.samples = it.one[:]
+	} else {
+		it.samples = make([]proactive.Sample, len(readings))
+	}
 	for i, r := range readings {
 		it.samples[i] = proactive.Sample{Device: id, Model: model, Time: r.Time, Metrics: r.Metrics}
 	}
