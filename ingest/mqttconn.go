@@ -62,6 +62,8 @@ func openBufferedConn(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
+	// closeGrace is connCloseGrace but in tests.
+	closeGrace time.Duration
 
 	mu       sync.Mutex
 	drained  sync.Cond // signalled when the flusher took or finished a buffer
@@ -72,7 +74,7 @@ type bufferedConn struct {
 }
 
 func newBufferedConn(conn net.Conn) *bufferedConn {
-	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer)}
+	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer), closeGrace: connCloseGrace}
 	c.drained.L = &c.mu
 	return c
 }
@@ -126,7 +128,7 @@ func (c *bufferedConn) flush() {
 func (c *bufferedConn) Close() error {
 	c.mu.Lock()
 	if c.flushing {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(connCloseGrace))
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.closeGrace))
 		for c.flushing {
 			c.drained.Wait()
 		}
