@@ -54,7 +54,7 @@ test-short:
 # and the simulator's publish rate and CPU. Takes about half an hour.
 bench: bin/influxd
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
-	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest' -benchmem ./ingest/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest|BenchmarkTelemetryIngest' -benchmem ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkIngestWhileAnotherFloods' -benchtime 10000x ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWrite' -benchmem ./influx/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkRuleEvaluations' -benchtime 1000000x -timeout 30m ./rules/

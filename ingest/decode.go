@@ -391,6 +391,7 @@ const (
 	TopicTelemetry
 	TopicStatus
 	TopicEvents
+	topicKinds // how many there are
 )
 
 // ParseTopic splits "{prefix}/{device_id}/telemetry", ".../status" or

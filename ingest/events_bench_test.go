@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -74,4 +75,49 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkTelemetryIngest is BenchmarkEventIngest for telemetry: one
+// reading of five metrics per message, from 1000 devices in turn, Handle
+// through batching to a writer that discards the batch, and the ack. It is
+// the ingester's share of BenchmarkIngest (cmd/proactive) without the MQTT
+// client, the line protocol and the HTTP write.
+func BenchmarkTelemetryIngest(b *testing.B) {
+	const devices = 1000
+	topics := make([]string, devices)
+	for d := range topics {
+		topics[d] = fmt.Sprintf("devices/fridge-%04d/telemetry", d)
+	}
+	payload := []byte(`{"ts": 1763791200000, "metrics": {"compressor_current": 4.52, "cabinet_temp": 3.61, "ambient_temp": 21.5, "door_open": false, "power_w": 131.0}}`)
+	discard := batchWriterFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus, []proactive.Event) error {
+		return nil
+	})
+	in := ingest.New(ingest.Options{
+		Writer: discard, Logger: slog.New(slog.DiscardHandler), Metrics: ingest.NewMetrics(prometheus.NewRegistry()),
+		Sink: func(context.Context, []proactive.Sample, []proactive.DeviceStatus) {},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	var acked sync.WaitGroup
+	ack := func() { acked.Done() }
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	i := 0
+	for b.Loop() {
+		acked.Add(1)
+		msg := ingest.Message{Topic: topics[i%devices], Payload: payload, Ack: ack, Nack: ack}
+		i++
+		if err := in.Handle(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	acked.Wait()
+	cpu := processCPU(b) - cpu0
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
 }

@@ -171,6 +171,9 @@ type item struct {
 	samples  []proactive.Sample
 	statuses []proactive.DeviceStatus
 	events   []proactive.Event
+	// one backs samples when the message holds one reading, as nearly
+	// every message does: one allocation for the item and its sample.
+	one [1]proactive.Sample
 }
 
 // Ingester validates messages and writes them in batches. Handle may be
@@ -206,7 +209,12 @@ type written struct {
 	batch []*item
 	// errs[i] is the outcome of batch[i]'s write: nil when stored.
 	errs []error
-	done chan struct{}
+	// The points of the whole batch, gathered once for the write and,
+	// when all of it was stored, handed to the sinks as they are.
+	samples  []proactive.Sample
+	statuses []proactive.DeviceStatus
+	events   []proactive.Event
+	done     chan struct{}
 }
 
 // New returns an Ingester; call Run to start writing.
@@ -343,7 +351,7 @@ func (in *Ingester) decode(m Message) *item {
 	if kind == TopicUnknown && err == nil {
 		return nil // not ours: some other application's topic on a shared broker
 	}
-	in.m.Messages.WithLabelValues(kindLabel(kind)).Inc()
+	in.m.message(kind).Inc()
 	if err != nil {
 		in.deadLetter(m, "", EntryError{-1, ReasonBadTopic, err.Error()})
 		return nil
@@ -393,7 +401,11 @@ func (in *Ingester) decode(m Message) *item {
 	if len(readings) == 0 {
 		return nil
 	}
-	it.samples = make([]proactive.Sample, len(readings))
+	if len(readings) == 1 {
+		it.samples = it.one[:]
+	} else {
+		it.samples = make([]proactive.Sample, len(readings))
+	}
 	for i, r := range readings {
 		it.samples[i] = proactive.Sample{Device: id, Model: model, Time: r.Time, Metrics: r.Metrics}
 	}
@@ -521,7 +533,8 @@ func (p *pipeline) start(batch []*item) {
 	p.pending <- w
 	go func() {
 		defer close(w.done)
-		p.in.write(p.wctx, w.batch, w.errs)
+		w.samples, w.statuses, w.events = gather(w.batch, nil)
+		p.in.writeGathered(p.wctx, w.batch, w.errs, w.samples, w.statuses, w.events)
 	}()
 }
 
@@ -589,14 +602,40 @@ func (it *item) points() int { return len(it.samples) + len(it.statuses) + len(i
 // that the others are stored. Rewriting points InfluxDB already took is
 // harmless.
 func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
-	var samples []proactive.Sample
-	var statuses []proactive.DeviceStatus
-	var events []proactive.Event
-	for _, it := range batch {
-		samples = append(samples, it.samples...)
-		statuses = append(statuses, it.statuses...)
-		events = append(events, it.events...)
+	samples, statuses, events := gather(batch, nil)
+	in.writeGathered(ctx, batch, errs, samples, statuses, events)
+}
+
+// gather returns the points of the items of batch whose errs entry is nil
+// (all of them when errs is nil), in slices of the exact size.
+func gather(batch []*item, errs []error) ([]proactive.Sample, []proactive.DeviceStatus, []proactive.Event) {
+	var ns, nst, nev int
+	for i, it := range batch {
+		if errs == nil || errs[i] == nil {
+			ns, nst, nev = ns+len(it.samples), nst+len(it.statuses), nev+len(it.events)
+		}
 	}
+	samples := make([]proactive.Sample, 0, ns)
+	var statuses []proactive.DeviceStatus
+	if nst > 0 {
+		statuses = make([]proactive.DeviceStatus, 0, nst)
+	}
+	var events []proactive.Event
+	if nev > 0 {
+		events = make([]proactive.Event, 0, nev)
+	}
+	for i, it := range batch {
+		if errs == nil || errs[i] == nil {
+			samples = append(samples, it.samples...)
+			statuses = append(statuses, it.statuses...)
+			events = append(events, it.events...)
+		}
+	}
+	return samples, statuses, events
+}
+
+// writeGathered is write with the batch's points gathered.
+func (in *Ingester) writeGathered(ctx context.Context, batch []*item, errs []error, samples []proactive.Sample, statuses []proactive.DeviceStatus, events []proactive.Event) {
 	in.m.BatchPoints.Observe(float64(len(samples) + len(statuses) + len(events)))
 	err := in.writeWithRetry(ctx, samples, statuses, events)
 	if rejected(err) && len(batch) > 1 {
@@ -615,18 +654,19 @@ func (in *Ingester) write(ctx context.Context, batch []*item, errs []error) {
 // every device behind it), and nacks what could not be written before
 // shutdown.
 func (in *Ingester) settle(ctx context.Context, w *written) {
-	var samples []proactive.Sample
-	var statuses []proactive.DeviceStatus
-	var events []proactive.Event
+	samples, statuses, events := w.samples, w.statuses, w.events
 	var stored, failed int
 	var lastErr error
+	partial := false
 	for i, it := range w.batch {
 		if w.errs[i] == nil {
 			stored += it.points()
-			samples = append(samples, it.samples...)
-			statuses = append(statuses, it.statuses...)
-			events = append(events, it.events...)
+		} else {
+			partial = true
 		}
+	}
+	if partial {
+		samples, statuses, events = gather(w.batch, w.errs)
 	}
 	in.points.Add(int64(stored))
 	in.m.PointsWritten.Add(float64(stored))

@@ -17,6 +17,10 @@ type Metrics struct {
 	// ConnectsRefused counts the connections the embedded broker refused
 	// or dropped, by reason.
 	ConnectsRefused *prometheus.CounterVec
+
+	// messages holds Messages' child for each TopicKind, looked up once:
+	// WithLabelValues hashes the label and takes a lock on every call.
+	messages [topicKinds]prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg when reg is
@@ -69,11 +73,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range Reasons {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
-	for _, k := range []string{"telemetry", "status", "events"} {
-		m.Messages.WithLabelValues(k)
+	for k := range m.messages {
+		m.messages[k] = m.Messages.WithLabelValues(kindLabel(TopicKind(k)))
 	}
 	if reg != nil {
 		reg.MustRegister(m.Messages, m.PointsWritten, m.DeadLetters, m.WriteSeconds, m.BatchPoints, m.WriteErrors, m.Pending, m.SinkSeconds, m.ConnectsRefused)
 	}
 	return m
+}
+
+// message returns the Messages counter of kind.
+func (m *Metrics) message(kind TopicKind) prometheus.Counter {
+	if int(kind) < len(m.messages) && m.messages[kind] != nil {
+		return m.messages[kind]
+	}
+	return m.Messages.WithLabelValues(kindLabel(kind)) // Metrics not from NewMetrics
 }

@@ -119,6 +119,8 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetDefaultPublishHandler(handler).
+		SetCustomOpenConnectionFn(openBufferedConn).
+		SetStore(newSessionStore()).
 		SetOnConnectHandler(func(c paho.Client) {
 			// The session may be new (broker restarted without
 			// persistence), so subscribe on every connect.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,11 +41,26 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	if os.Getenv("PROACTIVE_TEST_SUBPROCESS") == "serve" {
+		// BenchmarkIngest's BENCH_CPUPROFILE: the profile is written once
+		// serve returns (on SIGTERM).
+		if path := os.Getenv("PROACTIVE_TEST_CPUPROFILE"); path != "" {
+			f, err := os.Create(path)
+			if err == nil {
+				err = pprof.StartCPUProfile(f)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "cpu profile:", err)
+				os.Exit(1)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		err := run(context.Background(), []string{"proactive", "serve"}, os.Getenv, os.Stdout, os.Stderr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
+		pprof.StopCPUProfile()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -209,7 +225,7 @@ func (p *platform) kill(t *testing.T) {
 }
 
 // terminate sends SIGTERM and waits for a clean exit.
-func (p *platform) terminate(t *testing.T) {
+func (p *platform) terminate(t testing.TB) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

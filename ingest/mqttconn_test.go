@@ -1,0 +1,197 @@
+package ingest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/proactivehq/proactive/internal/testenv"
+)
+
+// listen accepts one connection on a loopback port and hands it to serve.
+func listen(t *testing.T, ln net.Listener, serve func(net.Conn)) {
+	t.Helper()
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+}
+
+// Acks written one by one reach the broker all, in the order written, and
+// Close sends what is still pending before it closes.
+func TestBufferedConnKeepsOrderAndFlushesOnClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50000
+	got := make(chan []byte, 1)
+	listen(t, ln, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		got <- b
+	})
+	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// On a loaded machine the broker's reader may not run within the
+	// second that Close grants the flush.
+	conn.(*bufferedConn).closeGrace = time.Minute
+	// A PUBACK is 4 bytes: type, length, packet id.
+	for i := range n {
+		if _, err := conn.Write([]byte{0x40, 2, byte(i >> 8), byte(i)}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := <-got
+	if len(b) != 4*n {
+		t.Fatalf("broker got %d bytes, want %d", len(b), 4*n)
+	}
+	for i := range n {
+		if id := binary.BigEndian.Uint16(b[4*i+2:]); id != uint16(i) {
+			t.Fatalf("ack %d carries id %d: out of order", i, id)
+		}
+	}
+	if _, err := conn.Write([]byte{0}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after close: %v, want net.ErrClosed", err)
+	}
+}
+
+// What waits to be written stays bounded while the peer does not read: the
+// writer blocks instead.
+func TestBufferedConnBoundsPendingBytes(t *testing.T) {
+	client, server := net.Pipe() // a write completes only as the other end reads
+	conn := newBufferedConn(client)
+	t.Cleanup(func() { conn.Close(); server.Close() })
+	const chunk, total = 1000, 8 * connWriteBuffer
+	var accepted atomic.Int64
+	go func() {
+		p := make([]byte, chunk)
+		for accepted.Load() < total {
+			if _, err := conn.Write(p); err != nil {
+				return
+			}
+			accepted.Add(chunk)
+		}
+	}()
+	// At most the buffer being written and the one filling are held.
+	const bound = 2 * (connWriteBuffer + chunk)
+	buf := make([]byte, 512)
+	var read int64
+	for read < total {
+		n, err := server.Read(buf)
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", read, err)
+		}
+		read += int64(n)
+		if held := accepted.Load() - read; held > bound {
+			t.Fatalf("%d bytes accepted and not yet read, want at most %d", held, bound)
+		}
+	}
+}
+
+// A write that fails is reported by the next Write, so that paho sees the
+// connection is gone.
+func TestBufferedConnReportsWriteErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := make(chan struct{})
+	listen(t, ln, func(c net.Conn) {
+		<-reset
+		c.(*net.TCPConn).SetLinger(0) // a reset, not a graceful close
+	})
+	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	close(reset)
+	testenv.Eventually(t, 0, func() error {
+		if _, err := conn.Write([]byte{0x40, 2, 0, 1}); err == nil {
+			return errors.New("writes to a reset connection still succeed")
+		}
+		return nil
+	})
+}
+
+// mqtts dials TLS with the client's configuration.
+func TestOpenBufferedConnTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen(t, ln, func(c net.Conn) { _, _ = io.Copy(c, c) }) // echo
+	opts := paho.NewClientOptions().SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	conn, err := openBufferedConn(&url.URL{Scheme: "mqtts", Host: ln.Addr().String()}, *opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	if _, err := openBufferedConn(&url.URL{Scheme: "ws", Host: ln.Addr().String()}, *opts); err == nil {
+		t.Error("ws: no error; the subscriber takes mqtt, tcp and mqtts only")
+	}
+}
+
+// selfSigned returns a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
