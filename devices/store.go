@@ -85,6 +85,9 @@ type Store struct {
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
+
+	obsMu     sync.Mutex
+	observers []func(TicketMove) // see ObserveTransitions
 }
 
 // Open opens the store named by dsn with default Options; see OpenOptions.

@@ -69,6 +69,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range Reasons {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
+	for _, r := range []string{"true", "false"} {
+		m.WriteErrors.WithLabelValues(r)
+	}
 	for _, k := range []string{"telemetry", "status", "events"} {
 		m.Messages.WithLabelValues(k)
 	}
