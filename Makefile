@@ -4,12 +4,17 @@ INFLUXD_VERSION := v1.8.10
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench influxdb-start influxdb-stop fmt vet clean
+.PHONY: all build run test test-short bench influxdb-start influxdb-stop fmt vet clean release
 
 all: build bin/influxd
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/proactive ./cmd/proactive
+
+# Release archives for linux/amd64 and linux/arm64 with SHA256SUMS, in
+# dist/ (scripts/release.sh; ARCHES, DIST and VERSION override).
+release:
+	VERSION=$(VERSION) GO=$(GO) scripts/release.sh
 
 # InfluxDB OSS 1.8 built from the Go module proxy: no download of release
 # archives, so it works wherever Go modules do.
@@ -75,7 +80,7 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin/proactive
+	rm -rf bin/proactive dist
 
 # The ticket page's chart library (uPlot), from npm at the version pinned in
 # web/assets/package-lock.json, copied into web/static. The copies are
