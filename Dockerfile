@@ -4,7 +4,10 @@
 # non-root user 65532. No shell, no package manager: the health check is the
 # binary itself (`proactive healthcheck`).
 #
-#   docker build -t proactive --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t proactive \
+#     --build-arg VERSION=$(git describe --tags --always) \
+#     --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 ARG GO_VERSION=1.26
 
@@ -25,6 +28,20 @@ RUN mkdir -p /out/var/lib/proactive /out/var/lib/proactive-acl /out/etc/proactiv
     && cp rules/examples/*.yaml /out/etc/proactive/rules/
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
+# OCI image annotations (https://github.com/opencontainers/image-spec/blob/main/annotations.md).
+LABEL org.opencontainers.image.title="proactive" \
+      org.opencontainers.image.description="IoT telemetry ingest, predictive rules and proactive customer support by SMS" \
+      org.opencontainers.image.source="https://github.com/proactivehq/proactive" \
+      org.opencontainers.image.url="https://github.com/proactivehq/proactive" \
+      org.opencontainers.image.documentation="https://github.com/proactivehq/proactive#readme" \
+      org.opencontainers.image.vendor="proactivehq" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="gcr.io/distroless/static-debian12:nonroot"
 COPY --from=build /out/usr/local/bin/proactive /usr/local/bin/proactive
 COPY --from=build /out/etc/proactive /etc/proactive
 COPY --from=build --chown=65532:65532 /out/var/lib/proactive /var/lib/proactive

@@ -1,20 +1,31 @@
 # The two commands a new machine needs: `make run` and `make test`.
 GO ?= go
 INFLUXD_VERSION := v1.8.10
+HELM_VERSION := v3.16.4
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench influxdb-start influxdb-stop fmt vet clean
+.PHONY: all build run test test-short bench influxdb-start influxdb-stop fmt vet clean release
 
 all: build bin/influxd
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/proactive ./cmd/proactive
 
+# Release archives for linux/amd64 and linux/arm64 with SHA256SUMS, in
+# dist/ (scripts/release.sh; ARCHES, DIST and VERSION override).
+release:
+	VERSION=$(VERSION) GO=$(GO) scripts/release.sh
+
 # InfluxDB OSS 1.8 built from the Go module proxy: no download of release
 # archives, so it works wherever Go modules do.
 bin/influxd:
 	GOBIN=$(CURDIR)/bin GOFLAGS=-mod=mod $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+# helm for the chart's lint and template test (deploy/helm), built from the
+# Go module proxy like bin/influxd.
+bin/helm:
+	GOBIN=$(CURDIR)/bin GOFLAGS=-mod=mod $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 influxdb-start: bin/influxd
 	scripts/influxdb.sh start
@@ -33,8 +44,9 @@ GOTESTSUM := $(GO) run gotest.tools/gotestsum@v1.13.0 --format pkgname-and-test-
 
 # Every test. Integration tests start their own influxd and brokers; they
 # need bin/influxd, Mosquitto on 127.0.0.1:1883, PostgreSQL on
-# 127.0.0.1:5432 and Chromium (skipped without them, failed under
-# CI=true); .ci/run installs and starts them.
+# 127.0.0.1:5432 and Chromium; the packaging tests bin/helm and
+# systemd-analyze (skipped without them, failed under CI=true); .ci/run
+# installs and starts them.
 test: bin/influxd
 	$(GO) vet ./...
 	$(GOTESTSUM) -count=1 -timeout 20m ./...
@@ -77,7 +89,7 @@ vet:
 	$(GO) vet ./...
 
 clean:
-	rm -rf bin/proactive
+	rm -rf bin/proactive dist
 
 # The ticket page's chart library (uPlot), from npm at the version pinned in
 # web/assets/package-lock.json, copied into web/static. The copies are

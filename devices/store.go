@@ -89,6 +89,8 @@ type Store struct {
 	// webhookWake gets a value when a committed transaction queued webhook
 	// deliveries (see WebhookWake).
 	webhookWake chan struct{}
+	obsMu       sync.Mutex
+	observers   []func(TicketMove) // see ObserveTransitions
 }
 
 // Open opens the store named by dsn with default Options; see OpenOptions.

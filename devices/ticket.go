@@ -373,7 +373,8 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 		return proactive.Ticket{}, proactive.Errorf(proactive.EConflict,
 			"ticket %d went from %s to %s meanwhile: it was not moved to %s", id, t.Status, cur.Status, to)
 	}
-	body["from"], body["to"] = t.Status, to
+	from := t.Status
+	body["from"], body["to"] = from, to
 	if _, err := insertEvent(ctx, tx.tx, id, now, proactive.TicketEventState, actor, body); err != nil {
 		return proactive.Ticket{}, err
 	}
@@ -386,7 +387,39 @@ func (tx *Tx) transition(ctx context.Context, id int64, to proactive.TicketStatu
 	if err := tx.emitTicket(ctx, t); err != nil {
 		return proactive.Ticket{}, err
 	}
+	if obs := tx.s.moveObservers(); len(obs) > 0 {
+		m := TicketMove{From: from, Ticket: t}
+		tx.onCommit(func() {
+			for _, f := range obs {
+				f(m)
+			}
+		})
+	}
 	return t, nil
+}
+
+// TicketMove is one committed status change of a ticket: From is the
+// status it left, Ticket the ticket as it now is.
+type TicketMove struct {
+	From   proactive.TicketStatus
+	Ticket proactive.Ticket
+}
+
+// ObserveTransitions makes f see every ticket status change of this
+// store, once its transaction has committed, so that metrics are counted
+// where the event happens instead of recomputed from the tables. f runs
+// on the committing goroutine: it must be quick and must not block.
+func (s *Store) ObserveTransitions(f func(TicketMove)) {
+	s.obsMu.Lock()
+	defer s.obsMu.Unlock()
+	s.observers = append(s.observers[:len(s.observers):len(s.observers)], f)
+}
+
+// moveObservers returns the observers registered so far.
+func (s *Store) moveObservers() []func(TicketMove) {
+	s.obsMu.Lock()
+	defer s.obsMu.Unlock()
+	return s.observers
 }
 
 // Assign assigns a ticket to a technician, or unassigns it when technician

@@ -73,6 +73,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range Reasons {
 		m.DeadLetters.WithLabelValues(string(r))
 	}
+	for _, r := range []string{"true", "false"} {
+		m.WriteErrors.WithLabelValues(r)
+	}
 	for k := range m.messages {
 		m.messages[k] = m.Messages.WithLabelValues(kindLabel(TopicKind(k)))
 	}

@@ -36,8 +36,8 @@ type incidentMetrics struct {
 }
 
 func newIncidentMetrics(reg prometheus.Registerer) incidentMetrics {
-	m := incidentMetrics{opened: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "proactive", Subsystem: "notify",
-		Name: "incidents_opened_total", Help: "Incidents formed: enough devices fired one rule within the incident window."})}
+	m := incidentMetrics{opened: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "proactive_notify_incidents_opened_total", Help: "Incidents formed: enough devices fired one rule within the incident window."})}
 	if reg != nil {
 		reg.MustRegister(m.opened)
 	}

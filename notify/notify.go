@@ -268,6 +268,9 @@ func New(opt Options) *Notifier {
 		techCache: map[string]techEntry{},
 	}
 	n.metrics = newMetrics(n, opt.Registerer)
+	if opt.Registerer != nil {
+		opt.Store.ObserveTransitions(n.metrics.observeMove)
+	}
 	n.incidents = newIncidentMetrics(opt.Registerer)
 	n.outcomes = newOutcomeMetrics(opt.Registerer)
 	return n

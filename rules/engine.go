@@ -138,6 +138,11 @@ func (e *Engine) Load(specs []Spec) Problems {
 		sh.ev.setRules(set)
 		sh.mu.Unlock()
 	}
+	for _, r := range set.rules {
+		// A series at 0 for each loaded rule, before its first alert.
+		e.m.transitions.WithLabelValues(r.Name, string(proactive.AlertFiring))
+		e.m.transitions.WithLabelValues(r.Name, string(proactive.AlertResolved))
+	}
 	e.m.loads.Inc()
 	return nil
 }

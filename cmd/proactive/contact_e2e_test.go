@@ -129,7 +129,7 @@ func TestServeContactReview(t *testing.T) {
 		t.Fatalf("approve: %s, %v; want offered", approved.Status, err)
 	}
 	testenv.Eventually(t, 0, func() error {
-		if got := metric(t, p.http, `proactive_notify_outbox_messages{state="sent"}`); got != 1 {
+		if got := metric(t, p.http, `proactive_notify_attempts_total{result="sent"}`); got != 1 {
 			msgs, err := store.OutboundMessages(ctx, review.ID, "")
 			return fmt.Errorf("%v messages sent, want 1; the ticket's: %+v, %v", got, msgs, err)
 		}
