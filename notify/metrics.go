@@ -13,7 +13,7 @@ import (
 type metrics struct {
 	alertErrors, sendErrors, jobErrors, webhookRejected, slotTaken prometheus.Counter
 	skipped, deferred, attempts, reconciled, statuses, inbound     *prometheus.CounterVec
-	held                                                           *prometheus.CounterVec
+	held, alertsDropped                                            *prometheus.CounterVec
 	alertToSMS                                                     prometheus.Histogram
 }
 
@@ -36,6 +36,8 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 		reconciled:      vec("reconciled_total", "Messages with an unknown outcome, settled: found at the provider or resent.", "result"),
 		statuses:        vec("status_callbacks_total", "Delivery statuses recorded from the provider.", "status"),
 		inbound:         vec("inbound_total", "Inbound SMS by how they were handled.", "handled"),
+		alertsDropped: vec("alerts_dropped_total",
+			"Alerts given up on for an error no retry can mend (a constraint the database enforces, a refused request), by error code.", "code"),
 		held: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "proactive", Name: "alerts_held_total",
 			Help: "Alerts whose customer was not texted at once, by reason: review, untrusted_rule, alert_age, contact_none, contact_cooldown, no_consent, quiet_hours, daily_cap, ..."},
 			[]string{"reason"}),
@@ -45,7 +47,7 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertsDropped, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
 	}
 	return m
 }
