@@ -87,8 +87,8 @@ func mustParsePages(loc *time.Location) *pages {
 			}
 			return proactive.FormatLocal(t, l, "Mon 2 Jan 15:04")
 		},
-		"span":  proactive.FormatLocalSpan,
-		"hours": proactive.FormatLocalClock,
+		"span":    proactive.FormatLocalSpan,
+		"hours":   proactive.FormatLocalClock,
 		"held":    heldNow,
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":     ago,
