@@ -111,6 +111,7 @@ type Simulator struct {
 	// wallClock keeps the live part from running ahead of the wall clock
 	// (Scenario.CatchUp).
 	wallClock bool
+	caughtUp  atomic.Bool
 	maint     []proactive.Maintenance
 	maintAt   int // maint[:maintAt] are written
 
@@ -425,7 +426,6 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 	s.live.Store(true)
 	wall0 := s.o.Now()
 	s.logLive(wall0)
-	caughtUp := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -445,8 +445,7 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 			if s.wallClock && m.At.After(due) {
 				// Caught up: from here the samples follow the wall clock.
 				due = m.At
-				if !caughtUp {
-					caughtUp = true
+				if !s.caughtUp.Swap(true) {
 					s.log.Info("the simulated clock has caught up with the wall clock: samples now follow it in real time",
 						"clock", m.At.Format(time.RFC3339))
 				}
@@ -541,9 +540,14 @@ func (s *Simulator) progressLoop(stop <-chan struct{}) {
 			fmt.Fprintf(&b, " | simulated %s", st.Clock.Format("2006-01-02 15:04"))
 		}
 		if s.live.Load() {
-			if math.IsInf(s.o.Speed, 1) {
+			switch {
+			case math.IsInf(s.o.Speed, 1):
 				b.WriteString(" (max speed)")
-			} else {
+			case s.caughtUp.Load():
+				b.WriteString(" (real time)")
+			case s.wallClock:
+				fmt.Fprintf(&b, " (x%g, catching up with the wall clock)", s.o.Speed)
+			default:
 				fmt.Fprintf(&b, " (x%g)", s.o.Speed)
 			}
 		} else {
@@ -583,6 +587,6 @@ func (s *Simulator) logLive(wall0 time.Time) {
 		}
 		s.log.Info("live part started; the fleet stops when the scenario's duration runs out",
 			"duration", proactive.FormatDuration(s.end.Sub(s.start)), "speed", s.o.Speed,
-			"ends_at", wall.Local().Format("15:04:05"))
+			"ends_at", wall.Local().Format("Mon 2 Jan 15:04:05 MST"))
 	}
 }
