@@ -59,7 +59,13 @@ mqtt_port=${PROACTIVE_MQTT_LISTEN##*:}
 echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
 bin/proactive serve "$@" &
 pid=$!
-trap 'kill -TERM $pid ${sim:-} 2>/dev/null || true' INT TERM
+# The fleet stops first, while the broker still takes its devices' offline
+# statuses; then the platform.
+stop() {
+  if [ -n "${sim:-}" ]; then kill -TERM "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; fi
+  kill -TERM $pid 2>/dev/null || true
+}
+trap stop INT TERM
 
 for _ in $(seq 300); do
   curl -fs "http://127.0.0.1:${http_port}/healthz" >/dev/null 2>&1 && break

@@ -447,7 +447,7 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 				due = m.At
 				if !s.caughtUp.Swap(true) {
 					s.log.Info("the simulated clock has caught up with the wall clock: samples now follow it in real time",
-						"clock", m.At.Format(time.RFC3339))
+						"next_sample", m.At.Format(time.RFC3339))
 				}
 			}
 			if wait := due.Sub(s.o.Now()); wait > maxEarly {
