@@ -73,7 +73,7 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 
 func TestAccessLog(t *testing.T) {
 	var buf bytes.Buffer
-	h := logRouter(&buf, slog.LevelInfo, false)
+	h := logRouter(&buf, slog.LevelDebug, false)
 
 	t.Run("request", func(t *testing.T) {
 		req := httptest.NewRequest("GET", "/api/v1/devices/d1?token=secret-in-query", nil)
@@ -92,7 +92,7 @@ func TestAccessLog(t *testing.T) {
 			t.Errorf("handler line %v: want request_id %s", lines[0], id)
 		}
 		got := lines[1]
-		want := map[string]any{"msg": "http request", "level": "INFO", "component": "http", "method": "GET",
+		want := map[string]any{"msg": "http request", "level": "DEBUG", "component": "http", "method": "GET",
 			"path": "/api/v1/devices/d1", "route": "/api/v1/devices/{id}", "status": float64(404),
 			"remote": "192.0.2.1:1234", "request_id": id}
 		for k, v := range want {
@@ -126,10 +126,15 @@ func TestAccessLog(t *testing.T) {
 		}
 	})
 
-	t.Run("probes at debug", func(t *testing.T) {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
-		if lines := logLines(t, &buf); len(lines) != 0 {
-			t.Errorf("a successful probe logged at info: %v", lines)
+	t.Run("nothing at info but server errors", func(t *testing.T) {
+		var info bytes.Buffer
+		for _, path := range []string{"/healthz", "/silent", "/api/v1/devices/d1"} {
+			logRouter(&info, slog.LevelInfo, false).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", path, nil))
+		}
+		for _, l := range logLines(t, &info) {
+			if l["msg"] == "http request" {
+				t.Errorf("a request logged at info: %v", l)
+			}
 		}
 		var dbg bytes.Buffer
 		logRouter(&dbg, slog.LevelDebug, false).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))

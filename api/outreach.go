@@ -102,7 +102,15 @@ func (s *server) ticketSlots(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeItems(w, slots)
+	loc, err := s.siteZones().of(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	items := make([]siteSlot, len(slots))
+	for i, sl := range slots {
+		items[i] = localSlot(sl, loc)
+	}
+	return writeItems(w, items)
 }
 
 // reassignTicket moves a booked visit to another technician.
@@ -125,7 +133,11 @@ func (s *server) reassignTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, a)
+	v, err := s.siteZones().appointment(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
 }
 
 type bookRequest struct {
@@ -163,7 +175,11 @@ func (s *server) bookTicket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, a)
+	v, err := s.siteZones().appointment(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
 }
 
 type visitRequest struct {
@@ -393,9 +409,12 @@ func (s *server) listAppointments(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	page := devices.Page[notify.Appointment]{Items: items}
-	if page.Items == nil {
-		page.Items = []notify.Appointment{}
+	page := devices.Page[siteAppointment]{Items: make([]siteAppointment, len(items))}
+	zones := s.siteZones()
+	for i, a := range items {
+		if page.Items[i], err = zones.appointment(r.Context(), a); err != nil {
+			return err
+		}
 	}
 	if len(items) == f.Limit {
 		page.Next = notify.AppointmentCursor(items[len(items)-1])

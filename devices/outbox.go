@@ -30,13 +30,18 @@ type OutboxMessage struct {
 	Attempts int
 	// ClaimedAt is when the last attempt claimed it, zero before any.
 	ClaimedAt time.Time
+	// Stage is the stage of the ticket's SMS conversation as the message
+	// is read to be sent (offer, scheduled, survey, done), empty without
+	// one: what the customer may answer next.
+	Stage string
 }
 
 // OutboxDue returns the pending and unknown messages due at now, oldest
 // first, at most limit.
 func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
-	rows, err := c.read.QueryContext(ctx, `SELECT id, ticket_id, customer_id, to_phone, time_zone, kind, body, urgent, status,
-		attempts, claimed_at FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT $2`,
+	rows, err := c.read.QueryContext(ctx, `SELECT o.id, o.ticket_id, o.customer_id, o.to_phone, o.time_zone, o.kind, o.body, o.urgent,
+		o.status, o.attempts, o.claimed_at, COALESCE(c.stage, '') FROM outbox o LEFT JOIN outreach c ON c.ticket_id = o.ticket_id
+		WHERE o.status IN ('pending', 'unknown') AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2`,
 		dbTime(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read due messages: %w", err)
@@ -48,7 +53,7 @@ func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]Outbo
 		var ticket sql.NullInt64
 		var claimed sql.NullTime
 		if err := rows.Scan(&m.ID, &ticket, &m.Customer, &m.To, &m.TimeZone, &m.Kind, &m.Body, &m.Urgent, &m.Status,
-			&m.Attempts, &claimed); err != nil {
+			&m.Attempts, &claimed, &m.Stage); err != nil {
 			return nil, fmt.Errorf("read due messages: %w", err)
 		}
 		m.Ticket, m.ClaimedAt = ticket.Int64, fromNull(claimed)

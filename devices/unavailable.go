@@ -40,3 +40,26 @@ func Unavailable(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF")
 }
+
+// Violation reports whether err is the database refusing the data itself:
+// an integrity constraint (unique, foreign key, check, not null, a
+// trigger's abort) or a value it cannot store. The same write fails the
+// same way however often it is retried, unlike Unavailable.
+func Violation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 23: integrity constraint violation; class 22: data exception.
+		return strings.HasPrefix(pe.Code, "23") || strings.HasPrefix(pe.Code, "22")
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG:
+			return true
+		}
+	}
+	return false
+}

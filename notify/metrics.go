@@ -17,7 +17,7 @@ import (
 type metrics struct {
 	alertErrors, sendErrors, jobErrors, webhookRejected, slotTaken prometheus.Counter
 	skipped, deferred, attempts, reconciled, statuses, inbound     *prometheus.CounterVec
-	held, offers, closed                                           *prometheus.CounterVec
+	held, alertsDropped, offers, closed                            *prometheus.CounterVec
 	alertToSMS, toVisit, resolution                                prometheus.Histogram
 }
 
@@ -72,6 +72,9 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 		held: vec("proactive_alerts_held_total",
 			"Alerts whose customer was not texted at once, by reason: review, untrusted_rule, alert_age, contact_none, contact_cooldown, no_consent, quiet_hours, daily_cap, ...",
 			"reason", heldReasons),
+		alertsDropped: vec("proactive_notify_alerts_dropped_total",
+			"Alerts given up on for an error no retry can mend (a constraint the database enforces, a refused request), by error code.",
+			"code", []string{proactive.EInternal, proactive.EUnauthorized, proactive.EForbidden}),
 		offers: vec("proactive_notify_offers_total",
 			"Offers of a visit by outcome: offered (the ticket became offered), then booked, declined or expired. Acceptance is booked over booked+declined+expired.",
 			"outcome", offerOutcomes),
@@ -83,7 +86,7 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.offers, m.closed, m.alertToSMS, m.toVisit, m.resolution,
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertsDropped, m.offers, m.closed, m.alertToSMS, m.toVisit, m.resolution,
 			&countsCollector{n: n})
 	}
 	return m

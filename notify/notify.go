@@ -376,16 +376,21 @@ func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 		var queued bool
 		err := proactive.Retry(ctx, b, func(ctx context.Context, _ int) (retry bool, err error) {
 			queued, err = n.handleAlert(ctx, a)
-			code := proactive.ErrorCode(err)
-			return code != proactive.ENotFound && code != proactive.EInvalid, err
+			return !permanent(err), err
 		})
-		if code := proactive.ErrorCode(err); code == proactive.ENotFound || code == proactive.EInvalid {
+		switch code := proactive.ErrorCode(err); {
+		case code == proactive.ENotFound || code == proactive.EInvalid:
 			n.metrics.skipped.WithLabelValues("alert_" + code).Inc()
 			n.log.Warn("alert opens no ticket", "alert", a, "err", err)
 			continue
-		}
-		if err != nil {
-			// Retry gives up only when ctx ends.
+		case permanent(err):
+			// Retrying would fail the same way forever and hold up the
+			// alerts behind this one; it is counted and shown once.
+			n.metrics.alertsDropped.WithLabelValues(code).Inc()
+			n.log.Error("alert dropped: its error is permanent, not retried", "alert", a, "code", code, "err", err)
+			continue
+		case err != nil:
+			// Retry gives up on transient errors only when ctx ends.
 			n.log.Error("alert dropped at shutdown: its ticket opens when it fires again", "alert", a)
 			return
 		}
@@ -394,6 +399,22 @@ func (n *Notifier) Alerts(ctx context.Context, alerts []proactive.Alert) {
 	if woke {
 		n.notifyWake()
 	}
+}
+
+// permanent reports whether storing an alert failed in a way that no retry
+// can mend: the request itself is wrong (invalid, not found, refused) or
+// the database refuses its data (a constraint). Anything else may pass
+// and is retried: the database unreachable or busy, a table missing during
+// a migration, a conflict (a race lost to another writer; the retry reads
+// afresh).
+func permanent(err error) bool {
+	switch proactive.ErrorCode(err) {
+	case "", proactive.EUnavailable, proactive.EConflict:
+		return false
+	case proactive.EInternal:
+		return devices.Violation(err)
+	}
+	return true
 }
 
 // errCode tells user-facing errors from internal ones for logs.

@@ -31,7 +31,7 @@ type outRow = devices.OutboxMessage
 
 // message is what the sender sends of r.
 func message(r outRow, publicURL string) Message {
-	m := Message{ID: r.ID, To: r.To, Body: r.Body, Kind: r.Kind}
+	m := Message{ID: r.ID, To: r.To, Body: r.Body, Kind: r.Kind, Stage: r.Stage}
 	if publicURL != "" {
 		m.StatusCallback = publicURL + StatusPath + "?m=" + strconv.FormatInt(r.ID, 10)
 	}

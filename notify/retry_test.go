@@ -3,6 +3,7 @@ package notify_test
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,46 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// An alert whose ticket the database refuses for good (a constraint) is
+// given up on with a count, not retried forever: Alerts returns, and the
+// next alert in the same call is still stored.
+func TestAlertWithPermanentErrorGivenUp(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		reg := prometheus.NewRegistry()
+		e := newEnv(t, dsn, func(o *notify.Options) { o.RetryBackoff, o.Registerer = 5*time.Millisecond, reg })
+		db := testenv.RawDB(t, dsn)
+		refuse := `CREATE TRIGGER refuse_fridge1 BEFORE INSERT ON tickets WHEN NEW.device_id = 'fridge-1'
+			BEGIN SELECT RAISE(ABORT, 'fridge-1 refused'); END`
+		if strings.HasPrefix(dsn, "postgres") {
+			refuse = `ALTER TABLE tickets ADD CONSTRAINT refuse_fridge1 CHECK (device_id <> 'fridge-1') NOT VALID`
+		}
+		if _, err := db.ExecContext(e.ctx, refuse); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.n.Alerts(e.ctx, []proactive.Alert{
+				alert("fridge-1", "compressor", proactive.SeverityWarning, e.clock.Now()),
+				alert("fridge-2", "compressor", proactive.SeverityWarning, e.clock.Now()),
+			})
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Alerts still retrying an alert the database refuses for good")
+		}
+		if got := counters(t, reg, "proactive_notify_alerts_dropped_total"); got[proactive.EInternal] != 1 {
+			t.Errorf("alerts dropped %v, want 1 internal", got)
+		}
+		if n := counter(t, reg, "proactive_notify_alert_errors_total"); n != 0 {
+			t.Errorf("%v retries of a permanent error, want none", n)
+		}
+		e.poll()
+		if tk := e.ticket("fridge-2", "compressor"); tk.Status != proactive.TicketOffered {
+			t.Errorf("the next alert's ticket %+v, want offered", tk)
+		}
+	})
 }

@@ -20,6 +20,10 @@ type Message struct {
 	To   string
 	Body string
 	Kind string
+	// Stage is the conversation's stage when the message goes out (offer,
+	// scheduled, survey, done), empty outside a conversation: what the
+	// customer may answer next.
+	Stage string
 	// StatusCallback is the URL the provider should report delivery
 	// statuses to, empty when the notifier has no public URL. It carries
 	// the message's ID, so a status can be matched even when the provider's
@@ -95,15 +99,7 @@ func NewConsoleSender(w io.Writer) *ConsoleSender {
 // Send prints m with what the customer may reply, and accepts it.
 func (c *ConsoleSender) Send(_ context.Context, m Message) (Receipt, error) {
 	sid := fmt.Sprintf("CONSOLE%06d", c.seq.Add(1))
-	var hint string
-	switch m.Kind {
-	case KindOffer, KindOfferReminder, KindReoffer:
-		hint = "a slot number, CALL, NO, HELP or STOP"
-	case KindSurvey:
-		hint = "1 to 5"
-	default:
-		hint = "HELP, STOP or START"
-	}
+	hint := ReplyHint(m)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The last line shows how to play the customer's phone from a shell.
@@ -116,3 +112,22 @@ func (c *ConsoleSender) Send(_ context.Context, m Message) (Receipt, error) {
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// ReplyHint says what the customer may answer to m, from the
+// conversation's stage as m goes out rather than from m's kind alone: a
+// HELP answer during an offer still invites a slot number.
+func ReplyHint(m Message) string {
+	if m.Kind == KindOptOut {
+		return "START to get messages again"
+	}
+	switch m.Stage {
+	case stageOffer:
+		return "a slot number to book, CALL to be called, NO to decline (or HELP, STOP)"
+	case stageScheduled:
+		// Not CANCEL: carriers take it as STOP.
+		return "another slot number of the offer to move the visit, CALL to change or cancel it (or HELP, STOP)"
+	case stageSurvey:
+		return "1 to 5 to rate the visit (or HELP, STOP)"
+	}
+	return "CALL to be called back, HELP or STOP"
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/proactivehq/proactive"
@@ -81,7 +80,7 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 			return err
 		} else if why != "" {
 			return proactive.Errorf(proactive.EConflict, "technician %s cannot come %s: %s", s.Technician,
-				formatSlot("en", s.Start, s.End, n.zone(tech.TimeZone)), why)
+				proactive.FormatLocalSpan(s.Start, s.End, n.zone(p.Device.TimeZone)), why)
 		}
 		if t.Status == proactive.TicketOpen || t.Status == proactive.TicketReview {
 			// Booked by phone: no offer was sent, so no conversation
@@ -98,7 +97,8 @@ func (n *Notifier) Book(ctx context.Context, ticket int64, s Slot, actor string)
 		var err error
 		a, err = n.book(ctx, tx, t, p, s, actor)
 		if errors.Is(err, errSlotTaken) {
-			return proactive.Errorf(proactive.EConflict, "technician %s is no longer free at %s", s.Technician, s.Start.Format(time.RFC3339))
+			return proactive.Errorf(proactive.EConflict, "technician %s is no longer free %s", s.Technician,
+				proactive.FormatLocalSpan(s.Start, s.End, n.zone(p.Device.TimeZone)))
 		}
 		return err
 	})
@@ -145,7 +145,7 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 		}
 		if !a.Start.After(now) {
 			return proactive.Errorf(proactive.EConflict, "the visit of ticket %d began at %s: it can no longer move", ticket,
-				a.Start.Format(time.RFC3339))
+				proactive.FormatLocal(a.Start, n.zone(p.Device.TimeZone), "Mon 2 Jan 15:04"))
 		}
 		if a.Technician == technician {
 			_, err := tx.Assign(ctx, ticket, technician, actor)
@@ -160,11 +160,12 @@ func (n *Notifier) Reassign(ctx context.Context, ticket int64, technician, actor
 			return err
 		} else if why != "" {
 			return proactive.Errorf(proactive.EConflict, "technician %s is not free %s: %s", technician,
-				formatSlot("en", a.Start, a.End, n.zone(tech.TimeZone)), why)
+				proactive.FormatLocalSpan(a.Start, a.End, n.zone(p.Device.TimeZone)), why)
 		}
 		if err := tx.MoveAppointment(ctx, a.ID, technician); err != nil {
 			if errors.Is(err, devices.ErrDuplicate) { // a booking at the same start committed meanwhile
-				return proactive.Errorf(proactive.EConflict, "technician %s was booked at %s meanwhile", technician, a.Start.Format(time.RFC3339))
+				return proactive.Errorf(proactive.EConflict, "technician %s was booked %s meanwhile", technician,
+					proactive.FormatLocalSpan(a.Start, a.End, n.zone(p.Device.TimeZone)))
 			}
 			return err
 		}

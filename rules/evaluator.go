@@ -24,8 +24,10 @@ type device struct {
 	info    DeviceInfo
 	latest  []float64 // by metric slot; NaN until seen
 	windows []*Window // by window slot; nil until the metric is seen
-	// lastSeen is the newest sample time; lastEval the newest evaluation.
-	lastSeen, lastEval time.Time
+	// lastSeen is the newest sample time; lastEval the newest evaluation
+	// on data (sample time); lastTick the newest evaluation of the
+	// since_seen() rules on the clock (Tick, wall time).
+	lastSeen, lastEval, lastTick time.Time
 	// The maps are nil until the device's first alert: most devices never
 	// have one, and an evaluation then reads no map of its own.
 	alerts map[string]*alertState // by rule name
@@ -301,11 +303,20 @@ func (ev *Evaluator) evaluate(d *device, now time.Time, onlySinceSeen bool) {
 	if now.Before(d.lastEval) {
 		return // the clock of a device never goes back
 	}
-	d.lastEval = now
+	// The clock's ticks (wall time) and the data (sample time) keep
+	// apart: a tick must not hold back the evaluation of history that
+	// arrives after it (a fleet catching up, a backfill) for the rules
+	// that do not read the clock. The since_seen() rules, which both
+	// evaluate, never go back behind either.
+	if onlySinceSeen {
+		d.lastTick = now
+	} else {
+		d.lastEval = now
+	}
 	ev.env.dev = d
 	ev.env.now = now
 	for _, r := range ev.rulesFor(d.info.Model) {
-		if onlySinceSeen && !r.SinceSeen() {
+		if onlySinceSeen && !r.SinceSeen() || !onlySinceSeen && r.SinceSeen() && now.Before(d.lastTick) {
 			continue
 		}
 		ev.env.rule, ev.env.from = r, noTime

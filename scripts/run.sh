@@ -27,6 +27,10 @@ if [ -z "${PROACTIVE_MQTT_URL:-}" ] && [ -z "${PROACTIVE_MQTT_LISTEN:-}" ]; then
   fi
 fi
 export PROACTIVE_RULES=${PROACTIVE_RULES:-rules/examples/*.yaml}
+# The demo's alerts fire during the fleet's catch-up to the wall clock, 1 to
+# 3 hours in the past (simulator/scenarios/demo.yaml): the default of 1h
+# would hold their SMS back.
+export PROACTIVE_NOTIFY_MAX_ALERT_AGE=${PROACTIVE_NOTIFY_MAX_ALERT_AGE:-6h}
 export PROACTIVE_LOG_FORMAT=${PROACTIVE_LOG_FORMAT:-text}
 mkdir -p data
 http_addr=${PROACTIVE_HTTP_ADDR:-:8080}
@@ -55,7 +59,13 @@ mqtt_port=${PROACTIVE_MQTT_LISTEN##*:}
 echo "run: devices publish to ${PROACTIVE_MQTT_URL:-mqtt://127.0.0.1:${mqtt_port}} on devices/{id}/telemetry; HTTP on ${PROACTIVE_HTTP_ADDR:-:8080}"
 bin/proactive serve "$@" &
 pid=$!
-trap 'kill -TERM $pid ${sim:-} 2>/dev/null || true' INT TERM
+# The fleet stops first, while the broker still takes its devices' offline
+# statuses; then the platform.
+stop() {
+  if [ -n "${sim:-}" ]; then kill -TERM "$sim" 2>/dev/null || true; wait "$sim" 2>/dev/null || true; fi
+  kill -TERM $pid 2>/dev/null || true
+}
+trap stop INT TERM
 
 for _ in $(seq 300); do
   curl -fs "http://127.0.0.1:${http_port}/healthz" >/dev/null 2>&1 && break
@@ -64,7 +74,7 @@ for _ in $(seq 300); do
 done
 
 if [ "${SIMULATE:-1}" = 1 ] && kill -0 $pid 2>/dev/null; then
-  echo "run: starting the simulated fleet (scenario ${SCENARIO:-demo}); a few devices degrade and alerts appear within about two minutes. SIMULATE=0 skips it."
+  echo "run: starting the simulated fleet (scenario ${SCENARIO:-demo}): 8 days of history, then 22 hours fast-forwarded to the wall clock (about two minutes, when a few devices degrade and alerts appear), then real time until Ctrl-C. SIMULATE=0 skips it."
   echo "run: when an offer SMS is printed, answer as the customer from another shell:"
   echo "       PROACTIVE_CONFIG=${PROACTIVE_CONFIG:-data/demo.yaml} bin/proactive sms reply --from +4915550000003 1"
   echo "run: the dispatchers' page: http://127.0.0.1:${http_port}/ (sign in with the token in data/demo-admin.token)"

@@ -38,7 +38,14 @@ type Scenario struct {
 	Duration time.Duration
 	// Speed is how many simulated seconds pass per wall-clock second in the
 	// live part; zero means the caller's default (real time).
-	Speed   float64
+	Speed float64
+	// CatchUp starts the live part this long before Start and never lets
+	// it run ahead of the wall clock: it runs at Speed until its simulated
+	// time reaches the wall clock, then in real time. Faults can then
+	// unfold quickly and every sample, alert and ticket still carries a
+	// time that has passed (the demo); zero: the live part runs at Speed
+	// throughout, into the future when Speed is above 1.
+	CatchUp time.Duration
 	Models  []Model
 	Faults  []Fault
 	Quirks  []Quirk
@@ -262,6 +269,7 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 		}},
 		field{"backfill", func(v *yaml.Node) { w.duration(v, "backfill", &sc.Backfill) }},
 		field{"duration", func(v *yaml.Node) { w.duration(v, "duration", &sc.Duration) }},
+		field{"catch_up", func(v *yaml.Node) { w.duration(v, "catch_up", &sc.CatchUp) }},
 		field{"speed", func(v *yaml.Node) {
 			w.float(v, "speed", &sc.Speed)
 			if sc.Speed < 0 {

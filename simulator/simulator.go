@@ -108,8 +108,12 @@ type Simulator struct {
 	end     time.Time // zero: no end
 	truth   []Truth
 	truthAt int // truth[:truthAt] are written
-	maint   []proactive.Maintenance
-	maintAt int // maint[:maintAt] are written
+	// wallClock keeps the live part from running ahead of the wall clock
+	// (Scenario.CatchUp).
+	wallClock bool
+	caughtUp  atomic.Bool
+	maint     []proactive.Maintenance
+	maintAt   int // maint[:maintAt] are written
 
 	sent, acked, failed atomic.Int64
 	connected           atomic.Int64
@@ -183,6 +187,9 @@ func New(o Options) (*Simulator, error) {
 		}
 		if st.IsZero() {
 			st = o.Now().Truncate(time.Millisecond)
+		}
+		if o.Scenario.CatchUp > 0 && !math.IsInf(o.Speed, 1) {
+			st, s.wallClock = st.Add(-o.Scenario.CatchUp), true
 		}
 		g := NewGenerator(o.Scenario, st)
 		s.feed, s.start, s.end, s.truth, s.maint = g, g.Start(), g.End(), g.Truth(), g.Maintenance()
@@ -305,7 +312,13 @@ func (s *Simulator) Run(ctx context.Context) error {
 		runErr = errors.Join(runErr, fmt.Errorf("%d publishes failed, the first: %w", n, s.publishErr()))
 	}
 	st := s.Stats()
-	s.log.Info("simulation ended", "messages", st.Sent, "acked", st.Acked, "failed", st.Failed, "reconnects", s.reconnects.Load(),
+	reason := "stopped"
+	if ctx.Err() == nil && runErr == nil {
+		reason = "reached its end: the scenario's duration ran out, or the replay's last row was sent"
+	} else if ctx.Err() == nil {
+		reason = "publishing failed"
+	}
+	s.log.Info("simulation ended", "reason", reason, "messages", st.Sent, "acked", st.Acked, "failed", st.Failed, "reconnects", s.reconnects.Load(),
 		"clock", st.Clock.Format(time.RFC3339), "faults_started", st.FaultsStarted)
 	return errors.Join(runErr, drainErr)
 }
@@ -412,6 +425,7 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 
 	s.live.Store(true)
 	wall0 := s.o.Now()
+	s.logLive(wall0)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -428,6 +442,14 @@ func (s *Simulator) publishAll(ctx context.Context, pub *publisher) error {
 		}
 		if !math.IsInf(s.o.Speed, 1) {
 			due := wall0.Add(time.Duration(float64(m.At.Sub(s.start)) / s.o.Speed))
+			if s.wallClock && m.At.After(due) {
+				// Caught up: from here the samples follow the wall clock.
+				due = m.At
+				if !s.caughtUp.Swap(true) {
+					s.log.Info("the simulated clock has caught up with the wall clock: samples now follow it in real time",
+						"next_sample", m.At.Format(time.RFC3339))
+				}
+			}
 			if wait := due.Sub(s.o.Now()); wait > maxEarly {
 				timer.Reset(wait)
 				select {
@@ -518,9 +540,14 @@ func (s *Simulator) progressLoop(stop <-chan struct{}) {
 			fmt.Fprintf(&b, " | simulated %s", st.Clock.Format("2006-01-02 15:04"))
 		}
 		if s.live.Load() {
-			if math.IsInf(s.o.Speed, 1) {
+			switch {
+			case math.IsInf(s.o.Speed, 1):
 				b.WriteString(" (max speed)")
-			} else {
+			case s.caughtUp.Load():
+				b.WriteString(" (real time)")
+			case s.wallClock:
+				fmt.Fprintf(&b, " (x%g, catching up with the wall clock)", s.o.Speed)
+			default:
 				fmt.Fprintf(&b, " (x%g)", s.o.Speed)
 			}
 		} else {
@@ -542,5 +569,24 @@ func (s *Simulator) progressLoop(stop <-chan struct{}) {
 		case <-t.C:
 			write(false)
 		}
+	}
+}
+
+// logLive says, as the live part begins, how long it runs: until stopped,
+// or until when, so that a fleet that stops does not surprise anyone.
+func (s *Simulator) logLive(wall0 time.Time) {
+	switch {
+	case s.end.IsZero():
+		s.log.Info("live part started; the fleet runs until stopped", "speed", s.o.Speed, "catching_up", s.wallClock)
+	case math.IsInf(s.o.Speed, 1):
+	default:
+		// With wallClock the end comes later than this, past the catch-up.
+		wall := wall0.Add(time.Duration(float64(s.end.Sub(s.start)) / s.o.Speed))
+		if s.wallClock && s.end.After(wall) {
+			wall = s.end
+		}
+		s.log.Info("live part started; the fleet stops when the scenario's duration runs out",
+			"duration", proactive.FormatDuration(s.end.Sub(s.start)), "speed", s.o.Speed,
+			"ends_at", wall.Local().Format("Mon 2 Jan 15:04:05 MST"))
 	}
 }

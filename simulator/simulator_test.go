@@ -33,11 +33,14 @@ type broker struct {
 	// onPublish, when set, is called with the count of publishes so far
 	// after each, outside the lock.
 	onPublish func(n int)
+	// clock, when set, stamps each publish with its time.
+	clock func() time.Time
 }
 
 type published struct {
 	client, topic, payload string
 	qos                    byte
+	at                     time.Time // by clock
 }
 
 func startBroker(t *testing.T, user, password string) *broker {
@@ -80,7 +83,11 @@ func (b *broker) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 func (b *broker) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	b.mu.Lock()
-	b.msgs = append(b.msgs, published{cl.ID, pk.TopicName, string(pk.Payload), pk.FixedHeader.Qos})
+	var at time.Time
+	if b.clock != nil {
+		at = b.clock()
+	}
+	b.msgs = append(b.msgs, published{cl.ID, pk.TopicName, string(pk.Payload), pk.FixedHeader.Qos, at})
 	n, f := len(b.msgs), b.onPublish
 	b.mu.Unlock()
 	if f != nil {

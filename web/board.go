@@ -204,6 +204,11 @@ type boardData struct {
 	// FollowUps are the tickets whose customer waits for a person, oldest
 	// request first, for the panel above the board.
 	FollowUps []proactive.Ticket
+	// Zones are the sites' time zones of the tickets shown with a time
+	// (a prediction, a visit), by ticket; Visits the booked visits of the
+	// scheduled ones, in their site's local time.
+	Zones  map[int64]*time.Location
+	Visits map[int64]string
 }
 
 // home is the dispatcher's board, or a technician's day.
@@ -273,6 +278,10 @@ func (s *server) home(w http.ResponseWriter, r *http.Request) {
 				d.VisitsToday++
 			}
 		}
+	}
+	if err := s.boardTimes(ctx, &d); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if d.Techs, err = s.technicianNames(ctx); err != nil {
 		s.fail(w, r, err)
@@ -368,4 +377,52 @@ func (s *server) technicians(ctx context.Context) ([]proactive.Technician, error
 		opt.Cursor = page.Next
 	}
 	return out, nil
+}
+
+// boardTimes finds the site's zone of each ticket on the board that shows
+// a time, and the booked visit of each scheduled one: the board shows
+// them in the site's local time, as the customer got them.
+func (s *server) boardTimes(ctx context.Context, d *boardData) error {
+	d.Zones, d.Visits = map[int64]*time.Location{}, map[int64]string{}
+	zones := map[proactive.DeviceID]*time.Location{}
+	add := func(t proactive.Ticket) error {
+		scheduled := t.Status == proactive.TicketScheduled && s.Outreach != nil
+		if t.PredictedFailure.IsZero() && !scheduled {
+			return nil
+		}
+		loc, ok := zones[t.Device]
+		if !ok {
+			dev, err := s.Store.GetDevice(ctx, t.Device)
+			if err != nil && proactive.ErrorCode(err) != proactive.ENotFound {
+				return err
+			}
+			loc = proactive.LoadZone(dev.TimeZone, s.Location)
+			zones[t.Device] = loc
+		}
+		d.Zones[t.ID] = loc
+		if !scheduled {
+			return nil
+		}
+		apps, err := s.Outreach.Appointments(ctx, notify.AppointmentFilter{Ticket: t.ID})
+		if err != nil {
+			return err
+		}
+		if a := bookedVisit(apps); a != nil {
+			d.Visits[t.ID] = proactive.FormatLocalSpan(a.Start, a.End, loc)
+		}
+		return nil
+	}
+	for _, c := range d.Columns {
+		for _, t := range c.Tickets {
+			if err := add(t); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range d.List {
+		if err := add(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

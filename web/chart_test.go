@@ -173,9 +173,9 @@ func TestTicketChartWhenTelemetryFails(t *testing.T) {
 	}
 }
 
-// TestChartZoneLocal: a server in Go's "Local" zone, which browsers do not
-// know, gives the script no zone (it then uses the browser's own) instead
-// of one that makes its drawing throw.
+// TestChartZoneLocal: on a server in Go's "Local" zone, which browsers do
+// not know and which makes the script's drawing throw, the chart is in the
+// site's zone (every device has one), as the rest of the page.
 func TestChartZoneLocal(t *testing.T) {
 	e := newEnv(t, testenv.SQLite(t), func(o *web.Options) {
 		o.Location = time.Local
@@ -184,6 +184,6 @@ func TestChartZoneLocal(t *testing.T) {
 		}}
 	})
 	_, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))
-	wantIn(t, page, `id="chart-data"`, `"tz":""`)
+	wantIn(t, page, `id="chart-data"`, `"tz":"Europe/Paris"`)
 	wantNotIn(t, page, `"tz":"Local"`)
 }

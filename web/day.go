@@ -19,6 +19,8 @@ type visit struct {
 	Customer *proactive.Customer
 	// CanMark is whether the visit may be recorded as done now.
 	CanMark bool
+	// Loc is the site's time zone, which the visit's times are shown in.
+	Loc *time.Location
 }
 
 type dayData struct {
@@ -134,6 +136,7 @@ func (s *server) dayPage(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		v.Loc = proactive.LoadZone(v.Device.TimeZone, d.Loc)
 		v.Ticket.Timeline = nil
 		v.CanMark = a.Status == "booked" && v.Ticket.Status == proactive.TicketScheduled
 		d.Visits = append(d.Visits, v)

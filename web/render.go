@@ -71,19 +71,24 @@ func mustParsePages(loc *time.Location) *pages {
 	funcs := template.FuncMap{
 		// versions is filled below and only read once serving starts.
 		"asset": func(name string) string { return "/static/" + name + "?v=" + versions[name] },
+		// Every time a page shows is local time labelled with its zone
+		// (CET, CEST, or UTC+04:00 where the zone has no abbreviation):
+		// the server's zone for when, a site's or technician's for the
+		// others.
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "—"
 			}
-			return t.In(loc).Format("Mon 2 Jan 15:04")
+			return proactive.FormatLocal(t, loc, "Mon 2 Jan 15:04")
 		},
 		"whenIn": func(t time.Time, l *time.Location) string {
 			if t.IsZero() {
 				return "—"
 			}
-			return t.In(l).Format("Mon 2 Jan 15:04")
+			return proactive.FormatLocal(t, l, "Mon 2 Jan 15:04")
 		},
-		"clock":   func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
+		"span":    proactive.FormatLocalSpan,
+		"hours":   proactive.FormatLocalClock,
 		"held":    heldNow,
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":     ago,

@@ -31,9 +31,9 @@ func TestSchedule(t *testing.T) {
 		wantStatus(t, resp, page, http.StatusOK)
 		wantIn(t, page, "<h1>Schedule</h1>", `aria-current="page">Schedule</a>`, "Paula", "Leo",
 			"Mon 9 Mar", "Sun 15 Mar", fmt.Sprintf(`<a href="/tickets/%d">#%d</a> Compressor · fridge-1`, e.offered, e.offered),
-			fmt.Sprintf("%s</time>–%s", visit.Format("15:04"), slots[0].End.In(paris).Format("15:04")),
+			fmt.Sprintf("%s–%s CET</time>", visit.Format("15:04"), slots[0].End.In(paris).Format("15:04")),
 			// Monday: Paula is free from now to the visit and after it.
-			fmt.Sprintf(`Free <time datetime="2026-03-09T07:30:00Z">08:30</time>–%s`, visit.Format("15:04")),
+			fmt.Sprintf(`Free <time datetime="2026-03-09T07:30:00Z">08:30–%s CET</time>`, visit.Format("15:04")),
 			"Not working", // the weekend, and Leo's Wednesday
 			fmt.Sprintf(`<summary>Move<span class="visually-hidden"> the visit of ticket #%d</span> to another technician</summary>`, e.offered),
 			`<option value="tech-lyon">Leo (tech-lyon)</option>`)

@@ -126,9 +126,9 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 		s.fail(w, r, err)
 		return
 	}
-	if loc, err := time.LoadLocation(d.Device.TimeZone); err == nil && d.Device.TimeZone != "" && !sess.Staff() {
-		d.Loc = loc
-	}
+	// Everyone sees the site's local time, labelled with its zone: the
+	// customer's "08:00" is the technician's and the dispatcher's 08:00.
+	d.Loc = proactive.LoadZone(d.Device.TimeZone, s.Location)
 	for _, e := range t.Timeline {
 		if e.Kind == proactive.TicketEventAlert {
 			d.Metrics, d.TimeToFailure = alertDetails(e.Body)

@@ -1,0 +1,69 @@
+package notify_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/proactivehq/proactive/internal/testenv"
+	"github.com/proactivehq/proactive/notify"
+)
+
+// syncBuffer is a bytes.Buffer safe for the sender's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The console's hint after each message matches the conversation's stage,
+// not the message's kind alone: HELP during an offer still invites a slot
+// number; after booking, moving the visit or CALL (never CANCEL, an
+// opt-out keyword); after STOP, only START.
+func TestConsoleHintFollowsConversation(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t), nil)
+	out := &syncBuffer{}
+	e.n = e.notifier(func(o *notify.Options) { o.Sender = notify.NewConsoleSender(out) })
+	phone := "+33611111111"
+	e.fire("fridge-1", "compressor")
+	steps := []struct {
+		reply, kind, hint string
+	}{
+		{"", "offer", "a slot number to book, CALL to be called, NO to decline"},
+		{"HELP", "help", "a slot number to book, CALL to be called, NO to decline"},
+		{"1", "confirm", "another slot number of the offer to move the visit, CALL to change or cancel it"},
+		{"HELP", "help", "another slot number of the offer to move the visit"},
+		{"STOP", "opt_out", "START to get messages again"},
+	}
+	for i, s := range steps {
+		if s.reply != "" {
+			if code := e.reply(phone, s.reply); code != 200 {
+				t.Fatalf("reply %q: %d", s.reply, code)
+			}
+			e.poll()
+		}
+		blocks := strings.Split(out.String(), "── SMS to ")[1:]
+		if len(blocks) != i+1 {
+			t.Fatalf("after %q: %d messages printed, want %d:\n%s", s.reply, len(blocks), i+1, out)
+		}
+		last := blocks[i]
+		if !strings.Contains(last, "("+s.kind+",") {
+			t.Errorf("after %q: printed %q, want a %s message", s.reply, last, s.kind)
+		}
+		if !strings.Contains(last, "the customer may reply "+s.hint) {
+			t.Errorf("after %q: hint in %q, want %q", s.reply, last, s.hint)
+		}
+	}
+}
