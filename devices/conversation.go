@@ -210,6 +210,10 @@ type NewMessage struct {
 	// Urgent messages may be sent in quiet hours.
 	Urgent bool
 	At     time.Time
+	// LinkHash, when set, is the SHA-256 (hex) of the code of the
+	// customer link the body carries: the link to Ticket is kept with the
+	// message.
+	LinkHash string
 }
 
 // Enqueue writes a message to the outbox, pending from m.At, and to its
@@ -225,6 +229,11 @@ func (tx *Tx) Enqueue(ctx context.Context, m NewMessage) (int64, error) {
 	}
 	if m.TimeZone == "" {
 		m.TimeZone = "UTC"
+	}
+	if m.LinkHash != "" && m.Ticket > 0 {
+		if err := tx.insertLink(ctx, m.LinkHash, m.Ticket, m); err != nil {
+			return 0, err
+		}
 	}
 	var id int64
 	err := tx.tx.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, customer_id, device_id, to_phone, time_zone, kind, body, urgent,
