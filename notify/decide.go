@@ -362,11 +362,11 @@ func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string,
 	} else {
 		tmpl = "confirm_soon"
 	}
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, t.ID, KindConfirm, tmpl, d, false, now)
 	if err != nil {
 		return c, err
 	}
-	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
+	c.Messages = []devices.NewMessage{m}
 	return c, nil
 }
 
@@ -379,12 +379,12 @@ func (n *Notifier) reofferChange(t proactive.Ticket, p party, slots []Slot, now 
 	}
 	d := p.data()
 	d.Slots = n.slotLines(p, slots)
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, t.ID, KindReoffer, tmpl, d, false, now)
 	if err != nil {
 		return devices.Change{}, err
 	}
 	return devices.Change{At: now, Ticket: t.ID,
-		Messages: []devices.NewMessage{outMessage(p, t.ID, KindReoffer, body, false, now)},
+		Messages: []devices.NewMessage{m},
 		Jobs:     n.offerJobs(now)}, nil
 }
 
@@ -474,17 +474,16 @@ func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now tim
 	d := p.data()
 	d.Forecast = formatForecast(p.Customer.Language, o.TimeToFailure)
 	d.Slots = n.slotLines(p, slots)
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, st.Ticket.ID, KindOffer, tmpl, d, o.Urgent, now)
 	if err != nil {
 		return devices.Change{}, err
 	}
-	urgent := o.Urgent
 	// Latency is measured from when the platform raised the alert, on its
 	// own clock: the alert's FiredAt is in the devices' time, which late
 	// data, clock skew or a simulation at speed move away from it.
 	return devices.Change{At: now, Ticket: st.Ticket.ID,
 		Start:    &devices.NewConversation{Customer: p.Customer.ID, Device: p.Device.ID, Stage: stageOffer, AlertAt: now, OfferedAt: now},
 		Status:   &devices.StatusChange{To: proactive.TicketOffered, Actor: "notify", Note: "visit offered by SMS"},
-		Messages: []devices.NewMessage{outMessage(p, st.Ticket.ID, KindOffer, body, urgent, now)},
+		Messages: []devices.NewMessage{m},
 		Jobs:     n.offerJobs(now)}, nil
 }
