@@ -483,8 +483,10 @@ type Change struct {
 	Book *Booking
 	// Held, when set, is recorded on the ticket as why its customer was
 	// not texted (see Tx.Hold), before Status.
-	Held   string
-	Status *StatusChange
+	Held string
+	// CancelVisit cancels the ticket's booked visit, before Status.
+	CancelVisit bool
+	Status      *StatusChange
 	// FollowUp, when set, raises a follow-up on the ticket for this
 	// reason (see Tx.RaiseFollowUp), after Status.
 	FollowUp string
@@ -590,6 +592,12 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 	if c.Held != "" {
 		if err := tx.Hold(ctx, c.Ticket, c.Held); err != nil {
 			return out, err
+		}
+	}
+	if c.CancelVisit {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE appointments SET status = 'cancelled' WHERE ticket_id = $1 AND status = 'booked'`,
+			c.Ticket); err != nil {
+			return out, fmt.Errorf("cancel visit: %w", err)
 		}
 	}
 	if s := c.Status; s != nil {

@@ -32,6 +32,7 @@ const (
 	KindOptOut         = "opt_out"           // the confirmation of STOP
 	KindFollowUp       = "follow_up"         // the answer to a reply after the conversation ended
 	KindDeclinedUrgent = "declined_critical" // the answer to NO about a critical alert
+	KindCancelled      = "visit_cancelled"   // the confirmation of a visit the customer cancelled on their page
 )
 
 // proactiveKind reports whether a message of kind k is sent on our
@@ -119,6 +120,7 @@ var templateText = map[string]map[string]string{
 		KindStart:          `You will receive service messages again.`,
 		KindClarify:        `Sorry, we did not understand. {{if .Slots}}Reply with a slot number ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{else}}Reply {{end}}CALL, NO or HELP.`,
 		KindDispatch:       `{{.Text}}`,
+		KindCancelled:      `Cancelled: no technician will visit your {{.Product}}{{if .Visit}} {{.Visit}}{{end}}, as you asked.`,
 	},
 	"fr": {
 		KindOffer: `{{if .Link}}{{.Brand}} : panne ({{.Component}}) de {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} possible{{end}}. Visite :
@@ -151,6 +153,7 @@ var templateText = map[string]map[string]string{
 		KindStart:          `Vous recevrez à nouveau nos messages de service.`,
 		KindClarify:        `Désolé, nous n'avons pas compris. Répondez {{if .Slots}}par un numéro ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{end}}APPEL, NON ou AIDE.`,
 		KindDispatch:       `{{.Text}}`,
+		KindCancelled:      `Annulé : aucun technicien ne passera pour votre {{.Product}}{{if .Visit}} {{.Visit}}{{end}}, comme demandé.`,
 	},
 }
 
