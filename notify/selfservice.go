@@ -227,3 +227,7 @@ func (n *Notifier) CustomerAct(ctx context.Context, code, action string, s Slot)
 	n.notifyWake()
 	return nil
 }
+
+// Contact is how a customer reaches the service: the brand and the HELP
+// answer's contact, for pages that show no customer data.
+func (n *Notifier) Contact() (brand, contact string) { return n.opt.Brand, n.opt.HelpContact }
