@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
@@ -287,4 +289,87 @@ func TestCustomerPageRateLimit(t *testing.T) {
 	if last != http.StatusTooManyRequests {
 		t.Errorf("the 40th request in a minute answered %d, want 429", last)
 	}
+}
+
+// TestCustomerBrowser opens the link of the offer SMS in Chromium: books a
+// time the SMS did not name, moves it, asks for a call; every page is axe
+// clean at phone and desktop widths, the French one too.
+func TestCustomerBrowser(t *testing.T) {
+	e := customerEnv(t, testenv.SQLite(t))
+	ctx := newBrowser(t)
+	base := e.plainServer()
+	link := linkRE.FindString(e.sms.to("+33611111111")[0])
+	if link == "" {
+		t.Fatalf("no link in the offer: %q", e.sms.to("+33611111111")[0])
+	}
+	code := linkRE.FindStringSubmatch(link)[1]
+	offered := map[string]bool{}
+	for _, s := range must(e.n.Conversation(e.ctx, e.offered)).Slots {
+		offered[strconv.FormatInt(s.Start.Unix(), 10)] = true
+	}
+	pickOther := func(page string, not string) string {
+		for _, s := range freeStarts(page) {
+			if !offered[s] && s != not {
+				return s
+			}
+		}
+		t.Fatal("no time besides the offered ones")
+		return ""
+	}
+	html := func() string {
+		s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	bookedAt := func() string {
+		for _, a := range must(e.n.Appointments(e.ctx, notify.AppointmentFilter{Ticket: e.offered})) {
+			if a.Status == "booked" {
+				return strconv.FormatInt(a.Start.Unix(), 10)
+			}
+		}
+		return ""
+	}
+
+	do(t, ctx, "open the link", chromedp.Navigate(base+"/c/"+code), chromedp.WaitVisible(chromedp.CSS("h1")))
+	checkPage(t, ctx, "customer-offer")
+	first := pickOther(html(), "")
+	do(t, ctx, "choose a time", chromedp.Click(chromedp.CSS(`input[name=slot][value="`+first+`"]`)))
+	submit(t, ctx, "book", "form.act-book button[type=submit]")
+	if got := text(t, ctx, "main"); !strings.Contains(got, "your visit is booked") {
+		t.Fatalf("after booking the page says:\n%s", got)
+	}
+	if got := bookedAt(); got != first {
+		t.Fatalf("visit at %s, want %s", got, first)
+	}
+	checkPage(t, ctx, "customer-booked")
+
+	second := pickOther(html(), first)
+	do(t, ctx, "choose another time", chromedp.Click(chromedp.CSS(`input[name=slot][value="`+second+`"]`)))
+	submit(t, ctx, "move", "form.act-book button[type=submit]")
+	if got := bookedAt(); got != second {
+		t.Fatalf("visit at %s after the move, want %s", got, second)
+	}
+
+	submit(t, ctx, "call me", "form.act-call button[type=submit]")
+	if got := text(t, ctx, "main"); !strings.Contains(got, "we will call you shortly") {
+		t.Fatalf("after asking for a call the page says:\n%s", got)
+	}
+	if tk := e.ticket("fridge-1", "compressor"); tk.FollowUp == nil || tk.FollowUp.Reason != proactive.FollowUpCall {
+		t.Fatalf("follow-up %+v, want a call", tk.FollowUp)
+	}
+
+	do(t, ctx, "a forged code", chromedp.Navigate(base+"/c/AAAAAAAAAAAAAAAAAAAAAA"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	checkPage(t, ctx, "customer-404")
+
+	// Bruno, French, booked by phone: his confirmation's link.
+	must(e.store.RecordConsent(e.ctx, "bruno", proactive.ConsentEvent{Granted: true, Method: proactive.ConsentSMS, Actor: "test"}))
+	must(e.n.Book(e.ctx, e.open, must(e.n.Slots(e.ctx, e.open))[0], "dispatcher"))
+	e.poll()
+	do(t, ctx, "open the French link", chromedp.Navigate(base+"/c/"+e.codeIn("+33622222222")), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if got := text(t, ctx, "h1"); !strings.Contains(got, "Votre intervention") {
+		t.Errorf("French page's heading %q", got)
+	}
+	checkPage(t, ctx, "customer-fr")
 }
