@@ -56,11 +56,13 @@ var customerText = map[string]map[string]string{
 		"offered": "a time our text message offered you", "move": "Move my visit", "book": "Book this time",
 		"none_free": "No time is free in the next two weeks. Ask us to call you and we will find one.",
 		"call":      "Call me", "cancel": "Cancel my visit", "no": "No visit, thanks",
-		"reach":       "To reach us:",
-		"gone_title":  "This link does not work any more",
-		"gone":        "The link may be old, or mistyped. Your text messages have the latest one.",
-		"expired":     "This form is out of date. Reload the page and try again.",
-		"slow_down":   "Too many requests. Wait a minute and try again.",
+		"reach":      "To reach us:",
+		"gone_title": "This link does not work any more",
+		"gone":       "The link may be old, or mistyped. Your text messages have the latest one.",
+		"expired":    "This form is out of date. Reload the page and try again.",
+		"slow_down":  "Too many requests. Wait a minute and try again.",
+		"busy_title": "Please wait a moment", "unavailable_title": "This page is not available just now",
+		"unavailable": "Something went wrong on our side. Try again in a few minutes.",
 		"conflict":    "That could not be done: the time was just taken, or the page was out of date. Here is what you can do now.",
 		"problem":     "Our monitoring shows that the %s of your %s may fail within %s.",
 		"soon":        "Our monitoring shows that the %s of your %s may fail soon.",
@@ -79,11 +81,13 @@ var customerText = map[string]map[string]string{
 		"offered": "un créneau proposé par SMS", "move": "Déplacer ma visite", "book": "Réserver ce créneau",
 		"none_free": "Aucun créneau n'est libre dans les deux semaines. Demandez-nous de vous appeler.",
 		"call":      "Appelez-moi", "cancel": "Annuler ma visite", "no": "Pas de visite, merci",
-		"reach":       "Pour nous joindre :",
-		"gone_title":  "Ce lien ne fonctionne plus",
-		"gone":        "Le lien est peut-être ancien ou mal recopié. Vos SMS contiennent le plus récent.",
-		"expired":     "Ce formulaire n'est plus à jour. Rechargez la page et recommencez.",
-		"slow_down":   "Trop de demandes. Attendez une minute et recommencez.",
+		"reach":      "Pour nous joindre :",
+		"gone_title": "Ce lien ne fonctionne plus",
+		"gone":       "Le lien est peut-être ancien ou mal recopié. Vos SMS contiennent le plus récent.",
+		"expired":    "Ce formulaire n'est plus à jour. Rechargez la page et recommencez.",
+		"slow_down":  "Trop de demandes. Attendez une minute et recommencez.",
+		"busy_title": "Un instant, s'il vous plaît", "unavailable_title": "Cette page n'est pas disponible pour l'instant",
+		"unavailable": "Un problème est survenu de notre côté. Réessayez dans quelques minutes.",
 		"conflict":    "Ce n'a pas été possible : le créneau vient d'être pris, ou la page n'était plus à jour. Voici ce que vous pouvez faire.",
 		"problem":     "Notre suivi indique un risque de panne (%s) sur votre %s d'ici %s.",
 		"soon":        "Notre suivi indique un risque de panne (%s) sur votre %s prochainement.",
@@ -256,7 +260,7 @@ func (s *server) customer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.customerLimits.perAddr.OnLimit(w, r, clientAddr(r)) || s.customerLimits.perCode.OnLimit(w, r, code) {
-		s.customerBare(w, r, http.StatusTooManyRequests, "slow_down", "slow_down")
+		s.customerBare(w, r, http.StatusTooManyRequests, "busy_title", "slow_down")
 		return
 	}
 	tok := ""
@@ -312,7 +316,8 @@ func (s *server) customerAct(w http.ResponseWriter, r *http.Request, code, tok s
 		s.customerBare(w, r, http.StatusNotFound, "gone_title", "gone")
 	default:
 		s.log.Error("customer page action", "action", action, "err", err)
-		s.customerBare(w, r, http.StatusServiceUnavailable, "conflict", "conflict")
+		w.Header().Set("Retry-After", "5")
+		s.customerBare(w, r, http.StatusServiceUnavailable, "unavailable_title", "unavailable")
 	}
 }
 
@@ -326,12 +331,16 @@ func (s *server) customerShow(w http.ResponseWriter, r *http.Request, code, tok 
 	} else if err != nil {
 		s.log.Error("customer page", "err", err)
 		w.Header().Set("Retry-After", "5")
-		s.customerBare(w, r, http.StatusServiceUnavailable, "conflict", "conflict")
+		s.customerBare(w, r, http.StatusServiceUnavailable, "unavailable_title", "unavailable")
 		return
 	}
 	brand, contact := s.Customers.Contact()
 	d := customerData{Lang: pg.Language, Brand: brand, Contact: contact, Page: &pg, CSRF: tok, Action: "/c/" + code}
-	if done != "" {
+	switch {
+	case done == "done_book" && pg.Visit == nil && pg.FollowUp:
+		d.Done = d.T("done_call") // an opted-out customer's choice waits for a person, as by SMS
+	case done == "done_book" && pg.Visit == nil:
+	case done != "":
 		d.Done = d.T(done) // empty for an unknown key
 	}
 	if problem != "" {

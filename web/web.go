@@ -25,6 +25,12 @@
 // without the right one is refused with 403, as is sign-in without the
 // pre-session cookie's.
 //
+// # The customer's page
+//
+// /c/{code} is the customer's view of one ticket behind the link the SMS
+// carry (see customer.go): outside the sign-in, its own layout and
+// language, the code as its only key.
+//
 // # Roles
 //
 // Admins and dispatchers see everything. A technician sees their own day,
