@@ -211,6 +211,10 @@ type NewMessage struct {
 	// Urgent messages may be sent in quiet hours.
 	Urgent bool
 	At     time.Time
+	// LinkHash, when set, is the SHA-256 (hex) of the code of the
+	// customer link the body carries: the link to Ticket is kept with the
+	// message.
+	LinkHash string
 }
 
 // Enqueue writes a message to the outbox, pending from m.At, and to its
@@ -226,6 +230,11 @@ func (tx *Tx) Enqueue(ctx context.Context, m NewMessage) (int64, error) {
 	}
 	if m.TimeZone == "" {
 		m.TimeZone = "UTC"
+	}
+	if m.LinkHash != "" && m.Ticket > 0 {
+		if err := tx.insertLink(ctx, m.LinkHash, m.Ticket, m); err != nil {
+			return 0, err
+		}
 	}
 	var id int64
 	err := tx.tx.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, customer_id, device_id, to_phone, time_zone, kind, body, urgent,
@@ -480,8 +489,10 @@ type Change struct {
 	Book *Booking
 	// Held, when set, is recorded on the ticket as why its customer was
 	// not texted (see Tx.Hold), before Status.
-	Held   string
-	Status *StatusChange
+	Held string
+	// CancelVisit cancels the ticket's booked visit, before Status.
+	CancelVisit bool
+	Status      *StatusChange
 	// FollowUp, when set, raises a follow-up on the ticket for this
 	// reason (see Tx.RaiseFollowUp), after Status.
 	FollowUp string
@@ -597,6 +608,12 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 	if c.Held != "" {
 		if err := tx.Hold(ctx, c.Ticket, c.Held); err != nil {
 			return out, err
+		}
+	}
+	if c.CancelVisit {
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE appointments SET status = 'cancelled' WHERE ticket_id = $1 AND status = 'booked'`,
+			c.Ticket); err != nil {
+			return out, fmt.Errorf("cancel visit: %w", err)
 		}
 	}
 	if s := c.Status; s != nil {

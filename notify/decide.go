@@ -42,6 +42,8 @@ const (
 	replyNumber                  // a number: a slot, or a survey score
 	replyCall                    // CALL: call me back
 	replyNo                      // NO: decline the offer
+	replySlot                    // a slot chosen on the customer page (Slot)
+	replyCancel                  // cancel the booked visit (the customer page)
 )
 
 // parsedReply is an inbound text as the conversation reads it.
@@ -49,6 +51,18 @@ type parsedReply struct {
 	Kind    replyKind
 	Keyword string // the normalised text (keyword)
 	Number  int    // for replyNumber
+	Slot    Slot   // for replySlot
+	// Page is set for what the customer did on their page rather than by
+	// SMS: the timeline and the notes say so.
+	Page bool
+}
+
+// via says on timelines and in notes how the customer acted.
+func (r parsedReply) via() string {
+	if r.Page {
+		return "on the customer page"
+	}
+	return "by SMS"
 }
 
 // parseReply reads an inbound SMS body, which is outside input: any bytes,
@@ -90,6 +104,8 @@ type replyState struct {
 	// zero when never (read when the active conversation awaits the
 	// satisfaction answer).
 	NPSAskedAt time.Time
+	// Visit is the ticket's booked visit, read for the customer page only.
+	Visit *Appointment
 }
 
 // replyDecision is what a reply does.
@@ -119,8 +135,32 @@ func inEntry(ticket int64, text, handled string) devices.Entry {
 // now. Opt-out and opt-in keywords apply to the customer; the rest to the
 // active conversation.
 func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (replyDecision, error) {
-	r := parseReply(body)
+	return n.decide(st, sid, body, parseReply(body), now)
+}
+
+// decide decides what reply r (body as the customer sent it, or as the
+// customer page describes the action) does; decideReply for the SMS, and
+// the customer page's actions go through it alike.
+func (n *Notifier) decide(st replyState, sid, body string, r parsedReply, now time.Time) (replyDecision, error) {
 	body = clip(body, 1600) // as the store keeps it
+	d, err := n.decideParsed(st, sid, body, r, now)
+	if r.Page {
+		markPage(&d.Change)
+	}
+	return d, err
+}
+
+// markPage marks a change's timeline entries as made on the customer page.
+func markPage(c *devices.Change) {
+	for _, e := range c.Entries {
+		e.Body["via"] = "page"
+	}
+	if c.Otherwise != nil {
+		markPage(c.Otherwise)
+	}
+}
+
+func (n *Notifier) decideParsed(st replyState, sid, body string, r parsedReply, now time.Time) (replyDecision, error) {
 	cc := st.Conversations
 	d := replyDecision{Change: devices.Change{At: now}}
 	c := &d.Change
@@ -202,14 +242,17 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		return d, nil
 	}
 	switch {
-	case conv.Stage == stageOffer && r.Kind == replyNumber:
+	case conv.Stage == stageOffer && (r.Kind == replyNumber || r.Kind == replySlot):
 		d.Metric = "slot"
-		if r.Number < 1 || r.Number > len(cc.Slots) {
-			return d, n.clarify(&d, st, body)
+		s, handled := r.Slot, "slot "+r.Slot.Start.UTC().Format(time.RFC3339)
+		if r.Kind == replyNumber {
+			if r.Number < 1 || r.Number > len(cc.Slots) {
+				return d, n.clarify(&d, st, body)
+			}
+			s, handled = Slot(cc.Slots[r.Number-1]), "slot "+strconv.Itoa(r.Number)
 		}
-		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, "slot "+strconv.Itoa(r.Number)))
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, handled))
 		d.Reoffer = true
-		s := Slot(cc.Slots[r.Number-1])
 		if !s.Start.After(now) {
 			return d, nil // an old offer's slot that has passed
 		}
@@ -220,18 +263,40 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 		b.Inbound, b.Entries = c.Inbound, c.Entries
 		d.Change = b
 		return d, nil
-	case conv.Stage == stageScheduled && r.Kind == replyNumber && r.Number >= 1 && r.Number <= len(cc.Slots) &&
-		Slot(cc.Slots[r.Number-1]).Start.After(now):
-		// Another slot of the offer after booking moves the visit there.
+	case conv.Stage == stageScheduled && (r.Kind == replyNumber && r.Number >= 1 && r.Number <= len(cc.Slots) &&
+		Slot(cc.Slots[r.Number-1]).Start.After(now) || r.Kind == replySlot && r.Slot.Start.After(now)):
+		// Another slot of the offer (or, on the page, any free slot) after
+		// booking moves the visit there.
 		d.Metric, d.Reschedule = "reschedule", true
-		b, err := n.bookChange(st.Ticket, p, Slot(cc.Slots[r.Number-1]), "customer", true, now)
+		s, which := r.Slot, r.Slot.Start.UTC().Format(time.RFC3339)
+		if r.Kind == replyNumber {
+			s, which = Slot(cc.Slots[r.Number-1]), strconv.Itoa(r.Number)
+		}
+		b, err := n.bookChange(st.Ticket, p, s, "customer", true, now)
 		if err != nil {
 			return d, err
 		}
-		b.Book.Reschedule, b.Book.Note = true, "visit moved by SMS to slot "+strconv.Itoa(r.Number)
+		b.Book.Reschedule, b.Book.Note = true, "visit moved "+r.via()+" to slot "+which
 		b.CancelJobs = append(b.CancelJobs, jobVisitReminder)
-		b.Inbound, b.Entries = c.Inbound, append(c.Entries, inEntry(conv.Ticket, body, "reschedule "+strconv.Itoa(r.Number)))
+		b.Inbound, b.Entries = c.Inbound, append(c.Entries, inEntry(conv.Ticket, body, "reschedule "+which))
 		d.Change = b
+		return d, nil
+	case conv.Stage == stageScheduled && r.Kind == replyCancel:
+		// Only the page cancels: CANCEL by SMS is the carriers' opt-out.
+		d.Metric = "cancel"
+		dd := p.data()
+		if a := st.Visit; a != nil {
+			dd.Visit = formatSlot(p.Customer.Language, a.Start, a.End, n.zone(p.Device.TimeZone))
+		}
+		text, err := n.render(p.Customer.Language, KindCancelled, dd)
+		if err != nil {
+			return d, err
+		}
+		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, "cancel"))
+		c.CancelVisit = true
+		c.Status = &devices.StatusChange{To: proactive.TicketCancelled, Actor: "customer", Note: "visit cancelled by the customer " + r.via()}
+		c.Stage, c.CancelJobs = stageDone, []string{jobVisitReminder}
+		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, KindCancelled, text, false, now))
 		return d, nil
 	case isSurveyAnswer(conv.Stage, r):
 		survey, _ := surveyStage(conv.Stage)
@@ -258,7 +323,7 @@ func (n *Notifier) decideReply(st replyState, sid, body string, now time.Time) (
 			return d, err
 		}
 		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, KindDeclined))
-		c.Status = &devices.StatusChange{To: proactive.TicketDeclined, Actor: "customer", Note: "declined by SMS"}
+		c.Status = &devices.StatusChange{To: proactive.TicketDeclined, Actor: "customer", Note: "declined " + r.via()}
 		c.Stage, c.ReleaseHolds = stageDone, true
 		c.CancelJobs = []string{jobOfferReminder, jobOfferExpire}
 		c.Messages = append(c.Messages, outMessage(p, conv.Ticket, kind, text, false, now))
@@ -364,11 +429,11 @@ func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string,
 	} else {
 		tmpl = "confirm_soon"
 	}
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, t.ID, KindConfirm, tmpl, d, false, now)
 	if err != nil {
 		return c, err
 	}
-	c.Messages = []devices.NewMessage{outMessage(p, t.ID, KindConfirm, body, false, now)}
+	c.Messages = []devices.NewMessage{m}
 	return c, nil
 }
 
@@ -381,12 +446,12 @@ func (n *Notifier) reofferChange(t proactive.Ticket, p party, slots []Slot, now 
 	}
 	d := p.data()
 	d.Slots = n.slotLines(p, slots)
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, t.ID, KindReoffer, tmpl, d, false, now)
 	if err != nil {
 		return devices.Change{}, err
 	}
 	return devices.Change{At: now, Ticket: t.ID,
-		Messages: []devices.NewMessage{outMessage(p, t.ID, KindReoffer, body, false, now)},
+		Messages: []devices.NewMessage{m},
 		Jobs:     n.offerJobs(now)}, nil
 }
 
@@ -476,17 +541,16 @@ func (n *Notifier) offerChange(st alertState, o offerPlan, slots []Slot, now tim
 	d := p.data()
 	d.Forecast = formatForecast(p.Customer.Language, o.TimeToFailure)
 	d.Slots = n.slotLines(p, slots)
-	body, err := n.render(p.Customer.Language, tmpl, d)
+	m, err := n.linkedMessage(p, st.Ticket.ID, KindOffer, tmpl, d, o.Urgent, now)
 	if err != nil {
 		return devices.Change{}, err
 	}
-	urgent := o.Urgent
 	// Latency is measured from when the platform raised the alert, on its
 	// own clock: the alert's FiredAt is in the devices' time, which late
 	// data, clock skew or a simulation at speed move away from it.
 	return devices.Change{At: now, Ticket: st.Ticket.ID,
 		Start:    &devices.NewConversation{Customer: p.Customer.ID, Device: p.Device.ID, Stage: stageOffer, AlertAt: now, OfferedAt: now},
 		Status:   &devices.StatusChange{To: proactive.TicketOffered, Actor: "notify", Note: "visit offered by SMS"},
-		Messages: []devices.NewMessage{outMessage(p, st.Ticket.ID, KindOffer, body, urgent, now)},
+		Messages: []devices.NewMessage{m},
 		Jobs:     n.offerJobs(now)}, nil
 }

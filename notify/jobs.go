@@ -100,11 +100,11 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			}
 			d := p.data()
 			d.Slots = n.slotLines(p, slots)
-			text, err := n.render(p.Customer.Language, KindOfferReminder, d)
+			m, err := n.linkedMessage(p, ticket, KindOfferReminder, KindOfferReminder, d, false, now)
 			if err != nil {
 				return err
 			}
-			_, err = n.enqueue(ctx, tx, p, ticket, KindOfferReminder, text, false)
+			_, err = tx.Enqueue(ctx, m)
 			queued = err == nil
 			return err
 		case jobOfferExpire:
@@ -127,11 +127,11 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			}
 			d := p.data()
 			d.Visit = formatSlot(p.Customer.Language, a.Start, a.End, n.zone(p.Device.TimeZone))
-			text, err := n.render(p.Customer.Language, KindVisitReminder, d)
+			m, err := n.linkedMessage(p, ticket, KindVisitReminder, KindVisitReminder, d, false, now)
 			if err != nil {
 				return err
 			}
-			_, err = n.enqueue(ctx, tx, p, ticket, KindVisitReminder, text, false)
+			_, err = tx.Enqueue(ctx, m)
 			queued = err == nil
 			return err
 		case jobSurveyTimeout:

@@ -34,8 +34,10 @@ type Options struct {
 	// Sender delivers outgoing SMS. Default: a ConsoleSender on stdout.
 	Sender Sender
 	// PublicURL is the URL the provider reaches us at, such as
-	// https://proactive.example.com; status callbacks point to it. Without
-	// it no status callback is requested.
+	// https://proactive.example.com; status callbacks point to it, and the
+	// customer links ({public_url}/c/{code}) that offers, confirmations
+	// and reminders carry. Without it no status callback is requested and
+	// messages carry no link.
 	PublicURL string
 	// Now is the clock, time.Now by default.
 	Now func() time.Time

@@ -82,21 +82,27 @@ func templateSegments(t *testing.T, loc *time.Location, start time.Time) {
 					Forecast: formatForecast(lang, 12*24*time.Hour), Slots: slots[:n],
 					Visit: formatSlot(lang, start, start.Add(2*time.Hour), loc), Contact: "call 0800 123 456 (Mon-Fri 8-18)",
 					Text: "Our technician will call you before coming."}
-				body, err := render(lang, kind, d)
-				if err != nil {
-					t.Errorf("%s/%s with %d slots: %v", lang, kind, n, err)
-					continue
-				}
-				segs, ucs2 := Segments(body)
-				t.Logf("%s/%s, %d slots: %d segment(s), %d characters", lang, kind, n, segs, len([]rune(body)))
-				if testing.Verbose() && n == 3 && kind == KindOffer {
-					t.Log(body)
-				}
-				if ucs2 || segs > MaxSegments {
-					t.Errorf("%s/%s with %d slots: %d segments (UCS-2 %v):\n%s", lang, kind, n, segs, ucs2, body)
-				}
-				if (kind == KindOffer || kind == "offer_noslots") && !strings.Contains(body, "Cuisine pro 2") {
-					t.Errorf("%s/%s: the model was clipped:\n%s", lang, kind, body)
+				for _, link := range []string{"", "https://proactive.example.com/c/AAAAAAAAAAAAAAAAAAAAAA"} {
+					d.Link = link
+					body, err := render(lang, kind, d)
+					if err != nil {
+						t.Errorf("%s/%s with %d slots: %v", lang, kind, n, err)
+						continue
+					}
+					segs, ucs2 := Segments(body)
+					t.Logf("%s/%s, %d slots: %d segment(s), %d characters", lang, kind, n, segs, len([]rune(body)))
+					if testing.Verbose() && n == 3 && kind == KindOffer {
+						t.Log(body)
+					}
+					if ucs2 || segs > MaxSegments {
+						t.Errorf("%s/%s with %d slots: %d segments (UCS-2 %v):\n%s", lang, kind, n, segs, ucs2, body)
+					}
+					if (kind == KindOffer || kind == "offer_noslots") && !strings.Contains(body, "Cuisine pro 2") {
+						t.Errorf("%s/%s: the model was clipped:\n%s", lang, kind, body)
+					}
+					if link != "" && linked(kind) && !strings.Contains(body, link) {
+						t.Errorf("%s/%s: the link is missing:\n%s", lang, kind, body)
+					}
 				}
 			}
 		}
@@ -137,4 +143,13 @@ func FuzzToGSM7(f *testing.F) {
 		}
 		Segments(s)
 	})
+}
+
+// linked reports whether messages of kind carry the customer link.
+func linked(kind string) bool {
+	switch kind {
+	case KindOffer, "offer_noslots", KindOfferReminder, KindReoffer, KindConfirm, "confirm_soon", KindVisitReminder:
+		return true
+	}
+	return false
 }

@@ -136,8 +136,14 @@ func (n *Notifier) holdSlots(ctx context.Context, tx *devices.Tx, t proactive.Ti
 // TravelBuffer, less time off, bookings (with the buffer around them) and
 // other customers' holds.
 func (n *Notifier) freeSlots(techs []proactive.Technician, busy map[string][]span, held map[string]map[time.Time]bool, now time.Time) []Slot {
+	return n.freeSlotsWithin(techs, busy, held, now, n.opt.SlotHorizon)
+}
+
+// freeSlotsWithin is freeSlots over another horizon than SlotHorizon.
+func (n *Notifier) freeSlotsWithin(techs []proactive.Technician, busy map[string][]span, held map[string]map[time.Time]bool,
+	now time.Time, within time.Duration) []Slot {
 	earliest := now.Add(n.opt.SlotLead)
-	horizon := now.Add(n.opt.SlotHorizon)
+	horizon := now.Add(within)
 	step := n.opt.SlotLength + n.opt.TravelBuffer
 	var out []Slot
 	for _, tech := range techs {

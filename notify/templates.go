@@ -34,6 +34,7 @@ const (
 	KindOptOut         = "opt_out"           // the confirmation of STOP
 	KindFollowUp       = "follow_up"         // the answer to a reply after the conversation ended
 	KindDeclinedUrgent = "declined_critical" // the answer to NO about a critical alert
+	KindCancelled      = "visit_cancelled"   // the confirmation of a visit the customer cancelled on their page
 )
 
 // proactiveKind reports whether a message of kind k is sent on our
@@ -57,6 +58,9 @@ type msgData struct {
 	Contact   string
 	Text      string // a dispatcher's free text
 	Low, High int    // the range of a survey's answers
+	// Link is the ticket's customer page, {public_url}/c/{code}; empty
+	// without a public URL.
+	Link string
 }
 
 // optOut ends the messages that do not carry the full disclosure.
@@ -89,22 +93,25 @@ func footer(lang, kind string) string {
 // other character would make the whole message UCS-2.
 var templateText = map[string]map[string]string{
 	"en": {
-		KindOffer: `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. A technician can come:
+		KindOffer: `{{if .Link}}{{.Brand}}: {{.Product}} ({{.Component}}) may fail{{if .Forecast}} in {{.Forecast}}{{else}} soon{{end}}. Visit:
 {{range .Slots}}{{.}}
-{{end}}Reply {{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL to talk, NO to decline.`,
-		"offer_noslots": `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. Reply CALL to arrange a visit, NO to decline.`,
+{{end}}Reply {{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1-2{{else}}1-3{{end}}, CALL or NO. More: {{.Link}}
+{{- else}}{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. A technician can come:
+{{range .Slots}}{{.}}
+{{end}}Reply {{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 or 2{{else}}1, 2 or 3{{end}} to book, CALL to talk, NO to decline.{{end}}`,
+		"offer_noslots": `{{.Brand}}: your {{.Product}} ({{.Component}}) may fail{{if .Forecast}} within {{.Forecast}}{{else}} soon{{end}}. Reply CALL to arrange a visit, NO to decline.{{if .Link}} Or pick a time: {{.Link}}{{end}}`,
 		KindOfferReminder: `Reminder: your {{.Product}} needs a {{.Component}} check. A technician can come:
 {{range .Slots}}{{.}}
-{{end}}Reply with a number to book, CALL or NO.`,
+{{end}}Reply with a number to book, CALL or NO.{{if .Link}} All times: {{.Link}}{{end}}`,
 		KindReoffer: `Sorry, that slot was just taken. A technician can come:
 {{range .Slots}}{{.}}
-{{end}}Reply with a number to book, CALL or NO.`,
+{{end}}Reply with a number to book, CALL or NO.{{if .Link}} All times: {{.Link}}{{end}}`,
 		"reoffer_noslots":  `Sorry, that slot was just taken and none is free now. Reply CALL and we will phone you.`,
-		KindConfirm:        `Booked: a technician visits your {{.Product}} {{.Visit}}. We will remind you the day before.`,
-		"confirm_soon":     `Booked: a technician visits your {{.Product}} {{.Visit}}.`,
+		KindConfirm:        `Booked: a technician visits your {{.Product}} {{.Visit}}. We will remind you the day before.{{if .Link}} Change: {{.Link}}{{end}}`,
+		"confirm_soon":     `Booked: a technician visits your {{.Product}} {{.Visit}}.{{if .Link}} Change: {{.Link}}{{end}}`,
 		"reschedule_taken": `Sorry, that slot was just taken: your visit stays as booked. Reply CALL to arrange another time.`,
 		"clarify_last":     `Sorry, we still did not understand. {{if .Slots}}Reply with a slot number, {{else}}Reply {{end}}or CALL and our team will phone you.`,
-		KindVisitReminder:  `Reminder: a technician visits your {{.Product}} tomorrow, {{.Visit}}.`,
+		KindVisitReminder:  `Reminder: a technician visits your {{.Product}} tomorrow, {{.Visit}}.{{if .Link}} Change: {{.Link}}{{end}}`,
 		KindSurvey:         `How was the visit to your {{.Product}}? Reply 1 (poor) to 5 (excellent).`,
 		KindThanks:         `Thank you for your feedback.`,
 		KindNPS:            `One more question: how likely are you to recommend {{.Brand}} to a friend? Reply 0 (not at all) to 10 (extremely likely).`,
@@ -119,24 +126,28 @@ var templateText = map[string]map[string]string{
 		KindStart:          `You will receive service messages again.`,
 		KindClarify:        `Sorry, we did not understand. {{if .Slots}}Reply with a slot number ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{else}}Reply {{end}}CALL, NO or HELP.`,
 		KindDispatch:       `{{.Text}}`,
+		KindCancelled:      `Cancelled: no technician will visit your {{.Product}}{{if .Visit}} {{.Visit}}{{end}}, as you asked.`,
 	},
 	"fr": {
-		KindOffer: `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Créneaux :
+		KindOffer: `{{if .Link}}{{.Brand}} : panne ({{.Component}}) de {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} possible{{end}}. Visite :
 {{range .Slots}}{{.}}
-{{end}}{{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.`,
-		"offer_noslots": `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez APPEL pour fixer une visite, NON pour refuser.`,
+{{end}}{{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1-2{{else}}1-3{{end}}, APPEL ou NON. Plus : {{.Link}}
+{{- else}}{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Créneaux :
+{{range .Slots}}{{.}}
+{{end}}{{if eq (len .Slots) 1}}1{{else if eq (len .Slots) 2}}1 ou 2{{else}}1, 2 ou 3{{end}} pour réserver, APPEL pour un appel, NON pour refuser.{{end}}`,
+		"offer_noslots": `{{.Brand}} : risque de panne ({{.Component}}) sur votre {{.Product}}{{if .Forecast}} d'ici {{.Forecast}}{{else}} prochainement{{end}}. Répondez APPEL pour fixer une visite, NON pour refuser.{{if .Link}} Ou choisissez : {{.Link}}{{end}}`,
 		KindOfferReminder: `Rappel : votre {{.Product}} a besoin d'une vérification ({{.Component}}). Un technicien peut passer :
 {{range .Slots}}{{.}}
-{{end}}Répondez par un numéro, APPEL ou NON.`,
+{{end}}Répondez par un numéro, APPEL ou NON.{{if .Link}} Tous les créneaux : {{.Link}}{{end}}`,
 		KindReoffer: `Désolé, ce créneau n'est plus libre. Un technicien peut passer :
 {{range .Slots}}{{.}}
-{{end}}Répondez par un numéro, APPEL ou NON.`,
+{{end}}Répondez par un numéro, APPEL ou NON.{{if .Link}} Tous les créneaux : {{.Link}}{{end}}`,
 		"reoffer_noslots":  `Désolé, ce créneau n'est plus libre et aucun autre ne l'est. Répondez APPEL et nous vous appelons.`,
-		KindConfirm:        `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}. Rappel la veille.`,
-		"confirm_soon":     `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}.`,
+		KindConfirm:        `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}. Rappel la veille.{{if .Link}} Modifier : {{.Link}}{{end}}`,
+		"confirm_soon":     `Réservé : un technicien passe pour votre {{.Product}} {{.Visit}}.{{if .Link}} Modifier : {{.Link}}{{end}}`,
 		"reschedule_taken": `Désolé, ce créneau n'est plus libre : votre visite reste prévue. Répondez APPEL pour un autre horaire.`,
 		"clarify_last":     `Désolé, nous ne comprenons toujours pas. Répondez {{if .Slots}}par un numéro, {{end}}ou APPEL et notre équipe vous appelle.`,
-		KindVisitReminder:  `Rappel : un technicien passe pour votre {{.Product}} demain, {{.Visit}}.`,
+		KindVisitReminder:  `Rappel : un technicien passe pour votre {{.Product}} demain, {{.Visit}}.{{if .Link}} Modifier : {{.Link}}{{end}}`,
 		KindSurvey:         `Comment s'est passée la visite pour votre {{.Product}} ? Répondez de 1 (mauvais) à 5 (excellent).`,
 		KindThanks:         `Merci pour votre avis.`,
 		KindNPS:            `Une autre question : recommanderiez-vous {{.Brand}} à un proche ? Répondez de 0 (pas du tout) à 10 (certainement).`,
@@ -151,6 +162,7 @@ var templateText = map[string]map[string]string{
 		KindStart:          `Vous recevrez à nouveau nos messages de service.`,
 		KindClarify:        `Désolé, nous n'avons pas compris. Répondez {{if .Slots}}par un numéro ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{end}}APPEL, NON ou AIDE.`,
 		KindDispatch:       `{{.Text}}`,
+		KindCancelled:      `Annulé : aucun technicien ne passera pour votre {{.Product}}{{if .Visit}} {{.Visit}}{{end}}, comme demandé.`,
 	},
 }
 

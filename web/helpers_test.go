@@ -101,7 +101,7 @@ func newEnv(t testing.TB, dsn string, tune ...func(*web.Options)) *env {
 	e.n = notify.New(notify.Options{Store: st, Sender: notify.SenderFunc(e.sms.send), Now: e.clock.Now, Logger: discard(),
 		PublicURL: e.hooks.URL})
 	e.fixture()
-	opt := web.Options{Store: st, Tokens: e.tokens, Outreach: e.n, Logger: discard(), Now: e.clock.Now, Location: paris}
+	opt := web.Options{Store: st, Tokens: e.tokens, Outreach: e.n, Customers: e.n, Logger: discard(), Now: e.clock.Now, Location: paris}
 	for _, f := range tune {
 		f(&opt)
 	}

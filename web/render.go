@@ -53,6 +53,8 @@ func (s *server) base(r *http.Request, title, nav string) pageData {
 // pages are the parsed templates, one set per page sharing the layout.
 type pages struct {
 	set map[string]*template.Template
+	// customer is the customer's page, a layout of its own.
+	customer *template.Template
 }
 
 // assetVersion returns a short hash of an embedded asset, appended to its
@@ -111,7 +113,8 @@ func mustParsePages(loc *time.Location) *pages {
 		versions[e.Name()] = assetVersion(e.Name())
 	}
 	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
-	p := &pages{set: map[string]*template.Template{}}
+	p := &pages{set: map[string]*template.Template{},
+		customer: template.Must(template.New("customer.html").Funcs(funcs).ParseFS(templateFS, "templates/customer.html"))}
 	for _, name := range []string{"signin", "error", "board", "ticket", "day", "schedule", "fleet", "rules", "measures", "webhooks", "webhook"} {
 		t := template.Must(layout.Clone())
 		p.set[name] = template.Must(t.ParseFS(templateFS, "templates/"+name+".html"))

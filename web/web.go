@@ -25,6 +25,12 @@
 // without the right one is refused with 403, as is sign-in without the
 // pre-session cookie's.
 //
+// # The customer's page
+//
+// /c/{code} is the customer's view of one ticket behind the link the SMS
+// carry (see customer.go): outside the sign-in, its own layout and
+// language, the code as its only key.
+//
 // # Roles
 //
 // Admins and dispatchers see everything. A technician sees their own day,
@@ -113,6 +119,10 @@ var _ RuleEngine = (*rules.Engine)(nil)
 // Other zero fields get the defaults given on each.
 type Options struct {
 	Store *devices.Store
+	// Customers serves the customer's page behind the links the SMS carry
+	// (/c/{code}, no sign-in); nil answers every link with the page that
+	// says it does not work.
+	Customers CustomerPages
 	// Tokens authenticates sign-ins; share the process's one (the API's), so
 	// that a revocation ends its sessions at once.
 	Tokens   *devices.Tokens
@@ -185,6 +195,7 @@ type server struct {
 	pages    *pages
 	// signInFailures counts failed sign-ins per client address.
 	signInFailures *httprate.RateLimiter
+	customerLimits *customerLimits
 }
 
 // New returns the web pages' handler, to serve at /. It panics without a
@@ -198,6 +209,7 @@ func New(o Options) http.Handler {
 	s.sessions = newSessions(o.Now, o.SessionIdle, o.SessionMax, o.MaxSessions)
 	s.signInFailures = httprate.NewRateLimiter(o.SignInFailures, signInWindow)
 	s.pages = mustParsePages(o.Location)
+	s.customerLimits = newCustomerLimits()
 
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -210,6 +222,9 @@ func New(o Options) http.Handler {
 	})))
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
+	// The customer's page: outside the staff's sign-in, the code is the key.
+	mux.HandleFunc("GET "+notify.LinkPath+"{code}", s.customer)
+	mux.HandleFunc("POST "+notify.LinkPath+"{code}", s.customer)
 	mux.Handle("POST /signout", s.auth(s.csrf(http.HandlerFunc(s.signOut))))
 
 	mux.Handle("GET /{$}", s.auth(http.HandlerFunc(s.home)))

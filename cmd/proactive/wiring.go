@@ -81,7 +81,7 @@ func newAPI(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *ru
 func newWeb(cfg Config, store *devices.Store, tokens *devices.Tokens, engine *rules.Engine, tsdb *influx.Store,
 	n *notify.Notifier, log *slog.Logger) http.Handler {
 	return web.New(web.Options{
-		Store: store, Tokens: tokens, Outreach: n, Logger: log,
+		Store: store, Tokens: tokens, Outreach: n, Customers: n, Logger: log,
 		Telemetry:       tsdb,
 		Rules:           engine,
 		InsecureCookies: cfg.HTTP.InsecureCookies,
