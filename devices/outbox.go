@@ -13,13 +13,16 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// OutboxMessage is an outgoing SMS of the notifier's outbox as its sender
-// reads it.
+// OutboxMessage is an outgoing message of the notifier's outbox as its
+// sender reads it.
 type OutboxMessage struct {
 	ID int64
 	// Ticket is the message's ticket, 0 for one outside any ticket.
 	Ticket   int64
 	Customer string
+	// Channel is the message's channel and To its address there: a phone
+	// number for sms and whatsapp, an email address for email.
+	Channel  proactive.Channel
 	To       string
 	TimeZone string
 	Kind     string
@@ -36,7 +39,7 @@ type OutboxMessage struct {
 // first, at most limit.
 func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
 	rows, err := c.read.QueryContext(ctx, `SELECT id, ticket_id, customer_id, to_phone, time_zone, kind, body, urgent, status,
-		attempts, claimed_at FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT $2`,
+		attempts, claimed_at, channel FROM outbox WHERE status IN ('pending', 'unknown') AND next_attempt_at <= $1 ORDER BY id LIMIT $2`,
 		dbTime(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("read due messages: %w", err)
@@ -48,7 +51,7 @@ func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]Outbo
 		var ticket sql.NullInt64
 		var claimed sql.NullTime
 		if err := rows.Scan(&m.ID, &ticket, &m.Customer, &m.To, &m.TimeZone, &m.Kind, &m.Body, &m.Urgent, &m.Status,
-			&m.Attempts, &claimed); err != nil {
+			&m.Attempts, &claimed, &m.Channel); err != nil {
 			return nil, fmt.Errorf("read due messages: %w", err)
 		}
 		m.Ticket, m.ClaimedAt = ticket.Int64, fromNull(claimed)
@@ -124,10 +127,11 @@ func (c *conn) OutboxAhead(ctx context.Context, customer string, id int64, now t
 }
 
 // CustomerPolicy returns what the outbox checks of a customer before a
-// message: whether they consent to SMS and their quiet hours. ENotFound
-// for no such customer.
-func (c *conn) CustomerPolicy(ctx context.Context, customer string) (consent bool, q proactive.QuietHours, err error) {
-	err = c.read.QueryRowContext(ctx, `SELECT sms_consent, quiet_start, quiet_end FROM customers WHERE id = $1`, customer).
+// message on channel ch: whether they consent to ch and their quiet hours.
+// ENotFound for no such customer.
+func (c *conn) CustomerPolicy(ctx context.Context, customer string, ch proactive.Channel) (consent bool, q proactive.QuietHours, err error) {
+	col, _ := consentColumns(ch.OrSMS())
+	err = c.read.QueryRowContext(ctx, `SELECT `+col+`, quiet_start, quiet_end FROM customers WHERE id = $1`, customer).
 		Scan(&consent, &q.Start, &q.End)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, proactive.QuietHours{}, notFound("customer", customer)

@@ -82,12 +82,13 @@ func policyHold(cs contactState) string {
 // customerHold is why a party's customer may not be offered a visit now,
 // "" when they may.
 func customerHold(p party, recent int) string {
+	ch := p.channel()
 	switch c := p.Customer; {
 	case c.ID == "":
 		return heldNoCustomer
-	case !c.SMSConsent && !c.ConsentAt.IsZero():
+	case !c.Consents(ch) && !c.ConsentTime(ch).IsZero():
 		return heldOptedOut
-	case !c.SMSConsent:
+	case !c.Consents(ch):
 		return heldNoConsent
 	case recent > 0:
 		return heldCooldown

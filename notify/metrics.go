@@ -14,6 +14,9 @@ type metrics struct {
 	alertErrors, sendErrors, jobErrors, webhookRejected, slotTaken prometheus.Counter
 	skipped, deferred, attempts, reconciled, statuses, inbound     *prometheus.CounterVec
 	held                                                           *prometheus.CounterVec
+	// byChannel counts delivery attempts by channel and result; optOuts
+	// opt-outs by channel.
+	byChannel, optOuts *prometheus.CounterVec
 	alertToSMS                                                     prometheus.Histogram
 }
 
@@ -39,15 +42,35 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 		held: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "proactive", Name: "alerts_held_total",
 			Help: "Alerts whose customer was not texted at once, by reason: review, untrusted_rule, alert_age, contact_none, contact_cooldown, no_consent, quiet_hours, daily_cap, ..."},
 			[]string{"reason"}),
+		byChannel: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "proactive", Subsystem: "notify", Name: "channel_messages_total",
+			Help: "Delivery attempts by channel (sms, whatsapp, email) and result: sent, retry, unknown, failed, suppressed."},
+			[]string{"channel", "result"}),
+		optOuts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "proactive", Subsystem: "notify", Name: "opt_outs_total",
+			Help: "Customers who opted out of a channel: a STOP keyword, a carrier's refusal, an email's unsubscribe link."},
+			[]string{"channel"}),
 		alertToSMS: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "proactive", Subsystem: "notify",
 			Name: "alert_to_first_sms_seconds", Help: "From an alert firing to its offer being taken by the SMS provider.",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 6 * 3600, 24 * 3600}}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertToSMS, &measuresCollector{n: n}, &countsCollector{n: n})
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertToSMS, m.byChannel, m.optOuts,
+			&measuresCollector{n: n}, &countsCollector{n: n})
+	}
+	// Every channel's series exist from the start, at zero, so that rates
+	// and alerts on them work before the first message.
+	for _, ch := range proactive.Channels {
+		for _, r := range []string{"sent", "retry", "unknown", "failed", "suppressed"} {
+			m.byChannel.WithLabelValues(string(ch), r)
+		}
+		m.optOuts.WithLabelValues(string(ch))
 	}
 	return m
+}
+
+// channel counts a delivery attempt's result on ch.
+func (m *metrics) channel(ch proactive.Channel, result string) {
+	m.byChannel.WithLabelValues(string(ch.OrSMS()), result).Inc()
 }
 
 // Measures are the outcomes of the outreach loop over all tickets so far;

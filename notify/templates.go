@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/proactivehq/proactive"
 )
 
 // MaxBody is the longest message the notifier sends, in characters, the
@@ -54,6 +56,9 @@ type msgData struct {
 	Visit     string   // the booked visit, formatted
 	Contact   string
 	Text      string // a dispatcher's free text
+	// Channel is the message's channel: an email has no SMS footer (the
+	// email adds its own, see emailParts).
+	Channel proactive.Channel
 }
 
 // optOut ends the messages that do not carry the full disclosure.
@@ -227,7 +232,7 @@ func render(lang, kind string, d msgData) (string, error) {
 			return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
 		}
 		body = strings.TrimSpace(b.String())
-		if f := footer(lang, kind); f != "" {
+		if f := footer(lang, kind); f != "" && d.Channel != ChannelEmail {
 			body += "\n" + f
 		}
 		if n, _ = Segments(body); n <= MaxSegments && utf8.RuneCountInString(body) <= MaxBody {
