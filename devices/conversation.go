@@ -472,7 +472,7 @@ type Change struct {
 	Suppress   string
 	Keep       []string
 	SuppressOn proactive.Channel
-	Start    *NewConversation
+	Start      *NewConversation
 	// CSAT is the satisfaction score the customer gave, 0 for none.
 	CSAT    int
 	Entries []Entry

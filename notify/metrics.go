@@ -17,7 +17,7 @@ type metrics struct {
 	// byChannel counts delivery attempts by channel and result; optOuts
 	// opt-outs by channel.
 	byChannel, optOuts *prometheus.CounterVec
-	alertToSMS                                                     prometheus.Histogram
+	alertToSMS         prometheus.Histogram
 }
 
 func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {

@@ -28,8 +28,8 @@ func mustSender(t *testing.T, url string, srv *testenv.SMTPServer) *email.Sender
 
 func offer() notify.Message {
 	return notify.Message{ID: 42, Channel: notify.ChannelEmail, To: "anne@example.org", Kind: notify.KindOffer, Language: "fr",
-		Subject: "Proactive : votre réfrigérateur risque une panne",
-		Body:    "Créneaux :\n1) mar. 10 mars 08:00-10:00\nCet e-mail ne reçoit pas de réponse.",
+		Subject:     "Proactive : votre réfrigérateur risque une panne",
+		Body:        "Créneaux :\n1) mar. 10 mars 08:00-10:00\nCet e-mail ne reçoit pas de réponse.",
 		Unsubscribe: "https://proactive.example/email/unsubscribe/tok123"}
 }
 
