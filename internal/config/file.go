@@ -132,6 +132,10 @@ func leaf(v reflect.Value, n *yaml.Node) error {
 			}
 			m[k.Value] = val.Value
 		}
+		if len(m) == 0 {
+			v.SetZero() // as the default: none
+			return nil
+		}
 		v.Set(reflect.ValueOf(m))
 		return nil
 	}
