@@ -21,11 +21,11 @@ func TestChannelKeys(t *testing.T) {
 	}
 	env := map[string]string{
 		"PROACTIVE_TWILIO_ACCOUNT_SID": "AC1", "PROACTIVE_TWILIO_AUTH_TOKEN": "t", "PROACTIVE_TWILIO_FROM": "+15550001111",
-		"PROACTIVE_PUBLIC_URL":               "https://proactive.example",
-		"PROACTIVE_TWILIO_WHATSAPP_FROM":     "+15550002222",
+		"PROACTIVE_PUBLIC_URL":                "https://proactive.example",
+		"PROACTIVE_TWILIO_WHATSAPP_FROM":      "+15550002222",
 		"PROACTIVE_TWILIO_WHATSAPP_TEMPLATES": "offer=" + offer + ", survey=" + survey,
-		"PROACTIVE_SMTP_URL_FILE":            secretFile,
-		"PROACTIVE_SMTP_FROM":                "Proactive <service@example.com>",
+		"PROACTIVE_SMTP_URL_FILE":             secretFile,
+		"PROACTIVE_SMTP_FROM":                 "Proactive <service@example.com>",
 	}
 	cfg, err := Load("", envMap(env))
 	if err != nil {
