@@ -338,15 +338,17 @@ func (c *conn) OutboxSent(ctx context.Context, id int64, r OutboxReceipt) (alert
 
 // OutboundMessage is an outbox message as the API shows it.
 type OutboundMessage struct {
-	ID       int64     `json:"id"`
-	Ticket   int64     `json:"ticket_id,omitempty"`
-	To       string    `json:"to"`
-	Kind     string    `json:"kind"`
-	Body     string    `json:"body"`
-	Status   string    `json:"status"`
-	Attempts int       `json:"attempts"`
-	Created  time.Time `json:"created_at"`
-	Sent     time.Time `json:"sent_at,omitzero"`
+	ID     int64 `json:"id"`
+	Ticket int64 `json:"ticket_id,omitempty"`
+	// Channel is sms, whatsapp or email; To the address there.
+	Channel  proactive.Channel `json:"channel"`
+	To       string            `json:"to"`
+	Kind     string            `json:"kind"`
+	Body     string            `json:"body"`
+	Status   string            `json:"status"`
+	Attempts int               `json:"attempts"`
+	Created  time.Time         `json:"created_at"`
+	Sent     time.Time         `json:"sent_at,omitzero"`
 	// NextAttempt is when a pending message is tried next.
 	NextAttempt time.Time `json:"next_attempt_at,omitzero"`
 	SID         string    `json:"sid,omitempty"`
@@ -361,7 +363,7 @@ type OutboundMessage struct {
 // ticket 0 lists those of a customer outside any ticket.
 func (c *conn) OutboundMessages(ctx context.Context, ticket int64, customer string) ([]OutboundMessage, error) {
 	q := `SELECT id, COALESCE(ticket_id, 0), to_phone, kind, body, status, attempts, created_at, sent_at, next_attempt_at,
-		COALESCE(sid, ''), provider_status, error_code, last_error FROM outbox WHERE ticket_id = $1 ORDER BY id`
+		COALESCE(sid, ''), provider_status, error_code, last_error, channel FROM outbox WHERE ticket_id = $1 ORDER BY id`
 	args := []any{ticket}
 	if ticket == 0 {
 		q = strings.Replace(q, "ticket_id = $1", "customer_id = $1", 1)
@@ -377,7 +379,7 @@ func (c *conn) OutboundMessages(ctx context.Context, ticket int64, customer stri
 		var m OutboundMessage
 		var sent sql.NullTime
 		if err := rows.Scan(&m.ID, &m.Ticket, &m.To, &m.Kind, &m.Body, &m.Status, &m.Attempts, &m.Created, &sent, &m.NextAttempt,
-			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError); err != nil {
+			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError, &m.Channel); err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
 		}
 		m.Created, m.NextAttempt, m.Sent = m.Created.UTC(), m.NextAttempt.UTC(), fromNull(sent)

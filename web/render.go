@@ -83,14 +83,16 @@ func mustParsePages(loc *time.Location) *pages {
 			}
 			return t.In(l).Format("Mon 2 Jan 15:04")
 		},
-		"clock":   func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
-		"held":    heldNow,
-		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ago":     ago,
-		"dict":    dict,
-		"label":   label,
-		"mapURL":  mapURL,
-		"address": address,
+		"clock":    func(t time.Time, l *time.Location) string { return t.In(l).Format("15:04") },
+		"held":     heldNow,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":      ago,
+		"dict":     dict,
+		"label":    label,
+		"channel":  func(ch proactive.Channel) string { return channelName(ch.OrSMS()) },
+		"channels": func() []proactive.Channel { return proactive.Channels },
+		"mapURL":   mapURL,
+		"address":  address,
 		"followUpNote": func(reason string) string {
 			if n, ok := proactive.FollowUpNotes[reason]; ok {
 				return strings.ToUpper(n[:1]) + n[1:]
