@@ -25,8 +25,10 @@ columns, in any order:
 
 device_id and model are required; time_zone (IANA, like Europe/Paris) is
 required for a new device; installed_on is YYYY-MM-DD; customer_phone is
-E.164 (+4915550000001); sms_consent is true or false and is recorded in the
-customer's consent trail (method import) when it changes. An empty cell
+E.164 (+4915550000001); preferred_channel is sms, whatsapp or email (which
+needs customer_email); sms_consent, whatsapp_consent and email_consent are
+true or false and are recorded in the customer's consent trail of that
+channel (method import) when they change. An empty cell
 keeps the stored value. Rows are upserts, so importing a file again is safe.
 
 Each rejected row is listed with its line and reasons, the other rows are
