@@ -124,12 +124,12 @@ func (c *ConsoleSender) Send(_ context.Context, m Message) (Receipt, error) {
 	case ChannelEmail:
 		_, err = fmt.Fprintf(c.w, "── email to %s (%s, message %d, %s) ──\n  Subject: %s\n%s\n──\n", m.To, m.Kind, m.ID, sid, m.Subject, indent(m.Body))
 	default:
-		name := "SMS"
+		name, flag := "SMS", ""
 		if m.Channel == ChannelWhatsApp {
-			name = "WhatsApp"
+			name, flag = "WhatsApp", "--whatsapp "
 		}
-		_, err = fmt.Fprintf(c.w, "── %s to %s (%s, message %d, %s) ──\n%s\n── the customer may reply %s: proactive sms reply --from %s TEXT ──\n",
-			name, m.To, m.Kind, m.ID, sid, indent(m.Body), hint, m.To)
+		_, err = fmt.Fprintf(c.w, "── %s to %s (%s, message %d, %s) ──\n%s\n── the customer may reply %s: proactive sms reply %s--from %s TEXT ──\n",
+			name, m.To, m.Kind, m.ID, sid, indent(m.Body), hint, flag, m.To)
 	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("print message: %w", err)
