@@ -36,6 +36,11 @@ const (
 	KindDeclinedUrgent = "declined_critical" // the answer to NO about a critical alert
 )
 
+// Kinds lists every kind of outgoing message, for configuration that names
+// them (WhatsApp templates).
+var Kinds = []string{KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch, KindConfirm, KindReoffer,
+	KindDeclined, KindCallback, KindHelp, KindStart, KindClarify, KindThanks, KindOptOut, KindFollowUp, KindDeclinedUrgent}
+
 // proactiveKind reports whether a message of kind k is sent on our
 // initiative: those wait for quiet hours to end and count toward the cap.
 func proactiveKind(k string) bool {

@@ -28,6 +28,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,6 +81,9 @@ func New(opt Options) (*Sender, error) {
 		errs = append(errs, errors.New("twilio: a From number or a messaging service SID is required"))
 	}
 	for kind, sid := range opt.WhatsAppTemplates {
+		if !slices.Contains(notify.Kinds, kind) {
+			errs = append(errs, fmt.Errorf("twilio: WhatsApp template for %q: not a message kind (%s)", kind, strings.Join(notify.Kinds, ", ")))
+		}
 		if !contentSID.MatchString(sid) {
 			errs = append(errs, fmt.Errorf("twilio: the WhatsApp template of %s, %q, is not a Content SID (HX and 32 hex digits)", kind, sid))
 		}

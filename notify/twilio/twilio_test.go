@@ -287,6 +287,13 @@ func TestSendWhatsApp(t *testing.T) {
 			t.Errorf("New: %v, want an error naming the offer's template", err)
 		}
 	})
+	t.Run("unknown kind", func(t *testing.T) {
+		_, err := twilio.New(twilio.Options{AccountSID: accountSID, AuthToken: authToken, From: "+1",
+			WhatsAppTemplates: map[string]string{"ofer": offerTemplate}})
+		if err == nil || !strings.Contains(err.Error(), `"ofer": not a message kind`) {
+			t.Errorf("New: %v, want an error naming the unknown kind", err)
+		}
+	})
 	t.Run("email refused", func(t *testing.T) {
 		s := mustSender(t, twilio.Options{From: "+15005550006"})
 		m := msg()
