@@ -79,7 +79,7 @@ var FollowUpNotes = map[string]string{
 	FollowUpAfterExpiry:      "the customer wrote after the offer expired: call them",
 	FollowUpUndelivered:      "the offer SMS was not delivered: call the customer",
 	FollowUpDeclinedCritical: "the customer declined a visit about a critical alert: call them",
-	FollowUpOptedOut:         "the customer wrote but has opted out of SMS: call them",
+	FollowUpOptedOut:         "the customer wrote but has opted out of that channel: call them",
 }
 
 // Outcome is what the visit found, recorded when a ticket closes; per rule,

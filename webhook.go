@@ -91,4 +91,6 @@ type CustomerEvent struct {
 	Reason string `json:"reason,omitempty"`
 	// Method is how the customer opted out (sms, phone_call ...).
 	Method ConsentMethod `json:"method,omitempty"`
+	// Channel is the channel opted out of (sms, whatsapp, email).
+	Channel Channel `json:"channel,omitempty"`
 }

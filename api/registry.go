@@ -147,6 +147,7 @@ func (s *server) consentHistory(w http.ResponseWriter, r *http.Request) error {
 // the token's holder.
 type consentRequest struct {
 	Granted *bool                   `json:"granted"`
+	Channel proactive.Channel       `json:"channel"`
 	Method  proactive.ConsentMethod `json:"method"`
 	At      time.Time               `json:"at"`
 	Note    string                  `json:"note"`
@@ -165,7 +166,7 @@ func (s *server) recordConsent(w http.ResponseWriter, r *http.Request) error {
 		req.Method = proactive.ConsentAPI
 	}
 	ev, err := s.Store.RecordConsent(r.Context(), chi.URLParam(r, "id"), proactive.ConsentEvent{
-		Granted: *req.Granted, Method: req.Method, At: req.At, Note: req.Note, Actor: actor(tokenOf(r.Context())),
+		Channel: req.Channel, Granted: *req.Granted, Method: req.Method, At: req.At, Note: req.Note, Actor: actor(tokenOf(r.Context())),
 	})
 	if err != nil {
 		return err

@@ -35,11 +35,13 @@ type RouterOptions struct {
 	// ignored.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
-	// API (New) is mounted at Prefix, Webhooks at /webhooks/twilio/ and
-	// Web (the pages) at /, when set.
-	API      http.Handler
-	Webhooks http.Handler
-	Web      http.Handler
+	// API (New) is mounted at Prefix, Webhooks at /webhooks/twilio/,
+	// Unsubscribe (the emails' unsubscribe pages) at /email/ and Web (the
+	// pages) at /, when set.
+	API         http.Handler
+	Webhooks    http.Handler
+	Unsubscribe http.Handler
+	Web         http.Handler
 }
 
 // NewRouter returns the HTTP routes of the running service: /healthz,
@@ -58,6 +60,9 @@ func NewRouter(o RouterOptions) http.Handler {
 	}
 	if o.Webhooks != nil {
 		r.Mount("/webhooks/twilio", o.Webhooks)
+	}
+	if o.Unsubscribe != nil {
+		r.Mount("/email", o.Unsubscribe)
 	}
 	if o.Web != nil {
 		r.Mount("/", o.Web)

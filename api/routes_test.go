@@ -176,11 +176,14 @@ func routeCases() []routeCase {
 		{"POST", "/customers", staff,
 			func(t *testing.T, f *fixture) call {
 				id := f.id("c")
-				return call{dispatcher, "/customers", fmt.Sprintf(`{"id": %q, "name": "Carl", "phone": "+44 7700 900%03d"}`, id, f.seq.Add(1)%1000), 201,
-					jsonHas(`"id":"`+id+`"`, `"quiet_hours":{"start":"21:00","end":"08:00"}`)}
+				return call{dispatcher, "/customers", fmt.Sprintf(`{"id": %q, "name": "Carl", "phone": "+44 7700 900%03d",
+					"preferred_channel": "email", "email": "carl@example.org"}`, id, f.seq.Add(1)%1000), 201,
+					jsonHas(`"id":"`+id+`"`, `"quiet_hours":{"start":"21:00","end":"08:00"}`, `"preferred_channel":"email"`,
+						`"email":"carl@example.org"`, `"email_consent":false`)}
 			},
 			func(t *testing.T, f *fixture) call {
-				return call{dispatcher, "/customers", `{"id": "c-x", "name": "X", "phone": "0612"}`, 422, hasFields("invalid", "phone")}
+				return call{dispatcher, "/customers", `{"id": "c-x", "name": "X", "phone": "0612", "preferred_channel": "email", "email": "x"}`, 422,
+					hasFields("invalid", "phone", "email")}
 			}},
 		{"GET", "/customers/{id}", staff,
 			func(t *testing.T, f *fixture) call {
@@ -195,8 +198,8 @@ func routeCases() []routeCase {
 				if _, err := f.store.CreateCustomer(t.Context(), proactive.Customer{ID: id, Name: "Old", Phone: fmt.Sprintf("+4930%07d", f.seq.Add(1))}); err != nil {
 					t.Fatal(err)
 				}
-				return call{dispatcher, "/customers/" + id, `{"name": "New", "phone": "+4930123456", "language": "de"}`, 200,
-					jsonHas(`"name":"New"`, `"language":"de"`)}
+				return call{dispatcher, "/customers/" + id, `{"name": "New", "phone": "+4930123456", "language": "de", "preferred_channel": "whatsapp"}`, 200,
+					jsonHas(`"name":"New"`, `"language":"de"`, `"preferred_channel":"whatsapp"`)}
 			},
 			func(t *testing.T, f *fixture) call {
 				return call{dispatcher, "/customers/c-base", `{"id": "c-other", "name": "New", "phone": "+33612345678"}`, 422, hasFields("invalid", "id")}
@@ -225,14 +228,15 @@ func routeCases() []routeCase {
 				if _, err := f.store.CreateCustomer(t.Context(), proactive.Customer{ID: id, Name: "Con", Phone: fmt.Sprintf("+3220%07d", f.seq.Add(1))}); err != nil {
 					t.Fatal(err)
 				}
-				return call{dispatcher, "/customers/" + id + "/consent", `{"granted": true, "method": "phone_call", "note": "agreed on the phone"}`, 201,
+				return call{dispatcher, "/customers/" + id + "/consent", `{"granted": true, "method": "phone_call", "note": "agreed on the phone", "channel": "whatsapp"}`, 201,
 					func(t *testing.T, f *fixture, r response) {
-						jsonHas(`"granted":true`, `"actor":"dispatcher"`, `"method":"phone_call"`)(t, f, r)
-						jsonHas(`"sms_consent":true`)(t, f, f.as(t, dispatcher, "GET", "/customers/"+id, ""))
+						jsonHas(`"granted":true`, `"actor":"dispatcher"`, `"method":"phone_call"`, `"channel":"whatsapp"`)(t, f, r)
+						jsonHas(`"whatsapp_consent":true`, `"sms_consent":false`)(t, f, f.as(t, dispatcher, "GET", "/customers/"+id, ""))
 					}}
 			},
 			func(t *testing.T, f *fixture) call {
-				return call{dispatcher, "/customers/c-base/consent", `{"granted": true, "method": "carrier pigeon"}`, 422, hasFields("invalid", "method")}
+				return call{dispatcher, "/customers/c-base/consent", `{"granted": true, "method": "carrier pigeon", "channel": "fax"}`, 422,
+					hasFields("invalid", "method", "channel")}
 			}},
 
 		{"GET", "/technicians", staff,

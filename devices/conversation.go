@@ -201,7 +201,10 @@ type NewMessage struct {
 	// answer); the message is put on its timeline.
 	Ticket   int64
 	Customer string
-	Phone    string
+	// Channel is the message's channel (sms when empty) and Phone its
+	// address there: the email address for email.
+	Channel proactive.Channel
+	Phone   string
 	// Device is the device the message is about, empty for none.
 	Device proactive.DeviceID
 	// TimeZone is the site's, for quiet hours; default UTC.
@@ -236,16 +239,17 @@ func (tx *Tx) Enqueue(ctx context.Context, m NewMessage) (int64, error) {
 			return 0, err
 		}
 	}
+	m.Channel = m.Channel.OrSMS()
 	var id int64
 	err := tx.tx.QueryRowContext(ctx, `INSERT INTO outbox (ticket_id, customer_id, device_id, to_phone, time_zone, kind, body, urgent,
-		status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) RETURNING id`,
-		tk, m.Customer, dev, m.Phone, m.TimeZone, m.Kind, m.Body, m.Urgent, dbTime(m.At)).Scan(&id)
+		status, next_attempt_at, created_at, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $10) RETURNING id`,
+		tk, m.Customer, dev, m.Phone, m.TimeZone, m.Kind, m.Body, m.Urgent, dbTime(m.At), string(m.Channel)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert outbox message: %w", err)
 	}
 	if m.Ticket > 0 {
 		if _, err := tx.Record(ctx, m.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
-			"direction": "out", "kind": m.Kind, "message_id": id, "body": m.Body}); err != nil {
+			"direction": "out", "kind": m.Kind, "message_id": id, "body": m.Body, "channel": string(m.Channel)}); err != nil {
 			return 0, err
 		}
 	}
@@ -281,6 +285,7 @@ type StatusOf struct {
 	Ticket   int64
 	Kind     string
 	Customer string
+	Channel  proactive.Channel
 }
 
 // RecordProviderStatus keeps a delivery status on the message with its SID
@@ -292,14 +297,14 @@ func (tx *Tx) RecordProviderStatus(ctx context.Context, st ProviderStatus) (of S
 	var tk sql.NullInt64
 	var cust sql.NullString
 	err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET provider_status = $2, provider_rank = $3, error_code = $4
-		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind, customer_id`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
+		WHERE sid = $1 AND provider_rank < $3 RETURNING ticket_id, kind, customer_id, channel`, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust, &of.Channel)
 	if errors.Is(err, sql.ErrNoRows) && st.ID > 0 {
 		// The callback beat our record of the send, or the send's answer
 		// was lost: the provider has the message, so adopt it.
 		err = tx.tx.QueryRowContext(ctx, `UPDATE outbox SET sid = $2, provider_status = $3, provider_rank = $4, error_code = $5,
 			status = 'sent', sent_at = COALESCE(sent_at, claimed_at), last_error = ''
-			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind, customer_id`,
-			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust)
+			WHERE id = $1 AND sid IS NULL AND provider_rank < $4 AND status IN ('sending', 'unknown', 'sent') RETURNING ticket_id, kind, customer_id, channel`,
+			st.ID, st.SID, st.Status, st.Rank, st.ErrorCode).Scan(&tk, &of.Kind, &cust, &of.Channel)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return StatusOf{}, false, nil
@@ -473,10 +478,12 @@ type Change struct {
 	ClarifyLimit int
 	Otherwise    *Change
 	// Suppress, when set, is the reason the customer's pending messages,
-	// except those of the kinds in Keep, are suppressed.
-	Suppress string
-	Keep     []string
-	Start    *NewConversation
+	// except those of the kinds in Keep, are suppressed: on channel
+	// SuppressOn only, when it is set.
+	Suppress   string
+	Keep       []string
+	SuppressOn proactive.Channel
+	Start      *NewConversation
 	// CSAT is the satisfaction score the customer gave, 0 for none.
 	CSAT int
 	// Answer is the customer's answer to the NPS or CES question; Ask puts
@@ -566,7 +573,7 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 		}
 	}
 	if c.Suppress != "" {
-		if err := tx.suppressPending(ctx, c.Customer, c.Suppress, c.Keep); err != nil {
+		if err := tx.suppressPending(ctx, c.Customer, c.SuppressOn, c.Suppress, c.Keep); err != nil {
 			return out, err
 		}
 	}
@@ -661,9 +668,13 @@ func (tx *Tx) Apply(ctx context.Context, c Change) (Applied, error) {
 
 // suppressPending suppresses a customer's pending messages but those of
 // the kinds in keep.
-func (tx *Tx) suppressPending(ctx context.Context, customer, reason string, keep []string) error {
+func (tx *Tx) suppressPending(ctx context.Context, customer string, on proactive.Channel, reason string, keep []string) error {
 	q, args := `UPDATE outbox SET status = 'suppressed', last_error = $2 WHERE customer_id = $1 AND status = 'pending'`,
 		[]any{customer, reason}
+	if on != "" {
+		args = append(args, string(on))
+		q += fmt.Sprintf(" AND channel = $%d", len(args))
+	}
 	for _, k := range keep {
 		args = append(args, k)
 		q += fmt.Sprintf(" AND kind <> $%d", len(args))

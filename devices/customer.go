@@ -2,9 +2,12 @@ package devices
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -32,6 +35,20 @@ func validateCustomer(c *proactive.Customer) error {
 	} else {
 		v.addf("language", "%q is not a language tag like en, fr or de-CH", c.Language)
 	}
+	c.Email = strings.TrimSpace(c.Email)
+	if c.Email != "" {
+		if e, ok := NormalizeEmail(c.Email); ok {
+			c.Email = e
+		} else {
+			v.addf("email", "%q is not an email address like name@example.com", c.Email)
+		}
+	}
+	c.PreferredChannel = proactive.Channel(strings.ToLower(strings.TrimSpace(string(c.PreferredChannel)))).OrSMS()
+	if !c.PreferredChannel.Valid() {
+		v.addf("preferred_channel", "%q is not one of sms, whatsapp, email", c.PreferredChannel)
+	} else if c.PreferredChannel == proactive.ChannelEmail && c.Email == "" {
+		v.addf("email", "required when preferred_channel is email")
+	}
 	if c.QuietHours == nil {
 		q := proactive.DefaultQuietHours
 		c.QuietHours = &q
@@ -42,16 +59,42 @@ func validateCustomer(c *proactive.Customer) error {
 	return v.err()
 }
 
-const customerColumns = `id, name, phone, language, quiet_start, quiet_end, sms_consent, consent_at, created_at, updated_at`
+// NormalizeEmail returns a bare email address (name@example.com, without a
+// display name or angle brackets) with its domain in lower case, and
+// whether s is one.
+func NormalizeEmail(s string) (string, bool) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s || len(s) > 254 {
+		return "", false
+	}
+	at := strings.LastIndexByte(s, '@')
+	return s[:at] + strings.ToLower(s[at:]), true
+}
+
+const customerColumns = `id, name, phone, language, quiet_start, quiet_end, sms_consent, consent_at, created_at, updated_at,
+	preferred_channel, email, whatsapp_consent, whatsapp_consent_at, email_consent, email_consent_at`
+
+// newCustomerArgs are the values of customerColumns for a new customer c
+// at now, without consent.
+func newCustomerArgs(c proactive.Customer, now time.Time) []any {
+	return []any{c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), false, nil, now, now,
+		string(c.PreferredChannel.OrSMS()), c.Email, false, nil, false, nil}
+}
+
+// insertCustomer is the INSERT of newCustomerArgs.
+const insertCustomer = `INSERT INTO customers (` + customerColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
 func scanCustomer(row interface{ Scan(...any) error }) (proactive.Customer, error) {
 	var c proactive.Customer
 	var q proactive.QuietHours
-	var consentAt sql.NullTime
+	var consentAt, waAt, emailAt sql.NullTime
+	var ch string
 	err := row.Scan(&c.ID, &c.Name, &c.Phone, &c.Language, &q.Start, &q.End, &c.SMSConsent, &consentAt,
-		&c.CreatedAt, &c.UpdatedAt)
+		&c.CreatedAt, &c.UpdatedAt, &ch, &c.Email, &c.WhatsAppConsent, &waAt, &c.EmailConsent, &emailAt)
 	c.QuietHours = &q
-	c.ConsentAt = fromNull(consentAt)
+	c.PreferredChannel = proactive.Channel(ch)
+	c.ConsentAt, c.WhatsAppConsentAt, c.EmailConsentAt = fromNull(consentAt), fromNull(waAt), fromNull(emailAt)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, err
 }
@@ -65,13 +108,12 @@ func (s *Store) CreateCustomer(ctx context.Context, c proactive.Customer) (proac
 	}
 	now := s.clock()
 	c.CreatedAt, c.UpdatedAt, c.SMSConsent, c.ConsentAt = now, now, false, time.Time{}
+	c.WhatsAppConsent, c.WhatsAppConsentAt, c.EmailConsent, c.EmailConsentAt = false, time.Time{}, false, time.Time{}
 	err := s.WithTx(ctx, func(tx *Tx) error {
 		if err := phoneFree(ctx, tx.tx, c.Phone, c.ID); err != nil {
 			return err
 		}
-		_, err := tx.tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), false, nil, now, now)
+		_, err := tx.tx.ExecContext(ctx, insertCustomer, newCustomerArgs(c, now)...)
 		if isUniqueViolation(err) {
 			return proactive.Errorf(proactive.EConflict, "customer %s already exists", c.ID)
 		}
@@ -96,8 +138,8 @@ func phoneFree(ctx context.Context, q querier, phone, id string) error {
 	return proactive.Errorf(proactive.EConflict, "phone %s belongs to customer %s", phone, other)
 }
 
-// UpdateCustomer replaces a customer's name, phone, language and quiet
-// hours; consent and creation time are kept. ENotFound if there is no such
+// UpdateCustomer replaces a customer's name, phone, language, quiet hours,
+// preferred channel and email; consent and creation time are kept. ENotFound if there is no such
 // customer.
 func (s *Store) UpdateCustomer(ctx context.Context, c proactive.Customer) (proactive.Customer, error) {
 	if err := validateCustomer(&c); err != nil {
@@ -109,9 +151,11 @@ func (s *Store) UpdateCustomer(ctx context.Context, c proactive.Customer) (proac
 			return err
 		}
 		row := tx.tx.QueryRowContext(ctx, `UPDATE customers
-			SET name = $2, phone = $3, language = $4, quiet_start = $5, quiet_end = $6, updated_at = $7
+			SET name = $2, phone = $3, language = $4, quiet_start = $5, quiet_end = $6, updated_at = $7,
+			preferred_channel = $8, email = $9
 			WHERE id = $1 RETURNING `+customerColumns,
-			c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), s.clock())
+			c.ID, c.Name, c.Phone, c.Language, int(c.QuietHours.Start), int(c.QuietHours.End), s.clock(),
+			string(c.PreferredChannel), c.Email)
 		var err error
 		out, err = scanCustomer(row)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -235,8 +279,10 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 	}
 	ev.At = dbTime(ev.At)
 	ev.CustomerID = customerID
+	ev.Channel = ev.Channel.OrSMS()
 	v := newValidator("consent event")
-	v.check(ev.Method.Valid(), "method", "%q is not one of web_form, sms, phone_call, written, import, api", ev.Method)
+	v.check(ev.Channel.Valid(), "channel", "%q is not one of sms, whatsapp, email", ev.Channel)
+	v.check(ev.Method.Valid(), "method", "%q is not one of web_form, sms, phone_call, written, import, api, whatsapp, email_link", ev.Method)
 	ev.Actor = strings.TrimSpace(ev.Actor)
 	v.text("actor", ev.Actor, 200, true)
 	v.text("note", ev.Note, 1000, false)
@@ -246,15 +292,17 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 	}
 	var optedOut bool
 	err := func() error {
+		// The columns of ev's channel; each channel keeps its own latest.
+		consent, at := consentColumns(ev.Channel)
 		// Whether this withdraws a consent in force: what customer.opted_out
-		// reports, once per withdrawal.
+		// reports, once per withdrawal and channel.
 		var was bool
-		if err := tx.tx.QueryRowContext(ctx, `SELECT sms_consent FROM customers WHERE id = $1`, customerID).Scan(&was); err != nil &&
+		if err := tx.tx.QueryRowContext(ctx, `SELECT `+consent+` FROM customers WHERE id = $1`, customerID).Scan(&was); err != nil &&
 			!errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET sms_consent = $2, consent_at = $3, updated_at = $4
-			WHERE id = $1 AND (consent_at IS NULL OR consent_at <= $3)`, customerID, ev.Granted, ev.At, now)
+		res, err := tx.tx.ExecContext(ctx, `UPDATE customers SET `+consent+` = $2, `+at+` = $3, updated_at = $4
+			WHERE id = $1 AND (`+at+` IS NULL OR `+at+` <= $3)`, customerID, ev.Granted, ev.At, now)
 		if err != nil {
 			return err
 		}
@@ -272,21 +320,76 @@ func (tx *Tx) RecordConsent(ctx context.Context, customerID string, ev proactive
 				return err
 			}
 		}
-		if err := tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note).Scan(&ev.ID); err != nil {
+		if err := tx.tx.QueryRowContext(ctx, `INSERT INTO consent_events (customer_id, at, granted, method, actor, note, channel)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			customerID, ev.At, ev.Granted, string(ev.Method), ev.Actor, ev.Note, string(ev.Channel)).Scan(&ev.ID); err != nil {
 			return err
 		}
 		if !optedOut {
 			return nil
 		}
 		return tx.emit(ctx, proactive.EventCustomerOptedOut, customerKey(customerID),
-			proactive.CustomerEvent{CustomerID: customerID, Method: ev.Method, Reason: ev.Note})
+			proactive.CustomerEvent{CustomerID: customerID, Method: ev.Method, Channel: ev.Channel, Reason: ev.Note})
 	}()
 	if err != nil {
 		return proactive.ConsentEvent{}, wrapOp("record consent", err)
 	}
 	return ev, nil
+}
+
+// consentColumns names the customers columns of a channel's consent and
+// its time.
+func consentColumns(ch proactive.Channel) (consent, at string) {
+	switch ch {
+	case proactive.ChannelWhatsApp:
+		return "whatsapp_consent", "whatsapp_consent_at"
+	case proactive.ChannelEmail:
+		return "email_consent", "email_consent_at"
+	}
+	return "sms_consent", "consent_at"
+}
+
+// UnsubscribeToken returns the secret of the customer's unsubscribe link,
+// making it (128 random bits) the first time. ENotFound for no such
+// customer.
+func (s *Store) UnsubscribeToken(ctx context.Context, customerID string) (string, error) {
+	var tok sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT unsubscribe_token FROM customers WHERE id = $1`, customerID).Scan(&tok)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("customer", customerID)
+	} else if err != nil {
+		return "", fmt.Errorf("read unsubscribe token: %w", err)
+	}
+	if tok.Valid {
+		return tok.String, nil
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	// Another process may have made one meanwhile: the first one stays.
+	if _, err := s.write.ExecContext(ctx, `UPDATE customers SET unsubscribe_token = $2 WHERE id = $1 AND unsubscribe_token IS NULL`,
+		customerID, base64.RawURLEncoding.EncodeToString(b)); err != nil {
+		return "", fmt.Errorf("make unsubscribe token: %w", err)
+	}
+	if err := s.write.QueryRowContext(ctx, `SELECT unsubscribe_token FROM customers WHERE id = $1`, customerID).Scan(&tok); err != nil {
+		return "", fmt.Errorf("read unsubscribe token: %w", err)
+	}
+	return tok.String, nil
+}
+
+// CustomerByUnsubscribeToken returns the customer whose unsubscribe link
+// carries token; ENotFound if there is none.
+func (s *Store) CustomerByUnsubscribeToken(ctx context.Context, token string) (proactive.Customer, error) {
+	if token == "" {
+		return proactive.Customer{}, proactive.Errorf(proactive.ENotFound, "unknown unsubscribe link")
+	}
+	c, err := scanCustomer(s.read.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE unsubscribe_token = $1`, token))
+	if errors.Is(err, sql.ErrNoRows) {
+		return proactive.Customer{}, proactive.Errorf(proactive.ENotFound, "unknown unsubscribe link")
+	}
+	if err != nil {
+		return proactive.Customer{}, fmt.Errorf("get customer by unsubscribe token: %w", err)
+	}
+	return c, nil
 }
 
 // ConsentHistory returns a customer's consent audit trail, oldest first.
@@ -295,7 +398,7 @@ func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]proact
 	if _, err := s.GetCustomer(ctx, customerID); err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT id, customer_id, at, granted, method, actor, note
+	rows, err := s.read.QueryContext(ctx, `SELECT id, customer_id, at, granted, method, actor, note, channel
 		FROM consent_events WHERE customer_id = $1 ORDER BY at, id`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("consent history: %w", err)
@@ -304,7 +407,7 @@ func (s *Store) ConsentHistory(ctx context.Context, customerID string) ([]proact
 	var out []proactive.ConsentEvent
 	for rows.Next() {
 		var e proactive.ConsentEvent
-		if err := rows.Scan(&e.ID, &e.CustomerID, &e.At, &e.Granted, &e.Method, &e.Actor, &e.Note); err != nil {
+		if err := rows.Scan(&e.ID, &e.CustomerID, &e.At, &e.Granted, &e.Method, &e.Actor, &e.Note, &e.Channel); err != nil {
 			return nil, fmt.Errorf("consent history: %w", err)
 		}
 		e.At = e.At.UTC()

@@ -32,8 +32,9 @@
 // # Schema
 //
 //	customers            id, name, phone (E.164, unique), language, quiet_start/quiet_end (minutes),
-//	                     sms_consent, consent_at
-//	consent_events       customer_id, at, granted, method, actor, note: the consent audit trail
+//	                     sms_consent, consent_at, preferred_channel (sms, whatsapp, email), email,
+//	                     whatsapp_consent(_at), email_consent(_at), unsubscribe_token (emails' link)
+//	consent_events       customer_id, channel, at, granted, method, actor, note: the consent audit trail
 //	devices              id, model, serial (unique per model), customer_id, site_* (address),
 //	                     time_zone, installed_on, firmware, metadata (JSON object)
 //	device_credentials   device_id, secret_hash (bcrypt)

@@ -22,6 +22,7 @@ import (
 var ImportColumns = []string{
 	"device_id", "model", "serial", "device_name",
 	"customer_id", "customer_name", "customer_phone", "customer_language", "customer_quiet_hours", "sms_consent",
+	"customer_email", "preferred_channel", "whatsapp_consent", "email_consent",
 	"site_street", "site_postal_code", "site_city", "site_country",
 	"time_zone", "installed_on", "firmware",
 }
@@ -76,9 +77,12 @@ func (e RowError) String() string {
 //     site_country writes numbers: 06 12 34 56 78 in FR), customer_language
 //     set its owner, who is created when new and updated otherwise; with no
 //     customer_id, an existing customer is found by customer_phone;
-//   - sms_consent (true or false) records the customer's SMS consent with
-//     RecordConsent (method import, actor ImportActor) when it differs from
-//     the recorded one or none was ever recorded.
+//   - customer_email and preferred_channel (sms, whatsapp or email) set
+//     where the customer's messages go;
+//   - sms_consent, whatsapp_consent and email_consent (true or false) record
+//     the customer's consent to that channel with RecordConsent (method
+//     import, actor ImportActor) when it differs from the recorded one or
+//     none was ever recorded.
 //
 // An empty cell leaves the stored value as it is (a new record gets none),
 // so a file that lists only some columns updates only those. Rows are
@@ -156,7 +160,7 @@ type importer struct {
 	col map[string]int
 	// consent is the consent each customer will have once the batch's
 	// pending events are recorded.
-	consent map[string]bool
+	consent map[consentKey]bool
 }
 
 func newImporter(s *Store, header []string) (*importer, error) {
@@ -213,7 +217,19 @@ func normColumn(h string) string {
 // pendingConsent is a consent event to record once its batch is committed.
 type pendingConsent struct {
 	customer string
+	channel  proactive.Channel
 	granted  bool
+}
+
+// consentColumnsOf are the import's consent columns by channel.
+var consentColumnsOf = map[proactive.Channel]string{
+	proactive.ChannelSMS: "sms_consent", proactive.ChannelWhatsApp: "whatsapp_consent", proactive.ChannelEmail: "email_consent",
+}
+
+// consentKey keys the consent a batch will leave, per customer and channel.
+type consentKey struct {
+	customer string
+	channel  proactive.Channel
 }
 
 type outcome int
@@ -230,7 +246,7 @@ func (im *importer) batch(ctx context.Context, rows []csvRow, rep *ImportReport)
 	var counts [3]int
 	var rejected []RowError
 	var consents []pendingConsent
-	im.consent = map[string]bool{}
+	im.consent = map[consentKey]bool{}
 	err := im.s.WithTx(ctx, func(tx *Tx) error {
 		counts, rejected, consents = [3]int{}, nil, nil
 		clear(im.consent)
@@ -246,7 +262,7 @@ func (im *importer) batch(ctx context.Context, rows []csvRow, rep *ImportReport)
 			if _, err := tx.tx.ExecContext(ctx, `SAVEPOINT import_row`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			out, consent, err := im.row(ctx, tx, row.rec)
+			out, rowConsents, err := im.row(ctx, tx, row.rec)
 			if err != nil {
 				if _, rerr := tx.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_row`); rerr != nil {
 					return fmt.Errorf("rollback to savepoint: %w", rerr)
@@ -258,9 +274,9 @@ func (im *importer) batch(ctx context.Context, rows []csvRow, rep *ImportReport)
 				rejected = append(rejected, RowError{Line: row.line, DeviceID: id, Reason: reason})
 			} else {
 				counts[out]++
-				if consent != nil {
-					consents = append(consents, *consent)
-					im.consent[consent.customer] = consent.granted
+				for _, c := range rowConsents {
+					consents = append(consents, c)
+					im.consent[consentKey{c.customer, c.channel}] = c.granted
 				}
 			}
 			if _, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT import_row`); err != nil {
@@ -273,7 +289,7 @@ func (im *importer) batch(ctx context.Context, rows []csvRow, rep *ImportReport)
 		return fmt.Errorf("import rows %d to %d: %w", rows[0].line, rows[len(rows)-1].line, err)
 	}
 	for _, c := range consents {
-		ev := proactive.ConsentEvent{Granted: c.granted, Method: proactive.ConsentImport, Actor: ImportActor}
+		ev := proactive.ConsentEvent{Channel: c.channel, Granted: c.granted, Method: proactive.ConsentImport, Actor: ImportActor}
 		if _, err := im.s.RecordConsent(ctx, c.customer, ev); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
@@ -367,12 +383,13 @@ var (
 	}
 	customerFieldColumns = map[string]string{
 		"id": "customer_id", "name": "customer_name", "phone": "customer_phone", "language": "customer_language",
+		"email": "customer_email", "preferred_channel": "preferred_channel",
 	}
 )
 
 // row upserts one row's customer and device. It returns a *rowProblems or
 // *proactive.Error for a row to reject, and any other error for a failure.
-func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pendingConsent, error) {
+func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, []pendingConsent, error) {
 	q := tx.tx
 	now := im.s.clock()
 	get := func(c string) string { return im.get(rec, c) }
@@ -421,15 +438,23 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 			phone = n
 		}
 	}
-	consentText := get("sms_consent")
-	var granted bool
-	if consentText != "" {
-		switch strings.ToLower(consentText) {
+	// The consent cells, by channel: those the row gives.
+	granted := map[proactive.Channel]bool{}
+	var consentText string
+	for _, ch := range proactive.Channels {
+		col := consentColumnsOf[ch]
+		text := get(col)
+		if text == "" {
+			continue
+		}
+		consentText += text
+		switch strings.ToLower(text) {
 		case "true", "yes", "1":
-			granted = true
+			granted[ch] = true
 		case "false", "no", "0":
+			granted[ch] = false
 		default:
-			p.add("sms_consent", fmt.Sprintf("%q is not true or false", consentText))
+			p.add(col, fmt.Sprintf("%q is not true or false", text))
 		}
 	}
 	if custID == "" && phone != "" {
@@ -440,7 +465,8 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 			}
 		}
 	}
-	if custID == "" && (name != "" || phone != "" || lang != "" || consentText != "" || get("customer_quiet_hours") != "") {
+	if custID == "" && (name != "" || phone != "" || lang != "" || consentText != "" || get("customer_quiet_hours") != "" ||
+		get("customer_email") != "" || get("preferred_channel") != "") {
 		p.add("customer_id", "required for a new customer")
 	}
 	var cust, oldCust proactive.Customer
@@ -463,6 +489,10 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 			cust.Phone = phone
 		}
 		set(&cust.Language, "customer_language")
+		set(&cust.Email, "customer_email")
+		if v := get("preferred_channel"); v != "" {
+			cust.PreferredChannel = proactive.Channel(v)
+		}
 		if v := get("customer_quiet_hours"); v != "" {
 			if qh, err := proactive.ParseQuietHours(v); err != nil {
 				p.add("customer_quiet_hours", err.Error())
@@ -485,19 +515,18 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 	changed := false
 	if custID != "" {
 		custChanged := custNew || cust.Name != oldCust.Name || cust.Phone != oldCust.Phone || cust.Language != oldCust.Language ||
-			*cust.QuietHours != *oldCust.QuietHours
+			*cust.QuietHours != *oldCust.QuietHours || cust.Email != oldCust.Email || cust.PreferredChannel != oldCust.PreferredChannel
 		if custChanged {
 			if err := phoneFree(ctx, q, cust.Phone, cust.ID); err != nil {
 				return 0, nil, err
 			}
 			if custNew {
-				_, err = q.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-					cust.ID, cust.Name, cust.Phone, cust.Language, int(cust.QuietHours.Start), int(cust.QuietHours.End), false, nil, now, now)
+				_, err = q.ExecContext(ctx, insertCustomer, newCustomerArgs(cust, now)...)
 			} else {
 				_, err = q.ExecContext(ctx, `UPDATE customers SET name = $2, phone = $3, language = $4, quiet_start = $5, quiet_end = $6,
-					updated_at = $7 WHERE id = $1`,
-					cust.ID, cust.Name, cust.Phone, cust.Language, int(cust.QuietHours.Start), int(cust.QuietHours.End), now)
+					updated_at = $7, email = $8, preferred_channel = $9 WHERE id = $1`,
+					cust.ID, cust.Name, cust.Phone, cust.Language, int(cust.QuietHours.Start), int(cust.QuietHours.End), now,
+					cust.Email, string(cust.PreferredChannel))
 			}
 			if isUniqueViolation(err) {
 				return 0, nil, proactive.Errorf(proactive.EConflict, "customer %s: id or phone %s taken meanwhile", cust.ID, cust.Phone)
@@ -534,14 +563,27 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, *pe
 		changed = true
 	}
 
-	var consent *pendingConsent
-	if custID != "" && consentText != "" {
-		current, recorded := oldCust.SMSConsent, !custNew && !oldCust.ConsentAt.IsZero()
-		if g, ok := im.consent[custID]; ok {
-			current, recorded = g, true
+	var consent []pendingConsent
+	for _, ch := range proactive.Channels {
+		g, given := granted[ch]
+		if custID == "" || !given {
+			continue
 		}
-		if !recorded || current != granted {
-			consent = &pendingConsent{customer: custID, granted: granted}
+		// Consents reads email's as false without an address: the flag itself
+		// is what is compared.
+		current := oldCust.SMSConsent
+		switch ch {
+		case proactive.ChannelWhatsApp:
+			current = oldCust.WhatsAppConsent
+		case proactive.ChannelEmail:
+			current = oldCust.EmailConsent
+		}
+		recorded := !custNew && !oldCust.ConsentTime(ch).IsZero()
+		if prev, ok := im.consent[consentKey{custID, ch}]; ok {
+			current, recorded = prev, true
+		}
+		if !recorded || current != g {
+			consent = append(consent, pendingConsent{customer: custID, channel: ch, granted: g})
 			changed = true
 		}
 	}

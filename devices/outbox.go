@@ -13,13 +13,16 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-// OutboxMessage is an outgoing SMS of the notifier's outbox as its sender
-// reads it.
+// OutboxMessage is an outgoing message of the notifier's outbox as its
+// sender reads it.
 type OutboxMessage struct {
 	ID int64
 	// Ticket is the message's ticket, 0 for one outside any ticket.
 	Ticket   int64
 	Customer string
+	// Channel is the message's channel and To its address there: a phone
+	// number for sms and whatsapp, an email address for email.
+	Channel  proactive.Channel
 	To       string
 	TimeZone string
 	Kind     string
@@ -40,7 +43,7 @@ type OutboxMessage struct {
 // first, at most limit.
 func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
 	rows, err := c.read.QueryContext(ctx, `SELECT o.id, o.ticket_id, o.customer_id, o.to_phone, o.time_zone, o.kind, o.body, o.urgent,
-		o.status, o.attempts, o.claimed_at, COALESCE(c.stage, '') FROM outbox o LEFT JOIN outreach c ON c.ticket_id = o.ticket_id
+		o.status, o.attempts, o.claimed_at, o.channel, COALESCE(c.stage, '') FROM outbox o LEFT JOIN outreach c ON c.ticket_id = o.ticket_id
 		WHERE o.status IN ('pending', 'unknown') AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT $2`,
 		dbTime(now), limit)
 	if err != nil {
@@ -53,7 +56,7 @@ func (c *conn) OutboxDue(ctx context.Context, now time.Time, limit int) ([]Outbo
 		var ticket sql.NullInt64
 		var claimed sql.NullTime
 		if err := rows.Scan(&m.ID, &ticket, &m.Customer, &m.To, &m.TimeZone, &m.Kind, &m.Body, &m.Urgent, &m.Status,
-			&m.Attempts, &claimed, &m.Stage); err != nil {
+			&m.Attempts, &claimed, &m.Channel, &m.Stage); err != nil {
 			return nil, fmt.Errorf("read due messages: %w", err)
 		}
 		m.Ticket, m.ClaimedAt = ticket.Int64, fromNull(claimed)
@@ -129,10 +132,11 @@ func (c *conn) OutboxAhead(ctx context.Context, customer string, id int64, now t
 }
 
 // CustomerPolicy returns what the outbox checks of a customer before a
-// message: whether they consent to SMS and their quiet hours. ENotFound
-// for no such customer.
-func (c *conn) CustomerPolicy(ctx context.Context, customer string) (consent bool, q proactive.QuietHours, err error) {
-	err = c.read.QueryRowContext(ctx, `SELECT sms_consent, quiet_start, quiet_end FROM customers WHERE id = $1`, customer).
+// message on channel ch: whether they consent to ch and their quiet hours.
+// ENotFound for no such customer.
+func (c *conn) CustomerPolicy(ctx context.Context, customer string, ch proactive.Channel) (consent bool, q proactive.QuietHours, err error) {
+	col, _ := consentColumns(ch.OrSMS())
+	err = c.read.QueryRowContext(ctx, `SELECT `+col+`, quiet_start, quiet_end FROM customers WHERE id = $1`, customer).
 		Scan(&consent, &q.Start, &q.End)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, proactive.QuietHours{}, notFound("customer", customer)
@@ -339,15 +343,17 @@ func (c *conn) OutboxSent(ctx context.Context, id int64, r OutboxReceipt) (alert
 
 // OutboundMessage is an outbox message as the API shows it.
 type OutboundMessage struct {
-	ID       int64     `json:"id"`
-	Ticket   int64     `json:"ticket_id,omitempty"`
-	To       string    `json:"to"`
-	Kind     string    `json:"kind"`
-	Body     string    `json:"body"`
-	Status   string    `json:"status"`
-	Attempts int       `json:"attempts"`
-	Created  time.Time `json:"created_at"`
-	Sent     time.Time `json:"sent_at,omitzero"`
+	ID     int64 `json:"id"`
+	Ticket int64 `json:"ticket_id,omitempty"`
+	// Channel is sms, whatsapp or email; To the address there.
+	Channel  proactive.Channel `json:"channel"`
+	To       string            `json:"to"`
+	Kind     string            `json:"kind"`
+	Body     string            `json:"body"`
+	Status   string            `json:"status"`
+	Attempts int               `json:"attempts"`
+	Created  time.Time         `json:"created_at"`
+	Sent     time.Time         `json:"sent_at,omitzero"`
 	// NextAttempt is when a pending message is tried next.
 	NextAttempt time.Time `json:"next_attempt_at,omitzero"`
 	SID         string    `json:"sid,omitempty"`
@@ -362,7 +368,7 @@ type OutboundMessage struct {
 // ticket 0 lists those of a customer outside any ticket.
 func (c *conn) OutboundMessages(ctx context.Context, ticket int64, customer string) ([]OutboundMessage, error) {
 	q := `SELECT id, COALESCE(ticket_id, 0), to_phone, kind, body, status, attempts, created_at, sent_at, next_attempt_at,
-		COALESCE(sid, ''), provider_status, error_code, last_error FROM outbox WHERE ticket_id = $1 ORDER BY id`
+		COALESCE(sid, ''), provider_status, error_code, last_error, channel FROM outbox WHERE ticket_id = $1 ORDER BY id`
 	args := []any{ticket}
 	if ticket == 0 {
 		q = strings.Replace(q, "ticket_id = $1", "customer_id = $1", 1)
@@ -378,7 +384,7 @@ func (c *conn) OutboundMessages(ctx context.Context, ticket int64, customer stri
 		var m OutboundMessage
 		var sent sql.NullTime
 		if err := rows.Scan(&m.ID, &m.Ticket, &m.To, &m.Kind, &m.Body, &m.Status, &m.Attempts, &m.Created, &sent, &m.NextAttempt,
-			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError); err != nil {
+			&m.SID, &m.Delivery, &m.ErrorCode, &m.LastError, &m.Channel); err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
 		}
 		m.Created, m.NextAttempt, m.Sent = m.Created.UTC(), m.NextAttempt.UTC(), fromNull(sent)

@@ -222,7 +222,7 @@ func TestCustomerCRUD(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := proactive.Customer{ID: "c1", Name: "Ada Lovelace", Phone: "+442079460958", Language: "de-CH",
-			QuietHours: &proactive.DefaultQuietHours, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
+			QuietHours: &proactive.DefaultQuietHours, PreferredChannel: proactive.ChannelSMS, CreatedAt: clk.Now(), UpdatedAt: clk.Now()}
 		got, err := s.GetCustomer(ctx, "c1")
 		if err != nil {
 			t.Fatal(err)

@@ -41,8 +41,8 @@ var heldNotes = map[string]string{
 	heldReview:      "the rule's contact is review: a dispatcher approves or dismisses the ticket",
 	heldUntrusted:   "the rule's measured precision is under notify.min_precision: a dispatcher reviews its tickets",
 	heldNoCustomer:  "the device has no customer to text",
-	heldOptedOut:    "the customer opted out of SMS",
-	heldNoConsent:   "the customer has not consented to SMS",
+	heldOptedOut:    "the customer opted out of their preferred channel",
+	heldNoConsent:   "the customer has not consented to their preferred channel",
 	heldCooldown:    "the customer was offered a visit about this device within the contact cooldown",
 	heldQuietHours:  "the offer waits for the end of the customer's quiet hours",
 	heldDailyCap:    "the offer waits: the customer had the daily cap of messages",
@@ -82,12 +82,13 @@ func policyHold(cs contactState) string {
 // customerHold is why a party's customer may not be offered a visit now,
 // "" when they may.
 func customerHold(p party, recent int) string {
+	ch := p.channel()
 	switch c := p.Customer; {
 	case c.ID == "":
 		return heldNoCustomer
-	case !c.SMSConsent && !c.ConsentAt.IsZero():
+	case !c.Consents(ch) && !c.ConsentTime(ch).IsZero():
 		return heldOptedOut
-	case !c.SMSConsent:
+	case !c.Consents(ch):
 		return heldNoConsent
 	case recent > 0:
 		return heldCooldown

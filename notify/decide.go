@@ -91,8 +91,10 @@ func parseReply(body string) parsedReply {
 
 // replyState is what a customer's reply is decided against.
 type replyState struct {
-	// Customer is the sender.
+	// Customer is the sender, and Channel the channel they wrote on, where
+	// the answers go.
 	Customer proactive.Customer
+	Channel  proactive.Channel
 	// Conversations are the customer's: the active one, its offer's slots,
 	// the open ones.
 	Conversations devices.CustomerConversations
@@ -201,24 +203,25 @@ func (n *Notifier) decideParsed(st replyState, sid, body string, r parsedReply, 
 		if c.Inbound != nil {
 			ticket = c.Inbound.Ticket
 		}
-		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer}, ticket, kind, text, false, now))
+		c.Messages = append(c.Messages, outMessage(party{Customer: st.Customer, Channel: st.Channel}, ticket, kind, text, false, now))
 		return nil
 	}
 	switch r.Kind {
 	case replyStop:
-		// The number is opted out; the confirmation is the one message it
-		// still gets.
+		// The number is opted out of the channel the keyword came on (STOP
+		// on WhatsApp leaves SMS as it was); the confirmation is the one
+		// message it still gets there.
 		d.Metric = "stop"
 		c.Customer = st.Customer.ID
-		c.Consent = &proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "customer",
-			Note: "SMS keyword " + r.Keyword}
-		c.Suppress, c.Keep = "customer opted out", []string{KindHelp, KindOptOut}
+		c.Consent = &proactive.ConsentEvent{Channel: st.Channel, Granted: false, Method: keywordMethod(st.Channel), Actor: "customer",
+			Note: keywordNote(st.Channel) + r.Keyword}
+		c.Suppress, c.Keep, c.SuppressOn = "customer opted out of "+string(st.Channel), []string{KindHelp, KindOptOut}, st.Channel
 		return d, answer(KindOptOut, msgData{})
 	case replyStart:
 		d.Metric = "start"
 		c.Customer = st.Customer.ID
-		c.Consent = &proactive.ConsentEvent{Granted: true, Method: proactive.ConsentSMS, Actor: "customer",
-			Note: "SMS keyword " + r.Keyword}
+		c.Consent = &proactive.ConsentEvent{Channel: st.Channel, Granted: true, Method: keywordMethod(st.Channel), Actor: "customer",
+			Note: keywordNote(st.Channel) + r.Keyword}
 		return d, answer(KindStart, msgData{})
 	case replyHelp:
 		d.Metric = "help"
@@ -234,8 +237,8 @@ func (n *Notifier) decideParsed(st replyState, sid, body string, r parsedReply, 
 	}
 	conv, p := cc.Active, st.Party
 	c.Ticket = conv.Ticket
-	if !st.Customer.SMSConsent {
-		// No SMS may answer an opted-out customer but the keywords': a
+	if !st.Customer.Consents(st.Channel) {
+		// No message on the channel may answer an opted-out customer but the keywords': a
 		// person calls, and nothing is booked or declined unseen.
 		d.Metric, c.FollowUp = "opted_out", proactive.FollowUpOptedOut
 		c.Entries = append(c.Entries, inEntry(conv.Ticket, body, "follow_up"))
@@ -411,7 +414,7 @@ func (n *Notifier) bookChange(t proactive.Ticket, p party, s Slot, actor string,
 		Book: &devices.Booking{Ticket: t.ID, Technician: s.Technician, Start: s.Start.UTC(), End: s.End.UTC(),
 			Buffer: n.opt.TravelBuffer, Actor: actor, Note: "visit booked", At: now},
 		ReleaseHolds: true, CancelJobs: []string{jobOfferReminder, jobOfferExpire}}
-	if !hasConv || !p.Customer.SMSConsent {
+	if !hasConv || !p.reachable() {
 		return c, nil
 	}
 	c.Stage = stageScheduled
@@ -498,7 +501,7 @@ type alertDecision struct {
 }
 
 // contactable reports whether a party's customer may be texted at all.
-func contactable(p party) bool { return p.Customer.ID != "" && p.Customer.SMSConsent }
+func contactable(p party) bool { return p.reachable() }
 
 // decideAlert decides what an alert does once its ticket is open: the
 // contact policy first, then the customer.

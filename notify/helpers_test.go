@@ -50,6 +50,9 @@ type env struct {
 	// short one times out on a loaded machine and makes an answer look
 	// lost (a test once saw two answers where one was sent).
 	twilioTimeout time.Duration
+	// senders, when set, replaces the notifier's Sender, given the SMS
+	// one on the fake Twilio (the channels' tests).
+	senders func(e *env, sms notify.Sender) notify.Sender
 }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -58,7 +61,13 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 // whose options tune may change.
 func newEnv(t *testing.T, dsn string, tune func(*notify.Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), dsn: dsn, clock: testenv.NewClock(monday0830)}
+	return newEnvSenders(t, dsn, nil, tune)
+}
+
+// newEnvSenders is newEnv with the notifier's Sender made by senders.
+func newEnvSenders(t *testing.T, dsn string, senders func(e *env, sms notify.Sender) notify.Sender, tune func(*notify.Options)) *env {
+	t.Helper()
+	e := &env{t: t, ctx: t.Context(), dsn: dsn, clock: testenv.NewClock(monday0830), senders: senders}
 	st, err := devices.OpenOptions(e.ctx, dsn, devices.Options{Now: e.clock.Now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -109,6 +118,9 @@ func (e *env) notifierOn(st *devices.Store, tune func(*notify.Options)) *notify.
 	}
 	opt := notify.Options{Store: st, Sender: sender, PublicURL: e.web.URL,
 		Now: e.clock.Now, Logger: discard(), SendTimeout: 10 * time.Second}
+	if e.senders != nil {
+		opt.Sender = e.senders(e, sender)
+	}
 	if tune != nil {
 		tune(&opt)
 	}

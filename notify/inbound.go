@@ -49,7 +49,7 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 			}
 		}
 		if errorCode == codeOptedOut && of.Customer != "" {
-			return optedOutTx(ctx, tx, of.Customer, n.clock())
+			return n.optedOutTx(ctx, tx, of.Customer, of.Channel, n.clock())
 		}
 		return nil
 	})
@@ -61,14 +61,18 @@ func (n *Notifier) Status(ctx context.Context, id int64, sid, status, errorCode 
 // unsubscribed recipient"), as status callbacks carry it.
 const codeOptedOut = "21610"
 
-// optedOutTx records in tx that the provider refused a message because its
-// customer opted out: consent withdrawn, pending messages suppressed, so
-// that the platform agrees with the carrier.
-func optedOutTx(ctx context.Context, tx *devices.Tx, customer string, now time.Time) error {
+// optedOutTx records in tx that the provider refused a message on channel
+// ch because its customer opted out: consent to ch withdrawn, pending
+// messages on ch suppressed, so that the platform agrees with the carrier.
+func (n *Notifier) optedOutTx(ctx context.Context, tx *devices.Tx, customer string, ch proactive.Channel, now time.Time) error {
+	ch = ch.OrSMS()
 	_, err := tx.Apply(ctx, devices.Change{At: now, Customer: customer,
-		Consent: &proactive.ConsentEvent{Granted: false, Method: proactive.ConsentSMS, Actor: "carrier",
+		Consent: &proactive.ConsentEvent{Channel: ch, Granted: false, Method: keywordMethod(ch), Actor: "carrier",
 			Note: "the provider refused a message: the recipient opted out (error " + codeOptedOut + ")"},
-		Suppress: "customer opted out at the carrier"})
+		Suppress: "customer opted out at the carrier", SuppressOn: ch})
+	if err == nil {
+		n.metrics.optOuts.WithLabelValues(string(ch)).Inc()
+	}
 	return err
 }
 
@@ -88,6 +92,7 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 	if err != nil {
 		return err
 	}
+	tagChannel(&d.Change, st.Channel)
 	var techs []proactive.Technician
 	if d.Reoffer {
 		// Calendars are read outside the transaction, which on SQLite
@@ -119,6 +124,9 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 		return nil
 	}
 	n.metrics.inbound.WithLabelValues(d.Metric).Inc()
+	if d.Metric == "stop" {
+		n.metrics.optOuts.WithLabelValues(string(st.Channel)).Inc()
+	}
 	if err != nil {
 		return wrap("handle inbound message", err)
 	}
@@ -133,11 +141,12 @@ func (n *Notifier) Inbound(ctx context.Context, sid, from, body string) error {
 // against: its sender and their conversations. ENotFound for an unknown
 // number.
 func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState, error) {
-	c, err := n.store.CustomerByPhone(ctx, from)
+	ch, phone := parseFrom(from)
+	c, err := n.store.CustomerByPhone(ctx, phone)
 	if err != nil {
 		return replyState{}, err
 	}
-	st := replyState{Customer: c}
+	st := replyState{Customer: c, Channel: ch}
 	if st.Conversations, err = n.store.CustomerConversations(ctx, c.ID); err != nil {
 		return st, err
 	}
@@ -152,6 +161,8 @@ func (n *Notifier) readReplyState(ctx context.Context, from string) (replyState,
 		if st.Party, err = n.loadParty(ctx, st.Ticket.Device, st.Ticket.Component); err != nil {
 			return st, err
 		}
+		// The answers go where the customer wrote.
+		st.Party.Channel = ch
 	}
 	if cc := st.Conversations; cc.Found && cc.Active.Stage == stageSurvey {
 		if st.NPSAskedAt, err = n.store.LastSurveyAsked(ctx, c.ID, proactive.SurveyNPS); err != nil {

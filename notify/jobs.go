@@ -85,7 +85,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 		status := t.Status
 		switch kind {
 		case jobOfferReminder:
-			if conv.Stage != stageOffer || status != proactive.TicketOffered || !p.Customer.SMSConsent {
+			if conv.Stage != stageOffer || status != proactive.TicketOffered || !p.reachable() {
 				return nil
 			}
 			slots, err := offerSlots(ctx, tx, ticket, conv.Offer)
@@ -120,7 +120,7 @@ func (n *Notifier) runJob(ctx context.Context, id int64, kind string, ticket int
 			return setStage(ctx, tx, ticket, stageDone, now)
 		case jobVisitReminder:
 			a, err := bookedAppointment(ctx, tx, ticket)
-			if proactive.ErrorCode(err) == proactive.ENotFound || status != proactive.TicketScheduled || !p.Customer.SMSConsent {
+			if proactive.ErrorCode(err) == proactive.ENotFound || status != proactive.TicketScheduled || !p.reachable() {
 				return nil
 			} else if err != nil {
 				return err

@@ -18,7 +18,10 @@ type metrics struct {
 	alertErrors, sendErrors, jobErrors, webhookRejected, slotTaken prometheus.Counter
 	skipped, deferred, attempts, reconciled, statuses, inbound     *prometheus.CounterVec
 	held, alertsDropped, offers, closed                            *prometheus.CounterVec
-	alertToSMS, toVisit, resolution                                prometheus.Histogram
+	// byChannel counts delivery attempts by channel and result; optOuts
+	// opt-outs by channel.
+	byChannel, optOuts              *prometheus.CounterVec
+	alertToSMS, toVisit, resolution prometheus.Histogram
 }
 
 // Label values known in advance: each labelled counter has a series at 0
@@ -80,14 +83,28 @@ func newMetrics(n *Notifier, reg prometheus.Registerer) *metrics {
 			"outcome", offerOutcomes),
 		closed: vec("proactive_tickets_closed_total",
 			"Tickets closed, by outcome; a rule's precision is fault_confirmed+part_replaced over all closed.", "outcome", closeOutcomes),
+		byChannel: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "proactive_notify_channel_messages_total",
+			Help: "Delivery attempts by channel (sms, whatsapp, email) and result: sent, retry, unknown, failed, suppressed."},
+			[]string{"channel", "result"}),
+		optOuts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "proactive_notify_opt_outs_total",
+			Help: "Customers who opted out of a channel: a STOP keyword, a carrier's refusal, an email's unsubscribe link."},
+			[]string{"channel"}),
 		alertToSMS: hist("proactive_notify_alert_to_first_sms_seconds", "From an alert firing to its offer being taken by the SMS provider."),
 		toVisit:    hist("proactive_notify_time_to_visit_seconds", "From a ticket's opening to its visit being marked done."),
 		resolution: hist("proactive_notify_resolution_seconds", "From a ticket's opening to its closing with an outcome."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.alertErrors, m.sendErrors, m.jobErrors, m.webhookRejected, m.slotTaken, m.skipped, m.deferred,
-			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertsDropped, m.offers, m.closed, m.alertToSMS, m.toVisit, m.resolution,
+			m.attempts, m.reconciled, m.statuses, m.inbound, m.held, m.alertsDropped, m.offers, m.closed, m.alertToSMS, m.toVisit, m.resolution, m.byChannel, m.optOuts,
 			&countsCollector{n: n})
+	}
+	// Every channel's series exist from the start, at zero, so that rates
+	// and alerts on them work before the first message.
+	for _, ch := range proactive.Channels {
+		for _, r := range []string{"sent", "retry", "unknown", "failed", "suppressed"} {
+			m.byChannel.WithLabelValues(string(ch), r)
+		}
+		m.optOuts.WithLabelValues(string(ch))
 	}
 	return m
 }
@@ -111,6 +128,11 @@ func (m *metrics) observeMove(mv devices.TicketMove) {
 		m.closed.WithLabelValues(string(t.Outcome)).Inc()
 		m.resolution.Observe(t.ClosedAt.Sub(t.OpenedAt).Seconds())
 	}
+}
+
+// channel counts a delivery attempt's result on ch.
+func (m *metrics) channel(ch proactive.Channel, result string) {
+	m.byChannel.WithLabelValues(string(ch.OrSMS()), result).Inc()
 }
 
 // Measures are the outcomes of the outreach loop over all tickets so far;

@@ -103,6 +103,10 @@ type Options struct {
 	// HelpContact is what HELP answers with, such as "call 0800 123 456";
 	// default "reply CALL and we will phone you".
 	HelpContact string
+	// ReplyNumber is the number customers text, which emails tell them to
+	// answer by (they cannot be answered themselves); empty: emails name
+	// HelpContact only.
+	ReplyNumber string
 	// Brand is the name the customer knows the service by, which opens the
 	// offer and the HELP answer (carriers require it), default "Proactive".
 	Brand string

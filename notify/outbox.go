@@ -31,7 +31,7 @@ type outRow = devices.OutboxMessage
 
 // message is what the sender sends of r.
 func message(r outRow, publicURL string) Message {
-	m := Message{ID: r.ID, To: r.To, Body: r.Body, Kind: r.Kind, Stage: r.Stage}
+	m := Message{ID: r.ID, Channel: r.Channel.OrSMS(), To: r.To, Body: r.Body, Kind: r.Kind, Stage: r.Stage}
 	if publicURL != "" {
 		m.StatusCallback = publicURL + StatusPath + "?m=" + strconv.FormatInt(r.ID, 10)
 	}
@@ -101,8 +101,8 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 		return n.reconcile(ctx, r, now)
 	}
 	var (
-		claimed  bool
-		deferred string
+		claimed, suppressed bool
+		deferred            string
 	)
 	err := n.store.WithTx(ctx, func(tx *devices.Tx) error {
 		if err := tx.LockCustomerMessages(ctx, r.Customer); err != nil {
@@ -122,12 +122,15 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 		if earlier, err := tx.OutboxAhead(ctx, r.Customer, r.ID, now); err != nil || earlier > 0 {
 			return err
 		}
-		consent, q, err := tx.CustomerPolicy(ctx, r.Customer)
+		// Consent is the message's channel's: an opt-out of one channel
+		// never stops the others.
+		consent, q, err := tx.CustomerPolicy(ctx, r.Customer, r.Channel)
 		if err != nil {
 			return err
 		}
 		if !consent && r.Kind != KindHelp && r.Kind != KindOptOut {
-			return finishTx(ctx, tx, r, statusSuppressed, "customer has not consented or opted out")
+			suppressed = true
+			return finishTx(ctx, tx, r, statusSuppressed, "customer has not consented to "+string(r.Channel.OrSMS())+" or opted out of it")
 		}
 		if proactiveKind(r.Kind) {
 			if !r.Urgent {
@@ -161,6 +164,9 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 			n.metrics.held.WithLabelValues(deferred).Inc()
 		}
 	}
+	if suppressed {
+		n.metrics.channel(r.Channel, "suppressed")
+	}
 	if !claimed {
 		return nil
 	}
@@ -170,32 +176,47 @@ func (n *Notifier) attempt(ctx context.Context, r outRow) error {
 
 // send makes the attempt on a claimed message and records what came of it.
 func (n *Notifier) send(ctx context.Context, r outRow, claimedAt time.Time) error {
-	sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
-	rec, err := n.sender.Send(sctx, message(r, n.opt.PublicURL))
-	cancel()
+	m := message(r, n.opt.PublicURL)
+	var err error
+	if m.Channel == ChannelEmail {
+		// A failure to read what the email needs is one more attempt.
+		if err = n.prepareEmail(ctx, r, &m); err != nil {
+			err = fmt.Errorf("%w: prepare the email: %v", ErrTemporary, err)
+		}
+	}
+	var rec Receipt
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, n.opt.SendTimeout)
+		rec, err = n.sender.Send(sctx, m)
+		cancel()
+	}
 	now := n.clock()
 	switch {
 	case err == nil:
 		return n.markSent(ctx, r, rec, now)
 	case errors.Is(err, ErrOptedOut):
 		n.metrics.attempts.WithLabelValues("failed").Inc()
+		n.metrics.channel(r.Channel, "failed")
 		return n.store.WithTx(ctx, func(tx *devices.Tx) error {
 			if err := finishTx(ctx, tx, r, statusFailed, clipError(err)); err != nil {
 				return err
 			}
-			return optedOutTx(ctx, tx, r.Customer, now)
+			return n.optedOutTx(ctx, tx, r.Customer, r.Channel, now)
 		})
 	case errors.Is(err, ErrAmbiguous):
 		n.metrics.attempts.WithLabelValues("unknown").Inc()
+		n.metrics.channel(r.Channel, "unknown")
 		return n.store.OutboxUnknown(ctx, r.ID, claimedAt.Add(n.opt.ReconcileAfter), clipError(err))
 	case errors.Is(err, ErrTemporary) && r.Attempts < n.opt.MaxAttempts:
 		n.metrics.attempts.WithLabelValues("retry").Inc()
+		n.metrics.channel(r.Channel, "retry")
 		// Step, not Delay: the next attempt is persisted, a schedule without
 		// jitter.
 		next := now.Add(proactive.Backoff{Base: n.opt.RetryBackoff, Max: n.opt.MaxBackoff}.Step(r.Attempts))
 		return n.store.OutboxRetry(ctx, r.ID, next, clipError(err))
 	}
 	n.metrics.attempts.WithLabelValues("failed").Inc()
+	n.metrics.channel(r.Channel, "failed")
 	return n.finish(ctx, r, statusFailed, clipError(err))
 }
 
@@ -205,6 +226,7 @@ func clipError(err error) string { return clip(err.Error(), 500) }
 // come first and carried a later status: the rank keeps it.
 func (n *Notifier) markSent(ctx context.Context, r outRow, rec Receipt, now time.Time) error {
 	n.metrics.attempts.WithLabelValues("sent").Inc()
+	n.metrics.channel(r.Channel, "sent")
 	receipt := devices.OutboxReceipt{SID: rec.SID, Status: rec.Status, Rank: statusRank(rec.Status), At: now}
 	if r.Kind == KindOffer {
 		receipt.FirstOf = r.Ticket
@@ -232,7 +254,8 @@ func finishTx(ctx context.Context, tx *devices.Tx, r outRow, status, reason stri
 		return err
 	}
 	if _, err := tx.Record(ctx, r.Ticket, proactive.TicketEventMessage, "notify", map[string]any{
-		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason}); err != nil {
+		"direction": "out", "kind": r.Kind, "message_id": r.ID, "status": status, "error": reason,
+		"channel": string(r.Channel.OrSMS())}); err != nil {
 		return err
 	}
 	if status == statusFailed && offerKind(r.Kind) {
@@ -288,6 +311,9 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	if !ok {
 		return n.finish(ctx, r, statusFailed, "delivery outcome unknown: not sent again to avoid a duplicate")
 	}
+	notSentAgain := func() error {
+		return n.finish(ctx, r, statusFailed, "delivery outcome unknown: not sent again to avoid a duplicate")
+	}
 	// Take the message for the time of one lookup, so that another
 	// notifier does not settle it at the same time; if this process dies,
 	// the lease runs out and another takes it up.
@@ -300,6 +326,8 @@ func (n *Notifier) reconcile(ctx context.Context, r outRow, now time.Time) error
 	rec, found, err := f.Find(sctx, message(r, n.opt.PublicURL), since)
 	cancel()
 	switch {
+	case errors.Is(err, ErrCannotFind):
+		return notSentAgain()
 	case err != nil:
 		return n.store.OutboxDelayUnknown(ctx, r.ID, now.Add(n.opt.ReconcileAfter), "reconcile: "+clipError(err))
 	case found:

@@ -30,6 +30,10 @@ type party struct {
 	Customer  proactive.Customer
 	Device    proactive.Device
 	Component string
+	// Channel is the channel of the conversation when a reply set it (the
+	// answers go where the customer wrote), empty for the customer's
+	// preferred one; see channel.
+	Channel proactive.Channel
 }
 
 // data is what every message about p's device says: the device by the
@@ -39,7 +43,7 @@ func (p party) data() msgData {
 	if product == "" {
 		product = p.Device.Model
 	}
-	return msgData{Product: product, Component: p.Component}
+	return msgData{Product: product, Component: p.Component, Channel: p.channel()}
 }
 
 // loadParty reads a device and its customer (Customer.ID empty when the
@@ -160,7 +164,8 @@ func cancelJobs(ctx context.Context, tx *devices.Tx, ticket int64, now time.Time
 
 // outMessage is a message of kind to a ticket's party (ticket 0: none).
 func outMessage(p party, ticket int64, kind, body string, urgent bool, now time.Time) devices.NewMessage {
-	return devices.NewMessage{Ticket: ticket, Customer: p.Customer.ID, Phone: p.Customer.Phone, Device: p.Device.ID,
+	ch := p.channel()
+	return devices.NewMessage{Ticket: ticket, Customer: p.Customer.ID, Channel: ch, Phone: p.Customer.Address(ch), Device: p.Device.ID,
 		TimeZone: p.Device.TimeZone, Kind: kind, Body: body, Urgent: urgent, At: now}
 }
 

@@ -10,16 +10,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
-// Message is one outgoing SMS as a Sender gets it.
+// Message is one outgoing message as a Sender gets it.
 type Message struct {
 	// ID is the outbox row: stable across attempts, the message's
 	// idempotency key on our side.
-	ID   int64
-	To   string
-	Body string
-	Kind string
+	ID int64
+	// Channel is the message's channel (sms when empty); To its address
+	// there: a phone number in E.164 form for sms and whatsapp (without the
+	// whatsapp: prefix), an email address for email.
+	Channel proactive.Channel
+	To      string
+	Body    string
+	Kind    string
+	// Subject, Language and Unsubscribe are set on emails: the subject,
+	// the customer's language (a BCP 47 tag) and the customer's
+	// unsubscribe link (empty without a public URL).
+	Subject     string
+	Language    string
+	Unsubscribe string
 	// Stage is the conversation's stage when the message goes out (offer,
 	// scheduled, survey, done), empty outside a conversation: what the
 	// customer may answer next.
@@ -103,8 +115,18 @@ func (c *ConsoleSender) Send(_ context.Context, m Message) (Receipt, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// The last line shows how to play the customer's phone from a shell.
-	_, err := fmt.Fprintf(c.w, "── SMS to %s (%s, message %d, %s) ──\n%s\n── the customer may reply %s: proactive sms reply --from %s TEXT ──\n",
-		m.To, m.Kind, m.ID, sid, indent(m.Body), hint, m.To)
+	var err error
+	switch m.Channel.OrSMS() {
+	case ChannelEmail:
+		_, err = fmt.Fprintf(c.w, "── email to %s (%s, message %d, %s) ──\n  Subject: %s\n%s\n──\n", m.To, m.Kind, m.ID, sid, m.Subject, indent(m.Body))
+	default:
+		name, flag := "SMS", ""
+		if m.Channel == ChannelWhatsApp {
+			name, flag = "WhatsApp", "--whatsapp "
+		}
+		_, err = fmt.Fprintf(c.w, "── %s to %s (%s, message %d, %s) ──\n%s\n── the customer may reply %s: proactive sms reply %s--from %s TEXT ──\n",
+			name, m.To, m.Kind, m.ID, sid, indent(m.Body), hint, flag, m.To)
+	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("print message: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/proactivehq/proactive"
 )
 
 // MaxBody is the longest message the notifier sends, in characters, the
@@ -37,6 +39,11 @@ const (
 	KindCancelled      = "visit_cancelled"   // the confirmation of a visit the customer cancelled on their page
 )
 
+// Kinds lists every kind of outgoing message, for configuration that names
+// them (WhatsApp templates).
+var Kinds = []string{KindOffer, KindOfferReminder, KindVisitReminder, KindSurvey, KindDispatch, KindConfirm, KindReoffer,
+	KindDeclined, KindCallback, KindHelp, KindStart, KindClarify, KindThanks, KindOptOut, KindFollowUp, KindDeclinedUrgent}
+
 // proactiveKind reports whether a message of kind k is sent on our
 // initiative: those wait for quiet hours to end and count toward the cap.
 func proactiveKind(k string) bool {
@@ -61,6 +68,9 @@ type msgData struct {
 	// Link is the ticket's customer page, {public_url}/c/{code}; empty
 	// without a public URL.
 	Link string
+	// Channel is the message's channel: an email has no SMS footer (the
+	// email adds its own, see emailParts).
+	Channel proactive.Channel
 }
 
 // optOut ends the messages that do not carry the full disclosure.
@@ -248,7 +258,7 @@ func render(lang, kind string, d msgData) (string, error) {
 			return "", fmt.Errorf("render %s/%s: %w", lang, kind, err)
 		}
 		body = strings.TrimSpace(b.String())
-		if f := footer(lang, kind); f != "" {
+		if f := footer(lang, kind); f != "" && d.Channel != ChannelEmail {
 			body += "\n" + f
 		}
 		if n, _ = Segments(body); n <= MaxSegments && utf8.RuneCountInString(body) <= MaxBody {

@@ -307,7 +307,7 @@ func (n *Notifier) VisitDoneBy(ctx context.Context, ticket int64, technician str
 		if convErr != nil && proactive.ErrorCode(convErr) != proactive.ENotFound {
 			return convErr
 		}
-		if convErr != nil || !p.Customer.SMSConsent {
+		if convErr != nil || !p.reachable() {
 			_, err := tx.CloseTicket(ctx, ticket, outcome, notes, actor)
 			if convErr == nil {
 				err = errors.Join(err, setStage(ctx, tx, ticket, stageDone, now))
@@ -354,8 +354,8 @@ func (n *Notifier) SendMessage(ctx context.Context, ticket int64, actor, text st
 	if err != nil {
 		return 0, err
 	}
-	if p.Customer.ID == "" || !p.Customer.SMSConsent {
-		return 0, proactive.Errorf(proactive.EConflict, "the customer of ticket %d may not be texted", ticket)
+	if !p.reachable() {
+		return 0, proactive.Errorf(proactive.EConflict, "the customer of ticket %d may not be sent messages on %s", ticket, p.channel())
 	}
 	body, err := n.render(p.Customer.Language, KindDispatch, msgData{Text: text})
 	if err != nil {

@@ -89,15 +89,17 @@ func mustParsePages(loc *time.Location) *pages {
 			}
 			return proactive.FormatLocal(t, l, "Mon 2 Jan 15:04")
 		},
-		"span":    proactive.FormatLocalSpan,
-		"hours":   proactive.FormatLocalClock,
-		"held":    heldNow,
-		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"ago":     ago,
-		"dict":    dict,
-		"label":   label,
-		"mapURL":  mapURL,
-		"address": address,
+		"span":     proactive.FormatLocalSpan,
+		"hours":    proactive.FormatLocalClock,
+		"held":     heldNow,
+		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":      ago,
+		"dict":     dict,
+		"label":    label,
+		"mapURL":   mapURL,
+		"address":  address,
+		"channel":  func(ch proactive.Channel) string { return channelName(ch.OrSMS()) },
+		"channels": func() []proactive.Channel { return proactive.Channels },
 		"followUpNote": func(reason string) string {
 			if n, ok := proactive.FollowUpNotes[reason]; ok {
 				return strings.ToUpper(n[:1]) + n[1:]

@@ -33,6 +33,8 @@ type bubble struct {
 	Handled  string // how an inbound message was understood
 	Kind     string
 	Sequence int
+	// Channel is where the message went or came from: SMS, WhatsApp, email.
+	Channel string
 }
 
 // slotChoice is a bookable slot with the form value that names it.
@@ -138,9 +140,11 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 			var b struct {
 				Direction, Body string
 				Handled         any
+				Channel         proactive.Channel
 			}
 			if json.Unmarshal(e.Body, &b) == nil && b.Direction == "in" {
-				d.Thread = append(d.Thread, bubble{At: e.At, Inbound: true, Body: b.Body, Handled: fmt.Sprint(b.Handled)})
+				d.Thread = append(d.Thread, bubble{At: e.At, Inbound: true, Body: b.Body, Handled: fmt.Sprint(b.Handled),
+					Channel: channelName(b.Channel)})
 			}
 		}
 	}
@@ -165,7 +169,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 			if m.Delivery != "" {
 				st += ", " + m.Delivery
 			}
-			d.Thread = append(d.Thread, bubble{At: m.Created, Body: m.Body, Status: st, Kind: m.Kind})
+			d.Thread = append(d.Thread, bubble{At: m.Created, Body: m.Body, Status: st, Kind: m.Kind, Channel: channelName(m.Channel)})
 		}
 		if d.Appointments, err = s.Outreach.Appointments(ctx, notify.AppointmentFilter{Ticket: t.ID}); err != nil {
 			s.fail(w, r, err)
@@ -193,7 +197,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 	booked := bookedVisit(d.Appointments)
 	d.CanAssign = sess.Staff() && active
 	d.CanBook = sess.Staff() && len(d.Slots) > 0
-	d.CanMessage = sess.Staff() && active && s.Outreach != nil && d.Customer != nil && d.Customer.SMSConsent
+	d.CanMessage = sess.Staff() && active && s.Outreach != nil && d.Customer != nil && d.Customer.Reachable()
 	d.CanComment = sess.Staff()
 	d.CanVisit = s.Outreach != nil && t.Status == proactive.TicketScheduled && booked != nil &&
 		(sess.Staff() || booked.Technician == sess.technician)
@@ -471,8 +475,8 @@ var heldTexts = map[string]string{
 	"contact_none":     "the rule never texts customers: for the field team",
 	"contact_cooldown": "the customer was offered a visit for this device recently",
 	"no_customer":      "the device has no customer",
-	"no_consent":       "the customer has not consented to SMS",
-	"opted_out":        "the customer opted out of SMS",
+	"no_consent":       "the customer has not consented to their preferred channel",
+	"opted_out":        "the customer opted out of their preferred channel",
 	"quiet_hours":      "the offer waited for the customer's quiet hours to end",
 	"daily_cap":        "the offer waited for the customer's daily message cap",
 	"group_wait":       "the offer waits notify.group_wait in case many devices fire the rule at once",
@@ -534,4 +538,16 @@ func (s *server) visitDone(w http.ResponseWriter, r *http.Request) {
 			strings.TrimSpace(r.PostFormValue("notes")), sess.Actor())
 		return err
 	})
+}
+
+// channelName is how the page names a channel; entries from before
+// channels were recorded were SMS.
+func channelName(ch proactive.Channel) string {
+	switch ch {
+	case proactive.ChannelWhatsApp:
+		return "WhatsApp"
+	case proactive.ChannelEmail:
+		return "email"
+	}
+	return "SMS"
 }

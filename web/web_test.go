@@ -179,8 +179,9 @@ func TestActions(t *testing.T) {
 		ticketPath := fmt.Sprintf("/tickets/%d", e.offered)
 		resp, page := b.get(ticketPath)
 		wantStatus(t, resp, page, http.StatusOK)
-		wantIn(t, page, "compressor wearing out on fridge-1", "Alice Martin", "compressor_current", "SMS conversation",
-			`<legend>Book a visit for the customer</legend>`, "Reply")
+		wantIn(t, page, "compressor wearing out on fridge-1", "Alice Martin", "compressor_current", "Messages",
+			`<legend>Book a visit for the customer</legend>`, "Reply", `<dd id="channel">SMS · consent: SMS yes, WhatsApp no, email no</dd>`,
+			`Us (Offer) · SMS · <time`)
 
 		t.Run("assign", func(t *testing.T) {
 			resp, page := b.post(ticketPath+"/assign", url.Values{"technician": {"tech-lyon"}})

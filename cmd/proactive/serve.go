@@ -183,8 +183,8 @@ func serve(ctx context.Context, e env) error {
 	srv := api.NewServer(api.NewRouter(api.RouterOptions{
 		Registry: reg, MetricsToken: cfg.HTTP.MetricsToken.Reveal(), Checks: checks, TrustedProxies: proxies, Logger: log,
 		API:      newAPI(cfg, store, tokens, engine, in, tsdb, notifier, checks, log),
-		Webhooks: newWebhooks(cfg, notifier, log),
-		Web:      newWeb(cfg, store, tokens, engine, tsdb, notifier, log),
+		Webhooks: newWebhooks(cfg, notifier, log), Unsubscribe: notifier.UnsubscribeHandler(),
+		Web: newWeb(cfg, store, tokens, engine, tsdb, notifier, log),
 	}), api.ServerOptions{ReadTimeout: time.Duration(cfg.HTTP.ReadTimeout), WriteTimeout: time.Duration(cfg.HTTP.WriteTimeout),
 		IdleTimeout: time.Duration(cfg.HTTP.IdleTimeout), Logger: log})
 	if err := tsdb.Ping(ctx); err != nil {

@@ -30,6 +30,7 @@ func smsCmd(ctx context.Context, e env) error {
 	}
 	fs, load := configFlags("sms reply", e)
 	from := fs.String("from", "", "the customer's phone `number` (E.164, like +4915550000001)")
+	whatsapp := fs.Bool("whatsapp", false, "answer as on WhatsApp (From: whatsapp:+E164)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), smsUsage+"\nFlags:\n")
 		fs.PrintDefaults()
@@ -58,6 +59,9 @@ func smsCmd(ctx context.Context, e env) error {
 	sid := make([]byte, 16)
 	_, _ = rand.Read(sid)
 	c := client.New(cfg.PublicURL, client.Options{Timeout: 10 * time.Second})
+	if *whatsapp {
+		phone = notify.WhatsAppPrefix + phone
+	}
 	m := client.InboundSMS{MessageSID: "SM" + hex.EncodeToString(sid), AccountSID: cfg.Twilio.AccountSID, From: phone, To: to, Body: text}
 	if err := c.SendInboundSMS(ctx, notify.SMSPath, m, func(target string, form url.Values) string { return twilio.Signature(token, target, form) }); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/influx"
 	"github.com/proactivehq/proactive/ingest"
+	"github.com/proactivehq/proactive/internal/channels"
 	"github.com/proactivehq/proactive/internal/history"
 	"github.com/proactivehq/proactive/notify"
 	"github.com/proactivehq/proactive/notify/twilio"
@@ -28,23 +28,14 @@ func newWebhooks(cfg Config, notifier *notify.Notifier, log *slog.Logger) http.H
 		Logger: log.With("component", "notify"), Rejected: notifier.WebhookRejected}, notifier)
 }
 
-// newNotifier builds the outreach loop: Twilio when an account is
-// configured, otherwise the console sender, which prints every SMS to
-// stdout (the `make run` demo).
+// newNotifier builds the outreach loop with a provider per channel
+// (internal/channels): Twilio when an account is configured, otherwise the
+// console sender, which prints every message to stdout (the `make run`
+// demo).
 func newNotifier(cfg Config, store *devices.Store, reg prometheus.Registerer, log *slog.Logger, stdout io.Writer) (*notify.Notifier, error) {
-	var sender notify.Sender
-	if cfg.Twilio.AccountSID != "" {
-		s, err := twilio.New(twilio.Options{
-			AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken.Reveal(),
-			From: cfg.Twilio.From, MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("twilio: %w", err)
-		}
-		sender = s
-	} else {
-		sender = notify.NewConsoleSender(stdout)
-		log.Info("no twilio account configured: SMS are printed on the console")
+	sender, err := channels.Sender(cfg, stdout, log)
+	if err != nil {
+		return nil, err
 	}
 	no, err := history.NotifyOptions(cfg)
 	if err != nil {

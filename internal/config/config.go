@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +27,11 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/proactivehq/proactive"
+)
+
+var (
+	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	contentSID = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 )
 
 // Config is the whole configuration. Every leaf is settable in the YAML file
@@ -143,7 +151,23 @@ type Config struct {
 		// AdvancedOptOut: Twilio answers STOP, START and HELP itself; the
 		// platform only records them.
 		AdvancedOptOut bool `yaml:"advanced_opt_out"`
+		// WhatsAppFrom is the WhatsApp sender's number (E.164); with it,
+		// customers who prefer WhatsApp get their messages there (without
+		// it, theirs fail and a person follows up).
+		WhatsAppFrom string `yaml:"whatsapp_from"`
+		// WhatsAppTemplates maps a message kind (offer, offer_reminder,
+		// visit_reminder, survey, dispatch, ...) to the Content SID of its
+		// approved WhatsApp template: the messages the business starts
+		// need one.
+		WhatsAppTemplates map[string]string `yaml:"whatsapp_templates"`
 	} `yaml:"twilio"`
+	// SMTP sends the emails of customers who prefer email.
+	SMTP struct {
+		// URL is smtp://user:password@host:port (STARTTLS) or smtps://...
+		// (TLS); a secret, since it holds the password.
+		URL  Secret `yaml:"url"`
+		From string `yaml:"from"`
+	} `yaml:"smtp"`
 	// Notify tunes the outreach loop (package notify).
 	Notify struct {
 		ContactCooldown Duration `yaml:"contact_cooldown"`
@@ -421,6 +445,25 @@ func setFromString(v reflect.Value, s string) error {
 		}
 		v.Set(reflect.ValueOf(parts))
 		return nil
+	case map[string]string:
+		// name=value pairs, comma-separated: offer=HX...,survey=HX...
+		m := map[string]string{}
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(p, "=")
+			k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+			if !ok || k == "" || val == "" {
+				return fmt.Errorf("%q is not a list of name=value pairs", s)
+			}
+			if _, dup := m[k]; dup {
+				return fmt.Errorf("%s is given twice", k)
+			}
+			m[k] = val
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
 	}
 	switch v.Kind() {
 	case reflect.String:
@@ -577,6 +620,35 @@ func (c *Config) validate() []error {
 		}
 		if c.Twilio.From == "" && c.Twilio.MessagingServiceSID == "" {
 			bad("twilio.from", "twilio.from or twilio.messaging_service_sid is required with twilio.account_sid")
+		}
+	}
+	if c.Twilio.WhatsAppFrom != "" {
+		if c.Twilio.AccountSID == "" {
+			bad("twilio.whatsapp_from", "needs twilio.account_sid: WhatsApp goes through Twilio's Messages API")
+		}
+		if !e164.MatchString(c.Twilio.WhatsAppFrom) {
+			bad("twilio.whatsapp_from", "%q is not a number in E.164 form like +14155550123 (without whatsapp:)", c.Twilio.WhatsAppFrom)
+		}
+	}
+	for _, kind := range slices.Sorted(maps.Keys(c.Twilio.WhatsAppTemplates)) {
+		if sid := c.Twilio.WhatsAppTemplates[kind]; !contentSID.MatchString(sid) {
+			bad("twilio.whatsapp_templates", "%s: %q is not a Content SID (HX and 32 hex digits)", kind, sid)
+		}
+	}
+	if c.SMTP.URL != "" {
+		u, err := url.Parse(c.SMTP.URL.Reveal())
+		switch {
+		case err != nil:
+			// url.Parse's error repeats the URL, password included.
+			bad("smtp.url", "not a URL like smtp://user:password@host:587")
+		case (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "":
+			bad("smtp.url", "must be smtp://[user:password@]host[:port] or smtps://..., not %s://%s", u.Scheme, u.Host)
+		}
+		if a, err := mail.ParseAddress(c.SMTP.From); err != nil || a.Address == "" {
+			bad("smtp.from", "required with smtp.url: an address like \"Proactive <service@example.com>\", got %q", c.SMTP.From)
+		}
+		if c.PublicURL == "" {
+			bad("public_url", "required with smtp.url: every email carries an unsubscribe link to it")
 		}
 	}
 	for key, d := range map[string]Duration{

@@ -147,7 +147,7 @@ func TestUnknownVariables(t *testing.T) {
 		"unknown variable PROACTIVE_INFLUX_TOKENN (did you mean PROACTIVE_INFLUX_TOKEN?)",
 		"unknown variable PROACTIVE_RULES_PATHS (did you mean PROACTIVE_RULES?)",
 		"unknown variable PROACTIVE_TOKEN (did you mean PROACTIVE_INFLUX_TOKEN?)",
-		"unknown variable PROACTIVE_INFLUX_URL_FILE (did you mean PROACTIVE_INFLUX_URL?; only secrets (PROACTIVE_MQTT_PASSWORD, PROACTIVE_INFLUX_TOKEN, PROACTIVE_DB, PROACTIVE_HTTP_METRICS_TOKEN, PROACTIVE_TWILIO_AUTH_TOKEN) may come from a file)",
+		"unknown variable PROACTIVE_INFLUX_URL_FILE (did you mean PROACTIVE_INFLUX_URL?; only secrets (PROACTIVE_MQTT_PASSWORD, PROACTIVE_INFLUX_TOKEN, PROACTIVE_DB, PROACTIVE_HTTP_METRICS_TOKEN, PROACTIVE_TWILIO_AUTH_TOKEN, PROACTIVE_SMTP_URL) may come from a file)",
 		"unknown variable PROACTIVE_NOTIFY_DAILYCAP (did you mean PROACTIVE_NOTIFY_DAILY_CAP?)",
 		`influx.batch_size (PROACTIVE_INFLUX_BATCH_SIZE): "none" is not a whole number`,
 	)

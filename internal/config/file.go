@@ -120,11 +120,30 @@ func leaf(v reflect.Value, n *yaml.Node) error {
 		v.Set(reflect.ValueOf(parts))
 		return nil
 	}
+	if _, dict := v.Interface().(map[string]string); dict && n.Kind == yaml.MappingNode {
+		m := map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := unalias(n.Content[i]), unalias(n.Content[i+1])
+			if k.Kind != yaml.ScalarNode || val.Kind != yaml.ScalarNode || isNull(val) {
+				return fmt.Errorf("line %d: each entry must be name: value", k.Line)
+			}
+			if _, dup := m[k.Value]; dup {
+				return fmt.Errorf("line %d: %s is given twice", k.Line, k.Value)
+			}
+			m[k.Value] = val.Value
+		}
+		if len(m) == 0 {
+			v.SetZero() // as the default: none
+			return nil
+		}
+		v.Set(reflect.ValueOf(m))
+		return nil
+	}
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("expected a single value, not %s", kindName(n))
 	}
 	if isNull(n) {
-		if v.Kind() == reflect.String || v.Kind() == reflect.Slice {
+		if v.Kind() == reflect.String || v.Kind() == reflect.Slice || v.Kind() == reflect.Map {
 			v.SetZero()
 			return nil
 		}

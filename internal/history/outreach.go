@@ -35,7 +35,7 @@ func NotifyOptions(cfg config.Config) (notify.Options, error) {
 		TravelBuffer: time.Duration(nc.TravelBuffer), SlotLead: time.Duration(nc.SlotLead),
 		SlotHorizon: time.Duration(nc.SlotHorizon), SlotCount: nc.SlotCount, SlotHold: time.Duration(nc.SlotHold),
 		DailyCap: nc.DailyCap, CriticalInQuietHours: nc.CriticalInQuietHours, VisitReminderAt: remindAt,
-		SurveyTimeout: time.Duration(nc.SurveyTimeout), NPSInterval: cmp.Or(time.Duration(nc.NPSInterval), notify.Off), CES: nc.CES, HelpContact: nc.HelpContact, Brand: nc.Brand, AdvancedOptOut: cfg.Twilio.AdvancedOptOut,
+		SurveyTimeout: time.Duration(nc.SurveyTimeout), NPSInterval: cmp.Or(time.Duration(nc.NPSInterval), notify.Off), CES: nc.CES, HelpContact: nc.HelpContact, ReplyNumber: cfg.Twilio.From, Brand: nc.Brand, AdvancedOptOut: cfg.Twilio.AdvancedOptOut,
 		MaxAttempts: nc.MaxAttempts, SendTimeout: time.Duration(nc.SendTimeout), MinOutcomes: nc.MinOutcomes, MinPrecision: cmp.Or(nc.MinPrecision, notify.Off),
 		GroupWait: time.Duration(nc.GroupWait), IncidentMinDevices: nc.Incident.MinDevices, IncidentMinShare: nc.Incident.MinShare, IncidentWindow: time.Duration(nc.Incident.Window),
 	}, nil

@@ -1,5 +1,12 @@
-// Package twilio is the notifier's SMS provider: a notify.Sender on the
-// Twilio Messages API through github.com/twilio/twilio-go.
+// Package twilio is the notifier's SMS and WhatsApp provider: a
+// notify.Sender on the Twilio Messages API through
+// github.com/twilio/twilio-go.
+//
+// WhatsApp goes through the same API with whatsapp:+E164 addresses. A
+// message the business starts (an offer, a reminder, a survey) may only
+// go out as a template Meta approved, named by its Content SID
+// (Options.WhatsAppTemplates); answers within the conversation, which the
+// customer opened, are plain text.
 //
 // twilio-go neither takes a context nor retries, and Twilio has no
 // idempotency key. So each attempt gets its own client whose transport
@@ -13,6 +20,7 @@ package twilio
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -20,7 +28,9 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +51,15 @@ type Options struct {
 	// APIURL replaces https://api.twilio.com, for tests and gateways: the
 	// requests keep their path under it.
 	APIURL string
+	// WhatsAppFrom is the WhatsApp sender's number in E.164 form (without
+	// the whatsapp: prefix); empty: WhatsApp messages go through
+	// MessagingServiceSID, which must then have a WhatsApp sender.
+	WhatsAppFrom string
+	// WhatsAppTemplates maps a message kind (notify.KindOffer, ...) to the
+	// Content SID (HX...) of its approved template. A WhatsApp message of
+	// a listed kind is sent as that template with ContentVariables
+	// {"1": the message's text on one line}; others as plain text.
+	WhatsAppTemplates map[string]string
 	// Timeout bounds one request, default 10s.
 	Timeout time.Duration
 }
@@ -60,6 +79,14 @@ func New(opt Options) (*Sender, error) {
 	}
 	if opt.From == "" && opt.MessagingServiceSID == "" {
 		errs = append(errs, errors.New("twilio: a From number or a messaging service SID is required"))
+	}
+	for kind, sid := range opt.WhatsAppTemplates {
+		if !slices.Contains(notify.Kinds, kind) {
+			errs = append(errs, fmt.Errorf("twilio: WhatsApp template for %q: not a message kind (%s)", kind, strings.Join(notify.Kinds, ", ")))
+		}
+		if !contentSID.MatchString(sid) {
+			errs = append(errs, fmt.Errorf("twilio: the WhatsApp template of %s, %q, is not a Content SID (HX and 32 hex digits)", kind, sid))
+		}
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = 10 * time.Second
@@ -122,15 +149,42 @@ func (s *Sender) api(ctx context.Context) (*twapi.ApiService, *attemptTransport)
 	return twapi.NewApiServiceWithClient(c), t
 }
 
+// contentSID is the form of a Content SID.
+var contentSID = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
+
 // Send creates the message with Api.CreateMessage: To, Body, From or
-// MessagingServiceSid, and StatusCallback when m has one.
+// MessagingServiceSid, and StatusCallback when m has one. A WhatsApp
+// message gets whatsapp: addresses, and ContentSid with ContentVariables
+// instead of Body when its kind has a template. Messages on other channels
+// are refused.
 func (s *Sender) Send(ctx context.Context, m notify.Message) (notify.Receipt, error) {
 	p := &twapi.CreateMessageParams{}
-	p.SetTo(m.To).SetBody(m.Body)
-	if s.opt.MessagingServiceSID != "" {
-		p.SetMessagingServiceSid(s.opt.MessagingServiceSID)
-	} else {
-		p.SetFrom(s.opt.From)
+	switch m.Channel.OrSMS() {
+	case notify.ChannelSMS:
+		p.SetTo(m.To).SetBody(m.Body)
+		if s.opt.MessagingServiceSID != "" {
+			p.SetMessagingServiceSid(s.opt.MessagingServiceSID)
+		} else {
+			p.SetFrom(s.opt.From)
+		}
+	case notify.ChannelWhatsApp:
+		p.SetTo(notify.WhatsAppPrefix + m.To)
+		if s.opt.WhatsAppFrom != "" {
+			p.SetFrom(notify.WhatsAppPrefix + s.opt.WhatsAppFrom)
+		} else {
+			p.SetMessagingServiceSid(s.opt.MessagingServiceSID)
+		}
+		if sid := s.opt.WhatsAppTemplates[m.Kind]; sid != "" {
+			vars, err := json.Marshal(map[string]string{"1": templateText(m.Body)})
+			if err != nil {
+				return notify.Receipt{}, fmt.Errorf("encode template variables: %w", err)
+			}
+			p.SetContentSid(sid).SetContentVariables(string(vars))
+		} else {
+			p.SetBody(m.Body)
+		}
+	default:
+		return notify.Receipt{}, fmt.Errorf("twilio does not send %s messages", m.Channel)
 	}
 	if m.StatusCallback != "" {
 		p.SetStatusCallback(m.StatusCallback)
@@ -153,11 +207,31 @@ func (s *Sender) Send(ctx context.Context, m notify.Message) (notify.Receipt, er
 	return rec, nil
 }
 
+// templateText is a message's text as a template variable: WhatsApp
+// refuses line breaks, tabs and runs of more than four spaces in one
+// (Meta's error 132018).
+func templateText(body string) string {
+	f := strings.FieldsFunc(body, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range f {
+		f[i] = strings.Join(strings.Fields(f[i]), " ")
+	}
+	return strings.Join(f, " | ")
+}
+
 // Find looks among the latest messages to m.To for one with m.Body created
-// at or after since.
+// at or after since. A WhatsApp template's text is Twilio's rendering,
+// not m.Body, so it cannot be looked for: notify.ErrCannotFind, and the
+// outbox does not send it again.
 func (s *Sender) Find(ctx context.Context, m notify.Message, since time.Time) (notify.Receipt, bool, error) {
+	to := m.To
+	if m.Channel == notify.ChannelWhatsApp {
+		if s.opt.WhatsAppTemplates[m.Kind] != "" {
+			return notify.Receipt{}, false, notify.ErrCannotFind
+		}
+		to = notify.WhatsAppPrefix + m.To
+	}
 	p := &twapi.ListMessageParams{}
-	p.SetTo(m.To).SetPageSize(50).SetLimit(50)
+	p.SetTo(to).SetPageSize(50).SetLimit(50)
 	api, t := s.api(ctx)
 	msgs, err := api.ListMessage(p)
 	if err != nil {

@@ -236,3 +236,70 @@ func TestFind(t *testing.T) {
 		t.Errorf("Find of messages created after it: found %v, %v", found, err)
 	}
 }
+
+// TestSendWhatsApp: a WhatsApp message goes to whatsapp:+E164 from the
+// WhatsApp sender; a business-initiated kind with a template goes as its
+// Content SID with the text as variable 1 (on one line), an answer inside
+// the conversation as plain Body.
+func TestSendWhatsApp(t *testing.T) {
+	const offerTemplate = "HX0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		name, kind, from, service string
+		wantFrom, wantService     string
+		wantContent, wantVars     string
+		wantBody                  string
+	}{
+		{"offer as template", notify.KindOffer, "+15005550007", "", "whatsapp:+15005550007", "", offerTemplate,
+			`{"1":"Your fridge needs a visit. | 1) Tue 10:00-12:00 | Reply STOP to opt out."}`, ""},
+		{"answer as text", notify.KindConfirm, "+15005550007", "", "whatsapp:+15005550007", "", "", "",
+			"Your fridge needs a visit.\n1)  Tue   10:00-12:00\nReply STOP to opt out."},
+		{"through the messaging service", notify.KindConfirm, "", "MG0123456789", "", "MG0123456789", "", "",
+			"Your fridge needs a visit.\n1)  Tue   10:00-12:00\nReply STOP to opt out."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tw := faketwilio.New(nil)
+			defer tw.Close()
+			s := mustSender(t, twilio.Options{From: "+15005550006", MessagingServiceSID: c.service, WhatsAppFrom: c.from,
+				WhatsAppTemplates: map[string]string{notify.KindOffer: offerTemplate}, APIURL: tw.URL})
+			m := msg()
+			m.Channel, m.Kind, m.Body = notify.ChannelWhatsApp, c.kind, "Your fridge needs a visit.\n1)  Tue   10:00-12:00\nReply STOP to opt out."
+			if _, err := s.Send(t.Context(), m); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			posts := tw.Posts()
+			if len(posts) != 1 {
+				t.Fatalf("%d posts, want 1", len(posts))
+			}
+			p := posts[0]
+			if p.To != "whatsapp:"+m.To || p.From != c.wantFrom || p.MessagingServiceSid != c.wantService {
+				t.Errorf("posted To %q From %q service %q, want whatsapp:%s, %q, %q", p.To, p.From, p.MessagingServiceSid, m.To, c.wantFrom, c.wantService)
+			}
+			if p.ContentSid != c.wantContent || p.ContentVariables != c.wantVars || p.Body != c.wantBody {
+				t.Errorf("posted ContentSid %q ContentVariables %q Body %q, want %q %q %q", p.ContentSid, p.ContentVariables, p.Body,
+					c.wantContent, c.wantVars, c.wantBody)
+			}
+		})
+	}
+	t.Run("bad content sid", func(t *testing.T) {
+		_, err := twilio.New(twilio.Options{AccountSID: accountSID, AuthToken: authToken, From: "+1",
+			WhatsAppTemplates: map[string]string{notify.KindOffer: "offer-template"}})
+		if err == nil || !strings.Contains(err.Error(), "offer") || !strings.Contains(err.Error(), "Content SID") {
+			t.Errorf("New: %v, want an error naming the offer's template", err)
+		}
+	})
+	t.Run("unknown kind", func(t *testing.T) {
+		_, err := twilio.New(twilio.Options{AccountSID: accountSID, AuthToken: authToken, From: "+1",
+			WhatsAppTemplates: map[string]string{"ofer": offerTemplate}})
+		if err == nil || !strings.Contains(err.Error(), `"ofer": not a message kind`) {
+			t.Errorf("New: %v, want an error naming the unknown kind", err)
+		}
+	})
+	t.Run("email refused", func(t *testing.T) {
+		s := mustSender(t, twilio.Options{From: "+15005550006"})
+		m := msg()
+		m.Channel = notify.ChannelEmail
+		if _, err := s.Send(t.Context(), m); err == nil {
+			t.Error("Send took an email")
+		}
+	})
+}

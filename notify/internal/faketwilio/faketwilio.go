@@ -36,6 +36,8 @@ const (
 // Post is one message creation request as received.
 type Post struct {
 	To, From, MessagingServiceSid, Body, StatusCallback string
+	// ContentSid and ContentVariables are a template's (WhatsApp).
+	ContentSid, ContentVariables string
 	// SID is the created message's, empty when none was created.
 	SID    string
 	Answer Behavior
@@ -121,7 +123,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := Post{To: r.PostForm.Get("To"), From: r.PostForm.Get("From"), MessagingServiceSid: r.PostForm.Get("MessagingServiceSid"),
-		Body: r.PostForm.Get("Body"), StatusCallback: r.PostForm.Get("StatusCallback"), At: time.Now()}
+		Body: r.PostForm.Get("Body"), StatusCallback: r.PostForm.Get("StatusCallback"), At: time.Now(),
+		ContentSid: r.PostForm.Get("ContentSid"), ContentVariables: r.PostForm.Get("ContentVariables")}
 	s.mu.Lock()
 	p.Answer = Created
 	if len(s.script) > 0 {
