@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -134,18 +135,23 @@ func (c *Checkpoint) load() (SnapshotInfo, error) {
 // temporary file beside it, synced, renamed over it), so that a crash
 // leaves the previous snapshot or the new one, never half of one.
 func (c *Checkpoint) Save() (SnapshotInfo, error) {
-	path := c.o.Path
+	return saveSnapshot("rule snapshot", c.o.Path, c.engine.Snapshot)
+}
+
+// saveSnapshot writes what write gives to path atomically: a temporary
+// file beside it, synced, renamed over it.
+func saveSnapshot(what, path string, write func(io.Writer) (SnapshotInfo, error)) (SnapshotInfo, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return SnapshotInfo{}, fmt.Errorf("rule snapshot: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("%s: %w", what, err)
 	}
 	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithPermissions(0o600))
 	if err != nil {
-		return SnapshotInfo{}, fmt.Errorf("rule snapshot: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Cleanup() // after a successful rename, nothing to remove
 	w := bufio.NewWriterSize(f, 1<<20)
-	info, err := c.engine.Snapshot(w)
+	info, err := write(w)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -153,7 +159,7 @@ func (c *Checkpoint) Save() (SnapshotInfo, error) {
 		err = f.CloseAtomicallyReplace()
 	}
 	if err != nil {
-		return info, fmt.Errorf("rule snapshot %s: %w", path, err)
+		return info, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return info, nil
 }

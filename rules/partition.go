@@ -1,10 +1,10 @@
 package rules
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -12,8 +12,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/proactivehq/proactive"
 )
@@ -430,27 +428,9 @@ func (p *Partitions) Lose(_ context.Context, parts []int32, of func(proactive.De
 
 // save writes a partition's snapshot atomically.
 func (p *Partitions) save(part int32, of func(proactive.DeviceID) int32) (SnapshotInfo, error) {
-	path := p.Path(part)
-	if err := os.MkdirAll(p.o.Dir, 0o700); err != nil {
-		return SnapshotInfo{}, fmt.Errorf("partition snapshot: %w", err)
-	}
-	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(p.o.Dir), renameio.WithPermissions(0o600))
-	if err != nil {
-		return SnapshotInfo{}, fmt.Errorf("partition snapshot: %w", err)
-	}
-	defer f.Cleanup()
-	w := bufio.NewWriterSize(f, 1<<20)
-	info, err := p.engine.snapshot(w, in(of, map[int32]bool{part: true}))
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.CloseAtomicallyReplace()
-	}
-	if err != nil {
-		return info, fmt.Errorf("partition snapshot %s: %w", path, err)
-	}
-	return info, nil
+	return saveSnapshot("partition snapshot", p.Path(part), func(w io.Writer) (SnapshotInfo, error) {
+		return p.engine.snapshot(w, in(of, map[int32]bool{part: true}))
+	})
 }
 
 // Run snapshots the owned partitions every Interval until ctx ends, so that

@@ -30,25 +30,8 @@ import (
 // half has exactly one ticket with one alert event.
 func TestKafkaThreeInstancesKillOne(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.Postgres(t)
-	influx := testenv.Influx(t)
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "proactive.telemetry", "proactive.events"),
-		kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: compressor_hot\n    component: compressor\n    severity: warning\n    when: compressor_current > 10\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dsn, influx, c, dir, store := kafkaSetup(t, 6, "rules:\n  - name: compressor_hot\n    component: compressor\n    severity: warning\n    when: compressor_current > 10\n")
 	ctx := t.Context()
-	store, err := devices.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	// Device ids unique to this run: the schema is shared with other tests.
 	run := fmt.Sprintf("k%d", time.Now().UnixNano()%1e9)
 	id := func(i int) string { return fmt.Sprintf("%s-fridge-%02d", run, i) }
@@ -184,25 +167,9 @@ func TestKafkaThreeInstancesKillOne(t *testing.T) {
 // have without the move; an engine without the week would not fire.
 func TestKafkaPartitionMoveKeepsWindows(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.Postgres(t)
-	influx := testenv.Influx(t)
 	const partitions = 6
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "proactive.telemetry", "proactive.events"),
-		kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte("rules:\n  - name: compressor_wear\n    component: compressor\n    severity: warning\n    when: avg(compressor_current, \"1h\") > 1.25 * avg(compressor_current, \"7d\")\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dsn, influx, c, dir, store := kafkaSetup(t, partitions, "rules:\n  - name: compressor_wear\n    component: compressor\n    severity: warning\n    when: avg(compressor_current, \"1h\") > 1.25 * avg(compressor_current, \"7d\")\n")
 	ctx := t.Context()
-	store, err := devices.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
 	// One device in every partition, so that the joining instance gets some
 	// whichever half the group gives it.
 	run := fmt.Sprintf("m%d", time.Now().UnixNano()%1e9)
@@ -359,4 +326,29 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// kafkaSetup gives a Kafka test its PostgreSQL, influxd, an in-process Kafka
+// with both topics in partitions partitions, a directory holding the rule
+// file r.yaml, and a store on the database; all closed with the test.
+func kafkaSetup(t *testing.T, partitions int32, rules string) (string, *testenv.InfluxServer, *kfake.Cluster, string, *devices.Store) {
+	t.Helper()
+	dsn := testenv.Postgres(t)
+	influx := testenv.Influx(t)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, "proactive.telemetry", "proactive.events"),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "r.yaml"), []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := devices.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return dsn, influx, c, dir, store
 }
