@@ -55,7 +55,7 @@ func TestBufferedConnKeepsOrderAndFlushesOnClose(t *testing.T) {
 	}
 	// On a loaded machine the broker's reader may not run within the
 	// second that Close grants the flush.
-	conn.(*bufferedConn).closeGrace = time.Minute
+	conn.closeGrace = time.Minute
 	// A PUBACK is 4 bytes: type, length, packet id.
 	for i := range n {
 		if _, err := conn.Write([]byte{0x40, 2, byte(i >> 8), byte(i)}); err != nil {
