@@ -144,7 +144,7 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetOnConnectHandler(func(c paho.Client) {
 			// The session may be new (broker restarted without
 			// persistence), so subscribe on every connect.
-			tok := c.SubscribeMultiple(topics, handler)
+			tok := c.SubscribeMultiple(topics, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				s.log.Error("subscribe failed; reconnecting", "err", tok.Error())
 				s.connected.Store(false)
