@@ -31,7 +31,7 @@ const (
 // connection a byte or a field at a time and writes each PUBACK on its own:
 // three read(2) and one write(2) per message, which were a third of the
 // ingester's CPU through Mosquitto.
-func openBufferedConn(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+func openBufferedConn(uri *url.URL, opts paho.ClientOptions) (*bufferedConn, error) {
 	dialer := opts.Dialer
 	if dialer == nil {
 		dialer = &net.Dialer{Timeout: opts.ConnectTimeout}
@@ -81,23 +81,45 @@ func newBufferedConn(conn net.Conn) *bufferedConn {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// puback queues the PUBACK of the QoS 1 publish id, read from this
+// connection, and reports whether it did. Once the connection is closed
+// it drops the ack and reports false: the broker resends an unacknowledged
+// message in the session's next connection, where id may already name
+// another message. The acks bypass paho, whose way (the router's channel,
+// its output goroutines, then Write) took three goroutine handoffs each.
+func (c *bufferedConn) puback(id uint16) bool {
+	return c.enqueue([]byte{pubackType, 2, byte(id >> 8), byte(id)}) == nil
+}
+
+// pubackType is the first byte of a PUBACK (packet type 4, no flags).
+const pubackType = 0x40
+
 // Write queues p for the flusher. It blocks while connWriteBuffer bytes wait
 // already (backpressure from a slow peer).
 func (c *bufferedConn) Write(p []byte) (int, error) {
+	if err := c.enqueue(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// enqueue appends p to the pending bytes, as Write, or returns the error
+// that ended the connection.
+func (c *bufferedConn) enqueue(p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.err == nil && len(c.pending) >= connWriteBuffer {
 		c.drained.Wait()
 	}
 	if c.err != nil {
-		return 0, c.err
+		return c.err
 	}
 	c.pending = append(c.pending, p...)
 	if !c.flushing {
 		c.flushing = true
 		go c.flush()
 	}
-	return len(p), nil
+	return nil
 }
 
 // flush writes out pending buffers until none is left or a write fails.

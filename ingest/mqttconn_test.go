@@ -55,7 +55,7 @@ func TestBufferedConnKeepsOrderAndFlushesOnClose(t *testing.T) {
 	}
 	// On a loaded machine the broker's reader may not run within the
 	// second that Close grants the flush.
-	conn.(*bufferedConn).closeGrace = time.Minute
+	conn.closeGrace = time.Minute
 	// A PUBACK is 4 bytes: type, length, packet id.
 	for i := range n {
 		if _, err := conn.Write([]byte{0x40, 2, byte(i >> 8), byte(i)}); err != nil {
@@ -194,4 +194,45 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// PUBACKs leave in the order queued; once the connection is closed, puback
+// drops the ack (the broker resends the message on the next connection,
+// where its id may name another message) and says so.
+func TestBufferedConnPubackInOrderAndDroppedAfterClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	listen(t, ln, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		got <- b
+	})
+	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.closeGrace = time.Minute
+	const n = 1000
+	for i := range n {
+		if !conn.puback(uint16(i)) {
+			t.Fatalf("puback %d dropped on an open connection", i)
+		}
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if conn.puback(n) {
+		t.Error("puback after close: queued, want dropped")
+	}
+	b := <-got
+	if len(b) != 4*n {
+		t.Fatalf("broker got %d bytes, want %d", len(b), 4*n)
+	}
+	for i := range n {
+		if p := b[4*i : 4*i+4]; p[0] != 0x40 || p[1] != 2 || binary.BigEndian.Uint16(p[2:]) != uint16(i) {
+			t.Fatalf("packet %d is % x, want PUBACK %d", i, p, i)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,12 @@ type Subscriber struct {
 	in        *Ingester
 	log       *slog.Logger
 	connected atomic.Bool
+	// conn is the connection paho opened last. paho dispatches every
+	// message it read from a connection before it opens the next (it stops
+	// the old connection's router first), so the handler finds here the
+	// connection its message came from, and the message's ack goes to
+	// that connection or nowhere.
+	conn atomic.Pointer[bufferedConn]
 }
 
 // NewSubscriber validates the options; Run connects.
@@ -101,9 +108,15 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		share + s.in.TopicPrefix() + "/+/events":    1,
 	}
 	handler := func(_ paho.Client, m paho.Message) {
+		ack := m.Ack
+		if conn := s.conn.Load(); conn != nil && m.Qos() == 1 {
+			// Straight onto the connection; dropped if it has closed.
+			id := m.MessageID()
+			ack = func() { conn.puback(id) }
+		}
 		// Blocks while the ingester's queue is full; the broker then holds
 		// the rest, which is the backpressure we want.
-		_ = s.in.Handle(ctx, Message{Topic: m.Topic(), Payload: m.Payload(), Received: time.Now(), Ack: m.Ack})
+		_ = s.in.Handle(ctx, Message{Topic: m.Topic(), Payload: m.Payload(), Received: time.Now(), Ack: ack})
 	}
 	opts := paho.NewClientOptions().
 		AddBroker(broker).
@@ -119,12 +132,19 @@ func (s *Subscriber) Run(ctx context.Context) error {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetDefaultPublishHandler(handler).
-		SetCustomOpenConnectionFn(openBufferedConn).
+		SetCustomOpenConnectionFn(func(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+			conn, err := openBufferedConn(uri, opts)
+			if err != nil {
+				return nil, err // not a nil *bufferedConn in a non-nil net.Conn
+			}
+			s.conn.Store(conn)
+			return conn, nil
+		}).
 		SetStore(newSessionStore()).
 		SetOnConnectHandler(func(c paho.Client) {
 			// The session may be new (broker restarted without
 			// persistence), so subscribe on every connect.
-			tok := c.SubscribeMultiple(topics, handler)
+			tok := c.SubscribeMultiple(topics, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				s.log.Error("subscribe failed; reconnecting", "err", tok.Error())
 				s.connected.Store(false)
