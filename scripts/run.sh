@@ -13,6 +13,9 @@ if ! scripts/influxdb.sh status >/dev/null 2>&1; then
 fi
 stop_influx() { [ "$started_influx" = 1 ] && scripts/influxdb.sh stop || true; }
 trap stop_influx EXIT
+# The platform talks to the InfluxDB this script uses: INFLUX_PORT moves
+# both (scripts/influxdb.sh), unless PROACTIVE_INFLUX_URL names another.
+export PROACTIVE_INFLUX_URL=${PROACTIVE_INFLUX_URL:-http://127.0.0.1:${INFLUX_PORT:-8086}}
 
 # Port 1883 is often taken already (this machine runs Mosquitto there). The
 # embedded broker then moves to 11883 rather than failing or silently
