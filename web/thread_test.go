@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -42,4 +43,16 @@ func TestTicketThreadInConversationOrder(t *testing.T) {
 	if strings.Contains(thread, "sent, sent") {
 		t.Errorf("a delivery status repeats the message's status:\n%s", thread)
 	}
+}
+
+// An offer held for the incident wait says so on the timeline, not that
+// no SMS was sent.
+func TestTimelineOfferHeldForIncidentWait(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	must(e.store.Record(e.ctx, e.open, proactive.TicketEventMessage, "notify", map[string]any{"outreach": "waiting",
+		"group_wait": "30s", "note": "the offer waits in case many devices fire this rule at once (an incident)"}))
+	resp, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.open))
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, "Offer held for 30s: the offer waits in case many devices fire this rule at once (an incident)")
+	wantNotIn(t, page, "No SMS sent: (the offer waits")
 }

@@ -314,6 +314,10 @@ func describe(e proactive.TicketEvent) string {
 			return s
 		case str("outreach") == "deferred":
 			return fmt.Sprintf("Offer waits (%s) until %s: %s", label(str("reason")), str("until"), str("note"))
+		case str("outreach") == "waiting":
+			// Not "No SMS sent": the offer goes after the wait unless an
+			// incident takes the alert.
+			return "Offer held for " + str("group_wait") + ": " + str("note")
 		case str("outreach") != "":
 			s := "No SMS sent: " + label(str("reason"))
 			if n := str("note"); n != "" {
