@@ -56,3 +56,14 @@ func TestTimelineOfferHeldForIncidentWait(t *testing.T) {
 	wantIn(t, page, "Offer held for 30s: the offer waits in case many devices fire this rule at once (an incident)")
 	wantNotIn(t, page, "No SMS sent: (the offer waits")
 }
+
+// The survey messages' kinds are acronyms on the ticket page: "Us (NPS)",
+// "SMS NPS queued", not "Nps".
+func TestTicketLabelsSurveyKinds(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	e.surveyed() // satisfaction 4, then NPS 9
+	resp, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, "Us (NPS)", "SMS NPS queued")
+	wantNotIn(t, page, "Nps")
+}
