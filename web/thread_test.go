@@ -67,3 +67,16 @@ func TestTicketLabelsSurveyKinds(t *testing.T) {
 	wantIn(t, page, "Us (NPS)", "SMS NPS queued")
 	wantNotIn(t, page, "Nps")
 }
+
+// A device without an address says so on its ticket, rather than showing
+// an empty Site.
+func TestTicketSiteWithoutAddress(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	tk := must(e.store.GetTicket(e.ctx, e.offered))
+	d := must(e.store.GetDevice(e.ctx, tk.Device))
+	d.Site = proactive.Address{}
+	must(e.store.UpdateDevice(e.ctx, d))
+	resp, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, `<dd id="site">No address registered</dd>`)
+}
