@@ -1,6 +1,7 @@
 package proactive
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
 )
@@ -201,4 +202,41 @@ func (s TicketStatus) CanTransition(to TicketStatus) bool {
 		}
 	}
 	return false
+}
+
+// MessageEvents maps each outgoing message of the timeline (by its outbox
+// id) to the id of the timeline event that recorded it. A thread of
+// messages follows the events' order, not the outbox times: the outbox
+// keeps the time a reply was decided at, which comes before the customer's
+// message that caused it was recorded, so by time a confirmation would show
+// above the reply it answers.
+func MessageEvents(timeline []TicketEvent) map[int64]int64 {
+	out := map[int64]int64{}
+	for _, e := range timeline {
+		if e.Kind != TicketEventMessage {
+			continue
+		}
+		var b struct {
+			Direction string `json:"direction"`
+			MessageID int64  `json:"message_id"`
+		}
+		if json.Unmarshal(e.Body, &b) == nil && b.Direction == "out" && b.MessageID > 0 {
+			out[b.MessageID] = e.ID
+		}
+	}
+	return out
+}
+
+// CompareThread orders two messages of a thread by the ids of the timeline
+// events that recorded them (0 when none; those come last, by time).
+func CompareThread(eventA int64, atA time.Time, eventB int64, atB time.Time) int {
+	switch {
+	case eventA != 0 && eventB != 0:
+		return cmp.Compare(eventA, eventB)
+	case eventA != 0:
+		return -1
+	case eventB != 0:
+		return 1
+	}
+	return atA.Compare(atB)
 }

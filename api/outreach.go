@@ -260,6 +260,10 @@ type threadMessage struct {
 	ErrorCode   string    `json:"error_code,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
 
+	// event is the timeline event that recorded the message, 0 for none:
+	// the thread's order (see proactive.MessageEvents).
+	event int64
+
 	// Incoming messages: how the notifier took the reply (a slot, CALL,
 	// declined, survey ...) and the satisfaction score of a survey answer.
 	Handled string `json:"handled,omitempty"`
@@ -295,8 +299,9 @@ func (s *server) ticketMessages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	resp := threadResponse{Items: make([]threadMessage, 0, len(out))}
+	recorded := proactive.MessageEvents(t.Timeline)
 	for _, m := range out {
-		resp.Items = append(resp.Items, threadMessage{Direction: "out", At: m.Created, Body: m.Body,
+		resp.Items = append(resp.Items, threadMessage{Direction: "out", At: m.Created, Body: m.Body, event: recorded[m.ID],
 			ID: m.ID, Kind: m.Kind, To: m.To, Status: m.Status, Attempts: m.Attempts, SentAt: m.Sent, NextAttempt: m.NextAttempt,
 			SID: m.SID, Delivery: m.Delivery, ErrorCode: m.ErrorCode, LastError: m.LastError})
 	}
@@ -313,9 +318,10 @@ func (s *server) ticketMessages(w http.ResponseWriter, r *http.Request) error {
 		if json.Unmarshal(e.Body, &in) != nil || in.Direction != "in" {
 			continue
 		}
-		resp.Items = append(resp.Items, threadMessage{Direction: "in", At: e.At, Body: in.Body, Handled: in.Handled, CSAT: in.CSAT})
+		resp.Items = append(resp.Items, threadMessage{Direction: "in", At: e.At, Body: in.Body, Handled: in.Handled, CSAT: in.CSAT,
+			event: e.ID})
 	}
-	slices.SortStableFunc(resp.Items, func(a, b threadMessage) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(resp.Items, func(a, b threadMessage) int { return proactive.CompareThread(a.event, a.At, b.event, b.At) })
 	conv, err := o.Conversation(r.Context(), id)
 	switch proactive.ErrorCode(err) {
 	case "":

@@ -486,10 +486,10 @@ func routeCases() []routeCase {
 							t.Errorf("message %+v", m)
 						}
 					}
-					// The offer, the reply, the call-back answer, the confirmation.
-					if len(got.Items) != 4 || !slices.Contains(dirs, "out offer") || !slices.Contains(dirs, "in callback") ||
-						!slices.Contains(dirs, "out confirm") {
-						t.Errorf("thread %v: %s", dirs, r.body)
+					// The offer, the reply, the call-back answer, the confirmation,
+					// in the order they happened (the clock stands still here).
+					if want := []string{"out offer", "in callback", "out callback", "out confirm"}; !slices.Equal(dirs, want) {
+						t.Errorf("thread %v, want %v: %s", dirs, want, r.body)
 					}
 				}}
 			},
@@ -691,6 +691,10 @@ func routeCases() []routeCase {
 					400, func(t *testing.T, f *fixture, r response) {
 						hasFields("bad_request", "url", "events")(t, f, r)
 						jsonHas(`ticket.exploded`, `customer.callback_requested`)(t, f, r)
+						// The message is for people: no Go error's "code=... message=" framing.
+						if _, msg, _ := r.err(t); !strings.HasPrefix(msg, "invalid webhook: ") {
+							t.Errorf("message %q, want it to start with %q", msg, "invalid webhook: ")
+						}
 					}}
 			}},
 		{"PATCH", "/webhooks/{id}", adminOnly,

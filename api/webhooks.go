@@ -44,7 +44,7 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		CreatedBy: tok.Name}, req.Secret)
 	var fe *devices.FieldErrors
 	if errors.As(err, &fe) {
-		return badRequest(fe.Fields, "%s", fe.Error())
+		return badRequest(fe.Fields, "%s", fe.Err.Message)
 	} else if err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func TestWhatsAppConversation(t *testing.T) {
 		if err := json.Unmarshal([]byte(offer.ContentVariables), &vars); err != nil {
 			t.Fatalf("ContentVariables %q: %v", offer.ContentVariables, err)
 		}
-		contains(t, vars["1"], "Frigo Care", "1) ", "Reply 1-3", "/c/")
+		contains(t, vars["1"], "Frigo Care", "1) ", "Reply 1-3, CALL or NO", "/c/")
 		if strings.ContainsAny(vars["1"], "\n\t") {
 			t.Errorf("template variable has line breaks: %q", vars["1"])
 		}

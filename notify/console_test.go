@@ -67,3 +67,36 @@ func TestConsoleHintFollowsConversation(t *testing.T) {
 		}
 	}
 }
+
+// After the visit the hints follow the surveys: the satisfaction score,
+// then the NPS question's 0 to 10 and the CES question's 1 to 5 (they
+// invited only CALL, which those questions do not ask for).
+func TestConsoleHintFollowsSurveys(t *testing.T) {
+	out := &syncBuffer{}
+	e := newEnv(t, testenv.SQLite(t), func(o *notify.Options) { o.Sender, o.CES = notify.NewConsoleSender(out), true })
+	phone := alice
+	e.visitDone("fridge-1", "compressor")
+	steps := []struct {
+		reply, kind, hint string
+	}{
+		{"", "survey", "1 to 5 to rate the visit"},
+		{"5", "nps", "0 to 10: how likely they are to recommend us"},
+		{"9", "ces", "1 to 5: how easy the fix was"},
+	}
+	for _, s := range steps {
+		if s.reply != "" {
+			if code := e.reply(phone, s.reply); code != 200 {
+				t.Fatalf("reply %q: %d", s.reply, code)
+			}
+			e.poll()
+		}
+		blocks := strings.Split(out.String(), "── SMS to ")
+		last := blocks[len(blocks)-1]
+		if !strings.Contains(last, "("+s.kind+",") {
+			t.Fatalf("after %q: printed %q, want a %s message", s.reply, last, s.kind)
+		}
+		if !strings.Contains(last, "the customer may reply "+s.hint) {
+			t.Errorf("after %q: hint in %q, want %q", s.reply, last, s.hint)
+		}
+	}
+}

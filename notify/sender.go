@@ -150,6 +150,10 @@ func ReplyHint(m Message) string {
 		return "another slot number of the offer to move the visit, CALL to change or cancel it (or HELP, STOP)"
 	case stageSurvey:
 		return "1 to 5 to rate the visit (or HELP, STOP)"
+	case stageNPS:
+		return "0 to 10: how likely they are to recommend us (or HELP, STOP)"
+	case stageCES:
+		return "1 to 5: how easy the fix was (or HELP, STOP)"
 	}
 	return "CALL to be called back, HELP or STOP"
 }

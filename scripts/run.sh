@@ -13,6 +13,9 @@ if ! scripts/influxdb.sh status >/dev/null 2>&1; then
 fi
 stop_influx() { [ "$started_influx" = 1 ] && scripts/influxdb.sh stop || true; }
 trap stop_influx EXIT
+# The platform talks to the InfluxDB this script uses: INFLUX_PORT moves
+# both (scripts/influxdb.sh), unless PROACTIVE_INFLUX_URL names another.
+export PROACTIVE_INFLUX_URL=${PROACTIVE_INFLUX_URL:-http://127.0.0.1:${INFLUX_PORT:-8086}}
 
 # Port 1883 is often taken already (this machine runs Mosquitto there). The
 # embedded broker then moves to 11883 rather than failing or silently
@@ -43,6 +46,9 @@ if [ -z "${PROACTIVE_CONFIG:-}" ] && [ -z "${PROACTIVE_TWILIO_ACCOUNT_SID:-}" ];
     umask 077
     printf 'public_url: http://127.0.0.1:%s\ntwilio:\n  auth_token: demo-%s\n' "$http_port" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > data/demo.yaml
   fi
+  # A run on another HTTP port keeps the token but moves the SMS links and
+  # `sms reply` to that port.
+  sed -i.bak "s|^public_url: .*|public_url: http://127.0.0.1:${http_port}|" data/demo.yaml && rm -f data/demo.yaml.bak
   export PROACTIVE_CONFIG=data/demo.yaml
 fi
 # The demo fleet, its customers (who may be texted at any hour) and two

@@ -84,6 +84,16 @@ func checkPage(t *testing.T, ctx context.Context, name string) {
 		if wide {
 			t.Errorf("%s at %s px scrolls horizontally", name, vp.name)
 		}
+		// A badge ("Enabled", "Critical") is one word on one line: two
+		// lines are more than twice its font size high.
+		broken, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll(".badge")).filter(b =>
+			b.getBoundingClientRect().height > 2.2 * parseFloat(getComputedStyle(b).fontSize)).map(b => b.textContent)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(broken) > 0 {
+			t.Errorf("%s at %s px breaks badges over lines: %q", name, vp.name, broken)
+		}
 		browsertest.Shot(t, ctx, dir, name+"-"+vp.name)
 	}
 	do(t, ctx, "reset viewport", chromedp.EmulateViewport(1440, 900))

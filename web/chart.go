@@ -217,6 +217,19 @@ func (s *server) ticketChart(ctx context.Context, t proactive.Ticket, q url.Valu
 		}
 		c.Data.Series = append(c.Data.Series, cs)
 	}
+	// The caption's "last" is the device's latest sample, not the mean of
+	// the last window at that window's start (on the 7-day span over an
+	// hour before it).
+	if latest, err := s.Telemetry.Latest(qctx, t.Device); err == nil {
+		for i := range c.Panels {
+			p := &c.Panels[i]
+			for _, v := range latest {
+				if v.Metric == p.Metric && !v.Time.Before(p.LastAt) && v.Time.Before(end) {
+					p.Last, p.LastAt = num(v.Value), v.Time
+				}
+			}
+		}
+	}
 	for _, m := range metrics {
 		if !have[m] {
 			c.Missing = append(c.Missing, m)

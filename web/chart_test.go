@@ -151,6 +151,34 @@ func TestTicketChart(t *testing.T) {
 	})
 }
 
+// The caption's "last" is the device's latest sample, not the mean of the
+// last window at that window's start; a latest value outside the chart's
+// time (here: after its end) leaves the window's.
+func TestTicketChartCaptionNamesLatestSample(t *testing.T) {
+	windows := telemetryFunc{rng: func(_ proactive.DeviceID, metrics []string, from, to time.Time) ([]influx.MetricSeries, error) {
+		return []influx.MetricSeries{{Metric: "compressor_current", Points: []influx.SeriesPoint{
+			{Time: monday0830.Add(-3 * time.Hour), Value: 5}, {Time: monday0830.Add(-90 * time.Minute), Value: 5.5}}}}, nil
+	}}
+	for name, c := range map[string]struct {
+		latest latestMap
+		want   string
+	}{
+		"latest in the chart": {latestMap{"fridge-1": {{Metric: "compressor_current", Value: 6.25, Time: monday0830.Add(-2 * time.Minute)}}},
+			`last 6.25 at <time datetime="` + monday0830.Add(-2*time.Minute).UTC().Format(time.RFC3339) + `">`},
+		"latest after the chart": {latestMap{"fridge-1": {{Metric: "compressor_current", Value: 7, Time: monday0830.Add(48 * time.Hour)}}},
+			`last 5.5 at <time datetime="` + monday0830.Add(-90*time.Minute).UTC().Format(time.RFC3339) + `">`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tel := windows
+			tel.latest = c.latest
+			e := newEnv(t, testenv.SQLite(t), func(o *web.Options) { o.Telemetry = tel })
+			resp, page := e.signedIn("dispatcher").get(fmt.Sprintf("/tickets/%d", e.offered))
+			wantStatus(t, resp, page, http.StatusOK)
+			wantIn(t, page, c.want)
+		})
+	}
+}
+
 func TestTicketChartWhenTelemetryFails(t *testing.T) {
 	fail := telemetryFunc{rng: func(proactive.DeviceID, []string, time.Time, time.Time) ([]influx.MetricSeries, error) {
 		return nil, errors.New("influx down")

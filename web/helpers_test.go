@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -37,13 +38,15 @@ type clock = testenv.Clock
 type outbox struct {
 	mu   sync.Mutex
 	msgs []notify.Message
+	// status is the provider's answer, "queued" when empty.
+	status string
 }
 
 func (o *outbox) send(_ context.Context, m notify.Message) (notify.Receipt, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.msgs = append(o.msgs, m)
-	return notify.Receipt{SID: fmt.Sprintf("SM%06d", len(o.msgs)), Status: "queued"}, nil
+	return notify.Receipt{SID: fmt.Sprintf("SM%06d", len(o.msgs)), Status: cmp.Or(o.status, "queued")}, nil
 }
 
 func (o *outbox) to(phone string) []string {

@@ -179,8 +179,11 @@ func mapURL(a proactive.Address) string {
 
 func label(v any) string {
 	s := strings.ReplaceAll(fmt.Sprint(v), "_", " ")
-	if s == "" {
+	switch s {
+	case "":
 		return s
+	case "nps", "ces", "csat": // the survey messages' kinds are acronyms
+		return strings.ToUpper(s)
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -33,6 +33,9 @@ type bubble struct {
 	Handled  string // how an inbound message was understood
 	Kind     string
 	Sequence int
+	// event is the timeline event that recorded the message, 0 for none:
+	// the thread's order (see proactive.MessageEvents).
+	event int64
 	// Channel is where the message went or came from: SMS, WhatsApp, email.
 	Channel string
 }
@@ -144,7 +147,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 			}
 			if json.Unmarshal(e.Body, &b) == nil && b.Direction == "in" {
 				d.Thread = append(d.Thread, bubble{At: e.At, Inbound: true, Body: b.Body, Handled: fmt.Sprint(b.Handled),
-					Channel: channelName(b.Channel)})
+					Channel: channelName(b.Channel), event: e.ID})
 			}
 		}
 	}
@@ -164,12 +167,14 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 			s.fail(w, r, err)
 			return
 		}
+		recorded := proactive.MessageEvents(t.Timeline)
 		for _, m := range msgs {
 			st := m.Status
-			if m.Delivery != "" {
+			if m.Delivery != "" && m.Delivery != m.Status {
 				st += ", " + m.Delivery
 			}
-			d.Thread = append(d.Thread, bubble{At: m.Created, Body: m.Body, Status: st, Kind: m.Kind, Channel: channelName(m.Channel)})
+			d.Thread = append(d.Thread, bubble{At: m.Created, Body: m.Body, Status: st, Kind: m.Kind, Channel: channelName(m.Channel),
+				event: recorded[m.ID]})
 		}
 		if d.Appointments, err = s.Outreach.Appointments(ctx, notify.AppointmentFilter{Ticket: t.ID}); err != nil {
 			s.fail(w, r, err)
@@ -193,7 +198,10 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 	if r.Header.Get("X-Requested-With") != "fetch" {
 		d.Chart = s.ticketChart(ctx, t, r.URL.Query(), d.Loc)
 	}
-	sort.SliceStable(d.Thread, func(i, j int) bool { return d.Thread[i].At.Before(d.Thread[j].At) })
+	sort.SliceStable(d.Thread, func(i, j int) bool {
+		a, b := d.Thread[i], d.Thread[j]
+		return proactive.CompareThread(a.event, a.At, b.event, b.At) < 0
+	})
 	booked := bookedVisit(d.Appointments)
 	d.CanAssign = sess.Staff() && active
 	d.CanBook = sess.Staff() && len(d.Slots) > 0
@@ -306,6 +314,10 @@ func describe(e proactive.TicketEvent) string {
 			return s
 		case str("outreach") == "deferred":
 			return fmt.Sprintf("Offer waits (%s) until %s: %s", label(str("reason")), str("until"), str("note"))
+		case str("outreach") == "waiting":
+			// Not "No SMS sent": the offer goes after the wait unless an
+			// incident takes the alert.
+			return "Offer held for " + str("group_wait") + ": " + str("note")
 		case str("outreach") != "":
 			s := "No SMS sent: " + label(str("reason"))
 			if n := str("note"); n != "" {
