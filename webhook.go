@@ -94,3 +94,22 @@ type CustomerEvent struct {
 	// Channel is the channel opted out of (sms, whatsapp, email).
 	Channel Channel `json:"channel,omitempty"`
 }
+
+// TicketEventData is the data of a ticket.* event: the ticket, and once a
+// visit is booked (ticket.scheduled, ticket.visited) the visit, so that a
+// field-service tool or a CRM knows when and who without asking back.
+type TicketEventData struct {
+	Ticket
+	Visit *Visit `json:"visit,omitempty"`
+}
+
+// Visit is a ticket's booked visit in an outbound event.
+type Visit struct {
+	TechnicianID string    `json:"technician_id"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	// TimeZone is the site's (IANA), Label the visit in it with its zone,
+	// as the customer and the technician see it.
+	TimeZone string `json:"time_zone"`
+	Label    string `json:"label"`
+}

@@ -249,7 +249,27 @@ func (s *Store) WebhookWake() <-chan struct{} { return s.webhookWake }
 // emitTicket emits the event of ticket t reaching its status.
 func (tx *Tx) emitTicket(ctx context.Context, t proactive.Ticket) error {
 	t.Timeline = nil
-	return tx.emit(ctx, proactive.TicketEventType(t.Status), ticketKey(t.ID), t)
+	d := proactive.TicketEventData{Ticket: t}
+	if t.Status == proactive.TicketScheduled || t.Status == proactive.TicketVisited {
+		// The booking is written before the status changes (Apply), so
+		// the visit is here in the same transaction.
+		a, err := scanAppointment(tx.tx.QueryRowContext(ctx, `SELECT `+appointmentColumns+` FROM appointments
+			WHERE ticket_id = $1 AND status IN ('booked', 'done') ORDER BY id DESC LIMIT 1`, t.ID))
+		switch {
+		case err == nil:
+			var zone string
+			if err := tx.tx.QueryRowContext(ctx, `SELECT time_zone FROM devices WHERE id = $1`, string(t.Device)).Scan(&zone); err != nil &&
+				!errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("emit %s: %w", t.Status, err)
+			}
+			loc := proactive.LoadZone(zone, time.UTC)
+			d.Visit = &proactive.Visit{TechnicianID: a.Technician, Start: a.Start.UTC(), End: a.End.UTC(),
+				TimeZone: loc.String(), Label: proactive.FormatLocalSpan(a.Start, a.End, loc)}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("emit %s: %w", t.Status, err)
+		}
+	}
+	return tx.emit(ctx, proactive.TicketEventType(t.Status), ticketKey(t.ID), d)
 }
 
 // DueDelivery is a webhook delivery as the dispatcher sends it.

@@ -321,6 +321,9 @@ func slackText(e proactive.OutboundEvent) string {
 		Ticket     int64  `json:"ticket_id"`
 		Method     string `json:"method"`
 		Applicable int    `json:"applicable_devices"`
+		Visit      struct {
+			Label string `json:"label"`
+		} `json:"visit"`
 	}
 	_ = json.Unmarshal(e.Data, &d)
 	var s string
@@ -333,6 +336,9 @@ func slackText(e proactive.OutboundEvent) string {
 		}
 		if d.Technician != "" {
 			s += ", technician " + d.Technician
+		}
+		if d.Visit.Label != "" {
+			s += ", visit " + d.Visit.Label
 		}
 		if d.Summary != "" {
 			s += ": " + d.Summary

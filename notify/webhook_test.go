@@ -216,6 +216,17 @@ func TestWebhookEveryEventType(t *testing.T) {
 				if err := json.Unmarshal(r.Event.Data, &tk); err != nil || tk.Device != "fridge-1" || tk.Outcome != proactive.OutcomePartReplaced {
 					t.Errorf("closed ticket's data %s (%v)", r.Event.Data, err)
 				}
+			case proactive.EventTicketScheduled:
+				// The booked visit comes with the ticket: who, when, and
+				// the time as the site sees it.
+				var tk proactive.TicketEventData
+				if err := json.Unmarshal(r.Event.Data, &tk); err != nil || tk.Visit == nil || tk.Visit.TechnicianID == "" || tk.Visit.Start.IsZero() {
+					t.Fatalf("scheduled ticket's data %s (%v): want its visit", r.Event.Data, err)
+				}
+				loc, err := time.LoadLocation(tk.Visit.TimeZone)
+				if err != nil || !strings.Contains(tk.Visit.Label, tk.Visit.Start.In(loc).Format("15:04")) || tk.ID != a.ID {
+					t.Errorf("visit %+v (%v): want its label in the site's zone", tk.Visit, err)
+				}
 			case proactive.EventCustomerOptedOut:
 				if !strings.Contains(string(r.Event.Data), `"customer_id":"bruno"`) {
 					t.Errorf("opt-out data %s", r.Event.Data)
