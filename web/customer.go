@@ -64,6 +64,8 @@ var customerText = map[string]map[string]string{
 		"busy_title": "Please wait a moment", "unavailable_title": "This page is not available just now",
 		"unavailable": "Something went wrong on our side. Try again in a few minutes.",
 		"conflict":    "That could not be done: the time was just taken, or the page was out of date. Here is what you can do now.",
+		"pick":        "Choose one of the times below first, then press the button.",
+		"times_n":     "%d free times",
 		"problem":     "Our monitoring shows that the %s of your %s may fail within %s.",
 		"soon":        "Our monitoring shows that the %s of your %s may fail soon.",
 		"done_book":   "Thank you: your visit is booked. We will confirm by text message.",
@@ -89,6 +91,8 @@ var customerText = map[string]map[string]string{
 		"busy_title": "Un instant, s'il vous plaît", "unavailable_title": "Cette page n'est pas disponible pour l'instant",
 		"unavailable": "Un problème est survenu de notre côté. Réessayez dans quelques minutes.",
 		"conflict":    "Ce n'a pas été possible : le créneau vient d'être pris, ou la page n'était plus à jour. Voici ce que vous pouvez faire.",
+		"pick":        "Choisissez d'abord un des créneaux ci-dessous, puis appuyez sur le bouton.",
+		"times_n":     "%d créneaux libres",
 		"problem":     "Notre suivi indique un risque de panne (%s) sur votre %s d'ici %s.",
 		"soon":        "Notre suivi indique un risque de panne (%s) sur votre %s prochainement.",
 		"done_book":   "Merci : votre visite est réservée. Vous recevrez une confirmation par SMS.",
@@ -120,11 +124,18 @@ type customerData struct {
 	AnyOffered       bool
 }
 
-// slotDay is one local day's free times.
+// slotDay is one local day's free times. Open days show their times;
+// the others fold under their date (a phone would scroll through two weeks
+// of times otherwise): the first two days, and any day with a time the
+// SMS offered.
 type slotDay struct {
 	Label string
 	Slots []slotOption
+	Open  bool
 }
+
+// Count is how many free times the day has, in the page's words.
+func (d customerData) Count(day slotDay) string { return fmt.Sprintf(d.T("times_n"), len(day.Slots)) }
 
 type slotOption struct {
 	Value, Label string
@@ -218,6 +229,7 @@ func (d *customerData) days() {
 		d.AnyOffered = d.AnyOffered || o.Offered
 		day := &d.Days[len(d.Days)-1]
 		day.Slots = append(day.Slots, o)
+		day.Open = day.Open || len(d.Days) <= 2 || o.Offered
 	}
 }
 
@@ -295,6 +307,10 @@ func (s *server) customerAct(w http.ResponseWriter, r *http.Request, code, tok s
 	var slot notify.Slot
 	switch action {
 	case notify.PageBook:
+		if r.PostFormValue("slot") == "" {
+			s.customerShow(w, r, code, tok, http.StatusUnprocessableEntity, "", "pick")
+			return
+		}
 		sec, err := strconv.ParseInt(r.PostFormValue("slot"), 10, 64)
 		if err != nil {
 			s.customerShow(w, r, code, tok, http.StatusUnprocessableEntity, "", "conflict")

@@ -104,6 +104,22 @@ func customerPage(t *testing.T, dsn string) {
 		}
 	}
 
+	// Two weeks of times fold by day on a phone: the first two days and
+	// the days with an offered time open, the others under their date.
+	if open, all := strings.Count(page, `<details class="day" open>`), strings.Count(page, `<details class="day"`); open < 2 || open >= all {
+		t.Errorf("%d of %d days open, want the first two (and offered ones) open and the rest folded", open, all)
+	}
+	wantIn(t, page, "free times")
+
+	t.Run("book without a time", func(t *testing.T) {
+		resp, page := b.post(path, url.Values{"action": {"book"}})
+		wantStatus(t, resp, page, http.StatusUnprocessableEntity)
+		wantIn(t, page, "Choose one of the times below first", "Book this time")
+		if tk := e.ticket("fridge-1", "compressor"); tk.Status != proactive.TicketOffered {
+			t.Errorf("ticket %s, want still offered", tk.Status)
+		}
+	})
+
 	t.Run("forged form", func(t *testing.T) {
 		resp, page := b.post(path, url.Values{"action": {"call"}, "csrf": {"forged"}})
 		wantStatus(t, resp, page, http.StatusForbidden)
