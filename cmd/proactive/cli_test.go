@@ -65,6 +65,16 @@ func TestCLIUsageListsEverything(t *testing.T) {
 	}
 }
 
+// A command's help says what it does, not only its flags.
+func TestCLIHelpSaysWhat(t *testing.T) {
+	for topic, want := range map[string]string{"config": "Print the effective configuration", "serve": "Run the platform", "healthcheck": "whether it is alive"} {
+		out, _, err := runCLI(t, "help", topic)
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out, want) {
+			t.Errorf("help %s = %v:\n%s\nwant it to say %q", topic, err, out, want)
+		}
+	}
+}
+
 // Mistakes are one line: the error, once, naming the command.
 func TestCLIMistakes(t *testing.T) {
 	rulesFile := t.TempDir() + "/r.yaml"

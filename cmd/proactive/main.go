@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/proactivehq/proactive/internal/cli"
@@ -148,7 +149,7 @@ func printVersion(_ context.Context, e env) error {
 func configFlags(name string, e env) (*flag.FlagSet, func() (Config, error)) {
 	fs := flag.NewFlagSet("proactive "+name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: proactive %s [flags]\n\nFlags:\n", name)
+		fmt.Fprintf(fs.Output(), "usage: proactive %s [flags]\n\n%s.\n\nFlags:\n", name, summary(name))
 		fs.PrintDefaults()
 	}
 	path := fs.String("config", e.getenv("PROACTIVE_CONFIG"), "YAML configuration `file` (env PROACTIVE_CONFIG); every key can be overridden by PROACTIVE_* variables")
@@ -166,6 +167,16 @@ func printConfig(_ context.Context, e env) error {
 	}
 	_, err = io.WriteString(e.stdout, cfg.Printable())
 	return err
+}
+
+// summary is the one-line summary of the command called name.
+func summary(name string) string {
+	for _, c := range commands() {
+		if c.name == name {
+			return strings.ToUpper(c.summary[:1]) + c.summary[1:]
+		}
+	}
+	return "Run 'proactive help' for the list of commands"
 }
 
 // help holds the commands' usage texts, one file per command: text is
