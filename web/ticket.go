@@ -68,6 +68,9 @@ type ticketData struct {
 	CanAssign, CanBook, CanMessage, CanComment, CanVisit, CanClose, CanCancel bool
 	// CanApprove and CanDismiss: the contact policy's review.
 	CanApprove, CanDismiss bool
+	// CanEditCustomer: staff change the customer's channel and record
+	// consent told on the phone; technicians only read them.
+	CanEditCustomer bool
 	// Held explains the ticket's held_reason, empty when nothing held it.
 	Held string
 	// Form values to show again after a failed action.
@@ -207,6 +210,7 @@ func (s *server) showTicket(w http.ResponseWriter, r *http.Request, id int64, st
 	d.CanBook = sess.Staff() && len(d.Slots) > 0
 	d.CanMessage = sess.Staff() && active && s.Outreach != nil && d.Customer != nil && d.Customer.Reachable()
 	d.CanComment = sess.Staff()
+	d.CanEditCustomer = sess.Staff() && d.Customer != nil
 	d.CanVisit = s.Outreach != nil && t.Status == proactive.TicketScheduled && booked != nil &&
 		(sess.Staff() || booked.Technician == sess.technician)
 	d.CanClose = sess.Staff() && t.Status == proactive.TicketVisited

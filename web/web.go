@@ -241,6 +241,8 @@ func New(o Options) http.Handler {
 	mux.Handle("POST /tickets/{id}/visit", s.auth(s.csrf(http.HandlerFunc(s.visitDone))))
 	mux.Handle("POST /incidents/{id}/dismiss", s.auth(s.csrf(s.staff(s.dismissIncident))))
 	mux.Handle("POST /tickets/{id}/follow-up", s.auth(s.csrf(s.staff(s.handleFollowUp))))
+	mux.Handle("POST /tickets/{id}/customer/channel", s.auth(s.csrf(s.staff(s.setChannel))))
+	mux.Handle("POST /tickets/{id}/customer/consent", s.auth(s.csrf(s.staff(s.setConsent))))
 	mux.Handle("GET /day", s.auth(http.HandlerFunc(s.dayPage)))
 	mux.Handle("GET /schedule", s.auth(s.staff(s.schedulePage)))
 	mux.Handle("GET /fleet", s.auth(s.staff(s.fleetPage)))
