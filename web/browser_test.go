@@ -155,6 +155,16 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("ticket assigned to %q in the store, want tech-lyon", tk.Technician)
 		}
 
+		// Consent the customer gives on the phone, from the ticket page.
+		submit(t, ctx, "record WhatsApp consent", `form[action$="/customer/consent"]:has(input[value="whatsapp"]) button`)
+		do(t, ctx, "consent recorded", chromedp.WaitVisible(chromedp.CSS(".flash")))
+		if s := text(t, ctx, "#channel"); !strings.Contains(s, "WhatsApp yes") {
+			t.Errorf("after recording WhatsApp consent the page says %q", s)
+		}
+		if c := must(e.store.GetCustomer(e.ctx, "bruno")); !c.WhatsAppConsent {
+			t.Errorf("bruno's WhatsApp consent not recorded in the store")
+		}
+
 		// A form whose CSRF token is gone is refused.
 		do(t, ctx, "post without CSRF",
 			chromedp.Evaluate[chromedp.Void](`document.querySelector('form[action$="/comment"] input[name=csrf]').remove()`),
