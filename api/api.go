@@ -273,6 +273,7 @@ func New(o Options) http.Handler {
 	route(http.MethodPatch, "/webhooks/{id}", adminOnly, s.updateWebhook)
 	route(http.MethodDelete, "/webhooks/{id}", adminOnly, s.deleteWebhook)
 	route(http.MethodGet, "/webhooks/{id}/deliveries", adminOnly, s.webhookDeliveries)
+	route(http.MethodPost, "/webhooks/{id}/deliveries/{delivery}/retry", adminOnly, s.retryWebhookDelivery)
 
 	route(http.MethodGet, "/debug/pprof/", adminOnly, s.pprofIndex)
 	route(http.MethodGet, "/debug/pprof/profile", adminOnly, s.pprofCPU)

@@ -731,6 +731,16 @@ func routeCases() []routeCase {
 				w := f.webhook(t, proactive.EventTicketClosed)
 				return call{admin, fmt.Sprintf("/webhooks/%d/deliveries?limit=0", w.ID), "", 400, hasFields("bad_request", "limit")}
 			}},
+		{"POST", "/webhooks/{id}/deliveries/{delivery}/retry", adminOnly,
+			func(t *testing.T, f *fixture) call {
+				w, d := f.deadDelivery(t)
+				return call{admin, fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", w.ID, d.ID), "", 200,
+					jsonHas(`"state":"pending"`, `"attempts":0`, `"event_id":"`+d.EventID+`"`)}
+			},
+			func(t *testing.T, f *fixture) call {
+				w := f.webhook(t, proactive.EventTicketClosed)
+				return call{admin, fmt.Sprintf("/webhooks/%d/deliveries/none/retry", w.ID), "", 400, hasFields("bad_request", "delivery")}
+			}},
 
 		{"GET", "/debug/pprof/", adminOnly,
 			func(t *testing.T, f *fixture) call {
@@ -819,6 +829,29 @@ func TestRoutes(t *testing.T) {
 }
 
 const hookSecret = "s3cret-s3cret-s3cret"
+
+// deadDelivery registers a webhook for customer.opted_out, queues one
+// delivery for it and records it dead (the receiver refused it), as a
+// dispatcher would, without a dispatcher that would take other cases'
+// deliveries too.
+func (f *fixture) deadDelivery(t *testing.T) (proactive.Webhook, devices.Delivery) {
+	t.Helper()
+	w := f.webhook(t, proactive.EventCustomerOptedOut)
+	cust := fmt.Sprintf("dead-%d", f.seq.Add(1))
+	must(f.store.CreateCustomer(t.Context(), proactive.Customer{ID: cust, Name: "Dora", Phone: fmt.Sprintf("+3377%07d", f.seq.Add(1)), Language: "en"}))
+	for _, granted := range []bool{true, false} {
+		must(f.store.RecordConsent(t.Context(), cust, proactive.ConsentEvent{Granted: granted, Method: proactive.ConsentAPI, Actor: "test"}))
+	}
+	d := must(f.store.WebhookDeliveries(t.Context(), w.ID, devices.ListOptions{})).Items[0]
+	now := time.Now()
+	if ok, err := f.store.WebhookClaim(t.Context(), d.ID, now, now.Add(time.Minute)); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := f.store.WebhookResult(t.Context(), d.ID, devices.DeliveryResult{State: devices.DeliveryDead, Status: http.StatusGone, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	return w, d
+}
 
 // webhook registers a webhook for events to a port nothing listens on.
 func (f *fixture) webhook(t *testing.T, events ...proactive.EventType) proactive.Webhook {

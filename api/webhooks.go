@@ -99,3 +99,22 @@ func (s *server) webhookDeliveries(w http.ResponseWriter, r *http.Request) error
 	}
 	return writeJSON(w, http.StatusOK, page)
 }
+
+// retryWebhookDelivery sends a dead delivery again: 404 for a delivery of
+// another webhook, 409 for one that is not dead.
+func (s *server) retryWebhookDelivery(w http.ResponseWriter, r *http.Request) error {
+	id, err := int64Param(r, "id")
+	if err != nil {
+		return err
+	}
+	delivery, err := int64Param(r, "delivery")
+	if err != nil {
+		return err
+	}
+	d, err := s.Store.RetryWebhookDelivery(r.Context(), id, delivery)
+	if err != nil {
+		return err
+	}
+	s.log.Info("webhook delivery retried", "webhook", id, "delivery", delivery, "event", d.EventID, "by", tokenOf(r.Context()).ID)
+	return writeJSON(w, http.StatusOK, d)
+}

@@ -368,6 +368,62 @@ type Delivery struct {
 	Finished    time.Time `json:"finished_at,omitzero"`
 }
 
+// RetryWebhookDelivery puts dead delivery id of webhook back to pending,
+// its attempts reset and due now, and returns it. It keeps its event, so
+// its id (receivers deduplicate by it), and its row, so its place in its
+// order: the key's later deliveries still pending wait for it again, and
+// those already delivered stay delivered (it arrives after them). The
+// last answer stays in the log until the next attempt replaces it.
+// ENotFound for no such delivery of that webhook; EConflict for one that
+// is not dead.
+func (s *Store) RetryWebhookDelivery(ctx context.Context, webhook, id int64) (Delivery, error) {
+	ok, err := s.update(ctx, `UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $3, finished_at = NULL
+		WHERE id = $1 AND webhook_id = $2 AND state = 'dead'`, id, webhook, dbTime(s.clock()))
+	if err != nil {
+		return Delivery{}, fmt.Errorf("retry delivery: %w", err)
+	}
+	if ok {
+		s.wakeWebhooks()
+	}
+	d, err := s.webhookDelivery(ctx, webhook, id)
+	if err == nil && !ok {
+		return Delivery{}, proactive.Errorf(proactive.EConflict, "delivery %d is %s, not dead: only a dead delivery can be retried", id, d.State)
+	}
+	return d, err
+}
+
+// webhookDelivery returns delivery id of webhook; ENotFound for none.
+func (s *Store) webhookDelivery(ctx context.Context, webhook, id int64) (Delivery, error) {
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryColumns+`
+		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
+		WHERE d.id = $1 AND d.webhook_id = $2`, id, webhook))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, proactive.Errorf(proactive.ENotFound, "webhook %d has no delivery %d", webhook, id)
+	} else if err != nil {
+		return Delivery{}, fmt.Errorf("read delivery: %w", err)
+	}
+	return d, nil
+}
+
+const deliveryColumns = `d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_error,
+		d.created_at, d.last_attempt_at, d.next_attempt_at, d.finished_at`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var event int64
+	var last, finished sql.NullTime
+	if err := row.Scan(&d.ID, &event, &d.Type, &d.State, &d.Attempts, &d.LastStatus, &d.LastError,
+		&d.Created, &last, &d.NextAttempt, &finished); err != nil {
+		return Delivery{}, err
+	}
+	d.EventID, d.Created, d.LastAttempt, d.Finished = eventID(event), d.Created.UTC(), fromNull(last), fromNull(finished)
+	d.NextAttempt = d.NextAttempt.UTC()
+	if d.State != DeliveryPending {
+		d.NextAttempt = time.Time{}
+	}
+	return d, nil
+}
+
 // WebhookDeliveries returns a webhook's delivery log, newest first, a page
 // at a time. ENotFound for no such webhook; EInvalid for a bad cursor.
 func (s *Store) WebhookDeliveries(ctx context.Context, webhook int64, opt ListOptions) (Page[Delivery], error) {
@@ -385,8 +441,7 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhook int64, opt ListOp
 		return Page[Delivery]{}, err
 	}
 	limit := opt.limit()
-	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.event_id, e.type, d.state, d.attempts, d.last_status, d.last_error,
-		d.created_at, d.last_attempt_at, d.next_attempt_at, d.finished_at
+	rows, err := s.read.QueryContext(ctx, `SELECT `+deliveryColumns+`
 		FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event_id
 		WHERE d.webhook_id = $1 AND d.id < $2 ORDER BY d.id DESC LIMIT $3`, webhook, before, limit+1)
 	if err != nil {
@@ -395,17 +450,9 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhook int64, opt ListOp
 	defer rows.Close()
 	var page Page[Delivery]
 	for rows.Next() {
-		var d Delivery
-		var event int64
-		var last, finished sql.NullTime
-		if err := rows.Scan(&d.ID, &event, &d.Type, &d.State, &d.Attempts, &d.LastStatus, &d.LastError,
-			&d.Created, &last, &d.NextAttempt, &finished); err != nil {
+		d, err := scanDelivery(rows)
+		if err != nil {
 			return Page[Delivery]{}, fmt.Errorf("list deliveries: %w", err)
-		}
-		d.EventID, d.Created, d.LastAttempt, d.Finished = eventID(event), d.Created.UTC(), fromNull(last), fromNull(finished)
-		d.NextAttempt = d.NextAttempt.UTC()
-		if d.State != DeliveryPending {
-			d.NextAttempt = time.Time{}
 		}
 		page.Items = append(page.Items, d)
 	}

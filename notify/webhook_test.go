@@ -500,3 +500,79 @@ func TestWebhookUnreachable(t *testing.T) {
 		t.Fatalf("log %+v", l)
 	}
 }
+
+// A dead delivery retried goes out again with the same event id, and before
+// the ticket's later events still pending; later events already delivered
+// stay delivered. Only a dead delivery of that webhook can be retried.
+func TestWebhookRetryDead(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		rc := newReceiver(t)
+		hook := e.webhook(rc.URL, "")
+		other := e.webhook("http://127.0.0.1:9/other", "", proactive.EventTicketClosed)
+		dp := e.dispatcher(e.store, nil)
+
+		// The opening is refused (410: dead at once), the review goes; the
+		// offer meets a 503 and waits for its retry.
+		rc.setAnswer(func(ev proactive.OutboundEvent) int {
+			switch ev.Type {
+			case proactive.EventTicketOpened:
+				return http.StatusGone
+			case proactive.EventTicketOffered:
+				return http.StatusServiceUnavailable
+			}
+			return 200
+		})
+		tk := e.open("fridge-1", "fan")
+		must(e.store.Transition(e.ctx, tk.ID, proactive.TicketReview, "test", ""))
+		deliver(t, dp)
+		must(e.store.Transition(e.ctx, tk.ID, proactive.TicketOffered, "test", ""))
+		deliver(t, dp)
+		if got := rc.ofTicket(tk.ID); !slices.Equal(got, []string{"ticket.opened:410", "ticket.review:200", "ticket.offered:503"}) {
+			t.Fatalf("before the retry: %v", got)
+		}
+		l := e.log(hook.ID)
+		opened, review := l[2], l[1]
+		if opened.State != devices.DeliveryDead || review.State != devices.DeliveryDelivered || l[0].State != devices.DeliveryPending {
+			t.Fatalf("log before the retry: %+v", l)
+		}
+
+		rc.setAnswer(nil)
+		d, err := e.store.RetryWebhookDelivery(e.ctx, hook.ID, opened.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.State != devices.DeliveryPending || d.Attempts != 0 || !d.NextAttempt.Equal(e.clock.Now()) || d.EventID != opened.EventID {
+			t.Fatalf("retried: %+v", d)
+		}
+		// The offer is due too: the retried opening still goes first.
+		e.clock.Add(time.Hour)
+		deliver(t, dp)
+		got := rc.ofTicket(tk.ID)
+		if !slices.Equal(got[3:], []string{"ticket.opened:200", "ticket.offered:200"}) {
+			t.Fatalf("after the retry: %v", got)
+		}
+		if reqs := rc.requests(); reqs[3].Event.ID != opened.EventID || reqs[0].Event.ID != opened.EventID {
+			t.Errorf("the retry sent %s, the first attempt %s, want %s", reqs[3].Event.ID, reqs[0].Event.ID, opened.EventID)
+		}
+		l = e.log(hook.ID)
+		if l[2].State != devices.DeliveryDelivered || l[2].Attempts != 1 || l[2].LastStatus != 200 || l[1].State != devices.DeliveryDelivered {
+			t.Fatalf("log after the retry: %+v", l)
+		}
+
+		for _, c := range []struct {
+			hook, delivery int64
+			code           string
+		}{
+			{hook.ID, opened.ID, proactive.EConflict},  // delivered
+			{hook.ID, review.ID, proactive.EConflict},  // delivered
+			{other.ID, opened.ID, proactive.ENotFound}, // another webhook's
+			{hook.ID, 1 << 40, proactive.ENotFound},
+			{1 << 40, opened.ID, proactive.ENotFound},
+		} {
+			if _, err := e.store.RetryWebhookDelivery(e.ctx, c.hook, c.delivery); proactive.ErrorCode(err) != c.code {
+				t.Errorf("retry %d of webhook %d: %v, want %s", c.delivery, c.hook, err, c.code)
+			}
+		}
+	})
+}

@@ -253,6 +253,7 @@ func New(o Options) http.Handler {
 	mux.Handle("GET /webhooks/{id}", s.auth(s.admin(s.webhookPage)))
 	mux.Handle("POST /webhooks/{id}/enable", s.auth(s.csrf(s.admin(s.enableWebhook))))
 	mux.Handle("POST /webhooks/{id}/delete", s.auth(s.csrf(s.admin(s.deleteWebhook))))
+	mux.Handle("POST /webhooks/{id}/deliveries/{delivery}/retry", s.auth(s.csrf(s.admin(s.retryWebhookDelivery))))
 	mux.Handle("/", s.auth(http.HandlerFunc(s.notFound)))
 	return securityHeaders(mux)
 }

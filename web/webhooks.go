@@ -96,6 +96,20 @@ func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// retryWebhookDelivery sends a dead delivery again and goes back to the
+// log; one that is no longer dead (retried in another tab) is a flash.
+func (s *server) retryWebhookDelivery(w http.ResponseWriter, r *http.Request) {
+	s.flashAction(w, r, "webhook", func(id int64) (string, string, error) {
+		back := fmt.Sprintf("/webhooks/%d", id)
+		delivery, err := strconv.ParseInt(r.PathValue("delivery"), 10, 64)
+		if err != nil || delivery <= 0 {
+			return "", back, proactive.Errorf(proactive.ENotFound, "there is no delivery %q", r.PathValue("delivery"))
+		}
+		d, err := s.Store.RetryWebhookDelivery(r.Context(), id, delivery)
+		return fmt.Sprintf("Delivery of %s (%s) queued again: it goes out now.", d.EventID, d.Type), back, err
+	})
+}
+
 type deliveriesData struct {
 	pageData
 	Hook       proactive.Webhook

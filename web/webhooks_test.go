@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/proactivehq/proactive"
+	"github.com/proactivehq/proactive/devices"
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -101,4 +103,60 @@ func TestBrowserWebhooks(t *testing.T) {
 		t.Errorf("log shows:\n%s", s)
 	}
 	checkPage(t, ctx, "webhook-log")
+}
+
+// A dead delivery has a Retry button in the log; it queues the delivery
+// again with a flash. A second press (no longer dead) says so; only admins
+// may, with the form's CSRF token; another webhook's delivery is a 404.
+func TestWebhookRetryButton(t *testing.T) {
+	e := newEnv(t, testenv.SQLite(t))
+	hook := must(e.store.CreateWebhook(e.ctx, proactive.Webhook{URL: "http://127.0.0.1:9/crm",
+		Events: []proactive.EventType{proactive.EventTicketCancelled}}, hookSecret))
+	other := must(e.store.CreateWebhook(e.ctx, proactive.Webhook{URL: "http://127.0.0.1:9/erp",
+		Events: []proactive.EventType{proactive.EventTicketClosed}}, hookSecret))
+	must(e.store.Transition(e.ctx, e.open, proactive.TicketCancelled, "test", "duplicate"))
+	d := must(e.store.WebhookDeliveries(e.ctx, hook.ID, devices.ListOptions{})).Items[0]
+	now := e.clock.Now()
+	if ok, err := e.store.WebhookClaim(e.ctx, d.ID, now, now.Add(time.Minute)); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if err := e.store.WebhookResult(e.ctx, d.ID, devices.DeliveryResult{State: devices.DeliveryDead, Status: http.StatusGone, At: now}); err != nil {
+		t.Fatal(err)
+	}
+
+	a := e.signedIn("admin")
+	logPage := fmt.Sprintf("/webhooks/%d", hook.ID)
+	retry := fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", hook.ID, d.ID)
+	resp, page := a.get(logPage)
+	wantStatus(t, resp, page, http.StatusOK)
+	wantIn(t, page, "Dead", `action="`+retry+`"`, ">Retry<")
+
+	disp := e.signedIn("dispatcher")
+	resp, page = disp.post(retry, url.Values{})
+	wantStatus(t, resp, page, http.StatusForbidden)
+	resp, page = a.post(retry, url.Values{"csrf": {"forged"}})
+	wantStatus(t, resp, page, http.StatusForbidden)
+	resp, page = a.post(fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", other.ID, d.ID), url.Values{})
+	wantStatus(t, resp, page, http.StatusNotFound)
+	if got := must(e.store.WebhookDeliveries(e.ctx, hook.ID, devices.ListOptions{})).Items[0]; got.State != devices.DeliveryDead {
+		t.Fatalf("refused retries changed the delivery: %+v", got)
+	}
+
+	resp, page = a.post(retry, url.Values{})
+	wantStatus(t, resp, page, http.StatusSeeOther)
+	if loc := resp.Header.Get("Location"); loc != logPage {
+		t.Errorf("back to %q, want %q", loc, logPage)
+	}
+	_, page = a.get(logPage)
+	wantIn(t, page, "Delivery of "+d.EventID+" (ticket.cancelled) queued again", "Pending")
+	wantNotIn(t, page, `action="`+retry+`"`)
+	if got := must(e.store.WebhookDeliveries(e.ctx, hook.ID, devices.ListOptions{})).Items[0]; got.State != devices.DeliveryPending ||
+		got.Attempts != 0 || got.EventID != d.EventID {
+		t.Fatalf("after the retry: %+v", got)
+	}
+
+	resp, page = a.post(retry, url.Values{})
+	wantStatus(t, resp, page, http.StatusSeeOther)
+	_, page = a.get(logPage)
+	wantIn(t, page, "is pending, not dead")
 }
