@@ -180,6 +180,12 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) error {
 // a key in the order they were emitted. Nothing is written when no webhook
 // wants the event.
 func (tx *Tx) emit(ctx context.Context, typ proactive.EventType, key string, data any) error {
+	return tx.emitWith(ctx, typ, key, func() (any, error) { return data, nil })
+}
+
+// emitWith is emit with a payload that build reads only when a webhook
+// wants the event: a platform without webhooks does no work for it.
+func (tx *Tx) emitWith(ctx context.Context, typ proactive.EventType, key string, build func() (any, error)) error {
 	rows, err := tx.tx.QueryContext(ctx, `SELECT id, events FROM webhooks WHERE enabled = $1`, true)
 	if err != nil {
 		return fmt.Errorf("emit %s: %w", typ, err)
@@ -202,6 +208,10 @@ func (tx *Tx) emit(ctx context.Context, typ proactive.EventType, key string, dat
 	}
 	if len(hooks) == 0 {
 		return nil
+	}
+	data, err := build()
+	if err != nil {
+		return fmt.Errorf("emit %s: %w", typ, err)
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -249,27 +259,30 @@ func (s *Store) WebhookWake() <-chan struct{} { return s.webhookWake }
 // emitTicket emits the event of ticket t reaching its status.
 func (tx *Tx) emitTicket(ctx context.Context, t proactive.Ticket) error {
 	t.Timeline = nil
-	d := proactive.TicketEventData{Ticket: t}
-	if t.Status == proactive.TicketScheduled || t.Status == proactive.TicketVisited {
+	return tx.emitWith(ctx, proactive.TicketEventType(t.Status), ticketKey(t.ID), func() (any, error) {
+		d := proactive.TicketEventData{Ticket: t}
+		if t.Status != proactive.TicketScheduled && t.Status != proactive.TicketVisited {
+			return d, nil
+		}
 		// The booking is written before the status changes (Apply), so
 		// the visit is here in the same transaction.
 		a, err := scanAppointment(tx.tx.QueryRowContext(ctx, `SELECT `+appointmentColumns+` FROM appointments
 			WHERE ticket_id = $1 AND status IN ('booked', 'done') ORDER BY id DESC LIMIT 1`, t.ID))
-		switch {
-		case err == nil:
-			var zone string
-			if err := tx.tx.QueryRowContext(ctx, `SELECT time_zone FROM devices WHERE id = $1`, string(t.Device)).Scan(&zone); err != nil &&
-				!errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("emit %s: %w", t.Status, err)
-			}
-			loc := proactive.LoadZone(zone, time.UTC)
-			d.Visit = &proactive.Visit{TechnicianID: a.Technician, Start: a.Start.UTC(), End: a.End.UTC(),
-				TimeZone: loc.String(), Label: proactive.FormatLocalSpan(a.Start, a.End, loc)}
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("emit %s: %w", t.Status, err)
+		if errors.Is(err, sql.ErrNoRows) {
+			return d, nil
+		} else if err != nil {
+			return nil, err
 		}
-	}
-	return tx.emit(ctx, proactive.TicketEventType(t.Status), ticketKey(t.ID), d)
+		var zone string
+		if err := tx.tx.QueryRowContext(ctx, `SELECT time_zone FROM devices WHERE id = $1`, string(t.Device)).Scan(&zone); err != nil &&
+			!errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		loc := proactive.LoadZone(zone, time.UTC)
+		d.Visit = &proactive.Visit{TechnicianID: a.Technician, Start: a.Start.UTC(), End: a.End.UTC(),
+			TimeZone: loc.String(), Label: proactive.FormatLocalSpan(a.Start, a.End, loc)}
+		return d, nil
+	})
 }
 
 // DueDelivery is a webhook delivery as the dispatcher sends it.
