@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
 )
 
@@ -19,32 +19,33 @@ import (
 const (
 	connReadBuffer  = 64 << 10
 	connWriteBuffer = 64 << 10
-	// connCloseGrace bounds the flush of pending acks when paho closes the
-	// connection.
+	// connCloseGrace bounds the flush of pending acks when the subscriber closes
+	// the connection.
 	connCloseGrace = time.Second
 )
 
-// openBufferedConn is the subscriber's paho.OpenConnectionFunc: it dials as
-// paho does for the schemes the subscriber accepts (a proxy from the
-// environment for plain TCP, TLS with the client's configuration) and wraps
-// the connection in a bufferedConn. paho reads each packet from the bare
-// connection a byte or a field at a time and writes each PUBACK on its own:
-// three read(2) and one write(2) per message, which were a third of the
-// ingester's CPU through Mosquitto.
-func openBufferedConn(uri *url.URL, opts paho.ClientOptions) (*bufferedConn, error) {
-	dialer := opts.Dialer
-	if dialer == nil {
-		dialer = &net.Dialer{Timeout: opts.ConnectTimeout}
-	}
+// openBufferedConn dials the broker u (a proxy from the environment for
+// plain TCP, TLS with tlsCfg for mqtts) and wraps the connection in a
+// bufferedConn: the subscriber reads many publishes per read(2) and writes
+// the PUBACKs of a stored batch in a few write(2) calls.
+func openBufferedConn(ctx context.Context, u *url.URL, tlsCfg *tls.Config, timeout time.Duration) (*bufferedConn, error) {
+	dialer := &net.Dialer{Timeout: timeout}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var conn net.Conn
 	var err error
-	switch uri.Scheme {
+	switch u.Scheme {
 	case "mqtt", "tcp":
-		conn, err = proxy.FromEnvironmentUsing(dialer).Dial("tcp", uri.Host)
+		d := proxy.FromEnvironmentUsing(dialer)
+		if cd, ok := d.(proxy.ContextDialer); ok {
+			conn, err = cd.DialContext(ctx, "tcp", u.Host)
+		} else {
+			conn, err = d.Dial("tcp", u.Host)
+		}
 	case "mqtts", "ssl", "tls":
-		conn, err = tls.DialWithDialer(dialer, "tcp", uri.Host, opts.TLSConfig)
+		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsCfg}).DialContext(ctx, "tcp", u.Host)
 	default:
-		return nil, errors.New("mqtt: unknown scheme " + uri.Scheme)
+		return nil, errors.New("mqtt: unknown scheme " + u.Scheme)
 	}
 	if err != nil {
 		return nil, err
@@ -85,8 +86,7 @@ func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 // connection, and reports whether it did. Once the connection is closed
 // it drops the ack and reports false: the broker resends an unacknowledged
 // message in the session's next connection, where id may already name
-// another message. The acks bypass paho, whose way (the router's channel,
-// its output goroutines, then Write) took three goroutine handoffs each.
+// another message.
 func (c *bufferedConn) puback(id uint16) bool {
 	return c.enqueue([]byte{pubackType, 2, byte(id >> 8), byte(id)}) == nil
 }
@@ -146,7 +146,7 @@ func (c *bufferedConn) flush() {
 }
 
 // Close waits, at most connCloseGrace, for the pending bytes to be written
-// (paho's DISCONNECT among them), then closes the connection.
+// (the DISCONNECT among them), then closes the connection.
 func (c *bufferedConn) Close() error {
 	c.mu.Lock()
 	if c.flushing {

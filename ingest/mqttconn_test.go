@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/proactivehq/proactive/internal/testenv"
 )
 
@@ -49,7 +47,7 @@ func TestBufferedConnKeepsOrderAndFlushesOnClose(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	})
-	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	conn, err := openBufferedConn(t.Context(), &url.URL{Scheme: "tcp", Host: ln.Addr().String()}, nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +110,7 @@ func TestBufferedConnBoundsPendingBytes(t *testing.T) {
 	}
 }
 
-// A write that fails is reported by the next Write, so that paho sees the
+// A write that fails is reported by the next Write, so that the subscriber sees the
 // connection is gone.
 func TestBufferedConnReportsWriteErrors(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -124,7 +122,7 @@ func TestBufferedConnReportsWriteErrors(t *testing.T) {
 		<-reset
 		c.(*net.TCPConn).SetLinger(0) // a reset, not a graceful close
 	})
-	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	conn, err := openBufferedConn(t.Context(), &url.URL{Scheme: "tcp", Host: ln.Addr().String()}, nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +144,8 @@ func TestOpenBufferedConnTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen(t, ln, func(c net.Conn) { _, _ = io.Copy(c, c) }) // echo
-	opts := paho.NewClientOptions().SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-	conn, err := openBufferedConn(&url.URL{Scheme: "mqtts", Host: ln.Addr().String()}, *opts)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	conn, err := openBufferedConn(t.Context(), &url.URL{Scheme: "mqtts", Host: ln.Addr().String()}, cfg, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +160,7 @@ func TestOpenBufferedConnTLS(t *testing.T) {
 	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "ping" {
 		t.Fatalf("echo: %q, %v", got, err)
 	}
-	if _, err := openBufferedConn(&url.URL{Scheme: "ws", Host: ln.Addr().String()}, *opts); err == nil {
+	if _, err := openBufferedConn(t.Context(), &url.URL{Scheme: "ws", Host: ln.Addr().String()}, cfg, 10*time.Second); err == nil {
 		t.Error("ws: no error; the subscriber takes mqtt, tcp and mqtts only")
 	}
 }
@@ -209,7 +207,7 @@ func TestBufferedConnPubackInOrderAndDroppedAfterClose(t *testing.T) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	})
-	conn, err := openBufferedConn(&url.URL{Scheme: "tcp", Host: ln.Addr().String()}, *paho.NewClientOptions())
+	conn, err := openBufferedConn(t.Context(), &url.URL{Scheme: "tcp", Host: ln.Addr().String()}, nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
