@@ -234,3 +234,29 @@ func TestBufferedConnPubackInOrderAndDroppedAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// parsePublish takes a PUBLISH apart and refuses what a broker may not send
+// on a QoS 1 subscription or what is cut short.
+func TestParsePublish(t *testing.T) {
+	m, id, qos, err := parsePublish(0x32, []byte{0, 3, 'a', '/', 'b', 0x12, 0x34, '{', '}'})
+	if err != nil || m.Topic != "a/b" || string(m.Payload) != "{}" || id != 0x1234 || qos != 1 {
+		t.Errorf("QoS 1: %q %q id %x qos %d %v", m.Topic, m.Payload, id, qos, err)
+	}
+	m, id, qos, err = parsePublish(0x30, []byte{0, 1, 't', 'x'})
+	if err != nil || m.Topic != "t" || string(m.Payload) != "x" || id != 0 || qos != 0 {
+		t.Errorf("QoS 0: %q %q id %x qos %d %v", m.Topic, m.Payload, id, qos, err)
+	}
+	for name, c := range map[string]struct {
+		first byte
+		body  []byte
+	}{
+		"QoS 2":              {0x34, []byte{0, 1, 't', 0, 1}},
+		"no topic length":    {0x32, []byte{0}},
+		"topic past the end": {0x32, []byte{0, 9, 't'}},
+		"no packet id":       {0x32, []byte{0, 1, 't', 0}},
+	} {
+		if _, _, _, err := parsePublish(c.first, c.body); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

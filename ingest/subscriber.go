@@ -346,15 +346,9 @@ func (ss *mqttSession) read(suback func(*packets.SubackPacket) error, handle fun
 		if err != nil {
 			return err
 		}
-		switch qos {
-		case 1:
+		if qos == 1 {
 			conn := ss.conn
 			m.Ack = func() { conn.puback(id) }
-		case 2:
-			// Our subscriptions are QoS 1, so a broker never sends QoS 2;
-			// should one, PUBREC once stored and PUBCOMP on its PUBREL.
-			conn := ss.conn
-			m.Ack = func() { _ = conn.enqueue([]byte{packets.Pubrec << 4, 2, byte(id >> 8), byte(id)}) }
 		}
 		m.Received = time.Now()
 		ss.handling.Store(true)
@@ -372,13 +366,8 @@ func (ss *mqttSession) control(first byte, body []byte, suback func(*packets.Sub
 			return errors.New("mqtt: short SUBACK")
 		}
 		return suback(&packets.SubackPacket{MessageID: uint16(body[0])<<8 | uint16(body[1]), ReturnCodes: body[2:]})
-	case packets.Pubrel:
-		if len(body) < 2 {
-			return errors.New("mqtt: short PUBREL")
-		}
-		return ss.conn.enqueue([]byte{packets.Pubcomp << 4, 2, body[0], body[1]})
-	case packets.Pingresp, packets.Puback, packets.Pubrec, packets.Pubcomp, packets.Unsuback:
-		return nil // progress was counted; we publish nothing
+	case packets.Pingresp:
+		return nil // progress was counted
 	default:
 		return fmt.Errorf("mqtt: unexpected %s from the broker", packets.PacketNames[first>>4])
 	}
@@ -406,8 +395,9 @@ func readRemaining(r io.ByteReader) (int, error) {
 // shares body.
 func parsePublish(first byte, body []byte) (m Message, id uint16, qos byte, err error) {
 	qos = (first >> 1) & 3
-	if qos == 3 {
-		return m, 0, 0, errors.New("mqtt: PUBLISH with QoS 3")
+	if qos > 1 {
+		// Our subscriptions are QoS 1: a broker may not send more.
+		return m, 0, 0, fmt.Errorf("mqtt: PUBLISH with QoS %d on a QoS 1 subscription", qos)
 	}
 	if len(body) < 2 {
 		return m, 0, 0, errors.New("mqtt: short PUBLISH")

@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/ingest"
@@ -246,5 +251,169 @@ func TestSubscriberAcksOnlyOnTheConnectionOfTheMessage(t *testing.T) {
 	}
 	if first := proxy.conns[0]; first.acks != 0 {
 		t.Errorf("%d acks on the first connection, whose only write ended after it broke", first.acks)
+	}
+}
+
+// logBuffer collects a component's log lines for a test to read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSubscriber runs a subscriber with opts against an ingester storing
+// into w, and returns it with its log.
+func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.SubscriberOptions) (*ingest.Subscriber, *logBuffer) {
+	t.Helper()
+	in, _ := newIngester(t, ingest.Options{Writer: w, TopicPrefix: prefix})
+	mustRun(t, in)
+	logs := &logBuffer{}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	sub, err := ingest.NewSubscriber(in, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return sub, logs
+}
+
+// waitLog waits until the log holds want.
+func waitLog(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	testenv.Eventually(t, 0, func() error {
+		if !strings.Contains(logs.String(), want) {
+			return fmt.Errorf("log has no %q:\n%s", want, logs.String())
+		}
+		return nil
+	})
+}
+
+// A broker that stops answering (its process frozen, the TCP connection
+// still open) is noticed within two keepalives: the subscriber reports not
+// ready, says why, and is back once the broker answers again, with the
+// messages published meanwhile stored.
+func TestSubscriberNoticesASilentBroker(t *testing.T) {
+	m := testenv.RestartableMosquitto(t, "listener {{port}} 127.0.0.1\nallow_anonymous true")
+	if m == nil {
+		return
+	}
+	broker := fmt.Sprintf("127.0.0.1:%d", m.Port)
+	prefix := fmt.Sprintf("silent-%d", time.Now().UnixNano())
+	var mu sync.Mutex
+	stored := map[float64]bool{}
+	w := writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range samples {
+			stored[s.Metrics["n"]] = true
+		}
+		return nil
+	})
+	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+		URL: "mqtt://" + broker, ClientID: prefix + "-ingest", KeepAlive: time.Second,
+	})
+	testenv.Eventually(t, 0, sub.Ready)
+
+	m.Freeze(t)
+	testenv.Eventually(t, 0, func() error {
+		if sub.Ready() == nil {
+			return errors.New("still ready with the broker frozen")
+		}
+		return nil
+	})
+	waitLog(t, logs, "no answer from the broker within 1s")
+
+	m.Thaw(t)
+	testenv.Eventually(t, 0, sub.Ready)
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(prefix + "-dev"))
+	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { dev.Disconnect(50) })
+	if tok := dev.Publish(prefix+"/pump-1/telemetry", 1, false, `{"metrics": {"n": 7}}`); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	testenv.Eventually(t, 0, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stored[7] {
+			return errors.New("the message published after the thaw is not stored")
+		}
+		return nil
+	})
+}
+
+// A broker that refuses the credentials leaves the subscriber not ready,
+// retrying, with the broker's reason in the log and never the password.
+func TestSubscriberRefusedCredentials(t *testing.T) {
+	pw := testenv.MosquittoPasswordFile(t, "ingest", "right-horse-battery")
+	if pw == "" {
+		return
+	}
+	port := testenv.PrivateMosquitto(t, "listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file "+pw)
+	if port == 0 {
+		return
+	}
+	prefix := fmt.Sprintf("refused-%d", time.Now().UnixNano())
+	w := writerFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus) error { return nil })
+	const wrong = "wrong-staple-secret"
+	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+		URL: fmt.Sprintf("mqtt://ingest:%s@127.0.0.1:%d", wrong, port), ClientID: prefix + "-ingest",
+	})
+	waitLog(t, logs, "broker refused the connection: Connection Refused: Not Authorised")
+	if sub.Ready() == nil {
+		t.Error("ready although the broker refused the connection")
+	}
+	if strings.Contains(logs.String(), wrong) {
+		t.Errorf("the password is in the log:\n%s", logs.String())
+	}
+}
+
+// A subscription the broker's ACL refuses (SUBACK 0x80) is a failed
+// connection, not a silent one: not ready, and the log names the topic.
+// The broker is mochi with an ACL (Mosquitto 2.0 grants such a subscription
+// and then delivers nothing).
+func TestSubscriberRefusedSubscription(t *testing.T) {
+	prefix := fmt.Sprintf("denied-%d", time.Now().UnixNano())
+	broker := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler)})
+	err := broker.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
+		Auth: auth.AuthRules{{Allow: true}},
+		ACL:  auth.ACLRules{{Filters: auth.Filters{auth.RString(prefix + "/#"): auth.Deny}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.AddListener(listeners.NewNet("acl", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	w := writerFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus) error { return nil })
+	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+		URL: "mqtt://" + ln.Addr().String(), ClientID: prefix + "-ingest",
+	})
+	waitLog(t, logs, "broker refused the subscription to "+prefix+"/+/telemetry")
+	if sub.Ready() == nil {
+		t.Error("ready although the broker refused the subscriptions")
 	}
 }
