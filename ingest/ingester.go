@@ -179,15 +179,20 @@ type item struct {
 // Ingester validates messages and writes them in batches. Handle may be
 // called from many goroutines; Run owns the writer loop.
 type Ingester struct {
-	opts   Options
-	log    *slog.Logger
-	m      *Metrics
-	queue  chan *item
-	dead   *DeadLetters
-	points atomic.Int64
-	dec    Decoder
-	// limits holds each device's *deviceLimits.
-	limits sync.Map
+	opts  Options
+	log   *slog.Logger
+	m     *Metrics
+	queue chan *item
+	// full is signalled when the queue holds fullMark items, for fill
+	// waiting on a write under way (see fill).
+	full     chan struct{}
+	fullMark int
+	dead     *DeadLetters
+	points   atomic.Int64
+	dec      Decoder
+	// limits holds each device's limits.
+	limitsMu sync.RWMutex
+	limits   map[proactive.DeviceID]*deviceLimits
 
 	mu       sync.Mutex
 	stopping bool
@@ -271,13 +276,16 @@ func New(opts Options) *Ingester {
 		opts.WritesInFlight = 1
 	}
 	return &Ingester{
-		opts:   opts,
-		log:    opts.Logger.With("component", "ingest"),
-		m:      opts.Metrics,
-		queue:  make(chan *item, queue),
-		dead:   NewDeadLetters(opts.DeadLetterLog),
-		dec:    Decoder{MaxClockSkew: opts.MaxClockSkew},
-		stopCh: make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger.With("component", "ingest"),
+		m:        opts.Metrics,
+		queue:    make(chan *item, queue),
+		full:     make(chan struct{}, 1),
+		fullMark: max(1, min(opts.BatchSize, queue/2)),
+		dead:     NewDeadLetters(opts.DeadLetterLog),
+		dec:      Decoder{MaxClockSkew: opts.MaxClockSkew},
+		stopCh:   make(chan struct{}),
+		limits:   make(map[proactive.DeviceID]*deviceLimits),
 	}
 }
 
@@ -332,6 +340,12 @@ func (in *Ingester) handle(ctx context.Context, m Message) error {
 	in.m.Pending.Inc()
 	select {
 	case in.queue <- it:
+		if len(in.queue) >= in.fullMark {
+			select {
+			case in.full <- struct{}{}:
+			default:
+			}
+		}
 		return nil
 	case <-in.stopCh:
 		in.m.Pending.Dec()
@@ -565,12 +579,13 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 			// While another write is under way, a partial batch waits for
 			// it: a second write of a few points costs InfluxDB nearly as
 			// much as a full one, and the first write's end frees room in
-			// the broker's window for more messages.
+			// the broker's window for more messages. Meanwhile messages
+			// wait in the queue, taken at once when the write ends or the
+			// queue holds a batch's worth: taking each as it came woke this
+			// goroutine once a message.
 			select {
-			case it := <-in.queue:
-				batch = append(batch, it)
-				points += it.points()
 			case <-p.freed:
+			case <-in.full:
 			case <-deadline.C:
 				return batch
 			case <-ctx.Done():

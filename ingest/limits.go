@@ -33,17 +33,27 @@ type deviceLimits struct {
 	names []string
 }
 
-// deviceLimits returns the limits of device id, creating them.
+// deviceLimits returns the limits of device id, creating them. A map under
+// a read lock: sync.Map boxed the id into an interface and walked its trie,
+// a third of a microsecond a message in the ingest profile.
 func (in *Ingester) deviceLimits(id proactive.DeviceID) *deviceLimits {
-	if l, ok := in.limits.Load(id); ok {
-		return l.(*deviceLimits)
+	in.limitsMu.RLock()
+	l := in.limits[id]
+	in.limitsMu.RUnlock()
+	if l != nil {
+		return l
 	}
-	l := &deviceLimits{}
+	in.limitsMu.Lock()
+	defer in.limitsMu.Unlock()
+	if l := in.limits[id]; l != nil {
+		return l
+	}
+	l = &deviceLimits{}
 	if in.opts.MaxRatePerDevice > 0 {
 		l.rate = rate.NewLimiter(rate.Limit(in.opts.MaxRatePerDevice), in.opts.RateBurst)
 	}
-	actual, _ := in.limits.LoadOrStore(id, l)
-	return actual.(*deviceLimits)
+	in.limits[id] = l
+	return l
 }
 
 // allow takes a token for a message received at t, and reports whether
