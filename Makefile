@@ -2,6 +2,7 @@
 GO ?= go
 INFLUXD_VERSION := v1.8.10
 HELM_VERSION := v3.16.4
+TELEGRAF_VERSION := v1.37.2
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
@@ -26,6 +27,12 @@ bin/influxd:
 # Go module proxy like bin/influxd.
 bin/helm:
 	GOBIN=$(CURDIR)/bin GOFLAGS=-mod=mod $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+# Telegraf with only the plugins BenchmarkIngest/mosquitto/telegraf uses
+# (the MQTT consumer, JSON v2 and the InfluxDB v2 output), built from the Go
+# module proxy: `make bench` compares our ingest with it in the same run.
+bin/telegraf:
+	GOBIN=$(CURDIR)/bin GOFLAGS=-mod=mod $(GO) install -tags "custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2" github.com/influxdata/telegraf/cmd/telegraf@$(TELEGRAF_VERSION)
 
 influxdb-start: bin/influxd
 	scripts/influxdb.sh start
@@ -64,8 +71,8 @@ test-short:
 # snapshot size and speed, ticket opens per second and API ticket-list
 # latency on SQLite and PostgreSQL, alert → SMS latency and outbox throughput,
 # and the simulator's publish rate and CPU. Takes about half an hour.
-bench: bin/influxd
-	$(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
+bench: bin/influxd bin/telegraf
+	BENCH_TELEGRAF=$(CURDIR)/bin/telegraf $(GO) test -count=1 -run '^$$' -bench BenchmarkIngest -benchtime 1x -timeout 30m ./cmd/proactive/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkEventIngest|BenchmarkTelemetryIngest' -benchmem ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkIngestWhileAnotherFloods' -benchtime 10000x ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkWrite' -benchmem ./influx/

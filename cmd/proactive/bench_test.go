@@ -99,6 +99,10 @@ var benchLimit = map[string]float64{}
 // share of each (publishers, broker, platform, influxd) and of whatever else
 // ran meanwhile, which skews the figures when it is not near zero.
 //
+// mosquitto/telegraf runs the same burst through Telegraf's MQTT consumer
+// and InfluxDB output when BENCH_TELEGRAF names its binary (make bench
+// builds one), for the comparison in one run; it is skipped otherwise.
+//
 // BENCH_CPUPROFILE=dir writes the platform's CPU profile of each ingest
 // sub-benchmark to dir/{mosquitto,embedded}.cpu.prof.
 //
@@ -135,6 +139,7 @@ func BenchmarkIngest(b *testing.B) {
 		env["PROACTIVE_MQTT_CLIENT_ID"] = "proactive-bench-" + id
 		benchIngestRun(b, "mosquitto", broker.url, env, influx, broker.cpu())
 	})
+	b.Run("mosquitto/telegraf", benchTelegraf)
 	b.Run("embedded/limit", func(b *testing.B) {
 		if os.Getenv("BENCH_EMBEDDED_LIMIT") == "tcp" {
 			url, _, check := startBenchMochi(b, false)
