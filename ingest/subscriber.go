@@ -187,16 +187,16 @@ func (s *Subscriber) session(ctx context.Context) (up bool, err error) {
 	}
 	// The broker may resend the session's unacknowledged messages before
 	// its SUBACK: the loop takes both.
-	subscribed := time.AfterFunc(subscriberSubscribeTimeout, func() {
-		ss.fail(fmt.Errorf("no SUBACK within %s", subscriberSubscribeTimeout))
-	})
-	defer subscribed.Stop()
-	pinging := make(chan struct{})
-	defer close(pinging)
-	go ss.ping(s.opts.KeepAlive, pinging)
+	done, subacked := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go ss.awaitSuback(subscriberSubscribeTimeout, subacked, done)
+	go ss.ping(s.opts.KeepAlive, done)
 
 	err = ss.read(func(suback *packets.SubackPacket) error {
-		subscribed.Stop()
+		if up {
+			return errors.New("mqtt: a second SUBACK")
+		}
+		close(subacked)
 		for i, code := range suback.ReturnCodes {
 			if code > 2 && i < len(s.topics) {
 				return fmt.Errorf("broker refused the subscription to %s", s.topics[i])
@@ -288,6 +288,29 @@ func (ss *mqttSession) fail(err error) {
 func (ss *mqttSession) cause(readErr error) error {
 	ss.fail(readErr)
 	return ss.err
+}
+
+// awaitSuback ends the session when the SUBACK has not come within
+// timeout. A reader held by the ingester's backpressure (InfluxDB down, the
+// session's backlog arriving first) has not read it yet, which is no reason
+// to drop the connection: the wait starts again.
+func (ss *mqttSession) awaitSuback(timeout time.Duration, subacked, done <-chan struct{}) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-subacked:
+			return
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if !ss.handling.Load() {
+			ss.fail(fmt.Errorf("no SUBACK within %s", timeout))
+			return
+		}
+		t.Reset(timeout)
+	}
 }
 
 // ping sends a PINGREQ every keepalive and ends the session when nothing
