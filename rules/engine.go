@@ -161,6 +161,7 @@ func (e *Engine) LoadFiles(patterns []string) (int, Problems) {
 // the shape of ingest's sink; it blocks while a shard's queue is full.
 func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) {
 	e.enqueue(ctx, spread(e, samples, func(s proactive.Sample) proactive.DeviceID { return s.Device },
+		func(b *batch, n int) { b.samples = make([]proactive.Sample, 0, n) },
 		func(b *batch, s proactive.Sample) { b.samples = append(b.samples, s) }))
 }
 
@@ -169,6 +170,7 @@ func (e *Engine) Consume(ctx context.Context, samples []proactive.Sample, _ []pr
 // device's rules as a sample does. It blocks while a shard's queue is full.
 func (e *Engine) ConsumeEvents(ctx context.Context, events []proactive.Event) {
 	e.enqueue(ctx, spread(e, events, func(ev proactive.Event) proactive.DeviceID { return ev.Device },
+		func(b *batch, n int) { b.events = make([]proactive.Event, 0, n) },
 		func(b *batch, ev proactive.Event) { b.events = append(b.events, ev) }))
 }
 
@@ -178,18 +180,33 @@ func (e *Engine) ConsumeEvents(ctx context.Context, events []proactive.Event) {
 // is full; records are applied before the samples consumed after them.
 func (e *Engine) ConsumeMaintenance(ctx context.Context, records []proactive.Maintenance) {
 	e.enqueue(ctx, spread(e, records, func(m proactive.Maintenance) proactive.DeviceID { return m.Device },
+		func(b *batch, n int) { b.maint = make([]proactive.Maintenance, 0, n) },
 		func(b *batch, m proactive.Maintenance) { b.maint = append(b.maint, m) }))
 }
 
 // spread splits items into one batch per shard by their device, in order;
-// nil when there are none.
-func spread[T any](e *Engine, items []T, device func(T) proactive.DeviceID, put func(*batch, T)) []batch {
+// nil when there are none. Each batch is made to size by reserve before put
+// fills it: grown by append, the batches of a write cost twice their size
+// in garbage.
+func spread[T any](e *Engine, items []T, device func(T) proactive.DeviceID, reserve func(*batch, int), put func(*batch, T)) []batch {
 	if len(items) == 0 {
 		return nil
 	}
+	shard := make([]int32, len(items))
+	counts := make([]int, len(e.shards))
+	for i, it := range items {
+		s := e.shardOf(device(it))
+		shard[i] = int32(s)
+		counts[s]++
+	}
 	parts := make([]batch, len(e.shards))
-	for _, it := range items {
-		put(&parts[e.shardOf(device(it))], it)
+	for s, n := range counts {
+		if n > 0 {
+			reserve(&parts[s], n)
+		}
+	}
+	for i, it := range items {
+		put(&parts[shard[i]], it)
 	}
 	return parts
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -54,6 +55,11 @@ func TestMain(m *testing.M) {
 			}
 			defer pprof.StopCPUProfile()
 		}
+		// And its allocations, sampled every 4 KiB, written at the end too.
+		memPath := os.Getenv("PROACTIVE_TEST_MEMPROFILE")
+		if memPath != "" {
+			runtime.MemProfileRate = 4096
+		}
 		err := run(context.Background(), []string{"proactive", "serve"}, os.Getenv, os.Stdout, os.Stderr)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
@@ -61,6 +67,12 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		pprof.StopCPUProfile()
+		if memPath != "" {
+			if f, err := os.Create(memPath); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
