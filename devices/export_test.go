@@ -167,3 +167,14 @@ func (s *Store) ReloadDirectory(ctx context.Context) error {
 	_, err := s.loadDirectory(ctx)
 	return err
 }
+
+// PollDirectory polls the directory for the writes of the last back, by
+// the database's clock.
+func (s *Store) PollDirectory(ctx context.Context, back time.Duration) error {
+	var now int64
+	if err := s.read.QueryRowContext(ctx, s.dbNowSQL()).Scan(&now); err != nil {
+		return err
+	}
+	_, err := s.pollDirectory(ctx, now-back.Microseconds())
+	return err
+}

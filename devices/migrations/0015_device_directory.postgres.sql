@@ -42,3 +42,7 @@ END
 $$;
 CREATE TRIGGER devices_deleted AFTER DELETE ON devices
 	FOR EACH ROW EXECUTE FUNCTION devices_tombstone();
+
+-- Statistics now, so that the first polls of a large registry plan an index
+-- scan of devices_changed rather than a full scan; autovacuum keeps them.
+ANALYZE devices;
