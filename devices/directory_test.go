@@ -210,8 +210,8 @@ func (b *syncBuffer) String() string {
 
 // BenchmarkDeviceDirectory loads the directory of 100,000 devices (50
 // models, half with an installation date) and reports its heap per device
-// (B/device) and the time of a full load (load: ms/load), and of a poll that
-// finds nothing new (poll).
+// (B/device) and the time of a full load (load: ms/load), of a DeviceInfo
+// (lookup), and of a poll that finds nothing new (poll).
 func BenchmarkDeviceDirectory(b *testing.B) {
 	const n = 100_000
 	for _, d := range dialects {
@@ -242,6 +242,20 @@ func BenchmarkDeviceDirectory(b *testing.B) {
 				}
 				b.ReportMetric(perDevice, "B/device")
 				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/load")
+			})
+			// DeviceInfo, what each message costs.
+			b.Run("lookup", func(b *testing.B) {
+				ids := make([]proactive.DeviceID, 1024)
+				for i := range ids {
+					ids[i] = proactive.DeviceID(fmt.Sprintf("dev-%08d", i*97))
+				}
+				i := 0
+				for b.Loop() {
+					if _, _, ok := s.DeviceInfo(ids[i%len(ids)]); !ok {
+						b.Fatalf("%s unknown", ids[i%len(ids)])
+					}
+					i++
+				}
 			})
 			// A poll when nothing changed: what every instance pays each
 			// DirectoryRefresh.
