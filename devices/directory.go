@@ -199,6 +199,9 @@ type dirRunner struct {
 	done    chan struct{} // closed when the goroutine has returned
 	ready   chan struct{} // closed once the first load has been tried
 	loads   atomic.Int64  // database reads of the directory, for tests
+	// afterRead, if set (by tests), runs between a read of the database
+	// and its installation.
+	afterRead func()
 }
 
 // LoadDirectory loads the device directory and starts keeping it fresh, if
@@ -354,6 +357,9 @@ func (s *Store) loadDirectory(ctx context.Context) (since int64, err error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("load device directory: %w", err)
 	}
+	if f := s.dirRun.afterRead; f != nil {
+		f()
+	}
 	s.dir.replace(devices, models)
 	return now - directoryOverlap.Microseconds(), nil
 }
@@ -401,6 +407,9 @@ func (s *Store) pollDirectory(ctx context.Context, since int64) (next int64, err
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("poll device directory: %w", err)
+	}
+	if f := s.dirRun.afterRead; f != nil {
+		f()
 	}
 	s.dir.apply(changes)
 	return now - directoryOverlap.Microseconds(), nil

@@ -115,6 +115,61 @@ func TestDeviceDirectorySeesOtherProcesses(t *testing.T) {
 	})
 }
 
+// TestDeviceDirectoryCommitsWinOverReads: a commit through the store that
+// lands while a reload or a poll has read the database, but not yet
+// installed what it read, is not undone by that older read.
+func TestDeviceDirectoryCommitsWinOverReads(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		s := mustOpen(t, dsn, func(o *devices.Options) { o.DirectoryRefresh = time.Hour })
+		d1 := mustDevice(t, s, "d1", "")
+		mustDevice(t, s, "d2", "")
+		if err := s.LoadDirectory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// during runs read, then commit, then lets read install its result.
+		during := func(read func() error, commit func()) {
+			t.Helper()
+			var once sync.Once
+			s.AfterDirectoryRead(func() { once.Do(commit) })
+			defer s.AfterDirectoryRead(nil)
+			if err := read(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reload := func() error { return s.ReloadDirectory(ctx) }
+		poll := func() error { return s.PollDirectory(ctx, time.Hour) } // reads every device again
+		want := func(id proactive.DeviceID, model string) {
+			t.Helper()
+			if m, _, _ := s.DeviceInfo(id); m != model {
+				t.Errorf("%s: model %q, want %q", id, m, model)
+			}
+		}
+
+		during(reload, func() { mustDevice(t, s, "d3", "") })
+		want("d3", "fridge-a200")
+		during(reload, func() {
+			if err := s.DeleteDevice(ctx, "d2"); err != nil {
+				t.Error(err)
+			}
+		})
+		want("d2", "")
+		during(poll, func() {
+			d1.Model = "fridge-b300"
+			if _, err := s.UpdateDevice(ctx, d1); err != nil {
+				t.Error(err)
+			}
+		})
+		want("d1", "fridge-b300")
+		during(poll, func() {
+			if err := s.DeleteDevice(ctx, "d3"); err != nil {
+				t.Error(err)
+			}
+		})
+		want("d3", "")
+	})
+}
+
 // TestDeviceDirectoryKeepsLastGoodState: while the database cannot be polled
 // the directory answers as before and logs why; once it can, the writes
 // missed meanwhile come in.

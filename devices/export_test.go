@@ -178,3 +178,8 @@ func (s *Store) PollDirectory(ctx context.Context, back time.Duration) error {
 	_, err := s.pollDirectory(ctx, now-back.Microseconds())
 	return err
 }
+
+// AfterDirectoryRead makes every later read of the directory call f between
+// reading the database and installing what it read. Set it while no read
+// runs (the refresh far off).
+func (s *Store) AfterDirectoryRead(f func()) { s.dirRun.afterRead = f }
