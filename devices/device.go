@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -131,7 +130,7 @@ func (s *Store) CreateDevice(ctx context.Context, d proactive.Device) (proactive
 		if isUniqueViolation(err) {
 			return proactive.Errorf(proactive.EConflict, "device %s already exists", d.ID)
 		}
-		tx.onCommit(func() { s.info.invalidate(d.ID) })
+		tx.onCommit(func() { s.dir.put(d.ID, d.Model, d.Installed) })
 		return err
 	})
 	if err != nil {
@@ -172,7 +171,7 @@ func (s *Store) UpdateDevice(ctx context.Context, d proactive.Device) (proactive
 		if isUniqueViolation(err) {
 			return proactive.Errorf(proactive.EConflict, "serial %s of model %s is already another device's", d.Serial, d.Model)
 		}
-		tx.onCommit(func() { s.info.invalidate(d.ID) })
+		tx.onCommit(func() { s.dir.put(out.ID, out.Model, out.Installed) })
 		return err
 	})
 	if err != nil {
@@ -209,7 +208,7 @@ func (s *Store) DeleteDevice(ctx context.Context, id proactive.DeviceID) error {
 			return proactive.Errorf(proactive.EConflict, "device %s is still referenced", id)
 		}
 		tx.onCommit(func() {
-			s.info.invalidate(id)
+			s.dir.remove(id)
 			s.secrets.invalidate(id)
 		})
 		return rowsAffected(res, err, "device", id)
@@ -260,55 +259,4 @@ func (s *Store) ListDevices(ctx context.Context, f DeviceFilter) (Page[proactive
 		page.Next = string(page.Items[limit-1].ID)
 	}
 	return page, nil
-}
-
-// deviceInfo is what DeviceInfo caches of a device; ok is false for a device
-// the registry does not know (cached too, so unknown devices cost no query).
-type deviceInfo struct {
-	model     string
-	installed time.Time // zero when unknown
-	ok        bool
-}
-
-// deviceInfoTimeout bounds a DeviceInfo query, which has no caller context.
-const deviceInfoTimeout = 2 * time.Second
-
-// DeviceInfo returns what the rule engine reads of a device: its model and
-// its age in days since installation (NaN when the installation date is
-// unknown). ok is false for a device the registry does not know, and when
-// the database cannot be read (logged; not cached, so the next call retries).
-// Answers are cached for Options.InfoTTL; writes through this Store
-// invalidate them. It fits rules.DeviceFunc with a small adapter.
-func (s *Store) DeviceInfo(id proactive.DeviceID) (model string, ageDays float64, ok bool) {
-	now := s.now()
-	info, hit := s.info.get(id, now)
-	if !hit {
-		gen := s.info.gen()
-		ctx, cancel := context.WithTimeout(context.Background(), deviceInfoTimeout)
-		defer cancel()
-		var installed sql.NullTime
-		err := s.read.QueryRowContext(ctx, `SELECT model, installed_on FROM devices WHERE id = $1`, string(id)).
-			Scan(&info.model, &installed)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			info = deviceInfo{}
-		case err != nil:
-			s.log.Error("device info lookup failed", "device_id", id, "err", err)
-			return "", math.NaN(), false
-		default:
-			info.ok = true
-			if installed.Valid {
-				y, m, d := installed.Time.Date()
-				info.installed = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-			}
-		}
-		s.info.put(id, info, gen, now)
-	}
-	if !info.ok {
-		return "", math.NaN(), false
-	}
-	if info.installed.IsZero() {
-		return info.model, math.NaN(), true
-	}
-	return info.model, now.Sub(info.installed).Hours() / 24, true
 }

@@ -36,7 +36,9 @@
 //	                     whatsapp_consent(_at), email_consent(_at), unsubscribe_token (emails' link)
 //	consent_events       customer_id, channel, at, granted, method, actor, note: the consent audit trail
 //	devices              id, model, serial (unique per model), customer_id, site_* (address),
-//	                     time_zone, installed_on, firmware, metadata (JSON object)
+//	                     time_zone, installed_on, firmware, metadata (JSON object),
+//	                     changed_us (database clock; triggers)
+//	device_deletions     device_id, deleted_us: a day of tombstones (trigger)
 //	device_credentials   device_id, secret_hash (bcrypt)
 //	technicians          id, name, phone, time_zone
 //	technician_skills    technician_id, component
@@ -71,6 +73,14 @@
 // transition is a compare-and-set on the status (UPDATE ... WHERE id = $1 AND
 // status = $2): of two concurrent transitions of a ticket exactly one wins and
 // the other gets EConflict, as does an illegal move, with the reason.
+//
+// # The device directory
+//
+// DeviceInfo, called for every message, answers from memory: every
+// device's model and installation day, loaded in one query, updated by the
+// commits through the Store, and polled every Options.DirectoryRefresh for
+// other processes' writes (changed_us) and deletes (device_deletions). See
+// directory.go.
 //
 // # Errors
 //

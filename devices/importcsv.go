@@ -559,7 +559,7 @@ func (im *importer) row(ctx context.Context, tx *Tx, rec []string) (outcome, []p
 		} else if err != nil {
 			return 0, nil, err
 		}
-		tx.onCommit(func() { im.s.info.invalidate(dev.ID) })
+		tx.onCommit(func() { im.s.dir.put(dev.ID, dev.Model, dev.Installed) })
 		changed = true
 	}
 

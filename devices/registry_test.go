@@ -443,42 +443,37 @@ func TestTechnicianCRUD(t *testing.T) {
 	})
 }
 
-// TestDeviceInfo checks the rule engine's cached lookup.
+// TestDeviceInfo checks the rule engine's lookup: writes through the store
+// are in its directory as soon as they commit.
 func TestDeviceInfo(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dsn string) {
 		clk := newClock()
-		s := mustOpen(t, dsn, withClock(clk), func(o *devices.Options) { o.InfoTTL = time.Minute })
-		other := mustOpen(t, dsn, withClock(clk)) // another process on the same database
+		// A refresh of an hour: what is seen here is the commits' doing.
+		s := mustOpen(t, dsn, withClock(clk), func(o *devices.Options) { o.DirectoryRefresh = time.Hour })
 		ctx := t.Context()
 
 		if m, age, ok := s.DeviceInfo("d1"); ok || m != "" || !math.IsNaN(age) {
 			t.Errorf("unknown device: %q %v %v", m, age, ok)
 		}
-		d := mustDevice(t, s, "d1", "") // invalidates the negative answer
+		d := mustDevice(t, s, "d1", "")
 		if m, age, ok := s.DeviceInfo("d1"); !ok || m != "fridge-a200" || !math.IsNaN(age) {
 			t.Errorf("no install date: %q %v %v, want fridge-a200 NaN true", m, age, ok)
 		}
 		d.Installed = clk.Now().AddDate(0, 0, -10)
+		d.Model = "fridge-b300"
 		if _, err := s.UpdateDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 		clk.Add(12 * time.Hour)
 		// Installed midnight 10 days before 09:30, and 12 h on: 10 days 21.5 h.
-		if _, age, ok := s.DeviceInfo("d1"); !ok || math.Abs(age-(10+21.5/24)) > 1e-9 {
-			t.Errorf("age %v, want %v", age, 10+21.5/24)
+		if m, age, ok := s.DeviceInfo("d1"); !ok || m != "fridge-b300" || math.Abs(age-(10+21.5/24)) > 1e-9 {
+			t.Errorf("%q age %v %v, want fridge-b300 %v", m, age, ok, 10+21.5/24)
 		}
-
-		// Another process's write is seen once the cached answer expires.
-		d.Model = "fridge-b300"
-		if _, err := other.UpdateDevice(ctx, d); err != nil {
+		if _, err := devices.Import(ctx, s, strings.NewReader("device_id,model,time_zone,installed_on\nd2,oven-c1,Europe/Paris,2026-03-01\n"), nil); err != nil {
 			t.Fatal(err)
 		}
-		if m, _, _ := s.DeviceInfo("d1"); m != "fridge-a200" {
-			t.Errorf("model %q before the TTL, want the cached fridge-a200", m)
-		}
-		clk.Add(time.Minute)
-		if m, _, _ := s.DeviceInfo("d1"); m != "fridge-b300" {
-			t.Errorf("model %q after the TTL, want fridge-b300", m)
+		if m, age, ok := s.DeviceInfo("d2"); !ok || m != "oven-c1" || math.Abs(age-(9+21.5/24)) > 1e-9 {
+			t.Errorf("imported: %q %v %v, want oven-c1 %v", m, age, ok, 9+21.5/24)
 		}
 		if err := s.DeleteDevice(ctx, "d1"); err != nil {
 			t.Fatal(err)

@@ -42,10 +42,14 @@ type Options struct {
 	// Logger receives the few errors that have no caller to return to (a
 	// failed DeviceInfo lookup). Default: discard.
 	Logger *slog.Logger
-	// InfoTTL is how long DeviceInfo keeps an answer, default 30s. Writes
-	// through this Store invalidate it at once; writes by another process
-	// are seen after at most InfoTTL.
-	InfoTTL time.Duration
+	// DirectoryRefresh is how often the device directory that DeviceInfo
+	// answers from reads the devices other processes wrote or deleted,
+	// default 5s. Writes through this Store are in it once they commit.
+	DirectoryRefresh time.Duration
+	// DirectoryReload is how often the directory is read in full instead,
+	// default 10m: a safety net for what polling can miss (a transaction
+	// of another process that commits long after it wrote).
+	DirectoryReload time.Duration
 	// SecretCacheTTL is how long a device secret that checked out is
 	// accepted again without bcrypt, default 1m. Rotating or deleting the
 	// secret through this Store ends it at once.
@@ -80,8 +84,11 @@ type Store struct {
 	log     *slog.Logger
 	cost    int
 
-	info    *ttlCache[proactive.DeviceID, deviceInfo]
-	secrets *ttlCache[proactive.DeviceID, [32]byte]
+	dir        *directory // see DeviceInfo
+	dirRun     dirRunner
+	dirRefresh time.Duration
+	dirReload  time.Duration
+	secrets    *ttlCache[proactive.DeviceID, [32]byte]
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
@@ -109,18 +116,26 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // ErrSchemaTooNew, and changes nothing, when the database has a migration this
 // binary does not know.
 func OpenOptions(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	return openStore(ctx, dsn, opt, nil)
+}
+
+// openStore is OpenOptions, with every connection wrapped by wrap if not
+// nil (tests count queries so).
+func openStore(ctx context.Context, dsn string, opt Options, wrap func(driver.Connector) driver.Connector) (*Store, error) {
 	opt = opt.withDefaults()
 	s := &Store{
-		now:     opt.Now,
-		log:     opt.Logger,
-		cost:    opt.BcryptCost,
-		info:    newTTLCache[proactive.DeviceID, deviceInfo](opt.InfoTTL, 100_000),
-		secrets: newTTLCache[proactive.DeviceID, [32]byte](opt.SecretCacheTTL, 100_000),
+		now:        opt.Now,
+		log:        opt.Logger,
+		cost:       opt.BcryptCost,
+		dir:        newDirectory(),
+		dirRefresh: opt.DirectoryRefresh,
+		dirReload:  opt.DirectoryReload,
+		secrets:    newTTLCache[proactive.DeviceID, [32]byte](opt.SecretCacheTTL, 100_000),
 
 		webhookWake: make(chan struct{}, 1),
 	}
 	var err error
-	s.dialect, s.db, s.read, err = openDB(dsn, opt)
+	s.dialect, s.db, s.read, err = openDB(dsn, opt, wrap)
 	if err != nil {
 		return nil, err
 	}
@@ -143,8 +158,11 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if o.InfoTTL <= 0 {
-		o.InfoTTL = 30 * time.Second
+	if o.DirectoryRefresh <= 0 {
+		o.DirectoryRefresh = 5 * time.Second
+	}
+	if o.DirectoryReload <= 0 {
+		o.DirectoryReload = 10 * time.Minute
 	}
 	if o.SecretCacheTTL <= 0 {
 		o.SecretCacheTTL = time.Minute
@@ -181,15 +199,21 @@ func registerSQLiteFunctions() {
 	})
 }
 
-// openDB opens the write and read pools for dsn without touching the schema.
-func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
+// openDB opens the write and read pools for dsn without touching the schema;
+// wrap, if not nil, wraps their connectors.
+func openDB(dsn string, opt Options, wrap func(driver.Connector) driver.Connector) (d Dialect, db, read *sql.DB, err error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			// The parse error may quote the DSN, password included.
 			return "", nil, nil, errors.New("parse PostgreSQL URL: malformed (check host, port and parameters)")
 		}
-		db := stdlib.OpenDB(*cfg)
+		var db *sql.DB
+		if wrap != nil {
+			db = sql.OpenDB(wrap(stdlib.GetConnector(*cfg)))
+		} else {
+			db = stdlib.OpenDB(*cfg)
+		}
 		db.SetMaxOpenConns(opt.MaxOpenConns)
 		db.SetMaxIdleConns(opt.MaxOpenConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
@@ -215,7 +239,7 @@ func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 	w.Set("_journal_mode", "WAL")
 	w.Set("_synchronous", "NORMAL")
 	w.Set("_txlock", "immediate")
-	db, err = sql.Open("sqlite", path+"?"+w.Encode())
+	db, err = openSQLite(path+"?"+w.Encode(), wrap)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -226,7 +250,7 @@ func openDB(dsn string, opt Options) (d Dialect, db, read *sql.DB, err error) {
 
 	r := cloneValues(common)
 	r.Set("_query_only", "1")
-	read, err = sql.Open("sqlite", path+"?"+r.Encode())
+	read, err = openSQLite(path+"?"+r.Encode(), wrap)
 	if err != nil {
 		db.Close()
 		return "", nil, nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -292,6 +316,21 @@ func sqlitePath(dsn string) (string, url.Values, error) {
 	return p, q, nil
 }
 
+// openSQLite opens a pool of SQLite connections, their connector wrapped by
+// wrap if not nil.
+func openSQLite(dsn string, wrap func(driver.Connector) driver.Connector) (*sql.DB, error) {
+	if wrap == nil {
+		return sql.Open("sqlite", dsn)
+	}
+	return sql.OpenDB(wrap(dsnConnector{dsn: dsn})), nil
+}
+
+// dsnConnector is what sql.Open makes of a SQLite DSN.
+type dsnConnector struct{ dsn string }
+
+func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.Driver().Open(c.dsn) }
+func (c dsnConnector) Driver() driver.Driver                        { return &sqlite.Driver{} }
+
 func cloneValues(v url.Values) url.Values {
 	c := url.Values{}
 	for k, vs := range v {
@@ -300,8 +339,10 @@ func cloneValues(v url.Values) url.Values {
 	return c
 }
 
-// Close closes the database pools. In-flight calls may fail.
+// Close stops the directory's refresh and closes the database pools.
+// In-flight calls may fail.
 func (s *Store) Close() error {
+	s.stopDirectory()
 	err := s.db.Close()
 	if s.read != s.db {
 		err = errors.Join(err, s.read.Close())

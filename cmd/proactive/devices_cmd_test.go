@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/proactivehq/proactive/devices"
+	"github.com/proactivehq/proactive/internal/testenv"
 )
 
 // runDevices runs `proactive devices ARGS...` on the SQLite database db.
@@ -127,4 +129,31 @@ t2,Bad,+4915550999002,UTC,fan,*,mon 17:00-08:00
 	if tech, err := s.GetTechnician(t.Context(), "t1"); err != nil || len(tech.Skills) != 2 {
 		t.Errorf("t1: %+v, %v", tech, err)
 	}
+}
+
+// TestServeSeesDevicesImportedMeanwhile: a running serve counts the devices
+// registered at its start in its directory, and within its refresh those
+// that `proactive devices import`, another process, registers meanwhile.
+func TestServeSeesDevicesImportedMeanwhile(t *testing.T) {
+	t.Parallel()
+	influx := testenv.Influx(t)
+	env := baseEnv(t, influx)
+	env["PROACTIVE_MQTT_LISTEN"] = testenv.FreeAddr(t)
+	db := env["PROACTIVE_DB"]
+	if _, stderr, err := runDevices(t, db, "import", mustWriteFile(t, "one.csv", "device_id,model,time_zone\nd1,heatpump-x,UTC\n")); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	p := startServe(t, env)
+	if got := metric(t, p.http, "proactive_device_directory_devices"); got != 1 {
+		t.Errorf("directory of %v devices at start, want 1", got)
+	}
+	if _, stderr, err := runDevices(t, db, "import", mustWriteFile(t, "two.csv", "device_id,model,time_zone\nd2,heatpump-x,UTC\n")); err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	testenv.Eventually(t, 0, func() error {
+		if got := metric(t, p.http, "proactive_device_directory_devices"); got != 2 {
+			return fmt.Errorf("directory of %v devices, want 2", got)
+		}
+		return nil
+	})
 }

@@ -64,11 +64,18 @@ func serve(ctx context.Context, e env) error {
 			return fmt.Errorf("rules:\n%w", probs)
 		}
 	}
-	store, err := devices.Open(ctx, cfg.DB.Reveal())
+	store, err := devices.OpenOptions(ctx, cfg.DB.Reveal(), devices.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer store.Close()
+	// The device directory is loaded now rather than by the first message;
+	// a failure is retried in the background.
+	if err := store.LoadDirectory(ctx); err != nil {
+		log.Error("device directory not loaded; devices count as unknown until it is", "err", err)
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proactive_device_directory_devices",
+		Help: "Devices in this instance's in-memory directory of the registry."}, func() float64 { return float64(store.DirectorySize()) }))
 	deviceInfo := func(id proactive.DeviceID) (rules.DeviceInfo, bool) {
 		model, age, ok := store.DeviceInfo(id)
 		return rules.DeviceInfo{Model: model, AgeDays: age}, ok
