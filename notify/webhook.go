@@ -233,7 +233,7 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 }
 
 // Bounds of one pruning: rows per statement, so that no statement holds
-// its locks long, and statements per call, so that a large backlog does
+// its locks long, and batches per call, so that a large backlog does
 // not hold up deliveries (the next calls take the rest).
 const (
 	pruneBatch   = 1000
