@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/devices"
@@ -88,5 +89,47 @@ func TestWebhookRetryDelivery(t *testing.T) {
 		hasFields("not_found")(t, f, r)
 		want(t, f.as(t, admin, "POST", fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", hook.ID, dead.ID+1000), ""), http.StatusNotFound)
 		want(t, f.as(t, admin, "POST", fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", hook.ID+1000, dead.ID), ""), http.StatusNotFound)
+	})
+}
+
+// Once retention has pruned a delivery, the API's log no longer lists it
+// and it cannot be retried.
+func TestWebhookLogAfterRetention(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		f := newFixture(t, dsn)
+		rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
+		t.Cleanup(rc.Close)
+		hook := must(f.store.CreateWebhook(t.Context(), proactive.Webhook{URL: rc.URL, Events: []proactive.EventType{proactive.EventCustomerOptedOut}}, hookSecret))
+		must(f.store.CreateCustomer(t.Context(), proactive.Customer{ID: "c-old", Name: "Olga", Phone: "+33699887711", Language: "en"}))
+		for _, granted := range []bool{true, false} {
+			must(f.store.RecordConsent(t.Context(), "c-old", proactive.ConsentEvent{Granted: granted, Method: proactive.ConsentAPI, Actor: "test"}))
+		}
+		if _, err := notify.NewDispatcher(f.store, notify.DispatcherOptions{}).Deliver(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		logged := func() []devices.Delivery {
+			t.Helper()
+			r := f.as(t, admin, "GET", fmt.Sprintf("/webhooks/%d/deliveries", hook.ID), "")
+			want(t, r, http.StatusOK)
+			var page struct{ Items []devices.Delivery }
+			if err := json.Unmarshal(r.body, &page); err != nil {
+				t.Fatalf("log %s: %v", r.body, err)
+			}
+			return page.Items
+		}
+		l := logged()
+		if len(l) != 1 || l[0].State != devices.DeliveryDead {
+			t.Fatalf("log before pruning: %+v", l)
+		}
+		// A dispatcher a month and a day later, keeping 30 days.
+		later := func() time.Time { return time.Now().Add(31 * 24 * time.Hour) }
+		n, err := notify.NewDispatcher(f.store, notify.DispatcherOptions{Retention: 30 * 24 * time.Hour, Now: later}).Prune(t.Context())
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want 1", n, err)
+		}
+		if l := logged(); len(l) != 0 {
+			t.Errorf("log after pruning: %+v", l)
+		}
+		want(t, f.as(t, admin, "POST", fmt.Sprintf("/webhooks/%d/deliveries/%d/retry", hook.ID, l[0].ID), ""), http.StatusNotFound)
 	})
 }

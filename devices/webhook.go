@@ -478,3 +478,38 @@ func (s *Store) WebhookDeliveries(ctx context.Context, webhook int64, opt ListOp
 	}
 	return page, nil
 }
+
+// PruneWebhooks deletes at most limit delivered or dead deliveries that
+// finished before before, then at most limit events from before before
+// that no delivery refers to any more, and returns how many of each it
+// deleted. A pending delivery (retrying, or put back by a retry) is never
+// deleted, nor its event. Each statement commits on its own and touches at
+// most limit rows, so that a large backlog is pruned by repeated calls
+// without holding a long lock; processes may prune at once (a row is
+// deleted by one of them).
+func (c *conn) PruneWebhooks(ctx context.Context, before time.Time, limit int) (deliveries, events int, err error) {
+	// The outer conditions repeat the inner ones: on PostgreSQL a row that
+	// a concurrent retry put back to pending is checked again, not deleted.
+	res, err := c.write.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+			WHERE finished_at < $1 AND state IN ('delivered', 'dead') LIMIT $2)
+		AND finished_at < $1 AND state IN ('delivered', 'dead')`, dbTime(before), limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	// Only old events: a new one is written with its deliveries in one
+	// transaction, and nothing queues a delivery of an old one.
+	res, err = c.write.ExecContext(ctx, `DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e
+		WHERE e.at < $1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id) LIMIT $2)`, dbTime(before), limit)
+	if err != nil {
+		return int(n), 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	m, err := res.RowsAffected()
+	if err != nil {
+		return int(n), 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	return int(n), int(m), nil
+}

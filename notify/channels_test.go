@@ -177,7 +177,7 @@ func TestWhatsAppStopKeepsSMS(t *testing.T) {
 			t.Errorf("last consent event %+v", last)
 		}
 		posts := c.tw.Messages()
-		if len(posts) != 1 || posts[0].To != "whatsapp:"+alice || !strings.Contains(posts[0].Body, "unsubscribed") {
+		if len(posts) != 1 || posts[0].To != "whatsapp:"+alice || !strings.Contains(posts[0].Body, "no more WhatsApp messages") {
 			t.Fatalf("the STOP's confirmation: %+v", posts)
 		}
 		if v, _ := c.counter("proactive_notify_opt_outs_total", map[string]string{"channel": "whatsapp"}); v != 1 {

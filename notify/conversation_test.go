@@ -22,7 +22,7 @@ func TestStopAndStart(t *testing.T) {
 		e.wantSent(alice, 1)
 		e.reply(alice, "stop")
 		e.poll()
-		contains(t, e.wantSent(alice, 2)[1], "unsubscribed") // the confirmation, then nothing
+		contains(t, e.wantSent(alice, 2)[1], "unsubscribed", "no more SMS") // the confirmation, then nothing
 		c := must(e.store.GetCustomer(e.ctx, "alice"))
 		if c.SMSConsent {
 			t.Fatal("STOP left consent granted")

@@ -216,7 +216,7 @@ func (n *Notifier) decideParsed(st replyState, sid, body string, r parsedReply, 
 		c.Consent = &proactive.ConsentEvent{Channel: st.Channel, Granted: false, Method: keywordMethod(st.Channel), Actor: "customer",
 			Note: keywordNote(st.Channel) + r.Keyword}
 		c.Suppress, c.Keep, c.SuppressOn = "customer opted out of "+string(st.Channel), []string{KindHelp, KindOptOut}, st.Channel
-		return d, answer(KindOptOut, msgData{})
+		return d, answer(KindOptOut, msgData{Channel: st.Channel})
 	case replyStart:
 		d.Metric = "start"
 		c.Customer = st.Customer.ID

@@ -29,7 +29,7 @@ func TestOptOutKeywords(t *testing.T) {
 				e.poll()
 				sent++
 				got := e.wantSent(alice, sent)
-				contains(t, got[sent-1], "Frigo Care", "unsubscribed", "START")
+				contains(t, got[sent-1], "Frigo Care", "unsubscribed", "no more SMS", "START")
 				if strings.Contains(got[sent-1], "Reply STOP") {
 					t.Errorf("the opt-out confirmation asks to reply STOP: %q", got[sent-1])
 				}

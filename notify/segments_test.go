@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proactivehq/proactive"
 )
 
 func TestSegments(t *testing.T) {
@@ -152,4 +154,29 @@ func linked(kind string) bool {
 		return true
 	}
 	return false
+}
+
+// The opt-out's confirmation names the channel the customer left (consent
+// is per channel), in each language, in one GSM-7 segment.
+func TestOptOutNamesChannel(t *testing.T) {
+	want := map[string]map[proactive.Channel]string{
+		"en": {"": "no more SMS from us", proactive.ChannelSMS: "no more SMS from us",
+			proactive.ChannelWhatsApp: "no more WhatsApp messages from us", proactive.ChannelEmail: "no more emails from us"},
+		"fr": {"": "plus de SMS de notre part", proactive.ChannelSMS: "plus de SMS de notre part",
+			proactive.ChannelWhatsApp: "plus de messages WhatsApp de notre part", proactive.ChannelEmail: "plus d'e-mails de notre part"},
+	}
+	for lang, byChannel := range want {
+		for ch, phrase := range byChannel {
+			body, err := render(lang, KindOptOut, msgData{Brand: "Frigo Care", Channel: ch})
+			if err != nil {
+				t.Fatalf("%s/%s: %v", lang, ch, err)
+			}
+			if !strings.Contains(body, phrase) || !strings.Contains(body, "Frigo Care") || !strings.Contains(body, "START") {
+				t.Errorf("%s on %q: %q, want %q in it", lang, ch, body, phrase)
+			}
+			if segs, ucs2 := Segments(body); segs != 1 || ucs2 {
+				t.Errorf("%s on %q: %d segments (UCS-2 %v): %q", lang, ch, segs, ucs2, body)
+			}
+		}
+	}
 }

@@ -71,6 +71,16 @@ type msgData struct {
 	// Channel is the message's channel: an email has no SMS footer (the
 	// email adds its own, see emailParts).
 	Channel proactive.Channel
+	// Via names the messages of Channel in the language, set by render:
+	// consent is per channel, so the opt-out's confirmation says which.
+	Via string
+}
+
+// channelMessages names a channel's messages as the opt-out's
+// confirmation puts them ("no more WhatsApp messages", "plus de SMS").
+var channelMessages = map[string]map[proactive.Channel]string{
+	"en": {proactive.ChannelSMS: "SMS", proactive.ChannelWhatsApp: "WhatsApp messages", proactive.ChannelEmail: "emails"},
+	"fr": {proactive.ChannelSMS: "de SMS", proactive.ChannelWhatsApp: "de messages WhatsApp", proactive.ChannelEmail: "d'e-mails"},
 }
 
 // optOut ends the messages that do not carry the full disclosure.
@@ -132,7 +142,7 @@ var templateText = map[string]map[string]string{
 		KindFollowUp:       `Thanks for your message. This offer has ended, so our team will call you to arrange a visit if needed.`,
 		KindDeclinedUrgent: `Understood, no visit is planned. As this fault is serious, our team will call you to talk it over.`,
 		KindHelp:           `{{.Brand}}, proactive service for your devices: {{.Contact}}.`,
-		KindOptOut:         `{{.Brand}}: you are unsubscribed and will get no more messages. Reply START to subscribe again.`,
+		KindOptOut:         `{{.Brand}}: you are unsubscribed and will get no more {{.Via}} from us. Reply START to subscribe again.`,
 		KindStart:          `You will receive service messages again.`,
 		KindClarify:        `Sorry, we did not understand. {{if .Slots}}Reply with a slot number ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{else}}Reply {{end}}CALL, NO or HELP.`,
 		KindDispatch:       `{{.Text}}`,
@@ -168,7 +178,7 @@ var templateText = map[string]map[string]string{
 		KindFollowUp:       `Merci pour votre message. Cette offre est close : notre équipe vous appelle pour fixer une visite si besoin.`,
 		KindDeclinedUrgent: `C'est noté, aucune visite n'est prévue. Cette panne étant sérieuse, notre équipe va vous appeler.`,
 		KindHelp:           `{{.Brand}}, service proactif de vos appareils : {{.Contact}}.`,
-		KindOptOut:         `{{.Brand}} : vous ne recevrez plus de messages. Répondez START pour les recevoir à nouveau.`,
+		KindOptOut:         `{{.Brand}} : vous ne recevrez plus {{.Via}} de notre part. Répondez START pour les recevoir à nouveau.`,
 		KindStart:          `Vous recevrez à nouveau nos messages de service.`,
 		KindClarify:        `Désolé, nous n'avons pas compris. Répondez {{if .Slots}}par un numéro ({{range $i, $s := .Slots}}{{if $i}}, {{end}}{{inc $i}}{{end}}), {{end}}APPEL, NON ou AIDE.`,
 		KindDispatch:       `{{.Text}}`,
@@ -239,6 +249,7 @@ func render(lang, kind string, d msgData) (string, error) {
 	component := toGSM7(strings.TrimSpace(componentName(lang, oneLine(d.Component))))
 	d.Brand, d.Contact = toGSM7(clip(oneLine(d.Brand), 20)), toGSM7(clip(oneLine(d.Contact), 80))
 	d.Visit = toGSM7(d.Visit)
+	d.Via = channelMessages[lang][d.Channel.OrSMS()]
 	slots := d.Slots
 	d.Slots = make([]string, len(slots))
 	for i, s := range slots {

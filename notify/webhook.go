@@ -51,6 +51,11 @@ type WebhookStore interface {
 	WebhookResult(ctx context.Context, id int64, r devices.DeliveryResult) error
 	// WebhookWake receives when deliveries were queued in this process.
 	WebhookWake() <-chan struct{}
+	// PruneWebhooks deletes at most limit delivered or dead deliveries
+	// finished before before, then at most limit unreferenced events
+	// from before before, and returns how many of each; never a pending
+	// delivery. Safe to call from several processes at once.
+	PruneWebhooks(ctx context.Context, before time.Time, limit int) (deliveries, events int, err error)
 }
 
 var _ WebhookStore = (*devices.Store)(nil)
@@ -76,8 +81,14 @@ type DispatcherOptions struct {
 	// Client sends the requests; default an http.Client that follows no
 	// redirect (a POST must not turn into a GET elsewhere).
 	Client *http.Client
-	// Registerer gets proactive_webhook_deliveries_total; nil registers
-	// nothing.
+	// Retention is how long delivered and dead deliveries, and the events
+	// no delivery refers to any more, are kept; 0 (the default) keeps them
+	// all. Pending deliveries are kept whatever their age.
+	Retention time.Duration
+	// PruneInterval is the least time between two prunings, default 5m.
+	PruneInterval time.Duration
+	// Registerer gets proactive_webhook_deliveries_total and
+	// proactive_webhook_deliveries_pruned_total; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	// Now is the clock; default time.Now.
@@ -103,6 +114,9 @@ func (o DispatcherOptions) withDefaults() DispatcherOptions {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
+	if o.PruneInterval <= 0 {
+		o.PruneInterval = 5 * time.Minute
+	}
 	if o.Client == nil {
 		o.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
@@ -125,6 +139,8 @@ type Dispatcher struct {
 	log   *slog.Logger
 	// results counts attempts by result: delivered, retry, dead.
 	results *prometheus.CounterVec
+	// pruned counts the deliveries deleted by retention.
+	pruned prometheus.Counter
 }
 
 // Delivery results, the values of the metric's result label.
@@ -139,22 +155,32 @@ func NewDispatcher(store WebhookStore, opt DispatcherOptions) *Dispatcher {
 	for _, r := range deliveryResults {
 		d.results.WithLabelValues(r)
 	}
+	d.pruned = prometheus.NewCounter(prometheus.CounterOpts{Name: "proactive_webhook_deliveries_pruned_total",
+		Help: "Delivered and dead webhook deliveries deleted once older than notify.webhook_retention."})
 	if opt.Registerer != nil {
-		opt.Registerer.MustRegister(d.results)
+		opt.Registerer.MustRegister(d.results, d.pruned)
 	}
 	return d
 }
 
-// Run delivers until ctx ends, and returns after the attempts in flight
-// have finished (each within Timeout).
+// Run delivers until ctx ends, prunes every PruneInterval when Retention
+// is set, and returns after the attempts in flight have finished (each
+// within Timeout).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.opt.PollInterval)
 	defer t.Stop()
+	var lastPrune time.Time
 	for {
 		// In-flight attempts finish when ctx ends: returning after the
 		// pass is the drain.
 		if _, err := d.Deliver(context.WithoutCancel(ctx)); err != nil {
 			d.log.Error("deliver webhooks", "err", err)
+		}
+		if now := d.opt.Now(); d.opt.Retention > 0 && (lastPrune.IsZero() || now.Sub(lastPrune) >= d.opt.PruneInterval) {
+			lastPrune = now
+			if _, err := d.Prune(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("prune webhook deliveries", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -201,6 +227,35 @@ func (d *Dispatcher) Deliver(ctx context.Context) (int, error) {
 		total += made
 		if len(errs) > 0 || made == 0 {
 			return total, errors.Join(errs...)
+		}
+	}
+	return total, nil
+}
+
+// Bounds of one pruning: rows per statement, so that no statement holds
+// its locks long, and batches per call, so that a large backlog does
+// not hold up deliveries (the next calls take the rest).
+const (
+	pruneBatch   = 1000
+	pruneBatches = 100
+)
+
+// Prune deletes the delivered and dead deliveries older than Retention,
+// and the events no delivery refers to any more, in batches, and returns
+// how many deliveries it deleted; with Retention 0 it deletes nothing. Run
+// calls it every PruneInterval; tests call it after moving the clock.
+func (d *Dispatcher) Prune(ctx context.Context) (int, error) {
+	if d.opt.Retention <= 0 {
+		return 0, nil
+	}
+	before := d.opt.Now().Add(-d.opt.Retention)
+	total := 0
+	for range pruneBatches {
+		n, m, err := d.store.PruneWebhooks(ctx, before, pruneBatch)
+		total += n
+		d.pruned.Add(float64(n))
+		if err != nil || n < pruneBatch && m < pruneBatch {
+			return total, err
 		}
 	}
 	return total, nil

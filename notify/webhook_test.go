@@ -576,3 +576,99 @@ func TestWebhookRetryDead(t *testing.T) {
 		}
 	})
 }
+
+// Retention: the dispatcher deletes delivered and dead deliveries older
+// than Retention, and counts them; a pending one stays whatever its age
+// and is still delivered; Run prunes too. Without Retention nothing goes.
+func TestWebhookRetention(t *testing.T) {
+	testenv.EachDialect(t, func(t *testing.T, dsn string) {
+		e := newEnv(t, dsn, nil)
+		rc := newReceiver(t)
+		hook := e.webhook(rc.URL, "")
+		const month = 30 * 24 * time.Hour
+		reg := prometheus.NewRegistry()
+		dp := e.dispatcher(e.store, func(o *notify.DispatcherOptions) { o.Retention, o.Registerer = month, reg })
+		pruned := func() float64 {
+			t.Helper()
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "proactive_webhook_deliveries_pruned_total" {
+					return mf.GetMetric()[0].GetCounter().GetValue()
+				}
+			}
+			t.Fatal("no proactive_webhook_deliveries_pruned_total series")
+			return 0
+		}
+		if n := pruned(); n != 0 {
+			t.Fatalf("pruned %v before anything", n)
+		}
+
+		// fridge-1's ticket: opened delivered, review refused (dead);
+		// fridge-2's: opened retrying.
+		rc.setAnswer(func(ev proactive.OutboundEvent) int {
+			switch {
+			case ev.Type == proactive.EventTicketReview:
+				return http.StatusGone
+			case strings.Contains(string(ev.Data), `"device_id":"fridge-2"`):
+				return http.StatusServiceUnavailable
+			}
+			return http.StatusOK
+		})
+		old := e.open("fridge-1", "fan")
+		must(e.store.Transition(e.ctx, old.ID, proactive.TicketReview, "test", ""))
+		retrying := e.open("fridge-2", "fan")
+		deliver(t, dp)
+		if got := rc.ofTicket(old.ID); !slices.Equal(got, []string{"ticket.opened:200", "ticket.review:410"}) {
+			t.Fatalf("fridge-1's ticket: %v", got)
+		}
+
+		e.clock.Add(month + time.Hour)
+		e.open("fridge-1", "door")
+		deliver(t, dp) // the new ticket's event goes; the retrying one fails again
+		if n, err := e.dispatcher(e.store, nil).Prune(e.ctx); err != nil || n != 0 {
+			t.Fatalf("without retention pruned %d (%v)", n, err)
+		}
+		if n := len(e.log(hook.ID)); n != 4 {
+			t.Fatalf("%d deliveries before pruning, want 4", n)
+		}
+		if n, err := dp.Prune(e.ctx); err != nil || n != 2 {
+			t.Fatalf("pruned %d (%v), want fridge-1's ticket's two", n, err)
+		}
+		if n := pruned(); n != 2 {
+			t.Errorf("pruned counter %v, want 2", n)
+		}
+		l := e.log(hook.ID)
+		if len(l) != 2 || l[0].State != devices.DeliveryDelivered || l[1].State != devices.DeliveryPending || l[1].Attempts != 2 {
+			t.Fatalf("log after pruning: %+v; want the recent delivery and the retrying one", l)
+		}
+
+		// The old retrying delivery still goes out; a month on, Run prunes
+		// it with the recent one.
+		rc.setAnswer(nil)
+		e.clock.Add(time.Hour)
+		deliver(t, dp)
+		if got := rc.ofTicket(retrying.ID); len(got) != 3 || got[2] != "ticket.opened:200" {
+			t.Fatalf("the retrying ticket: %v", got)
+		}
+		e.clock.Add(month + time.Hour)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- dp.Run(ctx) }()
+		testenv.Eventually(t, 0, func() error {
+			if n := pruned(); n != 4 {
+				return fmt.Errorf("pruned %v, want 4", n)
+			}
+			return nil
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if l := e.log(hook.ID); len(l) != 0 {
+			t.Errorf("log after Run pruned: %+v", l)
+		}
+	})
+}

@@ -203,6 +203,9 @@ type Config struct {
 		WebhookAttempts int      `yaml:"webhook_attempts"`
 		WebhookTimeout  Duration `yaml:"webhook_timeout"`
 		WebhookBackoff  Duration `yaml:"webhook_backoff"`
+		// WebhookRetention is how long delivered and dead deliveries are
+		// kept in the outbox; 0 keeps them all.
+		WebhookRetention Duration `yaml:"webhook_retention"`
 		// GroupWait is how long an offer waits after its alert so that an
 		// incident can form first; 0s sends it at once.
 		GroupWait Duration `yaml:"group_wait"`
@@ -276,6 +279,7 @@ func Default() Config {
 	c.Notify.WebhookAttempts = 12
 	c.Notify.WebhookTimeout = Duration(10 * time.Second)
 	c.Notify.WebhookBackoff = Duration(30 * time.Second)
+	c.Notify.WebhookRetention = Duration(30 * 24 * time.Hour)
 	c.Notify.GroupWait = Duration(30 * time.Second)
 	c.Notify.Incident.MinDevices = 5
 	c.Notify.Incident.MinShare = 0.2
@@ -666,7 +670,7 @@ func (c *Config) validate() []error {
 	}
 	// 0 turns these off.
 	for key, d := range map[string]Duration{"notify.contact_cooldown": c.Notify.ContactCooldown, "notify.max_alert_age": c.Notify.MaxAlertAge,
-		"notify.nps_interval": c.Notify.NPSInterval} {
+		"notify.nps_interval": c.Notify.NPSInterval, "notify.webhook_retention": c.Notify.WebhookRetention} {
 		if d < 0 {
 			bad(key, "must not be negative (0 turns it off)")
 		}

@@ -241,3 +241,21 @@ func TestLoggerDurations(t *testing.T) {
 		}
 	}
 }
+
+// notify.webhook_retention: 30 days by default, 0 keeps everything, a
+// negative one is refused.
+func TestWebhookRetentionKey(t *testing.T) {
+	if d := time.Duration(Default().Notify.WebhookRetention); d != 30*24*time.Hour {
+		t.Errorf("default retention %s, want 720h", d)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "7d": 7 * 24 * time.Hour, "2160h": 90 * 24 * time.Hour} {
+		cfg, err := Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_WEBHOOK_RETENTION": v}))
+		if err != nil || time.Duration(cfg.Notify.WebhookRetention) != want {
+			t.Errorf("retention %q: %s, %v; want %s", v, time.Duration(cfg.Notify.WebhookRetention), err, want)
+		}
+	}
+	_, err := Load("", envMap(map[string]string{"PROACTIVE_NOTIFY_WEBHOOK_RETENTION": "-1h"}))
+	if err == nil || !strings.Contains(err.Error(), "notify.webhook_retention") {
+		t.Errorf("a negative retention: %v", err)
+	}
+}

@@ -107,5 +107,5 @@ func registry(ctx context.Context, dsn string) (*devices.Store, string) {
 func DispatcherOptions(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) notify.DispatcherOptions {
 	nc := cfg.Notify
 	return notify.DispatcherOptions{Attempts: nc.WebhookAttempts, Timeout: time.Duration(nc.WebhookTimeout),
-		Backoff: time.Duration(nc.WebhookBackoff), Registerer: reg, Logger: log}
+		Backoff: time.Duration(nc.WebhookBackoff), Retention: time.Duration(nc.WebhookRetention), Registerer: reg, Logger: log}
 }
