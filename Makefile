@@ -84,6 +84,7 @@ bench: bin/influxd bin/telegraf
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkKafkaIngest' -benchtime 200000x -timeout 10m ./ingest/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkPartitionRestore' -benchtime 1x -timeout 30m ./rules/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkOpenTicket|BenchmarkCheckDeviceSecret' -benchtime 2s ./devices/
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkDeviceDirectory' -timeout 10m ./devices/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkAlertToSMS' -benchtime 1x -timeout 20m ./notify/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSimulatorPublish' -benchtime 1000000x -timeout 10m ./simulator/
 	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkSimulatorCPU' -benchtime 1x -timeout 10m ./simulator/
