@@ -104,8 +104,8 @@ var benchLimit = map[string]float64{}
 // builds one), for the comparison in one run; it is skipped otherwise.
 //
 // BENCH_CPUPROFILE=dir writes the platform's CPU profile of each ingest
-// sub-benchmark to dir/{mosquitto,embedded}.cpu.prof, and its allocations
-// to .allocs.prof beside it.
+// sub-benchmark to dir/{mosquitto,embedded}.cpu.prof; BENCH_MEMPROFILE=dir
+// its allocations to dir/{mosquitto,embedded}.allocs.prof.
 //
 // Knobs, for experiments: BENCH_CONNS (publisher connections, default one per
 // device), BENCH_MOSQUITTO_MAX_INFLIGHT, and BENCH_PROACTIVE_INFLUX_BATCH_SIZE,
@@ -280,6 +280,9 @@ func benchIngestRun(b *testing.B, name, broker string, env map[string]string, in
 	if dir := os.Getenv("BENCH_CPUPROFILE"); dir != "" {
 		profile = filepath.Join(dir, name+".cpu.prof")
 		env["PROACTIVE_TEST_CPUPROFILE"] = profile
+	}
+	if dir := os.Getenv("BENCH_MEMPROFILE"); dir != "" {
+		// Sampling allocations costs the platform CPU: a run of its own.
 		env["PROACTIVE_TEST_MEMPROFILE"] = filepath.Join(dir, name+".allocs.prof")
 	}
 	p := startChild(b, env)
