@@ -75,12 +75,38 @@ type bufferedConn struct {
 }
 
 func newBufferedConn(conn net.Conn) *bufferedConn {
-	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer), closeGrace: connCloseGrace}
+	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(&coalescingReader{Conn: conn}, connReadBuffer), closeGrace: connCloseGrace}
 	c.drained.L = &c.mu
 	return c
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// coalescingReader is the connection under bufferedConn's read buffer. A
+// read that found little waiting is followed by a short pause before the
+// next: a busy broker's messages then arrive many per read(2) instead of
+// one or two, each read having cost a system call and a wake-up of the
+// reading goroutine. A message waits at most readPause longer for it, while
+// writes linger for milliseconds anyway.
+type coalescingReader struct {
+	net.Conn
+	pause bool
+}
+
+// Thresholds of coalescingReader.
+const (
+	readSmall = 16 << 10
+	readPause = time.Millisecond
+)
+
+func (r *coalescingReader) Read(p []byte) (int, error) {
+	if r.pause {
+		time.Sleep(readPause)
+	}
+	n, err := r.Conn.Read(p)
+	r.pause = n < readSmall
+	return n, err
+}
 
 // puback queues the PUBACK of the QoS 1 publish id, read from this
 // connection, and reports whether it did. Once the connection is closed
