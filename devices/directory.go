@@ -311,6 +311,16 @@ func (s *Store) installedDaysSQL(t string) string {
 	return `CAST(julianday(` + t + `.installed_on) - 2440587.5 AS INTEGER)`
 }
 
+// directoryClock reads the database's clock in changed_us units; what
+// names the read (load, poll) in the error.
+func (s *Store) directoryClock(ctx context.Context, what string) (int64, error) {
+	var now int64
+	if err := s.read.QueryRowContext(ctx, s.dbNowSQL()).Scan(&now); err != nil {
+		return 0, fmt.Errorf("%s device directory: read the database clock: %w", what, err)
+	}
+	return now, nil
+}
+
 // loadDirectory reads every device into a new map and installs it. It
 // returns the stamp from which the next poll reads.
 func (s *Store) loadDirectory(ctx context.Context) (since int64, err error) {
@@ -323,9 +333,9 @@ func (s *Store) loadDirectory(ctx context.Context) (since int64, err error) {
 			s.dir.endRead()
 		}
 	}()
-	var now int64
-	if err := s.read.QueryRowContext(ctx, s.dbNowSQL()).Scan(&now); err != nil {
-		return 0, fmt.Errorf("load device directory: read the database clock: %w", err)
+	now, err := s.directoryClock(ctx, "load")
+	if err != nil {
+		return 0, err
 	}
 	devices := make(map[string]dirEntry, s.dir.len())
 	var models []string
@@ -379,9 +389,9 @@ func (s *Store) pollDirectory(ctx context.Context, since int64) (next int64, err
 			s.dir.endRead()
 		}
 	}()
-	var now int64
-	if err := s.read.QueryRowContext(ctx, s.dbNowSQL()).Scan(&now); err != nil {
-		return 0, fmt.Errorf("poll device directory: read the database clock: %w", err)
+	now, err := s.directoryClock(ctx, "poll")
+	if err != nil {
+		return 0, err
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.model, `+s.installedDaysSQL("d")+` FROM devices d WHERE d.changed_us > $1
 		UNION ALL
