@@ -265,7 +265,8 @@ func (s *Store) runDirectory(ctx context.Context, ready, done chan struct{}) {
 	since, err := s.loadDirectory(ctx)
 	close(ready)
 	lastLoad := time.Now()
-	if err != nil && ctx.Err() == nil {
+	failing := err != nil && ctx.Err() == nil
+	if failing {
 		s.log.Error("device directory: load failed; retrying", "err", err, "retry", s.dirRefresh)
 	}
 	t := time.NewTicker(s.dirRefresh)
@@ -287,8 +288,16 @@ func (s *Store) runDirectory(ctx context.Context, ready, done chan struct{}) {
 				since = next
 			}
 		}
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("device directory: refresh failed; serving the last good state", "err", err, "retry", s.dirRefresh)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			// Once a streak: a database outage would log every tick.
+			failing = true
+			s.log.Error("device directory: refresh failed; serving the last good state until it succeeds", "err", err, "retry", s.dirRefresh)
+		case err != nil && ctx.Err() == nil:
+			s.log.Debug("device directory: refresh failed again", "err", err)
+		case err == nil && failing:
+			failing = false
+			s.log.Info("device directory: refresh works again")
 		}
 	}
 }

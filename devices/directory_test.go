@@ -3,6 +3,7 @@ package devices_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -179,7 +180,7 @@ func TestDeviceDirectoryKeepsLastGoodState(t *testing.T) {
 		var logs syncBuffer
 		s := mustOpen(t, dsn, func(o *devices.Options) {
 			o.DirectoryRefresh = 20 * time.Millisecond
-			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		})
 		other := mustOpen(t, dsn)
 		d := mustDevice(t, other, "d1", "")
@@ -194,12 +195,17 @@ func TestDeviceDirectoryKeepsLastGoodState(t *testing.T) {
 		if _, err := other.UpdateDevice(ctx, d); err != nil {
 			t.Fatal(err)
 		}
+		// The streak is one error; the refreshes failing after it are
+		// debug lines.
 		testenv.Eventually(t, 0, func() error {
-			if !strings.Contains(logs.String(), "device directory: refresh failed") {
-				return fmt.Errorf("no failed refresh logged yet: %q", logs.String())
+			if n := strings.Count(logs.String(), "refresh failed again"); n < 2 {
+				return fmt.Errorf("%d failed refreshes after the first logged: %q", n, logs.String())
 			}
 			return nil
 		})
+		if n := strings.Count(logs.String(), "level=ERROR msg=\"device directory: refresh failed"); n != 1 {
+			t.Errorf("%d error lines for one streak of failures, want 1:\n%s", n, logs.String())
+		}
 		if m, _, ok := s.DeviceInfo("d1"); !ok || m != "fridge-a200" {
 			t.Errorf("d1 during the outage: %q %v, want the last good fridge-a200", m, ok)
 		}
@@ -209,6 +215,9 @@ func TestDeviceDirectoryKeepsLastGoodState(t *testing.T) {
 		testenv.Eventually(t, 0, func() error {
 			if m, _, _ := s.DeviceInfo("d1"); m != "fridge-b300" {
 				return fmt.Errorf("d1: model %q after the outage, want fridge-b300", m)
+			}
+			if !strings.Contains(logs.String(), "refresh works again") {
+				return errors.New("the end of the streak is not logged")
 			}
 			return nil
 		})
