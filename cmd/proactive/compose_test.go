@@ -672,6 +672,7 @@ func platformMetrics(tb testing.TB) descRecorder {
 	tb.Cleanup(func() { store.Close() })
 	notify.New(notify.Options{Store: store, Registerer: reg})
 	notify.NewDispatcher(store, notify.DispatcherOptions{Registerer: reg})
+	reg.MustRegister(directoryGauge(store))
 	// Prometheus adds these to every scraped series.
 	reg["up"] = metricInfo{}
 	return reg

@@ -74,8 +74,7 @@ func serve(ctx context.Context, e env) error {
 	if err := store.LoadDirectory(ctx); err != nil {
 		log.Error("device directory not loaded; devices count as unknown until it is", "err", err)
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proactive_device_directory_devices",
-		Help: "Devices in this instance's in-memory directory of the registry."}, func() float64 { return float64(store.DirectorySize()) }))
+	reg.MustRegister(directoryGauge(store))
 	deviceInfo := func(id proactive.DeviceID) (rules.DeviceInfo, bool) {
 		model, age, ok := store.DeviceInfo(id)
 		return rules.DeviceInfo{Model: model, AgeDays: age}, ok

@@ -89,3 +89,10 @@ func reloadRules(cfg Config, engine *rules.Engine) (int, error) {
 	count, probs := engine.LoadFiles(cfg.Rules.Paths)
 	return count, probs.Err()
 }
+
+// directoryGauge is proactive_device_directory_devices: the devices in this
+// instance's in-memory directory of the registry.
+func directoryGauge(store *devices.Store) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "proactive_device_directory_devices",
+		Help: "Devices in this instance's in-memory directory of the registry."}, func() float64 { return float64(store.DirectorySize()) })
+}
