@@ -27,30 +27,54 @@ const (
 // openBufferedConn dials the broker u (a proxy from the environment for
 // plain TCP, TLS with tlsCfg for mqtts) and wraps the connection in a
 // bufferedConn: the subscriber reads many publishes per read(2) and writes
-// the PUBACKs of a stored batch in a few write(2) calls.
+// the PUBACKs of a stored batch in a few write(2) calls. The socket itself
+// is read through a coalescingReader, under TLS when there is TLS: TLS
+// reads a record at a time, so above it every read would look small.
 func openBufferedConn(ctx context.Context, u *url.URL, tlsCfg *tls.Config, timeout time.Duration) (*bufferedConn, error) {
 	dialer := &net.Dialer{Timeout: timeout}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var conn net.Conn
-	var err error
 	switch u.Scheme {
 	case "mqtt", "tcp":
+		var conn net.Conn
+		var err error
 		d := proxy.FromEnvironmentUsing(dialer)
 		if cd, ok := d.(proxy.ContextDialer); ok {
 			conn, err = cd.DialContext(ctx, "tcp", u.Host)
 		} else {
 			conn, err = d.Dial("tcp", u.Host)
 		}
+		if err != nil {
+			return nil, err
+		}
+		socket := &coalescingReader{Conn: conn}
+		c := newBufferedConn(socket)
+		c.socket = socket
+		return c, nil
 	case "mqtts", "ssl", "tls":
-		conn, err = (&tls.Dialer{NetDialer: dialer, Config: tlsCfg}).DialContext(ctx, "tcp", u.Host)
+		raw, err := dialer.DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return nil, err
+		}
+		cfg := tlsCfg.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		socket := &coalescingReader{Conn: raw}
+		conn := tls.Client(socket, cfg)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		c := newBufferedConn(conn)
+		c.socket = socket
+		return c, nil
 	default:
 		return nil, errors.New("mqtt: unknown scheme " + u.Scheme)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return newBufferedConn(conn), nil
 }
 
 // bufferedConn reads through a buffer and coalesces writes: Write appends
@@ -65,6 +89,8 @@ type bufferedConn struct {
 	r *bufio.Reader
 	// closeGrace is connCloseGrace but in tests.
 	closeGrace time.Duration
+	// socket is the reader under TLS and the buffer, when dialled.
+	socket *coalescingReader
 
 	mu       sync.Mutex
 	drained  sync.Cond // signalled when the flusher took or finished a buffer
@@ -75,22 +101,23 @@ type bufferedConn struct {
 }
 
 func newBufferedConn(conn net.Conn) *bufferedConn {
-	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(&coalescingReader{Conn: conn}, connReadBuffer), closeGrace: connCloseGrace}
+	c := &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, connReadBuffer), closeGrace: connCloseGrace}
 	c.drained.L = &c.mu
 	return c
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// coalescingReader is the connection under bufferedConn's read buffer. A
-// read that found little waiting is followed by a short pause before the
-// next: a busy broker's messages then arrive many per read(2) instead of
-// one or two, each read having cost a system call and a wake-up of the
-// reading goroutine. A message waits at most readPause longer for it, while
-// writes linger for milliseconds anyway.
+// coalescingReader is the socket under the subscriber's reads. A read that
+// emptied the socket (it did not fill the buffer) and found little is
+// followed by a short pause before the next: a busy broker's messages then
+// arrive many per read(2) instead of one or two, each read having cost a
+// system call and a wake-up of the reading goroutine. A message waits at
+// most readPause longer for it, while writes linger for milliseconds anyway.
 type coalescingReader struct {
 	net.Conn
-	pause bool
+	pause  bool
+	pauses int // for tests
 }
 
 // Thresholds of coalescingReader.
@@ -101,10 +128,11 @@ const (
 
 func (r *coalescingReader) Read(p []byte) (int, error) {
 	if r.pause {
+		r.pauses++
 		time.Sleep(readPause)
 	}
 	n, err := r.Conn.Read(p)
-	r.pause = n < readSmall
+	r.pause = n < len(p) && n < readSmall
 	return n, err
 }
 

@@ -260,3 +260,54 @@ func TestParsePublish(t *testing.T) {
 		}
 	}
 }
+
+// Messages already waiting are read without pausing, over TLS as over TCP:
+// TLS hands out a record per read, so the pause sits under it, where a read
+// finds everything waiting. (Above TLS, a broker writing a record per
+// packet was read one message a millisecond.)
+func TestCoalescingReaderDoesNotPauseOnWaitingData(t *testing.T) {
+	cert, pool := selfSigned(t)
+	const n, size = 200, 200
+	for _, scheme := range []string{"tcp", "mqtts"} {
+		t.Run(scheme, func(t *testing.T) {
+			var ln net.Listener
+			var err error
+			if scheme == "mqtts" {
+				ln, err = tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+			} else {
+				ln, err = net.Listen("tcp", "127.0.0.1:0")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			written := make(chan error, 1)
+			listen(t, ln, func(c net.Conn) {
+				msg := make([]byte, size)
+				for range n {
+					if _, err := c.Write(msg); err != nil { // a record a packet over TLS
+						written <- err
+						return
+					}
+				}
+				written <- nil
+				_, _ = io.Copy(io.Discard, c) // until the client closes
+			})
+			conn, err := openBufferedConn(t.Context(), &url.URL{Scheme: scheme, Host: ln.Addr().String()},
+				&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := <-written; err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, n*size)
+			if _, err := io.ReadFull(conn, buf); err != nil {
+				t.Fatal(err)
+			}
+			if conn.socket.pauses > 3 {
+				t.Errorf("%d pauses reading %d messages that were all waiting, want at most 3", conn.socket.pauses, n)
+			}
+		})
+	}
+}
