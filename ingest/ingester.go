@@ -76,6 +76,9 @@ type Message struct {
 	// the batch the message was stored in: Kafka commits an offset only
 	// once its records are evaluated, not only stored.
 	AckAfterSink bool
+	// tooLarge, when set, is the size of the payload the subscriber
+	// discarded unread for being far past MaxPayload.
+	tooLarge int
 	// queueAck, when set, is used instead of Ack once the message is
 	// stored: it queues the acknowledgement, and the ingester's ackFlush
 	// sends the acks of a batch together (the embedded broker's PUBACKs,
@@ -368,6 +371,10 @@ func (in *Ingester) decode(m Message) *item {
 	in.m.message(kind).Inc()
 	if err != nil {
 		in.deadLetter(m, "", EntryError{-1, ReasonBadTopic, err.Error()})
+		return nil
+	}
+	if m.tooLarge > 0 {
+		in.deadLetter(m, id, EntryError{-1, ReasonTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", m.tooLarge, MaxPayload)})
 		return nil
 	}
 	model, known := "", false

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -291,12 +292,14 @@ func (ss *mqttSession) cause(readErr error) error {
 }
 
 // awaitSuback ends the session when the SUBACK has not come within
-// timeout. A reader held by the ingester's backpressure (InfluxDB down, the
-// session's backlog arriving first) has not read it yet, which is no reason
-// to drop the connection: the wait starts again.
+// timeout. A reader held by the ingester's backpressure (InfluxDB down) or
+// still reading the session's backlog, which the broker sends first, has
+// not read it yet, which is no reason to drop the connection: the wait
+// starts again.
 func (ss *mqttSession) awaitSuback(timeout time.Duration, subacked, done <-chan struct{}) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	var seen uint64
 	for {
 		select {
 		case <-subacked:
@@ -305,10 +308,14 @@ func (ss *mqttSession) awaitSuback(timeout time.Duration, subacked, done <-chan 
 			return
 		case <-t.C:
 		}
-		if !ss.handling.Load() {
+		// A reader still taking the session's backlog has not come to the
+		// SUBACK yet either.
+		n := ss.progress.Load()
+		if !ss.handling.Load() && n == seen {
 			ss.fail(fmt.Errorf("no SUBACK within %s", timeout))
 			return
 		}
+		seen = n
 		t.Reset(timeout)
 	}
 }
@@ -334,6 +341,8 @@ func (ss *mqttSession) ping(keepalive time.Duration, done <-chan struct{}) {
 		}
 		seen = n
 		if _, err := ss.conn.Write([]byte{packets.Pingreq << 4, 0}); err != nil {
+			// The connection cannot write: no ack would leave either.
+			ss.fail(fmt.Errorf("writing to the broker: %w", err))
 			return
 		}
 		pinged = true
@@ -353,6 +362,15 @@ func (ss *mqttSession) read(suback func(*packets.SubackPacket) error, handle fun
 		if err != nil {
 			return err
 		}
+		if first>>4 == packets.Publish && length > maxPublishBody {
+			m, id, qos, err := readOversize(r, first, length)
+			if err != nil {
+				return err
+			}
+			ss.progress.Add(1)
+			ss.deliver(m, id, qos, handle)
+			continue
+		}
 		body := make([]byte, length)
 		if _, err := io.ReadFull(r, body); err != nil {
 			return err
@@ -369,16 +387,55 @@ func (ss *mqttSession) read(suback func(*packets.SubackPacket) error, handle fun
 		if err != nil {
 			return err
 		}
-		if qos == 1 {
-			conn := ss.conn
-			m.Ack = func() { conn.puback(id) }
-		}
-		m.Received = time.Now()
-		ss.handling.Store(true)
-		handle(m)
-		ss.handling.Store(false)
-		ss.progress.Add(1)
+		ss.deliver(m, id, qos, handle)
 	}
+}
+
+// deliver hands m to the ingester, its acknowledgement bound to this
+// connection.
+func (ss *mqttSession) deliver(m Message, id uint16, qos byte, handle func(Message)) {
+	if qos == 1 {
+		conn := ss.conn
+		m.Ack = func() { conn.puback(id) }
+	}
+	m.Received = time.Now()
+	ss.handling.Store(true)
+	handle(m)
+	ss.handling.Store(false)
+	ss.progress.Add(1)
+}
+
+// maxPublishBody is the largest PUBLISH the subscriber reads whole: the
+// longest topic MQTT allows, a packet id and MaxPayload. Past it the
+// payload is too large whatever the topic, and is discarded as it is read
+// (a broker without a message size limit would otherwise make us hold
+// whatever a device sent).
+const maxPublishBody = 2 + 0xffff + 2 + MaxPayload
+
+// readOversize reads a PUBLISH past maxPublishBody: its topic and packet
+// id, discarding the payload, which the ingester dead-letters by its size.
+func readOversize(r *bufio.Reader, first byte, length int) (m Message, id uint16, qos byte, err error) {
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return m, 0, 0, err
+	}
+	n := int(head[0])<<8 | int(head[1])
+	if (first>>1)&3 > 0 {
+		n += 2
+	}
+	rest := make([]byte, n)
+	if _, err := io.ReadFull(r, rest); err != nil {
+		return m, 0, 0, err
+	}
+	m, id, qos, err = parsePublish(first, append(head[:], rest...))
+	if err != nil {
+		return m, 0, 0, err
+	}
+	m.tooLarge = length - 2 - n
+	if _, err := io.CopyN(io.Discard, r, int64(m.tooLarge)); err != nil {
+		return m, 0, 0, err
+	}
+	return m, id, qos, nil
 }
 
 // control handles a packet other than PUBLISH.

@@ -417,3 +417,68 @@ func TestSubscriberRefusedSubscription(t *testing.T) {
 		t.Error("ready although the broker refused the subscriptions")
 	}
 }
+
+// A publish far past MaxPayload (Mosquitto sets no size limit by default)
+// is not held whole: its payload is discarded as it is read, the message
+// is dead-lettered with its size and acknowledged, and the next one is
+// stored.
+func TestSubscriberDiscardsAnOversizedPublish(t *testing.T) {
+	brokerURL := testenv.Mosquitto(t)
+	prefix := fmt.Sprintf("oversize-%d", time.Now().UnixNano())
+	var mu sync.Mutex
+	stored := map[float64]bool{}
+	w := writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range samples {
+			stored[s.Metrics["n"]] = true
+		}
+		return nil
+	})
+	in, _ := newIngester(t, ingest.Options{Writer: w, TopicPrefix: prefix})
+	mustRun(t, in)
+	sub, err := ingest.NewSubscriber(in, ingest.SubscriberOptions{URL: brokerURL, ClientID: prefix + "-ingest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testenv.Eventually(t, 0, sub.Ready)
+
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(prefix + "-dev"))
+	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { dev.Disconnect(50) })
+	huge := fmt.Sprintf(`{"metrics": {"n": 1, "pad": "%s"}}`, strings.Repeat("x", 300_000))
+	for _, payload := range []string{huge, `{"metrics": {"n": 2}}`} {
+		if tok := dev.Publish(prefix+"/pump-1/telemetry", 1, false, payload); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	testenv.Eventually(t, 0, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stored[2] {
+			return errors.New("the message after the oversized one is not stored")
+		}
+		return nil
+	})
+	want := fmt.Sprintf("payload is %d bytes, the limit is %d", len(huge), ingest.MaxPayload)
+	var found bool
+	for _, dl := range in.DeadLetters().Recent(10) {
+		if dl.Reason == ingest.ReasonTooLarge && dl.Detail == want && dl.Device == "pump-1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no dead letter %q for pump-1 in %+v", want, in.DeadLetters().Recent(10))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if stored[1] {
+		t.Error("the oversized message was stored")
+	}
+}
