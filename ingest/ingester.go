@@ -186,13 +186,16 @@ type Ingester struct {
 	log   *slog.Logger
 	m     *Metrics
 	queue chan *item
-	// full is signalled when the queue holds fullMark items, for fill
-	// waiting on a write under way (see fill).
-	full     chan struct{}
-	fullMark int
-	dead     *DeadLetters
-	points   atomic.Int64
-	dec      Decoder
+	// full is signalled when the queue holds fullMark items or a batch's
+	// points (queuedPoints), for fill waiting on a write under way.
+	full         chan struct{}
+	fullMark     int
+	queuedPoints atomic.Int64
+	// wanted is how many points the batch being filled lacks.
+	wanted atomic.Int64
+	dead   *DeadLetters
+	points atomic.Int64
+	dec    Decoder
 	// limits holds each device's limits.
 	limitsMu sync.RWMutex
 	limits   map[proactive.DeviceID]*deviceLimits
@@ -278,7 +281,7 @@ func New(opts Options) *Ingester {
 	} else {
 		opts.WritesInFlight = 1
 	}
-	return &Ingester{
+	in := &Ingester{
 		opts:     opts,
 		log:      opts.Logger.With("component", "ingest"),
 		m:        opts.Metrics,
@@ -290,6 +293,8 @@ func New(opts Options) *Ingester {
 		stopCh:   make(chan struct{}),
 		limits:   make(map[proactive.DeviceID]*deviceLimits),
 	}
+	in.wanted.Store(int64(opts.BatchSize))
+	return in
 }
 
 // TopicPrefix returns the first topic level the ingester listens under.
@@ -343,7 +348,8 @@ func (in *Ingester) handle(ctx context.Context, m Message) error {
 	in.m.Pending.Inc()
 	select {
 	case in.queue <- it:
-		if len(in.queue) >= in.fullMark {
+		queued := in.queuedPoints.Add(int64(it.points()))
+		if len(in.queue) >= in.fullMark || queued >= in.wanted.Load() {
 			select {
 			case in.full <- struct{}{}:
 			default:
@@ -488,6 +494,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		var batch []*item
 		select {
 		case it := <-in.queue:
+			in.took(it)
 			batch = append(make([]*item, 0, 256), it)
 		case <-ctx.Done():
 			<-p.slots
@@ -577,6 +584,7 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 	for points < in.opts.BatchSize {
 		select {
 		case it := <-in.queue:
+			in.took(it)
 			batch = append(batch, it)
 			points += it.points()
 			continue
@@ -590,6 +598,10 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 			// wait in the queue, taken at once when the write ends or the
 			// queue holds a batch's worth: taking each as it came woke this
 			// goroutine once a message.
+			in.wanted.Store(int64(in.opts.BatchSize - points))
+			if in.queuedPoints.Load() >= in.wanted.Load() {
+				continue // came meanwhile
+			}
 			select {
 			case <-p.freed:
 			case <-in.full:
@@ -603,6 +615,7 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 		linger.Reset(in.opts.Linger)
 		select {
 		case it := <-in.queue:
+			in.took(it)
 			batch = append(batch, it)
 			points += it.points()
 		case <-linger.C:
@@ -615,6 +628,9 @@ func (in *Ingester) fill(ctx context.Context, batch []*item, p *pipeline) []*ite
 	}
 	return batch
 }
+
+// took accounts for it leaving the queue.
+func (in *Ingester) took(it *item) { in.queuedPoints.Add(-int64(it.points())) }
 
 func (it *item) points() int { return len(it.samples) + len(it.statuses) + len(it.events) }
 
@@ -812,6 +828,7 @@ func (in *Ingester) drain(p *pipeline) {
 	for {
 		select {
 		case it := <-in.queue:
+			in.took(it)
 			batch = append(batch, it)
 			points += it.points()
 			if points >= in.opts.BatchSize {

@@ -1220,3 +1220,72 @@ func TestIngesterWritesInFlight(t *testing.T) {
 		t.Errorf("settled in order %v, want %v", got, want)
 	}
 }
+
+// While a write is under way, a batch's worth of points waiting starts the
+// next write at once, also when a few messages carry it (readings in
+// arrays): the batcher counts points, not messages, to wake.
+func TestSecondWriteStartsOnABatchOfPoints(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	writes := 0
+	w := writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
+		mu.Lock()
+		writes++
+		first := writes == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		return nil
+	})
+	in, _ := newIngester(t, ingest.Options{Writer: w, BatchSize: 100, WritesInFlight: 2, FlushInterval: time.Hour, Linger: time.Hour})
+	mustRun(t, in)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	readings := func(from int) []byte {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range 50 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"ts": %d, "metrics": {"n": %d}}`, 1763791200000+int64(from+i)*1000, from+i)
+		}
+		b.WriteString("]")
+		return []byte(b.String())
+	}
+	send := func(from int) {
+		if err := in.Handle(t.Context(), ingest.Message{Topic: "devices/pump-1/telemetry", Payload: readings(from)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first write takes the first 100 points and blocks.
+	send(0)
+	send(50)
+	testenv.Eventually(t, 0, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if writes < 1 {
+			return errors.New("the first write has not begun")
+		}
+		return nil
+	})
+	// Two more messages are another batch's worth: the second write starts
+	// while the first still blocks.
+	send(100)
+	send(150)
+	testenv.Eventually(t, 0, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if writes < 2 {
+			return errors.New("the second write waits for the first although a batch of points is queued")
+		}
+		return nil
+	})
+	close(release)
+}
