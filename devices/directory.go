@@ -57,10 +57,13 @@ type directory struct {
 	touched map[string]struct{}
 
 	loaded atomic.Bool // once the first load succeeded
+	// loadedCh is closed with the first successful load.
+	loadedCh   chan struct{}
+	loadedOnce sync.Once
 }
 
 func newDirectory() *directory {
-	return &directory{devices: map[string]dirEntry{}, modelIx: map[string]uint32{}, touched: map[string]struct{}{}}
+	return &directory{devices: map[string]dirEntry{}, modelIx: map[string]uint32{}, touched: map[string]struct{}{}, loadedCh: make(chan struct{})}
 }
 
 // intern returns model's index in d.models, adding it if new. d.mu is held
@@ -161,6 +164,7 @@ func (d *directory) replace(devices map[string]dirEntry, models []string) {
 	}
 	d.endReadLocked()
 	d.loaded.Store(true)
+	d.loadedOnce.Do(func() { close(d.loadedCh) })
 }
 
 // dirChange is a device's current state as a poll read it; gone when it has
@@ -218,6 +222,20 @@ func (s *Store) LoadDirectory(ctx context.Context) error {
 		return fmt.Errorf("load device directory: failed (see the log); retrying every %v", s.dirRefresh)
 	}
 	return nil
+}
+
+// WaitDirectory waits until the directory has been loaded (the refresh
+// retries a failed load every DirectoryRefresh) or ctx ends. serve waits
+// for it before taking messages: until then every device would count as
+// unknown.
+func (s *Store) WaitDirectory(ctx context.Context) error {
+	s.startDirectory()
+	select {
+	case <-s.dir.loadedCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // DirectorySize returns the number of devices in the directory, 0 before
@@ -280,7 +298,12 @@ func (s *Store) runDirectory(ctx context.Context, ready, done chan struct{}) {
 		if !s.dir.loaded.Load() || time.Since(lastLoad) >= s.dirReload {
 			var next int64
 			if next, err = s.loadDirectory(ctx); err == nil {
-				since, lastLoad = next, time.Now()
+				since = next
+			}
+			if err == nil || s.dir.loaded.Load() {
+				// A failed reload of a loaded directory is tried again a
+				// reload interval later; the polls go on meanwhile.
+				lastLoad = time.Now()
 			}
 		} else {
 			var next int64

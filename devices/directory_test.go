@@ -372,3 +372,42 @@ func seedDevices(tb testing.TB, dsn string, n int) {
 		}
 	}
 }
+
+// WaitDirectory returns once a load succeeds: a first load that failed is
+// retried in the background, and serve waits on it before taking messages.
+func TestWaitDirectoryAfterAFailedLoad(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dsn string) {
+		ctx := t.Context()
+		other := mustOpen(t, dsn)
+		mustDevice(t, other, "d1", "")
+		raw := testenv.RawDB(t, dsn)
+		if _, err := raw.ExecContext(ctx, `ALTER TABLE devices RENAME TO devices_away`); err != nil {
+			t.Fatal(err)
+		}
+		s := mustOpen(t, dsn, func(o *devices.Options) { o.DirectoryRefresh = 20 * time.Millisecond })
+		if err := s.LoadDirectory(ctx); err == nil {
+			t.Fatal("the load succeeded without a devices table")
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- s.WaitDirectory(ctx) }()
+		select {
+		case err := <-waited:
+			t.Fatalf("WaitDirectory returned %v before any load succeeded", err)
+		default:
+		}
+		if _, err := raw.ExecContext(ctx, `ALTER TABLE devices_away RENAME TO devices`); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-waited:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("WaitDirectory did not return after the table came back")
+		}
+		if _, _, ok := s.DeviceInfo("d1"); !ok {
+			t.Error("d1 unknown after the directory loaded")
+		}
+	})
+}

@@ -69,10 +69,15 @@ func serve(ctx context.Context, e env) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer store.Close()
-	// The device directory is loaded now rather than by the first message;
-	// a failure is retried in the background.
+	// The device directory is loaded before any message is taken: without
+	// it every device would count as unknown (dead letters under
+	// require_registration). A failed load is retried in the background.
 	if err := store.LoadDirectory(ctx); err != nil {
-		log.Error("device directory not loaded; devices count as unknown until it is", "err", err)
+		log.Error("device directory not loaded; waiting for it before taking messages", "err", err)
+		if store.WaitDirectory(ctx) != nil {
+			return nil // stopped while waiting
+		}
+		log.Info("device directory loaded")
 	}
 	reg.MustRegister(directoryGauge(store))
 	deviceInfo := func(id proactive.DeviceID) (rules.DeviceInfo, bool) {
