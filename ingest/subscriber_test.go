@@ -272,9 +272,52 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// storedNs records the metric n of every sample written: a writer for the
+// subscriber tests, which tell their messages apart by n.
+type storedNs struct {
+	mu sync.Mutex
+	ns map[float64]bool
+}
+
+func (s *storedNs) writer() ingest.Writer {
+	return writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.ns == nil {
+			s.ns = map[float64]bool{}
+		}
+		for _, smp := range samples {
+			s.ns[smp.Metrics["n"]] = true
+		}
+		return nil
+	})
+}
+
+func (s *storedNs) has(n float64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ns[n]
+}
+
+// publishQoS1 publishes payloads in order to topic on brokerURL as a
+// device would, each acknowledged by the broker.
+func publishQoS1(t *testing.T, brokerURL, clientID, topic string, payloads ...string) {
+	t.Helper()
+	dev := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(clientID))
+	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer dev.Disconnect(50)
+	for _, p := range payloads {
+		if tok := dev.Publish(topic, 1, false, p); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+}
+
 // startSubscriber runs a subscriber with opts against an ingester storing
-// into w, and returns it with its log.
-func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.SubscriberOptions) (*ingest.Subscriber, *logBuffer) {
+// into w, and returns it with the ingester and its log.
+func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.SubscriberOptions) (*ingest.Subscriber, *ingest.Ingester, *logBuffer) {
 	t.Helper()
 	in, _ := newIngester(t, ingest.Options{Writer: w, TopicPrefix: prefix})
 	mustRun(t, in)
@@ -288,7 +331,7 @@ func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.S
 	done := make(chan error, 1)
 	go func() { done <- sub.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return sub, logs
+	return sub, in, logs
 }
 
 // waitLog waits until the log holds want.
@@ -313,17 +356,8 @@ func TestSubscriberNoticesASilentBroker(t *testing.T) {
 	}
 	broker := fmt.Sprintf("127.0.0.1:%d", m.Port)
 	prefix := fmt.Sprintf("silent-%d", time.Now().UnixNano())
-	var mu sync.Mutex
-	stored := map[float64]bool{}
-	w := writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, s := range samples {
-			stored[s.Metrics["n"]] = true
-		}
-		return nil
-	})
-	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+	var stored storedNs
+	sub, _, logs := startSubscriber(t, prefix, stored.writer(), ingest.SubscriberOptions{
 		URL: "mqtt://" + broker, ClientID: prefix + "-ingest", KeepAlive: time.Second,
 	})
 	testenv.Eventually(t, 0, sub.Ready)
@@ -339,18 +373,9 @@ func TestSubscriberNoticesASilentBroker(t *testing.T) {
 
 	m.Thaw(t)
 	testenv.Eventually(t, 0, sub.Ready)
-	dev := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + broker).SetClientID(prefix + "-dev"))
-	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { dev.Disconnect(50) })
-	if tok := dev.Publish(prefix+"/pump-1/telemetry", 1, false, `{"metrics": {"n": 7}}`); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
-		t.Fatalf("publish: %v", tok.Error())
-	}
+	publishQoS1(t, "tcp://"+broker, prefix+"-dev", prefix+"/pump-1/telemetry", `{"metrics": {"n": 7}}`)
 	testenv.Eventually(t, 0, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stored[7] {
+		if !stored.has(7) {
 			return errors.New("the message published after the thaw is not stored")
 		}
 		return nil
@@ -371,7 +396,7 @@ func TestSubscriberRefusedCredentials(t *testing.T) {
 	prefix := fmt.Sprintf("refused-%d", time.Now().UnixNano())
 	w := writerFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus) error { return nil })
 	const wrong = "wrong-staple-secret"
-	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+	sub, _, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
 		URL: fmt.Sprintf("mqtt://ingest:%s@127.0.0.1:%d", wrong, port), ClientID: prefix + "-ingest",
 	})
 	waitLog(t, logs, "broker refused the connection: Connection Refused: Not Authorised")
@@ -409,7 +434,7 @@ func TestSubscriberRefusedSubscription(t *testing.T) {
 	}
 	t.Cleanup(func() { broker.Close() })
 	w := writerFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus) error { return nil })
-	sub, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
+	sub, _, logs := startSubscriber(t, prefix, w, ingest.SubscriberOptions{
 		URL: "mqtt://" + ln.Addr().String(), ClientID: prefix + "-ingest",
 	})
 	waitLog(t, logs, "broker refused the subscription to "+prefix+"/+/telemetry")
@@ -425,43 +450,14 @@ func TestSubscriberRefusedSubscription(t *testing.T) {
 func TestSubscriberDiscardsAnOversizedPublish(t *testing.T) {
 	brokerURL := testenv.Mosquitto(t)
 	prefix := fmt.Sprintf("oversize-%d", time.Now().UnixNano())
-	var mu sync.Mutex
-	stored := map[float64]bool{}
-	w := writerFunc(func(_ context.Context, samples []proactive.Sample, _ []proactive.DeviceStatus) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, s := range samples {
-			stored[s.Metrics["n"]] = true
-		}
-		return nil
-	})
-	in, _ := newIngester(t, ingest.Options{Writer: w, TopicPrefix: prefix})
-	mustRun(t, in)
-	sub, err := ingest.NewSubscriber(in, ingest.SubscriberOptions{URL: brokerURL, ClientID: prefix + "-ingest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- sub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var stored storedNs
+	sub, in, _ := startSubscriber(t, prefix, stored.writer(), ingest.SubscriberOptions{URL: brokerURL, ClientID: prefix + "-ingest"})
 	testenv.Eventually(t, 0, sub.Ready)
 
-	dev := paho.NewClient(paho.NewClientOptions().AddBroker(brokerURL).SetClientID(prefix + "-dev"))
-	if tok := dev.Connect(); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { dev.Disconnect(50) })
 	huge := fmt.Sprintf(`{"metrics": {"n": 1, "pad": "%s"}}`, strings.Repeat("x", 300_000))
-	for _, payload := range []string{huge, `{"metrics": {"n": 2}}`} {
-		if tok := dev.Publish(prefix+"/pump-1/telemetry", 1, false, payload); !tok.WaitTimeout(waitLimit) || tok.Error() != nil {
-			t.Fatalf("publish: %v", tok.Error())
-		}
-	}
+	publishQoS1(t, brokerURL, prefix+"-dev", prefix+"/pump-1/telemetry", huge, `{"metrics": {"n": 2}}`)
 	testenv.Eventually(t, 0, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stored[2] {
+		if !stored.has(2) {
 			return errors.New("the message after the oversized one is not stored")
 		}
 		return nil
@@ -476,9 +472,7 @@ func TestSubscriberDiscardsAnOversizedPublish(t *testing.T) {
 	if !found {
 		t.Errorf("no dead letter %q for pump-1 in %+v", want, in.DeadLetters().Recent(10))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if stored[1] {
+	if stored.has(1) {
 		t.Error("the oversized message was stored")
 	}
 }
