@@ -343,118 +343,105 @@ func (s *Store) installedDaysSQL(t string) string {
 	return `CAST(julianday(` + t + `.installed_on) - 2440587.5 AS INTEGER)`
 }
 
-// directoryClock reads the database's clock in changed_us units; what
-// names the read (load, poll) in the error.
-func (s *Store) directoryClock(ctx context.Context, what string) (int64, error) {
+// directoryRead runs read, a load or a poll named by what, as one
+// directory read (see beginRead) within directoryTimeout, then installs
+// what it read. It returns the stamp from which the next poll reads: the
+// database's clock before the read, less directoryOverlap.
+func (s *Store) directoryRead(ctx context.Context, what string, read func(context.Context) (install func(), err error)) (since int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, directoryTimeout)
+	defer cancel()
+	s.dirRun.loads.Add(1)
+	s.dir.beginRead()
+	defer func() {
+		if err != nil {
+			s.dir.endRead()
+		}
+	}()
 	var now int64
 	if err := s.read.QueryRowContext(ctx, s.dbNowSQL()).Scan(&now); err != nil {
 		return 0, fmt.Errorf("%s device directory: read the database clock: %w", what, err)
 	}
-	return now, nil
-}
-
-// loadDirectory reads every device into a new map and installs it. It
-// returns the stamp from which the next poll reads.
-func (s *Store) loadDirectory(ctx context.Context) (since int64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, directoryTimeout)
-	defer cancel()
-	s.dirRun.loads.Add(1)
-	s.dir.beginRead()
-	defer func() {
-		if err != nil {
-			s.dir.endRead()
-		}
-	}()
-	now, err := s.directoryClock(ctx, "load")
+	install, err := read(ctx)
 	if err != nil {
-		return 0, err
-	}
-	devices := make(map[string]dirEntry, s.dir.len())
-	var models []string
-	modelIx := map[string]uint32{}
-	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.model, `+s.installedDaysSQL("d")+` FROM devices d`)
-	if err != nil {
-		return 0, fmt.Errorf("load device directory: %w", err)
-	}
-	defer rows.Close()
-	var id string
-	var model sql.RawBytes
-	var days sql.NullInt64
-	for rows.Next() {
-		if err := rows.Scan(&id, &model, &days); err != nil {
-			return 0, fmt.Errorf("load device directory: %w", err)
-		}
-		i, ok := modelIx[string(model)] // no allocation for the lookup
-		if !ok {
-			i = uint32(len(models))
-			models = append(models, string(model))
-			modelIx[models[i]] = i
-		}
-		e := dirEntry{model: i, installed: noInstall}
-		if days.Valid {
-			e.installed = int32(days.Int64)
-		}
-		devices[id] = e
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("load device directory: %w", err)
+		return 0, fmt.Errorf("%s device directory: %w", what, err)
 	}
 	if f := s.dirRun.afterRead; f != nil {
 		f()
 	}
-	s.dir.replace(devices, models)
+	install()
 	return now - directoryOverlap.Microseconds(), nil
+}
+
+// loadDirectory reads every device into a new map and installs it.
+func (s *Store) loadDirectory(ctx context.Context) (since int64, err error) {
+	return s.directoryRead(ctx, "load", func(ctx context.Context) (func(), error) {
+		devices := make(map[string]dirEntry, s.dir.len())
+		var models []string
+		modelIx := map[string]uint32{}
+		rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.model, `+s.installedDaysSQL("d")+` FROM devices d`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var id string
+		var model sql.RawBytes
+		var days sql.NullInt64
+		for rows.Next() {
+			if err := rows.Scan(&id, &model, &days); err != nil {
+				return nil, err
+			}
+			i, ok := modelIx[string(model)] // no allocation for the lookup
+			if !ok {
+				i = uint32(len(models))
+				models = append(models, string(model))
+				modelIx[models[i]] = i
+			}
+			e := dirEntry{model: i, installed: noInstall}
+			if days.Valid {
+				e.installed = int32(days.Int64)
+			}
+			devices[id] = e
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return func() { s.dir.replace(devices, models) }, nil
+	})
 }
 
 // pollDirectory applies the devices written or deleted since the stamp
-// since, and returns the stamp from which the next poll reads. One
-// statement reads both, in one snapshot; a tombstone is joined to the
-// devices table so that a device deleted and registered again is read as
-// it is now.
+// since. One statement reads both, in one snapshot; a tombstone is joined
+// to the devices table so that a device deleted and registered again is
+// read as it is now.
 func (s *Store) pollDirectory(ctx context.Context, since int64) (next int64, err error) {
-	ctx, cancel := context.WithTimeout(ctx, directoryTimeout)
-	defer cancel()
-	s.dirRun.loads.Add(1)
-	s.dir.beginRead()
-	defer func() {
-		if err != nil {
-			s.dir.endRead()
-		}
-	}()
-	now, err := s.directoryClock(ctx, "poll")
-	if err != nil {
-		return 0, err
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.model, `+s.installedDaysSQL("d")+` FROM devices d WHERE d.changed_us > $1
+	return s.directoryRead(ctx, "poll", func(ctx context.Context) (func(), error) {
+		rows, err := s.read.QueryContext(ctx, `SELECT d.id, d.model, `+s.installedDaysSQL("d")+` FROM devices d WHERE d.changed_us > $1
 		UNION ALL
 		SELECT t.device_id, d.model, `+s.installedDaysSQL("d")+` FROM device_deletions t LEFT JOIN devices d ON d.id = t.device_id
 		WHERE t.deleted_us > $1`, since)
-	if err != nil {
-		return 0, fmt.Errorf("poll device directory: %w", err)
-	}
-	defer rows.Close()
-	var changes []dirChange
-	for rows.Next() {
-		var c dirChange
-		var model sql.NullString
-		var days sql.NullInt64
-		if err := rows.Scan(&c.id, &model, &days); err != nil {
-			return 0, fmt.Errorf("poll device directory: %w", err)
+		if err != nil {
+			return nil, err
 		}
-		c.model, c.gone, c.installed = model.String, !model.Valid, noInstall
-		if days.Valid {
-			c.installed = int32(days.Int64)
+		defer rows.Close()
+		var changes []dirChange
+		for rows.Next() {
+			var c dirChange
+			var model sql.NullString
+			var days sql.NullInt64
+			if err := rows.Scan(&c.id, &model, &days); err != nil {
+				return nil, err
+			}
+			c.model, c.gone, c.installed = model.String, !model.Valid, noInstall
+			if days.Valid {
+				c.installed = int32(days.Int64)
+			}
+			changes = append(changes, c)
 		}
-		changes = append(changes, c)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("poll device directory: %w", err)
-	}
-	if f := s.dirRun.afterRead; f != nil {
-		f()
-	}
-	s.dir.apply(changes)
-	return now - directoryOverlap.Microseconds(), nil
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return func() { s.dir.apply(changes) }, nil
+	})
 }
 
 // DeviceInfo returns what the rule engine reads of a device: its model and
