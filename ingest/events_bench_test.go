@@ -34,35 +34,8 @@ func BenchmarkEventIngest(b *testing.B) {
 		b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/event")
 	})
 	b.Run("pipeline", func(b *testing.B) {
-		discard := batchWriterFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus, []proactive.Event) error {
-			return nil
-		})
-		in := ingest.New(ingest.Options{
-			Writer: discard, Logger: slog.New(slog.DiscardHandler), Metrics: ingest.NewMetrics(prometheus.NewRegistry()),
-			EventSink: func(context.Context, []proactive.Event) {},
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- in.Run(ctx) }()
-		var acked sync.WaitGroup
-		ack := func() { acked.Done() }
-		b.ReportAllocs()
-		cpu0 := processCPU(b)
-		for b.Loop() {
-			acked.Add(1)
-			msg := ingest.Message{Topic: "devices/fridge-0001/events", Payload: payload, Ack: ack, Nack: ack}
-			if err := in.Handle(ctx, msg); err != nil {
-				b.Fatal(err)
-			}
-		}
-		acked.Wait()
-		cpu := processCPU(b) - cpu0
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+		benchHandle(b, ingest.Options{EventSink: func(context.Context, []proactive.Event) {}},
+			func(int) string { return "devices/fridge-0001/events" }, payload, "cpu-ns/event")
 	})
 }
 
@@ -89,13 +62,20 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 		topics[d] = fmt.Sprintf("devices/fridge-%04d/telemetry", d)
 	}
 	payload := []byte(`{"ts": 1763791200000, "metrics": {"compressor_current": 4.52, "cabinet_temp": 3.61, "ambient_temp": 21.5, "door_open": false, "power_w": 131.0}}`)
-	discard := batchWriterFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus, []proactive.Event) error {
+	benchHandle(b, ingest.Options{Sink: func(context.Context, []proactive.Sample, []proactive.DeviceStatus) {}},
+		func(i int) string { return topics[i%devices] }, payload, "cpu-ns/msg")
+}
+
+// benchHandle runs an ingester with opts and a writer that discards, hands
+// it one message of payload per iteration on topic(i), waits for every ack,
+// and reports messages per second and CPU per message under unit.
+func benchHandle(b *testing.B, opts ingest.Options, topic func(int) string, payload []byte, unit string) {
+	opts.Writer = batchWriterFunc(func(context.Context, []proactive.Sample, []proactive.DeviceStatus, []proactive.Event) error {
 		return nil
 	})
-	in := ingest.New(ingest.Options{
-		Writer: discard, Logger: slog.New(slog.DiscardHandler), Metrics: ingest.NewMetrics(prometheus.NewRegistry()),
-		Sink: func(context.Context, []proactive.Sample, []proactive.DeviceStatus) {},
-	})
+	opts.Logger = slog.New(slog.DiscardHandler)
+	opts.Metrics = ingest.NewMetrics(prometheus.NewRegistry())
+	in := ingest.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
@@ -106,7 +86,7 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		acked.Add(1)
-		msg := ingest.Message{Topic: topics[i%devices], Payload: payload, Ack: ack, Nack: ack}
+		msg := ingest.Message{Topic: topic(i), Payload: payload, Ack: ack, Nack: ack}
 		i++
 		if err := in.Handle(ctx, msg); err != nil {
 			b.Fatal(err)
@@ -115,7 +95,7 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 	acked.Wait()
 	cpu := processCPU(b) - cpu0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), unit)
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)

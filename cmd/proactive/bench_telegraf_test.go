@@ -134,14 +134,7 @@ func benchTelegraf(b *testing.B) {
 	if stored := influx.Count(b, "telemetry"); stored != benchN {
 		b.Fatalf("InfluxDB holds %d points, want %d", stored, benchN)
 	}
-	rate := float64(benchN) / elapsed.Seconds()
-	b.ReportMetric(rate, "msgs/s")
-	pct := "no limit measured in this run"
-	if limit, ok := benchLimit["mosquitto"]; ok {
-		b.ReportMetric(100*rate/limit, "pct-of-limit")
-		pct = fmt.Sprintf("%.0f%% of limit %.0f msgs/s", 100*rate/limit, limit)
-	}
-	shares.report(b)
+	rate, pct := benchRate(b, "mosquitto", elapsed, shares)
 	b.Logf("telegraf (%s) ingest: %d msgs in %.2fs = %.0f msgs/s (%s), peak RSS %.0f MB; CPU %s",
 		filepath.Base(bin), benchN, elapsed.Seconds(), rate, pct, benchPeakRSS(b, cmd.Process.Pid), shares)
 }

@@ -348,18 +348,26 @@ func benchIngestRun(b *testing.B, name, broker string, env map[string]string, in
 		b.Logf("CPU profile of the platform: %s", profile)
 	}
 
-	rate := float64(benchN) / elapsed.Seconds()
-	b.ReportMetric(rate, "msgs/s")
+	rate, pct := benchRate(b, name, elapsed, shares)
 	b.ReportMetric(rate, "points/s")
 	b.ReportMetric(rssMB, "peak-RSS-MB")
-	pct := "no limit measured in this run"
-	if limit, ok := benchLimit[name]; ok {
+	b.Logf("%s ingest: %d msgs in %.2fs = %.0f msgs/s (%s), peak RSS %.0f MB; %s; %d scrapes of /metrics; CPU %s",
+		name, benchN, elapsed.Seconds(), rate, pct, rssMB, batches, scrapes, shares)
+}
+
+// benchRate reports a run's msgs/s, its share of broker's limit measured
+// in this run, and the CPU shares, and returns the rate and the share for
+// the log.
+func benchRate(b *testing.B, broker string, elapsed time.Duration, shares benchCPUShares) (rate float64, pct string) {
+	rate = float64(benchN) / elapsed.Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	pct = "no limit measured in this run"
+	if limit, ok := benchLimit[broker]; ok {
 		b.ReportMetric(100*rate/limit, "pct-of-limit")
 		pct = fmt.Sprintf("%.0f%% of limit %.0f msgs/s", 100*rate/limit, limit)
 	}
 	shares.report(b)
-	b.Logf("%s ingest: %d msgs in %.2fs = %.0f msgs/s (%s), peak RSS %.0f MB; %s; %d scrapes of /metrics; CPU %s",
-		name, benchN, elapsed.Seconds(), rate, pct, rssMB, batches, scrapes, shares)
+	return rate, pct
 }
 
 // benchPointsWritten reads proactive_ingest_points_written_total, which the
