@@ -390,6 +390,14 @@ func TestWaitDirectoryAfterAFailedLoad(t *testing.T) {
 		}
 		waited := make(chan error, 1)
 		go func() { waited <- s.WaitDirectory(ctx) }()
+		// Three more loads fail while it waits.
+		reads := s.DirectoryReads()
+		testenv.Eventually(t, 0, func() error {
+			if n := s.DirectoryReads() - reads; n < 3 {
+				return fmt.Errorf("%d failed loads retried so far", n)
+			}
+			return nil
+		})
 		select {
 		case err := <-waited:
 			t.Fatalf("WaitDirectory returned %v before any load succeeded", err)
