@@ -423,6 +423,7 @@ func readOversize(r *bufio.Reader, first byte, length int) (m Message, id uint16
 	if (first>>1)&3 > 0 {
 		n += 2
 	}
+	// length > maxPublishBody: the topic and id always fit in it.
 	rest := make([]byte, n)
 	if _, err := io.ReadFull(r, rest); err != nil {
 		return m, 0, 0, err
