@@ -3,7 +3,6 @@ package devices
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -94,8 +93,6 @@ func (v *validator) err() error {
 // same pattern as device ids, [A-Za-z0-9_.-]{1,64}.
 func ValidID(s string) bool { return proactive.ValidDeviceID(s) }
 
-var e164 = regexp.MustCompile(`^\+[1-9]\d{6,14}$`)
-
 // NormalizePhone removes the spaces, dots, dashes and parentheses people
 // write in phone numbers and reports whether the rest is in E.164 form
 // (^\+[1-9]\d{6,14}$), like +14155550123.
@@ -107,7 +104,7 @@ func NormalizePhone(s string) (string, bool) {
 		}
 		return r
 	}, strings.TrimSpace(s))
-	return n, e164.MatchString(n)
+	return n, proactive.ValidE164(n)
 }
 
 // PhoneIn returns phone number s in E.164 form, read as numbers are written

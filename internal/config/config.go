@@ -29,11 +29,6 @@ import (
 	"github.com/proactivehq/proactive"
 )
 
-var (
-	e164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	contentSID = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
-)
-
 // Config is the whole configuration. Every leaf is settable in the YAML file
 // (by its yaml path) and by the environment variable PROACTIVE_<PATH> (dots
 // become underscores, upper case) or the name in its env tag.
@@ -630,12 +625,12 @@ func (c *Config) validate() []error {
 		if c.Twilio.AccountSID == "" {
 			bad("twilio.whatsapp_from", "needs twilio.account_sid: WhatsApp goes through Twilio's Messages API")
 		}
-		if !e164.MatchString(c.Twilio.WhatsAppFrom) {
+		if !proactive.ValidE164(c.Twilio.WhatsAppFrom) {
 			bad("twilio.whatsapp_from", "%q is not a number in E.164 form like +14155550123 (without whatsapp:)", c.Twilio.WhatsAppFrom)
 		}
 	}
 	for _, kind := range slices.Sorted(maps.Keys(c.Twilio.WhatsAppTemplates)) {
-		if sid := c.Twilio.WhatsAppTemplates[kind]; !contentSID.MatchString(sid) {
+		if sid := c.Twilio.WhatsAppTemplates[kind]; !proactive.ValidContentSID(sid) {
 			bad("twilio.whatsapp_templates", "%s: %q is not a Content SID (HX and 32 hex digits)", kind, sid)
 		}
 	}

@@ -37,6 +37,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/proactivehq/proactive"
 	"github.com/proactivehq/proactive/notify"
 )
 
@@ -84,7 +85,7 @@ func New(opt Options) (*Sender, error) {
 		if !slices.Contains(notify.Kinds, kind) {
 			errs = append(errs, fmt.Errorf("twilio: WhatsApp template for %q: not a message kind (%s)", kind, strings.Join(notify.Kinds, ", ")))
 		}
-		if !contentSID.MatchString(sid) {
+		if !proactive.ValidContentSID(sid) {
 			errs = append(errs, fmt.Errorf("twilio: the WhatsApp template of %s, %q, is not a Content SID (HX and 32 hex digits)", kind, sid))
 		}
 	}
@@ -148,9 +149,6 @@ func (s *Sender) api(ctx context.Context) (*twapi.ApiService, *attemptTransport)
 	c.SetAccountSid(s.opt.AccountSID)
 	return twapi.NewApiServiceWithClient(c), t
 }
-
-// contentSID is the form of a Content SID.
-var contentSID = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 
 // Send creates the message with Api.CreateMessage: To, Body, From or
 // MessagingServiceSid, and StatusCallback when m has one. A WhatsApp
