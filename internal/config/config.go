@@ -396,7 +396,7 @@ func Variables() map[string]string {
 	keys := map[string]string{}
 	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(key, env string, v reflect.Value) {
 		keys[env] = key
-		if _, isSecret := v.Interface().(secret); isSecret {
+		if isSecretLeaf(v) {
 			keys[env+fileSuffix] = key
 		}
 	})

@@ -40,7 +40,7 @@ func applyEnv(cfg *Config, getenv func(string) string, environ []string) []error
 	var errs []error
 	walkLeaves(reflect.ValueOf(cfg).Elem(), "", func(key, env string, v reflect.Value) {
 		s := getenv(env)
-		if _, isSecret := v.Interface().(secret); isSecret {
+		if isSecretLeaf(v) {
 			if path := getenv(env + fileSuffix); path != "" {
 				if s != "" {
 					errs = append(errs, fmt.Errorf("%s: both %s and %s are set: keep one", key, env, env+fileSuffix))
@@ -123,7 +123,7 @@ func knownVariables() []candidate {
 			// The name the key would have without its env tag.
 			cands = append(cands, candidate{derived, last, env})
 		}
-		if _, isSecret := v.Interface().(secret); isSecret {
+		if isSecretLeaf(v) {
 			cands = append(cands, candidate{env + fileSuffix, last + fileSuffix, env + fileSuffix})
 		}
 	})
@@ -143,9 +143,16 @@ func secretVariables() []string {
 	var names []string
 	cfg := Default()
 	walkLeaves(reflect.ValueOf(&cfg).Elem(), "", func(_, env string, v reflect.Value) {
-		if _, isSecret := v.Interface().(secret); isSecret {
+		if isSecretLeaf(v) {
 			names = append(names, env)
 		}
 	})
 	return names
+}
+
+// isSecretLeaf reports whether a leaf walkLeaves gives is a secret (it may
+// also come from a *_FILE variable and is never printed).
+func isSecretLeaf(v reflect.Value) bool {
+	_, ok := v.Interface().(secret)
+	return ok
 }
