@@ -1,7 +1,6 @@
 package devices_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -177,7 +176,7 @@ func TestDeviceDirectoryCommitsWinOverReads(t *testing.T) {
 func TestDeviceDirectoryKeepsLastGoodState(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dsn string) {
 		ctx := t.Context()
-		var logs syncBuffer
+		var logs testenv.Buffer
 		s := mustOpen(t, dsn, func(o *devices.Options) {
 			o.DirectoryRefresh = 20 * time.Millisecond
 			o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -252,24 +251,6 @@ func TestDeviceDirectoryMigration(t *testing.T) {
 			t.Errorf("d1: %q %v %v, want fridge-a200 %v", m, age, ok, 9+9.5/24)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // BenchmarkDeviceDirectory loads the directory of 100,000 devices (50

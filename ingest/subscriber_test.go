@@ -254,24 +254,6 @@ func TestSubscriberAcksOnlyOnTheConnectionOfTheMessage(t *testing.T) {
 	}
 }
 
-// logBuffer collects a component's log lines for a test to read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // storedNs records the metric n of every sample written: a writer for the
 // subscriber tests, which tell their messages apart by n.
 type storedNs struct {
@@ -317,11 +299,11 @@ func publishQoS1(t *testing.T, brokerURL, clientID, topic string, payloads ...st
 
 // startSubscriber runs a subscriber with opts against an ingester storing
 // into w, and returns it with the ingester and its log.
-func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.SubscriberOptions) (*ingest.Subscriber, *ingest.Ingester, *logBuffer) {
+func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.SubscriberOptions) (*ingest.Subscriber, *ingest.Ingester, *testenv.Buffer) {
 	t.Helper()
 	in, _ := newIngester(t, ingest.Options{Writer: w, TopicPrefix: prefix})
 	mustRun(t, in)
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	sub, err := ingest.NewSubscriber(in, opts)
 	if err != nil {
@@ -335,7 +317,7 @@ func startSubscriber(t *testing.T, prefix string, w ingest.Writer, opts ingest.S
 }
 
 // waitLog waits until the log holds want.
-func waitLog(t *testing.T, logs *logBuffer, want string) {
+func waitLog(t *testing.T, logs *testenv.Buffer, want string) {
 	t.Helper()
 	testenv.Eventually(t, 0, func() error {
 		if !strings.Contains(logs.String(), want) {

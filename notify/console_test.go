@@ -1,32 +1,12 @@
 package notify_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/proactivehq/proactive/internal/testenv"
 	"github.com/proactivehq/proactive/notify"
 )
-
-// syncBuffer is a bytes.Buffer safe for the sender's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The console's hint after each message matches the conversation's stage,
 // not the message's kind alone: HELP during an offer still invites a slot
@@ -34,7 +14,7 @@ func (s *syncBuffer) String() string {
 // opt-out keyword); after STOP, only START.
 func TestConsoleHintFollowsConversation(t *testing.T) {
 	e := newEnv(t, testenv.SQLite(t), nil)
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	e.n = e.notifier(func(o *notify.Options) { o.Sender = notify.NewConsoleSender(out) })
 	phone := "+33611111111"
 	e.fire("fridge-1", "compressor")
@@ -72,7 +52,7 @@ func TestConsoleHintFollowsConversation(t *testing.T) {
 // then the NPS question's 0 to 10 and the CES question's 1 to 5 (they
 // invited only CALL, which those questions do not ask for).
 func TestConsoleHintFollowsSurveys(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	e := newEnv(t, testenv.SQLite(t), func(o *notify.Options) { o.Sender, o.CES = notify.NewConsoleSender(out), true })
 	phone := alice
 	e.visitDone("fridge-1", "compressor")

@@ -474,7 +474,7 @@ func TestComposeWebhookThroughCaddy(t *testing.T) {
 		"PROACTIVE_TWILIO_API_URL":     tw.URL,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	px := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	px := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		px.done <- run(ctx, []string{"proactive", "serve"}, envMap(env), io.Discard, px.logs, environList(env)...)
 	}()
@@ -483,7 +483,7 @@ func TestComposeWebhookThroughCaddy(t *testing.T) {
 
 	cmd := exec.Command(caddy, "run", "--config", caddyfileFor(t, env["PROACTIVE_HTTP_ADDR"]), "--adapter", "caddyfile")
 	cmd.Env = caddyEnv(dir, publicHost)
-	var caddyLog syncBuffer
+	var caddyLog testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &caddyLog, &caddyLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -627,7 +627,7 @@ func TestMosquittoEntrypoint(t *testing.T) {
 	cmd.Env = append(os.Environ(), "MOSQUITTO_DIR="+dir, "CADDY_DATA="+caddyData, "MOSQUITTO_BIN="+mosquitto,
 		"MQTT_PLATFORM_USER=proactive", "MQTT_PLATFORM_PASSWORD_FILE="+secret, "MQTT_TLS_HOST=localhost",
 		"TLS_WAIT_SECONDS=10", "TLS_CHECK_SECONDS=1")
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Mosquitto is the script's child: stop both
 	if err := cmd.Start(); err != nil {

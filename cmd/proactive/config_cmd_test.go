@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/proactivehq/proactive/internal/testenv"
 )
 
 // `proactive config` prints the effective configuration with secrets
@@ -26,7 +28,7 @@ func TestConfigCommand(t *testing.T) {
 		"PROACTIVE_NOTIFY_OFFER_EXPIRY":    "2w",
 		"PROACTIVE_RULES_SNAPSHOT_PATH":    "",
 	}
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	if err := run(t.Context(), []string{"proactive", "config"}, envMap(env), &out, &errOut, environList(env)...); err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -47,7 +49,7 @@ func TestConfigCommand(t *testing.T) {
 	bad := map[string]string{"PROACTIVE_CONFIG": file, "PROACTIVE_INFLUX_TOKENN": "x", "PROACTIVE_TWILIO_ACCOUNT_SID": "AC1", "PROACTIVE_TWILIO_AUTH_TOKEN": "t", "PROACTIVE_TWILIO_FROM": "+15550001111"}
 	var errs [2]error
 	for i, cmd := range []string{"config", "serve"} {
-		errs[i] = run(t.Context(), []string{"proactive", cmd}, envMap(bad), &syncBuffer{}, &syncBuffer{}, environList(bad)...)
+		errs[i] = run(t.Context(), []string{"proactive", cmd}, envMap(bad), &testenv.Buffer{}, &testenv.Buffer{}, environList(bad)...)
 	}
 	if errs[0] == nil || errs[1] == nil || errs[0].Error() != errs[1].Error() {
 		t.Fatalf("config and serve report differently:\nconfig: %v\nserve:  %v", errs[0], errs[1])

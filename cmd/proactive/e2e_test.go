@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -78,28 +77,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer collects a component's output for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // platform is a running `proactive serve`, in process or as a child.
 type platform struct {
 	http string
-	logs *syncBuffer
+	logs *testenv.Buffer
 	// in process
 	cancel context.CancelFunc
 	done   chan error
@@ -126,7 +107,7 @@ func baseEnv(t testing.TB, influx *testenv.InfluxServer) map[string]string {
 func startServe(t *testing.T, env map[string]string) *platform {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	p := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		p.done <- run(ctx, []string{"proactive", "serve"}, func(k string) string { return env[k] }, io.Discard, p.logs)
 	}()
@@ -160,7 +141,7 @@ func startChild(t testing.TB, env map[string]string) *platform {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &syncBuffer{}, cmd: cmd}
+	p := &platform{http: env["PROACTIVE_HTTP_ADDR"], logs: &testenv.Buffer{}, cmd: cmd}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -354,7 +335,7 @@ func checkStored(t *testing.T, influx *testenv.InfluxServer, w want) {
 	}
 }
 
-func waitCount(t *testing.T, influx *testenv.InfluxServer, n int, within time.Duration, logs *syncBuffer) {
+func waitCount(t *testing.T, influx *testenv.InfluxServer, n int, within time.Duration, logs *testenv.Buffer) {
 	t.Helper()
 	testenv.Eventually(t, within, func() error {
 		if got := influx.Count(t, "telemetry"); got < n {

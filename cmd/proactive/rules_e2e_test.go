@@ -77,7 +77,7 @@ func TestServeRefusesBrokenRules(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("rules:\n  - name: x\n    component: y\n    severity: loud\n    when: a > 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	err := run(t.Context(), []string{"proactive", "serve"}, func(k string) string {
 		return map[string]string{"PROACTIVE_RULES": filepath.Join(dir, "*.yaml"), "PROACTIVE_HTTP_ADDR": testenv.FreeAddr(t),
 			"PROACTIVE_MQTT_LISTEN": testenv.FreeAddr(t)}[k]

@@ -17,7 +17,7 @@ import (
 // runCmd runs `proactive ARGS...` with env and returns stdout and stderr.
 func runCmd(t *testing.T, env map[string]string, args ...string) (string, string, error) {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	err := run(t.Context(), append([]string{"proactive"}, args...), func(k string) string { return env[k] }, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }

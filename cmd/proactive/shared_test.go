@@ -38,7 +38,7 @@ func TestSharedGroupSplitsIngest(t *testing.T) {
 // A shared group without an external broker is a configuration error.
 func TestSharedGroupNeedsExternalBroker(t *testing.T) {
 	t.Parallel()
-	err := run(t.Context(), []string{"proactive", "config"}, envMap(map[string]string{"PROACTIVE_MQTT_SHARED_GROUP": "g"}), &syncBuffer{}, &syncBuffer{})
+	err := run(t.Context(), []string{"proactive", "config"}, envMap(map[string]string{"PROACTIVE_MQTT_SHARED_GROUP": "g"}), &testenv.Buffer{}, &testenv.Buffer{})
 	if err == nil {
 		t.Fatal("shared_group with the embedded broker: no error")
 	}

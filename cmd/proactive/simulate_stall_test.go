@@ -118,7 +118,7 @@ func TestSimulateExitsOnSIGTERMWhileStalled(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PROACTIVE_TEST_SUBPROCESS=simulate", "PROACTIVE_SHUTDOWN_TIMEOUT=2s",
 		"PROACTIVE_TEST_ARGS=--broker mqtt://"+b.ln.Addr().String()+" --load 1000 --interval 1s --inflight 50 --quiet")
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

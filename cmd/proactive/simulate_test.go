@@ -167,7 +167,7 @@ func TestSimulatorScenariosFireExampleRules(t *testing.T) {
 // simulateRun runs `proactive simulate ARGS...` against the platform's env.
 func simulateRun(t *testing.T, env map[string]string, args ...string) (string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out testenv.Buffer
 	err := run(t.Context(), append([]string{"proactive", "simulate"}, args...), func(k string) string { return env[k] }, &out, &out)
 	return out.String(), err
 }
